@@ -1,0 +1,50 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// The numeric kernels need an FMA/AVX2 code generation target on x86-64: without one, Swift lowers
+// SIMD `addingProduct` to per-lane libm calls (about 140x slower). The flag is applied only to the
+// engine (and the training code that reuses its kernels); `auge` checks the CPU at start.
+#if arch(x86_64)
+let kernelFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=x86-64-v3"])]
+#else
+let kernelFlags: [SwiftSetting] = []
+#endif
+
+let package = Package(
+    name: "Auge",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "auge", targets: ["auge"]),
+        .library(name: "AugeImage", targets: ["AugeImage"]),
+        .library(name: "AugeEngine", targets: ["AugeEngine"]),
+        .library(name: "AugeONNX", targets: ["AugeONNX"]),
+        .library(name: "AugeTrain", targets: ["AugeTrain"]),
+        .library(name: "AugeInspect", targets: ["AugeInspect"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+    ],
+    targets: [
+        // libjpeg reports errors by longjmp; this C target keeps every setjmp inside C.
+        .target(name: "CJPEG", linkerSettings: [.linkedLibrary("jpeg")]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
+        .target(name: "AugeImage", dependencies: ["CJPEG", "CPNG"]),
+        .target(name: "AugeEngine", swiftSettings: kernelFlags),
+        .target(
+            name: "AugeONNX",
+            dependencies: ["AugeEngine", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        .target(name: "AugeTrain", dependencies: ["AugeEngine", "AugeONNX", "AugeImage"], swiftSettings: kernelFlags),
+        .target(name: "AugeInspect", dependencies: ["AugeImage", "AugeEngine", "AugeONNX"]),
+        .executableTarget(
+            name: "auge",
+            dependencies: [
+                "AugeInspect", "AugeTrain",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .testTarget(name: "AugeImageTests", dependencies: ["AugeImage"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "AugeEngineTests", dependencies: ["AugeEngine"], swiftSettings: kernelFlags),
+        .testTarget(name: "AugeONNXTests", dependencies: ["AugeONNX", "AugeEngine"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "AugeInspectTests", dependencies: ["AugeInspect", "auge"]),
+    ]
+)

@@ -1,0 +1,2 @@
+import CJPEG
+import CPNG

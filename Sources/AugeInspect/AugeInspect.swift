@@ -1,0 +1,1 @@
+// AugeInspect: see README.md, Architecture.

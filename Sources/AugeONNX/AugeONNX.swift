@@ -1,0 +1,2 @@
+// AugeONNX: see README.md, Architecture.
+import AugeEngine

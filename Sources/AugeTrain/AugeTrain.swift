@@ -1,0 +1,1 @@
+// AugeTrain: see README.md, Architecture.

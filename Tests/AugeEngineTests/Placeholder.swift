@@ -1,0 +1,2 @@
+import XCTest
+final class AugeEngineTestsPlaceholder: XCTestCase { func testBuilds() {} }

@@ -1,0 +1,2 @@
+import XCTest
+final class AugeImageTestsPlaceholder: XCTestCase { func testBuilds() {} }

@@ -1,0 +1,2 @@
+import XCTest
+final class AugeInspectTestsPlaceholder: XCTestCase { func testBuilds() {} }

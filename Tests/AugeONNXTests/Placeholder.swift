@@ -1,0 +1,2 @@
+import XCTest
+final class AugeONNXTestsPlaceholder: XCTestCase { func testBuilds() {} }
