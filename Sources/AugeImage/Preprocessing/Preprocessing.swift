@@ -1,0 +1,207 @@
+import Foundation
+
+/// A rectangle in upright, full-resolution image pixels: the part of the picture a fixed camera inspects.
+public struct Region: Sendable, Codable, Equatable, CustomStringConvertible {
+    public var x: Int
+    public var y: Int
+    public var width: Int
+    public var height: Int
+
+    public init(x: Int, y: Int, width: Int, height: Int) {
+        self.x = x
+        self.y = y
+        self.width = width
+        self.height = height
+    }
+
+    /// Parses "x,y,w,h".
+    public init?(_ text: String) {
+        let parts = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.count == 4, let x = parts[0], let y = parts[1], let w = parts[2], let h = parts[3],
+              x >= 0, y >= 0, w > 0, h > 0 else { return nil }
+        self.init(x: x, y: y, width: w, height: h)
+    }
+
+    public var description: String { "\(x),\(y),\(width),\(height)" }
+}
+
+/// How the region of interest is brought to the model's input size.
+public enum ResizePolicy: String, Sendable, Codable, CaseIterable {
+    /// Scale each axis independently to fill the input; the aspect ratio may change.
+    case stretch
+    /// Keep the aspect ratio and scale the whole region to fit inside; the margins are black (0).
+    case fit
+    /// Keep the aspect ratio and scale to cover the input; the centre is kept and the excess cut off.
+    case crop
+}
+
+public struct PreprocessingError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+}
+
+/// Everything that turns a decoded photo into the model's input tensor. Training and inference run
+/// this same code, and a model file stores these settings, so the two can never disagree.
+///
+/// For an output pixel the steps are:
+/// 1. region: the region of interest (or the whole upright image) in full-resolution pixels;
+/// 2. geometry: `stretch` maps the region onto the W x H input; `crop` uses the centred sub-region
+///    with the input's aspect ratio, scale s = max(W / rw, H / rh); `fit` maps the whole region onto a
+///    centred rw*s x rh*s rectangle (rounded), s = min(W / rw, H / rh), and fills the margins with 0;
+/// 3. resampling: separable triangle (bilinear) filter whose support widens with the downscale factor,
+///    so every source pixel contributes (antialiased, as Pillow's BILINEAR resize):
+///    out(i) = sum_j w(j) in(j) / sum_j w(j), w(j) = max(0, 1 - |j + 0.5 - c(i)| / f),
+///    c(i) = start + (i + 0.5) * scale, scale = region length / output length, f = max(1, scale);
+///    sampling positions are clamped to the image, not to the region;
+/// 4. colour: gray <-> RGB before resampling (BT.601 luma for RGB -> gray);
+/// 5. normalisation, per channel c: x = (v / 255 - mean[c]) / std[c], v in 0...255 (float, unrounded).
+/// The tensor is planar (channels, height, width), as one NCHW batch item.
+public struct Preprocessing: Sendable, Codable, Equatable {
+    public var width: Int
+    public var height: Int
+    public var color: ColorMode
+    public var resize: ResizePolicy
+    public var region: Region?
+    /// Per-channel mean and standard deviation in 0...1 units (one value applies to every channel).
+    public var mean: [Float]
+    public var std: [Float]
+
+    public init(width: Int, height: Int, color: ColorMode, resize: ResizePolicy = .stretch, region: Region? = nil,
+                mean: [Float] = [0], std: [Float] = [1]) {
+        self.width = width
+        self.height = height
+        self.color = color
+        self.resize = resize
+        self.region = region
+        self.mean = mean
+        self.std = std
+    }
+
+    public var tensorCount: Int { color.channels * width * height }
+
+    /// Checks the settings themselves (not an image).
+    public func validate() throws {
+        guard width > 0, height > 0, width <= 8192, height <= 8192 else {
+            throw PreprocessingError(description: "input size \(width)x\(height) is out of range (1...8192)")
+        }
+        for (name, values) in [("mean", mean), ("std", std)] where values.count != 1 && values.count != color.channels {
+            throw PreprocessingError(description: "\(name) has \(values.count) values; \(color) input needs 1 or \(color.channels)")
+        }
+        guard std.allSatisfy({ $0 > 0 && $0.isFinite }), mean.allSatisfy(\.isFinite) else {
+            throw PreprocessingError(description: "std must be positive and mean finite")
+        }
+    }
+
+    /// The smallest decoded size (upright) that still gives the resize at least as many pixels as it
+    /// outputs, for an upright full size `w` x `h`. Used to pick JPEG DCT-domain scaling.
+    public func minimumDecodeSize(_ w: Int, _ h: Int) -> (width: Int, height: Int) {
+        let (regionWidth, regionHeight) = region.map { (Double($0.width), Double($0.height)) } ?? (Double(w), Double(h))
+        let (sx, sy) = geometry(regionWidth: regionWidth, regionHeight: regionHeight).outputPixelsPerSourcePixel
+        return (Int((Double(w) * sx).rounded(.up)), Int((Double(h) * sy).rounded(.up)))
+    }
+
+    /// Source rectangle (in the decoded image's pixels) and destination rectangle (in input pixels).
+    struct Mapping {
+        var sourceX, sourceY, sourceWidth, sourceHeight: Double
+        var destinationX, destinationY, destinationWidth, destinationHeight: Int
+        var outputPixelsPerSourcePixel: (Double, Double) {
+            (Double(destinationWidth) / sourceWidth, Double(destinationHeight) / sourceHeight)
+        }
+    }
+
+    func geometry(regionWidth rw: Double, regionHeight rh: Double) -> Mapping {
+        let (w, h) = (Double(width), Double(height))
+        switch resize {
+        case .stretch:
+            return Mapping(sourceX: 0, sourceY: 0, sourceWidth: rw, sourceHeight: rh,
+                           destinationX: 0, destinationY: 0, destinationWidth: width, destinationHeight: height)
+        case .crop:
+            let s = max(w / rw, h / rh)
+            let (cw, ch) = (w / s, h / s)
+            return Mapping(sourceX: (rw - cw) / 2, sourceY: (rh - ch) / 2, sourceWidth: cw, sourceHeight: ch,
+                           destinationX: 0, destinationY: 0, destinationWidth: width, destinationHeight: height)
+        case .fit:
+            let s = min(w / rw, h / rh)
+            let dw = max(1, min(width, Int((rw * s).rounded())))
+            let dh = max(1, min(height, Int((rh * s).rounded())))
+            return Mapping(sourceX: 0, sourceY: 0, sourceWidth: rw, sourceHeight: rh,
+                           destinationX: (width - dw) / 2, destinationY: (height - dh) / 2,
+                           destinationWidth: dw, destinationHeight: dh)
+        }
+    }
+
+    /// The mapping for one decoded image, with the region scaled from original to decoded pixels.
+    func mapping(for image: Image) throws -> Mapping {
+        let region = self.region ?? Region(x: 0, y: 0, width: image.originalWidth, height: image.originalHeight)
+        guard region.x + region.width <= image.originalWidth, region.y + region.height <= image.originalHeight else {
+            throw PreprocessingError(description:
+                "region of interest \(region) lies outside the \(image.originalWidth)x\(image.originalHeight) image")
+        }
+        let scaleX = Double(image.width) / Double(image.originalWidth)
+        let scaleY = Double(image.height) / Double(image.originalHeight)
+        var mapping = geometry(regionWidth: Double(region.width), regionHeight: Double(region.height))
+        mapping.sourceX = (Double(region.x) + mapping.sourceX) * scaleX
+        mapping.sourceY = (Double(region.y) + mapping.sourceY) * scaleY
+        mapping.sourceWidth *= scaleX
+        mapping.sourceHeight *= scaleY
+        return mapping
+    }
+
+    /// Writes the normalised planar tensor (channels x height x width floats) for `image`.
+    public func writeTensor(from image: Image, to destination: UnsafeMutablePointer<Float>) throws {
+        let channels = color.channels
+        var gains = [Float](repeating: 0, count: channels)
+        var offsets = [Float](repeating: 0, count: channels)
+        for c in 0..<channels {
+            let m = mean.count == 1 ? mean[0] : mean[c]
+            let s = std.count == 1 ? std[0] : std[c]
+            gains[c] = 1 / (255 * s)
+            offsets[c] = -m / s
+        }
+        try resample(image.converted(to: color), gains: gains, offsets: offsets, into: destination)
+    }
+
+    /// The normalised planar tensor for `image`.
+    public func tensor(from image: Image) throws -> [Float] {
+        try [Float](unsafeUninitializedCapacity: tensorCount) { buffer, count in
+            try writeTensor(from: image, to: buffer.baseAddress!)
+            count = tensorCount
+        }
+    }
+
+    /// Exactly what the model sees, before normalisation, as an 8-bit image (for `auge preview`).
+    public func preview(of image: Image) throws -> Image {
+        let channels = color.channels
+        let planar = try [Float](unsafeUninitializedCapacity: tensorCount) { buffer, count in
+            try resample(image.converted(to: color), gains: [Float](repeating: 1, count: channels),
+                         offsets: [Float](repeating: 0, count: channels), into: buffer.baseAddress!)
+            count = tensorCount
+        }
+        let plane = width * height
+        var pixels = [UInt8](repeating: 0, count: tensorCount)
+        for i in 0..<plane {
+            for c in 0..<channels {
+                pixels[i * channels + c] = UInt8(max(0, min(255, planar[c * plane + i].rounded())))
+            }
+        }
+        return Image(width: width, height: height, color: color, pixels: pixels)
+    }
+
+    private func resample(_ image: Image, gains: [Float], offsets: [Float], into destination: UnsafeMutablePointer<Float>) throws {
+        let mapping = try mapping(for: image)
+        let horizontal = ResampleWeights(sourceStart: mapping.sourceX, sourceLength: mapping.sourceWidth,
+                                         sourceLimit: image.width, outputLength: mapping.destinationWidth)
+        let vertical = ResampleWeights(sourceStart: mapping.sourceY, sourceLength: mapping.sourceHeight,
+                                       sourceLimit: image.height, outputLength: mapping.destinationHeight)
+        let plane = width * height
+        for c in 0..<color.channels {
+            // Margins (fit policy) hold the normalised value of black.
+            (destination + c * plane).update(repeating: offsets[c], count: plane)
+        }
+        image.pixels.withUnsafeBufferPointer { pixels in
+            Resampler.run(pixels.baseAddress!, width: image.width, channels: image.channels,
+                          horizontal: horizontal, vertical: vertical, gains: gains, offsets: offsets,
+                          destination: destination, destinationWidth: width, destinationHeight: height,
+                          originX: mapping.destinationX, originY: mapping.destinationY)
+        }
+    }
+}

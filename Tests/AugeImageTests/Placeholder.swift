@@ -1,2 +1,0 @@
-import XCTest
-final class AugeImageTestsPlaceholder: XCTestCase { func testBuilds() {} }
