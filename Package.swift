@@ -42,6 +42,7 @@ let package = Package(
                 "AugeInspect", "AugeTrain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        .executableTarget(name: "DecodeBenchmark", dependencies: ["AugeImage"], path: "Benchmarks/DecodeBenchmark"),
         .testTarget(name: "AugeImageTests", dependencies: ["AugeImage"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AugeEngineTests", dependencies: ["AugeEngine"], swiftSettings: kernelFlags),
         .testTarget(name: "AugeONNXTests", dependencies: ["AugeONNX", "AugeEngine"], resources: [.copy("Fixtures")]),

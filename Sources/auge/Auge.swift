@@ -4,5 +4,6 @@ import ArgumentParser
 struct Auge: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "auge",
-        abstract: "Visual quality inspection: classify, watch, train, evaluate and benchmark.")
+        abstract: "Visual quality inspection for production lines: decide OK or which defect, on a small CPU.",
+        subcommands: [Preview.self])
 }

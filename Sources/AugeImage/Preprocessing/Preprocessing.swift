@@ -205,3 +205,16 @@ public struct Preprocessing: Sendable, Codable, Equatable {
         }
     }
 }
+
+extension Preprocessing {
+    /// Parses an input size written "WxH" (or "N" for N x N).
+    public static func parseSize(_ text: String) -> (width: Int, height: Int)? {
+        let parts = text.lowercased().split(separator: "x", omittingEmptySubsequences: false).map { Int($0) }
+        switch parts.count {
+        case 1: if let n = parts[0], n > 0 { return (n, n) }
+        case 2: if let w = parts[0], let h = parts[1], w > 0, h > 0 { return (w, h) }
+        default: break
+        }
+        return nil
+    }
+}
