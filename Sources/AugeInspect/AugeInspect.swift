@@ -1,1 +1,0 @@
-// AugeInspect: see README.md, Architecture.

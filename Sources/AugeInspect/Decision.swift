@@ -1,0 +1,69 @@
+/// What happens to a part.
+public enum Decision: String, Sendable, Codable, CaseIterable {
+    /// The part passes.
+    case ok
+    /// The part has a defect.
+    case defect
+    /// The model is not sure: a person looks.
+    case review
+    /// The photo could not be processed.
+    case error
+}
+
+/// Turns class probabilities into a decision.
+///
+/// With OK labels: the defect probability is d = 1 - sum of the OK labels' probabilities. The part is
+/// `defect` when d >= threshold + reviewBand, `ok` when d < threshold - reviewBand, and `review`
+/// in between (with reviewBand = 0 there is no review: d >= threshold is a defect).
+/// Without OK labels (a defect-type classifier) the label is the answer: `defect`, or `review` when
+/// the top probability is below `threshold`.
+public struct DecisionPolicy: Sendable, Equatable, Codable {
+    public var labels: [String]
+    public var okLabels: [String]
+    public var threshold: Float
+    public var reviewBand: Float
+
+    public init(labels: [String], okLabels: [String], threshold: Float = 0.5, reviewBand: Float = 0) {
+        self.labels = labels
+        self.okLabels = okLabels
+        self.threshold = threshold
+        self.reviewBand = reviewBand
+    }
+
+    public struct PolicyError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public func validate() throws {
+        guard !labels.isEmpty else { throw PolicyError(description: "the model has no labels") }
+        guard Set(labels).count == labels.count else { throw PolicyError(description: "labels repeat: \(labels)") }
+        let unknown = okLabels.filter { !labels.contains($0) }
+        guard unknown.isEmpty else { throw PolicyError(description: "OK labels \(unknown) are not among the labels \(labels)") }
+        guard (0...1).contains(threshold), reviewBand >= 0, reviewBand < 1 else {
+            throw PolicyError(description: "threshold must be in 0...1 and the review band in 0..<1")
+        }
+    }
+
+    /// The most probable label, its probability, the defect probability (nil without OK labels) and the decision.
+    public func decide(_ probabilities: [Float]) -> (label: String, score: Float, defectProbability: Float?, decision: Decision) {
+        precondition(probabilities.count == labels.count, "one probability per label")
+        var best = 0
+        for i in probabilities.indices where probabilities[i] > probabilities[best] { best = i }
+        let score = probabilities[best]
+        guard !okLabels.isEmpty else {
+            return (labels[best], score, nil, score < threshold ? .review : .defect)
+        }
+        var okProbability: Float = 0
+        for (i, label) in labels.enumerated() where okLabels.contains(label) { okProbability += probabilities[i] }
+        let defectProbability = min(1, max(0, 1 - okProbability))
+        let decision: Decision
+        if defectProbability >= threshold + reviewBand {
+            decision = .defect
+        } else if defectProbability < threshold - reviewBand {
+            decision = .ok
+        } else {
+            decision = .review  // reached only with a review band
+        }
+        return (labels[best], score, defectProbability, decision)
+    }
+}

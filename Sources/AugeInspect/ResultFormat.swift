@@ -1,0 +1,74 @@
+import Foundation
+
+/// How results are written: a table for people, CSV / JSON lines / JSON for programs.
+public enum ResultFormat: String, Sendable, CaseIterable {
+    case table, csv, jsonl, json
+}
+
+/// Formats records one at a time (so a long run streams its output) with a header and footer where
+/// the format needs them.
+public struct ResultFormatter: Sendable {
+    public let format: ResultFormat
+    /// Labels for per-class score columns (CSV and table) when scores are requested, else nil.
+    public let scoreLabels: [String]?
+
+    public init(format: ResultFormat, scoreLabels: [String]? = nil) {
+        self.format = format
+        self.scoreLabels = scoreLabels
+    }
+
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
+    public static func json(_ record: InspectionRecord) -> String {
+        var rounded = record
+        rounded.ms = (record.ms * 1000).rounded() / 1000
+        // Encoding a plain struct of strings and numbers cannot fail.
+        return String(decoding: try! encoder.encode(rounded), as: UTF8.self)
+    }
+
+    public var header: String? {
+        switch format {
+        case .csv:
+            return (["path", "label", "score", "decision", "ms", "error"] + (scoreLabels ?? []).map { "score_" + $0 })
+                .map(csvField).joined(separator: ",")
+        case .table:
+            return String(format: "%-10@ %-16@ %7@ %8@  %@", "decision", "label", "score", "ms", "path")
+        case .json: return "["
+        case .jsonl: return nil
+        }
+    }
+
+    public var footer: String? { format == .json ? "]" : nil }
+
+    /// One record; `isFirst` matters for the JSON array's commas.
+    public func line(_ record: InspectionRecord, isFirst: Bool) -> String {
+        let scores = (scoreLabels ?? []).map { label in record.scores?[label].map { String(format: "%.6f", $0) } ?? "" }
+        switch format {
+        case .jsonl:
+            return Self.json(record)
+        case .json:
+            return (isFirst ? "  " : ", ") + Self.json(record)
+        case .csv:
+            let fields = [record.path, record.label ?? "", record.score.map { String(format: "%.6f", $0) } ?? "",
+                          record.decision.rawValue, String(format: "%.3f", record.ms), record.error ?? ""] + scores
+            return fields.map(csvField).joined(separator: ",")
+        case .table:
+            let label = record.label ?? "-"
+            let score = record.score.map { String(format: "%.3f", $0) } ?? "-"
+            var line = String(format: "%-10@ %-16@ %7@ %8.1f  %@", record.decision.rawValue, label, score, record.ms, record.path)
+            if let error = record.error { line += "  (\(error))" }
+            if !scores.isEmpty { line += "  [" + zip(scoreLabels!, scores).map { "\($0)=\($1)" }.joined(separator: " ") + "]" }
+            return line
+        }
+    }
+
+    /// RFC 4180: quote fields holding commas, quotes or line breaks; double the quotes.
+    private func csvField(_ text: String) -> String {
+        guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
+        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+}

@@ -1,0 +1,146 @@
+@testable import AugeInspect
+import Foundation
+import XCTest
+
+final class DecisionPolicyTests: XCTestCase {
+    let policy = DecisionPolicy(labels: ["ok", "scratch", "dent"], okLabels: ["ok"], threshold: 0.5, reviewBand: 0.1)
+
+    func testDefectProbabilityIsOneMinusOKProbability() {
+        let (label, score, defect, decision) = policy.decide([0.2, 0.5, 0.3])
+        XCTAssertEqual(label, "scratch")
+        XCTAssertEqual(score, 0.5)
+        XCTAssertEqual(defect!, 0.8, accuracy: 1e-6)
+        XCTAssertEqual(decision, .defect)
+    }
+
+    func testReviewBandAroundTheThreshold() {
+        XCTAssertEqual(policy.decide([0.61, 0.2, 0.19]).decision, .ok)      // d = 0.39 < 0.4
+        XCTAssertEqual(policy.decide([0.55, 0.25, 0.2]).decision, .review)  // d = 0.45
+        XCTAssertEqual(policy.decide([0.45, 0.5, 0.05]).decision, .review)  // d = 0.55 < 0.6
+        XCTAssertEqual(policy.decide([0.39, 0.5, 0.11]).decision, .defect)  // d = 0.61
+        var strict = policy
+        strict.reviewBand = 0
+        XCTAssertEqual(strict.decide([0.5, 0.25, 0.25]).decision, .defect)  // d = 0.5 >= threshold
+        XCTAssertEqual(strict.decide([0.51, 0.25, 0.24]).decision, .ok)
+    }
+
+    func testLabelOnlyModelsDecideByLabel() {
+        let types = DecisionPolicy(labels: ["crazing", "patches"], okLabels: [], threshold: 0.6)
+        XCTAssertEqual(types.decide([0.3, 0.7]).decision, .defect)
+        XCTAssertEqual(types.decide([0.45, 0.55]).decision, .review)
+        XCTAssertNil(types.decide([0.3, 0.7]).defectProbability)
+    }
+
+    func testValidation() {
+        XCTAssertThrowsError(try DecisionPolicy(labels: ["a"], okLabels: ["b"]).validate())
+        XCTAssertThrowsError(try DecisionPolicy(labels: ["a", "a"], okLabels: []).validate())
+        XCTAssertNoThrow(try policy.validate())
+    }
+}
+
+final class FileWalkTests: XCTestCase {
+    var folder: URL!
+
+    override func setUpWithError() throws {
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("auge-walk-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("a/b"), withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: folder)
+    }
+
+    func touch(_ name: String) {
+        FileManager.default.createFile(atPath: folder.appendingPathComponent(name).path, contents: Data([1]))
+    }
+
+    func testRecursiveSortedWalkSkipsNonPhotosAndSurvivesLinkLoops() throws {
+        for name in ["z.jpg", "A.PNG", "a/b/deep.jpeg", "a/odd.gif", "Thumbs.db", ".DS_Store", "a/notes.txt", "a/.hidden.jpg"] {
+            touch(name)
+        }
+        try FileManager.default.createSymbolicLink(atPath: folder.appendingPathComponent("a/b/loop").path,
+                                                   withDestinationPath: folder.path)
+        let root = folder.path
+        let result = FileWalk().collect([root, root + "/missing.jpg"])
+        XCTAssertEqual(result.files, ["A.PNG", "a/b/deep.jpeg", "a/odd.gif", "z.jpg"].map { root + "/" + $0 })
+        XCTAssertEqual(Set(result.skipped), Set([".DS_Store", "Thumbs.db", "a/.hidden.jpg", "a/notes.txt"].map { root + "/" + $0 }))
+        XCTAssertEqual(result.problems.map(\.path), [root + "/missing.jpg"])
+    }
+
+    func testExplicitFilesAreAlwaysTaken() {
+        touch("notes.txt")
+        let path = folder.appendingPathComponent("notes.txt").path
+        XCTAssertEqual(FileWalk().collect([path]).files, [path])
+    }
+}
+
+final class ResultFormatterTests: XCTestCase {
+    let records = [
+        InspectionRecord(path: "in/a,1.jpg", label: "ok", score: 0.97, decision: .ok, ms: 3.14159,
+                         defectProbability: 0.03, scores: ["ok": 0.97, "dent": 0.03]),
+        InspectionRecord.failure(path: "in/\"b\".png", error: "corrupt image data (CRC error)", ms: 0.5),
+    ]
+
+    func testJSONLinesAreOneObjectPerImageWithThePublicKeys() throws {
+        let formatter = ResultFormatter(format: .jsonl)
+        let lines = records.enumerated().map { formatter.line($1, isFirst: $0 == 0) }
+        let first = try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as! [String: Any]
+        XCTAssertEqual(first["path"] as? String, "in/a,1.jpg")
+        XCTAssertEqual(first["label"] as? String, "ok")
+        XCTAssertEqual((first["score"] as? Double)!, 0.97, accuracy: 1e-6)
+        XCTAssertEqual(first["decision"] as? String, "ok")
+        XCTAssertEqual(first["ms"] as? Double, 3.142)
+        XCTAssertEqual((first["scores"] as? [String: Double])?.keys.sorted(), ["dent", "ok"])
+        let second = try JSONSerialization.jsonObject(with: Data(lines[1].utf8)) as! [String: Any]
+        XCTAssertEqual(second["decision"] as? String, "error")
+        XCTAssertEqual(second["error"] as? String, "corrupt image data (CRC error)")
+        XCTAssertNil(second["label"])
+    }
+
+    func testJSONArrayParses() throws {
+        let formatter = ResultFormatter(format: .json)
+        let text = ([formatter.header!] + records.enumerated().map { formatter.line($1, isFirst: $0 == 0) } + [formatter.footer!])
+            .joined(separator: "\n")
+        let array = try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [[String: Any]]
+        XCTAssertEqual(array.count, 2)
+    }
+
+    func testCSVQuotesAndScoreColumns() {
+        let formatter = ResultFormatter(format: .csv, scoreLabels: ["ok", "dent"])
+        XCTAssertEqual(formatter.header, "path,label,score,decision,ms,error,score_ok,score_dent")
+        XCTAssertEqual(formatter.line(records[0], isFirst: true), "\"in/a,1.jpg\",ok,0.970000,ok,3.142,,0.970000,0.030000")
+        XCTAssertEqual(formatter.line(records[1], isFirst: false),
+                       "\"in/\"\"b\"\".png\",,,error,0.500,corrupt image data (CRC error),,")
+    }
+}
+
+final class SorterTests: XCTestCase {
+    func testNameClashesGetUniqueNamesAndNothingIsOverwritten() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("auge-sort-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let inbox = root.appendingPathComponent("in"), out = root.appendingPathComponent("out").path
+        try FileManager.default.createDirectory(at: inbox.appendingPathComponent("x"), withIntermediateDirectories: true)
+        var sources = [String]()
+        for (i, sub) in ["", "x/", ""].enumerated() {
+            let name = i == 2 ? "other.jpg" : "part.jpg"
+            let path = inbox.appendingPathComponent(sub + name).path
+            FileManager.default.createFile(atPath: path, contents: Data([UInt8(i)]))
+            sources.append(path)
+        }
+        let copier = Sorter(root: out)
+        let a = try copier.place(InspectionRecord(path: sources[0], label: "ok", score: 1, decision: .ok, ms: 1))
+        let b = try copier.place(InspectionRecord(path: sources[1], label: "ok", score: 1, decision: .ok, ms: 1))
+        XCTAssertEqual(a, out + "/ok/part.jpg")
+        XCTAssertEqual(b, out + "/ok/part-1.jpg")
+        XCTAssertEqual(FileManager.default.contents(atPath: a), Data([0]))
+        XCTAssertEqual(FileManager.default.contents(atPath: b), Data([1]))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: sources[0]), "copy keeps the source")
+
+        let mover = Sorter(root: out, grouping: .label, move: true)
+        let c = try mover.place(InspectionRecord(path: sources[0], label: "dent", score: 1, decision: .defect, ms: 1))
+        let d = try mover.place(InspectionRecord.failure(path: sources[2], error: "bad", ms: 1))
+        XCTAssertEqual(c, out + "/dent/part.jpg")
+        XCTAssertEqual(d, out + "/error/other.jpg")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: sources[0]), "move removes the source")
+    }
+}
