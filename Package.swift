@@ -46,6 +46,8 @@ let package = Package(
         .testTarget(name: "AugeImageTests", dependencies: ["AugeImage"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AugeEngineTests", dependencies: ["AugeEngine"], swiftSettings: kernelFlags),
         .testTarget(name: "AugeONNXTests", dependencies: ["AugeONNX", "AugeEngine"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "AugeInspectTests", dependencies: ["AugeInspect", "auge"]),
+        .testTarget(name: "AugeInspectTests", dependencies: ["AugeInspect"]),
+        // Runs the real `auge` binary; depending on the executable makes SwiftPM build it first.
+        .testTarget(name: "AugeCLITests", dependencies: ["auge", "AugeImage"]),
     ]
 )
