@@ -1,2 +1,0 @@
-import XCTest
-final class AugeEngineTestsPlaceholder: XCTestCase { func testBuilds() {} }
