@@ -33,7 +33,8 @@ let package = Package(
         .target(name: "AugeEngine", swiftSettings: kernelFlags),
         .target(
             name: "AugeONNX",
-            dependencies: ["AugeEngine", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+            dependencies: ["AugeEngine", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["Proto/onnx.proto"]),
         .target(name: "AugeTrain", dependencies: ["AugeEngine", "AugeONNX", "AugeImage"], swiftSettings: kernelFlags),
         .target(name: "AugeInspect", dependencies: ["AugeImage", "AugeEngine", "AugeONNX"]),
         .executableTarget(

@@ -1,2 +1,0 @@
-// AugeONNX: see README.md, Architecture.
-import AugeEngine

@@ -1,0 +1,140 @@
+import AugeEngine
+import Foundation
+
+/// A tensor known at load time: an initializer, a Constant node, or the result of folding.
+/// Float types (FLOAT, DOUBLE) are held as Float; integer types (INT32, INT64) and folded shapes as
+/// SymbolicInt, so a shape element may stand for the open batch size.
+struct ConstantTensor {
+    enum Elements {
+        case floats([Float])
+        case integers([SymbolicInt])
+    }
+
+    var shape: [Int]
+    var elements: Elements
+
+    init(shape: [Int], elements: Elements) {
+        self.shape = shape
+        self.elements = elements
+    }
+
+    init(shape: [Int], floats: [Float]) { self.init(shape: shape, elements: .floats(floats)) }
+    init(shape: [Int], integers: [SymbolicInt]) { self.init(shape: shape, elements: .integers(integers)) }
+    init(vector: [SymbolicInt]) { self.init(shape: [vector.count], integers: vector) }
+
+    var count: Int {
+        switch elements {
+        case .floats(let values): values.count
+        case .integers(let values): values.count
+        }
+    }
+
+    var floats: [Float]? {
+        if case .floats(let values) = elements { return values }
+        return nil
+    }
+
+    var integers: [SymbolicInt]? {
+        if case .integers(let values) = elements { return values }
+        return nil
+    }
+
+    /// Integers all known (no batch factor), e.g. axes, pads.
+    var knownIntegers: [Int]? {
+        guard let values = integers else { return nil }
+        let known = values.compactMap(\.knownValue)
+        return known.count == values.count ? known : nil
+    }
+
+    var engineTensor: Tensor? { floats.map { Tensor(shape: shape, data: $0) } }
+
+    var typeName: String {
+        switch elements {
+        case .floats: "float"
+        case .integers: "integer"
+        }
+    }
+
+    /// Rearranges elements by index: result element i is element `indices[i]`.
+    func gathering(_ indices: [Int], shape: [Int]) -> ConstantTensor {
+        switch elements {
+        case .floats(let values): ConstantTensor(shape: shape, floats: indices.map { values[$0] })
+        case .integers(let values): ConstantTensor(shape: shape, integers: indices.map { values[$0] })
+        }
+    }
+
+    func reshaped(_ shape: [Int]) -> ConstantTensor { ConstantTensor(shape: shape, elements: elements) }
+}
+
+/// Reads TensorProto payloads (initializers, Constant values) with every size checked before use.
+struct TensorDecoder {
+    let file: String
+    let maximumElements: Int
+
+    func decode(_ proto: Onnx_TensorProto, node: String? = nil) throws(ONNXError) -> ConstantTensor {
+        let name = proto.name.isEmpty ? "(unnamed tensor)" : "'\(proto.name)'"
+        func fail(_ kind: ONNXError.Kind, _ message: String) -> ONNXError {
+            ONNXError(kind, file: file, node: node, "tensor \(name) \(message)")
+        }
+        if proto.dataLocation == .external || !proto.externalData.isEmpty {
+            let location = proto.externalData.first(where: { $0.key == "location" })?.value ?? "another file"
+            throw fail(.externalData, "keeps its data in external file \(location.debugDescription); Auge needs every weight inside the .onnx file (re-save with onnx.save_model(..., save_as_external_data=False))")
+        }
+        if proto.hasSegment { throw fail(.unsupportedOperator, "is a segment of a larger tensor, which Auge does not read") }
+        var shape: [Int] = []
+        var count = 1
+        for dim in proto.dims {
+            guard dim >= 0 else { throw fail(.invalidTensor, "has dims \(proto.dims) with negative dimension \(dim)") }
+            let (product, overflow) = count.multipliedReportingOverflow(by: Int(dim))
+            guard !overflow, product <= maximumElements else {
+                throw fail(.limitExceeded, "has dims \(proto.dims): more than the \(maximumElements) elements Auge accepts in one tensor")
+            }
+            shape.append(Int(dim))
+            count = product
+        }
+
+        func checked<T>(_ values: [T], _ field: String) throws(ONNXError) -> [T] {
+            guard values.count == count else { throw fail(.invalidTensor, "has \(values.count) values in \(field) but dims \(proto.dims) need \(count)") }
+            return values
+        }
+        func raw<T>(_ width: Int, _ read: (UnsafeRawBufferPointer, Int) -> T) throws(ONNXError) -> [T] {
+            let bytes = proto.rawData
+            guard bytes.count == count * width else {
+                throw fail(.invalidTensor, "has \(bytes.count) bytes of raw_data but dims \(proto.dims) of \(typeName(proto.dataType)) need \(count * width)")
+            }
+            return bytes.withUnsafeBytes { buffer in (0..<count).map { read(buffer, $0 * width) } }
+        }
+        let hasRaw = proto.hasRawData
+
+        switch Onnx_TensorProto.DataType(rawValue: Int(proto.dataType)) {
+        case .float:
+            let values = hasRaw
+                ? try raw(4) { Float(bitPattern: UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: $1, as: UInt32.self))) }
+                : try checked(proto.floatData, "float_data")
+            return ConstantTensor(shape: shape, floats: values)
+        case .double:
+            let values = hasRaw
+                ? try raw(8) { Double(bitPattern: UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: $1, as: UInt64.self))) }
+                : try checked(proto.doubleData, "double_data")
+            return ConstantTensor(shape: shape, floats: values.map { Float($0) })
+        case .int64:
+            let values = hasRaw
+                ? try raw(8) { Int64(littleEndian: $0.loadUnaligned(fromByteOffset: $1, as: Int64.self)) }
+                : try checked(proto.int64Data, "int64_data")
+            return ConstantTensor(shape: shape, integers: values.map { .known(Int($0)) })
+        case .int32:
+            let values = hasRaw
+                ? try raw(4) { Int32(littleEndian: $0.loadUnaligned(fromByteOffset: $1, as: Int32.self)) }
+                : try checked(proto.int32Data, "int32_data")
+            return ConstantTensor(shape: shape, integers: values.map { .known(Int($0)) })
+        default:
+            throw fail(.unsupportedOperator, "has data type \(typeName(proto.dataType)); Auge reads FLOAT, DOUBLE, INT32 and INT64 tensors")
+        }
+    }
+}
+
+/// The ONNX name of a TensorProto data type, e.g. "FLOAT16".
+func typeName(_ dataType: Int32) -> String {
+    guard let type = Onnx_TensorProto.DataType(rawValue: Int(dataType)) else { return "unknown type \(dataType)" }
+    return String(describing: type).uppercased()
+}

@@ -1,0 +1,254 @@
+import Foundation
+
+/// Everything inference needs besides the graph, stored in the ONNX file's `metadata_props` under
+/// `auge.*` keys, so one file carries the labels, the preprocessing, the decision policy and where
+/// the model came from. The key table is in docs/model-metadata.md.
+public struct ModelMetadata: Codable, Sendable, Equatable {
+    /// The version of the key set this type writes; files with a higher one are refused.
+    public static let currentFormatVersion = 1
+
+    public struct InputSize: Codable, Sendable, Equatable {
+        public var width: Int
+        public var height: Int
+        public init(width: Int, height: Int) {
+            self.width = width
+            self.height = height
+        }
+    }
+
+    public enum ColorMode: String, Codable, Sendable, CaseIterable {
+        case gray, rgb
+        public var channels: Int { self == .gray ? 1 : 3 }
+    }
+
+    public enum ResizePolicy: String, Codable, Sendable, CaseIterable {
+        /// Scale each axis independently to the input size.
+        case stretch
+        /// Keep the aspect ratio, scale to fit inside the input size and pad the rest.
+        case fit
+    }
+
+    /// A region of the source image in pixels, applied before resizing.
+    public struct RegionOfInterest: Codable, Sendable, Equatable {
+        public var x: Int
+        public var y: Int
+        public var width: Int
+        public var height: Int
+        public init(x: Int, y: Int, width: Int, height: Int) {
+            self.x = x
+            self.y = y
+            self.width = width
+            self.height = height
+        }
+    }
+
+    /// Scores in `lower...upper` go to a person for review instead of being decided automatically.
+    public struct ReviewBand: Codable, Sendable, Equatable {
+        public var lower: Float
+        public var upper: Float
+        public init(lower: Float, upper: Float) {
+            self.lower = lower
+            self.upper = upper
+        }
+    }
+
+    /// How, when and on what the model was trained, with its validation metrics.
+    public struct Provenance: Codable, Sendable, Equatable {
+        /// The tool and version that wrote the model, e.g. "auge 0.1".
+        public var tool: String?
+        /// How it was made, e.g. "fine-tuned MobileNetV2 head, 30 epochs, SGD lr 0.01".
+        public var method: String?
+        /// ISO 8601 UTC time training ended.
+        public var trainedAt: String?
+        /// What it was trained on, e.g. a dataset folder or description.
+        public var dataset: String?
+        public var samplesPerLabel: [String: Int]?
+        /// Metrics on the validation set, e.g. "accuracy", "recall_nok".
+        public var validationMetrics: [String: Double]?
+
+        public init(tool: String? = nil, method: String? = nil, trainedAt: String? = nil, dataset: String? = nil,
+                    samplesPerLabel: [String: Int]? = nil, validationMetrics: [String: Double]? = nil) {
+            self.tool = tool
+            self.method = method
+            self.trainedAt = trainedAt
+            self.dataset = dataset
+            self.samplesPerLabel = samplesPerLabel
+            self.validationMetrics = validationMetrics
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case tool, method, dataset
+            case trainedAt = "trained_at"
+            case samplesPerLabel = "samples_per_label"
+            case validationMetrics = "validation_metrics"
+        }
+    }
+
+    public var formatVersion: Int
+    /// Class names in the order of the model's output scores.
+    public var labels: [String]
+    /// The labels that count as a good part; every other label is a defect.
+    public var okLabels: [String]
+    public var inputSize: InputSize?
+    public var color: ColorMode?
+    public var resize: ResizePolicy?
+    public var roi: RegionOfInterest?
+    /// Per-channel mean and standard deviation, on pixel values scaled to 0...1.
+    public var mean: [Float]?
+    public var std: [Float]?
+    /// A part is a defect when its defect score (1 minus the summed probability of the OK labels) reaches this.
+    public var threshold: Float?
+    public var reviewBand: ReviewBand?
+    public var provenance: Provenance?
+
+    public init(labels: [String], okLabels: [String], inputSize: InputSize? = nil, color: ColorMode? = nil,
+                resize: ResizePolicy? = nil, roi: RegionOfInterest? = nil, mean: [Float]? = nil, std: [Float]? = nil,
+                threshold: Float? = nil, reviewBand: ReviewBand? = nil, provenance: Provenance? = nil) {
+        self.formatVersion = Self.currentFormatVersion
+        self.labels = labels
+        self.okLabels = okLabels
+        self.inputSize = inputSize
+        self.color = color
+        self.resize = resize
+        self.roi = roi
+        self.mean = mean
+        self.std = std
+        self.threshold = threshold
+        self.reviewBand = reviewBand
+        self.provenance = provenance
+    }
+
+    /// The metadata_props keys, all prefixed `auge.`.
+    public enum Key: String, CaseIterable, Sendable {
+        case formatVersion = "auge.format_version"
+        case labels = "auge.labels"
+        case okLabels = "auge.ok_labels"
+        case inputSize = "auge.input_size"
+        case color = "auge.color"
+        case resize = "auge.resize"
+        case roi = "auge.roi"
+        case mean = "auge.mean"
+        case std = "auge.std"
+        case threshold = "auge.threshold"
+        case reviewBand = "auge.review_band"
+        case provenance = "auge.provenance"
+    }
+
+    /// Reads the `auge.*` entries of metadata_props; nil when the file has none (a plain ONNX model).
+    /// Other keys are ignored. Throws a message naming the key when a value cannot be read.
+    public init?(properties: [String: String]) throws(MetadataError) {
+        guard properties.keys.contains(where: { $0.hasPrefix("auge.") }) else { return nil }
+        func value(_ key: Key) -> String? { properties[key.rawValue] }
+        func parse<T>(_ key: Key, _ expected: String, _ read: (String) -> T?) throws(MetadataError) -> T? {
+            guard let text = value(key) else { return nil }
+            guard let parsed = read(text) else { throw MetadataError("\(key.rawValue) = \(text.debugDescription) is not \(expected)") }
+            return parsed
+        }
+
+        guard let version = try parse(.formatVersion, "an integer", { Int($0) }) else {
+            throw MetadataError("auge.* keys present but \(Key.formatVersion.rawValue) is missing")
+        }
+        guard (1...Self.currentFormatVersion).contains(version) else {
+            throw MetadataError("\(Key.formatVersion.rawValue) is \(version); this Auge reads versions 1...\(Self.currentFormatVersion), update Auge")
+        }
+        formatVersion = version
+        labels = try parse(.labels, "a JSON array of strings", { Self.decodeJSON([String].self, $0) }) ?? []
+        okLabels = try parse(.okLabels, "a JSON array of strings", { Self.decodeJSON([String].self, $0) }) ?? []
+        inputSize = try parse(.inputSize, "\"WxH\" with positive integers", Self.parseInputSize)
+        color = try parse(.color, "one of gray, rgb", ColorMode.init(rawValue:))
+        resize = try parse(.resize, "one of stretch, fit", ResizePolicy.init(rawValue:))
+        roi = try parse(.roi, "\"x,y,w,h\" with integers", Self.parseROI)
+        mean = try parse(.mean, "a JSON array of numbers", { Self.decodeJSON([Float].self, $0) })
+        std = try parse(.std, "a JSON array of numbers", { Self.decodeJSON([Float].self, $0) })
+        threshold = try parse(.threshold, "a number", { Float($0) })
+        reviewBand = try parse(.reviewBand, "\"lower,upper\" with numbers", Self.parseReviewBand)
+        provenance = try parse(.provenance, "a JSON object", { Self.decodeJSON(Provenance.self, $0) })
+        try validate()
+    }
+
+    /// The metadata_props entries, in `Key` order; absent optional fields are left out.
+    public func properties() throws(MetadataError) -> [(key: String, value: String)] {
+        try validate()
+        let entries: [(Key, String?)] = [
+            (.formatVersion, String(formatVersion)),
+            (.labels, Self.encodeJSON(labels)),
+            (.okLabels, Self.encodeJSON(okLabels)),
+            (.inputSize, inputSize.map { "\($0.width)x\($0.height)" }),
+            (.color, color?.rawValue),
+            (.resize, resize?.rawValue),
+            (.roi, roi.map { "\($0.x),\($0.y),\($0.width),\($0.height)" }),
+            (.mean, mean.map(Self.encodeJSON)),
+            (.std, std.map(Self.encodeJSON)),
+            (.threshold, threshold.map { "\($0)" }),
+            (.reviewBand, reviewBand.map { "\($0.lower),\($0.upper)" }),
+            (.provenance, provenance.map(Self.encodeJSON)),
+        ]
+        return entries.compactMap { key, value in value.map { (key.rawValue, $0) } }
+    }
+
+    /// Checks that the fields agree with each other.
+    public func validate() throws(MetadataError) {
+        if let unknown = okLabels.first(where: { !labels.contains($0) }) {
+            throw MetadataError("ok label \(unknown.debugDescription) is not one of the labels \(labels)")
+        }
+        if Set(labels).count != labels.count { throw MetadataError("labels \(labels) contain duplicates") }
+        if let size = inputSize, size.width <= 0 || size.height <= 0 {
+            throw MetadataError("input size \(size.width)x\(size.height) is not positive")
+        }
+        if let roi, roi.x < 0 || roi.y < 0 || roi.width <= 0 || roi.height <= 0 {
+            throw MetadataError("roi \(roi.x),\(roi.y),\(roi.width),\(roi.height) is not a region inside an image")
+        }
+        for (name, values) in [("mean", mean), ("std", std)] {
+            guard let values else { continue }
+            if let color, values.count != color.channels {
+                throw MetadataError("\(name) has \(values.count) values but colour \(color.rawValue) has \(color.channels) channels")
+            }
+            if values.contains(where: { !$0.isFinite }) { throw MetadataError("\(name) \(values) has a non-finite value") }
+        }
+        if let std, std.contains(where: { $0 <= 0 }) { throw MetadataError("std \(std) must be positive") }
+        if let threshold, !(0...1).contains(threshold) { throw MetadataError("threshold \(threshold) is outside 0...1") }
+        if let band = reviewBand, !(0 <= band.lower && band.lower <= band.upper && band.upper <= 1) {
+            throw MetadataError("review band \(band.lower),\(band.upper) is not an interval inside 0...1")
+        }
+    }
+
+    public struct MetadataError: Error, Sendable, Equatable, CustomStringConvertible {
+        public let message: String
+        init(_ message: String) { self.message = message }
+        public var description: String { message }
+    }
+
+    private static func decodeJSON<T: Decodable>(_ type: T.Type, _ text: String) -> T? {
+        try? JSONDecoder().decode(type, from: Data(text.utf8))
+    }
+
+    private static func encodeJSON<T: Encodable>(_ value: T) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // Encoding strings, numbers and the Provenance struct cannot fail.
+        return String(decoding: try! encoder.encode(value), as: UTF8.self)
+    }
+
+    private static func integers(_ text: String, separator: Character, count: Int) -> [Int]? {
+        let parts = text.split(separator: separator, omittingEmptySubsequences: false).map {
+            Int($0.trimmingCharacters(in: .whitespaces))
+        }
+        guard parts.count == count, parts.allSatisfy({ $0 != nil }) else { return nil }
+        return parts.map { $0! }
+    }
+
+    private static func parseInputSize(_ text: String) -> InputSize? {
+        guard let wh = integers(text.lowercased(), separator: "x", count: 2), wh[0] > 0, wh[1] > 0 else { return nil }
+        return InputSize(width: wh[0], height: wh[1])
+    }
+
+    private static func parseROI(_ text: String) -> RegionOfInterest? {
+        integers(text, separator: ",", count: 4).map { RegionOfInterest(x: $0[0], y: $0[1], width: $0[2], height: $0[3]) }
+    }
+
+    private static func parseReviewBand(_ text: String) -> ReviewBand? {
+        let parts = text.split(separator: ",").compactMap { Float($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.count == 2 else { return nil }
+        return ReviewBand(lower: parts[0], upper: parts[1])
+    }
+}
