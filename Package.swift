@@ -49,6 +49,6 @@ let package = Package(
         .testTarget(name: "AugeONNXTests", dependencies: ["AugeONNX", "AugeEngine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AugeInspectTests", dependencies: ["AugeInspect"]),
         // Runs the real `auge` binary; depending on the executable makes SwiftPM build it first.
-        .testTarget(name: "AugeCLITests", dependencies: ["auge", "AugeImage"]),
+        .testTarget(name: "AugeCLITests", dependencies: ["auge", "AugeImage", "AugeEngine", "AugeONNX"]),
     ]
 )

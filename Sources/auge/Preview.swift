@@ -44,5 +44,3 @@ struct Preview: ParsableCommand {
     }
 }
 
-extension ColorMode: ExpressibleByArgument {}
-extension ResizePolicy: ExpressibleByArgument {}

@@ -1,0 +1,61 @@
+import AugeEngine
+import AugeImage
+
+/// A model ready to inspect photos: the planned network, the preprocessing its input needs and the
+/// policy that turns its class probabilities into decisions.
+public final class Classifier: @unchecked Sendable {
+    public let preprocessing: Preprocessing
+    public let policy: DecisionPolicy
+    public let engine: Engine
+    /// Whether the network ends in its own Softmax; otherwise its outputs are logits and a softmax is applied.
+    public let outputsProbabilities: Bool
+
+    public struct ModelMismatch: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public init(graph: Graph, preprocessing: Preprocessing, policy: DecisionPolicy, threads: Int) throws {
+        try preprocessing.validate()
+        try policy.validate()
+        guard graph.inputs.count == 1, graph.outputs.count == 1 else {
+            throw ModelMismatch(description: "an inspection model has one input and one output; this one has "
+                + "\(graph.inputs.count) inputs and \(graph.outputs.count) outputs")
+        }
+        let engine = try Engine(graph: graph, batchSize: 1, threads: threads)
+        let inputShape = engine.inputShapes[engine.inputNames[0]]!
+        let expected = [1, preprocessing.color.channels, preprocessing.height, preprocessing.width]
+        guard inputShape == expected else {
+            throw ModelMismatch(description: "the model's input is \(inputShape) (NCHW) but the preprocessing gives \(expected)")
+        }
+        let outputCount = engine.outputShapes[engine.outputNames[0]]!.reduce(1, *)
+        guard outputCount == policy.labels.count else {
+            throw ModelMismatch(description: "the model outputs \(outputCount) scores but has \(policy.labels.count) labels")
+        }
+        self.engine = engine
+        self.preprocessing = preprocessing
+        self.policy = policy
+        outputsProbabilities = graph.nodes.last { $0.outputs.contains(graph.outputs[0]) }.map {
+            if case .softmax = $0.operation { return true } else { return false }
+        } ?? false
+    }
+
+    /// Class probabilities for one preprocessed input tensor (planar, `preprocessing.tensorCount` floats).
+    public func probabilities(for tensor: UnsafePointer<Float>) -> [Float] {
+        var scores = [Float](repeating: 0, count: policy.labels.count)
+        scores.withUnsafeMutableBufferPointer { engine.run(input: tensor, output: $0.baseAddress!) }
+        return outputsProbabilities ? scores : softmax(scores)
+    }
+
+    private func softmax(_ logits: [Float]) -> [Float] {
+        let top = logits.max() ?? 0
+        let exps = logits.map { expf($0 - top) }
+        let total = exps.reduce(0, +)
+        return exps.map { $0 / total }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

@@ -1,0 +1,86 @@
+import AugeEngine
+import AugeImage
+import AugeONNX
+import Foundation
+
+/// Settings given on the command line (or by a library user) that take precedence over the model
+/// file's metadata; for a plain ONNX file without metadata they are the only source.
+public struct ModelSettingOverrides: Sendable {
+    public var labels: [String]?
+    public var okLabels: [String]?
+    public var size: (width: Int, height: Int)?
+    public var color: ColorMode?
+    public var resize: ResizePolicy?
+    public var region: Region?
+    public var mean: [Float]?
+    public var std: [Float]?
+    public var threshold: Float?
+    public var reviewBand: Float?
+
+    public init() {}
+}
+
+/// An inspection model loaded from an ONNX file: its graph, and the preprocessing and decision policy
+/// that come from its metadata, from overrides, or from the graph itself, in that order of precedence
+/// (overrides first).
+public struct InspectionModel: Sendable {
+    public let path: String
+    public let onnx: ONNXModel
+    public let preprocessing: Preprocessing
+    public let policy: DecisionPolicy
+
+    public struct SettingsError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public static func load(path: String, overrides: ModelSettingOverrides = ModelSettingOverrides()) throws -> InspectionModel {
+        let onnx = try ONNXModel.load(contentsOf: URL(fileURLWithPath: path))
+        return try InspectionModel(path: path, onnx: onnx, overrides: overrides)
+    }
+
+    public init(path: String, onnx: ONNXModel, overrides: ModelSettingOverrides) throws {
+        let name = (path as NSString).lastPathComponent
+        func fail(_ message: String) -> SettingsError { SettingsError(description: "\(name): \(message)") }
+        let graph = onnx.graph, metadata = onnx.metadata
+        guard graph.inputs.count == 1, graph.outputs.count == 1 else {
+            throw fail("an inspection model has one input and one output; this one has \(graph.inputs.count) and \(graph.outputs.count)")
+        }
+        // NCHW input: channels and size come from the graph when nothing else says them.
+        let inputShape = graph.inputs[0].shape
+        guard inputShape.count == 4 else { throw fail("the input has shape \(inputShape.map { $0.map(String.init) ?? "?" }); an image model takes NCHW") }
+        let graphChannels = inputShape[1], graphHeight = inputShape[2], graphWidth = inputShape[3]
+
+        let color = overrides.color ?? metadata?.color.flatMap { ColorMode(rawValue: $0.rawValue) }
+            ?? graphChannels.flatMap { $0 == 1 ? .gray : $0 == 3 ? .rgb : nil }
+        guard let color else { throw fail("the input has \(graphChannels.map(String.init) ?? "unknown") channels; give --color gray or rgb") }
+        let size = overrides.size ?? metadata?.inputSize.map { ($0.width, $0.height) }
+            ?? (graphWidth != nil && graphHeight != nil ? (graphWidth!, graphHeight!) : nil)
+        guard let size else { throw fail("the input size is not fixed in the model; give --size WxH") }
+        let preprocessing = Preprocessing(
+            width: size.width, height: size.height, color: color,
+            resize: overrides.resize ?? metadata?.resize.flatMap { ResizePolicy(rawValue: $0.rawValue) } ?? .stretch,
+            region: overrides.region ?? metadata?.roi.map { Region(x: $0.x, y: $0.y, width: $0.width, height: $0.height) },
+            mean: overrides.mean ?? metadata?.mean ?? [0], std: overrides.std ?? metadata?.std ?? [1])
+        do { try preprocessing.validate() } catch { throw fail("\(error)") }
+
+        let outputCount = try inferShapes(graph, batchSize: 1)[graph.outputs[0]].map { $0.reduce(1, *) } ?? 0
+        let labels = overrides.labels ?? metadata.flatMap { $0.labels.isEmpty ? nil : $0.labels } ?? (0..<outputCount).map(String.init)
+        guard labels.count == outputCount else {
+            throw fail("the model outputs \(outputCount) scores but \(labels.count) labels were given")
+        }
+        let threshold = overrides.threshold ?? metadata?.threshold ?? 0.5
+        let band = overrides.reviewBand ?? metadata?.reviewBand.map { max(threshold - $0.lower, $0.upper - threshold, 0) } ?? 0
+        let policy = DecisionPolicy(labels: labels, okLabels: overrides.okLabels ?? metadata?.okLabels ?? [],
+                                    threshold: threshold, reviewBand: band)
+        do { try policy.validate() } catch { throw fail("\(error)") }
+
+        self.path = path
+        self.onnx = onnx
+        self.preprocessing = preprocessing
+        self.policy = policy
+    }
+
+    public func classifier(threads: Int) throws -> Classifier {
+        try Classifier(graph: onnx.graph, preprocessing: preprocessing, policy: policy, threads: threads)
+    }
+}

@@ -1,0 +1,91 @@
+import AugeImage
+import AugeInspect
+import ArgumentParser
+import Foundation
+
+/// The model to use and the settings that override (or, for a plain ONNX file, supply) its metadata.
+struct ModelOptions: ParsableArguments {
+    @Option(help: "The model file (ONNX). Default: Models/default.onnx shipped with Auge.")
+    var model: String?
+
+    @Option(help: "Class names in output order, comma-separated (overrides the model's).")
+    var labels: String?
+
+    @Option(help: "Labels that count as a good part, comma-separated (overrides the model's).")
+    var okLabels: String?
+
+    @Option(help: "Model input size WxH.")
+    var size: String?
+
+    @Option(help: "Input colour: gray or rgb.")
+    var color: ColorMode?
+
+    @Option(help: "Resize policy: stretch, fit or crop.")
+    var resize: ResizePolicy?
+
+    @Option(help: "Region of interest x,y,w,h in photo pixels.")
+    var roi: String?
+
+    @Option(help: "Per-channel mean on 0...1 pixel values, comma-separated.")
+    var mean: String?
+
+    @Option(help: "Per-channel standard deviation on 0...1 pixel values, comma-separated.")
+    var std: String?
+
+    @Option(help: "Defect-probability threshold (0...1).")
+    var threshold: Float?
+
+    @Option(help: "Half-width of the review band around the threshold (0 = no review).")
+    var reviewBand: Float?
+
+    func overrides() throws -> ModelSettingOverrides {
+        var o = ModelSettingOverrides()
+        o.labels = labels.map(Self.list)
+        o.okLabels = okLabels.map(Self.list)
+        o.size = try size.map { text in
+            guard let size = Preprocessing.parseSize(text) else { throw ValidationError("--size must be WxH, got '\(text)'") }
+            return size
+        }
+        o.color = color
+        o.resize = resize
+        o.region = try roi.map { text in
+            guard let region = Region(text) else { throw ValidationError("--roi must be x,y,w,h with w, h > 0, got '\(text)'") }
+            return region
+        }
+        o.mean = try mean.map { try Self.numbers($0, flag: "--mean") }
+        o.std = try std.map { try Self.numbers($0, flag: "--std") }
+        o.threshold = threshold
+        o.reviewBand = reviewBand
+        return o
+    }
+
+    func load() throws -> InspectionModel {
+        try InspectionModel.load(path: model ?? Self.defaultModelPath(), overrides: overrides())
+    }
+
+    func loadClassifier(threads: Int) throws -> Classifier {
+        try load().classifier(threads: threads)
+    }
+
+    private static func list(_ text: String) -> [String] {
+        text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    private static func numbers(_ text: String, flag: String) throws -> [Float] {
+        let values = text.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
+        guard !values.isEmpty, values.allSatisfy({ $0 != nil }) else { throw ValidationError("\(flag) takes numbers separated by commas, got '\(text)'") }
+        return values.map { $0! }
+    }
+
+    /// Models/default.onnx in the working directory, else beside the source checkout the binary was
+    /// built in (.build/<config>/auge), else in ../share/auge/ of an installed binary.
+    static func defaultModelPath() -> String {
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        let candidates = [
+            URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("Models/default.onnx"),
+            binary.appendingPathComponent("../../../Models/default.onnx").standardized,
+            binary.appendingPathComponent("../share/auge/default.onnx").standardized,
+        ]
+        return (candidates.first { FileManager.default.fileExists(atPath: $0.path) } ?? candidates[0]).path
+    }
+}

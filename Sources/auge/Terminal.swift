@@ -1,0 +1,64 @@
+import Foundation
+
+func log(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}
+
+/// Where results go: standard output or a file, line by line.
+final class OutputSink {
+    private let handle: FileHandle
+    let isTerminal: Bool
+
+    init(path: String?) throws {
+        if let path {
+            guard FileManager.default.createFile(atPath: path, contents: nil) else {
+                throw ValidationFailure("cannot create output file \(path)")
+            }
+            handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+            isTerminal = false
+        } else {
+            handle = .standardOutput
+            isTerminal = isatty(STDOUT_FILENO) == 1
+        }
+    }
+
+    func write(_ line: String) {
+        handle.write(Data((line + "\n").utf8))
+    }
+}
+
+struct ValidationFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A one-line progress bar with count and ETA on standard error (only on a terminal).
+final class ProgressBar {
+    private let total: Int
+    private let enabled: Bool
+    private var done = 0
+    private let started = DispatchTime.now().uptimeNanoseconds
+    private var lastDraw: UInt64 = 0
+
+    init(total: Int, enabled: Bool) {
+        self.total = total
+        self.enabled = enabled && total > 0
+    }
+
+    func advance() {
+        done += 1
+        guard enabled else { return }
+        let now = DispatchTime.now().uptimeNanoseconds
+        guard now - lastDraw > 100_000_000 || done == total else { return }  // at most 10 redraws per second
+        lastDraw = now
+        let elapsed = Double(now - started) / 1e9
+        let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
+        let width = 30, filled = width * done / total
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        FileHandle.standardError.write(Data(String(format: "\r[%@] %d/%d  %3d%%  ETA %.0fs ", bar, done, total, 100 * done / total, eta).utf8))
+    }
+
+    func finish() {
+        if enabled { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+}

@@ -1,0 +1,138 @@
+import AugeEngine
+import AugeImage
+import AugeONNX
+import Foundation
+import XCTest
+
+/// `auge classify` end to end, with a tiny model whose answer is known: it calls a photo "ok" when its
+/// mean brightness is above one half and "defect" below (logits 20 m - 10 and 10 - 20 m).
+final class ClassifyCommandTests: XCTestCase {
+    var folder: URL!
+
+    override func setUpWithError() throws {
+        folder = try temporaryFolder("auge-classify")
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: folder)
+    }
+
+    static func brightnessGraph(size: Int) -> Graph {
+        let fc = FullyConnected(weight: Tensor(shape: [2, 1], data: [20, -20]), bias: Tensor(shape: [2], data: [-10, 10]))
+        return Graph(
+            name: "brightness",
+            inputs: [GraphInput(name: "image", shape: [nil, 1, size, size])],
+            nodes: [
+                Node(name: "gap", operation: .globalAveragePool, inputs: ["image"], outputs: ["pooled"]),
+                Node(name: "flat", operation: .flatten(axis: 1), inputs: ["pooled"], outputs: ["features"]),
+                Node(name: "fc", operation: .fullyConnected(fc), inputs: ["features"], outputs: ["logits"]),
+                Node(name: "softmax", operation: .softmax(axis: 1), inputs: ["logits"], outputs: ["probabilities"]),
+            ],
+            outputs: ["probabilities"])
+    }
+
+    func writeModel(metadata: ModelMetadata?) throws -> String {
+        let path = folder.appendingPathComponent(metadata == nil ? "plain.onnx" : "model.onnx").path
+        try exportONNX(graph: Self.brightnessGraph(size: 16), metadata: metadata).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    func writePhoto(_ name: String, value: UInt8) throws {
+        let image = Image(width: 40, height: 30, color: .gray, pixels: [UInt8](repeating: value, count: 1200))
+        let bytes = try PNGEncoder.encode(image)
+        try Data(bytes).write(to: folder.appendingPathComponent("photos/" + name))
+    }
+
+    /// photos/: two bright (ok), one dark (defect), one corrupt, one text file and a .DS_Store.
+    func makePhotos() throws {
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("photos/sub"), withIntermediateDirectories: true)
+        try writePhoto("bright.png", value: 230)
+        try writePhoto("sub/bright.png", value: 200)
+        try writePhoto("dark.png", value: 20)
+        try Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0]).write(to: folder.appendingPathComponent("photos/broken.png"))
+        try Data("notes".utf8).write(to: folder.appendingPathComponent("photos/notes.txt"))
+        try Data([0]).write(to: folder.appendingPathComponent("photos/.DS_Store"))
+    }
+
+    var metadata: ModelMetadata {
+        ModelMetadata(labels: ["ok", "defect"], okLabels: ["ok"], inputSize: .init(width: 16, height: 16), color: .gray,
+                      threshold: 0.5)
+    }
+
+    func records(_ jsonl: String) throws -> [[String: Any]] {
+        try jsonl.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+    }
+
+    func testJSONLinesForAFolderMixingGoodBadAndNonImageFiles() throws {
+        try makePhotos()
+        let model = try writeModel(metadata: metadata)
+        let result = try AugeProcess.run(["classify", "--model", model, "--format", "jsonl", "--scores", folder.appendingPathComponent("photos").path])
+        XCTAssertEqual(result.status, 3, "some photos could not be read: \(result.stderr)")
+        let rows = try records(result.stdout)
+        let byName = Dictionary(uniqueKeysWithValues: rows.map { (($0["path"] as! String).replacingOccurrences(of: folder.path + "/photos/", with: ""), $0) })
+        XCTAssertEqual(Set(byName.keys), ["bright.png", "sub/bright.png", "dark.png", "broken.png"])
+        XCTAssertEqual(byName["bright.png"]?["decision"] as? String, "ok")
+        XCTAssertEqual(byName["bright.png"]?["label"] as? String, "ok")
+        XCTAssertEqual(byName["sub/bright.png"]?["decision"] as? String, "ok")
+        XCTAssertEqual(byName["dark.png"]?["decision"] as? String, "defect")
+        XCTAssertEqual(byName["broken.png"]?["decision"] as? String, "error")
+        XCTAssertTrue((byName["broken.png"]?["error"] as? String)?.contains("corrupt") ?? false)
+        // softmax of (20 m - 10, 10 - 20 m) for m = 230/255
+        let m = 230.0 / 255, expected = 1 / (1 + exp(-(40 * m - 20)))
+        XCTAssertEqual(byName["bright.png"]?["score"] as! Double, expected, accuracy: 1e-4)
+        let scores = byName["dark.png"]?["scores"] as! [String: Double]
+        XCTAssertEqual(scores["ok"]! + scores["defect"]!, 1, accuracy: 1e-5)
+        XCTAssertNotNil(byName["dark.png"]?["ms"] as? Double)
+        XCTAssertTrue(result.stderr.contains("2 non-photo files skipped"), result.stderr)
+    }
+
+    func testExitCodesAndFailOnDefect() throws {
+        try makePhotos()
+        let model = try writeModel(metadata: metadata)
+        let bright = folder.appendingPathComponent("photos/bright.png").path
+        let dark = folder.appendingPathComponent("photos/dark.png").path
+        XCTAssertEqual(try AugeProcess.run(["classify", "--model", model, bright, dark]).status, 0)
+        XCTAssertEqual(try AugeProcess.run(["classify", "--model", model, "--fail-on-defect", bright]).status, 0)
+        XCTAssertEqual(try AugeProcess.run(["classify", "--model", model, "--fail-on-defect", bright, dark]).status, 2)
+        XCTAssertEqual(try AugeProcess.run(["classify", "--model", model, "--bogus", bright]).status, 64)
+        let missing = try AugeProcess.run(["classify", "--model", folder.appendingPathComponent("none.onnx").path, bright])
+        XCTAssertEqual(missing.status, 1)
+        XCTAssertTrue(missing.stderr.contains("none.onnx"), missing.stderr)
+    }
+
+    func testCSVAndSortIntoWithNameClashes() throws {
+        try makePhotos()
+        let model = try writeModel(metadata: metadata)
+        let out = folder.appendingPathComponent("sorted").path
+        let csv = folder.appendingPathComponent("results.csv").path
+        let result = try AugeProcess.run(["classify", "--model", model, "--format", "csv", "--output", csv,
+                                          "--sort-into", out, folder.appendingPathComponent("photos").path])
+        XCTAssertEqual(result.status, 3, result.stderr)
+        let lines = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.first, "path,label,score,decision,ms,error")
+        XCTAssertEqual(lines.count, 5)
+        let okFiles = try FileManager.default.contentsOfDirectory(atPath: out + "/ok").sorted()
+        XCTAssertEqual(okFiles, ["bright-1.png", "bright.png"], "two files named bright.png both kept")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out + "/defect"), ["dark.png"])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out + "/error"), ["broken.png"])
+        XCTAssertTrue(FileManager.default.fileExists(atPath: folder.appendingPathComponent("photos/dark.png").path), "copy, not move")
+    }
+
+    func testPlainONNXModelTakesItsSettingsFromFlags() throws {
+        try makePhotos()
+        let model = try writeModel(metadata: nil)
+        let dark = folder.appendingPathComponent("photos/dark.png").path
+        let plain = try AugeProcess.run(["classify", "--model", model, "--format", "jsonl", dark])
+        XCTAssertEqual(plain.status, 0, plain.stderr)
+        // Without metadata: labels are the output indices and there are no OK labels.
+        XCTAssertEqual(try records(plain.stdout)[0]["label"] as? String, "1")
+        let flagged = try AugeProcess.run(["classify", "--model", model, "--labels", "good,bad", "--ok-labels", "good",
+                                           "--format", "jsonl", dark])
+        let row = try records(flagged.stdout)[0]
+        XCTAssertEqual(row["label"] as? String, "bad")
+        XCTAssertEqual(row["decision"] as? String, "defect")
+        let wrong = try AugeProcess.run(["classify", "--model", model, "--labels", "a,b,c", dark])
+        XCTAssertEqual(wrong.status, 1)
+        XCTAssertTrue(wrong.stderr.contains("outputs 2 scores but 3 labels"), wrong.stderr)
+    }
+}
