@@ -54,6 +54,7 @@ struct Classify: ParsableCommand {
     }
 
     func run() throws {
+        try requireKernelSupport()
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let classifier = try model.loadClassifier(threads: threads ?? cores)
         let walk = FileWalk().collect(paths)
