@@ -42,17 +42,41 @@ static unsigned char decode(const unsigned char *data, size_t size, unsigned den
     return probe;
 }
 
-int main(int argc, char **argv) {
-    if (argc < 2) { fprintf(stderr, "usage: jpeg_baseline FILE.jpg [runs]\n"); return 2; }
-    int runs = argc > 2 ? atoi(argv[2]) : 100;
-    FILE *f = fopen(argv[1], "rb");
-    if (!f) { perror(argv[1]); return 1; }
+static unsigned char *read_file(const char *path, size_t *size) {
+    FILE *f = fopen(path, "rb");
+    if (!f) { perror(path); exit(1); }
     fseek(f, 0, SEEK_END);
-    size_t size = (size_t)ftell(f);
+    *size = (size_t)ftell(f);
     fseek(f, 0, SEEK_SET);
-    unsigned char *data = malloc(size);
-    if (fread(data, 1, size, f) != size) { perror("read"); return 1; }
+    unsigned char *data = malloc(*size);
+    if (fread(data, 1, *size, f) != *size) { perror(path); exit(1); }
     fclose(f);
+    return data;
+}
+
+// Folder mode: read and decode every listed file once at 1/denom scale, print images/s.
+static int decode_files(int count, char **paths, unsigned denom) {
+    double start = now_ms();
+    int checksum = 0;
+    for (int i = 0; i < count; i++) {
+        size_t size;
+        unsigned char *data = read_file(paths[i], &size);
+        checksum += decode(data, size, denom);
+        free(data);
+    }
+    double elapsed = now_ms() - start;
+    printf("files=%d seconds=%.4f images_per_s=%.2f checksum=%d\n", count, elapsed / 1e3, count / (elapsed / 1e3), checksum);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc >= 3 && argv[1][0] == '-' && argv[1][1] == 's') {  // -sN FILE...: folder mode at scale 1/N
+        return decode_files(argc - 2, argv + 2, (unsigned)atoi(argv[1] + 2));
+    }
+    if (argc < 2) { fprintf(stderr, "usage: jpeg_baseline FILE.jpg [runs] | jpeg_baseline -sN FILE...\n"); return 2; }
+    int runs = argc > 2 ? atoi(argv[2]) : 100;
+    size_t size;
+    unsigned char *data = read_file(argv[1], &size);
     const char *names[2] = {"full", "scaled-224"};
     unsigned denoms[2] = {1, 4};  // 1920x1080 at 1/4 = 480x270, the scale Auge picks for 224x224
     double *times = malloc(sizeof(double) * runs);
