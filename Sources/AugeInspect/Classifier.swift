@@ -1,5 +1,6 @@
 import AugeEngine
 import AugeImage
+import Foundation
 
 /// A model ready to inspect photos: the planned network, the preprocessing its input needs and the
 /// policy that turns its class probabilities into decisions.
@@ -46,6 +47,30 @@ public final class Classifier: @unchecked Sendable {
         return outputsProbabilities ? scores : softmax(scores)
     }
 
+    /// The record for one photo whose probabilities are known.
+    public func record(path: String, probabilities: [Float], ms: Double, includeScores: Bool) -> InspectionRecord {
+        let (label, score, defectProbability, decision) = policy.decide(probabilities)
+        return InspectionRecord(path: path, label: label, score: score, decision: decision, ms: ms,
+                                defectProbability: defectProbability,
+                                scores: includeScores ? Dictionary(uniqueKeysWithValues: zip(policy.labels, probabilities)) : nil)
+    }
+
+    /// Reads, decodes, preprocesses and classifies one photo; a photo that cannot be read gets an error record.
+    public func inspect(path: String, decoder: ImageDecoder, includeScores: Bool = false) -> InspectionRecord {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let tensor = UnsafeMutablePointer<Float>.allocate(capacity: preprocessing.tensorCount)
+        defer { tensor.deallocate() }
+        do {
+            try preprocessing.writeTensor(from: decoder.decode(fileAt: path, for: preprocessing), to: tensor)
+        } catch {
+            return .failure(path: path, error: (error as? ImageError)?.reasonText ?? "\(error)",
+                            ms: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+        }
+        let probabilities = self.probabilities(for: tensor)
+        return record(path: path, probabilities: probabilities, ms: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6,
+                      includeScores: includeScores)
+    }
+
     private func softmax(_ logits: [Float]) -> [Float] {
         let top = logits.max() ?? 0
         let exps = logits.map { expf($0 - top) }
@@ -53,9 +78,3 @@ public final class Classifier: @unchecked Sendable {
         return exps.map { $0 / total }
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif

@@ -120,11 +120,8 @@ public final class InspectionPipeline: @unchecked Sendable {
                 let start = DispatchTime.now().uptimeNanoseconds
                 let probabilities = classifier.probabilities(for: slot.tensor)
                 let inferMilliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
-                let (label, score, defectProbability, decision) = classifier.policy.decide(probabilities)
-                record = InspectionRecord(
-                    path: files[index], label: label, score: score, decision: decision,
-                    ms: slot.decodeMilliseconds + inferMilliseconds, defectProbability: defectProbability,
-                    scores: includeScores ? Dictionary(uniqueKeysWithValues: zip(classifier.policy.labels, probabilities)) : nil)
+                record = classifier.record(path: files[index], probabilities: probabilities,
+                                           ms: slot.decodeMilliseconds + inferMilliseconds, includeScores: includeScores)
             }
             ring.release(index)
             try handle(record)

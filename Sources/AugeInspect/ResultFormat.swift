@@ -17,17 +17,22 @@ public struct ResultFormatter: Sendable {
         self.scoreLabels = scoreLabels
     }
 
-    private static let encoder: JSONEncoder = {
+    static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return encoder
     }()
 
-    public static func json(_ record: InspectionRecord) -> String {
+    /// Milliseconds to the microsecond: more digits would be noise.
+    static func roundedForOutput(_ record: InspectionRecord) -> InspectionRecord {
         var rounded = record
         rounded.ms = (record.ms * 1000).rounded() / 1000
+        return rounded
+    }
+
+    public static func json(_ record: InspectionRecord) -> String {
         // Encoding a plain struct of strings and numbers cannot fail.
-        return String(decoding: try! encoder.encode(rounded), as: UTF8.self)
+        String(decoding: try! encoder.encode(roundedForOutput(record)), as: UTF8.self)
     }
 
     public var header: String? {

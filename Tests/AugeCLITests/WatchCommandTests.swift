@@ -1,0 +1,228 @@
+import AugeImage
+import AugeONNX
+import Foundation
+import XCTest
+
+/// `auge watch` end to end: the real binary, real files, real signals (SIGKILL included).
+/// The model is the brightness model of ClassifyCommandTests: bright photos are "ok", dark ones "defect".
+final class WatchCommandTests: XCTestCase {
+    var root: URL!
+    var inbox: String { root.appendingPathComponent("in").path }
+    var out: String { root.appendingPathComponent("out").path }
+    var model: String { root.appendingPathComponent("model.onnx").path }
+
+    override func setUpWithError() throws {
+        root = try temporaryFolder("auge-watch")
+        try FileManager.default.createDirectory(atPath: inbox, withIntermediateDirectories: true)
+        let metadata = ModelMetadata(labels: ["ok", "defect"], okLabels: ["ok"], inputSize: .init(width: 16, height: 16), color: .gray)
+        try exportONNX(graph: ClassifyCommandTests.brightnessGraph(size: 16), metadata: metadata).write(to: URL(fileURLWithPath: model))
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: root)
+    }
+
+    /// A watcher process with its output in files (pipes could fill up and block it).
+    final class WatchProcess {
+        let process = Process()
+        let log: URL
+
+        init(_ arguments: [String], log: URL) throws {
+            self.log = log
+            FileManager.default.createFile(atPath: log.path, contents: nil)
+            let handle = try FileHandle(forWritingTo: log)
+            try handle.seekToEnd()
+            process.executableURL = AugeProcess.binary
+            process.arguments = ["watch"] + arguments
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = handle
+            try process.run()
+        }
+
+        func signal(_ number: Int32) { kill(process.processIdentifier, number) }
+
+        func stop() -> Int32 {
+            signal(SIGTERM)
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
+
+        var logText: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+    }
+
+    func start(_ extra: [String] = []) throws -> WatchProcess {
+        try WatchProcess([inbox, "--out", out, "--model", model, "--status-interval", "3600"] + extra,
+                         log: root.appendingPathComponent("watch.log"))
+    }
+
+    static let bright = try! PNGEncoder.encode(Image(width: 24, height: 20, color: .gray, pixels: [UInt8](repeating: 220, count: 480)))
+    static let dark = try! PNGEncoder.encode(Image(width: 24, height: 20, color: .gray, pixels: [UInt8](repeating: 30, count: 480)))
+
+    enum Delivery: CaseIterable { case direct, renamed, chunked, corrupt }
+
+    /// Writes one file the way a producer would; returns the expected decision.
+    @discardableResult
+    func deliver(_ name: String, _ delivery: Delivery, bright: Bool = true) throws -> String {
+        let path = inbox + "/" + name
+        let bytes = bright ? Self.bright : Self.dark
+        switch delivery {
+        case .direct:
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+        case .renamed:
+            try Data(bytes).write(to: URL(fileURLWithPath: path + ".tmp"))
+            XCTAssertEqual(rename(path + ".tmp", path), 0)
+        case .chunked:
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            let half = bytes.count / 2
+            _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress!, half) }
+            usleep(20_000)
+            _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + half, bytes.count - half) }
+            close(fd)
+        case .corrupt:
+            try Data([0xFF, 0xD8, 0xFF, 0xE0] + [UInt8](repeating: 7, count: 100)).write(to: URL(fileURLWithPath: path))
+            return "error"
+        }
+        return bright ? "ok" : "defect"
+    }
+
+    func waitUntil(timeout: Double, _ condition: () -> Bool) -> Bool {
+        let end = Date().addingTimeInterval(timeout)
+        while Date() < end {
+            if condition() { return true }
+            usleep(50_000)
+        }
+        return condition()
+    }
+
+    func inboxPhotos() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: inbox)) ?? []).filter { !$0.hasSuffix(".tmp") }
+    }
+
+    func results() throws -> [[String: Any]] {
+        let text = try String(contentsOfFile: out + "/results.jsonl", encoding: .utf8)
+        return try text.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+    }
+
+    /// Every delivered file is in exactly one output folder and has exactly one record, with the right decision.
+    func assertExactlyOnce(_ expected: [String: String], file: StaticString = #filePath, line: UInt = #line) throws {
+        var placed: [String: [String]] = [:]
+        for folder in ["ok", "defect", "review", "error"] {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: out + "/" + folder)) ?? [] where !name.hasSuffix(".error.txt") && !name.hasPrefix(".") {
+                placed[name, default: []].append(folder)
+            }
+        }
+        let records = try results()
+        var recorded: [String: [String]] = [:]
+        for record in records {
+            let name = ((record["path"] as! String) as NSString).lastPathComponent
+            recorded[name, default: []].append(record["decision"] as! String)
+            let movedTo = record["moved_to"] as! String
+            XCTAssertTrue(FileManager.default.fileExists(atPath: movedTo), "moved_to \(movedTo) exists", file: file, line: line)
+        }
+        XCTAssertEqual(records.count, expected.count, "one record per file", file: file, line: line)
+        for (name, decision) in expected {
+            XCTAssertEqual(placed[name], [decision], "\(name) placed once, in \(decision)/", file: file, line: line)
+            XCTAssertEqual(recorded[name], [decision], "\(name) recorded once as \(decision)", file: file, line: line)
+        }
+        XCTAssertEqual(inboxPhotos(), [], "inbox is empty", file: file, line: line)
+    }
+
+    /// Files arrive in bursts, by every kind of producer, while the watcher is killed with SIGKILL at
+    /// random moments and restarted. CI runs 120 files; AUGE_SOAK_FILES=500 (or more) is the soak.
+    func testExactlyOnceAcrossKillNine() throws {
+        let count = Int(ProcessInfo.processInfo.environment["AUGE_SOAK_FILES"] ?? "") ?? 120
+        var generator = SystemRandomNumberGenerator()
+        var expected: [String: String] = [:]
+        var watcher = try start()
+        var kills = 0
+        var index = 0
+        while index < count {
+            let burst = Int.random(in: 1...12, using: &generator)
+            for _ in 0..<min(burst, count - index) {
+                let delivery: Delivery = index % 7 == 6 ? .corrupt : [.direct, .renamed, .chunked][index % 3]
+                let name = String(format: "part_%04d.png", index)
+                expected[name] = try deliver(name, delivery, bright: index % 5 != 0)
+                index += 1
+            }
+            usleep(UInt32.random(in: 5_000...60_000, using: &generator))
+            if Int.random(in: 0..<4, using: &generator) == 0 {
+                watcher.signal(SIGKILL)
+                watcher.process.waitUntilExit()
+                kills += 1
+                watcher = try start()
+            }
+        }
+        XCTAssertTrue(waitUntil(timeout: 60) { inboxPhotos().isEmpty }, "inbox drained; left: \(inboxPhotos().prefix(5)); log: \(watcher.logText.suffix(2000))")
+        XCTAssertEqual(watcher.stop(), 0, "SIGTERM is a clean exit")
+        XCTAssertGreaterThan(kills, 2, "the run was interrupted several times")
+        try assertExactlyOnce(expected)
+    }
+
+    func testPollingModeWaitsForSlowWritersToSettle() throws {
+        let watcher = try start(["--poll", "0.1", "--settle", "0.5"])
+        let path = inbox + "/slow.png"
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        let bytes = Self.dark
+        for chunk in 0..<4 {  // a slow writer: four chunks 200 ms apart, each shorter than the settle time
+            let start = chunk * bytes.count / 4, end = (chunk + 1) * bytes.count / 4
+            _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + start, end - start) }
+            usleep(200_000)
+        }
+        close(fd)
+        try deliver("quick.png", .direct)
+        XCTAssertTrue(waitUntil(timeout: 10) { inboxPhotos().isEmpty }, watcher.logText)
+        XCTAssertEqual(watcher.stop(), 0)
+        try assertExactlyOnce(["slow.png": "defect", "quick.png": "ok"])
+    }
+
+    func testBacklogNameClashesAndErrorSidecar() throws {
+        try deliver("a.png", .direct)
+        try deliver("b.png", .direct, bright: false)
+        try deliver("broken.png", .corrupt)
+        try FileManager.default.createDirectory(atPath: out + "/ok", withIntermediateDirectories: true)
+        try Data(Self.bright).write(to: URL(fileURLWithPath: out + "/ok/a.png"))  // an earlier a.png is already there
+        let watcher = try start(["--settle", "0"])
+        XCTAssertTrue(waitUntil(timeout: 10) { inboxPhotos().isEmpty }, watcher.logText)
+        XCTAssertEqual(watcher.stop(), 0)
+        let ok = try FileManager.default.contentsOfDirectory(atPath: out + "/ok").sorted()
+        XCTAssertEqual(ok, ["a-1.png", "a.png"])
+        let why = try String(contentsOfFile: out + "/error/broken.png.error.txt", encoding: .utf8)
+        XCTAssertTrue(why.contains("corrupt image data"), why)
+        let records = try results()
+        XCTAssertEqual(records.count, 3)
+        XCTAssertEqual(Set(records.map { $0["decision"] as! String }), ["ok", "defect", "error"])
+        for record in records {
+            XCTAssertNotNil(record["time"] as? String)
+            XCTAssertEqual(record["model"] as? String, "model.onnx")
+        }
+    }
+
+    func testInotifyOverflowTriggersARescan() throws {
+        let watcher = try start()
+        XCTAssertTrue(waitUntil(timeout: 5) { watcher.logText.contains("watching") })
+        watcher.signal(SIGSTOP)
+        // More events than the kernel queues (fs.inotify.max_queued_events, 16384 by default).
+        let limit = Int((try? String(contentsOfFile: "/proc/sys/fs/inotify/max_queued_events", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 16384
+        for i in 0...limit { close(open(inbox + "/noise\(i).tmp", O_WRONLY | O_CREAT, 0o644)) }
+        try deliver("after-overflow.png", .direct)
+        watcher.signal(SIGCONT)
+        XCTAssertTrue(waitUntil(timeout: 20) { !inboxPhotos().contains("after-overflow.png") }, watcher.logText)
+        XCTAssertEqual(watcher.stop(), 0)
+        XCTAssertTrue(watcher.logText.contains("overflowed; rescanned"), watcher.logText)
+        XCTAssertEqual(try results().count, 1)
+    }
+
+    func testSIGHUPReloadsAGoodModelAndRefusesABadOne() throws {
+        let watcher = try start()
+        XCTAssertTrue(waitUntil(timeout: 5) { watcher.logText.contains("watching") })
+        watcher.signal(SIGHUP)
+        XCTAssertTrue(waitUntil(timeout: 5) { watcher.logText.contains("reloaded the model (SIGHUP)") }, watcher.logText)
+        try Data("not a model".utf8).write(to: URL(fileURLWithPath: model))  // the file changes: a reload is tried
+        XCTAssertTrue(waitUntil(timeout: 5) { watcher.logText.contains("model reload refused") }, watcher.logText)
+        try deliver("still-running.png", .renamed, bright: false)
+        XCTAssertTrue(waitUntil(timeout: 5) { inboxPhotos().isEmpty }, watcher.logText)
+        XCTAssertEqual(watcher.stop(), 0)
+        try assertExactlyOnce(["still-running.png": "defect"])
+    }
+}
