@@ -36,6 +36,8 @@ let package = Package(
             dependencies: ["AugeEngine", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "AugeTrain", dependencies: ["AugeEngine", "AugeONNX", "AugeImage"], swiftSettings: kernelFlags),
         .target(name: "AugeInspect", dependencies: ["AugeImage", "AugeEngine", "AugeONNX"]),
+        // Engine latency benchmark (networks built in code, seeded random weights); see bench/engine_vs_ort.sh.
+        .executableTarget(name: "auge-engine-bench", dependencies: ["AugeEngine"], swiftSettings: kernelFlags),
         .executableTarget(
             name: "auge",
             dependencies: [
