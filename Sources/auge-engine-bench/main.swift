@@ -3,7 +3,7 @@
 //   auge-engine-bench [--models inspect-small,mobilenetv2,resnet18] [--threads 1,2] [--seconds 3] [--profile]
 //
 // Prints one line per (model, threads): median and p90 latency in ms over the timed runs after warm-up.
-// With --profile, also the per-layer share of time for each configuration.
+// With --profile, also the per-layer times (CPU time of the thread for 1-thread runs, else wall time).
 
 import AugeEngine
 import Foundation
@@ -30,12 +30,21 @@ func network(_ name: String) -> Graph? {
 
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
 
+/// CPU time of the whole process (all threads).
+func processCPU() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+    return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
+}
+
 print(CPUFeatures.summary)
 guard CPUFeatures.canRunKernels else {
     print("this CPU cannot run the compiled kernels")
     exit(1)
 }
-print("model           threads  median_ms  p90_ms  runs  GMAC/s")
+// cpu%: process CPU time over wall time during the timed runs; far below 100 x threads means the
+// machine was busy with other work and the latencies are inflated.
+print("model           threads  median_ms  p90_ms  runs  GMAC/s  cpu%")
 for model in models {
     guard let graph = network(model) else {
         print("unknown model \(model)")
@@ -50,25 +59,30 @@ for model in models {
         var output = [Float](repeating: 0, count: outputCount)
         let macs = engine.layers.map(\.multiplyAccumulates).reduce(0, +)
         var times: [Double] = []
+        var cpuShare = 0.0
         input.withUnsafeBufferPointer { input in
             output.withUnsafeMutableBufferPointer { output in
                 let warmUpEnd = now() + min(1, seconds / 3)
                 while now() < warmUpEnd { engine.run(input: input.baseAddress!, output: output.baseAddress!) }
                 let end = now() + seconds
+                let (wallStart, cpuStart) = (now(), processCPU())
                 times.reserveCapacity(100_000)
                 while now() < end || times.count < 20 {
                     let start = now()
                     engine.run(input: input.baseAddress!, output: output.baseAddress!)
                     times.append(now() - start)
                 }
+                cpuShare = (processCPU() - cpuStart) / (now() - wallStart)
             }
         }
         times.sort()
         let median = times[times.count / 2], p90 = times[times.count * 9 / 10]
-        print(String(format: "%-15@ %7d  %9.3f  %6.3f  %4d  %6.1f", model as NSString, threads, median * 1e3, p90 * 1e3, times.count,
-                     Double(macs) / median * 1e-9))
+        print(String(format: "%-15@ %7d  %9.3f  %6.3f  %4d  %6.1f  %4.0f", model as NSString, threads, median * 1e3, p90 * 1e3, times.count,
+                     Double(macs) / median * 1e-9, cpuShare * 100))
         if profile {
+            // Thread CPU time per layer: robust against other processes on the machine (1-thread runs).
             engine.isProfiling = true
+            engine.profilingClock = threads == 1 ? .threadCPU : .wall
             for _ in 0..<20 { engine.run(input: input, output: &output) }
             let total = engine.layerTimings.reduce(0, +)
             for (layer, time) in zip(engine.layers, engine.layerTimings).sorted(by: { $0.1 > $1.1 }).prefix(25) {
