@@ -84,6 +84,9 @@ final class KernelTests: XCTestCase {
         // Depthwise with asymmetric padding, a 5x5 kernel and dilation.
         let odd = convolution(13, 13, kernel: (5, 5), strides: (2, 1), dilations: (1, 2), pads: (2, 0, 1, 3), groups: 13, seed: 5)
         try check(chain("depthwise-odd", [13, 12, 11], [.convolution(odd)]), batch: 2)
+        // 3x3 depthwise (unrolled interior path) with dilation, mixed strides and asymmetric padding.
+        let dilated = convolution(24, 24, strides: (1, 2), dilations: (2, 1), pads: (2, 0, 1, 1), groups: 24, seed: 6)
+        try check(chain("depthwise-3x3-dilated", [24, 10, 13], [.convolution(dilated), .activation(.hardSwish)]), batch: 2)
     }
 
     func testFusedBatchNormActivationsAndResidual() throws {

@@ -2,8 +2,8 @@
 // channels (6 SIMD16 accumulators = 12 ymm registers) runs over K = kernelHeight x kernelWidth x inChannels,
 // broadcasting one input value per pixel and loading one 16-wide row of pre-packed weights.
 // One kernel serves every case but depthwise:
-//  - 1x1 stride 1 without padding reads the channels-last input directly, the whole batch as one row
-//    of pixels (a plain register-blocked GEMM);
+//  - output pixels are numbered across rows and images, so tiles never straddle a ragged row end;
+//  - 1x1 stride 1 without padding reads the channels-last input directly (a plain register-blocked GEMM);
 //  - any other kernel first gathers the input into a zero-padded, compact (stride = inChannels) copy,
 //    so the hot loop has no bounds checks. With compact pixels and dilation 1 the kernel columns and
 //    channels of one kernel row are contiguous, so the inner loop runs over kernelWidth x inChannels
@@ -54,11 +54,11 @@ final class ConvolutionGemmStep: Step {
     let inputBase: UnsafePointer<Float>
     let pixelStride: Int, rowStride: Int, imageStride: Int
     let outPixelStride: Int
-    /// Rows and columns of the output as the tile loop walks them (a direct 1x1 walks one long row).
-    let tileRows: Int, tileColumns: Int
+    /// Output pixels over the whole batch.
+    let outputPixels: Int
     let innerLength: Int, tapColumns: Int
     static let tilePixels = 6
-    static let segmentTiles = 8
+    static let segmentPixels = 48
 
     /// `weight` is [outChannels, inChannels / groups, kH, kW]; `biasValues` has outChannels values.
     init(geometry g: ConvolutionGeometry, weight: [Float], biasValues: [Float], source: UnsafePointer<Float>, sourceLayout: Layout,
@@ -93,17 +93,14 @@ final class ConvolutionGemmStep: Step {
             pixelStride = g.inChannels
             rowStride = paddedWidth * g.inChannels
             imageStride = paddedHeight * rowStride
-            tileRows = g.batch * g.outHeight
-            tileColumns = g.outWidth
         } else {
             // Direct 1x1, stride 1, unpadded, channels-last source: the batch is one row of pixels.
             inputBase = source
             pixelStride = paddedChannels(g.inChannels)
             rowStride = 0
             imageStride = 0
-            tileRows = 1
-            tileColumns = g.batch * g.outHeight * g.outWidth
         }
+        outputPixels = g.batch * g.outHeight * g.outWidth
         if pixelStride == cig && g.dilationX == 1 {
             innerLength = kw * cig
             tapColumns = 1
@@ -132,9 +129,14 @@ final class ConvolutionGemmStep: Step {
                 gatherRow(row, paddedHeight: paddedHeight, into: gathered)
             }
         }
-        let segments = (tileColumns + Self.tilePixels * Self.segmentTiles - 1) / (Self.tilePixels * Self.segmentTiles)
-        pool.parallelFor(tileRows * segments, work: geometry.multiplyAccumulates) { task in
-            computeSegment(row: task / segments, segment: task % segments)
+        // Tasks: segments of output pixels x ranges of output channel blocks (small images with many
+        // channels split over channels so both threads get work and each weight block streams once).
+        let blocks = geometry.groups * geometry.blocksPerGroup
+        let segments = (outputPixels + Self.segmentPixels - 1) / Self.segmentPixels
+        let blockRanges = min(blocks, max(1, (4 * pool.threadCount + segments - 1) / segments))
+        pool.parallelFor(segments * blockRanges, work: geometry.multiplyAccumulates) { task in
+            let (segment, range) = (task / blockRanges, task % blockRanges)
+            computeSegment(segment, blocks: (range * blocks / blockRanges)..<((range + 1) * blocks / blockRanges))
         }
     }
 
@@ -168,55 +170,51 @@ final class ConvolutionGemmStep: Step {
         (interior + g.inWidth &* c).update(repeating: 0, count: g.padRight &* c)
     }
 
-    /// One output row segment: every 16-wide output channel block over up to 8 tiles of 6 pixels.
-    private func computeSegment(row: Int, segment: Int) {
+    /// Where the input window of output pixel `m` (numbered across the batch) starts.
+    @inline(__always) private func inputStart(ofPixel m: Int) -> UnsafePointer<Float> {
+        if gathered == nil { return inputBase + m &* pixelStride }
         let g = geometry
-        let firstColumn = segment &* Self.tilePixels &* Self.segmentTiles
-        let endColumn = min(firstColumn &+ Self.tilePixels &* Self.segmentTiles, tileColumns)
-        // Where the first input pixel of output (row, column 0) starts.
-        let rowBase: UnsafePointer<Float>
-        let outRow: UnsafeMutablePointer<Float>
-        if gathered != nil {
-            let (image, y) = (row / g.outHeight, row % g.outHeight)
-            rowBase = inputBase + (image &* imageStride &+ (y &* g.strideY) &* rowStride)
-            outRow = output + (row &* g.outWidth) &* outPixelStride
-        } else {
-            rowBase = inputBase
-            outRow = output
-        }
-        let columnStep = g.strideX &* pixelStride
+        let perImage = g.outHeight &* g.outWidth
+        let (image, rest) = (m / perImage, m % perImage)
+        let (y, x) = (rest / g.outWidth, rest % g.outWidth)
+        return inputBase + (image &* imageStride &+ (y &* g.strideY) &* rowStride &+ (x &* g.strideX) &* pixelStride)
+    }
+
+    /// Output pixels of one segment for the given channel blocks, in tiles of 6 pixels.
+    private func computeSegment(_ segment: Int, blocks: Range<Int>) {
+        let g = geometry
+        let first = segment &* Self.segmentPixels
+        let end = min(first &+ Self.segmentPixels, outputPixels)
         let tapRowStep = g.dilationY &* rowStride, tapColumnStep = g.dilationX &* pixelStride
         let blockLength = g.kernelHeight &* g.kernelWidth &* g.inPerGroup &* vectorWidth
-        for group in 0..<g.groups {
-            let groupInput = rowBase + group &* g.inPerGroup
-            for block in 0..<g.blocksPerGroup {
-                let blockIndex = group &* g.blocksPerGroup &+ block
-                let blockWeights = UnsafePointer(weights.pointer + blockIndex &* blockLength)
-                let blockBias = loadVector(bias.pointer + blockIndex &* vectorWidth)
-                let channelOffset = group &* g.outPerGroup &+ block &* vectorWidth
-                let lanes = min(vectorWidth, g.outPerGroup &- block &* vectorWidth)
-                var column = firstColumn
-                while column < endColumn {
-                    let count = min(Self.tilePixels, endColumn &- column)
-                    tile(input: groupInput + column &* columnStep, count: count, columnStep: columnStep,
-                         tapRowStep: tapRowStep, tapColumnStep: tapColumnStep, weights: blockWeights, bias: blockBias,
-                         outputOffset: (outRow - output) &+ column &* outPixelStride &+ channelOffset, lanes: lanes)
-                    column &+= Self.tilePixels
-                }
+        for blockIndex in blocks {
+            let (group, block) = (blockIndex / g.blocksPerGroup, blockIndex % g.blocksPerGroup)
+            let blockWeights = UnsafePointer(weights.pointer + blockIndex &* blockLength)
+            let blockBias = loadVector(bias.pointer + blockIndex &* vectorWidth)
+            let channelOffset = group &* g.outPerGroup &+ block &* vectorWidth
+            let inputOffset = group &* g.inPerGroup
+            let lanes = min(vectorWidth, g.outPerGroup &- block &* vectorWidth)
+            var m = first
+            while m < end {
+                let last = min(m &+ Self.tilePixels, end) &- 1
+                // Pixels past the end repeat the last one; their results are not stored.
+                let pixels = (inputStart(ofPixel: m), inputStart(ofPixel: min(m &+ 1, last)), inputStart(ofPixel: min(m &+ 2, last)),
+                              inputStart(ofPixel: min(m &+ 3, last)), inputStart(ofPixel: min(m &+ 4, last)), inputStart(ofPixel: min(m &+ 5, last)))
+                tile(pixels, inputOffset: inputOffset, count: last &- m &+ 1, tapRowStep: tapRowStep, tapColumnStep: tapColumnStep,
+                     weights: blockWeights, bias: blockBias, outputOffset: m &* outPixelStride &+ channelOffset, lanes: lanes)
+                m &+= Self.tilePixels
             }
         }
     }
 
     /// The register tile: `count` (<= 6) pixels x 16 output channels. Missing pixels repeat the last one.
     @inline(__always)
-    private func tile(input: UnsafePointer<Float>, count: Int, columnStep: Int, tapRowStep: Int, tapColumnStep: Int,
+    private func tile(_ pixels: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
+                                 UnsafePointer<Float>, UnsafePointer<Float>),
+                      inputOffset: Int, count: Int, tapRowStep: Int, tapColumnStep: Int,
                       weights: UnsafePointer<Float>, bias: Vector, outputOffset: Int, lanes: Int) {
-        let p0 = input
-        let p1 = input + min(1, count &- 1) &* columnStep
-        let p2 = input + min(2, count &- 1) &* columnStep
-        let p3 = input + min(3, count &- 1) &* columnStep
-        let p4 = input + min(4, count &- 1) &* columnStep
-        let p5 = input + min(5, count &- 1) &* columnStep
+        let (p0, p1, p2, p3, p4, p5) = (pixels.0 + inputOffset, pixels.1 + inputOffset, pixels.2 + inputOffset,
+                                        pixels.3 + inputOffset, pixels.4 + inputOffset, pixels.5 + inputOffset)
         var a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias
         var w = weights
         let inner = innerLength

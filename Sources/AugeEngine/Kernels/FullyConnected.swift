@@ -1,5 +1,6 @@
-// Gemm / MatMul with a constant weight: y[rows, M] = x[rows, K] * W[K, M] + bias, the weight packed
-// K-major with M padded to the vector width; each task owns 16 output columns for every row.
+// Gemm / MatMul with a constant weight: y[rows, M] = x[rows, K] * W[K, M] + bias. The weight is packed
+// in strips of 16 output columns, each strip K x 16 contiguous (so a strip streams linearly); each task
+// owns one strip for every row.
 
 final class FullyConnectedStep: Step {
     let rows: Int, inFeatures: Int, outFeatures: Int
@@ -16,7 +17,7 @@ final class FullyConnectedStep: Step {
         let stride = paddedChannels(outFeatures)
         weights = AlignedBuffer(count: inFeatures * stride)
         bias = AlignedBuffer(count: rows * stride)
-        for k in 0..<inFeatures { for m in 0..<outFeatures { weights.pointer[k * stride + m] = weight(k, m) } }
+        for k in 0..<inFeatures { for m in 0..<outFeatures { weights.pointer[((m / vectorWidth) * inFeatures + k) * vectorWidth + m % vectorWidth] = weight(k, m) } }
         for row in 0..<rows { for m in 0..<outFeatures { bias.pointer[row * stride + m] = biasValue(row, m) } }
         self.input = input
         self.output = output
@@ -30,11 +31,11 @@ final class FullyConnectedStep: Step {
             let lanes = min(vectorWidth, outFeatures &- column)
             for row in 0..<rows {
                 let x = input + row &* inFeatures
-                var w = UnsafePointer(weights.pointer + column)
+                var w = UnsafePointer(weights.pointer + column &* inFeatures)
                 var accumulator = loadVector(bias.pointer + (row &* stride &+ column))
                 for k in 0..<inFeatures {
                     accumulator = accumulator.addingProduct(Vector(repeating: x[k]), loadVector(w))
-                    w += stride
+                    w += vectorWidth
                 }
                 storeVector(accumulator, output + (row &* outFeatures &+ column), lanes: lanes)
             }

@@ -42,7 +42,7 @@ final class PoolingStep: Step {
                     let inputRow = imageInput + (((originY &+ ky) &* inWidth) &* stride &+ channel)
                     for kx in columns {
                         let value = loadVector(inputRow + (originX &+ kx) &* stride)
-                        accumulator = isMax ? pointwiseMax(accumulator, value) : accumulator + value
+                        accumulator = isMax ? vectorMax(accumulator, value) : accumulator + value
                     }
                 }
                 storeVector(isMax ? accumulator : accumulator / divisor, out + channel)

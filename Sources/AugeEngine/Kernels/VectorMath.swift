@@ -32,7 +32,7 @@ let vectorWidth = 16
 /// e^x on 16 lanes, relative error about 2e-7: x = n ln2 + r, e^r by its degree-6 Taylor polynomial
 /// on |r| <= ln2 / 2, 2^n built in the exponent bits. Inputs are clamped so no lane overflows.
 @inline(__always) func vectorExp(_ input: Vector) -> Vector {
-    let x = input.clamped(lowerBound: Vector(repeating: -87), upperBound: Vector(repeating: 88))
+    let x = vectorClamp(input, -87, 88)
     // Adding 1.5 * 2^23 rounds to the nearest integer and leaves it in the low mantissa bits.
     let shifter = Vector(repeating: 12_582_912)
     let shifted = shifter.addingProduct(x, Vector(repeating: 1.442_695_04))
@@ -49,9 +49,14 @@ let vectorWidth = 16
     return p * scale
 }
 
-@inline(__always) func unitClamped(_ x: Vector) -> Vector {
-    x.clamped(lowerBound: Vector(repeating: 0), upperBound: Vector(repeating: 1))
+// The standard library's pointwiseMax / clamped compile to scalar loops with branches; comparisons
+// and `replacing` compile to vector compares and blends.
+@inline(__always) func vectorMax(_ a: Vector, _ b: Vector) -> Vector { a.replacing(with: b, where: a .< b) }
+@inline(__always) func vectorMin(_ a: Vector, _ b: Vector) -> Vector { a.replacing(with: b, where: b .< a) }
+@inline(__always) func vectorClamp(_ x: Vector, _ lower: Float, _ upper: Float) -> Vector {
+    vectorMin(vectorMax(x, Vector(repeating: lower)), Vector(repeating: upper))
 }
+@inline(__always) func unitClamped(_ x: Vector) -> Vector { vectorClamp(x, 0, 1) }
 
 extension Activation {
     /// The activation on 16 lanes; must agree with `referenceValue` within the test tolerance.
@@ -60,7 +65,7 @@ extension Activation {
         case .relu:
             return x.replacing(with: 0, where: x .< 0)
         case let .clip(lower, upper):
-            return x.clamped(lowerBound: Vector(repeating: lower), upperBound: Vector(repeating: upper))
+            return vectorClamp(x, lower, upper)
         case let .leakyRelu(alpha):
             return x.replacing(with: x * alpha, where: x .< 0)
         case .sigmoid:
