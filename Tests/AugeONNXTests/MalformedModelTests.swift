@@ -88,7 +88,7 @@ final class MalformedModelTests: XCTestCase {
         XCTAssertGreaterThan(outcomes.refused, 250)
     }
 
-    func testOversizedDataIsRefusedBeforeParsing() {
+    func testMissingFileIsUnreadable() {
         XCTAssertThrowsError(try ONNXModel.load(contentsOf: URL(fileURLWithPath: "/nonexistent/model.onnx"))) { error in
             XCTAssertEqual((error as? ONNXError)?.kind, .unreadable)
             XCTAssertTrue("\(error)".contains("model.onnx"))

@@ -180,9 +180,10 @@ struct GraphImporter {
         while !ready.isEmpty {
             let index = ready.removeFirst()
             order.append(index)
-            for consumer in consumers[index, default: []].sorted() {
+            for consumer in consumers[index, default: []] {
                 waitingOn[consumer] -= 1
-                if waitingOn[consumer] == 0 { ready.append(consumer) }
+                // Lowest index first, so a file that is already sorted keeps its order.
+                if waitingOn[consumer] == 0 { ready.insert(consumer, at: ready.firstIndex(where: { $0 > consumer }) ?? ready.count) }
             }
         }
         guard order.count == protoNodes.count else {
