@@ -541,6 +541,13 @@ def malformed_models():
         return [b.node("Pad", ["x", b.const("pads", np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64))], name="mirror", mode="reflect")]
     yield "pad_reflect.onnx", build(reflect_pad).SerializeToString(), ["mirror", "reflect"]
 
+    m = build(lambda b: [b.node("Relu", ["x"], name="r")], inputs=[("x", ["N", 3, "H", "W"])])
+    yield "symbolic_spatial_dims.onnx", m.SerializeToString(), ["'x'", "'H'", "axis 2"]
+
+    def runtime_gather(b):
+        return [b.node("Gather", ["x", b.const("index", np.array([0, 2], np.int64))], name="picker", axis=1)]
+    yield "gather_on_runtime_tensor.onnx", build(runtime_gather).SerializeToString(), ["picker", "Gather", "constants"]
+
     def negative_dim(b):
         return [b.node("Mul", ["x", b.const("neg", np.ones((1, 3, 1, 1), np.float32))], name="m")]
     m = build(negative_dim)
