@@ -548,6 +548,13 @@ def malformed_models():
         return [b.node("Gather", ["x", b.const("index", np.array([0, 2], np.int64))], name="picker", axis=1)]
     yield "gather_on_runtime_tensor.onnx", build(runtime_gather).SerializeToString(), ["picker", "Gather", "constants"]
 
+    def broadcast_explosion(b):
+        # Broadcasting two small constants would fold into 2^25 elements.
+        column = b.const("column", np.ones((4096, 1), np.float32))
+        row = b.const("row", np.ones((1, 8192), np.float32))
+        return [b.node("Mul", ["x", b.node("Add", [column, row], name="grow")], name="user")]
+    yield "folding_explosion.onnx", build(broadcast_explosion).SerializeToString(), ["grow", "folding", "elements"]
+
     def negative_dim(b):
         return [b.node("Mul", ["x", b.const("neg", np.ones((1, 3, 1, 1), np.float32))], name="m")]
     m = build(negative_dim)

@@ -58,7 +58,7 @@ final class MalformedModelTests: XCTestCase {
 
     func testUnsupportedOperatorsAreListedTogether() throws {
         let error = try XCTUnwrap(error(loading: "unsupported_ops.onnx"))
-        XCTAssertTrue(error.message.contains("'swap_axes' (Transpose) is Transpose; 'local_norm' (LRN) is LRN; 'plugin' (CustomThing) is com.example.CustomThing"), error.message)
+        XCTAssertTrue(error.message.contains("opset 13: 'swap_axes' (Transpose), 'local_norm' (LRN), 'plugin' (com.example.CustomThing)."), error.message)
     }
 
     /// Every prefix and many corrupted copies of a real model either load or throw ONNXError.

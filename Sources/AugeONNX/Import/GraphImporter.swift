@@ -107,10 +107,10 @@ struct GraphImporter {
         guard !unsupported.isEmpty else { return }
         let list = unsupported.map { index, node in
             let op = node.domain.isEmpty || node.domain == "ai.onnx" ? node.opType : "\(node.domain).\(node.opType)"
-            return "\(NodeScope.label(node, index: index)) is \(op)"
+            return node.name.isEmpty ? "#\(index) (\(op))" : "'\(node.name)' (\(op))"
         }
         throw fail(.unsupportedOperator,
-                   "unsupported operators at opset \(opset): \(list.joined(separator: "; ")). Auge reads \(Self.supportedOperators.sorted().joined(separator: ", ")).")
+                   "unsupported operators at opset \(opset): \(list.joined(separator: ", ")). Auge reads \(Self.supportedOperators.sorted().joined(separator: ", ")).")
     }
 
     private func inputShape(_ input: Onnx_ValueInfoProto) throws -> [SymbolicInt] {
