@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Runs one ONNX model in ONNX Runtime for the Swift round-trip tests (and by hand).
+"""Runs ONNX models in ONNX Runtime for the Swift round-trip tests (and by hand).
 
-Usage:  run_onnxruntime.py MODEL OUTDIR NAME=INPUT.npy [NAME=INPUT.npy ...]
-Checks the model with onnx.checker (full check), runs it on the float32 .npy inputs and writes
-OUTDIR/output<i>.npy for the graph outputs in order, plus OUTDIR/result.json:
+Usage:  run_onnxruntime.py JOBS.json
+JOBS.json is a list of {"model": path, "inputs": {name: float32 .npy path}, "outdir": path}.
+For each job: checks the model with onnx.checker (full check), runs it and writes
+outdir/output<i>.npy for the graph outputs in order, plus outdir/result.json:
 {"outputs": [names], "metadata": {metadata_props}, "opset": n}.
+One process for all jobs, because importing onnxruntime is the slow part.
 """
 import json
 import os
@@ -15,22 +17,24 @@ import onnx
 import onnxruntime as ort
 
 
-def main():
-    model_path, out_dir, *feeds = sys.argv[1:]
-    model = onnx.load(model_path)
+def run(job):
+    model = onnx.load(job["model"])
     onnx.checker.check_model(model, full_check=True)
-    inputs = {}
-    for feed in feeds:
-        name, path = feed.split("=", 1)
-        inputs[name] = np.load(path)
-    session = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
+    feeds = {name: np.load(path) for name, path in job["inputs"].items()}
+    session = ort.InferenceSession(job["model"], providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
-    for i, value in enumerate(session.run(names, inputs)):
-        np.save(os.path.join(out_dir, f"output{i}.npy"), np.ascontiguousarray(value, dtype=np.float32))
+    for i, value in enumerate(session.run(names, feeds)):
+        np.save(os.path.join(job["outdir"], f"output{i}.npy"), np.ascontiguousarray(value, dtype=np.float32))
     opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
     result = {"outputs": names, "metadata": {p.key: p.value for p in model.metadata_props}, "opset": opset}
-    with open(os.path.join(out_dir, "result.json"), "w") as f:
+    with open(os.path.join(job["outdir"], "result.json"), "w") as f:
         json.dump(result, f)
+
+
+def main():
+    with open(sys.argv[1]) as f:
+        for job in json.load(f):
+            run(job)
 
 
 if __name__ == "__main__":

@@ -39,27 +39,43 @@ final class ONNXRuntimeRoundTripTests: XCTestCase {
         let opset: Int
     }
 
-    /// Runs `model` in ONNX Runtime and returns its outputs by name.
-    private func runONNXRuntime(_ python: URL, model: Data, inputs: [String: Tensor]) throws -> (outputs: [String: Tensor], result: RuntimeResult) {
+    private struct Job: Encodable {
+        let model: String
+        let inputs: [String: String]
+        let outdir: String
+    }
+
+    /// Runs every model in ONNX Runtime (one Python process) and returns, per model, its outputs by name.
+    private func runONNXRuntime(_ python: URL, _ models: [(data: Data, inputs: [String: Tensor])]) throws
+        -> [(outputs: [String: Tensor], result: RuntimeResult)] {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("auge-onnx-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let modelURL = directory.appendingPathComponent("model.onnx")
-        try model.write(to: modelURL)
-        var feeds: [String] = []
-        for (index, (name, tensor)) in inputs.enumerated() {
-            let url = directory.appendingPathComponent("input\(index).npy")
-            try NPY.write(tensor, to: url)
-            feeds.append("\(name)=\(url.path)")
+        var jobs: [Job] = []
+        for (index, model) in models.enumerated() {
+            let jobDirectory = directory.appendingPathComponent("\(index)")
+            try FileManager.default.createDirectory(at: jobDirectory, withIntermediateDirectories: true)
+            let modelURL = jobDirectory.appendingPathComponent("model.onnx")
+            try model.data.write(to: modelURL)
+            var feeds: [String: String] = [:]
+            for (position, (name, tensor)) in model.inputs.enumerated() {
+                let url = jobDirectory.appendingPathComponent("input\(position).npy")
+                try NPY.write(tensor, to: url)
+                feeds[name] = url.path
+            }
+            jobs.append(Job(model: modelURL.path, inputs: feeds, outdir: jobDirectory.path))
         }
-        let script = repositoryRoot.appendingPathComponent("scripts/run_onnxruntime.py").path
-        try run(python, [script, modelURL.path, directory.path] + feeds)
-        let result = try JSONDecoder().decode(RuntimeResult.self, from: Data(contentsOf: directory.appendingPathComponent("result.json")))
-        var outputs: [String: Tensor] = [:]
-        for (index, name) in result.outputs.enumerated() {
-            outputs[name] = try NPY.read(contentsOf: directory.appendingPathComponent("output\(index).npy"))
+        let jobsURL = directory.appendingPathComponent("jobs.json")
+        try JSONEncoder().encode(jobs).write(to: jobsURL)
+        try run(python, [repositoryRoot.appendingPathComponent("scripts/run_onnxruntime.py").path, jobsURL.path])
+        return try jobs.map { job in
+            let jobDirectory = URL(fileURLWithPath: job.outdir)
+            let result = try JSONDecoder().decode(RuntimeResult.self, from: Data(contentsOf: jobDirectory.appendingPathComponent("result.json")))
+            var outputs: [String: Tensor] = [:]
+            for (index, name) in result.outputs.enumerated() {
+                outputs[name] = try NPY.read(contentsOf: jobDirectory.appendingPathComponent("output\(index).npy"))
+            }
+            return (outputs, result)
         }
-        return (outputs, result)
     }
 
     func testTrainerGraphRunsInONNXRuntimeWithMetadata() throws {
@@ -68,7 +84,7 @@ final class ONNXRuntimeRoundTripTests: XCTestCase {
         let metadata = ModelMetadataTests.complete
         let input = Tensor(shape: [2, 3, 12, 12], data: (0..<864).map { Float(cos(Double($0) * 0.37)) })
         let expected = try runReference(graph, inputs: ["image": input])
-        let (outputs, result) = try runONNXRuntime(python, model: try exportONNX(graph: graph, metadata: metadata), inputs: ["image": input])
+        let (outputs, result) = try runONNXRuntime(python, [(try exportONNX(graph: graph, metadata: metadata), ["image": input])])[0]
         XCTAssertEqual(result.opset, exportedOpsetVersion)
         XCTAssertEqual(result.outputs, graph.outputs)
         XCTAssertEqual(try ModelMetadata(properties: result.metadata), metadata)
@@ -81,13 +97,15 @@ final class ONNXRuntimeRoundTripTests: XCTestCase {
     func testReexportedFixturesMatchTheirONNXRuntimeOutputs() throws {
         let python = try python()
         let manifest = try FixtureManifest.load()
-        for fixture in manifest.cases {
-            let model = try ONNXModel.load(contentsOf: FixtureManifest.url(fixture.model))
-            let inputs = try fixture.inputs.mapValues { try NPY.read(contentsOf: FixtureManifest.url($0)) }
-            let (outputs, _) = try runONNXRuntime(python, model: try model.serialized(), inputs: inputs)
+        let inputs = try manifest.cases.map { try $0.inputs.mapValues { try NPY.read(contentsOf: FixtureManifest.url($0)) } }
+        let exported = try zip(manifest.cases, inputs).map { fixture, inputs in
+            (try ONNXModel.load(contentsOf: FixtureManifest.url(fixture.model)).serialized(), inputs)
+        }
+        for (fixture, run) in zip(manifest.cases, try runONNXRuntime(python, exported)) {
+            XCTAssertEqual(run.result.opset, exportedOpsetVersion)
             for (name, file) in fixture.outputs {
                 let expected = try NPY.read(contentsOf: FixtureManifest.url(file))
-                let difference = maxAbsoluteDifference(try XCTUnwrap(outputs[name], "\(fixture.name) \(name)"), expected)
+                let difference = maxAbsoluteDifference(try XCTUnwrap(run.outputs[name], "\(fixture.name) \(name)"), expected)
                 XCTAssertLessThanOrEqual(difference, manifest.tolerance, "\(fixture.name) output \(name)")
             }
         }
