@@ -555,6 +555,14 @@ def malformed_models():
         return [b.node("Mul", ["x", b.node("Add", [column, row], name="grow")], name="user")]
     yield "folding_explosion.onnx", build(broadcast_explosion).SerializeToString(), ["grow", "folding", "elements"]
 
+    def absurd_pads(b):
+        return [b.node("Pad", ["x", b.const("pads", np.array([0, 0, 1 << 62, 0, 0, 0, 1 << 62, 0], np.int64))], name="padder")]
+    yield "absurd_pads.onnx", build(absurd_pads).SerializeToString(), ["padder", "overflows"]
+
+    def absurd_conv_pads(b):
+        return [b.conv("x", 3, 4, 3, pad=1 << 62)]
+    yield "absurd_conv_pads.onnx", build(absurd_conv_pads).SerializeToString(), ["conv1", "absurdly large"]
+
     def negative_dim(b):
         return [b.node("Mul", ["x", b.const("neg", np.ones((1, 3, 1, 1), np.float32))], name="m")]
     m = build(negative_dim)

@@ -73,7 +73,7 @@ extension GraphImporter {
             guard floats.allSatisfy({ $0.isFinite && abs($0) < 9e18 }) else { throw scope.fail(.invalidTensor, "casts non-finite or huge floats to integers") }
             return ConstantTensor(shape: value.shape, integers: floats.map { .known(Int($0)) })
         default:
-            throw scope.fail(.unsupportedOperator, "casts to \(typeName(Int32(try scope.attributes.int("to") ?? 0))), Auge folds casts to FLOAT, DOUBLE, INT32 and INT64")
+            throw scope.fail(.unsupportedOperator, "casts to \(typeName(try scope.attributes.int("to") ?? 0)), Auge folds casts to FLOAT, DOUBLE, INT32 and INT64")
         }
     }
 
@@ -165,7 +165,7 @@ extension GraphImporter {
             let chunk = (size + parts - 1) / max(parts, 1)
             sizes = (0..<parts).map { min(chunk, max(0, size - $0 * chunk)) }
         }
-        guard sizes.count == parts, sizes.allSatisfy({ $0 >= 0 }), sizes.reduce(0, +) == size else {
+        guard sizes.count == parts, sizes.allSatisfy({ (0...size).contains($0) }), sizes.reduce(0, +) == size else {
             throw ShapeRules.Mismatch(reason: "split sizes \(sizes) do not cut axis \(axis) of size \(size) into \(parts) outputs")
         }
         var start = 0

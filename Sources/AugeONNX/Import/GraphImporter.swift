@@ -118,7 +118,7 @@ struct GraphImporter {
             throw fail(.unsupportedOperator, "graph input '\(input.name)' is not a tensor")
         }
         guard tensorType.elemType == Onnx_TensorProto.DataType.float.rawValue else {
-            throw fail(.unsupportedOperator, "graph input '\(input.name)' has element type \(typeName(tensorType.elemType)); Auge's inputs are FLOAT")
+            throw fail(.unsupportedOperator, "graph input '\(input.name)' has element type \(typeName(Int(tensorType.elemType))); Auge's inputs are FLOAT")
         }
         guard tensorType.hasShape, !tensorType.shape.dim.isEmpty else {
             throw fail(.invalidShape, "graph input '\(input.name)' declares no shape; Auge needs every dimension but the batch")
