@@ -37,6 +37,8 @@ let package = Package(
             exclude: ["Proto/onnx.proto"]),
         .target(name: "AugeTrain", dependencies: ["AugeEngine", "AugeONNX", "AugeImage"], swiftSettings: kernelFlags),
         .target(name: "AugeInspect", dependencies: ["AugeImage", "AugeEngine", "AugeONNX"]),
+        // Engine latency benchmark (networks built in code, seeded random weights); see bench/engine_vs_ort.sh.
+        .executableTarget(name: "auge-engine-bench", dependencies: ["AugeEngine"], swiftSettings: kernelFlags),
         .executableTarget(
             name: "auge",
             dependencies: [

@@ -1,0 +1,245 @@
+// Convolution as an implicit GEMM on channels-last data: a register tile of 6 output pixels x 16 output
+// channels (6 SIMD16 accumulators = 12 ymm registers) runs over K = kernelHeight x kernelWidth x inChannels,
+// broadcasting one input value per pixel and loading one 16-wide row of pre-packed weights.
+// One kernel serves every case but depthwise:
+//  - output pixels are numbered across rows and images, so tiles never straddle a ragged row end;
+//  - 1x1 stride 1 without padding reads the channels-last input directly (a plain register-blocked GEMM);
+//  - any other kernel first gathers the input into a zero-padded, compact (stride = inChannels) copy,
+//    so the hot loop has no bounds checks. With compact pixels and dilation 1 the kernel columns and
+//    channels of one kernel row are contiguous, so the inner loop runs over kernelWidth x inChannels
+//    values at once: 27 for a 3-channel first layer, 3 x inChannels for a 3x3 layer;
+//  - groups pack each group's output channels into their own 16-wide blocks.
+
+/// Geometry of one convolution on a (possibly padded) channels-last input.
+struct ConvolutionGeometry {
+    var batch: Int, inHeight: Int, inWidth: Int, inChannels: Int
+    var outHeight: Int, outWidth: Int, outChannels: Int
+    var kernelHeight: Int, kernelWidth: Int
+    var strideY: Int, strideX: Int, dilationY: Int, dilationX: Int
+    var padTop: Int, padLeft: Int, padBottom: Int, padRight: Int
+    var groups: Int
+
+    var inPerGroup: Int { inChannels / groups }
+    var outPerGroup: Int { outChannels / groups }
+    var blocksPerGroup: Int { (outPerGroup + vectorWidth - 1) / vectorWidth }
+    var multiplyAccumulates: Int { batch * outHeight * outWidth * outChannels * inPerGroup * kernelHeight * kernelWidth }
+}
+
+/// Owns a 64-byte aligned float buffer (packed weights, biases).
+final class AlignedBuffer {
+    let pointer: UnsafeMutablePointer<Float>
+    let count: Int
+
+    init(count: Int) {
+        self.count = count
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4 + 64, alignment: 64)
+        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1) + 16)
+        pointer.initialize(repeating: 0, count: max(count, 1) + 16)
+    }
+
+    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+}
+
+final class ConvolutionGemmStep: Step {
+    let geometry: ConvolutionGeometry
+    let source: UnsafePointer<Float>
+    let sourceLayout: Layout
+    /// Zero-padded compact copy of the input, or nil when the kernel reads the source directly.
+    let gathered: UnsafeMutablePointer<Float>?
+    let output: UnsafeMutablePointer<Float>
+    let weights: AlignedBuffer
+    let bias: AlignedBuffer
+    let epilogue: Epilogue
+    // The input as the tile loop sees it.
+    let inputBase: UnsafePointer<Float>
+    let pixelStride: Int, rowStride: Int, imageStride: Int
+    let outPixelStride: Int
+    /// Output pixels over the whole batch.
+    let outputPixels: Int
+    let innerLength: Int, tapColumns: Int
+    static let tilePixels = 6
+    static let segmentPixels = 48
+
+    /// `weight` is [outChannels, inChannels / groups, kH, kW]; `biasValues` has outChannels values.
+    init(geometry g: ConvolutionGeometry, weight: [Float], biasValues: [Float], source: UnsafePointer<Float>, sourceLayout: Layout,
+         gathered: UnsafeMutablePointer<Float>?, output: UnsafeMutablePointer<Float>, epilogue: Epilogue) {
+        geometry = g
+        self.source = source
+        self.sourceLayout = sourceLayout
+        self.gathered = gathered
+        self.output = output
+        self.epilogue = epilogue
+        outPixelStride = paddedChannels(g.outChannels)
+        let (kh, kw, cig, cog) = (g.kernelHeight, g.kernelWidth, g.inPerGroup, g.outPerGroup)
+        let blockLength = kh * kw * cig * vectorWidth
+        weights = AlignedBuffer(count: g.groups * g.blocksPerGroup * blockLength)
+        bias = AlignedBuffer(count: g.groups * g.blocksPerGroup * vectorWidth)
+        for group in 0..<g.groups {
+            for block in 0..<g.blocksPerGroup {
+                let blockIndex = group * g.blocksPerGroup + block
+                for lane in 0..<vectorWidth where block * vectorWidth + lane < cog {
+                    let o = group * cog + block * vectorWidth + lane
+                    bias.pointer[blockIndex * vectorWidth + lane] = biasValues[o]
+                    for ky in 0..<kh { for kx in 0..<kw { for ci in 0..<cig {
+                        let packed = blockIndex * blockLength + ((ky * kw + kx) * cig + ci) * vectorWidth + lane
+                        weights.pointer[packed] = weight[((o * cig + ci) * kh + ky) * kw + kx]
+                    } } }
+                }
+            }
+        }
+        if let gathered {
+            let paddedHeight = g.inHeight + g.padTop + g.padBottom, paddedWidth = g.inWidth + g.padLeft + g.padRight
+            inputBase = UnsafePointer(gathered)
+            pixelStride = g.inChannels
+            rowStride = paddedWidth * g.inChannels
+            imageStride = paddedHeight * rowStride
+        } else {
+            // Direct 1x1, stride 1, unpadded, channels-last source: the batch is one row of pixels.
+            inputBase = source
+            pixelStride = paddedChannels(g.inChannels)
+            rowStride = 0
+            imageStride = 0
+        }
+        outputPixels = g.batch * g.outHeight * g.outWidth
+        if pixelStride == cig && g.dilationX == 1 {
+            innerLength = kw * cig
+            tapColumns = 1
+        } else {
+            innerLength = cig
+            tapColumns = kw
+        }
+    }
+
+    /// Whether this convolution can read a channels-last source directly.
+    static func readsDirectly(_ g: ConvolutionGeometry) -> Bool {
+        g.kernelHeight == 1 && g.kernelWidth == 1 && g.strideY == 1 && g.strideX == 1
+            && g.padTop == 0 && g.padLeft == 0 && g.padBottom == 0 && g.padRight == 0
+    }
+
+    /// Size in floats of the gathered copy.
+    static func gatheredCount(_ g: ConvolutionGeometry) -> Int {
+        g.batch * (g.inHeight + g.padTop + g.padBottom) * (g.inWidth + g.padLeft + g.padRight) * g.inChannels
+    }
+
+    func execute(pool: ThreadPool) {
+        if let gathered {
+            let paddedHeight = geometry.inHeight + geometry.padTop + geometry.padBottom
+            let rows = geometry.batch * paddedHeight
+            pool.parallelFor(rows, work: rows * rowStride) { row in
+                gatherRow(row, paddedHeight: paddedHeight, into: gathered)
+            }
+        }
+        // Tasks: segments of output pixels x ranges of output channel blocks (small images with many
+        // channels split over channels so both threads get work and each weight block streams once).
+        let blocks = geometry.groups * geometry.blocksPerGroup
+        let segments = (outputPixels + Self.segmentPixels - 1) / Self.segmentPixels
+        let blockRanges = min(blocks, max(1, (4 * pool.threadCount + segments - 1) / segments))
+        pool.parallelFor(segments * blockRanges, work: geometry.multiplyAccumulates) { task in
+            let (segment, range) = (task / blockRanges, task % blockRanges)
+            computeSegment(segment, blocks: (range * blocks / blockRanges)..<((range + 1) * blocks / blockRanges))
+        }
+    }
+
+    /// Copies one row of the zero-padded compact input from the source (channels-last or plain NCHW).
+    private func gatherRow(_ row: Int, paddedHeight: Int, into gathered: UnsafeMutablePointer<Float>) {
+        let g = geometry
+        let (image, y) = (row / paddedHeight, row % paddedHeight)
+        let destination = gathered + row &* rowStride
+        let sourceY = y &- g.padTop
+        guard sourceY >= 0 && sourceY < g.inHeight else {
+            destination.update(repeating: 0, count: rowStride)
+            return
+        }
+        let c = g.inChannels
+        destination.update(repeating: 0, count: g.padLeft &* c)
+        let interior = destination + g.padLeft &* c
+        switch sourceLayout {
+        case .channelsLast:
+            let sourceStride = paddedChannels(c)
+            let sourceRow = source + ((image &* g.inHeight &+ sourceY) &* g.inWidth) &* sourceStride
+            for x in 0..<g.inWidth {
+                (interior + x &* c).update(from: sourceRow + x &* sourceStride, count: c)
+            }
+        case .plain:
+            let plane = g.inHeight &* g.inWidth
+            let sourceRow = source + image &* c &* plane + sourceY &* g.inWidth
+            for x in 0..<g.inWidth {
+                for channel in 0..<c { interior[x &* c &+ channel] = sourceRow[channel &* plane &+ x] }
+            }
+        }
+        (interior + g.inWidth &* c).update(repeating: 0, count: g.padRight &* c)
+    }
+
+    /// Where the input window of output pixel `m` (numbered across the batch) starts.
+    @inline(__always) private func inputStart(ofPixel m: Int) -> UnsafePointer<Float> {
+        if gathered == nil { return inputBase + m &* pixelStride }
+        let g = geometry
+        let perImage = g.outHeight &* g.outWidth
+        let (image, rest) = (m / perImage, m % perImage)
+        let (y, x) = (rest / g.outWidth, rest % g.outWidth)
+        return inputBase + (image &* imageStride &+ (y &* g.strideY) &* rowStride &+ (x &* g.strideX) &* pixelStride)
+    }
+
+    /// Output pixels of one segment for the given channel blocks, in tiles of 6 pixels.
+    private func computeSegment(_ segment: Int, blocks: Range<Int>) {
+        let g = geometry
+        let first = segment &* Self.segmentPixels
+        let end = min(first &+ Self.segmentPixels, outputPixels)
+        let tapRowStep = g.dilationY &* rowStride, tapColumnStep = g.dilationX &* pixelStride
+        let blockLength = g.kernelHeight &* g.kernelWidth &* g.inPerGroup &* vectorWidth
+        for blockIndex in blocks {
+            let (group, block) = (blockIndex / g.blocksPerGroup, blockIndex % g.blocksPerGroup)
+            let blockWeights = UnsafePointer(weights.pointer + blockIndex &* blockLength)
+            let blockBias = loadVector(bias.pointer + blockIndex &* vectorWidth)
+            let channelOffset = group &* g.outPerGroup &+ block &* vectorWidth
+            let inputOffset = group &* g.inPerGroup
+            let lanes = min(vectorWidth, g.outPerGroup &- block &* vectorWidth)
+            var m = first
+            while m < end {
+                let last = min(m &+ Self.tilePixels, end) &- 1
+                // Pixels past the end repeat the last one; their results are not stored.
+                let pixels = (inputStart(ofPixel: m), inputStart(ofPixel: min(m &+ 1, last)), inputStart(ofPixel: min(m &+ 2, last)),
+                              inputStart(ofPixel: min(m &+ 3, last)), inputStart(ofPixel: min(m &+ 4, last)), inputStart(ofPixel: min(m &+ 5, last)))
+                tile(pixels, inputOffset: inputOffset, count: last &- m &+ 1, tapRowStep: tapRowStep, tapColumnStep: tapColumnStep,
+                     weights: blockWeights, bias: blockBias, outputOffset: m &* outPixelStride &+ channelOffset, lanes: lanes)
+                m &+= Self.tilePixels
+            }
+        }
+    }
+
+    /// The register tile: `count` (<= 6) pixels x 16 output channels. Missing pixels repeat the last one.
+    @inline(__always)
+    private func tile(_ pixels: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
+                                 UnsafePointer<Float>, UnsafePointer<Float>),
+                      inputOffset: Int, count: Int, tapRowStep: Int, tapColumnStep: Int,
+                      weights: UnsafePointer<Float>, bias: Vector, outputOffset: Int, lanes: Int) {
+        let (p0, p1, p2, p3, p4, p5) = (pixels.0 + inputOffset, pixels.1 + inputOffset, pixels.2 + inputOffset,
+                                        pixels.3 + inputOffset, pixels.4 + inputOffset, pixels.5 + inputOffset)
+        var a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias
+        var w = weights
+        let inner = innerLength
+        for ky in 0..<geometry.kernelHeight {
+            for kx in 0..<tapColumns {
+                let offset = ky &* tapRowStep &+ kx &* tapColumnStep
+                for i in offset..<(offset &+ inner) {
+                    let weight = loadVector(w)
+                    w += vectorWidth
+                    a0 = a0.addingProduct(Vector(repeating: p0[i]), weight)
+                    a1 = a1.addingProduct(Vector(repeating: p1[i]), weight)
+                    a2 = a2.addingProduct(Vector(repeating: p2[i]), weight)
+                    a3 = a3.addingProduct(Vector(repeating: p3[i]), weight)
+                    a4 = a4.addingProduct(Vector(repeating: p4[i]), weight)
+                    a5 = a5.addingProduct(Vector(repeating: p5[i]), weight)
+                }
+            }
+        }
+        let out = output + outputOffset
+        let stride = outPixelStride
+        storeVector(epilogue.apply(a0, offset: outputOffset), out, lanes: lanes)
+        if count > 1 { storeVector(epilogue.apply(a1, offset: outputOffset &+ stride), out + stride, lanes: lanes) }
+        if count > 2 { storeVector(epilogue.apply(a2, offset: outputOffset &+ 2 &* stride), out + 2 &* stride, lanes: lanes) }
+        if count > 3 { storeVector(epilogue.apply(a3, offset: outputOffset &+ 3 &* stride), out + 3 &* stride, lanes: lanes) }
+        if count > 4 { storeVector(epilogue.apply(a4, offset: outputOffset &+ 4 &* stride), out + 4 &* stride, lanes: lanes) }
+        if count > 5 { storeVector(epilogue.apply(a5, offset: outputOffset &+ 5 &* stride), out + 5 &* stride, lanes: lanes) }
+    }
+}

@@ -1,0 +1,119 @@
+// Graph rewrites at load time: Identity removal, Sigmoid x Mul -> SiLU, BatchNormalization folded
+// into the preceding convolution, and activation / residual Add / activation fused into the
+// convolution's epilogue.
+
+/// A node after fusion: the operation plus the epilogue absorbed from the nodes that followed it.
+struct FusedNode {
+    var name: String
+    var operation: Operation
+    var inputs: [String]
+    var output: String
+    var activation: Activation?
+    /// Value added after `activation` (same shape as the output).
+    var residual: String?
+    var postActivation: Activation?
+    /// Names of the nodes folded into this one.
+    var absorbed: [String] = []
+}
+
+/// The fused node list of `graph` and the value each graph output now refers to.
+func fuseNodes(_ graph: Graph, shapes: [String: [Int]]) -> (nodes: [FusedNode], outputs: [String]) {
+    // Identity: its output is another name for its input.
+    var alias: [String: String] = [:]
+    func resolve(_ name: String) -> String { alias[name].map(resolve) ?? name }
+    var nodes: [FusedNode] = []
+    for node in graph.nodes {
+        if case .identity = node.operation {
+            alias[node.outputs[0]] = resolve(node.inputs[0])
+            continue
+        }
+        nodes.append(FusedNode(name: node.name, operation: node.operation, inputs: node.inputs.map(resolve), output: node.outputs[0]))
+    }
+    let outputs = graph.outputs.map(resolve)
+    let pinned = Set(outputs)
+
+    func consumerCounts() -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for node in nodes { for input in node.inputs + (node.residual.map { [$0] } ?? []) { counts[input, default: 0] += 1 } }
+        return counts
+    }
+    func fusable(_ value: String, _ counts: [String: Int]) -> Bool { counts[value] == 1 && !pinned.contains(value) }
+
+    // Sigmoid(x) * x -> SiLU(x).
+    var counts = consumerCounts()
+    var producer: [String: Int] = [:]
+    for (index, node) in nodes.enumerated() { producer[node.output] = index }
+    var removed = Set<Int>()
+    for (index, node) in nodes.enumerated() {
+        guard case .mul = node.operation, node.inputs.count == 2 else { continue }
+        for (gate, other) in [(node.inputs[0], node.inputs[1]), (node.inputs[1], node.inputs[0])] {
+            guard let p = producer[gate], case .activation(.sigmoid) = nodes[p].operation, nodes[p].inputs == [other],
+                  fusable(gate, counts) else { continue }
+            nodes[index] = FusedNode(name: node.name, operation: .activation(.silu), inputs: [other], output: node.output,
+                                     absorbed: [nodes[p].name])
+            removed.insert(p)
+            break
+        }
+    }
+    nodes = nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+
+    // Convolution epilogues, walking forward from each convolution.
+    counts = consumerCounts()
+    var fused: [FusedNode] = []
+    var producedBy: [String: Int] = [:]
+    var consumed = Set<Int>()
+    var firstConsumer: [String: Int] = [:]
+    for (index, node) in nodes.enumerated().reversed() { for input in node.inputs { firstConsumer[input] = index } }
+    for (index, node) in nodes.enumerated() where !consumed.contains(index) {
+        var current = node
+        if case var .convolution(conv) = current.operation {
+            while fusable(current.output, counts), let next = firstConsumer[current.output], !consumed.contains(next) {
+                let candidate = nodes[next]
+                var absorbed = false
+                switch candidate.operation {
+                case let .batchNormalization(bn) where current.activation == nil && current.residual == nil:
+                    conv = foldBatchNormalization(bn, into: conv)
+                    absorbed = true
+                case let .activation(activation) where current.activation == nil && current.residual == nil:
+                    current.activation = activation
+                    absorbed = true
+                case let .activation(activation) where current.residual != nil && current.postActivation == nil:
+                    current.postActivation = activation
+                    absorbed = true
+                case .add where current.residual == nil && candidate.inputs.count == 2:
+                    let other = candidate.inputs[0] == current.output ? candidate.inputs[1] : candidate.inputs[0]
+                    // The other operand must exist before this convolution runs and match its shape.
+                    let ready = graph.inputs.contains { $0.name == other } || producedBy[other] != nil
+                    if ready, other != current.output, shapes[other] == shapes[current.output] {
+                        current.residual = other
+                        absorbed = true
+                    }
+                default:
+                    break
+                }
+                guard absorbed else { break }
+                current.output = candidate.output
+                current.absorbed.append(candidate.name)
+                consumed.insert(next)
+            }
+            current.operation = .convolution(conv)
+        }
+        producedBy[current.output] = fused.count
+        fused.append(current)
+    }
+    return (fused, outputs)
+}
+
+/// W' = W * s, b' = (b - mean) * s + beta with s = scale / sqrt(variance + epsilon), per output channel.
+func foldBatchNormalization(_ bn: BatchNormalization, into conv: Convolution) -> Convolution {
+    var folded = conv
+    let outChannels = conv.outChannels, perChannel = conv.weight.count / outChannels
+    var bias = conv.bias?.data ?? [Float](repeating: 0, count: outChannels)
+    for o in 0..<outChannels {
+        let s = Double(bn.scale[o]) / (Double(bn.variance[o]) + Double(bn.epsilon)).squareRoot()
+        for i in 0..<perChannel { folded.weight.data[o * perChannel + i] = Float(Double(conv.weight.data[o * perChannel + i]) * s) }
+        bias[o] = Float((Double(bias[o]) - Double(bn.mean[o])) * s + Double(bn.bias[o]))
+    }
+    folded.bias = Tensor(shape: [outChannels], data: bias)
+    return folded
+}

@@ -1,0 +1,396 @@
+// Load-time planning: chooses each value's layout, emits one kernel step per fused node (plus layout
+// conversions where a consumer needs another layout), and places every activation in one arena,
+// reusing memory between values whose lifetimes do not overlap.
+
+/// A description of one executed step, for `auge info` and profiles.
+public struct LayerDescription: Sendable, Equatable {
+    public let name: String
+    /// The kernel that runs it, e.g. "conv 3x3/2 (gemm) + relu".
+    public let kind: String
+    /// Logical NCHW shape of the step's output.
+    public let outputShape: [Int]
+    public let multiplyAccumulates: Int
+    public let parameters: Int
+}
+
+/// Where a value lives: its buffer, element count and layout.
+private struct BufferRecord {
+    var count: Int
+    var firstUse: Int
+    var lastUse: Int
+    /// Constant data in the buffer's layout; constants live outside the arena.
+    var constant: [Float]?
+}
+
+/// Resolves buffer ids to pointers once the arena exists.
+struct BufferResolver {
+    fileprivate let pointers: [UnsafeMutablePointer<Float>]
+    func callAsFunction(_ id: Int) -> UnsafeMutablePointer<Float> { pointers[id] }
+}
+
+/// The result of planning: steps over one arena, ready to run.
+final class Plan {
+    let steps: [Step]
+    let layers: [LayerDescription]
+    let arena: AlignedBuffer
+    let constants: [AlignedBuffer]
+    let inputs: [(name: String, shape: [Int], pointer: UnsafeMutablePointer<Float>)]
+    let outputs: [(name: String, shape: [Int], pointer: UnsafeMutablePointer<Float>)]
+
+    init(steps: [Step], layers: [LayerDescription], arena: AlignedBuffer, constants: [AlignedBuffer],
+         inputs: [(name: String, shape: [Int], pointer: UnsafeMutablePointer<Float>)],
+         outputs: [(name: String, shape: [Int], pointer: UnsafeMutablePointer<Float>)]) {
+        self.steps = steps
+        self.layers = layers
+        self.arena = arena
+        self.constants = constants
+        self.inputs = inputs
+        self.outputs = outputs
+    }
+
+    var arenaBytes: Int { arena.count * 4 }
+}
+
+struct Planner {
+    let graph: Graph
+    let shapes: [String: [Int]]
+    private var buffers: [BufferRecord] = []
+    private var materialized: [String: [Layout: Int]] = [:]
+    private var builders: [(BufferResolver) -> Step] = []
+    private var layers: [LayerDescription] = []
+
+    init(graph: Graph, batchSize: Int) throws {
+        self.graph = graph
+        shapes = try inferShapes(graph, batchSize: batchSize)
+    }
+
+    /// Plans the whole graph.
+    static func plan(_ graph: Graph, batchSize: Int) throws -> Plan {
+        var planner = try Planner(graph: graph, batchSize: batchSize)
+        return try planner.build()
+    }
+
+    private mutating func build() throws -> Plan {
+        let (nodes, outputNames) = fuseNodes(graph, shapes: shapes)
+        var inputIDs: [Int] = []
+        for input in graph.inputs {
+            let id = newBuffer(count: shapes[input.name]!.reduce(1, *), first: -1)
+            materialized[input.name] = [.plain: id]
+            inputIDs.append(id)
+        }
+        for node in nodes { try emit(node) }
+        let outputIDs = try outputNames.map { name -> Int in
+            let id = try require(name, .plain, node: "output \(name)")
+            buffers[id].lastUse = Int.max
+            return id
+        }
+        // Arena placement, largest buffers first, each at the lowest offset free during its lifetime.
+        var offsets = [Int](repeating: 0, count: buffers.count)
+        var placed: [Int] = []
+        var arenaCount = 0
+        for id in buffers.indices.filter({ buffers[$0].constant == nil }).sorted(by: { buffers[$0].count > buffers[$1].count }) {
+            let size = roundedSize(buffers[id].count)
+            let conflicts = placed.filter { buffers[$0].firstUse <= buffers[id].lastUse && buffers[id].firstUse <= buffers[$0].lastUse }
+                .map { (offsets[$0], roundedSize(buffers[$0].count)) }.sorted { $0.0 < $1.0 }
+            var offset = 0
+            for (start, length) in conflicts {
+                if offset + size <= start { break }
+                offset = max(offset, start + length)
+            }
+            offsets[id] = offset
+            placed.append(id)
+            arenaCount = max(arenaCount, offset + size)
+        }
+        let arena = AlignedBuffer(count: arenaCount)
+        var constants: [AlignedBuffer] = []
+        var pointers: [UnsafeMutablePointer<Float>] = []
+        for (id, record) in buffers.enumerated() {
+            if let data = record.constant {
+                let storage = AlignedBuffer(count: roundedSize(data.count))
+                storage.pointer.update(from: data, count: data.count)
+                constants.append(storage)
+                pointers.append(storage.pointer)
+            } else {
+                pointers.append(arena.pointer + offsets[id])
+            }
+        }
+        let resolver = BufferResolver(pointers: pointers)
+        return Plan(steps: builders.map { $0(resolver) }, layers: layers, arena: arena, constants: constants,
+                    inputs: zip(graph.inputs, inputIDs).map { ($0.name, shapes[$0.name]!, pointers[$1]) },
+                    outputs: zip(graph.outputs, outputIDs).map { ($0, shapes[$0]!, pointers[$1]) })
+    }
+
+    /// Room for a buffer: whole vectors plus one vector of slack for partial-lane reads at the end.
+    private func roundedSize(_ count: Int) -> Int { paddedChannels(count) + vectorWidth }
+
+    private func elementCount(_ shape: [Int], _ layout: Layout) -> Int {
+        layout == .plain ? shape.reduce(1, *) : shape[0] * shape[2] * shape[3] * paddedChannels(shape[1])
+    }
+
+    private mutating func newBuffer(count: Int, first: Int? = nil) -> Int {
+        let step = first ?? builders.count
+        buffers.append(BufferRecord(count: count, firstUse: step, lastUse: step))
+        return buffers.count - 1
+    }
+
+    private mutating func use(_ id: Int) { buffers[id].lastUse = max(buffers[id].lastUse, builders.count) }
+
+    private func isAvailable(_ value: String, _ layout: Layout) -> Bool { materialized[value]?[layout] != nil }
+
+    /// The buffer holding `value` in `layout`, converting (or laying out a constant) if needed.
+    private mutating func require(_ value: String, _ layout: Layout, node: String) throws -> Int {
+        if let id = materialized[value]?[layout] {
+            use(id)
+            return id
+        }
+        guard let shape = shapes[value] else { throw EngineError.invalidNode(node: node, message: "unknown value \"\(value)\"") }
+        if let constant = graph.constants[value] {
+            let data = layout == .plain ? constant.data : channelsLastData(constant)
+            buffers.append(BufferRecord(count: data.count, firstUse: 0, lastUse: Int.max, constant: data))
+            materialized[value, default: [:]][layout] = buffers.count - 1
+            return buffers.count - 1
+        }
+        guard let (_, sourceID) = materialized[value]?.first else {
+            throw EngineError.invalidNode(node: node, message: "value \"\(value)\" is used before it is computed")
+        }
+        let id = newBuffer(count: elementCount(shape, layout))
+        use(sourceID)
+        let toChannelsLast = layout == .channelsLast
+        builders.append { LayoutConversionStep(toChannelsLast: toChannelsLast, shape: shape, input: $0(sourceID), output: $0(id)) }
+        layers.append(LayerDescription(name: "\(value) -> \(layout)", kind: toChannelsLast ? "to channels-last" : "to plain",
+                                       outputShape: shape, multiplyAccumulates: 0, parameters: 0))
+        materialized[value, default: [:]][layout] = id
+        use(id)
+        return id
+    }
+
+    /// Registers the output buffer of the step about to be appended.
+    private mutating func define(_ value: String, _ layout: Layout) -> Int {
+        let id = newBuffer(count: elementCount(shapes[value]!, layout))
+        materialized[value] = [layout: id]
+        return id
+    }
+
+    /// Appends a step; `reads` are the buffers it reads (their lifetimes extend to this step).
+    private mutating func append(_ layer: LayerDescription, reads: [Int], _ builder: @escaping (BufferResolver) -> Step) {
+        for id in reads { use(id) }
+        layers.append(layer)
+        builders.append(builder)
+    }
+
+    private mutating func emit(_ node: FusedNode) throws {
+        let outputShape = shapes[node.output]!
+        let inputShapes = node.inputs.map { shapes[$0]! }
+        func describe(_ kind: String, macs: Int = 0, parameters: Int = 0) -> LayerDescription {
+            let fused = [node.activation.map { "\($0)" }, node.residual.map { _ in "add" }, node.postActivation.map { "\($0)" }]
+                .compactMap { $0 }
+            return LayerDescription(name: node.name, kind: ([kind] + fused).joined(separator: " + "), outputShape: outputShape,
+                                    multiplyAccumulates: macs, parameters: parameters)
+        }
+        switch node.operation {
+        case let .convolution(conv):
+            try emitConvolution(node, conv, inputShape: inputShapes[0], outputShape: outputShape, describe: describe)
+        case let .batchNormalization(bn):
+            let channels = inputShapes[0][1]
+            let layout: Layout = inputShapes[0].count == 4 ? .channelsLast : .plain
+            let input = try require(node.inputs[0], layout, node: node.name)
+            let output = define(node.output, layout)
+            var scale = [Float](repeating: 0, count: layout == .plain ? channels : paddedChannels(channels)), shift = scale
+            for c in 0..<channels {
+                let s = Double(bn.scale[c]) / (Double(bn.variance[c]) + Double(bn.epsilon)).squareRoot()
+                scale[c] = Float(s)
+                shift[c] = Float(Double(bn.bias[c]) - Double(bn.mean[c]) * s)
+            }
+            let (outer, inner) = layout == .plain
+                ? (inputShapes[0][0], inputShapes[0][2...].reduce(1, *))
+                : (elementCount(inputShapes[0], .channelsLast) / scale.count, 1)
+            append(describe("batch normalization", parameters: 2 * channels), reads: [input]) { [scale, shift] in
+                AffineStep(outer: outer, channels: scale.count, inner: inner, scale: scale, shift: shift, input: $0(input), output: $0(output))
+            }
+        case let .activation(activation):
+            let layout: Layout = isAvailable(node.inputs[0], .channelsLast) ? .channelsLast : .plain
+            let input = try require(node.inputs[0], layout, node: node.name)
+            let output = define(node.output, layout)
+            let count = elementCount(outputShape, layout)
+            append(describe("\(activation)"), reads: [input]) { ActivationStep(activation: activation, input: $0(input), output: $0(output), count: count) }
+        case .add, .mul:
+            try emitBinary(node, op: node.operation == .add ? .add : .mul, inputShapes: inputShapes, outputShape: outputShape, describe: describe)
+        case let .maxPool(pooling), let .averagePool(pooling):
+            let isMax: Bool
+            if case .maxPool = node.operation { isMax = true } else { isMax = false }
+            let input = try require(node.inputs[0], .channelsLast, node: node.name)
+            let output = define(node.output, .channelsLast)
+            let inputShape = inputShapes[0]
+            append(describe(isMax ? "max pool" : "average pool"), reads: [input]) {
+                PoolingStep(pooling: pooling, isMax: isMax, inputShape: inputShape, outputShape: outputShape, input: $0(input), output: $0(output))
+            }
+        case .globalAveragePool:
+            guard inputShapes[0].count == 4 else {
+                throw EngineError.invalidNode(node: node.name, message: "global average pooling is implemented for rank-4 inputs only")
+            }
+            let input = try require(node.inputs[0], .channelsLast, node: node.name)
+            let output = define(node.output, .channelsLast)
+            let inputShape = inputShapes[0]
+            append(describe("global average pool"), reads: [input]) { GlobalAveragePoolStep(inputShape: inputShape, input: $0(input), output: $0(output)) }
+        case let .concat(axis):
+            try emitConcat(node, axis: normalizedAxis(axis, rank: outputShape.count)!, inputShapes: inputShapes, outputShape: outputShape,
+                           describe: describe)
+        case let .pad(pads, value):
+            let input = try require(node.inputs[0], .plain, node: node.name)
+            let output = define(node.output, .plain)
+            let inputShape = inputShapes[0]
+            append(describe("pad"), reads: [input]) {
+                PadStep(inputShape: inputShape, outputShape: outputShape, pads: pads, value: value, input: $0(input), output: $0(output))
+            }
+        case .flatten, .reshape, .identity:
+            // Plain data is already in the target order: the output is another name for the same buffer.
+            let input = try require(node.inputs[0], .plain, node: node.name)
+            materialized[node.output] = [.plain: input]
+        case let .fullyConnected(fc):
+            let input = try require(node.inputs[0], .plain, node: node.name)
+            let output = define(node.output, .plain)
+            let (rows, k, m) = (inputShapes[0][0], inputShapes[0][1], outputShape[1])
+            let biasShape = fc.bias?.shape ?? []
+            let biasStrides = broadcastStrides(of: biasShape, over: [rows, m])
+            append(describe("gemm", macs: rows * k * m, parameters: fc.weight.count + (fc.bias?.count ?? 0)), reads: [input]) {
+                FullyConnectedStep(rows: rows, inFeatures: k, outFeatures: m,
+                                   weight: { i, j in fc.alpha * (fc.transB ? fc.weight.data[j * k + i] : fc.weight.data[i * m + j]) },
+                                   biasValue: { r, j in fc.bias.map { fc.beta * $0.data[r * biasStrides[0] + j * biasStrides[1]] } ?? 0 },
+                                   input: $0(input), output: $0(output))
+            }
+        case let .matMul(weight):
+            let input = try require(node.inputs[0], .plain, node: node.name)
+            let output = define(node.output, .plain)
+            let (k, m) = (weight.shape[0], weight.shape[1])
+            let rows = outputShape.reduce(1, *) / m
+            append(describe("matmul", macs: rows * k * m, parameters: weight.count), reads: [input]) {
+                FullyConnectedStep(rows: rows, inFeatures: k, outFeatures: m, weight: { i, j in weight.data[i * m + j] },
+                                   biasValue: { _, _ in 0 }, input: $0(input), output: $0(output))
+            }
+        case let .softmax(axis):
+            let input = try require(node.inputs[0], .plain, node: node.name)
+            let output = define(node.output, .plain)
+            let resolvedAxis = normalizedAxis(axis, rank: outputShape.count)!
+            append(describe("softmax"), reads: [input]) { SoftmaxStep(shape: outputShape, axis: resolvedAxis, input: $0(input), output: $0(output)) }
+        }
+    }
+
+    private mutating func emitConvolution(_ node: FusedNode, _ conv: Convolution, inputShape x: [Int], outputShape y: [Int],
+                                          describe: (String, Int, Int) -> LayerDescription) throws {
+        let geometry = ConvolutionGeometry(
+            batch: x[0], inHeight: x[2], inWidth: x[3], inChannels: x[1], outHeight: y[2], outWidth: y[3], outChannels: y[1],
+            kernelHeight: conv.kernel.0, kernelWidth: conv.kernel.1, strideY: conv.strides.0, strideX: conv.strides.1,
+            dilationY: conv.dilations.0, dilationX: conv.dilations.1,
+            padTop: conv.pads.top, padLeft: conv.pads.left, padBottom: conv.pads.bottom, padRight: conv.pads.right, groups: conv.groups)
+        let isDepthwise = conv.groups > 1 && conv.groups == x[1] && conv.groups == y[1]
+        let direct = ConvolutionGemmStep.readsDirectly(geometry)
+        let sourceLayout: Layout = isDepthwise || direct || isAvailable(node.inputs[0], .channelsLast) ? .channelsLast : .plain
+        let input = try require(node.inputs[0], sourceLayout, node: node.name)
+        let residual = try node.residual.map { try require($0, .channelsLast, node: node.name) }
+        let gathered = isDepthwise || direct ? nil : newBuffer(count: ConvolutionGemmStep.gatheredCount(geometry))
+        let output = define(node.output, .channelsLast)
+        let weight = conv.weight.data
+        let bias = conv.bias?.data ?? [Float](repeating: 0, count: y[1])
+        let (activation, postActivation) = (node.activation, node.postActivation)
+        let kernelName = isDepthwise ? "depthwise" : direct ? "gemm" : x[1] <= 4 ? "gemm, first layer" : "implicit gemm"
+        let kind = "conv \(conv.kernel.0)x\(conv.kernel.1)/\(conv.strides.0)" + (conv.groups > 1 && !isDepthwise ? " g\(conv.groups)" : "")
+            + " (\(kernelName))"
+        append(describe(kind, geometry.multiplyAccumulates, conv.weight.count + y[1]), reads: [input] + [residual, gathered].compactMap { $0 }) { resolve in
+            let epilogue = Epilogue(activation: activation, residual: residual.map { UnsafePointer(resolve($0)) }, postActivation: postActivation)
+            if isDepthwise {
+                return DepthwiseStep(geometry: geometry, weight: weight, biasValues: bias, input: resolve(input), output: resolve(output),
+                                     epilogue: epilogue)
+            }
+            return ConvolutionGemmStep(geometry: geometry, weight: weight, biasValues: bias, source: resolve(input), sourceLayout: sourceLayout,
+                                       gathered: gathered.map { resolve($0) }, output: resolve(output), epilogue: epilogue)
+        }
+    }
+
+    private mutating func emitBinary(_ node: FusedNode, op: BinaryOperator, inputShapes: [[Int]], outputShape: [Int],
+                                     describe: (String, Int, Int) -> LayerDescription) throws {
+        let name = op == .add ? "add" : "mul"
+        // Put the full-size operand first (both operators commute).
+        var (a, b) = (node.inputs[0], node.inputs[1])
+        var (shapeA, shapeB) = (inputShapes[0], inputShapes[1])
+        if shapeA != outputShape {
+            swap(&a, &b)
+            swap(&shapeA, &shapeB)
+        }
+        let paddedB = [Int](repeating: 1, count: max(0, 4 - shapeB.count)) + shapeB
+        let rank4 = outputShape.count == 4 && shapeA == outputShape
+        let output: Int
+        if rank4 && shapeB == outputShape && (isAvailable(a, .channelsLast) || isAvailable(b, .channelsLast)) {
+            let idA = try require(a, .channelsLast, node: node.name), idB = try require(b, .channelsLast, node: node.name)
+            output = define(node.output, .channelsLast)
+            let count = elementCount(outputShape, .channelsLast)
+            append(describe(name, 0, 0), reads: [idA, idB]) { BinaryStep(op: op, pattern: .same(count: count), a: $0(idA), b: $0(idB), output: $0(output)) }
+        } else if rank4 && paddedB.count == 4 && paddedB[1] == outputShape[1] && paddedB[2] == 1 && paddedB[3] == 1
+                    && (paddedB[0] == 1 || paddedB[0] == outputShape[0]) && (graph.constants[b] != nil || shapeB.count == 4) {
+            // Channel broadcast (squeeze-excitation): one channel vector per image or for all images.
+            let idA = try require(a, .channelsLast, node: node.name)
+            let idB: Int
+            if let constant = graph.constants[b] {
+                var data = [Float](repeating: 0, count: paddedChannels(outputShape[1]))
+                data.replaceSubrange(0..<constant.count, with: constant.data)
+                buffers.append(BufferRecord(count: data.count, firstUse: 0, lastUse: Int.max, constant: data))
+                idB = buffers.count - 1
+            } else {
+                idB = try require(b, .channelsLast, node: node.name)
+            }
+            output = define(node.output, .channelsLast)
+            let pattern = BinaryPattern.channelBroadcast(batch: outputShape[0], pixels: outputShape[2] * outputShape[3],
+                                                         stride: paddedChannels(outputShape[1]), perImage: paddedB[0] != 1)
+            append(describe(name + " (channel broadcast)", 0, 0), reads: [idA, idB]) { BinaryStep(op: op, pattern: pattern, a: $0(idA), b: $0(idB), output: $0(output)) }
+        } else {
+            let idA = try require(node.inputs[0], .plain, node: node.name), idB = try require(node.inputs[1], .plain, node: node.name)
+            output = define(node.output, .plain)
+            let pattern: BinaryPattern = inputShapes[0] == inputShapes[1]
+                ? .same(count: outputShape.reduce(1, *))
+                : .general(shape: outputShape, stridesA: broadcastStrides(of: inputShapes[0], over: outputShape),
+                           stridesB: broadcastStrides(of: inputShapes[1], over: outputShape))
+            append(describe(name, 0, 0), reads: [idA, idB]) { BinaryStep(op: op, pattern: pattern, a: $0(idA), b: $0(idB), output: $0(output)) }
+        }
+    }
+
+    private mutating func emitConcat(_ node: FusedNode, axis: Int, inputShapes: [[Int]], outputShape: [Int],
+                                     describe: (String, Int, Int) -> LayerDescription) throws {
+        let channelsLast = outputShape.count == 4 && axis == 1
+        let layout: Layout = channelsLast ? .channelsLast : .plain
+        let ids = try node.inputs.map { try require($0, layout, node: node.name) }
+        let output = define(node.output, layout)
+        let inner = channelsLast ? 1 : outputShape[(axis + 1)...].reduce(1, *)
+        let outer = channelsLast ? outputShape[0] * outputShape[2] * outputShape[3] : outputShape[..<axis].reduce(1, *)
+        let outputStride = channelsLast ? paddedChannels(outputShape[1]) : outputShape[axis] * inner
+        var layouts: [(id: Int, stride: Int, length: Int, offset: Int)] = []
+        var offset = 0
+        for (id, shape) in zip(ids, inputShapes) {
+            let length = shape[axis] * inner
+            layouts.append((id, channelsLast ? paddedChannels(shape[1]) : length, length, offset))
+            offset += length
+        }
+        append(describe("concat", 0, 0), reads: ids) { [layouts] resolve in
+            ConcatStep(parts: layouts.map { .init(input: resolve($0.id), inputStride: $0.stride, length: $0.length, offset: $0.offset) },
+                       outer: outer, outputStride: outputStride, output: resolve(output))
+        }
+    }
+}
+
+/// Element strides of a tensor of `shape` broadcast over `target` (0 along broadcast axes).
+func broadcastStrides(of shape: [Int], over target: [Int]) -> [Int] {
+    let padded = [Int](repeating: 1, count: target.count - shape.count) + shape
+    let strides = rowMajorStrides(padded)
+    return padded.indices.map { padded[$0] == 1 ? 0 : strides[$0] }
+}
+
+/// A rank-4 constant in channels-last order with padded channels; other ranks stay as they are.
+func channelsLastData(_ tensor: Tensor) -> [Float] {
+    guard tensor.shape.count == 4 else { return tensor.data }
+    let (n, c, h, w) = (tensor.shape[0], tensor.shape[1], tensor.shape[2], tensor.shape[3])
+    let stride = paddedChannels(c)
+    var data = [Float](repeating: 0, count: n * h * w * stride)
+    for i in 0..<tensor.count {
+        let (image, channel, pixel) = (i / (c * h * w), (i / (h * w)) % c, i % (h * w))
+        data[(image * h * w + pixel) * stride + channel] = tensor.data[i]
+    }
+    return data
+}

@@ -1,0 +1,126 @@
+// A persistent pool: one worker per extra core. Workers spin briefly after a job (layers follow each
+// other within microseconds during an inference) and then block on a condition variable, so an idle
+// engine uses no CPU.
+
+import Foundation
+import Synchronization
+
+final class ThreadPool: @unchecked Sendable {
+    /// Below this many multiply-accumulates (or element operations) a job runs on the calling thread.
+    static let minimumParallelWork = 32_768
+    private let shared: PoolShared
+    var threadCount: Int { shared.threadCount }
+
+    init(threads: Int) {
+        shared = PoolShared(threads: threads)
+        for index in 1..<shared.threadCount {
+            // Workers hold the shared state, not the pool, so dropping the pool shuts them down.
+            let thread = Thread { [shared] in shared.workerLoop() }
+            thread.name = "auge-engine-\(index)"
+            thread.start()
+        }
+    }
+
+    deinit { shared.shutDown() }
+
+    /// Runs `body(task)` for every task in 0..<count, spread over the pool; returns when all are done.
+    /// `work` estimates the job's size: small jobs stay on the calling thread.
+    func parallelFor(_ count: Int, work: Int, _ body: (Int) -> Void) {
+        if shared.threadCount == 1 || count <= 1 || work < Self.minimumParallelWork {
+            for task in 0..<count { body(task) }
+        } else {
+            shared.run(count, body)
+        }
+    }
+}
+
+/// The state workers share with the pool.
+private final class PoolShared: @unchecked Sendable {
+    let threadCount: Int
+    static let spinNanoseconds: UInt64 = 100_000
+
+    private let generation = Atomic<Int>(0)
+    /// (generation << 32) | next task index: a worker can only claim tasks of the job it saw published.
+    private let ticket = Atomic<Int>(0)
+    private let completed = Atomic<Int>(0)
+    private let shuttingDown = Atomic<Bool>(false)
+    private nonisolated(unsafe) var taskCount = 0
+    private nonisolated(unsafe) var body: ((Int) -> Void)?
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private nonisolated(unsafe) var sleepers = 0
+
+    init(threads: Int) {
+        threadCount = max(1, threads)
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(condition, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(condition)
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+        condition.deallocate()
+    }
+
+    func shutDown() {
+        shuttingDown.store(true, ordering: .sequentiallyConsistent)
+        generation.add(1, ordering: .sequentiallyConsistent)
+        pthread_mutex_lock(mutex)
+        pthread_cond_broadcast(condition)
+        pthread_mutex_unlock(mutex)
+    }
+
+    func run(_ count: Int, _ body: (Int) -> Void) {
+        withoutActuallyEscaping(body) { escapable in
+            self.body = escapable
+            taskCount = count
+            completed.store(0, ordering: .relaxed)
+            let next = generation.load(ordering: .relaxed) &+ 1
+            ticket.store(next << 32, ordering: .releasing)
+            generation.store(next, ordering: .releasing)
+            pthread_mutex_lock(mutex)
+            if sleepers > 0 { pthread_cond_broadcast(condition) }
+            pthread_mutex_unlock(mutex)
+            runTasks(generation: next)
+            while completed.load(ordering: .acquiring) < count {}
+            self.body = nil
+        }
+    }
+
+    /// Claims and runs tasks of job `generation` until none are left.
+    private func runTasks(generation job: Int) {
+        while true {
+            let current = ticket.load(ordering: .acquiring)
+            guard current >> 32 == job else { return }
+            let task = current & 0xFFFF_FFFF
+            guard task < taskCount else { return }
+            guard ticket.compareExchange(expected: current, desired: current &+ 1, ordering: .acquiringAndReleasing).exchanged else {
+                continue
+            }
+            body!(task)
+            completed.add(1, ordering: .releasing)
+        }
+    }
+
+    func workerLoop() {
+        var seen = 0
+        while true {
+            let spinStart = DispatchTime.now().uptimeNanoseconds
+            var spins = 0
+            while generation.load(ordering: .acquiring) == seen {
+                spins &+= 1
+                if spins & 255 == 0 && DispatchTime.now().uptimeNanoseconds &- spinStart > Self.spinNanoseconds {
+                    pthread_mutex_lock(mutex)
+                    sleepers += 1
+                    while generation.load(ordering: .acquiring) == seen { pthread_cond_wait(condition, mutex) }
+                    sleepers -= 1
+                    pthread_mutex_unlock(mutex)
+                }
+            }
+            if shuttingDown.load(ordering: .acquiring) { return }
+            seen = generation.load(ordering: .acquiring)
+            runTasks(generation: seen)
+        }
+    }
+}

@@ -1,0 +1,212 @@
+import XCTest
+@testable import AugeEngine
+
+/// Every fast kernel against the reference over many shapes (tolerance: see `assertClose`).
+final class KernelTests: XCTestCase {
+    /// Runs `graph` in the engine (1 and 2 threads) and in the reference on the same random input.
+    func check(_ graph: Graph, batch: Int = 1, seed: UInt64 = 1, file: StaticString = #filePath, line: UInt = #line) throws {
+        let shape = [batch] + graph.inputs[0].shape.dropFirst().map { $0! }
+        let x = randomTensor(shape, seed: seed)
+        let expected = try runReference(graph, inputs: [graph.inputs[0].name: x])
+        for threads in [1, 2] {
+            let engine = try Engine(graph: graph, batchSize: batch, threads: threads)
+            let actual = try engine.run([graph.inputs[0].name: x])
+            for name in graph.outputs {
+                assertClose(actual[name]!, expected[name]!, "\(graph.name) output \(name), \(threads) thread(s), batch \(batch)", file: file, line: line)
+            }
+        }
+    }
+
+    func convolution(_ inChannels: Int, _ outChannels: Int, kernel: (Int, Int) = (3, 3), strides: (Int, Int) = (1, 1),
+                     dilations: (Int, Int) = (1, 1), pads: (Int, Int, Int, Int) = (0, 0, 0, 0), groups: Int = 1, bias: Bool = true,
+                     seed: UInt64) -> Convolution {
+        Convolution(weight: randomTensor([outChannels, inChannels / groups, kernel.0, kernel.1], seed: seed, range: -0.5...0.5),
+                    bias: bias ? randomTensor([outChannels], seed: seed + 1) : nil, strides: strides, dilations: dilations,
+                    pads: (pads.0, pads.1, pads.2, pads.3), groups: groups)
+    }
+
+    func batchNorm(_ channels: Int, seed: UInt64) -> BatchNormalization {
+        BatchNormalization(scale: randomTensor([channels], seed: seed, range: 0.5...1.5).data, bias: randomTensor([channels], seed: seed + 1).data,
+                           mean: randomTensor([channels], seed: seed + 2).data, variance: randomTensor([channels], seed: seed + 3, range: 0.5...2).data)
+    }
+
+    /// A chain of nodes on input "x" ([nil] + shape), each consuming the previous output; the last output is "y".
+    func chain(_ name: String, _ shape: [Int], _ operations: [AugeEngine.Operation], constants: [String: Tensor] = [:]) -> Graph {
+        var nodes: [Node] = []
+        var previous = "x"
+        for (index, operation) in operations.enumerated() {
+            let output = index == operations.count - 1 ? "y" : "v\(index)"
+            nodes.append(Node(name: "\(name)_\(index)", operation: operation, inputs: [previous], outputs: [output]))
+            previous = output
+        }
+        return Graph(name: name, inputs: [GraphInput(name: "x", shape: [nil] + shape)], nodes: nodes, constants: constants, outputs: ["y"])
+    }
+
+    func testConvolutionChannelTailsStridesAndPadding() throws {
+        let channels = [1, 3, 5, 13, 16, 17, 31, 33, 64]
+        let padStyles = [(0, 0, 0, 0), (1, 1, 1, 1), (0, 1, 1, 0), (2, 0, 1, 2)]
+        var seed: UInt64 = 10
+        for (index, inChannels) in channels.enumerated() {
+            let outChannels = channels[(index * 5 + 3) % channels.count]
+            for stride in [1, 2] {
+                let pads = padStyles[(index + stride) % padStyles.count]
+                seed += 7
+                let conv = convolution(inChannels, outChannels, strides: (stride, stride), pads: pads, seed: seed)
+                try check(chain("conv\(inChannels)-\(outChannels)s\(stride)", [inChannels, 9, 7], [.convolution(conv)]), seed: seed)
+            }
+        }
+    }
+
+    func testConvolutionKernelSizesDilationAndBatch() throws {
+        let cases: [(Int, Int, (Int, Int), (Int, Int), (Int, Int), (Int, Int, Int, Int))] = [
+            (3, 16, (3, 3), (2, 2), (1, 1), (1, 1, 1, 1)),   // first layer
+            (3, 17, (7, 7), (2, 2), (1, 1), (3, 3, 3, 3)),   // ResNet stem, channel tail
+            (16, 33, (1, 1), (1, 1), (1, 1), (0, 0, 0, 0)),  // direct 1x1 GEMM
+            (17, 24, (1, 1), (2, 2), (1, 1), (0, 0, 0, 0)),  // strided 1x1 (gathered)
+            (5, 8, (3, 3), (1, 1), (2, 2), (2, 2, 2, 2)),    // dilation
+            (8, 13, (1, 5), (1, 2), (1, 1), (0, 2, 0, 2)),   // non-square kernel
+            (13, 5, (2, 3), (2, 1), (1, 2), (1, 0, 0, 2)),   // everything asymmetric
+        ]
+        for (index, (cin, cout, kernel, strides, dilations, pads)) in cases.enumerated() {
+            let conv = convolution(cin, cout, kernel: kernel, strides: strides, dilations: dilations, pads: pads, bias: index % 2 == 0,
+                                   seed: UInt64(100 + index))
+            try check(chain("conv-case\(index)", [cin, 11, 10], [.convolution(conv)]), batch: 3, seed: UInt64(index))
+        }
+    }
+
+    func testGroupedAndDepthwiseConvolution() throws {
+        for (channels, groups, outChannels, stride) in [(6, 2, 4, 1), (34, 2, 34, 2), (12, 3, 18, 1), (5, 5, 5, 1), (17, 17, 17, 2),
+                                                         (33, 33, 33, 1), (64, 64, 64, 2), (8, 8, 16, 1)] {
+            let conv = convolution(channels, outChannels, strides: (stride, stride), pads: (1, 1, 1, 1), groups: groups,
+                                   seed: UInt64(channels * 10 + groups))
+            try check(chain("group\(channels)g\(groups)", [channels, 9, 8], [.convolution(conv), .activation(.clip(min: 0, max: 6))]), batch: 2)
+        }
+        // Depthwise with asymmetric padding, a 5x5 kernel and dilation.
+        let odd = convolution(13, 13, kernel: (5, 5), strides: (2, 1), dilations: (1, 2), pads: (2, 0, 1, 3), groups: 13, seed: 5)
+        try check(chain("depthwise-odd", [13, 12, 11], [.convolution(odd)]), batch: 2)
+        // 3x3 depthwise (unrolled interior path) with dilation, mixed strides and asymmetric padding.
+        let dilated = convolution(24, 24, strides: (1, 2), dilations: (2, 1), pads: (2, 0, 1, 1), groups: 24, seed: 6)
+        try check(chain("depthwise-3x3-dilated", [24, 10, 13], [.convolution(dilated), .activation(.hardSwish)]), batch: 2)
+    }
+
+    func testFusedBatchNormActivationsAndResidual() throws {
+        let activations: [Activation] = [.relu, .clip(min: -1, max: 0.5), .leakyRelu(alpha: 0.1), .sigmoid, .hardSigmoid(alpha: 0.2, beta: 0.5),
+                                         .hardSwish, .silu, .tanh]
+        for (index, activation) in activations.enumerated() {
+            let c = [5, 16, 17, 33][index % 4]
+            let conv = convolution(c, c, pads: (1, 1, 1, 1), seed: UInt64(200 + index))
+            // conv -> BN -> activation -> add(input) -> activation: everything folds into the convolution.
+            let graph = Graph(name: "fused-\(activation)", inputs: [GraphInput(name: "x", shape: [nil, c, 7, 6])], nodes: [
+                Node(name: "conv", operation: .convolution(conv), inputs: ["x"], outputs: ["c"]),
+                Node(name: "bn", operation: .batchNormalization(batchNorm(c, seed: UInt64(index))), inputs: ["c"], outputs: ["b"]),
+                Node(name: "act", operation: .activation(activation), inputs: ["b"], outputs: ["a"]),
+                Node(name: "add", operation: .add, inputs: ["x", "a"], outputs: ["s"]),
+                Node(name: "post", operation: .activation(activation), inputs: ["s"], outputs: ["y"]),
+            ], outputs: ["y"])
+            let engine = try Engine(graph: graph, threads: 1)
+            // Only layout conversions of the graph's input and output remain beside the fused convolution.
+            XCTAssertEqual(engine.layers.filter { !$0.kind.hasPrefix("to ") }.map(\.kind),
+                           ["conv 3x3/1 (implicit gemm) + \(activation) + add + \(activation)"])
+            try check(graph, batch: 2)
+        }
+    }
+
+    func testStandaloneActivationsBatchNormAndElementwise() throws {
+        let activations: [Activation] = [.relu, .clip(min: 0, max: 6), .leakyRelu(alpha: 0.01), .sigmoid, .hardSigmoid(alpha: 0.1667, beta: 0.5),
+                                         .hardSwish, .silu, .tanh]
+        for activation in activations {
+            // After a pool the value is channels-last; after a flatten it is plain with a tail.
+            try check(chain("act-cl-\(activation)", [13, 5, 5], [.maxPool(Pooling(kernel: (1, 1))), .activation(activation),
+                                                                  .batchNormalization(batchNorm(13, seed: 3))]), batch: 2)
+            try check(chain("act-plain-\(activation)", [37], [.activation(activation), .batchNormalization(batchNorm(37, seed: 4))]), batch: 3)
+        }
+    }
+
+    func testAddAndMulBroadcasting() throws {
+        // Two branches added (same shape), squeeze-excitation Mul (channel broadcast per image),
+        // a constant channel vector, and a general broadcast in the plain layout.
+        let c = 17
+        let graph = Graph(name: "binary", inputs: [GraphInput(name: "x", shape: [nil, c, 6, 5])], nodes: [
+            Node(name: "a", operation: .convolution(convolution(c, c, kernel: (1, 1), seed: 1)), inputs: ["x"], outputs: ["a"]),
+            Node(name: "b", operation: .convolution(convolution(c, c, pads: (1, 1, 1, 1), seed: 2)), inputs: ["x"], outputs: ["b"]),
+            Node(name: "ab", operation: .mul, inputs: ["a", "b"], outputs: ["ab"]),
+            Node(name: "gap", operation: .globalAveragePool, inputs: ["ab"], outputs: ["g"]),
+            Node(name: "fc", operation: .convolution(convolution(c, c, kernel: (1, 1), seed: 3)), inputs: ["g"], outputs: ["f"]),
+            Node(name: "gate", operation: .activation(.sigmoid), inputs: ["f"], outputs: ["s"]),
+            Node(name: "se", operation: .mul, inputs: ["s", "ab"], outputs: ["e"]),
+            Node(name: "bias", operation: .add, inputs: ["e", "k"], outputs: ["k1"]),
+            Node(name: "sum", operation: .add, inputs: ["k1", "x"], outputs: ["t"]),
+            Node(name: "row", operation: .mul, inputs: ["t", "r"], outputs: ["y"]),
+        ], constants: ["k": randomTensor([c, 1, 1], seed: 9), "r": randomTensor([1, 5], seed: 8)], outputs: ["y"])
+        try check(graph, batch: 2)
+    }
+
+    func testSigmoidMulBecomesSiLU() throws {
+        let graph = Graph(name: "silu", inputs: [GraphInput(name: "x", shape: [nil, 5, 4, 4])], nodes: [
+            Node(name: "conv", operation: .convolution(convolution(5, 16, pads: (1, 1, 1, 1), seed: 4)), inputs: ["x"], outputs: ["c"]),
+            Node(name: "sig", operation: .activation(.sigmoid), inputs: ["c"], outputs: ["s"]),
+            Node(name: "mul", operation: .mul, inputs: ["c", "s"], outputs: ["y"]),
+        ], outputs: ["y"])
+        let engine = try Engine(graph: graph)
+        XCTAssertEqual(engine.layers.filter { !$0.kind.hasPrefix("to ") }.map(\.kind), ["conv 3x3/1 (implicit gemm) + silu"])
+        try check(graph)
+    }
+
+    func testPooling() throws {
+        let pools = [
+            Pooling(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1)),
+            Pooling(kernel: (2, 2), strides: (2, 2), ceilMode: true),
+            Pooling(kernel: (3, 2), strides: (1, 2), pads: (1, 0, 2, 1), countIncludePad: true),
+            Pooling(kernel: (3, 3), strides: (2, 2), pads: (0, 1, 1, 0), ceilMode: true, countIncludePad: true),
+        ]
+        for (index, pool) in pools.enumerated() {
+            for c in [3, 16, 33] {
+                try check(chain("max\(index)", [c, 9, 7], [.maxPool(pool)]), batch: 2)
+                try check(chain("avg\(index)", [c, 9, 7], [.averagePool(pool)]), batch: 2)
+            }
+        }
+        try check(chain("gap", [31, 7, 5], [.globalAveragePool, .flatten(axis: 1)]), batch: 3)
+    }
+
+    func testConcatPadFlattenReshapeIdentity() throws {
+        let graph = Graph(name: "shapes", inputs: [GraphInput(name: "x", shape: [nil, 5, 6, 7])], nodes: [
+            Node(name: "c1", operation: .convolution(convolution(5, 13, kernel: (1, 1), seed: 1)), inputs: ["x"], outputs: ["a"]),
+            Node(name: "c2", operation: .convolution(convolution(5, 3, pads: (1, 1, 1, 1), seed: 2)), inputs: ["x"], outputs: ["b"]),
+            Node(name: "cat", operation: .concat(axis: 1), inputs: ["a", "b", "x"], outputs: ["ab"]),
+            Node(name: "id", operation: .identity, inputs: ["ab"], outputs: ["i"]),
+            Node(name: "catw", operation: .concat(axis: -1), inputs: ["i", "i"], outputs: ["w"]),
+            Node(name: "pad", operation: .pad(pads: [0, 1, -1, 2, 0, 0, 1, -3], value: 0.5), inputs: ["w"], outputs: ["p"]),
+            Node(name: "conv", operation: .convolution(convolution(22, 16, pads: (0, 1, 0, 1), seed: 3)), inputs: ["p"], outputs: ["q"]),
+            Node(name: "flat", operation: .flatten(axis: 2), inputs: ["q"], outputs: ["f"]),
+            Node(name: "reshape", operation: .reshape(shape: [0, -1, 4]), inputs: ["f"], outputs: ["y"]),
+        ], outputs: ["y", "p"])
+        try check(graph, batch: 2)
+    }
+
+    func testGemmMatMulSoftmax() throws {
+        for (k, m, transB) in [(1, 1, true), (17, 3, false), (33, 31, true), (64, 1000, true)] {
+            let fc = FullyConnected(weight: randomTensor(transB ? [m, k] : [k, m], seed: UInt64(k)), bias: randomTensor([m], seed: 2),
+                                    transB: transB, alpha: 0.5, beta: 2)
+            try check(chain("gemm\(k)x\(m)", [k], [.fullyConnected(fc), .softmax(axis: 1)]), batch: 3)
+        }
+        let matrixBias = FullyConnected(weight: randomTensor([5, 7], seed: 3), bias: randomTensor([2, 5], seed: 4))
+        try check(chain("gemm-matrix-bias", [7], [.fullyConnected(matrixBias)]), batch: 2)
+        try check(chain("matmul", [3, 4, 6], [.matMul(weight: randomTensor([6, 19], seed: 5)), .softmax(axis: 1)]), batch: 2)
+    }
+
+    func testBadGraphsThrowInsteadOfCrashing() {
+        let conv = Convolution(weight: Tensor(zeros: [4, 2, 3, 3]))
+        let graph = chain("bad", [3, 8, 8], [.convolution(conv)])
+        XCTAssertThrowsError(try Engine(graph: graph)) { XCTAssert("\($0)".contains("bad_0"), "\($0)") }
+        let engine = try! Engine(graph: chain("ok", [3], [.activation(.relu)]), batchSize: 2)
+        XCTAssertThrowsError(try engine.run(["x": Tensor(zeros: [1, 3])]))
+    }
+
+    func testArenaReusesMemory() throws {
+        // A chain of same-size layers needs about two live activations, not one per layer.
+        let convs = (0..<8).map { AugeEngine.Operation.convolution(convolution(16, 16, kernel: (1, 1), seed: UInt64($0))) }
+        let engine = try Engine(graph: chain("deep", [16, 8, 8], convs))
+        let activationBytes = 16 * 8 * 8 * 4
+        XCTAssertLessThanOrEqual(engine.arenaBytes, 4 * activationBytes)
+    }
+}
