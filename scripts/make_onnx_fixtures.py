@@ -368,6 +368,15 @@ def _(b):
     return [b.node("Reshape", [c, view]), b.node("Flatten", [c], axis=1), b.node("Reshape", [c, keep_channels])]
 
 
+@case("opset21_axes_as_inputs", 21, X, batch=2)
+def _(b):
+    # Opset 18+ forms at the newest supported opset: ReduceMean axes and Pad axes as inputs.
+    c = b.node("Relu", [b.conv("x", 3, 4, 3)])
+    padded = b.node("Pad", [c, b.const("pads", np.array([1, 1], np.int64)), b.const("value", np.float32(0.5)), b.const("pad_axes", np.array([3], np.int64))])
+    pooled = b.node("ReduceMean", [padded, b.const("mean_axes", np.array([2, 3], np.int64))], keepdims=0)
+    return [b.gemm(pooled, 4, 3), b.node("Softmax", [padded], axis=1)]
+
+
 # ---- reduced-width networks ----------------------------------------------------------------------
 
 NET_INPUT = [("x", ["N", 3, 32, 32])]

@@ -39,6 +39,20 @@ final class ONNXRuntimeParityTests: XCTestCase {
         }
     }
 
+    func testFixturesCoverEverySupportedOperatorAndOpsetsSevenToTwentyOne() throws {
+        var operators: Set<String> = []
+        var opsets: Set<Int> = []
+        for fixture in try FixtureManifest.load().cases {
+            let proto = try Onnx_ModelProto(serializedBytes: Data(contentsOf: FixtureManifest.url(fixture.model)))
+            operators.formUnion(proto.graph.node.map(\.opType))
+            opsets.insert(fixture.opset)
+        }
+        XCTAssertEqual(GraphImporter.supportedOperators.subtracting(operators), [])
+        XCTAssertEqual(opsets.min(), ONNXModel.supportedOpsets.lowerBound)
+        XCTAssertEqual(opsets.max(), ONNXModel.supportedOpsets.upperBound)
+        XCTAssertGreaterThanOrEqual(opsets.count, 8)
+    }
+
     private func load(_ name: String) throws -> Graph {
         try ONNXModel.load(contentsOf: FixtureManifest.url(name + ".onnx")).graph
     }
