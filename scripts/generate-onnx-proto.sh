@@ -11,7 +11,7 @@ checkout="${SWIFT_PROTOBUF_DIR:-${TMPDIR:-/tmp}/swift-protobuf-$version}"
 plugin="$checkout/.build/release/protoc-gen-swift"
 
 command -v protoc >/dev/null || { echo "protoc not found (apt install protobuf-compiler / brew install protobuf)" >&2; exit 1; }
-if [ ! -x "$plugin" ]; then
+if [ ! -x "$plugin" ] || [ "$("$plugin" --version 2>/dev/null)" != "protoc-gen-swift $version" ]; then
     [ -d "$checkout" ] || git clone --quiet "$source_url" "$checkout"
     git -C "$checkout" checkout --quiet "$version"
     (cd "$checkout" && swift build -c release --product protoc-gen-swift)
@@ -22,4 +22,4 @@ protoc --plugin=protoc-gen-swift="$plugin" \
     --swift_opt=Visibility=Internal \
     --swift_out="$root/Sources/AugeONNX/Generated" \
     onnx.proto
-echo "wrote Sources/AugeONNX/Generated/onnx.pb.swift" >&2
+echo "wrote Sources/AugeONNX/Generated/onnx.pb.swift with $("$plugin" --version)" >&2

@@ -368,6 +368,15 @@ def _(b):
     return [b.node("Reshape", [c, view]), b.node("Flatten", [c], axis=1), b.node("Reshape", [c, keep_channels])]
 
 
+@case("opset21_axes_as_inputs", 21, X, batch=2)
+def _(b):
+    # Opset 18+ forms at the newest supported opset: ReduceMean axes and Pad axes as inputs.
+    c = b.node("Relu", [b.conv("x", 3, 4, 3)])
+    padded = b.node("Pad", [c, b.const("pads", np.array([1, 1], np.int64)), b.const("value", np.float32(0.5)), b.const("pad_axes", np.array([3], np.int64))])
+    pooled = b.node("ReduceMean", [padded, b.const("mean_axes", np.array([2, 3], np.int64))], keepdims=0)
+    return [b.gemm(pooled, 4, 3), b.node("Softmax", [padded], axis=1)]
+
+
 # ---- reduced-width networks ----------------------------------------------------------------------
 
 NET_INPUT = [("x", ["N", 3, 32, 32])]
@@ -540,6 +549,28 @@ def malformed_models():
     def reflect_pad(b):
         return [b.node("Pad", ["x", b.const("pads", np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64))], name="mirror", mode="reflect")]
     yield "pad_reflect.onnx", build(reflect_pad).SerializeToString(), ["mirror", "reflect"]
+
+    m = build(lambda b: [b.node("Relu", ["x"], name="r")], inputs=[("x", ["N", 3, "H", "W"])])
+    yield "symbolic_spatial_dims.onnx", m.SerializeToString(), ["'x'", "'H'", "axis 2"]
+
+    def runtime_gather(b):
+        return [b.node("Gather", ["x", b.const("index", np.array([0, 2], np.int64))], name="picker", axis=1)]
+    yield "gather_on_runtime_tensor.onnx", build(runtime_gather).SerializeToString(), ["picker", "Gather", "constants"]
+
+    def broadcast_explosion(b):
+        # Broadcasting two small constants would fold into 2^25 elements.
+        column = b.const("column", np.ones((4096, 1), np.float32))
+        row = b.const("row", np.ones((1, 8192), np.float32))
+        return [b.node("Mul", ["x", b.node("Add", [column, row], name="grow")], name="user")]
+    yield "folding_explosion.onnx", build(broadcast_explosion).SerializeToString(), ["grow", "folding", "elements"]
+
+    def absurd_pads(b):
+        return [b.node("Pad", ["x", b.const("pads", np.array([0, 0, 1 << 62, 0, 0, 0, 1 << 62, 0], np.int64))], name="padder")]
+    yield "absurd_pads.onnx", build(absurd_pads).SerializeToString(), ["padder", "overflows"]
+
+    def absurd_conv_pads(b):
+        return [b.conv("x", 3, 4, 3, pad=1 << 62)]
+    yield "absurd_conv_pads.onnx", build(absurd_conv_pads).SerializeToString(), ["conv1", "absurdly large"]
 
     def negative_dim(b):
         return [b.node("Mul", ["x", b.const("neg", np.ones((1, 3, 1, 1), np.float32))], name="m")]

@@ -47,16 +47,36 @@ private struct GraphExporter {
         for input in graph.inputs {
             proto.input.append(valueInfo(input.name, shape: input.shape))
         }
-        for output in graph.outputs {
-            proto.output.append(valueInfo(output, shape: nil))
-        }
         for (name, tensor) in graph.constants.sorted(by: { $0.key < $1.key }) {
             proto.initializer.append(floatTensor(name, tensor))
         }
         for node in graph.nodes {
             try export(node)
         }
+        let shapes = try outputShapes()
+        for output in graph.outputs {
+            proto.output.append(valueInfo(output, shape: shapes[output] ?? []))
+        }
         return proto
+    }
+
+    /// Output shapes from the engine's shape inference (which also validates the graph). With an open
+    /// batch, dimensions that follow the batch size are written as "N", others that vary as unknown.
+    private func outputShapes() throws(ONNXError) -> [String: [Int?]] {
+        do {
+            if let fixedBatch = graph.inputs.first?.shape.first.flatMap({ $0 }) {
+                return try inferShapes(graph, batchSize: fixedBatch).mapValues { $0.map(Optional.some) }
+            }
+            let one = try inferShapes(graph, batchSize: 1)
+            let two = try inferShapes(graph, batchSize: 2)
+            var shapes: [String: [Int?]] = [:]
+            for (name, a) in one {
+                shapes[name] = zip(a, two[name] ?? []).map { $0 == $1 ? $0 : nil }
+            }
+            return shapes
+        } catch {
+            throw ONNXError(.unexportable, file: graph.name, "the engine refuses the graph: \(error)")
+        }
     }
 
     private func valueInfo(_ name: String, shape: [Int?]?) -> Onnx_ValueInfoProto {
@@ -67,7 +87,8 @@ private struct GraphExporter {
             info.type.tensorType.shape = Onnx_TensorShapeProto.with { proto in
                 proto.dim = shape.enumerated().map { axis, size in
                     Onnx_TensorShapeProto.Dimension.with {
-                        if let size { $0.dimValue = Int64(size) } else { $0.dimParam = axis == 0 ? "N" : "d\(axis)" }
+                        // A size, the batch "N", or (left empty) a size that depends on the batch otherwise.
+                        if let size { $0.dimValue = Int64(size) } else if axis == 0 { $0.dimParam = "N" }
                     }
                 }
             }

@@ -8,8 +8,6 @@ struct Attributes {
         self.fail = fail
     }
 
-    func has(_ name: String) -> Bool { byName[name] != nil }
-
     private func attribute(_ name: String, _ type: Onnx_AttributeProto.AttributeType, present: (Onnx_AttributeProto) -> Bool) throws -> Onnx_AttributeProto? {
         guard let attribute = byName[name] else { return nil }
         // Files from before IR version 2 leave `type` unset; then the filled field decides.

@@ -34,6 +34,21 @@ extension GraphImporter {
         }
     }
 
+    /// Folding builds index tables as large as its result; a file could grow a constant without
+    /// bound (Concat of itself, broadcasting), so a computed result is capped before it is built.
+    static let maximumFoldedElements = 1 << 24
+
+    private func requireFoldable(_ scope: NodeScope, _ shape: [Int]) throws {
+        var count = 1
+        for dim in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: dim)
+            guard !overflow, product <= Self.maximumFoldedElements else {
+                throw scope.fail(.limitExceeded, "folding at load time would build a constant of shape \(shape), more than \(Self.maximumFoldedElements) elements")
+            }
+            count = product
+        }
+    }
+
     private func constantNodeValue(_ scope: NodeScope) throws -> ConstantTensor {
         let a = scope.attributes
         if let tensor = try a.tensor("value") {
@@ -58,11 +73,12 @@ extension GraphImporter {
             guard floats.allSatisfy({ $0.isFinite && abs($0) < 9e18 }) else { throw scope.fail(.invalidTensor, "casts non-finite or huge floats to integers") }
             return ConstantTensor(shape: value.shape, integers: floats.map { .known(Int($0)) })
         default:
-            throw scope.fail(.unsupportedOperator, "casts to \(typeName(Int32(try scope.attributes.int("to") ?? 0))), Auge folds casts to FLOAT, DOUBLE, INT32 and INT64")
+            throw scope.fail(.unsupportedOperator, "casts to \(typeName(try scope.attributes.int("to") ?? 0)), Auge folds casts to FLOAT, DOUBLE, INT32 and INT64")
         }
     }
 
     private func elementwise(_ scope: NodeScope, _ left: ConstantTensor, _ right: ConstantTensor) throws -> ConstantTensor {
+        try requireFoldable(scope, try ShapeRules.broadcast(left.shape.map(SymbolicInt.known), right.shape.map(SymbolicInt.known)).map(\.coefficient))
         let (shape, leftIndices, rightIndices) = try ShapeRules.broadcastIndices(left.shape, right.shape)
         switch (left.elements, right.elements) {
         case (.floats(let l), .floats(let r)):
@@ -101,6 +117,7 @@ extension GraphImporter {
         var selection = data.shape.map { Array(0..<$0) }
         selection[axis] = normalized
         let shape = Array(data.shape[..<axis]) + indices.shape + Array(data.shape[(axis + 1)...])
+        try requireFoldable(scope, shape)
         return data.gathering(ShapeRules.selectIndices(shape: data.shape, selection), shape: shape)
     }
 
@@ -148,7 +165,7 @@ extension GraphImporter {
             let chunk = (size + parts - 1) / max(parts, 1)
             sizes = (0..<parts).map { min(chunk, max(0, size - $0 * chunk)) }
         }
-        guard sizes.count == parts, sizes.allSatisfy({ $0 >= 0 }), sizes.reduce(0, +) == size else {
+        guard sizes.count == parts, sizes.allSatisfy({ (0...size).contains($0) }), sizes.reduce(0, +) == size else {
             throw ShapeRules.Mismatch(reason: "split sizes \(sizes) do not cut axis \(axis) of size \(size) into \(parts) outputs")
         }
         var start = 0
@@ -166,6 +183,9 @@ extension GraphImporter {
         guard parts.allSatisfy({ part in part.shape.count == first.shape.count && part.shape.indices.allSatisfy { $0 == axis || part.shape[$0] == first.shape[$0] } }) else {
             throw ShapeRules.Mismatch(reason: "inputs \(parts.map(\.shape)) differ outside the concatenation axis \(axis)")
         }
+        var shape = first.shape
+        shape[axis] = parts.map { $0.shape[axis] }.reduce(0, +)
+        try requireFoldable(scope, shape)
         let combined: ConstantTensor.Elements
         if let floats = parts.map(\.floats) as? [[Float]] {
             combined = .floats(floats.flatMap { $0 })
@@ -188,8 +208,6 @@ extension GraphImporter {
                 indices.append(contentsOf: (start + o * slab)..<(start + (o + 1) * slab))
             }
         }
-        var shape = first.shape
-        shape[axis] = parts.map { $0.shape[axis] }.reduce(0, +)
         return ConstantTensor(shape: [offset], elements: combined).gathering(indices, shape: shape)
     }
 

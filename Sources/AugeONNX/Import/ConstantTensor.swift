@@ -100,7 +100,7 @@ struct TensorDecoder {
         func raw<T>(_ width: Int, _ read: (UnsafeRawBufferPointer, Int) -> T) throws(ONNXError) -> [T] {
             let bytes = proto.rawData
             guard bytes.count == count * width else {
-                throw fail(.invalidTensor, "has \(bytes.count) bytes of raw_data but dims \(proto.dims) of \(typeName(proto.dataType)) need \(count * width)")
+                throw fail(.invalidTensor, "has \(bytes.count) bytes of raw_data but dims \(proto.dims) of \(typeName(Int(proto.dataType))) need \(count * width)")
             }
             return bytes.withUnsafeBytes { buffer in (0..<count).map { read(buffer, $0 * width) } }
         }
@@ -128,13 +128,13 @@ struct TensorDecoder {
                 : try checked(proto.int32Data, "int32_data")
             return ConstantTensor(shape: shape, integers: values.map { .known(Int($0)) })
         default:
-            throw fail(.unsupportedOperator, "has data type \(typeName(proto.dataType)); Auge reads FLOAT, DOUBLE, INT32 and INT64 tensors")
+            throw fail(.unsupportedOperator, "has data type \(typeName(Int(proto.dataType))); Auge reads FLOAT, DOUBLE, INT32 and INT64 tensors")
         }
     }
 }
 
 /// The ONNX name of a TensorProto data type, e.g. "FLOAT16".
-func typeName(_ dataType: Int32) -> String {
-    guard let type = Onnx_TensorProto.DataType(rawValue: Int(dataType)) else { return "unknown type \(dataType)" }
+func typeName(_ dataType: Int) -> String {
+    guard let type = Onnx_TensorProto.DataType(rawValue: dataType) else { return "unknown type \(dataType)" }
     return String(describing: type).uppercased()
 }

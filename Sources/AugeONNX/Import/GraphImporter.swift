@@ -107,10 +107,10 @@ struct GraphImporter {
         guard !unsupported.isEmpty else { return }
         let list = unsupported.map { index, node in
             let op = node.domain.isEmpty || node.domain == "ai.onnx" ? node.opType : "\(node.domain).\(node.opType)"
-            return "\(NodeScope.label(node, index: index)) is \(op)"
+            return node.name.isEmpty ? "#\(index) (\(op))" : "'\(node.name)' (\(op))"
         }
         throw fail(.unsupportedOperator,
-                   "unsupported operators at opset \(opset): \(list.joined(separator: "; ")). Auge reads \(Self.supportedOperators.sorted().joined(separator: ", ")).")
+                   "unsupported operators at opset \(opset): \(list.joined(separator: ", ")). Auge reads \(Self.supportedOperators.sorted().joined(separator: ", ")).")
     }
 
     private func inputShape(_ input: Onnx_ValueInfoProto) throws -> [SymbolicInt] {
@@ -118,7 +118,7 @@ struct GraphImporter {
             throw fail(.unsupportedOperator, "graph input '\(input.name)' is not a tensor")
         }
         guard tensorType.elemType == Onnx_TensorProto.DataType.float.rawValue else {
-            throw fail(.unsupportedOperator, "graph input '\(input.name)' has element type \(typeName(tensorType.elemType)); Auge's inputs are FLOAT")
+            throw fail(.unsupportedOperator, "graph input '\(input.name)' has element type \(typeName(Int(tensorType.elemType))); Auge's inputs are FLOAT")
         }
         guard tensorType.hasShape, !tensorType.shape.dim.isEmpty else {
             throw fail(.invalidShape, "graph input '\(input.name)' declares no shape; Auge needs every dimension but the batch")
@@ -180,9 +180,10 @@ struct GraphImporter {
         while !ready.isEmpty {
             let index = ready.removeFirst()
             order.append(index)
-            for consumer in consumers[index, default: []].sorted() {
+            for consumer in consumers[index, default: []] {
                 waitingOn[consumer] -= 1
-                if waitingOn[consumer] == 0 { ready.append(consumer) }
+                // Lowest index first, so a file that is already sorted keeps its order.
+                if waitingOn[consumer] == 0 { ready.insert(consumer, at: ready.firstIndex(where: { $0 > consumer }) ?? ready.count) }
             }
         }
         guard order.count == protoNodes.count else {

@@ -3,6 +3,7 @@ import AugeEngine
 /// ONNX operators mapped to engine operations, opset by opset.
 extension GraphImporter {
     mutating func importNode(_ scope: NodeScope) throws {
+        guard !scope.output.isEmpty else { throw scope.fail(.invalidGraph, "has no output") }
         let inputs = scope.proto.input.filter { !$0.isEmpty }
         // Any node whose inputs are all known is folded, whatever it is, when a folding rule exists.
         if !inputs.isEmpty || scope.op == "Constant", inputs.allSatisfy(isConstant), let folded = try fold(scope) {
@@ -52,7 +53,7 @@ extension GraphImporter {
         case "Cast":
             let x = try scope.requiredInput(0, "input")
             guard try a.int("to") == Int(Onnx_TensorProto.DataType.float.rawValue) else {
-                throw scope.fail(.unsupportedOperator, "casts a computed tensor to \(typeName(Int32(try a.int("to") ?? 0))); the engine computes in FLOAT only")
+                throw scope.fail(.unsupportedOperator, "casts a computed tensor to \(typeName(try a.int("to") ?? 0)); the engine computes in FLOAT only")
             }
             try emit(scope, .identity, inputs: [x], output: scope.output, shape: try runtimeShape(scope, x))
         case "Shape":
@@ -315,7 +316,9 @@ extension GraphImporter {
         }
         guard pads.count == 2 * shape.count else { throw scope.fail(.invalidShape, "\(pads.count) pads for a rank-\(shape.count) input") }
         guard pads.allSatisfy({ $0 >= 0 }) else { throw scope.fail(.unsupportedOperator, "negative pads \(pads) (cropping) are not supported") }
-        let result = try shape.indices.map { axis throws(SymbolicInt.Unrepresentable) in try shape[axis] + .known(pads[axis] + pads[shape.count + axis]) }
+        let result = try shape.indices.map { axis throws(SymbolicInt.Unrepresentable) in
+            try (try shape[axis] + .known(pads[axis])) + .known(pads[shape.count + axis])
+        }
         try emit(scope, .pad(pads: pads, value: value), inputs: [x], output: scope.output, shape: result)
     }
 

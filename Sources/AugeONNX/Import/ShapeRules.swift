@@ -64,6 +64,11 @@ enum ShapeRules {
         guard kernel > 0, stride > 0, dilation > 0 else {
             throw Mismatch(reason: "kernel \(kernel), stride \(stride) and dilation \(dilation) must be positive")
         }
+        // Far beyond any real layer; keeps the arithmetic below from overflowing.
+        let sane = 0...(1 << 30)
+        guard [kernel, stride, dilation, pads.0, pads.1].allSatisfy({ sane.contains($0) || $0 < 0 }) else {
+            throw Mismatch(reason: "kernel \(kernel), stride \(stride), dilation \(dilation) or pads \(pads) are absurdly large")
+        }
         let span = dilation * (kernel - 1) + 1
         var (begin, end) = pads
         switch autoPad {

@@ -21,6 +21,8 @@ struct SymbolicInt: Hashable, CustomStringConvertible {
     }
 
     static func + (a: SymbolicInt, b: SymbolicInt) throws(Unrepresentable) -> SymbolicInt {
+        if b == .known(0) { return a }
+        if a == .known(0) { return b }
         guard a.timesBatch == b.timesBatch else { throw Unrepresentable(reason: "\(a) + \(b) mixes the batch size with a constant") }
         let (sum, overflow) = a.coefficient.addingReportingOverflow(b.coefficient)
         guard !overflow else { throw Unrepresentable(reason: "\(a) + \(b) overflows") }

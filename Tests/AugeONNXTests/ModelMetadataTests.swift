@@ -1,0 +1,73 @@
+import Foundation
+import XCTest
+@testable import AugeONNX
+
+final class ModelMetadataTests: XCTestCase {
+    static let complete = ModelMetadata(
+        labels: ["ok", "scratch", "dent"], okLabels: ["ok"], inputSize: .init(width: 224, height: 160), color: .rgb,
+        resize: .fit, roi: .init(x: 10, y: 20, width: 300, height: 200), mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225],
+        threshold: 0.5, reviewBand: .init(lower: 0.3, upper: 0.7),
+        provenance: .init(tool: "auge 0.1", method: "fine-tuned head, 30 epochs", trainedAt: "2026-11-24T22:00:00Z",
+                          dataset: "parts/2026-11", samplesPerLabel: ["ok": 120, "scratch": 40, "dent": 35],
+                          validationMetrics: ["accuracy": 0.975, "recall_nok": 1.0]))
+
+    func testPropertiesUseTheDocumentedKeysAndFormats() throws {
+        let properties = Dictionary(uniqueKeysWithValues: try Self.complete.properties().map { ($0.key, $0.value) })
+        XCTAssertEqual(properties["auge.format_version"], "1")
+        XCTAssertEqual(properties["auge.labels"], #"["ok","scratch","dent"]"#)
+        XCTAssertEqual(properties["auge.ok_labels"], #"["ok"]"#)
+        XCTAssertEqual(properties["auge.input_size"], "224x160")
+        XCTAssertEqual(properties["auge.color"], "rgb")
+        XCTAssertEqual(properties["auge.resize"], "fit")
+        XCTAssertEqual(properties["auge.roi"], "10,20,300,200")
+        XCTAssertEqual(properties["auge.threshold"], "0.5")
+        XCTAssertEqual(properties["auge.review_band"], "0.3,0.7")
+        let provenance = try XCTUnwrap(properties["auge.provenance"])
+        XCTAssertTrue(provenance.contains(#""trained_at":"2026-11-24T22:00:00Z""#), provenance)
+        XCTAssertTrue(provenance.contains(#""validation_metrics":{"accuracy":0.975,"recall_nok":1}"#), provenance)
+        XCTAssertEqual(Set(properties.keys), Set(ModelMetadata.Key.allCases.map(\.rawValue)))
+    }
+
+    func testRoundTripThroughProperties() throws {
+        let properties = Dictionary(uniqueKeysWithValues: try Self.complete.properties().map { ($0.key, $0.value) })
+        XCTAssertEqual(try ModelMetadata(properties: properties), Self.complete)
+        let minimal = ModelMetadata(labels: ["good", "bad"], okLabels: ["good"])
+        let minimalProperties = Dictionary(uniqueKeysWithValues: try minimal.properties().map { ($0.key, $0.value) })
+        XCTAssertEqual(minimalProperties.count, 3)
+        XCTAssertEqual(try ModelMetadata(properties: minimalProperties), minimal)
+    }
+
+    func testPlainModelsHaveNoMetadata() throws {
+        XCTAssertNil(try ModelMetadata(properties: [:]))
+        XCTAssertNil(try ModelMetadata(properties: ["author": "someone"]))
+    }
+
+    func testUnreadableValuesNameTheirKey() {
+        let base = ["auge.format_version": "1", "auge.labels": #"["a","b"]"#, "auge.ok_labels": #"["a"]"#]
+        let broken: [(String, String, String)] = [
+            ("auge.input_size", "224", "auge.input_size"),
+            ("auge.color", "bgr", "gray, rgb"),
+            ("auge.roi", "1,2,3", "auge.roi"),
+            ("auge.mean", "[0.5, \"x\"]", "auge.mean"),
+            ("auge.threshold", "high", "auge.threshold"),
+            ("auge.threshold", "1.5", "outside 0...1"),
+            ("auge.review_band", "0.8,0.2", "review band"),
+            ("auge.ok_labels", #"["c"]"#, "not one of the labels"),
+            ("auge.format_version", "2", "update Auge"),
+            ("auge.std", "[0]", "positive"),
+        ]
+        for (key, value, expected) in broken {
+            var properties = base
+            properties[key] = value
+            XCTAssertThrowsError(try ModelMetadata(properties: properties), "\(key) = \(value)") { error in
+                XCTAssertTrue("\(error)".contains(expected), "\(key) = \(value): \(error)")
+            }
+        }
+        var mismatched = base
+        mismatched["auge.color"] = "gray"
+        mismatched["auge.mean"] = "[0.1, 0.2, 0.3]"
+        XCTAssertThrowsError(try ModelMetadata(properties: mismatched)) { error in
+            XCTAssertTrue("\(error)".contains("1 channels"), "\(error)")
+        }
+    }
+}

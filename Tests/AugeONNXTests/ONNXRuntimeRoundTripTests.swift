@@ -1,0 +1,113 @@
+import AugeEngine
+import Foundation
+import XCTest
+@testable import AugeONNX
+
+/// Models exported by Auge load in ONNX Runtime (after onnx.checker's full check) with the same
+/// outputs as Auge's reference run, to 1e-4. Needs Python with onnx and onnxruntime: set AUGE_PYTHON
+/// or create .venv with scripts/python-env.sh; without them these tests skip, saying so.
+final class ONNXRuntimeRoundTripTests: XCTestCase {
+    private static let tolerance: Float = 1e-4
+
+    private func python() throws -> URL {
+        let candidates: [String?] = [ProcessInfo.processInfo.environment["AUGE_PYTHON"], repositoryRoot.appendingPathComponent(".venv/bin/python").path]
+        for case let path? in candidates where FileManager.default.isExecutableFile(atPath: path) {
+            let url = URL(fileURLWithPath: path)
+            if (try? run(url, ["-c", "import onnx, onnxruntime, numpy"])) != nil { return url }
+        }
+        throw XCTSkip("no Python with onnx and onnxruntime (set AUGE_PYTHON or run scripts/python-env.sh): ONNX Runtime round trip not tested")
+    }
+
+    private func run(_ executable: URL, _ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        let errors = Pipe()
+        process.standardError = errors
+        try process.run()
+        let message = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw NSError(domain: "python", code: Int(process.terminationStatus),
+                          userInfo: [NSLocalizedDescriptionKey: String(decoding: message, as: UTF8.self)])
+        }
+    }
+
+    private struct RuntimeResult: Decodable {
+        let outputs: [String]
+        let metadata: [String: String]
+        let opset: Int
+    }
+
+    private struct Job: Encodable {
+        let model: String
+        let inputs: [String: String]
+        let outdir: String
+    }
+
+    /// Runs every model in ONNX Runtime (one Python process) and returns, per model, its outputs by name.
+    private func runONNXRuntime(_ python: URL, _ models: [(data: Data, inputs: [String: Tensor])]) throws
+        -> [(outputs: [String: Tensor], result: RuntimeResult)] {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("auge-onnx-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var jobs: [Job] = []
+        for (index, model) in models.enumerated() {
+            let jobDirectory = directory.appendingPathComponent("\(index)")
+            try FileManager.default.createDirectory(at: jobDirectory, withIntermediateDirectories: true)
+            let modelURL = jobDirectory.appendingPathComponent("model.onnx")
+            try model.data.write(to: modelURL)
+            var feeds: [String: String] = [:]
+            for (position, (name, tensor)) in model.inputs.enumerated() {
+                let url = jobDirectory.appendingPathComponent("input\(position).npy")
+                try NPY.write(tensor, to: url)
+                feeds[name] = url.path
+            }
+            jobs.append(Job(model: modelURL.path, inputs: feeds, outdir: jobDirectory.path))
+        }
+        let jobsURL = directory.appendingPathComponent("jobs.json")
+        try JSONEncoder().encode(jobs).write(to: jobsURL)
+        try run(python, [repositoryRoot.appendingPathComponent("scripts/run_onnxruntime.py").path, jobsURL.path])
+        return try jobs.map { job in
+            let jobDirectory = URL(fileURLWithPath: job.outdir)
+            let result = try JSONDecoder().decode(RuntimeResult.self, from: Data(contentsOf: jobDirectory.appendingPathComponent("result.json")))
+            var outputs: [String: Tensor] = [:]
+            for (index, name) in result.outputs.enumerated() {
+                outputs[name] = try NPY.read(contentsOf: jobDirectory.appendingPathComponent("output\(index).npy"))
+            }
+            return (outputs, result)
+        }
+    }
+
+    func testTrainerGraphRunsInONNXRuntimeWithMetadata() throws {
+        let python = try python()
+        let graph = ExportTests.trainerGraph()
+        let metadata = ModelMetadataTests.complete
+        let input = Tensor(shape: [2, 3, 12, 12], data: (0..<864).map { Float(cos(Double($0) * 0.37)) })
+        let expected = try runReference(graph, inputs: ["image": input])
+        let (outputs, result) = try runONNXRuntime(python, [(try exportONNX(graph: graph, metadata: metadata), ["image": input])])[0]
+        XCTAssertEqual(result.opset, exportedOpsetVersion)
+        XCTAssertEqual(result.outputs, graph.outputs)
+        XCTAssertEqual(try ModelMetadata(properties: result.metadata), metadata)
+        for name in graph.outputs {
+            let difference = maxAbsoluteDifference(try XCTUnwrap(outputs[name]), try XCTUnwrap(expected[name]))
+            XCTAssertLessThanOrEqual(difference, Self.tolerance, "output \(name)")
+        }
+    }
+
+    func testReexportedFixturesMatchTheirONNXRuntimeOutputs() throws {
+        let python = try python()
+        let manifest = try FixtureManifest.load()
+        let inputs = try manifest.cases.map { try $0.inputs.mapValues { try NPY.read(contentsOf: FixtureManifest.url($0)) } }
+        let exported = try zip(manifest.cases, inputs).map { fixture, inputs in
+            (try ONNXModel.load(contentsOf: FixtureManifest.url(fixture.model)).serialized(), inputs)
+        }
+        for (fixture, run) in zip(manifest.cases, try runONNXRuntime(python, exported)) {
+            XCTAssertEqual(run.result.opset, exportedOpsetVersion)
+            for (name, file) in fixture.outputs {
+                let expected = try NPY.read(contentsOf: FixtureManifest.url(file))
+                let difference = maxAbsoluteDifference(try XCTUnwrap(run.outputs[name], "\(fixture.name) \(name)"), expected)
+                XCTAssertLessThanOrEqual(difference, manifest.tolerance, "\(fixture.name) output \(name)")
+            }
+        }
+    }
+}
