@@ -33,7 +33,7 @@ let package = Package(
         .target(name: "AugeEngine", swiftSettings: kernelFlags),
         .target(
             name: "AugeONNX",
-            dependencies: ["AugeEngine", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            dependencies: ["AugeImage", "AugeEngine", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             exclude: ["Proto/onnx.proto"]),
         .target(name: "AugeTrain", dependencies: ["AugeEngine", "AugeONNX", "AugeImage"], swiftSettings: kernelFlags),
         .target(name: "AugeInspect", dependencies: ["AugeImage", "AugeEngine", "AugeONNX"]),
@@ -48,7 +48,7 @@ let package = Package(
         .executableTarget(name: "DecodeBenchmark", dependencies: ["AugeImage"], path: "Benchmarks/DecodeBenchmark"),
         .testTarget(name: "AugeImageTests", dependencies: ["AugeImage"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AugeEngineTests", dependencies: ["AugeEngine"], swiftSettings: kernelFlags),
-        .testTarget(name: "AugeONNXTests", dependencies: ["AugeONNX", "AugeEngine"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "AugeONNXTests", dependencies: ["AugeONNX", "AugeEngine", "AugeImage"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AugeInspectTests", dependencies: ["AugeInspect"]),
         // Runs the real `auge` binary; depending on the executable makes SwiftPM build it first.
         .testTarget(name: "AugeCLITests", dependencies: ["auge", "AugeImage", "AugeEngine", "AugeONNX"]),

@@ -1,3 +1,5 @@
+import AugeONNX
+
 /// What happens to a part.
 public enum Decision: String, Sendable, Codable, CaseIterable {
     /// The part passes.
@@ -12,22 +14,28 @@ public enum Decision: String, Sendable, Codable, CaseIterable {
 
 /// Turns class probabilities into a decision.
 ///
-/// With OK labels: the defect probability is d = 1 - sum of the OK labels' probabilities. The part is
-/// `defect` when d >= threshold + reviewBand, `ok` when d < threshold - reviewBand, and `review`
-/// in between (with reviewBand = 0 there is no review: d >= threshold is a defect).
+/// With OK labels: the defect probability is d = 1 - sum of the OK labels' probabilities. Without a
+/// review band the part is a `defect` when d >= threshold and `ok` otherwise. With a review band
+/// [lower, upper) around the threshold, d < lower is `ok`, d >= upper is `defect`, and anything in
+/// between goes to `review`: a person looks.
 /// Without OK labels (a defect-type classifier) the label is the answer: `defect`, or `review` when
 /// the top probability is below `threshold`.
 public struct DecisionPolicy: Sendable, Equatable, Codable {
     public var labels: [String]
     public var okLabels: [String]
     public var threshold: Float
-    public var reviewBand: Float
+    public var reviewBand: ModelMetadata.ReviewBand?
 
-    public init(labels: [String], okLabels: [String], threshold: Float = 0.5, reviewBand: Float = 0) {
+    public init(labels: [String], okLabels: [String], threshold: Float = 0.5, reviewBand: ModelMetadata.ReviewBand? = nil) {
         self.labels = labels
         self.okLabels = okLabels
         self.threshold = threshold
         self.reviewBand = reviewBand
+    }
+
+    /// The band threshold +- halfWidth, clipped to 0...1 (nil for a zero width).
+    public static func band(around threshold: Float, halfWidth: Float) -> ModelMetadata.ReviewBand? {
+        halfWidth > 0 ? ModelMetadata.ReviewBand(lower: max(0, threshold - halfWidth), upper: min(1, threshold + halfWidth)) : nil
     }
 
     public struct PolicyError: Error, CustomStringConvertible {
@@ -39,8 +47,9 @@ public struct DecisionPolicy: Sendable, Equatable, Codable {
         guard Set(labels).count == labels.count else { throw PolicyError(description: "labels repeat: \(labels)") }
         let unknown = okLabels.filter { !labels.contains($0) }
         guard unknown.isEmpty else { throw PolicyError(description: "OK labels \(unknown) are not among the labels \(labels)") }
-        guard (0...1).contains(threshold), reviewBand >= 0, reviewBand < 1 else {
-            throw PolicyError(description: "threshold must be in 0...1 and the review band in 0..<1")
+        guard (0...1).contains(threshold) else { throw PolicyError(description: "the threshold must be in 0...1, got \(threshold)") }
+        if let band = reviewBand, !(band.lower <= threshold && threshold <= band.upper && band.lower >= 0 && band.upper <= 1) {
+            throw PolicyError(description: "the review band \(band.lower)...\(band.upper) must lie in 0...1 and contain the threshold \(threshold)")
         }
     }
 
@@ -57,12 +66,10 @@ public struct DecisionPolicy: Sendable, Equatable, Codable {
         for (i, label) in labels.enumerated() where okLabels.contains(label) { okProbability += probabilities[i] }
         let defectProbability = min(1, max(0, 1 - okProbability))
         let decision: Decision
-        if defectProbability >= threshold + reviewBand {
-            decision = .defect
-        } else if defectProbability < threshold - reviewBand {
-            decision = .ok
+        if let band = reviewBand, defectProbability >= band.lower && defectProbability < band.upper {
+            decision = .review
         } else {
-            decision = .review  // reached only with a review band
+            decision = defectProbability >= threshold ? .defect : .ok
         }
         return (labels[best], score, defectProbability, decision)
     }

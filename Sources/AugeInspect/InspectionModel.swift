@@ -15,6 +15,7 @@ public struct ModelSettingOverrides: Sendable {
     public var mean: [Float]?
     public var std: [Float]?
     public var threshold: Float?
+    /// Half-width of the review band around the threshold.
     public var reviewBand: Float?
 
     public init() {}
@@ -50,7 +51,7 @@ public struct InspectionModel: Sendable {
         guard inputShape.count == 4 else { throw fail("the input has shape \(inputShape.map { $0.map(String.init) ?? "?" }); an image model takes NCHW") }
         let graphChannels = inputShape[1], graphHeight = inputShape[2], graphWidth = inputShape[3]
 
-        let color = overrides.color ?? metadata?.color.flatMap { ColorMode(rawValue: $0.rawValue) }
+        let color = overrides.color ?? metadata?.color
             ?? graphChannels.flatMap { $0 == 1 ? .gray : $0 == 3 ? .rgb : nil }
         guard let color else { throw fail("the input has \(graphChannels.map(String.init) ?? "unknown") channels; give --color gray or rgb") }
         let size = overrides.size ?? metadata?.inputSize.map { ($0.width, $0.height) }
@@ -58,8 +59,8 @@ public struct InspectionModel: Sendable {
         guard let size else { throw fail("the input size is not fixed in the model; give --size WxH") }
         let preprocessing = Preprocessing(
             width: size.width, height: size.height, color: color,
-            resize: overrides.resize ?? metadata?.resize.flatMap { ResizePolicy(rawValue: $0.rawValue) } ?? .stretch,
-            region: overrides.region ?? metadata?.roi.map { Region(x: $0.x, y: $0.y, width: $0.width, height: $0.height) },
+            resize: overrides.resize ?? metadata?.resize ?? .stretch,
+            region: overrides.region ?? metadata?.roi,
             mean: overrides.mean ?? metadata?.mean ?? [0], std: overrides.std ?? metadata?.std ?? [1])
         do { try preprocessing.validate() } catch { throw fail("\(error)") }
 
@@ -69,7 +70,9 @@ public struct InspectionModel: Sendable {
             throw fail("the model outputs \(outputCount) scores but \(labels.count) labels were given")
         }
         let threshold = overrides.threshold ?? metadata?.threshold ?? 0.5
-        let band = overrides.reviewBand ?? metadata?.reviewBand.map { max(threshold - $0.lower, $0.upper - threshold, 0) } ?? 0
+        // A band from the flags is centred on the (possibly overridden) threshold; the file's band goes with the file's threshold.
+        let band = overrides.reviewBand.map { DecisionPolicy.band(around: threshold, halfWidth: $0) }
+            ?? (overrides.threshold == nil ? metadata?.reviewBand : nil)
         let policy = DecisionPolicy(labels: labels, okLabels: overrides.okLabels ?? metadata?.okLabels ?? [],
                                     threshold: threshold, reviewBand: band)
         do { try policy.validate() } catch { throw fail("\(error)") }

@@ -1,3 +1,4 @@
+import AugeImage
 import Foundation
 
 /// Everything inference needs besides the graph, stored in the ONNX file's `metadata_props` under
@@ -11,32 +12,6 @@ public struct ModelMetadata: Codable, Sendable, Equatable {
         public var width: Int
         public var height: Int
         public init(width: Int, height: Int) {
-            self.width = width
-            self.height = height
-        }
-    }
-
-    public enum ColorMode: String, Codable, Sendable, CaseIterable {
-        case gray, rgb
-        public var channels: Int { self == .gray ? 1 : 3 }
-    }
-
-    public enum ResizePolicy: String, Codable, Sendable, CaseIterable {
-        /// Scale each axis independently to the input size.
-        case stretch
-        /// Keep the aspect ratio, scale to fit inside the input size and pad the rest.
-        case fit
-    }
-
-    /// A region of the source image in pixels, applied before resizing.
-    public struct RegionOfInterest: Codable, Sendable, Equatable {
-        public var x: Int
-        public var y: Int
-        public var width: Int
-        public var height: Int
-        public init(x: Int, y: Int, width: Int, height: Int) {
-            self.x = x
-            self.y = y
             self.width = width
             self.height = height
         }
@@ -92,7 +67,7 @@ public struct ModelMetadata: Codable, Sendable, Equatable {
     public var inputSize: InputSize?
     public var color: ColorMode?
     public var resize: ResizePolicy?
-    public var roi: RegionOfInterest?
+    public var roi: Region?
     /// Per-channel mean and standard deviation, on pixel values scaled to 0...1.
     public var mean: [Float]?
     public var std: [Float]?
@@ -102,7 +77,7 @@ public struct ModelMetadata: Codable, Sendable, Equatable {
     public var provenance: Provenance?
 
     public init(labels: [String], okLabels: [String], inputSize: InputSize? = nil, color: ColorMode? = nil,
-                resize: ResizePolicy? = nil, roi: RegionOfInterest? = nil, mean: [Float]? = nil, std: [Float]? = nil,
+                resize: ResizePolicy? = nil, roi: Region? = nil, mean: [Float]? = nil, std: [Float]? = nil,
                 threshold: Float? = nil, reviewBand: ReviewBand? = nil, provenance: Provenance? = nil) {
         self.formatVersion = Self.currentFormatVersion
         self.labels = labels
@@ -155,8 +130,8 @@ public struct ModelMetadata: Codable, Sendable, Equatable {
         labels = try parse(.labels, "a JSON array of strings", { Self.decodeJSON([String].self, $0) }) ?? []
         okLabels = try parse(.okLabels, "a JSON array of strings", { Self.decodeJSON([String].self, $0) }) ?? []
         inputSize = try parse(.inputSize, "\"WxH\" with positive integers", Self.parseInputSize)
-        color = try parse(.color, "one of gray, rgb", ColorMode.init(rawValue:))
-        resize = try parse(.resize, "one of stretch, fit", ResizePolicy.init(rawValue:))
+        color = try parse(.color, "one of " + ColorMode.allCases.map(\.rawValue).joined(separator: ", "), ColorMode.init(rawValue:))
+        resize = try parse(.resize, "one of " + ResizePolicy.allCases.map(\.rawValue).joined(separator: ", "), ResizePolicy.init(rawValue:))
         roi = try parse(.roi, "\"x,y,w,h\" with integers", Self.parseROI)
         mean = try parse(.mean, "a JSON array of numbers", { Self.decodeJSON([Float].self, $0) })
         std = try parse(.std, "a JSON array of numbers", { Self.decodeJSON([Float].self, $0) })
@@ -242,8 +217,8 @@ public struct ModelMetadata: Codable, Sendable, Equatable {
         return InputSize(width: wh[0], height: wh[1])
     }
 
-    private static func parseROI(_ text: String) -> RegionOfInterest? {
-        integers(text, separator: ",", count: 4).map { RegionOfInterest(x: $0[0], y: $0[1], width: $0[2], height: $0[3]) }
+    private static func parseROI(_ text: String) -> Region? {
+        integers(text, separator: ",", count: 4).map { Region(x: $0[0], y: $0[1], width: $0[2], height: $0[3]) }
     }
 
     private static func parseReviewBand(_ text: String) -> ReviewBand? {

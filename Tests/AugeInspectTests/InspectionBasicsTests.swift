@@ -3,7 +3,8 @@ import Foundation
 import XCTest
 
 final class DecisionPolicyTests: XCTestCase {
-    let policy = DecisionPolicy(labels: ["ok", "scratch", "dent"], okLabels: ["ok"], threshold: 0.5, reviewBand: 0.1)
+    let policy = DecisionPolicy(labels: ["ok", "scratch", "dent"], okLabels: ["ok"], threshold: 0.5,
+                                reviewBand: DecisionPolicy.band(around: 0.5, halfWidth: 0.1))
 
     func testDefectProbabilityIsOneMinusOKProbability() {
         let (label, score, defect, decision) = policy.decide([0.2, 0.5, 0.3])
@@ -19,7 +20,7 @@ final class DecisionPolicyTests: XCTestCase {
         XCTAssertEqual(policy.decide([0.45, 0.5, 0.05]).decision, .review)  // d = 0.55 < 0.6
         XCTAssertEqual(policy.decide([0.39, 0.5, 0.11]).decision, .defect)  // d = 0.61
         var strict = policy
-        strict.reviewBand = 0
+        strict.reviewBand = nil
         XCTAssertEqual(strict.decide([0.5, 0.25, 0.25]).decision, .defect)  // d = 0.5 >= threshold
         XCTAssertEqual(strict.decide([0.51, 0.25, 0.24]).decision, .ok)
     }
@@ -35,6 +36,8 @@ final class DecisionPolicyTests: XCTestCase {
         XCTAssertThrowsError(try DecisionPolicy(labels: ["a"], okLabels: ["b"]).validate())
         XCTAssertThrowsError(try DecisionPolicy(labels: ["a", "a"], okLabels: []).validate())
         XCTAssertNoThrow(try policy.validate())
+        XCTAssertThrowsError(try DecisionPolicy(labels: ["a"], okLabels: ["a"], threshold: 0.5,
+                                                reviewBand: .init(lower: 0.6, upper: 0.8)).validate(), "band must contain the threshold")
     }
 }
 
