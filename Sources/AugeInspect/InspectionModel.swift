@@ -83,6 +83,19 @@ public struct InspectionModel: Sendable {
         self.policy = policy
     }
 
+    /// The complete settings as metadata (what `auge annotate` writes), keeping the file's provenance.
+    public var resolvedMetadata: ModelMetadata {
+        ModelMetadata(labels: policy.labels, okLabels: policy.okLabels,
+                      inputSize: .init(width: preprocessing.width, height: preprocessing.height), color: preprocessing.color,
+                      resize: preprocessing.resize, roi: preprocessing.region,
+                      mean: Self.perChannel(preprocessing.mean, preprocessing.color), std: Self.perChannel(preprocessing.std, preprocessing.color),
+                      threshold: policy.threshold, reviewBand: policy.reviewBand, provenance: onnx.metadata?.provenance)
+    }
+
+    private static func perChannel(_ values: [Float], _ color: ColorMode) -> [Float] {
+        values.count == 1 ? [Float](repeating: values[0], count: color.channels) : values
+    }
+
     public func classifier(threads: Int) throws -> Classifier {
         try Classifier(graph: onnx.graph, preprocessing: preprocessing, policy: policy, threads: threads)
     }

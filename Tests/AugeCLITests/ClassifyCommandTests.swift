@@ -131,6 +131,18 @@ final class ClassifyCommandTests: XCTestCase {
         let row = try records(flagged.stdout)[0]
         XCTAssertEqual(row["label"] as? String, "bad")
         XCTAssertEqual(row["decision"] as? String, "defect")
+        // `auge annotate` writes the flags into the file; afterwards no flags are needed.
+        let annotated = folder.appendingPathComponent("annotated.onnx").path
+        let annotate = try AugeProcess.run(["annotate", model, "--labels", "good,bad", "--ok-labels", "good", "--review-band", "0.1",
+                                            "-o", annotated])
+        XCTAssertEqual(annotate.status, 0, annotate.stderr)
+        let metadata = try ONNXModel.load(contentsOf: URL(fileURLWithPath: annotated)).metadata
+        XCTAssertEqual(metadata?.labels, ["good", "bad"])
+        XCTAssertEqual(metadata?.inputSize, .init(width: 16, height: 16))
+        XCTAssertEqual(metadata?.reviewBand, .init(lower: 0.4, upper: 0.6))
+        let plainAgain = try AugeProcess.run(["classify", "--model", annotated, "--format", "jsonl", dark])
+        XCTAssertEqual(try records(plainAgain.stdout)[0]["label"] as? String, "bad")
+
         let wrong = try AugeProcess.run(["classify", "--model", model, "--labels", "a,b,c", dark])
         XCTAssertEqual(wrong.status, 1)
         XCTAssertTrue(wrong.stderr.contains("outputs 2 scores but 3 labels"), wrong.stderr)

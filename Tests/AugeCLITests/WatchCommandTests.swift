@@ -29,7 +29,7 @@ final class WatchCommandTests: XCTestCase {
 
         init(_ arguments: [String], log: URL) throws {
             self.log = log
-            FileManager.default.createFile(atPath: log.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
             let handle = try FileHandle(forWritingTo: log)
             try handle.seekToEnd()
             process.executableURL = AugeProcess.binary

@@ -54,7 +54,7 @@ final class FileWalkTests: XCTestCase {
     }
 
     func touch(_ name: String) {
-        FileManager.default.createFile(atPath: folder.appendingPathComponent(name).path, contents: Data([1]))
+        XCTAssertTrue(FileManager.default.createFile(atPath: folder.appendingPathComponent(name).path, contents: Data([1])))
     }
 
     func testRecursiveSortedWalkSkipsNonPhotosAndSurvivesLinkLoops() throws {
@@ -127,7 +127,7 @@ final class SorterTests: XCTestCase {
         for (i, sub) in ["", "x/", ""].enumerated() {
             let name = i == 2 ? "other.jpg" : "part.jpg"
             let path = inbox.appendingPathComponent(sub + name).path
-            FileManager.default.createFile(atPath: path, contents: Data([UInt8(i)]))
+            XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data([UInt8(i)])))
             sources.append(path)
         }
         let copier = Sorter(root: out)
