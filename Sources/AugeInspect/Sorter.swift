@@ -25,20 +25,22 @@ public struct Sorter: Sendable {
         return (root as NSString).appendingPathComponent(name)
     }
 
+    /// Paths the record's file may take, in order of preference: `folder/part.jpg`, `folder/part-1.jpg`, ...
+    public func candidateTargets(for record: InspectionRecord) -> some Sequence<String> {
+        let folder = folder(for: record)
+        let name = (record.path as NSString).lastPathComponent
+        let stem = (name as NSString).deletingPathExtension, ext = (name as NSString).pathExtension
+        return (0...).lazy.map { attempt in
+            (folder as NSString).appendingPathComponent(attempt == 0 ? name : "\(stem)-\(attempt)" + (ext.isEmpty ? "" : ".\(ext)"))
+        }
+    }
+
     /// Places the record's file and returns where it went.
     @discardableResult
     public func place(_ record: InspectionRecord) throws -> String {
-        let folder = folder(for: record)
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        let name = (record.path as NSString).lastPathComponent
-        let stem = (name as NSString).deletingPathExtension, ext = (name as NSString).pathExtension
-        var attempt = 0
-        while true {
-            let candidate = attempt == 0 ? name : "\(stem)-\(attempt)" + (ext.isEmpty ? "" : ".\(ext)")
-            let target = (folder as NSString).appendingPathComponent(candidate)
-            if try placeExclusively(record.path, at: target) { return target }
-            attempt += 1
-        }
+        try FileManager.default.createDirectory(atPath: folder(for: record), withIntermediateDirectories: true)
+        // The candidate sequence never ends, so a free name is always found.
+        return try candidateTargets(for: record).first { try placeExclusively(record.path, at: $0) }!
     }
 
     /// Links (move: renames) without replacing an existing file; false when the name is taken.

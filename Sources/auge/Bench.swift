@@ -70,9 +70,7 @@ struct Bench: ParsableCommand {
         let report = try Benchmark(modelPath: path, options: options).run(progress: { if format == .table { log($0) } })
         switch format {
         case .json:
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            try printJSON(report)
         case .table:
             printTable(report)
         }

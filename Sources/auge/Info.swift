@@ -20,9 +20,7 @@ struct Info: ParsableCommand {
         let description = try ModelDescription(path: model, model: ONNXModel.load(contentsOf: URL(fileURLWithPath: model)))
         switch format {
         case .json:
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(description), as: UTF8.self))
+            try printJSON(description)
         case .table:
             printTable(description)
         }

@@ -112,16 +112,8 @@ public final class Watcher {
 
     /// A free name in the record's folder; the journal reserves it until the move is done.
     private func uniqueTarget(for record: InspectionRecord) -> String {
-        let folder = sorter.folder(for: record)
-        let name = (record.path as NSString).lastPathComponent
-        let stem = (name as NSString).deletingPathExtension, ext = (name as NSString).pathExtension
-        var attempt = 0
-        while true {
-            let candidate = attempt == 0 ? name : "\(stem)-\(attempt)" + (ext.isEmpty ? "" : ".\(ext)")
-            let target = (folder as NSString).appendingPathComponent(candidate)
-            if !FileManager.default.fileExists(atPath: target) { return target }
-            attempt += 1
-        }
+        // The candidate sequence never ends, so a free name is always found.
+        sorter.candidateTargets(for: record).first { !FileManager.default.fileExists(atPath: $0) }!
     }
 
     private enum SignalAction { case none, stop }
