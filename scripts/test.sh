@@ -5,5 +5,5 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 # Python (onnx, onnxruntime) lets the tests compare with ONNX Runtime; without it those tests skip, saying so.
 scripts/python-env.sh > /dev/null || echo "no Python venv: the ONNX Runtime comparisons will be skipped" >&2
-swift build -c release --build-tests
-swift test -c release --skip-build --disable-swift-testing "$@"
+# `swift test` builds with testing enabled (the engine tests use @testable import) and runs XCTest.
+swift test -c release --disable-swift-testing "$@"
