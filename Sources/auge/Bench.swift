@@ -11,8 +11,7 @@ struct Bench: ParsableCommand {
             Numbers from a debug build mean nothing: it refuses unless --allow-debug.
             """)
 
-    @Option(help: "The model file (ONNX). Default: Models/default.onnx.")
-    var model: String?
+    @OptionGroup var model: ModelOptions
 
     @Option(help: "Thread counts, comma-separated.")
     var threads: String = "1,\(ProcessInfo.processInfo.activeProcessorCount)"
@@ -66,7 +65,8 @@ struct Bench: ParsableCommand {
         options.warmup = warmup
         options.profile = profile
         options.images = images
-        let path = model ?? ModelOptions.defaultModelPath()
+        options.overrides = try model.overrides()
+        let path = model.model ?? ModelOptions.defaultModelPath()
         let report = try Benchmark(modelPath: path, options: options).run(progress: { if format == .table { log($0) } })
         switch format {
         case .json:

@@ -147,3 +147,20 @@ final class SorterTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: sources[0]), "move removes the source")
     }
 }
+
+final class LatencyStatisticsTests: XCTestCase {
+    func testNearestRankPercentilesOnKnownSamples() {
+        let stats = LatencyStatistics((1...100).map(Double.init).shuffled())!
+        XCTAssertEqual(stats.min, 1)
+        XCTAssertEqual(stats.p50, 50)
+        XCTAssertEqual(stats.p90, 90)
+        XCTAssertEqual(stats.p99, 99)
+        XCTAssertEqual(stats.max, 100)
+        XCTAssertEqual(stats.mean, 50.5)
+        let few = LatencyStatistics([3, 1, 2])!
+        XCTAssertEqual(few.p50, 2)   // rank ceil(1.5) = 2
+        XCTAssertEqual(few.p90, 3)   // rank ceil(2.7) = 3
+        XCTAssertEqual(LatencyStatistics([7])!.p99, 7)
+        XCTAssertNil(LatencyStatistics([]))
+    }
+}

@@ -17,6 +17,8 @@ public struct Benchmark {
         public var profile = false
         /// A folder of photos for the end-to-end pipeline (read, decode, preprocess, infer).
         public var images: String?
+        /// Settings for the end-to-end pipeline where the model file has none (a plain ONNX model).
+        public var overrides = ModelSettingOverrides()
 
         public init() {}
     }
@@ -237,7 +239,7 @@ public struct Benchmark {
     /// The photos of a folder through read, decode, preprocess and inference, one after another,
     /// each stage timed separately (so the stage times add up; `auge classify` overlaps them).
     private func endToEnd(_ onnx: ONNXModel, folder: String) throws -> Pipeline {
-        let model = try InspectionModel(path: modelPath, onnx: onnx, overrides: ModelSettingOverrides())
+        let model = try InspectionModel(path: modelPath, onnx: onnx, overrides: options.overrides)
         let classifier = try model.classifier(threads: options.threads[0])
         let files = FileWalk().collect([folder]).files
         let decoder = ImageDecoder()
