@@ -55,10 +55,10 @@ struct Scratch: Defect {
     init(on washer: Washer, random: inout SplitMix64) {
         center = washer.randomFacePoint(margin: 0.01, random: &random)
         along = direction(random.uniform(0...(2 * .pi)))
-        halfLength = random.uniform(0.035...0.08)
-        width = random.uniform(0.004...0.008)
+        halfLength = random.uniform(0.04...0.09)
+        width = random.uniform(0.006...0.01)
         bow = halfLength * random.uniform(-0.15...0.15)
-        contrast = random.chance(0.7) ? random.uniform(0.1...0.3) : -random.uniform(0.1...0.25)
+        contrast = random.chance(0.7) ? random.uniform(0.15...0.35) : -random.uniform(0.12...0.28)
         bounds = Bounds(around: [center - along * halfLength, center + along * halfLength], margin: abs(bow) + 3 * width)
     }
 
@@ -86,7 +86,7 @@ struct Crack: Defect {
         var point = start * (fromOutside ? washer.outerRadius - 0.002 : washer.innerRadius + 0.002)
         var heading = atan2(start.y, start.x) + (fromOutside ? .pi : 0) + random.uniform(-0.4...0.4)
         let steps = 7
-        let step = random.uniform(0.05...0.11) / Float(steps)
+        let step = random.uniform(0.06...0.13) / Float(steps)
         var path = [point]
         for _ in 0..<steps {
             heading += random.uniform(-0.6...0.6)
@@ -94,8 +94,8 @@ struct Crack: Defect {
             path.append(point)
         }
         self.path = path
-        width = random.uniform(0.003...0.006)
-        darkness = random.uniform(0.45...0.8)
+        width = random.uniform(0.005...0.008)
+        darkness = random.uniform(0.5...0.85)
         bounds = Bounds(around: path, margin: 3 * width)
     }
 
@@ -124,9 +124,9 @@ struct Dent: Defect {
     let bounds: Bounds
 
     init(on washer: Washer, light: SIMD2<Float>, random: inout SplitMix64) {
-        radius = random.uniform(0.018...0.035)
+        radius = random.uniform(0.022...0.042)
         center = washer.randomFacePoint(margin: radius * 0.6, random: &random)
-        strength = random.uniform(0.12...0.3)
+        strength = random.uniform(0.25...0.5)
         self.light = light
         bounds = Bounds(around: [center], margin: radius)
     }
@@ -193,13 +193,13 @@ struct Stain: Defect {
     static let tints: [SIMD3<Float>] = [
         SIMD3(0.80, 0.55, 0.38),  // rust
         SIMD3(0.62, 0.60, 0.55),  // oil
-        SIMD3(0.78, 0.62, 0.88),  // heat tint
+        SIMD3(0.72, 0.60, 0.82),  // heat tint
     ]
 
     init(on washer: Washer, texture: ValueNoise, random: inout SplitMix64) {
         radius = random.uniform(0.035...0.075)
         center = washer.randomFacePoint(margin: radius * 0.3, random: &random)
-        let strength = random.uniform(0.35...0.8)
+        let strength = random.uniform(0.45...0.85)
         tint = 1 - strength * (1 - Stain.tints[random.index(below: Stain.tints.count)])
         self.texture = texture
         bounds = Bounds(around: [center], margin: radius * 1.4)

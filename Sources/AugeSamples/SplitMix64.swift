@@ -1,5 +1,3 @@
-import Foundation
-
 /// A small seeded pseudo-random generator (Steele, Lea and Flood's SplitMix64). The samples must be
 /// identical on every machine and Swift version, so all draws go through these few lines and none
 /// through the standard library's algorithms.
@@ -38,10 +36,13 @@ public struct SplitMix64: Sendable {
         unit() < probability
     }
 
-    /// Standard normal, by the Box-Muller transform.
+    /// Approximately standard normal: the sum of four 16-bit uniforms, centred and scaled to unit
+    /// variance (within ±3.5). Several times cheaper than Box-Muller, and free of libm differences.
     public mutating func gaussian() -> Float {
-        let u = 1 - unit()  // in (0, 1], so the logarithm is finite
-        return (-2 * log(u)).squareRoot() * cos(2 * Float.pi * unit())
+        let bits = next()
+        let sum = (bits & 0xFFFF) + (bits >> 16 & 0xFFFF) + (bits >> 32 & 0xFFFF) + (bits >> 48)
+        // Four uniforms on [0, 1) have mean 2 and variance 4/12.
+        return (Float(sum) * 0x1p-16 - 2) * 1.7320508  // times √3
     }
 
     static func mix(_ value: UInt64) -> UInt64 {

@@ -27,7 +27,7 @@ struct ValueNoise: Sendable {
     }
 
     private func lattice(_ x: Int64, _ y: Int64) -> Float {
-        let hash = SplitMix64.mix(seed ^ SplitMix64.mix(UInt64(bitPattern: x) &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(bitPattern: y)))
+        let hash = SplitMix64.mix(seed ^ UInt64(bitPattern: x) &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(bitPattern: y) &* 0xC2B2_AE3D_27D4_EB4F)
         return Float(hash >> 40) * 0x1p-23 - 1
     }
 }

@@ -30,7 +30,7 @@ final class SampleRendererTests: XCTestCase {
                 let deviation = (gray.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(gray.count)).squareRoot()
                 let clipped = gray.filter { $0 == 0 || $0 == 255 }.count
                 // A bright part on a dark belt: mid-grey on average, strong contrast, almost nothing clipped.
-                XCTAssertTrue((50...170).contains(mean), "\(condition) \(index): mean \(mean)")
+                XCTAssertTrue((30...170).contains(mean), "\(condition) \(index): mean \(mean)")
                 XCTAssertGreaterThan(deviation, 30, "\(condition) \(index)")
                 XCTAssertLessThan(Double(clipped) / Double(gray.count), 0.01, "\(condition) \(index): clipped pixels")
             }
@@ -62,13 +62,13 @@ final class SampleRendererTests: XCTestCase {
                         let difference = (0..<3).map { abs(Int(damaged[x, y, $0]) - Int(intact[x, y, $0])) }.max()!
                         guard difference > 0 else { continue }
                         changed += 1
-                        if difference >= 12 { strong += 1 }
+                        if difference >= 16 { strong += 1 }
                         lower = pointwiseMin(lower, SIMD2(x, y))
                         upper = pointwiseMax(upper, SIMD2(x, y))
                     }
                 }
                 let label = "\(condition) \(index)"
-                XCTAssertGreaterThanOrEqual(strong, 8, "\(label): the defect is visible")
+                XCTAssertGreaterThanOrEqual(strong, 6, "\(label): the defect is visible")
                 let extent = upper &- lower &+ 1
                 XCTAssertLessThanOrEqual(extent.x, size * 2 / 5, "\(label): changes confined to the defect")
                 XCTAssertLessThanOrEqual(extent.y, size * 2 / 5, "\(label): changes confined to the defect")
