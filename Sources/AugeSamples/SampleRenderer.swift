@@ -45,6 +45,7 @@ public struct SampleRenderer: Sendable {
                     }
                     color += (steel - color) * coverage
                 }
+                color = scene.withDust(color, at: point)
                 color *= scene.whiteBalance * scene.illumination(at: point, frame: frame)
                 // Sensor noise: mostly shared by the channels (luminance), stronger in bright pixels.
                 let shared = sensor.gaussian()

@@ -44,6 +44,8 @@ struct Scene: Sendable {
     /// Standard deviation of the sensor noise, in [0, 1] intensity units.
     var noiseLevel: Float
     var texture: ValueNoise
+    /// Dust and lint: a few soft grey specks anywhere, on intact and defective parts alike.
+    var dust: [(center: SIMD2<Float>, radius: Float, opacity: Float)]
 
     init(frame: SIMD2<Float>, random: inout SplitMix64) {
         let outerRadius = 0.33 * random.uniform(0.94...1.06)
@@ -73,6 +75,10 @@ struct Scene: Sendable {
         shadowOffset = -light * random.uniform(0.012...0.03)
         noiseLevel = random.uniform(0.008...0.025)
         texture = ValueNoise(seed: random.next())
+        dust = (0..<random.index(below: 6)).map { _ in
+            (center: SIMD2(random.uniform(0...frame.x), random.uniform(0...frame.y)),
+             radius: random.uniform(0.002...0.005), opacity: random.uniform(0.3...0.7))
+        }
     }
 
     /// From image coordinates (relative to the part's centre) to the part's own frame.
@@ -114,6 +120,17 @@ struct Scene: Sendable {
         let fromGlare = point - glareCenter
         let glare = glareStrength * exp(-dot(fromGlare, fromGlare) / (2 * glareRadius * glareRadius))
         return steel * brightness + SIMD3(repeating: streak + glare)
+    }
+
+    func withDust(_ color: SIMD3<Float>, at point: SIMD2<Float>) -> SIMD3<Float> {
+        let grey = SIMD3<Float>(repeating: 0.4)
+        var color = color
+        for speck in dust {
+            let fromSpeck = point - speck.center
+            let distance2 = dot(fromSpeck, fromSpeck) / (speck.radius * speck.radius)
+            if distance2 < 16 { color += (grey - color) * speck.opacity * exp(-distance2 / 2) }
+        }
+        return color
     }
 
     /// Light falling across the belt from the lamp's side and the lens's darker corners.
