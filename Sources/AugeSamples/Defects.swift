@@ -42,7 +42,7 @@ func makeDefect(_ condition: PartCondition, on washer: Washer, light: SIMD2<Floa
     }
 }
 
-/// A thin, slightly bowed line that catches the light (bright) or holds dirt (dark).
+/// A thin, slightly bowed line of freshly exposed metal that catches the lamp. (Dark lines are cracks.)
 struct Scratch: Defect {
     let center: SIMD2<Float>
     let along: SIMD2<Float>
@@ -58,7 +58,7 @@ struct Scratch: Defect {
         halfLength = random.uniform(0.04...0.09)
         width = random.uniform(0.006...0.01)
         bow = halfLength * random.uniform(-0.15...0.15)
-        contrast = random.chance(0.7) ? random.uniform(0.15...0.35) : -random.uniform(0.12...0.28)
+        contrast = random.uniform(0.15...0.35)
         bounds = Bounds(around: [center - along * halfLength, center + along * halfLength], margin: abs(bow) + 3 * width)
     }
 

@@ -69,9 +69,9 @@ struct Generate: ParsableCommand {
         // Unlabelled photos come from a separate index range, so none repeats a labelled scene.
         let firstIndex = 1 << 32
         var chooser = SplitMix64(stream: seed, 0x1C0)
+        let defects = PartCondition.allCases.filter { $0 != .ok }
         var labels = "file,label\n"
         for number in 0..<unlabelled {
-            let defects = PartCondition.allCases.filter { $0 != .ok }
             let condition = chooser.chance(0.5) ? .ok : defects[chooser.index(below: defects.count)]
             let file = try write(renderer.render(kind: condition, index: firstIndex + number), to: "incoming/part_\(number)",
                                  index: number)
