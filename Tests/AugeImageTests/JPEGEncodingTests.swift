@@ -59,4 +59,12 @@ final class JPEGEncodingTests: XCTestCase {
         let decoded = try ImageDecoder().decode(bytes, name: "noise.jpg", color: .rgb)
         XCTAssertEqual(decoded.pixels.count, image.pixels.count)
     }
+
+    func testLibjpegErrorsBecomeEncodingErrors() {
+        // libjpeg refuses an image without pixels by longjmp; the C layer turns that into a message.
+        let empty = Image(width: 0, height: 0, color: .gray, pixels: [])
+        XCTAssertThrowsError(try JPEGEncoder.encode(empty, quality: 90)) { error in
+            XCTAssertTrue("\(error)".contains("Empty JPEG image"), "\(error)")
+        }
+    }
 }
