@@ -16,6 +16,7 @@ let package = Package(
     products: [
         .executable(name: "auge", targets: ["auge"]),
         .library(name: "AugeImage", targets: ["AugeImage"]),
+        .library(name: "AugeSamples", targets: ["AugeSamples"]),
         .library(name: "AugeEngine", targets: ["AugeEngine"]),
         .library(name: "AugeONNX", targets: ["AugeONNX"]),
         .library(name: "AugeTrain", targets: ["AugeTrain"]),
@@ -30,6 +31,7 @@ let package = Package(
         .target(name: "CJPEG", linkerSettings: [.linkedLibrary("jpeg")]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
         .target(name: "AugeImage", dependencies: ["CJPEG", "CPNG"]),
+        .target(name: "AugeSamples", dependencies: ["AugeImage"]),
         .target(name: "AugeEngine", swiftSettings: kernelFlags),
         .target(
             name: "AugeONNX",
@@ -45,8 +47,12 @@ let package = Package(
                 "AugeInspect", "AugeTrain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        .executableTarget(
+            name: "auge-samples",
+            dependencies: ["AugeSamples", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "DecodeBenchmark", dependencies: ["AugeImage"], path: "Benchmarks/DecodeBenchmark"),
         .testTarget(name: "AugeImageTests", dependencies: ["AugeImage"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "AugeSamplesTests", dependencies: ["AugeSamples", "AugeImage"]),
         .testTarget(name: "AugeEngineTests", dependencies: ["AugeEngine"], swiftSettings: kernelFlags),
         .testTarget(name: "AugeONNXTests", dependencies: ["AugeONNX", "AugeEngine", "AugeImage"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AugeInspectTests", dependencies: ["AugeInspect"]),

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <jpeglib.h>
+#include <jerror.h>
 
 typedef struct {
     struct jpeg_error_mgr base;
@@ -64,21 +65,22 @@ static void fill_info(const struct jpeg_decompress_struct *cinfo, int want_gray,
     info->output_components = want_gray ? 1 : 3;
 }
 
-static void init_errors(struct jpeg_decompress_struct *cinfo, error_manager *errors, int strict, char *message) {
-    cinfo->err = jpeg_std_error(&errors->base);
+static struct jpeg_error_mgr *init_errors(error_manager *errors, int strict, char *message) {
+    jpeg_std_error(&errors->base);
     errors->base.error_exit = on_error;
     errors->base.emit_message = on_message;
     errors->base.output_message = silent_output;
     errors->strict = strict;
     errors->message = message;
     message[0] = 0;
+    return &errors->base;
 }
 
 int cjpeg_probe(const unsigned char *data, size_t size, int scale_denominator, int want_gray,
                 cjpeg_info *info, char message[CJPEG_MESSAGE_LENGTH]) {
     struct jpeg_decompress_struct cinfo;
     error_manager errors;
-    init_errors(&cinfo, &errors, 0, message);
+    cinfo.err = init_errors(&errors, 0, message);
     jpeg_create_decompress(&cinfo);
     if (setjmp(errors.escape)) {
         jpeg_destroy_decompress(&cinfo);
@@ -110,7 +112,7 @@ int cjpeg_decode(const unsigned char *data, size_t size, int scale_denominator, 
     struct jpeg_decompress_struct cinfo;
     error_manager errors;
     unsigned char *volatile cmyk_row = NULL;
-    init_errors(&cinfo, &errors, strict, message);
+    cinfo.err = init_errors(&errors, strict, message);
     jpeg_create_decompress(&cinfo);
     if (setjmp(errors.escape)) {
         free(cmyk_row);
@@ -150,3 +152,76 @@ int cjpeg_decode(const unsigned char *data, size_t size, int scale_denominator, 
     jpeg_destroy_decompress(&cinfo);
     return 0;
 }
+
+// An in-memory destination that doubles its malloc'd buffer when full. Unlike jpeg_mem_dest, the
+// buffer in use is always known, so the error path can free it.
+typedef struct {
+    struct jpeg_destination_mgr base;
+    unsigned char *buffer;
+    size_t capacity;
+} growing_destination;
+
+static void start_destination(j_compress_ptr cinfo) { (void)cinfo; }
+
+static void finish_destination(j_compress_ptr cinfo) { (void)cinfo; }
+
+// Called only when the whole buffer is full.
+static boolean grow_destination(j_compress_ptr cinfo) {
+    growing_destination *destination = (growing_destination *)cinfo->dest;
+    size_t capacity = destination->capacity * 2;
+    unsigned char *bigger = realloc(destination->buffer, capacity);
+    if (!bigger) ERREXIT1(cinfo, JERR_OUT_OF_MEMORY, 0);
+    destination->base.next_output_byte = bigger + destination->capacity;
+    destination->base.free_in_buffer = capacity - destination->capacity;
+    destination->buffer = bigger;
+    destination->capacity = capacity;
+    return TRUE;
+}
+
+int cjpeg_encode(const unsigned char *pixels, int width, int height, int components, int quality,
+                 unsigned char **jpeg, size_t *jpeg_size, char message[CJPEG_MESSAGE_LENGTH]) {
+    struct jpeg_compress_struct cinfo;
+    error_manager errors;
+    growing_destination destination;
+    destination.capacity = (size_t)width * (size_t)height * (size_t)components / 4 + 4096;
+    destination.buffer = malloc(destination.capacity);
+    if (!destination.buffer) {
+        snprintf(message, CJPEG_MESSAGE_LENGTH, "out of memory");
+        return -1;
+    }
+    destination.base.next_output_byte = destination.buffer;
+    destination.base.free_in_buffer = destination.capacity;
+    destination.base.init_destination = start_destination;
+    destination.base.empty_output_buffer = grow_destination;
+    destination.base.term_destination = finish_destination;
+    cinfo.err = init_errors(&errors, 0, message);
+    jpeg_create_compress(&cinfo);
+    if (setjmp(errors.escape)) {
+        free(destination.buffer);
+        jpeg_destroy_compress(&cinfo);
+        return -1;
+    }
+    cinfo.dest = &destination.base;
+    cinfo.image_width = (JDIMENSION)width;
+    cinfo.image_height = (JDIMENSION)height;
+    cinfo.input_components = components;
+    cinfo.in_color_space = components == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    jpeg_set_defaults(&cinfo);
+    jpeg_set_quality(&cinfo, quality, TRUE);
+    cinfo.dct_method = JDCT_ISLOW;
+    cinfo.optimize_coding = TRUE;  // smaller files for a second pass over the coefficients in memory
+    jpeg_start_compress(&cinfo, TRUE);
+    size_t stride = (size_t)width * (size_t)components;
+    while (cinfo.next_scanline < cinfo.image_height) {
+        // libjpeg's row type is not const, but compression only reads the rows.
+        JSAMPROW rows[1] = {(JSAMPROW)(pixels + stride * cinfo.next_scanline)};
+        jpeg_write_scanlines(&cinfo, rows, 1);
+    }
+    jpeg_finish_compress(&cinfo);
+    jpeg_destroy_compress(&cinfo);
+    *jpeg = destination.buffer;
+    *jpeg_size = destination.capacity - destination.base.free_in_buffer;
+    return 0;
+}
+
+void cjpeg_free(unsigned char *jpeg) { free(jpeg); }
