@@ -74,6 +74,30 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    func testWinogradConvolution() throws {
+        // 3x3 stride 1 with at least 16 channels each way and a 10x10+ output: odd output sizes leave
+        // partial 2x2 tiles, asymmetric padding, channel tails, a plain (graph input) and a
+        // channels-last source, batch 2, and the fused epilogue with a residual.
+        let cases: [(Int, Int, (Int, Int, Int, Int), Int, Int)] = [
+            (16, 16, (1, 1, 1, 1), 11, 13), (17, 33, (0, 1, 2, 0), 12, 10), (31, 17, (1, 1, 1, 1), 10, 15), (64, 64, (1, 1, 1, 1), 14, 14),
+        ]
+        for (index, (cin, cout, pads, height, width)) in cases.enumerated() {
+            let conv = convolution(cin, cout, pads: pads, seed: UInt64(300 + index))
+            let graph = chain("winograd\(cin)-\(cout)", [cin, height, width], [.convolution(conv), .activation(.relu)])
+            XCTAssert(try Engine(graph: graph).layers.contains { $0.kind.contains("winograd") })
+            try check(graph, batch: 2, seed: UInt64(index))
+        }
+        let c = 33
+        let residual = Graph(name: "winograd-residual", inputs: [GraphInput(name: "x", shape: [nil, c, 11, 10])], nodes: [
+            Node(name: "pool", operation: .maxPool(Pooling(kernel: (1, 1))), inputs: ["x"], outputs: ["p"]),
+            Node(name: "conv", operation: .convolution(convolution(c, c, pads: (1, 1, 1, 1), seed: 7)), inputs: ["p"], outputs: ["c"]),
+            Node(name: "bn", operation: .batchNormalization(batchNorm(c, seed: 8)), inputs: ["c"], outputs: ["b"]),
+            Node(name: "add", operation: .add, inputs: ["b", "p"], outputs: ["s"]),
+            Node(name: "relu", operation: .activation(.clip(min: 0, max: 6)), inputs: ["s"], outputs: ["y"]),
+        ], outputs: ["y"])
+        try check(residual, batch: 2)
+    }
+
     func testGroupedAndDepthwiseConvolution() throws {
         for (channels, groups, outChannels, stride) in [(6, 2, 4, 1), (34, 2, 34, 2), (12, 3, 18, 1), (5, 5, 5, 1), (17, 17, 17, 2),
                                                          (33, 33, 33, 1), (64, 64, 64, 2), (8, 8, 16, 1)] {
