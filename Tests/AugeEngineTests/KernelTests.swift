@@ -66,6 +66,8 @@ final class KernelTests: XCTestCase {
             (5, 8, (3, 3), (1, 1), (2, 2), (2, 2, 2, 2)),    // dilation
             (8, 13, (1, 5), (1, 2), (1, 1), (0, 2, 0, 2)),   // non-square kernel
             (13, 5, (2, 3), (2, 1), (1, 2), (1, 0, 0, 2)),   // everything asymmetric
+            (2, 16, (3, 3), (2, 1), (1, 2), (1, 2, 0, 1)),   // planar first layer with dilation
+            (4, 20, (5, 3), (1, 2), (2, 1), (2, 1, 2, 1)),   // planar first layer, 4 channels
         ]
         for (index, (cin, cout, kernel, strides, dilations, pads)) in cases.enumerated() {
             let conv = convolution(cin, cout, kernel: kernel, strides: strides, dilations: dilations, pads: pads, bias: index % 2 == 0,

@@ -63,9 +63,11 @@ final class ConvolutionGemmStep: Step {
     init(geometry g: ConvolutionGeometry, weight: [Float], biasValues: [Float], source: UnsafePointer<Float>, sourceLayout: Layout,
          gathered: UnsafeMutablePointer<Float>?, output: UnsafeMutablePointer<Float>, epilogue: Epilogue) {
         geometry = g
+        let planar = Self.isFirstLayer(g, sourceLayout: sourceLayout)
         padded = gathered.map {
-            PaddedInput(geometry: g, source: source, sourceLayout: sourceLayout, pixelStride: g.inChannels,
-                        paddedHeight: g.inHeight + g.padTop + g.padBottom, paddedWidth: g.inWidth + g.padLeft + g.padRight, destination: $0)
+            PaddedInput(geometry: g, source: source, sourceLayout: sourceLayout, pixelStride: planar ? 1 : g.inChannels,
+                        paddedHeight: g.inHeight + g.padTop + g.padBottom, paddedWidth: g.inWidth + g.padLeft + g.padRight,
+                        planar: planar, destination: $0)
         }
         self.output = output
         self.epilogue = epilogue
@@ -81,7 +83,9 @@ final class ConvolutionGemmStep: Step {
                     let o = group * cog + block * vectorWidth + lane
                     bias.pointer[blockIndex * vectorWidth + lane] = biasValues[o]
                     for ky in 0..<kh { for kx in 0..<kw { for ci in 0..<cig {
-                        let packed = blockIndex * blockLength + ((ky * kw + kx) * cig + ci) * vectorWidth + lane
+                        // Planar first layers run channel by channel: K ordered (channel, ky, kx).
+                        let k = planar ? (ci * kh + ky) * kw + kx : (ky * kw + kx) * cig + ci
+                        let packed = blockIndex * blockLength + k * vectorWidth + lane
                         weights.pointer[packed] = weight[((o * cig + ci) * kh + ky) * kw + kx]
                     } } }
                 }
@@ -100,13 +104,25 @@ final class ConvolutionGemmStep: Step {
             imageStride = 0
         }
         outputPixels = g.batch * g.outHeight * g.outWidth
-        if pixelStride == cig && g.dilationX == 1 {
+        if planar && g.dilationX == 1 {
+            innerLength = kw
+            tapColumns = 1
+        } else if planar {
+            innerLength = 1
+            tapColumns = kw
+        } else if pixelStride == cig && g.dilationX == 1 {
             innerLength = kw * cig
             tapColumns = 1
         } else {
             innerLength = cig
             tapColumns = kw
         }
+    }
+
+    /// A convolution on the plain NCHW graph input with few channels: the input is copied padded but
+    /// still planar (row copies, no transpose) and the kernel walks one channel plane at a time.
+    static func isFirstLayer(_ g: ConvolutionGeometry, sourceLayout: Layout) -> Bool {
+        sourceLayout == .plain && g.inChannels <= 4 && g.groups == 1 && !readsDirectly(g)
     }
 
     /// Whether this convolution can read a channels-last source directly.
@@ -205,8 +221,20 @@ final class ConvolutionGemmStep: Step {
                       weights: UnsafePointer<Float>, bias: Vector, outputOffset: Int, lanes: Int) {
         let shifted = (pixels.0 + inputOffset, pixels.1 + inputOffset, pixels.2 + inputOffset,
                        pixels.3 + inputOffset, pixels.4 + inputOffset, pixels.5 + inputOffset)
-        let a = multiplyTile(shifted, kernelRows: geometry.kernelHeight, tapRowStep: tapRowStep, tapColumns: tapColumns,
-                             tapColumnStep: tapColumnStep, inner: innerLength, weights: weights, initial: bias)
+        var a = (bias, bias, bias, bias, bias, bias)
+        if let planeStride = padded?.planeStride {
+            // First layer: one pass per input channel plane, each over the kernel window.
+            let perChannel = geometry.kernelHeight &* geometry.kernelWidth &* vectorWidth
+            for channel in 0..<geometry.inChannels {
+                let o = channel &* planeStride
+                a = multiplyTile((shifted.0 + o, shifted.1 + o, shifted.2 + o, shifted.3 + o, shifted.4 + o, shifted.5 + o),
+                                 kernelRows: geometry.kernelHeight, tapRowStep: tapRowStep, tapColumns: tapColumns,
+                                 tapColumnStep: tapColumnStep, inner: innerLength, weights: weights + channel &* perChannel, initial: a)
+            }
+        } else {
+            a = multiplyTile(shifted, kernelRows: geometry.kernelHeight, tapRowStep: tapRowStep, tapColumns: tapColumns,
+                             tapColumnStep: tapColumnStep, inner: innerLength, weights: weights, initial: a)
+        }
         let out = output + outputOffset
         let stride = outPixelStride
         storeVector(epilogue.apply(a.0, offset: outputOffset), out, lanes: lanes)
@@ -227,9 +255,9 @@ typealias TileAccumulators = (Vector, Vector, Vector, Vector, Vector, Vector)
 /// kx * tapColumnStep); `weights` supplies one 16-wide row per K value, in the same order.
 @inline(__always)
 func multiplyTile(_ pixels: PixelPointers, kernelRows: Int, tapRowStep: Int, tapColumns: Int, tapColumnStep: Int, inner: Int,
-                  weights: UnsafePointer<Float>, initial: Vector) -> TileAccumulators {
+                  weights: UnsafePointer<Float>, initial: TileAccumulators) -> TileAccumulators {
     let (p0, p1, p2, p3, p4, p5) = pixels
-    var a0 = initial, a1 = initial, a2 = initial, a3 = initial, a4 = initial, a5 = initial
+    var (a0, a1, a2, a3, a4, a5) = initial
     var w = weights
     for ky in 0..<kernelRows {
         for kx in 0..<tapColumns {
@@ -249,24 +277,43 @@ func multiplyTile(_ pixels: PixelPointers, kernelRows: Int, tapRowStep: Int, tap
     return (a0, a1, a2, a3, a4, a5)
 }
 
-/// A zero-padded channels-last copy of a convolution's input (from channels-last or plain NCHW), so
-/// kernels read windows without bounds checks. Pixels hold `pixelStride` floats of which the first
-/// `inChannels` are copied.
+/// A zero-padded copy of a convolution's input, so kernels read windows without bounds checks: either
+/// channels-last (from channels-last or plain NCHW; pixels hold `pixelStride` floats of which the first
+/// `inChannels` are copied) or, for first layers, planar NCHW copied from plain NCHW row by row.
 struct PaddedInput {
     let geometry: ConvolutionGeometry
     let source: UnsafePointer<Float>
     let sourceLayout: Layout
     let pixelStride: Int
     let paddedHeight: Int, paddedWidth: Int
+    let planar: Bool
     let destination: UnsafeMutablePointer<Float>
 
     var rowStride: Int { paddedWidth * pixelStride }
-    var imageStride: Int { paddedHeight * rowStride }
-    var count: Int { geometry.batch * imageStride }
+    /// Distance between channel planes (planar only), else nil.
+    var planeStride: Int? { planar ? paddedHeight * rowStride : nil }
+    var imageStride: Int { paddedHeight * rowStride * (planar ? geometry.inChannels : 1) }
 
     func gather(pool: ThreadPool) {
-        let rows = geometry.batch * paddedHeight
-        pool.parallelFor(rows, work: rows * rowStride) { row in gatherRow(row) }
+        let rows = geometry.batch * paddedHeight * (planar ? geometry.inChannels : 1)
+        pool.parallelFor(rows, work: rows * rowStride) { row in
+            if planar { gatherPlanarRow(row) } else { gatherRow(row) }
+        }
+    }
+
+    /// Row `row` of the planes [image][channel][paddedHeight]: zero padding around a copy of the source row.
+    private func gatherPlanarRow(_ row: Int) {
+        let g = geometry
+        let (plane, y) = (row / paddedHeight, row % paddedHeight)
+        let target = destination + row &* paddedWidth
+        let sourceY = y &- g.padTop
+        guard sourceY >= 0 && sourceY < g.inHeight else {
+            target.update(repeating: 0, count: paddedWidth)
+            return
+        }
+        target.update(repeating: 0, count: g.padLeft)
+        (target + g.padLeft).update(from: source + ((plane &* g.inHeight &+ sourceY) &* g.inWidth), count: g.inWidth)
+        (target + (g.padLeft &+ g.inWidth)).update(repeating: 0, count: paddedWidth &- g.padLeft &- g.inWidth)
     }
 
     private func gatherRow(_ row: Int) {

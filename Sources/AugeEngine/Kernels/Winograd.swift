@@ -43,7 +43,7 @@ final class WinogradStep: Step {
         outStride = paddedChannels(g.outChannels)
         let size = Self.paddedSize(g)
         padded = PaddedInput(geometry: g, source: source, sourceLayout: sourceLayout, pixelStride: inStride,
-                             paddedHeight: size.height, paddedWidth: size.width, destination: gathered)
+                             paddedHeight: size.height, paddedWidth: size.width, planar: false, destination: gathered)
         self.output = output
         self.epilogue = epilogue
         tilesY = (g.outHeight + 1) / 2
@@ -112,7 +112,7 @@ final class WinogradStep: Step {
                     let rows = (a + row &* inStride, a + min(row &+ 1, last) &* inStride, a + min(row &+ 2, last) &* inStride,
                                 a + min(row &+ 3, last) &* inStride, a + min(row &+ 4, last) &* inStride, a + last &* inStride)
                     let r = multiplyTile(rows, kernelRows: 1, tapRowStep: 0, tapColumns: 1, tapColumnStep: 0, inner: inStride,
-                                         weights: u, initial: Vector(repeating: 0))
+                                         weights: u, initial: (Vector(), Vector(), Vector(), Vector(), Vector(), Vector()))
                     let out = c + (row &* outStride &+ block &* vectorWidth)
                     let valid = last &- row &+ 1
                     storeVector(r.0, out)

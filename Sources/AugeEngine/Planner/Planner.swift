@@ -299,7 +299,8 @@ struct Planner {
         let bias = conv.bias?.data ?? [Float](repeating: 0, count: y[1])
         let (activation, postActivation) = (node.activation, node.postActivation)
         let threads = self.threads
-        let kernelName = isDepthwise ? "depthwise" : winograd ? "winograd" : direct ? "gemm" : x[1] <= 4 ? "gemm, first layer" : "implicit gemm"
+        let kernelName = isDepthwise ? "depthwise" : winograd ? "winograd" : direct ? "gemm"
+            : ConvolutionGemmStep.isFirstLayer(geometry, sourceLayout: sourceLayout) ? "first layer, planar" : "implicit gemm"
         let kind = "conv \(conv.kernel.0)x\(conv.kernel.1)/\(conv.strides.0)" + (conv.groups > 1 && !isDepthwise ? " g\(conv.groups)" : "")
             + " (\(kernelName))"
         append(describe(kind, geometry.multiplyAccumulates, conv.weight.count + y[1]), reads: [input] + [residual, gathered].compactMap { $0 }) { resolve in
