@@ -218,6 +218,13 @@ final class KernelTests: XCTestCase {
         let matrixBias = FullyConnected(weight: randomTensor([5, 7], seed: 3), bias: randomTensor([2, 5], seed: 4))
         try check(chain("gemm-matrix-bias", [7], [.fullyConnected(matrixBias)]), batch: 2)
         try check(chain("matmul", [3, 4, 6], [.matMul(weight: randomTensor([6, 19], seed: 5)), .softmax(axis: 1)]), batch: 2)
+        // MatMul followed by a constant Add becomes one Gemm with a bias.
+        let linear = Graph(name: "linear", inputs: [GraphInput(name: "x", shape: [nil, 21])], nodes: [
+            Node(name: "mm", operation: .matMul(weight: randomTensor([21, 17], seed: 6)), inputs: ["x"], outputs: ["m"]),
+            Node(name: "bias", operation: .add, inputs: ["b", "m"], outputs: ["y"]),
+        ], constants: ["b": randomTensor([17], seed: 7)], outputs: ["y"])
+        XCTAssertEqual(try Engine(graph: linear).layers.map(\.kind), ["gemm"])
+        try check(linear, batch: 3)
     }
 
     func testBadGraphsThrowInsteadOfCrashing() {
