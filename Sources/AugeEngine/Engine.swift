@@ -31,7 +31,7 @@ public final class Engine: @unchecked Sendable {
 
     public init(graph: Graph, batchSize: Int = 1, threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
         guard threads >= 1 else { throw EngineError.invalidGraph("thread count must be at least 1, got \(threads)") }
-        plan = try Planner.plan(graph, batchSize: batchSize)
+        plan = try Planner.plan(graph, batchSize: batchSize, threads: threads)
         self.batchSize = batchSize
         self.threads = threads
         pool = ThreadPool(threads: threads)

@@ -66,12 +66,38 @@ final class KernelTests: XCTestCase {
             (5, 8, (3, 3), (1, 1), (2, 2), (2, 2, 2, 2)),    // dilation
             (8, 13, (1, 5), (1, 2), (1, 1), (0, 2, 0, 2)),   // non-square kernel
             (13, 5, (2, 3), (2, 1), (1, 2), (1, 0, 0, 2)),   // everything asymmetric
+            (2, 16, (3, 3), (2, 1), (1, 2), (1, 2, 0, 1)),   // planar first layer with dilation
+            (4, 20, (5, 3), (1, 2), (2, 1), (2, 1, 2, 1)),   // planar first layer, 4 channels
         ]
         for (index, (cin, cout, kernel, strides, dilations, pads)) in cases.enumerated() {
             let conv = convolution(cin, cout, kernel: kernel, strides: strides, dilations: dilations, pads: pads, bias: index % 2 == 0,
                                    seed: UInt64(100 + index))
             try check(chain("conv-case\(index)", [cin, 11, 10], [.convolution(conv)]), batch: 3, seed: UInt64(index))
         }
+    }
+
+    func testWinogradConvolution() throws {
+        // 3x3 stride 1 with at least 16 channels each way and a 10x10+ output: odd output sizes leave
+        // partial 2x2 tiles, asymmetric padding, channel tails, a plain (graph input) and a
+        // channels-last source, batch 2, and the fused epilogue with a residual.
+        let cases: [(Int, Int, (Int, Int, Int, Int), Int, Int)] = [
+            (16, 16, (1, 1, 1, 1), 11, 13), (17, 33, (0, 1, 2, 0), 12, 10), (31, 17, (1, 1, 1, 1), 10, 15), (64, 64, (1, 1, 1, 1), 14, 14),
+        ]
+        for (index, (cin, cout, pads, height, width)) in cases.enumerated() {
+            let conv = convolution(cin, cout, pads: pads, seed: UInt64(300 + index))
+            let graph = chain("winograd\(cin)-\(cout)", [cin, height, width], [.convolution(conv), .activation(.relu)])
+            XCTAssert(try Engine(graph: graph).layers.contains { $0.kind.contains("winograd") })
+            try check(graph, batch: 2, seed: UInt64(index))
+        }
+        let c = 33
+        let residual = Graph(name: "winograd-residual", inputs: [GraphInput(name: "x", shape: [nil, c, 11, 10])], nodes: [
+            Node(name: "pool", operation: .maxPool(Pooling(kernel: (1, 1))), inputs: ["x"], outputs: ["p"]),
+            Node(name: "conv", operation: .convolution(convolution(c, c, pads: (1, 1, 1, 1), seed: 7)), inputs: ["p"], outputs: ["c"]),
+            Node(name: "bn", operation: .batchNormalization(batchNorm(c, seed: 8)), inputs: ["c"], outputs: ["b"]),
+            Node(name: "add", operation: .add, inputs: ["b", "p"], outputs: ["s"]),
+            Node(name: "relu", operation: .activation(.clip(min: 0, max: 6)), inputs: ["s"], outputs: ["y"]),
+        ], outputs: ["y"])
+        try check(residual, batch: 2)
     }
 
     func testGroupedAndDepthwiseConvolution() throws {
@@ -192,6 +218,13 @@ final class KernelTests: XCTestCase {
         let matrixBias = FullyConnected(weight: randomTensor([5, 7], seed: 3), bias: randomTensor([2, 5], seed: 4))
         try check(chain("gemm-matrix-bias", [7], [.fullyConnected(matrixBias)]), batch: 2)
         try check(chain("matmul", [3, 4, 6], [.matMul(weight: randomTensor([6, 19], seed: 5)), .softmax(axis: 1)]), batch: 2)
+        // MatMul followed by a constant Add becomes one Gemm with a bias.
+        let linear = Graph(name: "linear", inputs: [GraphInput(name: "x", shape: [nil, 21])], nodes: [
+            Node(name: "mm", operation: .matMul(weight: randomTensor([21, 17], seed: 6)), inputs: ["x"], outputs: ["m"]),
+            Node(name: "bias", operation: .add, inputs: ["b", "m"], outputs: ["y"]),
+        ], constants: ["b": randomTensor([17], seed: 7)], outputs: ["y"])
+        XCTAssertEqual(try Engine(graph: linear).layers.map(\.kind), ["gemm"])
+        try check(linear, batch: 3)
     }
 
     func testBadGraphsThrowInsteadOfCrashing() {

@@ -42,10 +42,8 @@ final class AlignedBuffer {
 
 final class ConvolutionGemmStep: Step {
     let geometry: ConvolutionGeometry
-    let source: UnsafePointer<Float>
-    let sourceLayout: Layout
     /// Zero-padded compact copy of the input, or nil when the kernel reads the source directly.
-    let gathered: UnsafeMutablePointer<Float>?
+    let padded: PaddedInput?
     let output: UnsafeMutablePointer<Float>
     let weights: AlignedBuffer
     let bias: AlignedBuffer
@@ -58,15 +56,19 @@ final class ConvolutionGemmStep: Step {
     let outputPixels: Int
     let innerLength: Int, tapColumns: Int
     static let tilePixels = 6
-    static let segmentPixels = 48
+    /// Pixels per task: each pass over a weight block covers this many (weights stream less often).
+    static let segmentPixels = 96
 
     /// `weight` is [outChannels, inChannels / groups, kH, kW]; `biasValues` has outChannels values.
     init(geometry g: ConvolutionGeometry, weight: [Float], biasValues: [Float], source: UnsafePointer<Float>, sourceLayout: Layout,
          gathered: UnsafeMutablePointer<Float>?, output: UnsafeMutablePointer<Float>, epilogue: Epilogue) {
         geometry = g
-        self.source = source
-        self.sourceLayout = sourceLayout
-        self.gathered = gathered
+        let planar = Self.isFirstLayer(g, sourceLayout: sourceLayout)
+        padded = gathered.map {
+            PaddedInput(geometry: g, source: source, sourceLayout: sourceLayout, pixelStride: planar ? 1 : g.inChannels,
+                        paddedHeight: g.inHeight + g.padTop + g.padBottom, paddedWidth: g.inWidth + g.padLeft + g.padRight,
+                        planar: planar, destination: $0)
+        }
         self.output = output
         self.epilogue = epilogue
         outPixelStride = paddedChannels(g.outChannels)
@@ -81,18 +83,19 @@ final class ConvolutionGemmStep: Step {
                     let o = group * cog + block * vectorWidth + lane
                     bias.pointer[blockIndex * vectorWidth + lane] = biasValues[o]
                     for ky in 0..<kh { for kx in 0..<kw { for ci in 0..<cig {
-                        let packed = blockIndex * blockLength + ((ky * kw + kx) * cig + ci) * vectorWidth + lane
+                        // Planar first layers run channel by channel: K ordered (channel, ky, kx).
+                        let k = planar ? (ci * kh + ky) * kw + kx : (ky * kw + kx) * cig + ci
+                        let packed = blockIndex * blockLength + k * vectorWidth + lane
                         weights.pointer[packed] = weight[((o * cig + ci) * kh + ky) * kw + kx]
                     } } }
                 }
             }
         }
-        if let gathered {
-            let paddedHeight = g.inHeight + g.padTop + g.padBottom, paddedWidth = g.inWidth + g.padLeft + g.padRight
-            inputBase = UnsafePointer(gathered)
-            pixelStride = g.inChannels
-            rowStride = paddedWidth * g.inChannels
-            imageStride = paddedHeight * rowStride
+        if let padded {
+            inputBase = UnsafePointer(padded.destination)
+            pixelStride = padded.pixelStride
+            rowStride = padded.rowStride
+            imageStride = padded.imageStride
         } else {
             // Direct 1x1, stride 1, unpadded, channels-last source: the batch is one row of pixels.
             inputBase = source
@@ -101,13 +104,25 @@ final class ConvolutionGemmStep: Step {
             imageStride = 0
         }
         outputPixels = g.batch * g.outHeight * g.outWidth
-        if pixelStride == cig && g.dilationX == 1 {
+        if planar && g.dilationX == 1 {
+            innerLength = kw
+            tapColumns = 1
+        } else if planar {
+            innerLength = 1
+            tapColumns = kw
+        } else if pixelStride == cig && g.dilationX == 1 {
             innerLength = kw * cig
             tapColumns = 1
         } else {
             innerLength = cig
             tapColumns = kw
         }
+    }
+
+    /// A convolution on the plain NCHW graph input with few channels: the input is copied padded but
+    /// still planar (row copies, no transpose) and the kernel walks one channel plane at a time.
+    static func isFirstLayer(_ g: ConvolutionGeometry, sourceLayout: Layout) -> Bool {
+        sourceLayout == .plain && g.inChannels <= 4 && g.groups == 1 && !readsDirectly(g)
     }
 
     /// Whether this convolution can read a channels-last source directly.
@@ -122,13 +137,7 @@ final class ConvolutionGemmStep: Step {
     }
 
     func execute(pool: ThreadPool) {
-        if let gathered {
-            let paddedHeight = geometry.inHeight + geometry.padTop + geometry.padBottom
-            let rows = geometry.batch * paddedHeight
-            pool.parallelFor(rows, work: rows * rowStride) { row in
-                gatherRow(row, paddedHeight: paddedHeight, into: gathered)
-            }
-        }
+        padded?.gather(pool: pool)
         // Tasks: segments of output pixels x ranges of output channel blocks (small images with many
         // channels split over channels so both threads get work and each weight block streams once).
         let blocks = geometry.groups * geometry.blocksPerGroup
@@ -140,44 +149,34 @@ final class ConvolutionGemmStep: Step {
         }
     }
 
-    /// Copies one row of the zero-padded compact input from the source (channels-last or plain NCHW).
-    private func gatherRow(_ row: Int, paddedHeight: Int, into gathered: UnsafeMutablePointer<Float>) {
-        let g = geometry
-        let (image, y) = (row / paddedHeight, row % paddedHeight)
-        let destination = gathered + row &* rowStride
-        let sourceY = y &- g.padTop
-        guard sourceY >= 0 && sourceY < g.inHeight else {
-            destination.update(repeating: 0, count: rowStride)
-            return
-        }
-        let c = g.inChannels
-        destination.update(repeating: 0, count: g.padLeft &* c)
-        let interior = destination + g.padLeft &* c
-        switch sourceLayout {
-        case .channelsLast:
-            let sourceStride = paddedChannels(c)
-            let sourceRow = source + ((image &* g.inHeight &+ sourceY) &* g.inWidth) &* sourceStride
-            for x in 0..<g.inWidth {
-                (interior + x &* c).update(from: sourceRow + x &* sourceStride, count: c)
-            }
-        case .plain:
-            let plane = g.inHeight &* g.inWidth
-            let sourceRow = source + image &* c &* plane + sourceY &* g.inWidth
-            for x in 0..<g.inWidth {
-                for channel in 0..<c { interior[x &* c &+ channel] = sourceRow[channel &* plane &+ x] }
-            }
-        }
-        (interior + g.inWidth &* c).update(repeating: 0, count: g.padRight &* c)
+    /// An output pixel (numbered across the batch) and its coordinates, advanced without divisions.
+    private struct PixelCursor {
+        var m: Int, image: Int, y: Int, x: Int
     }
 
-    /// Where the input window of output pixel `m` (numbered across the batch) starts.
-    @inline(__always) private func inputStart(ofPixel m: Int) -> UnsafePointer<Float> {
-        if gathered == nil { return inputBase + m &* pixelStride }
-        let g = geometry
-        let perImage = g.outHeight &* g.outWidth
-        let (image, rest) = (m / perImage, m % perImage)
-        let (y, x) = (rest / g.outWidth, rest % g.outWidth)
-        return inputBase + (image &* imageStride &+ (y &* g.strideY) &* rowStride &+ (x &* g.strideX) &* pixelStride)
+    private func cursor(at m: Int) -> PixelCursor {
+        let perImage = geometry.outHeight &* geometry.outWidth
+        let rest = m % perImage
+        return PixelCursor(m: m, image: m / perImage, y: rest / geometry.outWidth, x: rest % geometry.outWidth)
+    }
+
+    @inline(__always) private func advance(_ c: inout PixelCursor) {
+        c.m &+= 1
+        c.x &+= 1
+        if c.x == geometry.outWidth {
+            c.x = 0
+            c.y &+= 1
+            if c.y == geometry.outHeight {
+                c.y = 0
+                c.image &+= 1
+            }
+        }
+    }
+
+    /// Where the input window of the cursor's pixel starts.
+    @inline(__always) private func inputStart(_ c: PixelCursor) -> UnsafePointer<Float> {
+        if padded == nil { return inputBase + c.m &* pixelStride }
+        return inputBase + (c.image &* imageStride &+ (c.y &* geometry.strideY) &* rowStride &+ (c.x &* geometry.strideX) &* pixelStride)
     }
 
     /// Output pixels of one segment for the given channel blocks, in tiles of 6 pixels.
@@ -194,52 +193,157 @@ final class ConvolutionGemmStep: Step {
             let channelOffset = group &* g.outPerGroup &+ block &* vectorWidth
             let inputOffset = group &* g.inPerGroup
             let lanes = min(vectorWidth, g.outPerGroup &- block &* vectorWidth)
-            var m = first
-            while m < end {
-                let last = min(m &+ Self.tilePixels, end) &- 1
+            var c = cursor(at: first)
+            while c.m < end {
+                let m = c.m, count = min(Self.tilePixels, end &- m)
                 // Pixels past the end repeat the last one; their results are not stored.
-                let pixels = (inputStart(ofPixel: m), inputStart(ofPixel: min(m &+ 1, last)), inputStart(ofPixel: min(m &+ 2, last)),
-                              inputStart(ofPixel: min(m &+ 3, last)), inputStart(ofPixel: min(m &+ 4, last)), inputStart(ofPixel: min(m &+ 5, last)))
-                tile(pixels, inputOffset: inputOffset, count: last &- m &+ 1, tapRowStep: tapRowStep, tapColumnStep: tapColumnStep,
+                let p0 = inputStart(c)
+                if count > 1 { advance(&c) }
+                let p1 = inputStart(c)
+                if count > 2 { advance(&c) }
+                let p2 = inputStart(c)
+                if count > 3 { advance(&c) }
+                let p3 = inputStart(c)
+                if count > 4 { advance(&c) }
+                let p4 = inputStart(c)
+                if count > 5 { advance(&c) }
+                let p5 = inputStart(c)
+                if count == Self.tilePixels { advance(&c) } else { c.m = end }
+                tile((p0, p1, p2, p3, p4, p5), inputOffset: inputOffset, count: count, tapRowStep: tapRowStep, tapColumnStep: tapColumnStep,
                      weights: blockWeights, bias: blockBias, outputOffset: m &* outPixelStride &+ channelOffset, lanes: lanes)
-                m &+= Self.tilePixels
             }
         }
     }
 
-    /// The register tile: `count` (<= 6) pixels x 16 output channels. Missing pixels repeat the last one.
+    /// The register tile: `count` (<= 6) pixels x 16 output channels, then the epilogue.
     @inline(__always)
-    private func tile(_ pixels: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
-                                 UnsafePointer<Float>, UnsafePointer<Float>),
-                      inputOffset: Int, count: Int, tapRowStep: Int, tapColumnStep: Int,
+    private func tile(_ pixels: PixelPointers, inputOffset: Int, count: Int, tapRowStep: Int, tapColumnStep: Int,
                       weights: UnsafePointer<Float>, bias: Vector, outputOffset: Int, lanes: Int) {
-        let (p0, p1, p2, p3, p4, p5) = (pixels.0 + inputOffset, pixels.1 + inputOffset, pixels.2 + inputOffset,
-                                        pixels.3 + inputOffset, pixels.4 + inputOffset, pixels.5 + inputOffset)
-        var a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias
-        var w = weights
-        let inner = innerLength
-        for ky in 0..<geometry.kernelHeight {
-            for kx in 0..<tapColumns {
-                let offset = ky &* tapRowStep &+ kx &* tapColumnStep
-                for i in offset..<(offset &+ inner) {
-                    let weight = loadVector(w)
-                    w += vectorWidth
-                    a0 = a0.addingProduct(Vector(repeating: p0[i]), weight)
-                    a1 = a1.addingProduct(Vector(repeating: p1[i]), weight)
-                    a2 = a2.addingProduct(Vector(repeating: p2[i]), weight)
-                    a3 = a3.addingProduct(Vector(repeating: p3[i]), weight)
-                    a4 = a4.addingProduct(Vector(repeating: p4[i]), weight)
-                    a5 = a5.addingProduct(Vector(repeating: p5[i]), weight)
-                }
+        let shifted = (pixels.0 + inputOffset, pixels.1 + inputOffset, pixels.2 + inputOffset,
+                       pixels.3 + inputOffset, pixels.4 + inputOffset, pixels.5 + inputOffset)
+        var a = (bias, bias, bias, bias, bias, bias)
+        if let planeStride = padded?.planeStride {
+            // First layer: one pass per input channel plane, each over the kernel window.
+            let perChannel = geometry.kernelHeight &* geometry.kernelWidth &* vectorWidth
+            for channel in 0..<geometry.inChannels {
+                let o = channel &* planeStride
+                a = multiplyTile((shifted.0 + o, shifted.1 + o, shifted.2 + o, shifted.3 + o, shifted.4 + o, shifted.5 + o),
+                                 kernelRows: geometry.kernelHeight, tapRowStep: tapRowStep, tapColumns: tapColumns,
+                                 tapColumnStep: tapColumnStep, inner: innerLength, weights: weights + channel &* perChannel, initial: a)
             }
+        } else {
+            a = multiplyTile(shifted, kernelRows: geometry.kernelHeight, tapRowStep: tapRowStep, tapColumns: tapColumns,
+                             tapColumnStep: tapColumnStep, inner: innerLength, weights: weights, initial: a)
         }
         let out = output + outputOffset
         let stride = outPixelStride
-        storeVector(epilogue.apply(a0, offset: outputOffset), out, lanes: lanes)
-        if count > 1 { storeVector(epilogue.apply(a1, offset: outputOffset &+ stride), out + stride, lanes: lanes) }
-        if count > 2 { storeVector(epilogue.apply(a2, offset: outputOffset &+ 2 &* stride), out + 2 &* stride, lanes: lanes) }
-        if count > 3 { storeVector(epilogue.apply(a3, offset: outputOffset &+ 3 &* stride), out + 3 &* stride, lanes: lanes) }
-        if count > 4 { storeVector(epilogue.apply(a4, offset: outputOffset &+ 4 &* stride), out + 4 &* stride, lanes: lanes) }
-        if count > 5 { storeVector(epilogue.apply(a5, offset: outputOffset &+ 5 &* stride), out + 5 &* stride, lanes: lanes) }
+        storeVector(epilogue.apply(a.0, offset: outputOffset), out, lanes: lanes)
+        if count > 1 { storeVector(epilogue.apply(a.1, offset: outputOffset &+ stride), out + stride, lanes: lanes) }
+        if count > 2 { storeVector(epilogue.apply(a.2, offset: outputOffset &+ 2 &* stride), out + 2 &* stride, lanes: lanes) }
+        if count > 3 { storeVector(epilogue.apply(a.3, offset: outputOffset &+ 3 &* stride), out + 3 &* stride, lanes: lanes) }
+        if count > 4 { storeVector(epilogue.apply(a.4, offset: outputOffset &+ 4 &* stride), out + 4 &* stride, lanes: lanes) }
+        if count > 5 { storeVector(epilogue.apply(a.5, offset: outputOffset &+ 5 &* stride), out + 5 &* stride, lanes: lanes) }
+    }
+}
+
+typealias PixelPointers = (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
+                           UnsafePointer<Float>, UnsafePointer<Float>)
+typealias TileAccumulators = (Vector, Vector, Vector, Vector, Vector, Vector)
+
+/// The GEMM micro-kernel: 6 rows x 16 columns held in 12 ymm registers. Row r reads its K values at
+/// p_r[offset ..< offset + inner] for each tap (kernelRows x tapColumns taps, offsets ky * tapRowStep +
+/// kx * tapColumnStep); `weights` supplies one 16-wide row per K value, in the same order.
+@inline(__always)
+func multiplyTile(_ pixels: PixelPointers, kernelRows: Int, tapRowStep: Int, tapColumns: Int, tapColumnStep: Int, inner: Int,
+                  weights: UnsafePointer<Float>, initial: TileAccumulators) -> TileAccumulators {
+    let (p0, p1, p2, p3, p4, p5) = pixels
+    var (a0, a1, a2, a3, a4, a5) = initial
+    var w = weights
+    for ky in 0..<kernelRows {
+        for kx in 0..<tapColumns {
+            let offset = ky &* tapRowStep &+ kx &* tapColumnStep
+            for i in offset..<(offset &+ inner) {
+                let weight = loadVector(w)
+                w += vectorWidth
+                a0 = a0.addingProduct(Vector(repeating: p0[i]), weight)
+                a1 = a1.addingProduct(Vector(repeating: p1[i]), weight)
+                a2 = a2.addingProduct(Vector(repeating: p2[i]), weight)
+                a3 = a3.addingProduct(Vector(repeating: p3[i]), weight)
+                a4 = a4.addingProduct(Vector(repeating: p4[i]), weight)
+                a5 = a5.addingProduct(Vector(repeating: p5[i]), weight)
+            }
+        }
+    }
+    return (a0, a1, a2, a3, a4, a5)
+}
+
+/// A zero-padded copy of a convolution's input, so kernels read windows without bounds checks: either
+/// channels-last (from channels-last or plain NCHW; pixels hold `pixelStride` floats of which the first
+/// `inChannels` are copied) or, for first layers, planar NCHW copied from plain NCHW row by row.
+struct PaddedInput {
+    let geometry: ConvolutionGeometry
+    let source: UnsafePointer<Float>
+    let sourceLayout: Layout
+    let pixelStride: Int
+    let paddedHeight: Int, paddedWidth: Int
+    let planar: Bool
+    let destination: UnsafeMutablePointer<Float>
+
+    var rowStride: Int { paddedWidth * pixelStride }
+    /// Distance between channel planes (planar only), else nil.
+    var planeStride: Int? { planar ? paddedHeight * rowStride : nil }
+    var imageStride: Int { paddedHeight * rowStride * (planar ? geometry.inChannels : 1) }
+
+    func gather(pool: ThreadPool) {
+        let rows = geometry.batch * paddedHeight * (planar ? geometry.inChannels : 1)
+        pool.parallelFor(rows, work: rows * rowStride) { row in
+            if planar { gatherPlanarRow(row) } else { gatherRow(row) }
+        }
+    }
+
+    /// Row `row` of the planes [image][channel][paddedHeight]: zero padding around a copy of the source row.
+    private func gatherPlanarRow(_ row: Int) {
+        let g = geometry
+        let (plane, y) = (row / paddedHeight, row % paddedHeight)
+        let target = destination + row &* paddedWidth
+        let sourceY = y &- g.padTop
+        guard sourceY >= 0 && sourceY < g.inHeight else {
+            target.update(repeating: 0, count: paddedWidth)
+            return
+        }
+        target.update(repeating: 0, count: g.padLeft)
+        (target + g.padLeft).update(from: source + ((plane &* g.inHeight &+ sourceY) &* g.inWidth), count: g.inWidth)
+        (target + (g.padLeft &+ g.inWidth)).update(repeating: 0, count: paddedWidth &- g.padLeft &- g.inWidth)
+    }
+
+    private func gatherRow(_ row: Int) {
+        let g = geometry
+        let (image, y) = (row / paddedHeight, row % paddedHeight)
+        let rowStride = self.rowStride
+        let target = destination + row &* rowStride
+        let sourceY = y &- g.padTop
+        guard sourceY >= 0 && sourceY < g.inHeight else {
+            target.update(repeating: 0, count: rowStride)
+            return
+        }
+        let c = g.inChannels, stride = pixelStride
+        target.update(repeating: 0, count: g.padLeft &* stride)
+        let interior = target + g.padLeft &* stride
+        switch sourceLayout {
+        case .channelsLast:
+            let sourceStride = paddedChannels(c)
+            let sourceRow = source + ((image &* g.inHeight &+ sourceY) &* g.inWidth) &* sourceStride
+            for x in 0..<g.inWidth {
+                (interior + x &* stride).update(from: sourceRow + x &* sourceStride, count: c)
+            }
+        case .plain:
+            let plane = g.inHeight &* g.inWidth
+            let sourceRow = source + (image &* c &* plane &+ sourceY &* g.inWidth)
+            for x in 0..<g.inWidth {
+                for channel in 0..<c { interior[x &* stride &+ channel] = sourceRow[channel &* plane &+ x] }
+            }
+        }
+        let tail = interior + g.inWidth &* stride
+        tail.update(repeating: 0, count: (paddedWidth &- g.padLeft &- g.inWidth) &* stride)
     }
 }

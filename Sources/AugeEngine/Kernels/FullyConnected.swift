@@ -32,12 +32,23 @@ final class FullyConnectedStep: Step {
             for row in 0..<rows {
                 let x = input + row &* inFeatures
                 var w = UnsafePointer(weights.pointer + column &* inFeatures)
-                var accumulator = loadVector(bias.pointer + (row &* stride &+ column))
-                for k in 0..<inFeatures {
-                    accumulator = accumulator.addingProduct(Vector(repeating: x[k]), loadVector(w))
-                    w += vectorWidth
+                // Four independent sums hide the FMA latency (one chain would wait on it every step).
+                var (a0, a1, a2, a3) = (loadVector(bias.pointer + (row &* stride &+ column)), Vector(), Vector(), Vector())
+                var k = 0
+                while k &+ 4 <= inFeatures {
+                    a0 = a0.addingProduct(Vector(repeating: x[k]), loadVector(w))
+                    a1 = a1.addingProduct(Vector(repeating: x[k &+ 1]), loadVector(w + vectorWidth))
+                    a2 = a2.addingProduct(Vector(repeating: x[k &+ 2]), loadVector(w + 2 &* vectorWidth))
+                    a3 = a3.addingProduct(Vector(repeating: x[k &+ 3]), loadVector(w + 3 &* vectorWidth))
+                    w += 4 &* vectorWidth
+                    k &+= 4
                 }
-                storeVector(accumulator, output + (row &* outFeatures &+ column), lanes: lanes)
+                while k < inFeatures {
+                    a0 = a0.addingProduct(Vector(repeating: x[k]), loadVector(w))
+                    w += vectorWidth
+                    k &+= 1
+                }
+                storeVector((a0 + a1) + (a2 + a3), output + (row &* outFeatures &+ column), lanes: lanes)
             }
         }
     }

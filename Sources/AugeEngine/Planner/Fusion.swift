@@ -1,4 +1,5 @@
-// Graph rewrites at load time: Identity removal, Sigmoid x Mul -> SiLU, BatchNormalization folded
+// Graph rewrites at load time: Identity removal, Sigmoid x Mul -> SiLU, MatMul + Add -> Gemm,
+// BatchNormalization folded
 // into the preceding convolution, and activation / residual Add / activation fused into the
 // convolution's epilogue.
 
@@ -52,6 +53,26 @@ func fuseNodes(_ graph: Graph, shapes: [String: [Int]]) -> (nodes: [FusedNode], 
             nodes[index] = FusedNode(name: node.name, operation: .activation(.silu), inputs: [other], output: node.output,
                                      absorbed: [nodes[p].name])
             removed.insert(p)
+            break
+        }
+    }
+    nodes = nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+
+    // MatMul(x, W) + constant bias -> Gemm with that bias (how PyTorch exports Linear on 2-D inputs).
+    counts = consumerCounts()
+    producer = [:]
+    for (index, node) in nodes.enumerated() { producer[node.output] = index }
+    removed = []
+    for (index, node) in nodes.enumerated() {
+        guard case .add = node.operation, node.inputs.count == 2 else { continue }
+        for (product, biasName) in [(node.inputs[0], node.inputs[1]), (node.inputs[1], node.inputs[0])] {
+            guard let p = producer[product], case let .matMul(weight) = nodes[p].operation, fusable(product, counts),
+                  let bias = graph.constants[biasName], let input = shapes[nodes[p].inputs[0]], input.count == 2,
+                  let output = shapes[product], broadcastShape(output, bias.shape) == output else { continue }
+            nodes[p].operation = .fullyConnected(FullyConnected(weight: weight, bias: bias, transB: false))
+            nodes[p].output = node.output
+            nodes[p].absorbed.append(node.name)
+            removed.insert(index)
             break
         }
     }

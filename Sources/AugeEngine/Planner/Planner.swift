@@ -59,14 +59,18 @@ struct Planner {
     private var builders: [(BufferResolver) -> Step] = []
     private var layers: [LayerDescription] = []
 
-    init(graph: Graph, batchSize: Int) throws {
+    /// Threads the kernels will run on (per-thread scratch memory).
+    let threads: Int
+
+    init(graph: Graph, batchSize: Int, threads: Int) throws {
         self.graph = graph
+        self.threads = threads
         shapes = try inferShapes(graph, batchSize: batchSize)
     }
 
     /// Plans the whole graph.
-    static func plan(_ graph: Graph, batchSize: Int) throws -> Plan {
-        var planner = try Planner(graph: graph, batchSize: batchSize)
+    static func plan(_ graph: Graph, batchSize: Int, threads: Int) throws -> Plan {
+        var planner = try Planner(graph: graph, batchSize: batchSize, threads: threads)
         return try planner.build()
     }
 
@@ -287,16 +291,24 @@ struct Planner {
         let sourceLayout: Layout = isDepthwise || direct || isAvailable(node.inputs[0], .channelsLast) ? .channelsLast : .plain
         let input = try require(node.inputs[0], sourceLayout, node: node.name)
         let residual = try node.residual.map { try require($0, .channelsLast, node: node.name) }
-        let gathered = isDepthwise || direct ? nil : newBuffer(count: ConvolutionGemmStep.gatheredCount(geometry))
+        let winograd = WinogradStep.applies(to: geometry)
+        let gathered = isDepthwise || direct ? nil
+            : newBuffer(count: winograd ? WinogradStep.gatheredCount(geometry) : ConvolutionGemmStep.gatheredCount(geometry))
         let output = define(node.output, .channelsLast)
         let weight = conv.weight.data
         let bias = conv.bias?.data ?? [Float](repeating: 0, count: y[1])
         let (activation, postActivation) = (node.activation, node.postActivation)
-        let kernelName = isDepthwise ? "depthwise" : direct ? "gemm" : x[1] <= 4 ? "gemm, first layer" : "implicit gemm"
+        let threads = self.threads
+        let kernelName = isDepthwise ? "depthwise" : winograd ? "winograd" : direct ? "gemm"
+            : ConvolutionGemmStep.isFirstLayer(geometry, sourceLayout: sourceLayout) ? "first layer, planar" : "implicit gemm"
         let kind = "conv \(conv.kernel.0)x\(conv.kernel.1)/\(conv.strides.0)" + (conv.groups > 1 && !isDepthwise ? " g\(conv.groups)" : "")
             + " (\(kernelName))"
         append(describe(kind, geometry.multiplyAccumulates, conv.weight.count + y[1]), reads: [input] + [residual, gathered].compactMap { $0 }) { resolve in
             let epilogue = Epilogue(activation: activation, residual: residual.map { UnsafePointer(resolve($0)) }, postActivation: postActivation)
+            if winograd {
+                return WinogradStep(geometry: geometry, weight: weight, biasValues: bias, source: resolve(input), sourceLayout: sourceLayout,
+                                    gathered: resolve(gathered!), output: resolve(output), epilogue: epilogue, threads: threads)
+            }
             if isDepthwise {
                 return DepthwiseStep(geometry: geometry, weight: weight, biasValues: bias, input: resolve(input), output: resolve(output),
                                      epilogue: epilogue)

@@ -15,7 +15,7 @@ final class ThreadPool: @unchecked Sendable {
         shared = PoolShared(threads: threads)
         for index in 1..<shared.threadCount {
             // Workers hold the shared state, not the pool, so dropping the pool shuts them down.
-            let thread = Thread { [shared] in shared.workerLoop() }
+            let thread = Thread { [shared] in shared.workerLoop(worker: index) }
             thread.name = "auge-engine-\(index)"
             thread.start()
         }
@@ -26,8 +26,14 @@ final class ThreadPool: @unchecked Sendable {
     /// Runs `body(task)` for every task in 0..<count, spread over the pool; returns when all are done.
     /// `work` estimates the job's size: small jobs stay on the calling thread.
     func parallelFor(_ count: Int, work: Int, _ body: (Int) -> Void) {
+        parallelFor(count, work: work) { task, _ in body(task) }
+    }
+
+    /// As above, also passing the index (0..<threadCount) of the thread running the task, for
+    /// per-thread scratch memory.
+    func parallelFor(_ count: Int, work: Int, withWorker body: (_ task: Int, _ worker: Int) -> Void) {
         if shared.threadCount == 1 || count <= 1 || work < Self.minimumParallelWork {
-            for task in 0..<count { body(task) }
+            for task in 0..<count { body(task, 0) }
         } else {
             shared.run(count, body)
         }
@@ -45,7 +51,7 @@ private final class PoolShared: @unchecked Sendable {
     private let completed = Atomic<Int>(0)
     private let shuttingDown = Atomic<Bool>(false)
     private nonisolated(unsafe) var taskCount = 0
-    private nonisolated(unsafe) var body: ((Int) -> Void)?
+    private nonisolated(unsafe) var body: ((Int, Int) -> Void)?
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private nonisolated(unsafe) var sleepers = 0
@@ -71,7 +77,7 @@ private final class PoolShared: @unchecked Sendable {
         pthread_mutex_unlock(mutex)
     }
 
-    func run(_ count: Int, _ body: (Int) -> Void) {
+    func run(_ count: Int, _ body: (Int, Int) -> Void) {
         withoutActuallyEscaping(body) { escapable in
             self.body = escapable
             taskCount = count
@@ -82,14 +88,19 @@ private final class PoolShared: @unchecked Sendable {
             pthread_mutex_lock(mutex)
             if sleepers > 0 { pthread_cond_broadcast(condition) }
             pthread_mutex_unlock(mutex)
-            runTasks(generation: next)
-            while completed.load(ordering: .acquiring) < count {}
+            runTasks(generation: next, worker: 0)
+            // The remaining tasks are running on workers; if one of them lost its core, give it ours.
+            var spins = 0
+            while completed.load(ordering: .acquiring) < count {
+                spins &+= 1
+                if spins & 1023 == 0 { sched_yield() }
+            }
             self.body = nil
         }
     }
 
     /// Claims and runs tasks of job `generation` until none are left.
-    private func runTasks(generation job: Int) {
+    private func runTasks(generation job: Int, worker: Int) {
         while true {
             let current = ticket.load(ordering: .acquiring)
             guard current >> 32 == job else { return }
@@ -98,12 +109,12 @@ private final class PoolShared: @unchecked Sendable {
             guard ticket.compareExchange(expected: current, desired: current &+ 1, ordering: .acquiringAndReleasing).exchanged else {
                 continue
             }
-            body!(task)
+            body!(task, worker)
             completed.add(1, ordering: .releasing)
         }
     }
 
-    func workerLoop() {
+    func workerLoop(worker: Int) {
         var seen = 0
         while true {
             let spinStart = DispatchTime.now().uptimeNanoseconds
@@ -120,7 +131,7 @@ private final class PoolShared: @unchecked Sendable {
             }
             if shuttingDown.load(ordering: .acquiring) { return }
             seen = generation.load(ordering: .acquiring)
-            runTasks(generation: seen)
+            runTasks(generation: seen, worker: worker)
         }
     }
 }

@@ -1,0 +1,40 @@
+import Foundation
+import XCTest
+@testable import AugeEngine
+
+final class ThreadPoolTests: XCTestCase {
+    func testEveryTaskRunsOnceOnEveryPoolSize() {
+        for threads in [1, 2, 3] {
+            let pool = ThreadPool(threads: threads)
+            for count in [0, 1, 7, 1000] {
+                let counts = UnsafeMutablePointer<Int>.allocate(capacity: max(count, 1))
+                counts.initialize(repeating: 0, count: max(count, 1))
+                let workers = UnsafeMutablePointer<Int>.allocate(capacity: max(count, 1))
+                // Enough declared work to go parallel; each task writes only its own slots.
+                pool.parallelFor(count, work: 1 << 30, withWorker: { task, worker in
+                    counts[task] += 1
+                    workers[task] = worker
+                })
+                XCTAssertEqual((0..<count).filter { counts[$0] != 1 }, [], "\(threads) threads, \(count) tasks")
+                XCTAssert((0..<count).allSatisfy { (0..<threads).contains(workers[$0]) })
+                counts.deallocate()
+                workers.deallocate()
+            }
+        }
+    }
+
+    func testIdleWorkersSleep() throws {
+        // After a run, workers spin for at most ~100 us and then block: an idle engine uses no CPU.
+        let engine = try Engine(graph: Zoo.inspectSmall(resolution: 32), threads: 2)
+        let input = [Float](repeating: 0.5, count: 3 * 32 * 32)
+        var output = [Float](repeating: 0, count: 2)
+        for _ in 0..<20 { engine.run(input: input, output: &output) }
+        Thread.sleep(forTimeInterval: 0.05)
+        var before = timespec(), after = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &before)
+        Thread.sleep(forTimeInterval: 0.3)
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &after)
+        let cpuSeconds = Double(after.tv_sec - before.tv_sec) + Double(after.tv_nsec - before.tv_nsec) * 1e-9
+        XCTAssertLessThan(cpuSeconds, 0.03, "an idle engine used \(cpuSeconds) s of CPU in 0.3 s")
+    }
+}
