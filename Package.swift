@@ -12,7 +12,7 @@ let kernelFlags: [SwiftSetting] = []
 
 let package = Package(
     name: "Auge",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "auge", targets: ["auge"]),
         .library(name: "AugeImage", targets: ["AugeImage"]),
