@@ -47,5 +47,6 @@ let package = Package(
         .testTarget(name: "AugeEngineTests", dependencies: ["AugeEngine"], swiftSettings: kernelFlags),
         .testTarget(name: "AugeONNXTests", dependencies: ["AugeONNX", "AugeEngine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AugeInspectTests", dependencies: ["AugeInspect", "auge"]),
+        .testTarget(name: "AugeTrainTests", dependencies: ["AugeTrain", "AugeEngine", "AugeImage"], swiftSettings: kernelFlags),
     ]
 )
