@@ -43,6 +43,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "DecodeBenchmark", dependencies: ["AugeImage"], path: "Benchmarks/DecodeBenchmark"),
+        .executableTarget(name: "TrainBenchmark", dependencies: ["AugeTrain"], path: "Benchmarks/TrainBenchmark"),
         .testTarget(name: "AugeImageTests", dependencies: ["AugeImage"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AugeEngineTests", dependencies: ["AugeEngine"], swiftSettings: kernelFlags),
         .testTarget(name: "AugeONNXTests", dependencies: ["AugeONNX", "AugeEngine"], resources: [.copy("Fixtures")]),

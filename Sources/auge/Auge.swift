@@ -5,5 +5,5 @@ struct Auge: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "auge",
         abstract: "Visual quality inspection for production lines: decide OK or which defect, on a small CPU.",
-        subcommands: [Preview.self])
+        subcommands: [Preview.self, Train.self, Eval.self])
 }
