@@ -15,58 +15,76 @@ private func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>, accumul
 /// C (m x n) = or += A (m x k) * B (k x n).
 /// A's element (row r, column q) is at `a[r * aRowStride + q * aColumnStride]`, so A may be read
 /// transposed; B and C are row-major with the given row strides.
+///
+/// Blocking: a 16-column panel of B, `depthBlock` rows deep (16 KB), stays in L1 while 6-row tiles
+/// of A sweep over it; each tile keeps its 6 x 16 results in 12 SIMD8 registers.
 func multiply(m: Int, n: Int, k: Int,
               a: UnsafePointer<Float>, aRowStride: Int, aColumnStride: Int,
               b: UnsafePointer<Float>, bRowStride: Int,
               c: UnsafeMutablePointer<Float>, cRowStride: Int, accumulate: Bool) {
-    var i = 0
-    while i &+ 4 <= m {
-        var j = 0
-        while j &+ 16 <= n {
-            multiplyTile4x16(i: i, j: j, k: k, a: a, aRowStride: aRowStride, aColumnStride: aColumnStride,
-                             b: b, bRowStride: bRowStride, c: c, cRowStride: cRowStride, accumulate: accumulate)
-            j &+= 16
-        }
-        if j < n {
-            for row in i..<(i &+ 4) {
-                multiplyRow(row, columns: j..<n, k: k, a: a, aRowStride: aRowStride, aColumnStride: aColumnStride,
-                            b: b, bRowStride: bRowStride, c: c, cRowStride: cRowStride, accumulate: accumulate)
+    let depthBlock = 256
+    let fullRows = m - m % 6
+    var j = 0
+    while j &+ 16 <= n {
+        var depth = 0
+        repeat {
+            let length = min(depthBlock, k &- depth)
+            let blockA = a + depth &* aColumnStride, blockB = b + depth &* bRowStride + j
+            let add = accumulate || depth > 0
+            var i = 0
+            while i < fullRows {
+                multiplyTile6x16(a: blockA + i &* aRowStride, aRowStride: aRowStride, aColumnStride: aColumnStride, k: length,
+                                 b: blockB, bRowStride: bRowStride, c: c + (i &* cRowStride &+ j), cRowStride: cRowStride, accumulate: add)
+                i &+= 6
             }
-        }
-        i &+= 4
+            depth &+= length
+        } while depth < k
+        j &+= 16
     }
-    for row in i..<m {
-        multiplyRow(row, columns: 0..<n, k: k, a: a, aRowStride: aRowStride, aColumnStride: aColumnStride,
-                    b: b, bRowStride: bRowStride, c: c, cRowStride: cRowStride, accumulate: accumulate)
+    for row in 0..<m {
+        // Rows below the last full tile get every column; the others only the columns beyond the last panel.
+        let columns = row < fullRows ? j..<n : 0..<n
+        if !columns.isEmpty {
+            multiplyRow(row, columns: columns, k: k, a: a, aRowStride: aRowStride, aColumnStride: aColumnStride,
+                        b: b, bRowStride: bRowStride, c: c, cRowStride: cRowStride, accumulate: accumulate)
+        }
     }
 }
 
 @inline(__always)
-private func multiplyTile4x16(i: Int, j: Int, k: Int,
-                              a: UnsafePointer<Float>, aRowStride: Int, aColumnStride: Int,
+private func multiplyTile6x16(a: UnsafePointer<Float>, aRowStride: Int, aColumnStride: Int, k: Int,
                               b: UnsafePointer<Float>, bRowStride: Int,
                               c: UnsafeMutablePointer<Float>, cRowStride: Int, accumulate: Bool) {
     var c00 = SIMD8<Float>(), c01 = SIMD8<Float>(), c10 = SIMD8<Float>(), c11 = SIMD8<Float>()
     var c20 = SIMD8<Float>(), c21 = SIMD8<Float>(), c30 = SIMD8<Float>(), c31 = SIMD8<Float>()
-    let a0 = a + i &* aRowStride, a1 = a0 + aRowStride, a2 = a1 + aRowStride, a3 = a2 + aRowStride
-    var bp = b + j
+    var c40 = SIMD8<Float>(), c41 = SIMD8<Float>(), c50 = SIMD8<Float>(), c51 = SIMD8<Float>()
+    let a0 = a, a1 = a0 + aRowStride, a2 = a1 + aRowStride, a3 = a2 + aRowStride, a4 = a3 + aRowStride, a5 = a4 + aRowStride
+    var bp = b
     var offset = 0
     for _ in 0..<k {
         let b0 = load8(bp), b1 = load8(bp + 8)
-        let x0 = SIMD8(repeating: a0[offset]), x1 = SIMD8(repeating: a1[offset])
-        c00 = c00.addingProduct(x0, b0); c01 = c01.addingProduct(x0, b1)
-        c10 = c10.addingProduct(x1, b0); c11 = c11.addingProduct(x1, b1)
-        let x2 = SIMD8(repeating: a2[offset]), x3 = SIMD8(repeating: a3[offset])
-        c20 = c20.addingProduct(x2, b0); c21 = c21.addingProduct(x2, b1)
-        c30 = c30.addingProduct(x3, b0); c31 = c31.addingProduct(x3, b1)
+        var x = SIMD8(repeating: a0[offset])
+        c00 = c00.addingProduct(x, b0); c01 = c01.addingProduct(x, b1)
+        x = SIMD8(repeating: a1[offset])
+        c10 = c10.addingProduct(x, b0); c11 = c11.addingProduct(x, b1)
+        x = SIMD8(repeating: a2[offset])
+        c20 = c20.addingProduct(x, b0); c21 = c21.addingProduct(x, b1)
+        x = SIMD8(repeating: a3[offset])
+        c30 = c30.addingProduct(x, b0); c31 = c31.addingProduct(x, b1)
+        x = SIMD8(repeating: a4[offset])
+        c40 = c40.addingProduct(x, b0); c41 = c41.addingProduct(x, b1)
+        x = SIMD8(repeating: a5[offset])
+        c50 = c50.addingProduct(x, b0); c51 = c51.addingProduct(x, b1)
         bp += bRowStride
         offset &+= aColumnStride
     }
-    let cp = c + (i &* cRowStride &+ j)
-    store8(c00, cp, accumulate: accumulate); store8(c01, cp + 8, accumulate: accumulate)
-    store8(c10, cp + cRowStride, accumulate: accumulate); store8(c11, cp + cRowStride + 8, accumulate: accumulate)
-    store8(c20, cp + 2 &* cRowStride, accumulate: accumulate); store8(c21, cp + 2 &* cRowStride + 8, accumulate: accumulate)
-    store8(c30, cp + 3 &* cRowStride, accumulate: accumulate); store8(c31, cp + 3 &* cRowStride + 8, accumulate: accumulate)
+    let c1 = c + cRowStride, c2 = c1 + cRowStride, c3 = c2 + cRowStride, c4 = c3 + cRowStride, c5 = c4 + cRowStride
+    store8(c00, c, accumulate: accumulate); store8(c01, c + 8, accumulate: accumulate)
+    store8(c10, c1, accumulate: accumulate); store8(c11, c1 + 8, accumulate: accumulate)
+    store8(c20, c2, accumulate: accumulate); store8(c21, c2 + 8, accumulate: accumulate)
+    store8(c30, c3, accumulate: accumulate); store8(c31, c3 + 8, accumulate: accumulate)
+    store8(c40, c4, accumulate: accumulate); store8(c41, c4 + 8, accumulate: accumulate)
+    store8(c50, c5, accumulate: accumulate); store8(c51, c5 + 8, accumulate: accumulate)
 }
 
 /// One row of C over `columns`: 8 columns at a time, then one at a time.

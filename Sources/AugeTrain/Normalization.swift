@@ -33,17 +33,16 @@ final class BatchNormalization2D: Layer {
         if partials?.buffers.count != workers.count { partials = WorkerPartials(workers: workers.count, count: 2 * inputShape.channels) }
     }
 
-    /// Per-channel sums over the batch of `first(pixel)` into the first half and `second(pixel)` into the
-    /// second half of `totals`, combined in worker order.
+    /// Per-channel sums over the batch, combined in worker order into `totals` (2 x channels):
+    /// `accumulate(pixels, sums)` adds its pixels' contributions to one worker's `sums`.
+    @inline(__always)
     private func channelSums(batch: Int, workers: Workers, totals: UnsafeMutablePointer<Float>,
-                             _ accumulate: @escaping (_ offset: Int, _ first: UnsafeMutablePointer<Float>, _ second: UnsafeMutablePointer<Float>) -> Void) {
-        let c = inputShape.channels, pixels = inputShape.height * inputShape.width, partials = partials!
+                             _ accumulate: (_ pixels: Range<Int>, _ sums: UnsafeMutablePointer<Float>) -> Void) {
+        let pixels = inputShape.height * inputShape.width, partials = partials!
         workers.forEachShare(of: batch) { worker, images in
             let sums = partials[worker]
-            sums.update(repeating: 0, count: 2 * c)
-            for n in images {
-                for p in 0..<pixels { accumulate((n &* pixels &+ p) &* c, sums, sums + c) }
-            }
+            sums.update(repeating: 0, count: partials.count)
+            accumulate((images.lowerBound * pixels)..<(images.upperBound * pixels), sums)
         }
         partials.sum(into: totals, workersUsed: min(workers.count, batch))
     }
@@ -57,17 +56,23 @@ final class BatchNormalization2D: Layer {
         if training {
             prepare(maxBatch: batch, workers: workers)
             let count = Float(batch * inputShape.height * inputShape.width)
-            channelSums(batch: batch, workers: workers, totals: mean) { offset, sums, _ in
-                for ch in 0..<c { sums[ch] += input[offset &+ ch] }
+            channelSums(batch: batch, workers: workers, totals: mean) { pixels, sums in
+                for p in pixels {
+                    let x = input + p &* c
+                    for ch in 0..<c { sums[ch] += x[ch] }
+                }
             }
             for ch in 0..<c { mean[ch] /= count }
             // Second pass on centred values: better conditioned than E[x^2] - E[x]^2.
             let centredSums = UnsafeMutablePointer<Float>.allocate(capacity: 2 * c)
             defer { centredSums.deallocate() }
-            channelSums(batch: batch, workers: workers, totals: centredSums) { offset, sums, _ in
-                for ch in 0..<c {
-                    let d = input[offset &+ ch] - mean[ch]
-                    sums[ch] = sums[ch].addingProduct(d, d)
+            channelSums(batch: batch, workers: workers, totals: centredSums) { pixels, sums in
+                for p in pixels {
+                    let x = input + p &* c
+                    for ch in 0..<c {
+                        let d = x[ch] - mean[ch]
+                        sums[ch] = sums[ch].addingProduct(d, d)
+                    }
                 }
             }
             for ch in 0..<c {
@@ -103,10 +108,14 @@ final class BatchNormalization2D: Layer {
         let xhat = UnsafePointer(normalized!.pointer), dy = outputGradient
         let sums = UnsafeMutablePointer<Float>.allocate(capacity: 2 * c)
         defer { sums.deallocate() }
-        channelSums(batch: batch, workers: workers, totals: sums) { offset, gradientSum, productSum in
-            for ch in 0..<c {
-                gradientSum[ch] += dy[offset &+ ch]
-                productSum[ch] = productSum[ch].addingProduct(dy[offset &+ ch], xhat[offset &+ ch])
+        channelSums(batch: batch, workers: workers, totals: sums) { pixels, sums in
+            let productSum = sums + c
+            for p in pixels {
+                let offset = p &* c
+                for ch in 0..<c {
+                    sums[ch] += dy[offset &+ ch]
+                    productSum[ch] = productSum[ch].addingProduct(dy[offset &+ ch], xhat[offset &+ ch])
+                }
             }
         }
         let gradientSum = UnsafePointer(sums), productSum = UnsafePointer(sums + c)
