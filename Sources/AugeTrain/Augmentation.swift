@@ -37,6 +37,33 @@ public struct AugmentationSettings: Codable, Sendable, Equatable {
     }()
 
     var isIdentity: Bool { self == .none }
+
+    /// Changes from the product-photo defaults, written "key=value,...": hflip, vflip and rot90 take
+    /// 0 or 1; rotate (degrees), shift, scale, brightness, contrast, gamma and noise take numbers.
+    /// "none" turns everything off.
+    public init(parsing text: String) throws {
+        self = text == "none" ? .none : .productPhotos
+        guard text != "none" else { return }
+        for entry in text.split(separator: ",") {
+            let parts = entry.split(separator: "=").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, let value = Float(parts[1]), value >= 0 else {
+                throw DatasetError(description: "augmentation '\(entry)' is not key=value with a value >= 0")
+            }
+            switch parts[0] {
+            case "hflip": horizontalFlip = value != 0
+            case "vflip": verticalFlip = value != 0
+            case "rot90": rotate90 = value != 0
+            case "rotate": rotationDegrees = value
+            case "shift": shift = value
+            case "scale": scale = min(value, 0.9)
+            case "brightness": brightness = value
+            case "contrast": contrast = min(value, 0.9)
+            case "gamma": gamma = min(value, 0.9)
+            case "noise": noise = value
+            default: throw DatasetError(description: "unknown augmentation '\(parts[0])'")
+            }
+        }
+    }
 }
 
 /// Applies augmentation settings to one normalised NHWC tensor.

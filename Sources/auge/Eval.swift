@@ -82,9 +82,10 @@ struct Eval: ParsableCommand {
         for (label, row) in zip(m.labels, m.confusion) {
             print(padded(label) + row.map { String(format: "%7d", $0) }.joined())
         }
-        if let missed = m.missedDefectRate ?? m.falseRejectRate.map({ _ in 0 }) {
-            print(String(format: "threshold %.4f ± %.4f: missed defects %.2f%%, false rejects %.2f%%, review %.2f%%, ROC AUC %@",
-                         m.threshold, m.reviewBand, 100 * missed, 100 * (m.falseRejectRate ?? 0), 100 * (m.reviewRate ?? 0),
+        if !m.okLabels.isEmpty {
+            func percent(_ rate: Double?) -> String { rate.map { String(format: "%.2f%%", 100 * $0) } ?? "n/a" }
+            print(String(format: "threshold %.4f ± %.4f: missed defects %@, false rejects %@, review %@, ROC AUC %@",
+                         m.threshold, m.reviewBand, percent(m.missedDefectRate), percent(m.falseRejectRate), percent(m.reviewRate),
                          m.rocAUC.map { String(format: "%.4f", $0) } ?? "n/a"))
         }
         if !misclassified.isEmpty {

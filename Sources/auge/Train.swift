@@ -73,8 +73,8 @@ struct Train: ParsableCommand {
     @Option(help: "Calibration: largest share of photos the review band may hold.")
     var maxReviewRate = 0.02
 
-    @Flag(help: "Train without augmentation.")
-    var noAugment = false
+    @Option(help: "Augmentation changes from the defaults, key=value,... (hflip, vflip, rot90: 0/1; rotate degrees; shift, scale, brightness, contrast, gamma, noise), or none.")
+    var augment: String?
 
     @Flag(help: "Do not weight the loss by inverse class frequency.")
     var noBalance = false
@@ -113,7 +113,7 @@ struct Train: ParsableCommand {
         options.patience = patience
         options.maxMissRate = maxMissRate
         options.maxReviewRate = maxReviewRate
-        options.augmentation = noAugment ? .none : .productPhotos
+        options.augmentation = try augment.map(AugmentationSettings.init(parsing:)) ?? .productPhotos
         options.balanceClasses = !noBalance
 
         let trainer = try Trainer(train: train, validation: validation, preprocessing: preprocessing, okLabels: ok, options: options)

@@ -96,6 +96,17 @@ final class MetricsTests: XCTestCase {
         XCTAssertEqual(metrics.reviewRate!, 0.2)
     }
 
+    func testAugmentationSettingsParse() throws {
+        let settings = try AugmentationSettings(parsing: "noise=0,rot90=0,rotate=5")
+        XCTAssertEqual(settings.noise, 0)
+        XCTAssertFalse(settings.rotate90)
+        XCTAssertEqual(settings.rotationDegrees, 5)
+        XCTAssertEqual(settings.scale, AugmentationSettings.productPhotos.scale)
+        XCTAssertEqual(try AugmentationSettings(parsing: "none"), .none)
+        XCTAssertThrowsError(try AugmentationSettings(parsing: "blur=1"))
+        XCTAssertThrowsError(try AugmentationSettings(parsing: "noise"))
+    }
+
     func testLearningRateSchedule() {
         let schedule = LearningRateSchedule(peak: 1, warmupSteps: 4, totalSteps: 104)
         XCTAssertEqual(schedule.rate(atStep: 0), 0.25)
