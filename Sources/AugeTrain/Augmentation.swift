@@ -4,17 +4,23 @@ import Foundation
 /// Random changes applied to each training photo every epoch, suited to product photos from a fixed
 /// camera. They work on the cached model-size tensor, after the ROI and resize, so "crop inside the
 /// ROI" is a zoom (scale above 1) with a shift.
+///
+/// By default only exact geometric changes are on (flips, 90-degree turns, whole-pixel shifts) and no
+/// noise: small rotations and zooms resample, which blurs training photos relative to the photos
+/// inspected. On the casting set, with 10-degree rotations, 10 % zoom and noise, validation accuracy
+/// swung between 51 and 92 % over 8 epochs; with exact changes only it reached 99 % by epoch 7.
+/// Turn them on with `rotate`, `scale` and `noise` where parts really vary.
 public struct AugmentationSettings: Codable, Sendable, Equatable {
     public var horizontalFlip = true
     public var verticalFlip = true
     /// Random multiples of 90 degrees (square inputs only).
     public var rotate90 = true
     /// Largest small rotation, in degrees either way.
-    public var rotationDegrees: Float = 10
-    /// Largest shift, as a share of the width and height.
+    public var rotationDegrees: Float = 0
+    /// Largest shift, as a share of the width and height (rounded to whole pixels).
     public var shift: Float = 0.05
     /// Zoom range 1 - scale ... 1 + scale.
-    public var scale: Float = 0.1
+    public var scale: Float = 0
     /// Largest brightness offset, in 0...1 pixel units.
     public var brightness: Float = 0.1
     /// Contrast factor range 1 - contrast ... 1 + contrast.
@@ -22,7 +28,7 @@ public struct AugmentationSettings: Codable, Sendable, Equatable {
     /// Gamma range 1 - gamma ... 1 + gamma.
     public var gamma: Float = 0.15
     /// Standard deviation of added Gaussian noise, in 0...1 pixel units.
-    public var noise: Float = 0.01
+    public var noise: Float = 0
 
     public init() {}
 
@@ -100,8 +106,8 @@ struct Augmenter {
         let angle = generator.nextFloat(in: -s.rotationDegrees...s.rotationDegrees) * .pi / 180
         let zoom = generator.nextFloat(in: (1 - s.scale)...(1 + s.scale))
         compose((cos(angle) / zoom, -sin(angle) / zoom, sin(angle) / zoom, cos(angle) / zoom))
-        let shiftX = generator.nextFloat(in: -s.shift...s.shift) * Float(shape.width)
-        let shiftY = generator.nextFloat(in: -s.shift...s.shift) * Float(shape.height)
+        let shiftX = (generator.nextFloat(in: -s.shift...s.shift) * Float(shape.width)).rounded()
+        let shiftY = (generator.nextFloat(in: -s.shift...s.shift) * Float(shape.height)).rounded()
         let brightness = generator.nextFloat(in: -s.brightness...s.brightness)
         let contrast = generator.nextFloat(in: (1 - s.contrast)...(1 + s.contrast))
         let gamma = generator.nextFloat(in: (1 - s.gamma)...(1 + s.gamma))

@@ -23,9 +23,16 @@ struct Eval: ParsableCommand {
     @Option(help: "Threads (default: all cores).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
+    @Option(help: "Evaluate only every n-th photo of each class by name: the validation photos `auge train --val-split 1/n` held out.")
+    var holdout: Int?
+
     func run() throws {
         let trained = try TrainedModel.load(from: model)
-        let folder = try ImageFolder.scan(dataset, classes: trained.labels)
+        var folder = try ImageFolder.scan(dataset, classes: trained.labels)
+        if let holdout {
+            guard holdout >= 2 else { throw ValidationError("--holdout must be at least 2") }
+            folder = folder.split(validationEvery: holdout).validation
+        }
         let started = Date()
         let results = Classifier(model: trained, threads: max(1, threads)).classify(folder.items.map(\.path))
         let seconds = Date().timeIntervalSince(started)

@@ -97,8 +97,8 @@ final class MetricsTests: XCTestCase {
     }
 
     func testAugmentationSettingsParse() throws {
-        let settings = try AugmentationSettings(parsing: "noise=0,rot90=0,rotate=5")
-        XCTAssertEqual(settings.noise, 0)
+        let settings = try AugmentationSettings(parsing: "noise=0.02,rot90=0,rotate=5")
+        XCTAssertEqual(settings.noise, 0.02)
         XCTAssertFalse(settings.rotate90)
         XCTAssertEqual(settings.rotationDegrees, 5)
         XCTAssertEqual(settings.scale, AugmentationSettings.productPhotos.scale)
