@@ -51,10 +51,12 @@ let package = Package(
             name: "auge-samples",
             dependencies: ["AugeSamples", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "DecodeBenchmark", dependencies: ["AugeImage"], path: "Benchmarks/DecodeBenchmark"),
+        .executableTarget(name: "TrainBenchmark", dependencies: ["AugeTrain"], path: "Benchmarks/TrainBenchmark"),
         .testTarget(name: "AugeImageTests", dependencies: ["AugeImage"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AugeSamplesTests", dependencies: ["AugeSamples", "AugeImage"]),
         .testTarget(name: "AugeEngineTests", dependencies: ["AugeEngine"], swiftSettings: kernelFlags),
         .testTarget(name: "AugeONNXTests", dependencies: ["AugeONNX", "AugeEngine", "AugeImage"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "AugeTrainTests", dependencies: ["AugeTrain", "AugeEngine", "AugeImage", "AugeONNX"], swiftSettings: kernelFlags),
         .testTarget(name: "AugeInspectTests", dependencies: ["AugeInspect"]),
         // Runs the real `auge` binary; depending on the executable makes SwiftPM build it first.
         .testTarget(name: "AugeCLITests", dependencies: ["auge", "AugeImage", "AugeEngine", "AugeONNX"]),

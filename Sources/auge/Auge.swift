@@ -5,5 +5,5 @@ struct Auge: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "auge",
         abstract: "Visual quality inspection for production lines: decide OK or which defect, on a small CPU.",
-        subcommands: [Classify.self, Watch.self, Info.self, Bench.self, Annotate.self, RunModel.self, Preview.self])
+        subcommands: [Classify.self, Watch.self, Train.self, Eval.self, Info.self, Bench.self, Annotate.self, RunModel.self, Preview.self])
 }

@@ -1,1 +1,0 @@
-// AugeTrain: see README.md, Architecture.

@@ -1,0 +1,142 @@
+import AugeImage
+import Foundation
+
+public struct DatasetError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+}
+
+/// Labelled photos in the ImageFolder layout: one sub-folder per class, named after the class.
+public struct ImageFolder: Sendable, Equatable {
+    public struct Item: Sendable, Equatable {
+        public var path: String
+        public var label: Int
+    }
+
+    public var root: String
+    /// Class names, sorted; an item's label indexes this list.
+    public var classes: [String]
+    /// Sorted by class, then by file name.
+    public var items: [Item]
+
+    static let photoExtensions: Set<String> = ["jpg", "jpeg", "png"]
+
+    /// Reads the folder. With `classes` given (a validation folder for a trained label list), its
+    /// sub-folders must be among them; otherwise the sub-folders define the classes.
+    public static func scan(_ root: String, classes given: [String]? = nil) throws -> ImageFolder {
+        let manager = FileManager.default
+        let rootURL = URL(fileURLWithPath: root)
+        guard let entries = try? manager.contentsOfDirectory(at: rootURL, includingPropertiesForKeys: [.isDirectoryKey]) else {
+            throw DatasetError(description: "cannot read the dataset folder \(root)")
+        }
+        let folders = entries.filter { !$0.lastPathComponent.hasPrefix(".") && (try? $0.resourceValues(forKeys: [.isDirectoryKey]).isDirectory) == true }
+            .map(\.lastPathComponent).sorted()
+        guard !folders.isEmpty else { throw DatasetError(description: "\(root) has no class sub-folders (expected DATASET/<class>/<photo>)") }
+        let classes = given ?? folders
+        if let unknown = folders.first(where: { !classes.contains($0) }) {
+            throw DatasetError(description: "\(root)/\(unknown) is not one of the trained classes \(classes)")
+        }
+        var items: [Item] = []
+        for folder in folders {
+            let files = try manager.contentsOfDirectory(atPath: rootURL.appendingPathComponent(folder).path)
+                .filter { !$0.hasPrefix(".") && photoExtensions.contains(($0 as NSString).pathExtension.lowercased()) }
+                .sorted()
+            let label = classes.firstIndex(of: folder)!
+            items += files.map { Item(path: rootURL.appendingPathComponent(folder).appendingPathComponent($0).path, label: label) }
+        }
+        guard !items.isEmpty else { throw DatasetError(description: "\(root) holds no JPEG or PNG photos") }
+        return ImageFolder(root: root, classes: classes, items: items.sorted { ($0.label, $0.path) < ($1.label, $1.path) })
+    }
+
+    /// Deterministic split: within each class (sorted by name) every `every`-th photo goes to validation.
+    public func split(validationEvery every: Int) -> (train: ImageFolder, validation: ImageFolder) {
+        precondition(every >= 2, "validation every 2nd photo at most")
+        var train = self, validation = self
+        train.items = []
+        validation.items = []
+        var seen = [Int](repeating: 0, count: classes.count)
+        for item in items {
+            seen[item.label] += 1
+            if seen[item.label] % every == 0 { validation.items.append(item) } else { train.items.append(item) }
+        }
+        return (train, validation)
+    }
+
+    public var countsPerClass: [Int] {
+        var counts = [Int](repeating: 0, count: classes.count)
+        for item in items { counts[item.label] += 1 }
+        return counts
+    }
+
+    /// Classes whose name is or starts with ok, good or pass (case-insensitive), the default OK labels.
+    public static func defaultOKLabels(_ classes: [String]) -> [String] {
+        classes.filter { name in ["ok", "good", "pass"].contains { name.lowercased().hasPrefix($0) } }
+    }
+}
+
+/// Photos decoded once at the model's input size and kept in memory as normalised NHWC tensors,
+/// produced by the same decoder and preprocessing code inference uses.
+final class TensorCache {
+    let shape: Shape
+    let preprocessing: Preprocessing
+    private(set) var count = 0
+    private(set) var labels: [Int] = []
+    private(set) var paths: [String] = []
+    private var storage: Buffer
+
+    /// Decodes every item; photos that cannot be read are left out and returned as `failures`.
+    init(_ folder: ImageFolder, preprocessing: Preprocessing, workers: Workers,
+         progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) {
+        self.preprocessing = preprocessing
+        shape = Shape(height: preprocessing.height, width: preprocessing.width, channels: preprocessing.color.channels)
+        storage = Buffer(count: folder.items.count * shape.count)
+        let items = folder.items, shape = shape, storage = storage
+        var succeeded = [Bool](repeating: false, count: items.count)
+        let chunk = 64
+        var done = 0
+        while done < items.count {
+            let slice = done..<min(items.count, done + chunk)
+            succeeded.withUnsafeMutableBufferPointer { succeeded in
+                workers.forEachShare(of: slice.count) { _, positions in
+                    let decoder = ImageDecoder()
+                    var planar = [Float](repeating: 0, count: shape.count)
+                    for position in positions {
+                        let index = slice.lowerBound + position
+                        succeeded[index] = (try? writeModelInput(items[index].path, preprocessing: preprocessing, decoder: decoder,
+                                                                 scratch: &planar, into: storage.pointer + index * shape.count)) != nil
+                    }
+                }
+            }
+            done = slice.upperBound
+            progress(done, items.count)
+        }
+        // Keep only what decoded, in the original order.
+        for (index, item) in items.enumerated() where succeeded[index] {
+            if count != index {
+                (storage.pointer + count * shape.count).update(from: storage.pointer + index * shape.count, count: shape.count)
+            }
+            labels.append(item.label)
+            paths.append(item.path)
+            count += 1
+        }
+        failures = items.indices.filter { !succeeded[$0] }.map { items[$0].path }
+    }
+
+    /// Paths of photos that could not be decoded.
+    private(set) var failures: [String] = []
+
+    func image(_ index: Int) -> UnsafePointer<Float> {
+        UnsafePointer(storage.pointer + index * shape.count)
+    }
+}
+
+/// Decodes and preprocesses one photo with the inference code and writes it as an NHWC tensor
+/// (`scratch` holds the planar tensor the preprocessing writes; its size is the tensor's).
+func writeModelInput(_ path: String, preprocessing: Preprocessing, decoder: ImageDecoder, scratch: inout [Float],
+                     into target: UnsafeMutablePointer<Float>) throws {
+    let image = try decoder.decode(fileAt: path, for: preprocessing)
+    try preprocessing.writeTensor(from: image, to: &scratch)
+    let channels = preprocessing.color.channels, pixels = preprocessing.width * preprocessing.height
+    for c in 0..<channels {
+        for p in 0..<pixels { target[p * channels + c] = scratch[c * pixels + p] }
+    }
+}

@@ -1,0 +1,37 @@
+import AugeEngine
+import AugeImage
+import AugeONNX
+import Foundation
+
+extension TrainedModel {
+    /// Everything inference needs, for the model file: labels, preprocessing, the calibrated policy,
+    /// and how, when and on what the model was trained, with its validation metrics.
+    public var metadata: ModelMetadata {
+        let threshold = Float(calibration.threshold), half = Float(calibration.reviewBand)
+        var metrics: [String: Double] = ["accuracy": validation.accuracy, "balanced_accuracy": validation.balancedAccuracy]
+        metrics["missed_defect_rate"] = validation.missedDefectRate
+        metrics["false_reject_rate"] = validation.falseRejectRate
+        metrics["review_rate"] = validation.reviewRate
+        metrics["roc_auc"] = validation.rocAUC
+        let channels = preprocessing.color.channels
+        func perChannel(_ values: [Float]) -> [Float] { values.count == 1 ? [Float](repeating: values[0], count: channels) : values }
+        return ModelMetadata(
+            labels: labels, okLabels: okLabels,
+            inputSize: .init(width: preprocessing.width, height: preprocessing.height), color: preprocessing.color,
+            resize: preprocessing.resize, roi: preprocessing.region,
+            mean: perChannel(preprocessing.mean), std: perChannel(preprocessing.std),
+            threshold: threshold,
+            reviewBand: half > 0 ? .init(lower: max(0, threshold - half), upper: min(1, threshold + half)) : nil,
+            provenance: .init(
+                tool: provenance.tool,
+                method: "\(architecture.rawValue) CNN from scratch, \(provenance.epochsRun) epochs (best \(provenance.bestEpoch)), "
+                    + "\(options.optimizer.kind.rawValue) lr \(options.optimizer.learningRate), batch \(options.batchSize), seed \(options.seed)",
+                trainedAt: provenance.trainedAt, dataset: provenance.dataset,
+                samplesPerLabel: provenance.trainImagesPerLabel, validationMetrics: metrics))
+    }
+
+    /// The model as one ONNX file (graph and metadata) that Auge and ONNX Runtime both run.
+    public func onnxData() throws -> Data {
+        try exportONNX(graph: exportGraph(), metadata: metadata)
+    }
+}

@@ -1,0 +1,290 @@
+import AugeEngine
+import AugeImage
+import Foundation
+
+public struct TrainingOptions: Codable, Sendable, Equatable {
+    public var architecture: Architecture = .small
+    public var epochs = 30
+    public var batchSize = 32
+    public var optimizer = OptimizerSettings()
+    /// Epochs of linear learning-rate warm-up before the cosine decay.
+    public var warmupEpochs = 1.0
+    public var seed: UInt64 = 1
+    /// Results repeat exactly for the same seed and thread count.
+    public var threads = 1
+    public var augmentation = AugmentationSettings.productPhotos
+    /// Weight the loss by inverse class frequency, so rare defects count as much as common ones.
+    public var balanceClasses = true
+    /// Stop after this many epochs without a better validation score.
+    public var patience = 8
+    /// Calibration target: the largest share of defect photos the threshold may pass as OK.
+    public var maxMissRate = 0.01
+    /// Calibration target: the largest share of photos the review band may hold.
+    public var maxReviewRate = 0.02
+
+    public init() {}
+}
+
+/// One line of training history.
+public struct EpochSummary: Codable, Sendable, Equatable {
+    public var epoch: Int
+    public var learningRate: Double
+    public var trainLoss: Double
+    public var trainAccuracy: Double
+    public var validationLoss: Double
+    public var validationAccuracy: Double
+    public var validationBalancedAccuracy: Double
+    /// Share of validation defect photos whose defect probability reaches 0.5 (nil without OK labels).
+    public var defectRecall: Double?
+    public var seconds: Double
+    public var imagesPerSecond: Double
+    /// Whether this epoch's model became the best so far.
+    public var improved: Bool
+}
+
+/// What a person can follow while training runs.
+public enum TrainingEvent: Sendable {
+    case decoding(set: String, done: Int, total: Int)
+    case batch(epoch: Int, batch: Int, batches: Int, loss: Double)
+    case epoch(EpochSummary, of: Int)
+    case undecodable(paths: [String])
+}
+
+/// Where a model came from.
+public struct Provenance: Codable, Sendable, Equatable {
+    public var tool = "auge train"
+    public var trainedAt: String
+    public var dataset: String
+    public var validation: String
+    public var trainImagesPerLabel: [String: Int]
+    public var validationImagesPerLabel: [String: Int]
+    public var epochsRun: Int
+    public var bestEpoch: Int
+    public var trainingSeconds: Double
+}
+
+/// Everything needed to resume training after the last completed epoch.
+public struct TrainingCheckpoint: Codable, Sendable {
+    public var format = "auge-train-checkpoint-1"
+    public var options: TrainingOptions
+    public var labels: [String]
+    public var preprocessing: Preprocessing
+    public var completedEpochs: Int
+    public var optimizerStep: Int
+    public var state: NetworkState
+    public var moments: [[Float]]
+    public var best: NetworkState
+    public var bestEpoch: Int
+    public var bestScore: [Double]
+    public var history: [EpochSummary]
+    public var trainingSeconds: Double
+
+    public static func load(from path: String) throws -> TrainingCheckpoint {
+        try JSONDecoder().decode(TrainingCheckpoint.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+    }
+
+    public func save(to path: String) throws {
+        // Atomic: an interrupted save never leaves a broken checkpoint.
+        try JSONEncoder().encode(self).write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+}
+
+/// Trains a classifier on an ImageFolder dataset, validating every epoch and keeping the best model.
+public final class Trainer {
+    public let train: ImageFolder
+    public let validation: ImageFolder
+    public let preprocessing: Preprocessing
+    public let okLabels: [String]
+    public let options: TrainingOptions
+    let workers: Workers
+    let network: Network
+
+    public init(train: ImageFolder, validation: ImageFolder, preprocessing: Preprocessing, okLabels: [String], options: TrainingOptions) throws {
+        guard train.classes.count >= 2 else { throw DatasetError(description: "training needs at least two classes, found \(train.classes)") }
+        guard validation.classes == train.classes else { throw DatasetError(description: "validation classes differ from training classes") }
+        guard !validation.items.isEmpty else { throw DatasetError(description: "the validation set is empty") }
+        if let unknown = okLabels.first(where: { !train.classes.contains($0) }) {
+            throw DatasetError(description: "OK label '\(unknown)' is not a class of \(train.classes)")
+        }
+        try preprocessing.validate()
+        self.train = train
+        self.validation = validation
+        self.preprocessing = preprocessing
+        self.okLabels = okLabels
+        self.options = options
+        workers = Workers(count: options.threads)
+        let input = Shape(height: preprocessing.height, width: preprocessing.width, channels: preprocessing.color.channels)
+        network = Network(architecture: options.architecture, input: input, classes: train.classes.count, seed: options.seed)
+    }
+
+    public var parameterCount: Int { network.parameterCount }
+
+    /// Trains (or continues `resume`), calling `events` as it goes and `checkpoint` after each epoch.
+    public func run(resume: TrainingCheckpoint? = nil, events: (TrainingEvent) -> Void = { _ in },
+                    checkpoint: (TrainingCheckpoint) throws -> Void = { _ in }) throws -> TrainedModel {
+        if let resume {
+            guard resume.labels == train.classes, resume.options.architecture == options.architecture, resume.preprocessing == preprocessing else {
+                throw DatasetError(description: "the checkpoint was made for other classes, architecture or preprocessing")
+            }
+        }
+        let trainCache = TensorCache(train, preprocessing: preprocessing, workers: workers) { events(.decoding(set: "train", done: $0, total: $1)) }
+        let validationCache = TensorCache(validation, preprocessing: preprocessing, workers: workers) {
+            events(.decoding(set: "validation", done: $0, total: $1))
+        }
+        let undecodable = trainCache.failures + validationCache.failures
+        if !undecodable.isEmpty { events(.undecodable(paths: undecodable)) }
+        guard trainCache.count >= 2, validationCache.count >= 1 else { throw DatasetError(description: "too few photos could be decoded") }
+
+        let batchSize = min(options.batchSize, trainCache.count)
+        let batchesPerEpoch = trainCache.count / batchSize
+        network.reserve(batch: batchSize, workers: workers)
+        let schedule = LearningRateSchedule(peak: options.optimizer.learningRate,
+                                            warmupSteps: Int(options.warmupEpochs * Double(batchesPerEpoch)),
+                                            totalSteps: options.epochs * batchesPerEpoch)
+        var optimizer = Optimizer(settings: options.optimizer)
+        let classWeights = weights(for: trainCache.labels)
+        let augmenter = Augmenter(settings: options.augmentation, preprocessing: preprocessing)
+
+        var history: [EpochSummary] = []
+        var best = network.state, bestEpoch = 0, bestScore = [-Double.infinity]
+        var firstEpoch = 1, trainingSeconds = 0.0
+        if let resume {
+            network.state = resume.state
+            network.moments = resume.moments
+            optimizer.step = resume.optimizerStep
+            (best, bestEpoch, bestScore) = (resume.best, resume.bestEpoch, resume.bestScore)
+            history = resume.history
+            firstEpoch = resume.completedEpochs + 1
+            trainingSeconds = resume.trainingSeconds
+        }
+        let classes = train.classes.count
+        let probabilities = Buffer(count: batchSize * classes)
+        var epoch = firstEpoch
+        while epoch <= options.epochs && epoch - bestEpoch <= options.patience {
+            let started = Date()
+            let epochGenerator = SeededGenerator(seed: options.seed).derived(epoch)
+            var orderGenerator = epochGenerator.derived(-1)
+            let order = shuffled(Array(0..<trainCache.count), using: &orderGenerator)
+            var lossSum = 0.0, correct = 0, learningRate: Float = 0
+            for batch in 0..<batchesPerEpoch {
+                let positions = (batch * batchSize)..<((batch + 1) * batchSize)
+                let input = network.input, count = trainCache.shape.count
+                workers.forEachShare(of: batchSize) { _, slots in
+                    for slot in slots {
+                        var generator = epochGenerator.derived(positions.lowerBound + slot)
+                        augmenter.apply(trainCache.image(order[positions.lowerBound + slot]), into: input + slot * count, generator: &generator)
+                    }
+                }
+                let labels = positions.map { trainCache.labels[order[$0]] }
+                let logits = network.forward(batch: batchSize, training: true, workers: workers)
+                let loss = SoftmaxCrossEntropy.evaluate(logits: logits, labels: labels, classWeights: classWeights, classes: classes,
+                                                        probabilities: probabilities.pointer, logitGradient: network.logitGradient)
+                network.backward(batch: batchSize, workers: workers)
+                learningRate = schedule.rate(atStep: optimizer.step)
+                optimizer.update(network.parameters, learningRate: learningRate)
+                lossSum += Double(loss)
+                for (n, label) in labels.enumerated() {
+                    let row = Array(UnsafeBufferPointer(start: probabilities.pointer + n * classes, count: classes))
+                    if EvaluationMetrics.argmax(row) == label { correct += 1 }
+                }
+                events(.batch(epoch: epoch, batch: batch + 1, batches: batchesPerEpoch, loss: lossSum / Double(batch + 1)))
+            }
+            let metrics = EvaluationMetrics(labels: train.classes, okLabels: okLabels, truths: validationCache.labels,
+                                            probabilities: predict(validationCache))
+            let score = [metrics.balancedAccuracy, -metrics.loss]
+            let improved = bestScore.lexicographicallyPrecedes(score)
+            if improved {
+                (best, bestEpoch, bestScore) = (network.state, epoch, score)
+            }
+            let seconds = Date().timeIntervalSince(started)
+            trainingSeconds += seconds
+            let summary = EpochSummary(epoch: epoch, learningRate: Double(learningRate), trainLoss: lossSum / Double(batchesPerEpoch),
+                                       trainAccuracy: Double(correct) / Double(batchesPerEpoch * batchSize),
+                                       validationLoss: metrics.loss, validationAccuracy: metrics.accuracy,
+                                       validationBalancedAccuracy: metrics.balancedAccuracy,
+                                       defectRecall: metrics.missedDefectRate.map { 1 - $0 }, seconds: seconds,
+                                       imagesPerSecond: Double(batchesPerEpoch * batchSize) / seconds, improved: improved)
+            history.append(summary)
+            events(.epoch(summary, of: options.epochs))
+            try checkpoint(TrainingCheckpoint(options: options, labels: train.classes, preprocessing: preprocessing, completedEpochs: epoch,
+                                              optimizerStep: optimizer.step, state: network.state, moments: network.moments, best: best,
+                                              bestEpoch: bestEpoch, bestScore: bestScore, history: history, trainingSeconds: trainingSeconds))
+            epoch += 1
+        }
+
+        network.state = best
+        let validationProbabilities = predict(validationCache)
+        let calibration = calibrate(truths: validationCache.labels, probabilities: validationProbabilities)
+        let metrics = EvaluationMetrics(labels: train.classes, okLabels: okLabels, truths: validationCache.labels,
+                                        probabilities: validationProbabilities, threshold: calibration.threshold,
+                                        reviewBand: calibration.reviewBand)
+        func perLabel(_ cache: TensorCache) -> [String: Int] {
+            Dictionary(grouping: cache.labels, by: { train.classes[$0] }).mapValues(\.count)
+        }
+        let provenance = Provenance(trainedAt: ISO8601DateFormatter().string(from: Date()), dataset: train.root,
+                                    validation: validation.root == train.root ? "held out from \(train.root)" : validation.root,
+                                    trainImagesPerLabel: perLabel(trainCache), validationImagesPerLabel: perLabel(validationCache),
+                                    epochsRun: history.count, bestEpoch: bestEpoch, trainingSeconds: trainingSeconds)
+        return TrainedModel(architecture: options.architecture, labels: train.classes, okLabels: okLabels, preprocessing: preprocessing,
+                            calibration: calibration, validation: metrics, options: options, provenance: provenance, history: history,
+                            parameterCount: network.parameterCount, state: network.state)
+    }
+
+    /// Inverse class frequency, normalised so the average photo weighs 1 (all 1 when balancing is off).
+    private func weights(for labels: [Int]) -> [Float] {
+        let classes = train.classes.count
+        guard options.balanceClasses else { return [Float](repeating: 1, count: classes) }
+        var counts = [Int](repeating: 0, count: classes)
+        for label in labels { counts[label] += 1 }
+        return counts.map { $0 == 0 ? 0 : Float(labels.count) / Float(classes * $0) }
+    }
+
+    private func calibrate(truths: [Int], probabilities: [[Float]]) -> Calibration {
+        let okIndices = Set(okLabels.compactMap { train.classes.firstIndex(of: $0) })
+        guard !okIndices.isEmpty else {
+            // Without OK labels the label is the answer; the threshold is the smallest top probability
+            // the inspection module accepts without review.
+            return Calibration(threshold: 0.5, reviewBand: 0, maxMissRate: options.maxMissRate, maxReviewRate: options.maxReviewRate)
+        }
+        return Calibration.calibrate(defectScores: probabilities.map { EvaluationMetrics.defectProbability($0, okIndices: okIndices) },
+                                     isDefect: truths.map { !okIndices.contains($0) },
+                                     maxMissRate: options.maxMissRate, maxReviewRate: options.maxReviewRate)
+    }
+
+    /// Inference-mode probabilities for every cached photo.
+    private func predict(_ cache: TensorCache) -> [[Float]] {
+        network.predict(count: cache.count, workers: workers) { index, destination in
+            destination.update(from: cache.image(index), count: cache.shape.count)
+        }
+    }
+}
+
+/// Fisher-Yates with our own generator, so the order never depends on the standard library's algorithm.
+func shuffled<T>(_ items: [T], using generator: inout SeededGenerator) -> [T] {
+    var items = items
+    for i in stride(from: items.count - 1, to: 0, by: -1) {
+        items.swapAt(i, Int(generator.next() % UInt64(i + 1)))
+    }
+    return items
+}
+
+extension Network {
+    /// Probabilities for `count` inputs that `fill(index, destination)` writes, in batches of the capacity.
+    func predict(count: Int, workers: Workers, fill: (Int, UnsafeMutablePointer<Float>) -> Void) -> [[Float]] {
+        var rows: [[Float]] = []
+        rows.reserveCapacity(count)
+        let probabilities = Buffer(count: capacity * classCount)
+        var start = 0
+        while start < count {
+            let batch = min(capacity, count - start)
+            for slot in 0..<batch { fill(start + slot, input + slot * inputShape.count) }
+            let logits = forward(batch: batch, training: false, workers: workers)
+            SoftmaxCrossEntropy.softmax(logits, batch: batch, classes: classCount, into: probabilities.pointer)
+            for slot in 0..<batch {
+                rows.append(Array(UnsafeBufferPointer(start: probabilities.pointer + slot * classCount, count: classCount)))
+            }
+            start += batch
+        }
+        return rows
+    }
+}

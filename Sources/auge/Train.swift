@@ -1,0 +1,190 @@
+import AugeImage
+import AugeTrain
+import ArgumentParser
+import Foundation
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a model from labelled photos (one sub-folder per class).",
+        discussion: """
+            Photos are decoded once at the model size and kept in memory; augmentation varies them every epoch.
+            Every epoch is validated; the best model is kept and training stops early when it no longer improves.
+            The threshold is calibrated on the validation photos for --max-miss-rate.
+            The model is written in auge-train's JSON model format (ONNX export is wired separately).
+            """)
+
+    @Argument(help: "The dataset folder: DATASET/<class>/<photo>.")
+    var dataset: String
+
+    @Option(name: .shortAndLong, help: "The model file to write (ONNX, with labels, preprocessing and the calibrated policy).")
+    var out: String
+
+    @Option(help: "Model input size WxH or N.")
+    var size = "128"
+
+    @Option(help: "Colour the model sees: gray or rgb.")
+    var color: ColorMode = .rgb
+
+    @Option(help: "Resize policy: stretch, fit or crop.")
+    var resize: ResizePolicy = .stretch
+
+    @Option(help: "Region of interest x,y,w,h in photo pixels.")
+    var roi: String?
+
+    @Option(help: "Architecture: tiny (~70 k parameters), small (~290 k) or base (~560 k, depthwise-separable).")
+    var arch: Architecture = .small
+
+    @Option(help: "Most epochs to train.")
+    var epochs = 30
+
+    @Option(help: "Photos per step.")
+    var batch = 32
+
+    @Option(help: "Peak learning rate (after warm-up; cosine decay follows).")
+    var lr: Float = 0.003
+
+    @Option(help: "Optimiser: adamw or sgd (with momentum).")
+    var optimizer: OptimizerKind = .adamw
+
+    @Option(help: "Decoupled weight decay.")
+    var weightDecay: Float = 1e-4
+
+    @Option(help: "Share of each class held out for validation (every n-th photo by name).")
+    var valSplit = 0.2
+
+    @Option(help: "A separate validation folder (instead of --val-split).")
+    var val: String?
+
+    @Option(help: "Comma-separated OK classes (default: classes named ok*, good*, pass*; empty for none).")
+    var okLabels: String?
+
+    @Option(help: "Random seed; the same seed and --threads repeat a run exactly.")
+    var seed: UInt64 = 1
+
+    @Option(help: "Threads (default: all cores).")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: "Stop after this many epochs without a better validation score.")
+    var patience = 8
+
+    @Option(help: "Calibration: largest share of defects the threshold may pass as OK on validation photos.")
+    var maxMissRate = 0.01
+
+    @Option(help: "Calibration: largest share of photos the review band may hold.")
+    var maxReviewRate = 0.02
+
+    @Option(help: "Augmentation changes from the defaults, key=value,... (hflip, vflip, rot90: 0/1; rotate degrees; shift, scale, brightness, contrast, gamma, noise), or none.")
+    var augment: String?
+
+    @Flag(help: "Do not weight the loss by inverse class frequency.")
+    var noBalance = false
+
+    @Option(help: "Checkpoint file written after every epoch (default: OUT.checkpoint).")
+    var checkpoint: String?
+
+    @Option(help: "Continue from this checkpoint.")
+    var resume: String?
+
+    func run() throws {
+        guard let (width, height) = Preprocessing.parseSize(size) else { throw ValidationError("--size must be WxH or N, got '\(size)'") }
+        let region = try roi.map { text in
+            guard let region = Region(text) else { throw ValidationError("--roi must be x,y,w,h, got '\(text)'") }
+            return region
+        }
+        let preprocessing = Preprocessing(width: width, height: height, color: color, resize: resize, region: region, mean: [0.5], std: [0.25])
+        let all = try ImageFolder.scan(dataset)
+        let train: ImageFolder, validation: ImageFolder
+        if let val {
+            (train, validation) = (all, try ImageFolder.scan(val, classes: all.classes))
+        } else {
+            guard valSplit > 0, valSplit <= 0.5 else { throw ValidationError("--val-split must be in (0, 0.5]") }
+            (train, validation) = all.split(validationEvery: max(2, Int((1 / valSplit).rounded())))
+        }
+        let ok = okLabels.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+            ?? ImageFolder.defaultOKLabels(all.classes)
+
+        var options = TrainingOptions()
+        options.architecture = arch
+        options.epochs = epochs
+        options.batchSize = batch
+        options.optimizer = OptimizerSettings(kind: optimizer, learningRate: lr, weightDecay: weightDecay, momentum: 0.9)
+        options.seed = seed
+        options.threads = max(1, threads)
+        options.patience = patience
+        options.maxMissRate = maxMissRate
+        options.maxReviewRate = maxReviewRate
+        options.augmentation = try augment.map(AugmentationSettings.init(parsing:)) ?? .productPhotos
+        options.balanceClasses = !noBalance
+
+        let trainer = try Trainer(train: train, validation: validation, preprocessing: preprocessing, okLabels: ok, options: options)
+        let counts = zip(all.classes, zip(train.countsPerClass, validation.countsPerClass)).map { "\($0) \($1.0)+\($1.1)" }
+        say("classes (train+validation): \(counts.joined(separator: ", "))")
+        say("OK labels: \(ok.isEmpty ? "none (the label is the decision)" : ok.joined(separator: ", "))")
+        say("model: \(arch.rawValue), \(trainer.parameterCount) parameters, input \(width)x\(height) \(color.rawValue); \(options.threads) threads, seed \(seed)")
+
+        let checkpointPath = checkpoint ?? out + ".checkpoint"
+        let progress = ProgressDisplay()
+        let model = try trainer.run(resume: try resume.map(TrainingCheckpoint.load(from:)), events: progress.show,
+                                    checkpoint: { try $0.save(to: checkpointPath) })
+        try model.onnxData().write(to: URL(fileURLWithPath: out), options: .atomic)
+        let v = model.validation
+        say(String(format: "best epoch %d of %d; validation accuracy %.2f%%, balanced %.2f%%",
+                     model.provenance.bestEpoch, model.provenance.epochsRun, 100 * v.accuracy, 100 * v.balancedAccuracy))
+        if !model.okLabels.isEmpty {
+            say(String(format: "threshold %.4f, review band ±%.4f: missed defects %.2f%%, false rejects %.2f%%, review %.2f%%, ROC AUC %.4f",
+                         model.calibration.threshold, model.calibration.reviewBand, 100 * (v.missedDefectRate ?? 0),
+                         100 * (v.falseRejectRate ?? 0), 100 * (v.reviewRate ?? 0), v.rocAUC ?? .nan))
+        }
+        say(String(format: "training time %.1f s; wrote %@ (checkpoint %@)", model.provenance.trainingSeconds, out, checkpointPath))
+    }
+}
+
+/// A progress bar per epoch on a terminal's standard error, and one line per epoch on standard output.
+final class ProgressDisplay {
+    private let interactive = isatty(STDERR_FILENO) != 0
+    private var epochSeconds: [Double] = []
+
+    func show(_ event: TrainingEvent) {
+        switch event {
+        case .decoding(let set, let done, let total):
+            bar("decoding \(set)", done: done, total: total, suffix: "")
+        case .batch(let epoch, let batch, let batches, let loss):
+            bar("epoch \(epoch)", done: batch, total: batches, suffix: String(format: " loss %.4f", loss))
+        case .undecodable(let paths):
+            FileHandle.standardError.write("skipped \(paths.count) unreadable photos, e.g. \(paths[0])\n".data(using: .utf8)!)
+        case .epoch(let s, let epochs):
+            clearBar()
+            epochSeconds.append(s.seconds)
+            let eta = epochSeconds.reduce(0, +) / Double(epochSeconds.count) * Double(epochs - s.epoch)
+            let recall = s.defectRecall.map { String(format: "  defect recall %6.2f%%", 100 * $0) } ?? ""
+            say(String(format: "epoch %3d/%d  loss %.4f  acc %6.2f%%  val loss %.4f  val acc %6.2f%%", s.epoch, epochs, s.trainLoss,
+                         100 * s.trainAccuracy, s.validationLoss, 100 * s.validationAccuracy)
+                  + recall + String(format: "  %5.1f s  %5.0f img/s  lr %.2e  ETA %@%@", s.seconds, s.imagesPerSecond, s.learningRate,
+                                    Self.duration(eta), s.improved ? "  *" : ""))
+        }
+    }
+
+    private func bar(_ label: String, done: Int, total: Int, suffix: String) {
+        guard interactive else { return }
+        let width = 30, filled = total == 0 ? width : width * done / total
+        let line = "\r\(label) [" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] \(done)/\(total)" + suffix
+        FileHandle.standardError.write(line.data(using: .utf8)!)
+    }
+
+    private func clearBar() {
+        if interactive { FileHandle.standardError.write("\r\u{1B}[K".data(using: .utf8)!) }
+    }
+
+    static func duration(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        return s >= 3600 ? "\(s / 3600)h\(String(format: "%02d", s % 3600 / 60))m" : s >= 60 ? "\(s / 60)m\(String(format: "%02d", s % 60))s" : "\(s)s"
+    }
+}
+
+extension Architecture: ExpressibleByArgument {}
+extension OptimizerKind: ExpressibleByArgument {}
+
+/// Writes a line to standard output unbuffered, so a log file follows the run.
+func say(_ line: String) {
+    FileHandle.standardOutput.write((line + "\n").data(using: .utf8)!)
+}

@@ -1,0 +1,148 @@
+@testable import AugeTrain
+import AugeEngine
+import AugeImage
+import AugeONNX
+import Foundation
+import XCTest
+
+/// End-to-end training on generated photos: bright squares are OK parts, dark squares defects.
+final class TrainingTests: XCTestCase {
+    var folder: URL!
+
+    override func setUpWithError() throws {
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("auge-train-\(UUID().uuidString)")
+        try SyntheticSquares.write(into: folder, perClass: 40, seed: 3)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: folder)
+    }
+
+    func options(epochs: Int, threads: Int = 2) -> TrainingOptions {
+        var options = TrainingOptions()
+        options.architecture = .tiny
+        options.epochs = epochs
+        options.batchSize = 16
+        options.threads = threads
+        options.optimizer.learningRate = 0.01
+        options.seed = 7
+        return options
+    }
+
+    func trainer(epochs: Int, threads: Int = 2, architecture: Architecture = .tiny) throws -> Trainer {
+        let dataset = try ImageFolder.scan(folder.path)
+        let (train, validation) = dataset.split(validationEvery: 5)
+        var options = options(epochs: epochs, threads: threads)
+        options.architecture = architecture
+        return try Trainer(train: train, validation: validation, preprocessing: SyntheticSquares.preprocessing,
+                           okLabels: ImageFolder.defaultOKLabels(dataset.classes), options: options)
+    }
+
+    func testScanSplitAndDefaultOKLabels() throws {
+        let dataset = try ImageFolder.scan(folder.path)
+        XCTAssertEqual(dataset.classes, ["dark_spot", "ok"])
+        XCTAssertEqual(dataset.countsPerClass, [40, 40])
+        let (train, validation) = dataset.split(validationEvery: 5)
+        XCTAssertEqual(train.countsPerClass, [32, 32])
+        XCTAssertEqual(validation.countsPerClass, [8, 8])
+        XCTAssertTrue(validation.items[0].path.hasSuffix("dark_spot/004.png"))
+        XCTAssertEqual(ImageFolder.defaultOKLabels(["Good_part", "OK", "passed", "scratch", "bad-ok"]), ["Good_part", "OK", "passed"])
+    }
+
+    func testTinyModelLearnsTheSyntheticTask() throws {
+        let model = try trainer(epochs: 12).run()
+        XCTAssertGreaterThanOrEqual(model.validation.accuracy, 0.95, "history: \(model.history.map(\.validationAccuracy))")
+        XCTAssertLessThan(model.history.last!.trainLoss, model.history.first!.trainLoss / 2)
+        XCTAssertEqual(model.validation.rocAUC ?? 0, 1, accuracy: 0.02)
+        XCTAssertEqual(model.okLabels, ["ok"])
+        XCTAssertEqual(model.provenance.trainImagesPerLabel, ["ok": 32, "dark_spot": 32])
+    }
+
+    func testSameSeedAndThreadsGiveIdenticalModels() throws {
+        let first = try trainer(epochs: 2).run()
+        let second = try trainer(epochs: 2).run()
+        XCTAssertEqual(first.state, second.state)
+        XCTAssertEqual(first.history.map(\.trainLoss), second.history.map(\.trainLoss))
+    }
+
+    func testResumingFromACheckpointContinuesExactly() throws {
+        var checkpoints: [TrainingCheckpoint] = []
+        let uninterrupted = try trainer(epochs: 3).run(checkpoint: { checkpoints.append($0) })
+        XCTAssertEqual(checkpoints.map(\.completedEpochs), [1, 2, 3])
+        let path = folder.appendingPathComponent("run.checkpoint").path
+        try checkpoints[0].save(to: path)
+        let resumed = try trainer(epochs: 3).run(resume: try TrainingCheckpoint.load(from: path))
+        XCTAssertEqual(resumed.state, uninterrupted.state)
+        XCTAssertEqual(resumed.history.map(\.trainLoss), uninterrupted.history.map(\.trainLoss))
+    }
+
+    /// The model file (ONNX with metadata), read back and run by the engine on the photo files, gives
+    /// the same validation results as the trainer computed.
+    func testModelFileClassifiesFilesLikeTheTrainer() throws {
+        let model = try trainer(epochs: 3).run()
+        let onnx = try ONNXModel.load(data: model.onnxData(), name: "model.onnx")
+        XCTAssertEqual(onnx.metadata?.labels, model.labels)
+        XCTAssertEqual(onnx.metadata?.okLabels, model.okLabels)
+        XCTAssertEqual(onnx.metadata?.threshold, Float(model.calibration.threshold))
+        let preprocessing = try XCTUnwrap(onnx.metadata.map {
+            Preprocessing(width: $0.inputSize!.width, height: $0.inputSize!.height, color: $0.color!, resize: $0.resize!,
+                          region: $0.roi, mean: $0.mean!, std: $0.std!)
+        })
+        let engine = try Engine(graph: onnx.graph, batchSize: 1, threads: 2)
+        let validation = try ImageFolder.scan(folder.path).split(validationEvery: 5).validation
+        let rows = try validation.items.map { item -> [Float] in
+            let image = try ImageDecoder().decode(fileAt: item.path, for: preprocessing)
+            let input = Tensor(shape: [1, 1, 24, 24], data: try preprocessing.tensor(from: image))
+            return try engine.run([onnx.graph.inputs[0].name: input])[onnx.graph.outputs[0]]!.data
+        }
+        let metrics = EvaluationMetrics(labels: model.labels, okLabels: model.okLabels, truths: validation.items.map(\.label),
+                                        probabilities: rows, threshold: model.calibration.threshold, reviewBand: model.calibration.reviewBand)
+        XCTAssertEqual(metrics.confusion, model.validation.confusion)
+        XCTAssertEqual(metrics.loss, model.validation.loss, accuracy: 1e-4)
+    }
+
+    /// The exported graph, run by a plain NCHW reference, gives the network's own probabilities.
+    func testExportedGraphComputesTheSameProbabilities() throws {
+        for architecture in [Architecture.tiny, .base] {
+            let model = try trainer(epochs: 1, architecture: architecture).run()
+            let graph = model.exportGraph()
+            XCTAssertEqual(graph.inputs.first?.shape, [nil, 1, 24, 24])
+            XCTAssertEqual(graph.outputs, ["probabilities"])
+            let network = model.makeNetwork()
+            network.reserve(batch: 2, workers: Workers(count: 1))
+            var generator = SeededGenerator(seed: 11)
+            let nhwc = (0..<(2 * 24 * 24)).map { _ in generator.nextGaussian() }
+            let expected = network.predict(count: 2, workers: Workers(count: 1)) { index, destination in
+                for i in 0..<(24 * 24) { destination[i] = nhwc[index * 24 * 24 + i] }
+            }
+            // One channel: NHWC and NCHW hold the same order.
+            let actual = try runReference(graph, inputs: [graph.inputs[0].name: Tensor(shape: [2, 1, 24, 24], data: nhwc)])[graph.outputs[0]]!
+            for (row, reference) in zip(expected, stride(from: 0, to: actual.count, by: 2).map { Array(actual.data[$0..<($0 + 2)]) }) {
+                for (a, b) in zip(row, reference) { XCTAssertEqual(a, b, accuracy: 1e-4, "\(architecture)") }
+            }
+        }
+    }
+}
+
+enum SyntheticSquares {
+    static let preprocessing = Preprocessing(width: 24, height: 24, color: .gray, mean: [0.5], std: [0.25])
+
+    /// Grey 32x32 photos with noise and one 10x10 square: bright in "ok", dark in "dark_spot".
+    static func write(into folder: URL, perClass: Int, seed: UInt64) throws {
+        var generator = SeededGenerator(seed: seed)
+        for (label, squareValue) in [("ok", 210), ("dark_spot", 40)] {
+            let classFolder = folder.appendingPathComponent(label)
+            try FileManager.default.createDirectory(at: classFolder, withIntermediateDirectories: true)
+            for index in 0..<perClass {
+                var pixels = (0..<(32 * 32)).map { _ in UInt8(clamping: 128 + Int(12 * generator.nextGaussian())) }
+                let x0 = Int(generator.next() % 22), y0 = Int(generator.next() % 22)
+                for y in y0..<(y0 + 10) {
+                    for x in x0..<(x0 + 10) { pixels[y * 32 + x] = UInt8(clamping: squareValue + Int(8 * generator.nextGaussian())) }
+                }
+                let image = Image(width: 32, height: 32, color: .gray, pixels: pixels)
+                let name = String(format: "%03d.png", index)
+                try Data(PNGEncoder.encode(image)).write(to: classFolder.appendingPathComponent(name))
+            }
+        }
+    }
+}
