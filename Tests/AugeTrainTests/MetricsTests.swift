@@ -107,6 +107,26 @@ final class MetricsTests: XCTestCase {
         XCTAssertThrowsError(try AugmentationSettings(parsing: "noise"))
     }
 
+    func testOptimizerSteps() {
+        let weight = Parameter(name: "w", count: 1, decays: true, initial: 1)
+        let bias = Parameter(name: "b", count: 1, decays: false, initial: 1)
+        weight.gradient.pointer[0] = 0.5
+        bias.gradient.pointer[0] = 0.5
+        var sgd = Optimizer(settings: OptimizerSettings(kind: .sgd, learningRate: 0.1, weightDecay: 0.01, momentum: 0.9))
+        sgd.update([weight, bias], learningRate: 0.1)
+        XCTAssertEqual(weight.value.pointer[0], 1 * (1 - 0.1 * 0.01) - 0.1 * 0.5, accuracy: 1e-7)
+        XCTAssertEqual(bias.value.pointer[0], 1 - 0.1 * 0.5, accuracy: 1e-7)
+        sgd.update([bias], learningRate: 0.1)  // momentum: velocity 0.9 * 0.5 + 0.5
+        XCTAssertEqual(bias.value.pointer[0], 0.95 - 0.1 * 0.95, accuracy: 1e-6)
+
+        let adam = Parameter(name: "w", count: 1, decays: true, initial: 1)
+        adam.gradient.pointer[0] = -2
+        var adamw = Optimizer(settings: OptimizerSettings(kind: .adamw, learningRate: 0.01, weightDecay: 0.1, momentum: 0.9))
+        adamw.update([adam], learningRate: 0.01)
+        // First Adam step moves by the learning rate against the gradient's sign (bias-corrected).
+        XCTAssertEqual(adam.value.pointer[0], 1 * (1 - 0.01 * 0.1) + 0.01, accuracy: 1e-6)
+    }
+
     func testLearningRateSchedule() {
         let schedule = LearningRateSchedule(peak: 1, warmupSteps: 4, totalSteps: 104)
         XCTAssertEqual(schedule.rate(atStep: 0), 0.25)
