@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Builds auge (release) and runs the main job on the shipped samples.
+# Builds auge (release) and runs the main job on the shipped samples: the default model classifies
+# every photo in SampleImages/, then `auge eval` checks the decisions against the folders' labels.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 swift build -c release --product auge >&2
 auge=.build/release/auge
-# Stand-in until the default model and SampleImages exist: show what a model would see.
-mkdir -p .build/demo
-for photo in Tests/AugeImageTests/Fixtures/jpeg/orientation-6.jpg Tests/AugeImageTests/Fixtures/jpeg/large-420.jpg; do
-    "$auge" preview "$photo" --size 128x128 --resize fit -o ".build/demo/$(basename "$photo" .jpg)-preview.png"
-done
+echo "== auge classify SampleImages (default model: Models/default.onnx)"
+"$auge" classify SampleImages --format table
+echo
+echo "== auge eval: decisions against the labels of SampleImages/<class>/ (incoming/ is unlabelled)"
+"$auge" eval SampleImages

@@ -17,21 +17,29 @@ public struct ImageFolder: Sendable, Equatable {
     public var classes: [String]
     /// Sorted by class, then by file name.
     public var items: [Item]
+    /// Sub-folders left out because they are not among the given classes.
+    public var skippedFolders: [String] = []
 
     static let photoExtensions: Set<String> = ["jpg", "jpeg", "png"]
 
     /// Reads the folder. With `classes` given (a validation folder for a trained label list), its
-    /// sub-folders must be among them; otherwise the sub-folders define the classes.
-    public static func scan(_ root: String, classes given: [String]? = nil) throws -> ImageFolder {
+    /// sub-folders must be among them, or with `skippingOthers` the others are left out (and named in
+    /// `skippedFolders`); otherwise the sub-folders define the classes.
+    public static func scan(_ root: String, classes given: [String]? = nil, skippingOthers: Bool = false) throws -> ImageFolder {
         let manager = FileManager.default
         let rootURL = URL(fileURLWithPath: root)
         guard let entries = try? manager.contentsOfDirectory(at: rootURL, includingPropertiesForKeys: [.isDirectoryKey]) else {
             throw DatasetError(description: "cannot read the dataset folder \(root)")
         }
-        let folders = entries.filter { !$0.lastPathComponent.hasPrefix(".") && (try? $0.resourceValues(forKeys: [.isDirectoryKey]).isDirectory) == true }
+        var folders = entries.filter { !$0.lastPathComponent.hasPrefix(".") && (try? $0.resourceValues(forKeys: [.isDirectoryKey]).isDirectory) == true }
             .map(\.lastPathComponent).sorted()
-        guard !folders.isEmpty else { throw DatasetError(description: "\(root) has no class sub-folders (expected DATASET/<class>/<photo>)") }
         let classes = given ?? folders
+        var skipped: [String] = []
+        if skippingOthers {
+            skipped = folders.filter { !classes.contains($0) }
+            folders.removeAll { !classes.contains($0) }
+        }
+        guard !folders.isEmpty else { throw DatasetError(description: "\(root) has no class sub-folders (expected DATASET/<class>/<photo>)") }
         if let unknown = folders.first(where: { !classes.contains($0) }) {
             throw DatasetError(description: "\(root)/\(unknown) is not one of the trained classes \(classes)")
         }
@@ -44,7 +52,9 @@ public struct ImageFolder: Sendable, Equatable {
             items += files.map { Item(path: rootURL.appendingPathComponent(folder).appendingPathComponent($0).path, label: label) }
         }
         guard !items.isEmpty else { throw DatasetError(description: "\(root) holds no JPEG or PNG photos") }
-        return ImageFolder(root: root, classes: classes, items: items.sorted { ($0.label, $0.path) < ($1.label, $1.path) })
+        var folder = ImageFolder(root: root, classes: classes, items: items.sorted { ($0.label, $0.path) < ($1.label, $1.path) })
+        folder.skippedFolders = skipped
+        return folder
     }
 
     /// Deterministic split: within each class (sorted by name) every `every`-th photo goes to validation.

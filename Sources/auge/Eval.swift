@@ -30,7 +30,10 @@ struct Eval: ParsableCommand {
         try requireKernelSupport()
         let inspection = try settings.load()
         let policy = inspection.policy
-        var folder = try ImageFolder.scan(dataset, classes: policy.labels)
+        var folder = try ImageFolder.scan(dataset, classes: policy.labels, skippingOthers: true)
+        for skipped in folder.skippedFolders {
+            log("auge eval: skipping \(dataset)/\(skipped): not a label of the model (\(policy.labels.joined(separator: ", ")))")
+        }
         if let holdout {
             guard holdout >= 2 else { throw ValidationError("--holdout must be at least 2") }
             folder = folder.split(validationEvery: holdout).validation

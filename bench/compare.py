@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""Auge against its peers on the same ONNX models, same thread counts, same session.
+
+For each model and thread count, in alternating rounds: `auge bench` (batch-1 latency p50, its own
+warm-up and timing), ONNX Runtime (CPU provider, all graph optimisations, intra-op threads = T), and
+OpenVINO when it is installed (FP32, latency hint, T threads). Prints one table with medians over the
+rounds and the ratios Auge / peer (below 1: Auge is faster).
+
+Models: the peer kit's benchmark models (inspect-small 128x128, MobileNetV2 and ResNet-18 224x224,
+seeded random weights), built with ../shared/peers/make_models.py into --models-dir, or any .onnx
+files given with --model.
+
+Usage: PY=$(scripts/python-env.sh); $PY bench/compare.py [--threads 1,2] [--rounds 3] [--seconds 2]
+"""
+import argparse
+import glob
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import onnxruntime as ort
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def auge_p50(auge, model, threads, seconds):
+    out = subprocess.run([auge, "bench", "--model", model, "--threads", str(threads), "--batch", "1",
+                          "--seconds", str(seconds), "--format", "json"], check=True, capture_output=True, text=True).stdout
+    return json.loads(out)["runs"][0]["latency_ms"]["p50"]
+
+
+def timed_p50(run, seconds):
+    for _ in range(10):
+        run()
+    times, end = [], time.perf_counter() + seconds
+    while time.perf_counter() < end or len(times) < 20:
+        start = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def ort_p50(model, threads, seconds):
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    inp = session.get_inputs()[0]
+    x = np.random.default_rng(0).standard_normal([1] + list(inp.shape[1:])).astype(np.float32)
+    return timed_p50(lambda: session.run(None, {inp.name: x}), seconds)
+
+
+def openvino_p50(model, threads, seconds):
+    try:
+        import openvino as ov
+    except ImportError:
+        return None
+    core = ov.Core()
+    network = core.read_model(model)
+    shape = [1] + [d.get_length() for d in network.inputs[0].get_partial_shape()[1:]]
+    network.reshape({network.inputs[0]: shape})
+    compiled = core.compile_model(network, "CPU", {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY",
+                                                   "NUM_STREAMS": "1", "INFERENCE_NUM_THREADS": str(threads)})
+    request = compiled.create_infer_request()
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    return timed_p50(lambda: request.infer({0: x}), seconds)
+
+
+def max_difference(auge, model, work):
+    """Largest |Auge - ONNX Runtime| over the outputs for one random batch-1 input (a correctness check)."""
+    session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    inp = session.get_inputs()[0]
+    x = np.random.default_rng(1).standard_normal([1] + list(inp.shape[1:])).astype(np.float32)
+    np.save(os.path.join(work, "x.npy"), x)
+    subprocess.run([auge, "run", model, "--input", os.path.join(work, "x.npy"), "-o", os.path.join(work, "y.npy")], check=True)
+    return float(np.abs(np.load(os.path.join(work, "y.npy")) - session.run(None, {inp.name: x})[0]).max())
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", action="append", help="an ONNX model (repeatable); default: the peer kit's three")
+    ap.add_argument("--models-dir", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "auge-peer-models"))
+    ap.add_argument("--peers", default=os.path.join(ROOT, "..", "shared", "peers"))
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("--auge", default=os.path.join(ROOT, ".build", "release", "auge"))
+    args = ap.parse_args()
+    models = args.model
+    if not models:
+        if not glob.glob(os.path.join(args.models_dir, "*.onnx")):
+            subprocess.run([sys.executable, os.path.join(args.peers, "make_models.py"), args.models_dir], check=True,
+                           stdout=subprocess.DEVNULL)
+        models = [os.path.join(args.models_dir, name + ".onnx") for name in ("inspect-small", "mobilenetv2", "resnet18")]
+    threads = [int(t) for t in args.threads.split(",")]
+    work = tempfile.mkdtemp(prefix="auge-compare-")
+    differences = {model: max_difference(args.auge, model, work) for model in models}
+    results = {}
+    for _ in range(args.rounds):
+        for model in models:
+            for t in threads:
+                row = results.setdefault((model, t), {"auge": [], "ort": [], "openvino": []})
+                row["auge"].append(auge_p50(args.auge, model, t, args.seconds))
+                row["ort"].append(ort_p50(model, t, args.seconds))
+                ov = openvino_p50(model, t, args.seconds)
+                if ov is not None:
+                    row["openvino"].append(ov)
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
+    print(f"# {cpu}, {os.cpu_count()} cores; {time.strftime('%Y-%m-%d', time.gmtime())}; batch-1 latency p50 in ms, "
+          f"median of {args.rounds} rounds; onnxruntime {ort.__version__}")
+    print("| model | threads | Auge | ONNX Runtime | Auge / ORT | OpenVINO | Auge / OpenVINO | max abs diff vs ORT |")
+    print("|---|---|---|---|---|---|---|---|")
+    for (model, t), row in results.items():
+        a, o = statistics.median(row["auge"]), statistics.median(row["ort"])
+        v = statistics.median(row["openvino"]) if row["openvino"] else None
+        ov_cells = f"{v:.3f} | {a / v:.2f}" if v else "- | -"
+        print(f"| {os.path.basename(model)[:-5]} | {t} | {a:.3f} | {o:.3f} | {a / o:.2f} | {ov_cells} | {differences[model]:.1e} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Reproduces Models/default.onnx: renders a training set and a separate, never-seen test set of
+# synthetic washer photos (auge-samples, fixed seeds), trains with `auge train` and evaluates the
+# result on the test set with `auge eval`.
+# Usage: scripts/train-default-model.sh [photos-per-class] [epochs]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+per_class=${1:-300}; epochs=${2:-30}
+work=${TMPDIR:-/tmp}/auge-default-model
+scripts/install-deps.sh
+swift build -c release --product auge >&2
+swift build -c release --product auge-samples >&2
+rm -rf "$work" && mkdir -p "$work"
+.build/release/auge-samples generate "$work/train" --per-class "$per_class" --seed 1 --format mixed
+.build/release/auge-samples generate "$work/test" --per-class 200 --seed 777 --format mixed
+mkdir -p Models
+.build/release/auge train "$work/train" --out Models/default.onnx --size 128 --color gray --arch small \
+    --epochs "$epochs" --seed 1 --threads "$(nproc)"
+.build/release/auge eval --model Models/default.onnx "$work/test"
