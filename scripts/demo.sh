@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Builds auge (release) and runs the main job on the shipped samples: the default model classifies
-# every photo in SampleImages/, then `auge eval` checks the decisions against the folders' labels.
+# Builds auge (release) and runs the main job on the shipped samples.
+# Stand-in until the default model (Models/default.onnx) exists: for each class of SampleImages/,
+# show what a 128x128 gray model sees of one photo (written to .build/demo/), and describe the
+# photos Auge would classify.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 swift build -c release --product auge >&2
 auge=.build/release/auge
-echo "== auge classify SampleImages (default model: Models/default.onnx)"
-"$auge" classify SampleImages --format table
-echo
-echo "== auge eval: decisions against the labels of SampleImages/<class>/ (incoming/ is unlabelled)"
-"$auge" eval SampleImages
+mkdir -p .build/demo
+for folder in SampleImages/*/; do
+    class=$(basename "$folder")
+    photo=$(ls "$folder" | grep -E '\.(jpg|png)$' | head -1)
+    "$auge" preview "$folder$photo" --size 128x128 --color gray -o ".build/demo/$class-preview.png"
+done
+echo "previews of what a model sees: .build/demo/*-preview.png"
