@@ -225,11 +225,18 @@ final class ConvolutionGemmStep: Step {
         if let planeStride = padded?.planeStride {
             // First layer: one pass per input channel plane, each over the kernel window.
             let perChannel = geometry.kernelHeight &* geometry.kernelWidth &* vectorWidth
+            let unrolled3x3 = geometry.kernelHeight == 3 && innerLength == 3 && tapColumns == 1
             for channel in 0..<geometry.inChannels {
                 let o = channel &* planeStride
-                a = multiplyTile((shifted.0 + o, shifted.1 + o, shifted.2 + o, shifted.3 + o, shifted.4 + o, shifted.5 + o),
-                                 kernelRows: geometry.kernelHeight, tapRowStep: tapRowStep, tapColumns: tapColumns,
-                                 tapColumnStep: tapColumnStep, inner: innerLength, weights: weights + channel &* perChannel, initial: a)
+                let channelPixels = (shifted.0 + o, shifted.1 + o, shifted.2 + o, shifted.3 + o, shifted.4 + o, shifted.5 + o)
+                if unrolled3x3 {
+                    // Constant trip counts let the compiler unroll the nine taps (three-long loops cost more than their FMAs).
+                    a = multiplyTile(channelPixels, kernelRows: 3, tapRowStep: tapRowStep, tapColumns: 1, tapColumnStep: 0, inner: 3,
+                                     weights: weights + channel &* perChannel, initial: a)
+                } else {
+                    a = multiplyTile(channelPixels, kernelRows: geometry.kernelHeight, tapRowStep: tapRowStep, tapColumns: tapColumns,
+                                     tapColumnStep: tapColumnStep, inner: innerLength, weights: weights + channel &* perChannel, initial: a)
+                }
             }
         } else {
             a = multiplyTile(shifted, kernelRows: geometry.kernelHeight, tapRowStep: tapRowStep, tapColumns: tapColumns,
