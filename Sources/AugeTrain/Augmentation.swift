@@ -1,3 +1,4 @@
+import AugeEngine
 import AugeImage
 import Foundation
 

@@ -1,3 +1,4 @@
+import AugeEngine
 import Foundation
 
 /// Times training steps (forward, loss, backward, AdamW update) on random inputs, without decoding

@@ -1,3 +1,4 @@
+import AugeEngine
 import Foundation
 import XCTest
 @testable import AugeONNX
@@ -64,7 +65,7 @@ final class MalformedModelTests: XCTestCase {
     /// Every prefix and many corrupted copies of a real model either load or throw ONNXError.
     func testCorruptedBytesNeverCrash() throws {
         let original = try Data(contentsOf: FixtureManifest.url("resnet18_small.onnx"))
-        var generator = SplitMix64(seed: 2026)
+        var generator = SeededGenerator(seed: 2026)
         var outcomes = (loaded: 0, refused: 0)
         func attempt(_ data: Data) {
             do {
@@ -96,16 +97,3 @@ final class MalformedModelTests: XCTestCase {
     }
 }
 
-/// A seeded generator, so the corruption test hits the same bytes on every run.
-private struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -1,3 +1,4 @@
+import AugeEngine
 @testable import AugeTrain
 import XCTest
 

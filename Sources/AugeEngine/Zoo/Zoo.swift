@@ -62,25 +62,21 @@ struct NetworkBuilder {
     let inputShape: [Int?]
     private var nodes: [Node] = []
     private var channelCounts: [String: Int]
-    private var state: UInt64
+    private var generator: SeededGenerator
     private var counter = 0
 
     init(name: String, channels: Int, resolution: Int, seed: UInt64) {
         self.name = name
         inputShape = [nil, channels, resolution, resolution]
         channelCounts = ["input": channels]
-        state = seed &* 0x9E37_79B9_7F4A_7C15 &+ 1
+        generator = SeededGenerator(seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ 1)
     }
 
     func channels(of value: String) -> Int { channelCounts[value]! }
 
-    /// Uniform in [0, 1) from SplitMix64.
+    /// Uniform in [0, 1), 53 bits.
     private mutating func uniform() -> Double {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return Double((z ^ (z >> 31)) >> 11) / Double(1 << 53)
+        Double(generator.next() >> 11) / Double(1 << 53)
     }
 
     /// Standard normal by Box-Muller.

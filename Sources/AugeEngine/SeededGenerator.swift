@@ -1,7 +1,8 @@
 import Foundation
 
-/// A small, fast generator whose sequence depends only on the seed (SplitMix64), so a training run
-/// with a fixed seed and thread count repeats exactly on every platform.
+/// A small, fast generator whose sequence depends only on the seed (SplitMix64), so seeded weights,
+/// training runs and test data repeat exactly on every platform. The one seeded generator of the
+/// engine, the trainer and the tests.
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
