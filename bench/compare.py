@@ -2,9 +2,14 @@
 """Auge against its peers on the same ONNX models, same thread counts, same session.
 
 For each model and thread count, in alternating rounds: `auge bench` (batch-1 latency p50, its own
-warm-up and timing), ONNX Runtime (CPU provider, all graph optimisations, intra-op threads = T), and
-OpenVINO when it is installed (FP32, latency hint, T threads). Prints one table with medians over the
-rounds and the ratios Auge / peer (below 1: Auge is faster).
+warm-up and timing), ONNX Runtime (CPU provider, all graph optimisations, intra-op threads = T),
+OpenVINO when it is installed (FP32, latency hint, T threads) and ncnn when it is installed (FP32
+storage and arithmetic, T threads; the ONNX file converted once with the pnnx tool). Prints one table
+with medians over the rounds and the ratios Auge / peer (below 1: Auge is faster), and each peer's
+largest output difference from ONNX Runtime as a check that all ran the same model.
+
+Optional peers: `$PY -m pip install openvino ncnn` and `$PY -m pip install --no-deps pnnx` (pnnx
+declares a torch dependency that its converter binary does not need).
 
 Models: the peer kit's benchmark models (inspect-small 128x128, MobileNetV2 and ResNet-18 224x224,
 seeded random weights), built with ../shared/peers/make_models.py into --models-dir, or any .onnx
@@ -14,6 +19,7 @@ Usage: PY=$(scripts/python-env.sh); $PY bench/compare.py [--threads 1,2] [--roun
 """
 import argparse
 import glob
+import importlib.util
 import json
 import os
 import platform
@@ -75,6 +81,67 @@ def openvino_p50(model, threads, seconds):
     return timed_p50(lambda: request.infer({0: x}), seconds)
 
 
+def pnnx_binary():
+    """The converter binary inside the pnnx package, found without importing it (the module imports torch)."""
+    spec = importlib.util.find_spec("pnnx")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = os.path.join(spec.submodule_search_locations[0], "pnnx")
+    return path if os.access(path, os.X_OK) else None
+
+
+class NcnnModel:
+    """One model converted to ncnn (FP32 weights), run batch-1 like ncnn's own benchmark: a fresh extractor per run."""
+
+    def __init__(self, model, work):
+        import ncnn
+        self.ncnn = ncnn
+        session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+        self.shape = [1] + list(session.get_inputs()[0].shape[1:])
+        base = os.path.join(work, os.path.basename(model)[:-5].replace("-", "_"))
+        if not os.path.exists(base + ".ncnn.param"):
+            target = base + ".onnx"
+            subprocess.run(["cp", model, target], check=True)
+            subprocess.run([pnnx_binary(), target, "inputshape=[" + ",".join(map(str, self.shape)) + "]", "fp16=0"],
+                           cwd=work, check=True, capture_output=True)
+        self.base = base
+
+    def net(self, threads):
+        net = self.ncnn.Net()
+        options = net.opt
+        options.num_threads = threads
+        options.lightmode = True
+        options.use_fp16_storage = options.use_fp16_packed = options.use_fp16_arithmetic = options.use_bf16_storage = False
+        net.load_param(self.base + ".ncnn.param")
+        net.load_model(self.base + ".ncnn.bin")
+        return net
+
+    def infer(self, net, x):
+        extractor = net.create_extractor()
+        extractor.input("in0", self.ncnn.Mat(x[0]).clone())
+        _, out = extractor.extract("out0")
+        return np.array(out).reshape(-1)
+
+    def p50(self, threads, seconds):
+        net = self.net(threads)
+        x = np.random.default_rng(0).standard_normal(self.shape).astype(np.float32)
+        return timed_p50(lambda: self.infer(net, x), seconds)
+
+    def max_difference(self):
+        session = ort.InferenceSession(self.base + ".onnx", providers=["CPUExecutionProvider"])
+        x = np.random.default_rng(1).standard_normal(self.shape).astype(np.float32)
+        reference = session.run(None, {session.get_inputs()[0].name: x})[0].reshape(-1)
+        return float(np.abs(self.infer(self.net(1), x) - reference).max())
+
+
+def ncnn_models(models, work):
+    """ncnn versions of the models, or {} (saying why) when ncnn or pnnx is not installed."""
+    if importlib.util.find_spec("ncnn") is None or pnnx_binary() is None:
+        print("# ncnn: not installed (pip install ncnn; pip install --no-deps pnnx), left out", file=sys.stderr)
+        return {}
+    return {model: NcnnModel(model, work) for model in models}
+
+
 def max_difference(auge, model, work):
     """Largest |Auge - ONNX Runtime| over the outputs for one random batch-1 input (a correctness check)."""
     session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
@@ -104,26 +171,37 @@ def main():
     threads = [int(t) for t in args.threads.split(",")]
     work = tempfile.mkdtemp(prefix="auge-compare-")
     differences = {model: max_difference(args.auge, model, work) for model in models}
+    ncnn = ncnn_models(models, work)
+    ncnn_differences = {model: converted.max_difference() for model, converted in ncnn.items()}
     results = {}
     for _ in range(args.rounds):
         for model in models:
             for t in threads:
-                row = results.setdefault((model, t), {"auge": [], "ort": [], "openvino": []})
+                row = results.setdefault((model, t), {"auge": [], "ort": [], "openvino": [], "ncnn": []})
                 row["auge"].append(auge_p50(args.auge, model, t, args.seconds))
                 row["ort"].append(ort_p50(model, t, args.seconds))
                 ov = openvino_p50(model, t, args.seconds)
                 if ov is not None:
                     row["openvino"].append(ov)
+                if model in ncnn:
+                    row["ncnn"].append(ncnn[model].p50(t, args.seconds))
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
     print(f"# {cpu}, {os.cpu_count()} cores; {time.strftime('%Y-%m-%d', time.gmtime())}; batch-1 latency p50 in ms, "
           f"median of {args.rounds} rounds; onnxruntime {ort.__version__}")
-    print("| model | threads | Auge | ONNX Runtime | Auge / ORT | OpenVINO | Auge / OpenVINO | max abs diff vs ORT |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| model | threads | Auge | ONNX Runtime | Auge / ORT | OpenVINO | Auge / OpenVINO | ncnn | Auge / ncnn "
+          "| max abs diff vs ORT: Auge | ncnn |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for (model, t), row in results.items():
         a, o = statistics.median(row["auge"]), statistics.median(row["ort"])
-        v = statistics.median(row["openvino"]) if row["openvino"] else None
-        ov_cells = f"{v:.3f} | {a / v:.2f}" if v else "- | -"
-        print(f"| {os.path.basename(model)[:-5]} | {t} | {a:.3f} | {o:.3f} | {a / o:.2f} | {ov_cells} | {differences[model]:.1e} |")
+
+        def peer(name):
+            if not row[name]:
+                return "- | -"
+            p = statistics.median(row[name])
+            return f"{p:.3f} | {a / p:.2f}"
+        ncnn_difference = f"{ncnn_differences[model]:.1e}" if model in ncnn_differences else "-"
+        print(f"| {os.path.basename(model)[:-5]} | {t} | {a:.3f} | {o:.3f} | {a / o:.2f} | {peer('openvino')} | {peer('ncnn')} "
+              f"| {differences[model]:.1e} | {ncnn_difference} |")
 
 
 if __name__ == "__main__":

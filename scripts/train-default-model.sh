@@ -5,15 +5,17 @@
 # Usage: scripts/train-default-model.sh [photos-per-class] [epochs]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-per_class=${1:-300}; epochs=${2:-30}
+per_class=${1:-350}; epochs=${2:-30}
 work=${TMPDIR:-/tmp}/auge-default-model
 scripts/install-deps.sh
 swift build -c release --product auge >&2
 swift build -c release --product auge-samples >&2
 rm -rf "$work" && mkdir -p "$work"
-.build/release/auge-samples generate "$work/train" --per-class "$per_class" --seed 1 --format mixed
+# The two sets render in parallel: the generator is single-threaded.
+.build/release/auge-samples generate "$work/train" --per-class "$per_class" --seed 1 --format mixed &
 .build/release/auge-samples generate "$work/test" --per-class 200 --seed 777 --format mixed
+wait
 mkdir -p Models
-.build/release/auge train "$work/train" --out Models/default.onnx --size 128 --color gray --arch small \
-    --epochs "$epochs" --seed 1 --threads "$(nproc)"
+.build/release/auge train "$work/train" --out Models/default.onnx --size 256 --color rgb --arch small \
+    --pool max --epochs "$epochs" --patience 10 --seed 1 --threads "$(nproc)"
 .build/release/auge eval --model Models/default.onnx "$work/test"

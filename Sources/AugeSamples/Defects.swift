@@ -55,10 +55,10 @@ struct Scratch: Defect {
     init(on washer: Washer, random: inout SplitMix64) {
         center = washer.randomFacePoint(margin: 0.01, random: &random)
         along = direction(random.uniform(0...(2 * .pi)))
-        halfLength = random.uniform(0.04...0.09)
-        width = random.uniform(0.006...0.01)
+        halfLength = random.uniform(0.08...0.14)
+        width = random.uniform(0.012...0.018)
         bow = halfLength * random.uniform(-0.15...0.15)
-        contrast = random.uniform(0.15...0.35)
+        contrast = random.uniform(0.3...0.55)
         bounds = Bounds(around: [center - along * halfLength, center + along * halfLength], margin: abs(bow) + 3 * width)
     }
 
@@ -86,7 +86,7 @@ struct Crack: Defect {
         var point = start * (fromOutside ? washer.outerRadius - 0.002 : washer.innerRadius + 0.002)
         var heading = atan2(start.y, start.x) + (fromOutside ? .pi : 0) + random.uniform(-0.4...0.4)
         let steps = 7
-        let step = random.uniform(0.06...0.13) / Float(steps)
+        let step = random.uniform(0.1...0.18) / Float(steps)
         var path = [point]
         for _ in 0..<steps {
             heading += random.uniform(-0.6...0.6)
@@ -94,8 +94,8 @@ struct Crack: Defect {
             path.append(point)
         }
         self.path = path
-        width = random.uniform(0.005...0.008)
-        darkness = random.uniform(0.5...0.85)
+        width = random.uniform(0.009...0.014)
+        darkness = random.uniform(0.65...0.9)
         bounds = Bounds(around: path, margin: 3 * width)
     }
 
@@ -124,9 +124,9 @@ struct Dent: Defect {
     let bounds: Bounds
 
     init(on washer: Washer, light: SIMD2<Float>, random: inout SplitMix64) {
-        radius = random.uniform(0.022...0.042)
+        radius = random.uniform(0.045...0.07)
         center = washer.randomFacePoint(margin: radius * 0.6, random: &random)
-        strength = random.uniform(0.25...0.5)
+        strength = random.uniform(0.4...0.7)
         self.light = light
         bounds = Bounds(around: [center], margin: radius)
     }
@@ -152,7 +152,7 @@ struct Chip: Defect {
     private let fractureWidth: Float = 0.008
 
     init(on washer: Washer, light: SIMD2<Float>, texture: ValueNoise, random: inout SplitMix64) {
-        radius = random.uniform(0.022...0.045)
+        radius = random.uniform(0.045...0.075)
         center = direction(random.uniform(0...(2 * .pi))) * (washer.outerRadius + radius * random.uniform(-0.2...0.3))
         self.light = light
         self.texture = texture
@@ -197,9 +197,9 @@ struct Stain: Defect {
     ]
 
     init(on washer: Washer, texture: ValueNoise, random: inout SplitMix64) {
-        radius = random.uniform(0.035...0.075)
+        radius = random.uniform(0.06...0.1)
         center = washer.randomFacePoint(margin: radius * 0.3, random: &random)
-        let strength = random.uniform(0.45...0.85)
+        let strength = random.uniform(0.6...0.9)
         tint = 1 - strength * (1 - Stain.tints[random.index(below: Stain.tints.count)])
         self.texture = texture
         bounds = Bounds(around: [center], margin: radius * 1.4)

@@ -133,6 +133,61 @@ final class GlobalAveragePooling: Layer {
     }
 }
 
+/// Maximum over all pixels per channel: H x W x C -> 1 x 1 x C. A defect that covers a few pixels
+/// moves the maximum of a channel that responds to it, where an average would dilute it to nothing.
+final class GlobalMaxPooling: Layer {
+    let inputShape: Shape
+    var outputShape: Shape { Shape(height: 1, width: 1, channels: inputShape.channels) }
+
+    init(input: Shape) {
+        inputShape = input
+    }
+
+    /// Calls `body(channel, pixel)` with the pixel holding each channel's maximum (the first on ties).
+    @inline(__always)
+    private func forEachMaximum(_ x: UnsafePointer<Float>, _ body: (Int, Int) -> Void) {
+        let c = inputShape.channels, pixels = inputShape.height * inputShape.width
+        for ch in 0..<c {
+            var best = x[ch], bestPixel = 0
+            for p in 1..<max(pixels, 1) where x[p &* c &+ ch] > best {
+                best = x[p &* c &+ ch]
+                bestPixel = p
+            }
+            body(ch, bestPixel)
+        }
+    }
+
+    func forward(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int, training: Bool, workers: Workers) {
+        let c = inputShape.channels
+        workers.forEachShare(of: batch) { _, images in
+            for n in images {
+                let x = input + n &* inputShape.count, y = output + n &* c
+                forEachMaximum(x) { ch, p in y[ch] = x[p &* c &+ ch] }
+            }
+        }
+    }
+
+    func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+                  inputGradient: UnsafeMutablePointer<Float>?, batch: Int, workers: Workers) {
+        guard let dx = inputGradient else { return }
+        let c = inputShape.channels
+        workers.forEachShare(of: batch) { _, images in
+            for n in images {
+                let x = input + n &* inputShape.count, d = dx + n &* inputShape.count, dy = outputGradient + n &* c
+                d.update(repeating: 0, count: inputShape.count)
+                forEachMaximum(x) { ch, p in d[p &* c &+ ch] = dy[ch] }
+            }
+        }
+    }
+
+    /// ONNX MaxPool over the whole (fixed) feature map, then Flatten for the fully connected layer.
+    func graphNodes(name: String, input: String, output: String) -> [Node] {
+        let window = (inputShape.height, inputShape.width)
+        return [Node(name: name, operation: .maxPool(Pooling(kernel: window, strides: window)), inputs: [input], outputs: [name + "_pooled"]),
+                Node(name: name + "_flatten", operation: .flatten(axis: 1), inputs: [name + "_pooled"], outputs: [output])]
+    }
+}
+
 /// Fully connected layer y = x W + b, W stored [inputs, outputs].
 final class Dense: Layer {
     let inputShape: Shape

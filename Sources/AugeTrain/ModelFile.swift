@@ -24,7 +24,7 @@ extension TrainedModel {
             reviewBand: half > 0 ? .init(lower: max(0, threshold - half), upper: min(1, threshold + half)) : nil,
             provenance: .init(
                 tool: provenance.tool,
-                method: "\(architecture.rawValue) CNN from scratch, \(provenance.epochsRun) epochs (best \(provenance.bestEpoch)), "
+                method: "\(architecture.rawValue) CNN (\(options.pooling.rawValue) pooling) from scratch, \(provenance.epochsRun) epochs (best \(provenance.bestEpoch)), "
                     + "\(options.optimizer.kind.rawValue) lr \(options.optimizer.learningRate), batch \(options.batchSize), seed \(options.seed)",
                 trainedAt: provenance.trainedAt, dataset: provenance.dataset,
                 samplesPerLabel: provenance.trainImagesPerLabel, validationMetrics: metrics))

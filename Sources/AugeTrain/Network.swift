@@ -1,7 +1,15 @@
 import AugeEngine
 
+/// How the last feature map becomes one value per channel.
+public enum GlobalPooling: String, Codable, Sendable, CaseIterable {
+    /// The mean: suits defects that change much of the photo (texture, shape, colour).
+    case average
+    /// The maximum: suits small local marks (scratches, chips, spots) on a part that fills the photo.
+    case max
+}
+
 /// The built-in architectures: a 3x3 stride-2 stem, then per stage a stride-2 block and a stride-1
-/// block, global average pooling and one fully connected layer.
+/// block, global pooling and one fully connected layer.
 public enum Architecture: String, Codable, Sendable, CaseIterable {
     /// Plain 3x3 convolutions, widths 8-16-32-64 (about 70 k parameters).
     case tiny
@@ -18,7 +26,7 @@ public enum Architecture: String, Codable, Sendable, CaseIterable {
         }
     }
 
-    func layers(input: Shape, classes: Int, generator: inout SeededGenerator) -> [Layer] {
+    func layers(input: Shape, classes: Int, pooling: GlobalPooling, generator: inout SeededGenerator) -> [Layer] {
         var layers: [Layer] = []
         var shape = input
         func append(_ layer: Layer) {
@@ -47,7 +55,10 @@ public enum Architecture: String, Codable, Sendable, CaseIterable {
             block(width: width, stride: 2)
             block(width: width, stride: 1)
         }
-        append(GlobalAveragePooling(input: shape))
+        switch pooling {
+        case .average: append(GlobalAveragePooling(input: shape))
+        case .max: append(GlobalMaxPooling(input: shape))
+        }
         append(Dense(input: shape, outputs: classes, generator: &generator))
         return layers
     }
@@ -77,9 +88,9 @@ final class Network {
         classCount = layers.last!.outputShape.count
     }
 
-    convenience init(architecture: Architecture, input: Shape, classes: Int, seed: UInt64) {
+    convenience init(architecture: Architecture, input: Shape, classes: Int, pooling: GlobalPooling = .average, seed: UInt64) {
         var generator = SeededGenerator(seed: seed)
-        self.init(layers: architecture.layers(input: input, classes: classes, generator: &generator))
+        self.init(layers: architecture.layers(input: input, classes: classes, pooling: pooling, generator: &generator))
     }
 
     var parameters: [Parameter] { layers.flatMap(\.parameters) }

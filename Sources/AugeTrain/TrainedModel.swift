@@ -24,7 +24,7 @@ public struct TrainedModel: Codable, Sendable {
     }
 
     func makeNetwork() -> Network {
-        let network = Network(architecture: architecture, input: inputShape, classes: labels.count, seed: 0)
+        let network = Network(architecture: architecture, input: inputShape, classes: labels.count, pooling: options.pooling, seed: 0)
         network.state = state
         return network
     }

@@ -4,6 +4,7 @@ import Foundation
 
 public struct TrainingOptions: Codable, Sendable, Equatable {
     public var architecture: Architecture = .small
+    public var pooling: GlobalPooling = .average
     public var epochs = 30
     public var batchSize = 32
     public var optimizer = OptimizerSettings()
@@ -114,7 +115,7 @@ public final class Trainer {
         self.options = options
         workers = Workers(count: options.threads)
         let input = Shape(height: preprocessing.height, width: preprocessing.width, channels: preprocessing.color.channels)
-        network = Network(architecture: options.architecture, input: input, classes: train.classes.count, seed: options.seed)
+        network = Network(architecture: options.architecture, input: input, classes: train.classes.count, pooling: options.pooling, seed: options.seed)
     }
 
     public var parameterCount: Int { network.parameterCount }
@@ -123,7 +124,7 @@ public final class Trainer {
     public func run(resume: TrainingCheckpoint? = nil, events: (TrainingEvent) -> Void = { _ in },
                     checkpoint: (TrainingCheckpoint) throws -> Void = { _ in }) throws -> TrainedModel {
         if let resume {
-            guard resume.labels == train.classes, resume.options.architecture == options.architecture, resume.preprocessing == preprocessing else {
+            guard resume.labels == train.classes, resume.options.architecture == options.architecture, resume.options.pooling == options.pooling, resume.preprocessing == preprocessing else {
                 throw DatasetError(description: "the checkpoint was made for other classes, architecture or preprocessing")
             }
         }

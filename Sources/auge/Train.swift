@@ -10,7 +10,7 @@ struct Train: ParsableCommand {
             Photos are decoded once at the model size and kept in memory; augmentation varies them every epoch.
             Every epoch is validated; the best model is kept and training stops early when it no longer improves.
             The threshold is calibrated on the validation photos for --max-miss-rate.
-            The model is written in auge-train's JSON model format (ONNX export is wired separately).
+            The model is one ONNX file that also holds the labels, the preprocessing and the calibrated decision policy.
             """)
 
     @Argument(help: "The dataset folder: DATASET/<class>/<photo>.")
@@ -33,6 +33,10 @@ struct Train: ParsableCommand {
 
     @Option(help: "Architecture: tiny (~70 k parameters), small (~290 k) or base (~560 k, depthwise-separable).")
     var arch: Architecture = .small
+
+    @Option(help: ArgumentHelp("How the last feature map is pooled: average or max.",
+                               discussion: "max finds small local marks (scratches, chips, spots) that average dilutes; average suits defects spread over much of the photo."))
+    var pool: GlobalPooling = .average
 
     @Option(help: "Most epochs to train.")
     var epochs = 30
@@ -105,6 +109,7 @@ struct Train: ParsableCommand {
 
         var options = TrainingOptions()
         options.architecture = arch
+        options.pooling = pool
         options.epochs = epochs
         options.batchSize = batch
         options.optimizer = OptimizerSettings(kind: optimizer, learningRate: lr, weightDecay: weightDecay, momentum: 0.9)
@@ -183,6 +188,7 @@ final class ProgressDisplay {
 
 extension Architecture: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
+extension GlobalPooling: ExpressibleByArgument {}
 
 /// Writes a line to standard output unbuffered, so a log file follows the run.
 func say(_ line: String) {

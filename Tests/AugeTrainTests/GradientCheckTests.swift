@@ -73,6 +73,10 @@ final class GradientCheckTests: XCTestCase {
         checkGradients(of: GlobalAveragePooling(input: Shape(height: 3, width: 5, channels: 7)), batch: 3)
     }
 
+    func testGlobalMaxPooling() {
+        checkGradients(of: GlobalMaxPooling(input: Shape(height: 3, width: 5, channels: 7)), batch: 3, step: 1e-3)
+    }
+
     func testDense() {
         var generator = SeededGenerator(seed: 8)
         checkGradients(of: Dense(input: Shape(height: 1, width: 1, channels: 10), outputs: 4, generator: &generator), batch: 5)

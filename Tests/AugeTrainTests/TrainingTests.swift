@@ -29,11 +29,12 @@ final class TrainingTests: XCTestCase {
         return options
     }
 
-    func trainer(epochs: Int, threads: Int = 2, architecture: Architecture = .tiny) throws -> Trainer {
+    func trainer(epochs: Int, threads: Int = 2, architecture: Architecture = .tiny, pooling: GlobalPooling = .average) throws -> Trainer {
         let dataset = try ImageFolder.scan(folder.path)
         let (train, validation) = dataset.split(validationEvery: 5)
         var options = options(epochs: epochs, threads: threads)
         options.architecture = architecture
+        options.pooling = pooling
         return try Trainer(train: train, validation: validation, preprocessing: SyntheticSquares.preprocessing,
                            okLabels: ImageFolder.defaultOKLabels(dataset.classes), options: options)
     }
@@ -103,8 +104,8 @@ final class TrainingTests: XCTestCase {
 
     /// The exported graph, run by a plain NCHW reference, gives the network's own probabilities.
     func testExportedGraphComputesTheSameProbabilities() throws {
-        for architecture in [Architecture.tiny, .base] {
-            let model = try trainer(epochs: 1, architecture: architecture).run()
+        for (architecture, pooling) in [(Architecture.tiny, GlobalPooling.average), (.tiny, .max), (.base, .average)] {
+            let model = try trainer(epochs: 1, architecture: architecture, pooling: pooling).run()
             let graph = model.exportGraph()
             XCTAssertEqual(graph.inputs.first?.shape, [nil, 1, 24, 24])
             XCTAssertEqual(graph.outputs, ["probabilities"])
@@ -118,7 +119,7 @@ final class TrainingTests: XCTestCase {
             // One channel: NHWC and NCHW hold the same order.
             let actual = try runReference(graph, inputs: [graph.inputs[0].name: Tensor(shape: [2, 1, 24, 24], data: nhwc)])[graph.outputs[0]]!
             for (row, reference) in zip(expected, stride(from: 0, to: actual.count, by: 2).map { Array(actual.data[$0..<($0 + 2)]) }) {
-                for (a, b) in zip(row, reference) { XCTAssertEqual(a, b, accuracy: 1e-4, "\(architecture)") }
+                for (a, b) in zip(row, reference) { XCTAssertEqual(a, b, accuracy: 1e-4, "\(architecture) \(pooling)") }
             }
         }
     }
