@@ -134,9 +134,10 @@ final class WatchCommandTests: XCTestCase {
         var generator = SystemRandomNumberGenerator()
         var expected: [String: String] = [:]
         var watcher = try start()
-        var kills = 0
+        var kills = 0, bursts = 0
         var index = 0
         while index < count {
+            bursts += 1
             let burst = Int.random(in: 1...12, using: &generator)
             for _ in 0..<min(burst, count - index) {
                 let delivery: Delivery = index % 7 == 6 ? .corrupt : [.direct, .renamed, .chunked][index % 3]
@@ -145,7 +146,8 @@ final class WatchCommandTests: XCTestCase {
                 index += 1
             }
             usleep(UInt32.random(in: 5_000...60_000, using: &generator))
-            if Int.random(in: 0..<4, using: &generator) == 0 {
+            // Every third burst: at least 120 / 12 = 10 bursts, so at least 3 kills, at random moments.
+            if bursts % 3 == 0 {
                 watcher.signal(SIGKILL)
                 watcher.process.waitUntilExit()
                 kills += 1
