@@ -29,7 +29,7 @@ public struct RunSummary: Sendable {
         var lines = [String(format: "%d photos in %.2f s (%.1f photos/s): %@", count, seconds, rate, byDecision.isEmpty ? "none" : byDecision)]
         if !byLabel.isEmpty { lines.append("labels: " + byLabel) }
         if errors > 0 { lines.append("\(errors) photos could not be read (decision \"error\"; see their records)") }
-        if skipped > 0 { lines.append("\(skipped) non-photo files skipped") }
+        if skipped > 0 { lines.append("\(skipped) non-photo file\(skipped == 1 ? "" : "s") skipped") }
         if problems > 0 { lines.append("\(problems) paths could not be opened") }
         if sortFailures > 0 { lines.append("\(sortFailures) photos could not be sorted") }
         return lines.joined(separator: "\n")

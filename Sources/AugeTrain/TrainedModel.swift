@@ -19,6 +19,25 @@ public struct TrainedModel: Codable, Sendable {
     public var parameterCount: Int
     public var state: NetworkState
 
+    /// What a person must know before putting this model on a line: a calibration resting on too few
+    /// held-out defect photos, or an operating point that rejects many good parts.
+    public var warnings: [String] {
+        guard !okLabels.isEmpty else { return [] }
+        var warnings: [String] = []
+        let heldOutDefects = provenance.validationImagesPerLabel.filter { !okLabels.contains($0.key) }.values.reduce(0, +)
+        let needed = Int((1 / calibration.maxMissRate).rounded(.up))
+        if heldOutDefects < needed {
+            warnings.append("only \(heldOutDefects) defect photos were held out for calibration; a missed-defect target of "
+                + String(format: "%g %%", 100 * calibration.maxMissRate) + " needs at least \(needed). "
+                + "Add defect photos, give a larger --val-split or --val folder, or raise --max-miss-rate.")
+        }
+        if let falseRejects = validation.falseRejectRate, falseRejects > 0.2 {
+            warnings.append(String(format: "at the calibrated threshold %.1f %% of the held-out good parts are rejected: ", 100 * falseRejects)
+                + "this model is not ready for a line. Train longer (--epochs), with more photos, or allow more misses (--max-miss-rate).")
+        }
+        return warnings
+    }
+
     var inputShape: Shape {
         Shape(height: preprocessing.height, width: preprocessing.width, channels: preprocessing.color.channels)
     }

@@ -28,10 +28,11 @@ struct Info: ParsableCommand {
 
     private func shape(_ dims: [Int?]) -> String { "[" + dims.map { $0.map(String.init) ?? "N" }.joined(separator: ", ") + "]" }
 
-    /// Pads (or cuts) each text to its width; String(format:) does not pad Swift strings on Linux.
+    /// Pads (or cuts, marking the cut with "…") each text to its width; String(format:) does not pad
+    /// Swift strings on Linux.
     private func columns(_ cells: [(String, Int)], right: Bool = false) -> String {
         cells.map { text, width in
-            let cut = String(text.prefix(width))
+            let cut = text.count > width ? String(text.prefix(width - 1)) + "…" : text
             let padding = String(repeating: " ", count: width - cut.count)
             return right ? " " + padding + cut : cut + padding + " "
         }.joined()
@@ -43,7 +44,7 @@ struct Info: ParsableCommand {
         for output in d.outputs { print("output:   \(output.name) \(shape(output.shape))") }
         print("")
         let kindWidth = min(60, d.layers.map(\.kind.count).max() ?? 4)
-        let nameWidth = min(32, d.layers.map(\.name.count).max() ?? 5)
+        let nameWidth = min(40, d.layers.map(\.name.count).max() ?? 5)
         print(columns([("#", 4), ("layer", nameWidth), ("kind", kindWidth), ("output", 18)]) + columns([("params", 10), ("MACs", 12)], right: true))
         for (i, layer) in d.layers.enumerated() {
             print(columns([(String(i), 4), (layer.name, nameWidth), (layer.kind, kindWidth), (shape(layer.outputShape.map { $0 }), 18)])
@@ -63,7 +64,7 @@ struct Info: ParsableCommand {
         if let roi = m.roi { print("region:     \(roi.x),\(roi.y),\(roi.width),\(roi.height)") }
         if let mean = m.mean, let std = m.std { print("normalise:  mean \(mean) std \(std)") }
         if let threshold = m.threshold { print("threshold:  \(threshold)") }
-        if let band = m.reviewBand { print("review:     \(band)") }
+        if let band = m.reviewBand { print(String(format: "review:     defect probability from %.4f to %.4f goes to review", band.lower, band.upper)) }
         if let p = m.provenance {
             print("trained:    " + [p.method, p.dataset, p.trainedAt].compactMap { $0 }.joined(separator: "; "))
             if let metrics = p.validationMetrics {

@@ -141,6 +141,7 @@ struct Train: ParsableCommand {
                          100 * (v.falseRejectRate ?? 0), 100 * (v.reviewRate ?? 0), v.rocAUC ?? .nan))
         }
         say(String(format: "training time %.1f s; wrote %@ (checkpoint %@)", model.provenance.trainingSeconds, out, checkpointPath))
+        for warning in model.warnings { say("warning: " + warning) }
     }
 }
 

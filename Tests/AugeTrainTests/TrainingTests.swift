@@ -57,6 +57,8 @@ final class TrainingTests: XCTestCase {
         XCTAssertEqual(model.validation.rocAUC ?? 0, 1, accuracy: 0.02)
         XCTAssertEqual(model.okLabels, ["ok"])
         XCTAssertEqual(model.provenance.trainImagesPerLabel, ["ok": 32, "dark_spot": 32])
+        // 8 held-out defect photos cannot support a 1 % missed-defect target.
+        XCTAssertTrue(model.warnings.contains { $0.hasPrefix("only 8 defect photos were held out") }, "\(model.warnings)")
     }
 
     func testSameSeedAndThreadsGiveIdenticalModels() throws {
