@@ -65,7 +65,7 @@ struct Train: ParsableCommand {
     @Option(help: "Random seed; the same seed and --threads repeat a run exactly.")
     var seed: UInt64 = 1
 
-    @Option(help: "Threads (default: all cores).")
+    @Option(help: "Threads (the default is the number of cores).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
     @Option(help: "Stop after this many epochs without a better validation score.")
