@@ -36,11 +36,15 @@ final class MaxPooling2D: Layer {
     let outputShape: Shape
     let geometry: WindowGeometry
 
-    init(input: Shape, kernel: Int, stride: Int) {
+    convenience init(input: Shape, kernel: Int, stride: Int) {
+        self.init(input: input, window: WindowGeometry(inputHeight: input.height, inputWidth: input.width, channels: input.channels,
+                                                       kernel: kernel, stride: stride, padding: 0))
+    }
+
+    init(input: Shape, window: WindowGeometry) {
         inputShape = input
-        geometry = WindowGeometry(inputHeight: input.height, inputWidth: input.width, channels: input.channels,
-                                  kernel: kernel, stride: stride, padding: 0)
-        outputShape = Shape(height: geometry.outputHeight, width: geometry.outputWidth, channels: input.channels)
+        geometry = window
+        outputShape = Shape(height: window.outputHeight, width: window.outputWidth, channels: input.channels)
     }
 
     /// Calls `body(outputOffset, inputOffset)` for each output channel value and the input offset of its
@@ -135,56 +139,31 @@ final class GlobalAveragePooling: Layer {
 
 /// Maximum over all pixels per channel: H x W x C -> 1 x 1 x C. A defect that covers a few pixels
 /// moves the maximum of a channel that responds to it, where an average would dilute it to nothing.
+/// It is max pooling with one window over the whole map, exported with a Flatten for the dense layer.
 final class GlobalMaxPooling: Layer {
-    let inputShape: Shape
-    var outputShape: Shape { Shape(height: 1, width: 1, channels: inputShape.channels) }
+    private let pooling: MaxPooling2D
+    var inputShape: Shape { pooling.inputShape }
+    var outputShape: Shape { pooling.outputShape }
 
     init(input: Shape) {
-        inputShape = input
-    }
-
-    /// Calls `body(channel, pixel)` with the pixel holding each channel's maximum (the first on ties).
-    @inline(__always)
-    private func forEachMaximum(_ x: UnsafePointer<Float>, _ body: (Int, Int) -> Void) {
-        let c = inputShape.channels, pixels = inputShape.height * inputShape.width
-        for ch in 0..<c {
-            var best = x[ch], bestPixel = 0
-            for p in 1..<max(pixels, 1) where x[p &* c &+ ch] > best {
-                best = x[p &* c &+ ch]
-                bestPixel = p
-            }
-            body(ch, bestPixel)
-        }
+        pooling = MaxPooling2D(input: input, window: WindowGeometry(
+            inputHeight: input.height, inputWidth: input.width, channels: input.channels,
+            kernelHeight: input.height, kernelWidth: input.width, stride: max(input.height, input.width), padding: 0))
     }
 
     func forward(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int, training: Bool, workers: Workers) {
-        let c = inputShape.channels
-        workers.forEachShare(of: batch) { _, images in
-            for n in images {
-                let x = input + n &* inputShape.count, y = output + n &* c
-                forEachMaximum(x) { ch, p in y[ch] = x[p &* c &+ ch] }
-            }
-        }
+        pooling.forward(input, output, batch: batch, training: training, workers: workers)
     }
 
     func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
                   inputGradient: UnsafeMutablePointer<Float>?, batch: Int, workers: Workers) {
-        guard let dx = inputGradient else { return }
-        let c = inputShape.channels
-        workers.forEachShare(of: batch) { _, images in
-            for n in images {
-                let x = input + n &* inputShape.count, d = dx + n &* inputShape.count, dy = outputGradient + n &* c
-                d.update(repeating: 0, count: inputShape.count)
-                forEachMaximum(x) { ch, p in d[p &* c &+ ch] = dy[ch] }
-            }
-        }
+        pooling.backward(input: input, output: output, outputGradient: outputGradient, inputGradient: inputGradient,
+                         batch: batch, workers: workers)
     }
 
-    /// ONNX MaxPool over the whole (fixed) feature map, then Flatten for the fully connected layer.
     func graphNodes(name: String, input: String, output: String) -> [Node] {
-        let window = (inputShape.height, inputShape.width)
-        return [Node(name: name, operation: .maxPool(Pooling(kernel: window, strides: window)), inputs: [input], outputs: [name + "_pooled"]),
-                Node(name: name + "_flatten", operation: .flatten(axis: 1), inputs: [name + "_pooled"], outputs: [output])]
+        pooling.graphNodes(name: name, input: input, output: name + "_pooled")
+            + [Node(name: name + "_flatten", operation: .flatten(axis: 1), inputs: [name + "_pooled"], outputs: [output])]
     }
 }
 

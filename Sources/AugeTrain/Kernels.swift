@@ -128,17 +128,22 @@ struct WindowGeometry: Equatable, Sendable {
     var padTop: Int, padLeft: Int
     var outputHeight: Int, outputWidth: Int
 
-    init(inputHeight: Int, inputWidth: Int, channels: Int, kernel: Int, stride: Int, padding: Int) {
+    init(inputHeight: Int, inputWidth: Int, channels: Int, kernelHeight: Int, kernelWidth: Int, stride: Int, padding: Int) {
         self.inputHeight = inputHeight
         self.inputWidth = inputWidth
         self.channels = channels
-        kernelHeight = kernel
-        kernelWidth = kernel
+        self.kernelHeight = kernelHeight
+        self.kernelWidth = kernelWidth
         self.stride = stride
         padTop = padding
         padLeft = padding
-        outputHeight = (inputHeight + 2 * padding - kernel) / stride + 1
-        outputWidth = (inputWidth + 2 * padding - kernel) / stride + 1
+        outputHeight = (inputHeight + 2 * padding - kernelHeight) / stride + 1
+        outputWidth = (inputWidth + 2 * padding - kernelWidth) / stride + 1
+    }
+
+    init(inputHeight: Int, inputWidth: Int, channels: Int, kernel: Int, stride: Int, padding: Int) {
+        self.init(inputHeight: inputHeight, inputWidth: inputWidth, channels: channels, kernelHeight: kernel, kernelWidth: kernel,
+                  stride: stride, padding: padding)
     }
 
     /// Columns of one im2col row: kernel positions times input channels, ordered (ky, kx, channel).
