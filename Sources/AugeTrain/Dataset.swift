@@ -99,25 +99,14 @@ final class TensorCache {
         self.preprocessing = preprocessing
         shape = Shape(height: preprocessing.height, width: preprocessing.width, channels: preprocessing.color.channels)
         storage = Buffer(count: folder.items.count * shape.count)
-        let items = folder.items, shape = shape, storage = storage
-        var succeeded = [Bool](repeating: false, count: items.count)
+        let items = folder.items
+        var succeeded: [Bool] = []
         let chunk = 64
-        var done = 0
-        while done < items.count {
-            let slice = done..<min(items.count, done + chunk)
-            succeeded.withUnsafeMutableBufferPointer { succeeded in
-                workers.forEachShare(of: slice.count) { _, positions in
-                    let decoder = ImageDecoder()
-                    var planar = [Float](repeating: 0, count: shape.count)
-                    for position in positions {
-                        let index = slice.lowerBound + position
-                        succeeded[index] = (try? writeModelInput(items[index].path, preprocessing: preprocessing, decoder: decoder,
-                                                                 scratch: &planar, into: storage.pointer + index * shape.count)) != nil
-                    }
-                }
-            }
-            done = slice.upperBound
-            progress(done, items.count)
+        while succeeded.count < items.count {
+            let slice = succeeded.count..<min(items.count, succeeded.count + chunk)
+            succeeded += decode(Array(items[slice]), preprocessing: preprocessing, shape: shape,
+                                into: storage.pointer + slice.lowerBound * shape.count, workers: workers)
+            progress(slice.upperBound, items.count)
         }
         // Keep only what decoded, in the original order.
         for (index, item) in items.enumerated() where succeeded[index] {
@@ -148,5 +137,30 @@ func writeModelInput(_ path: String, preprocessing: Preprocessing, decoder: Imag
     let channels = preprocessing.color.channels, pixels = preprocessing.width * preprocessing.height
     for c in 0..<channels {
         for p in 0..<pixels { target[p * channels + c] = scratch[c * pixels + p] }
+    }
+}
+
+/// Decodes `items` in parallel into consecutive NHWC tensors; returns which succeeded.
+func decode(_ items: [ImageFolder.Item], preprocessing: Preprocessing, shape: Shape, into target: UnsafeMutablePointer<Float>,
+            workers: Workers) -> [Bool] {
+    var succeeded = [Bool](repeating: false, count: items.count)
+    succeeded.withUnsafeMutableBufferPointer { succeeded in
+        workers.forEachShare(of: items.count) { _, positions in
+            let decoder = ImageDecoder()
+            var planar = [Float](repeating: 0, count: shape.count)
+            for index in positions {
+                succeeded[index] = (try? writeModelInput(items[index].path, preprocessing: preprocessing, decoder: decoder,
+                                                         scratch: &planar, into: target + index * shape.count)) != nil
+            }
+        }
+    }
+    return succeeded
+}
+
+/// NHWC (the trainer's layout) to NCHW (the engine's input) for one image.
+func interleavedToPlanar(_ source: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>, shape: Shape) {
+    let pixels = shape.height * shape.width, channels = shape.channels
+    for c in 0..<channels {
+        for p in 0..<pixels { target[c &* pixels &+ p] = source[p &* channels &+ c] }
     }
 }

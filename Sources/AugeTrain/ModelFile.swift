@@ -24,10 +24,23 @@ extension TrainedModel {
             reviewBand: half > 0 ? .init(lower: max(0, threshold - half), upper: min(1, threshold + half)) : nil,
             provenance: .init(
                 tool: provenance.tool,
-                method: "\(architecture.rawValue) CNN (\(options.pooling.rawValue) pooling) from scratch, \(provenance.epochsRun) epochs (best \(provenance.bestEpoch)), "
-                    + "\(options.optimizer.kind.rawValue) lr \(options.optimizer.learningRate), batch \(options.batchSize), seed \(options.seed)",
+                method: method,
                 trainedAt: provenance.trainedAt, dataset: provenance.dataset,
                 samplesPerLabel: provenance.trainImagesPerLabel, validationMetrics: metrics))
+    }
+
+    /// How the model was made, for its provenance.
+    var method: String {
+        let network: String
+        if let backbone, let transfer = options.transfer {
+            let head = transfer.hiddenUnits > 0 ? "MLP head (\(transfer.hiddenUnits) hidden units)" : "linear head"
+            network = "\(head) on frozen \(backbone.origin) features (\(backbone.pooling.rawValue) pooling of \(backbone.cut), "
+                + "\(transfer.variants) variants per photo)"
+        } else {
+            network = "\(architecture.rawValue) CNN (\(options.pooling.rawValue) pooling) from scratch"
+        }
+        return network + ", \(provenance.epochsRun) epochs (best \(provenance.bestEpoch)), "
+            + "\(options.optimizer.kind.rawValue) lr \(options.optimizer.learningRate), batch \(options.batchSize), seed \(options.seed)"
     }
 
     /// The model as one ONNX file (graph and metadata) that Auge and ONNX Runtime both run.

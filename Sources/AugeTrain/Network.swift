@@ -154,15 +154,32 @@ final class Network {
     /// The inference graph (logical NCHW): the layers with batch normalisation kept as nodes holding
     /// the running statistics, then Softmax. Input "input" [N, C, H, W], output "probabilities" [N, classes].
     func exportGraph(name: String) -> Graph {
+        let input = GraphInput(name: "input", shape: [nil, inputShape.channels, inputShape.height, inputShape.width])
+        return Graph(name: name, inputs: [input], nodes: graphNodes(input: "input"), outputs: ["probabilities"])
+    }
+
+    /// The layers as graph nodes reading value `input`, then Softmax into "probabilities"; node and
+    /// intermediate value names start with `prefix`, so the nodes can follow another graph's.
+    func graphNodes(input: String, prefix: String = "") -> [Node] {
         var nodes: [Node] = []
-        var value = "input"
+        var value = input
         for (i, layer) in layers.enumerated() {
-            let output = i == layers.count - 1 ? "logits" : "x\(i + 1)"
-            nodes += layer.graphNodes(name: "\(i + 1)_\(String(describing: type(of: layer)))", input: value, output: output)
+            let output = prefix + (i == layers.count - 1 ? "logits" : "x\(i + 1)")
+            nodes += layer.graphNodes(name: prefix + "\(i + 1)_\(String(describing: type(of: layer)))", input: value, output: output)
             value = output
         }
-        nodes.append(Node(name: "softmax", operation: .softmax(axis: 1), inputs: ["logits"], outputs: ["probabilities"]))
-        let input = GraphInput(name: "input", shape: [nil, inputShape.channels, inputShape.height, inputShape.width])
-        return Graph(name: name, inputs: [input], nodes: nodes, outputs: ["probabilities"])
+        nodes.append(Node(name: prefix + "softmax", operation: .softmax(axis: 1), inputs: [value], outputs: ["probabilities"]))
+        return nodes
+    }
+
+    /// A classifier head on feature vectors: one fully connected layer, or two with ReLU between
+    /// when `hiddenUnits` > 0.
+    static func head(features: Int, hiddenUnits: Int, classes: Int, seed: UInt64) -> Network {
+        var generator = SeededGenerator(seed: seed)
+        let input = Shape(height: 1, width: 1, channels: features)
+        guard hiddenUnits > 0 else { return Network(layers: [Dense(input: input, outputs: classes, generator: &generator)]) }
+        let hidden = Dense(input: input, outputs: hiddenUnits, generator: &generator)
+        return Network(layers: [hidden, ReLU(input: hidden.outputShape),
+                                Dense(input: hidden.outputShape, outputs: classes, generator: &generator)])
     }
 }

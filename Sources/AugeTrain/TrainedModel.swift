@@ -4,9 +4,10 @@ import Foundation
 
 /// A trained classifier with everything inference and the model file's metadata need: labels, OK
 /// labels, preprocessing, the calibrated threshold and review band, validation metrics and provenance.
-public struct TrainedModel: Codable, Sendable {
-    public var format = "auge-train-model-1"
+public struct TrainedModel: Sendable {
     public var architecture: Architecture
+    /// The frozen backbone under a transfer-learning head (nil for a model trained from scratch).
+    public var backbone: Backbone?
     public var labels: [String]
     public var okLabels: [String]
     public var preprocessing: Preprocessing
@@ -43,14 +44,24 @@ public struct TrainedModel: Codable, Sendable {
     }
 
     func makeNetwork() -> Network {
-        let network = Network(architecture: architecture, input: inputShape, classes: labels.count, pooling: options.pooling, seed: 0)
+        let network = if let backbone, let transfer = options.transfer {
+            Network.head(features: backbone.featureCount, hiddenUnits: transfer.hiddenUnits, classes: labels.count, seed: 0)
+        } else {
+            Network(architecture: architecture, input: inputShape, classes: labels.count, pooling: options.pooling, seed: 0)
+        }
         network.state = state
         return network
     }
 
-    /// The inference graph: input "input" [N, C, H, W] (the preprocessing's normalised tensor),
-    /// output "probabilities" [N, labels]. Batch normalisation stays as nodes with running statistics.
+    /// The inference graph: input [N, C, H, W] (the preprocessing's normalised tensor), output
+    /// "probabilities" [N, labels]. Batch normalisation stays as nodes with running statistics. A
+    /// transfer model is the backbone up to its pooled features, then the head.
     public func exportGraph() -> Graph {
-        makeNetwork().exportGraph(name: "auge-\(architecture.rawValue)")
+        guard let backbone else { return makeNetwork().exportGraph(name: "auge-\(architecture.rawValue)") }
+        var graph = backbone.graph
+        graph.name = "auge-transfer"
+        graph.nodes += makeNetwork().graphNodes(input: Backbone.featuresValue, prefix: "auge_head_")
+        graph.outputs = ["probabilities"]
+        return graph
     }
 }

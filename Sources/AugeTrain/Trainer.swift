@@ -22,8 +22,27 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var maxMissRate = 0.01
     /// Calibration target: the largest share of photos the review band may hold.
     public var maxReviewRate = 0.02
+    /// Train a head on a frozen pretrained backbone instead of a network from scratch.
+    public var transfer: TransferOptions?
 
     public init() {}
+}
+
+/// Transfer learning: a classifier head trained on the features of a frozen pretrained backbone.
+public struct TransferOptions: Codable, Sendable, Equatable {
+    /// The backbone's ONNX file, as given.
+    public var backbone: String
+    /// The node (or value) whose output are the features; nil cuts at the last global average pooling.
+    public var featureNode: String?
+    public var pooling = FeaturePooling.average
+    /// Units of the head's hidden layer; 0 for a linear head.
+    public var hiddenUnits = 0
+    /// Feature vectors per training photo: the photo itself and augmented copies, each computed once.
+    public var variants = 4
+
+    public init(backbone: String) {
+        self.backbone = backbone
+    }
 }
 
 /// One line of training history.
@@ -46,6 +65,8 @@ public struct EpochSummary: Codable, Sendable, Equatable {
 /// What a person can follow while training runs.
 public enum TrainingEvent: Sendable {
     case decoding(set: String, done: Int, total: Int)
+    /// Decoding and running the backbone on every photo (and its augmented variants), once.
+    case extracting(set: String, done: Int, total: Int)
     case batch(epoch: Int, batch: Int, batches: Int, loss: Double)
     case epoch(EpochSummary, of: Int)
     case undecodable(paths: [String])
@@ -97,10 +118,35 @@ public final class Trainer {
     public let preprocessing: Preprocessing
     public let okLabels: [String]
     public let options: TrainingOptions
+    /// The frozen backbone whose features the head learns from (transfer learning), or nil.
+    public let backbone: Backbone?
     let workers: Workers
     let network: Network
 
-    public init(train: ImageFolder, validation: ImageFolder, preprocessing: Preprocessing, okLabels: [String], options: TrainingOptions) throws {
+    /// Trains the built-in architecture `options.architecture` from scratch.
+    public convenience init(train: ImageFolder, validation: ImageFolder, preprocessing: Preprocessing, okLabels: [String],
+                            options: TrainingOptions) throws {
+        let input = Shape(height: preprocessing.height, width: preprocessing.width, channels: preprocessing.color.channels)
+        let network = Network(architecture: options.architecture, input: input, classes: train.classes.count, pooling: options.pooling,
+                              seed: options.seed)
+        try self.init(train: train, validation: validation, preprocessing: preprocessing, backbone: nil, network: network,
+                      okLabels: okLabels, options: options)
+    }
+
+    /// Trains a head on `backbone`'s features, with the backbone's preprocessing; `options.transfer` says how.
+    public convenience init(train: ImageFolder, validation: ImageFolder, backbone: Backbone, okLabels: [String],
+                            options: TrainingOptions) throws {
+        guard let transfer = options.transfer, transfer.variants >= 1 else {
+            throw DatasetError(description: "transfer training needs transfer options with at least one variant per photo")
+        }
+        let network = Network.head(features: backbone.featureCount, hiddenUnits: transfer.hiddenUnits, classes: train.classes.count,
+                                   seed: options.seed)
+        try self.init(train: train, validation: validation, preprocessing: backbone.preprocessing, backbone: backbone, network: network,
+                      okLabels: okLabels, options: options)
+    }
+
+    private init(train: ImageFolder, validation: ImageFolder, preprocessing: Preprocessing, backbone: Backbone?, network: Network,
+                 okLabels: [String], options: TrainingOptions) throws {
         guard train.classes.count >= 2 else { throw DatasetError(description: "training needs at least two classes, found \(train.classes)") }
         guard validation.classes == train.classes else { throw DatasetError(description: "validation classes differ from training classes") }
         guard !validation.items.isEmpty else { throw DatasetError(description: "the validation set is empty") }
@@ -113,9 +159,9 @@ public final class Trainer {
         self.preprocessing = preprocessing
         self.okLabels = okLabels
         self.options = options
+        self.backbone = backbone
+        self.network = network
         workers = Workers(count: options.threads)
-        let input = Shape(height: preprocessing.height, width: preprocessing.width, channels: preprocessing.color.channels)
-        network = Network(architecture: options.architecture, input: input, classes: train.classes.count, pooling: options.pooling, seed: options.seed)
     }
 
     public var parameterCount: Int { network.parameterCount }
@@ -124,31 +170,31 @@ public final class Trainer {
     public func run(resume: TrainingCheckpoint? = nil, events: (TrainingEvent) -> Void = { _ in },
                     checkpoint: (TrainingCheckpoint) throws -> Void = { _ in }) throws -> TrainedModel {
         if let resume {
-            guard resume.labels == train.classes, resume.options.architecture == options.architecture, resume.options.pooling == options.pooling, resume.preprocessing == preprocessing else {
-                throw DatasetError(description: "the checkpoint was made for other classes, architecture or preprocessing")
+            guard resume.labels == train.classes, resume.options.architecture == options.architecture, resume.options.pooling == options.pooling,
+                  resume.options.transfer == options.transfer, resume.preprocessing == preprocessing else {
+                throw DatasetError(description: "the checkpoint was made for other classes, architecture, backbone or preprocessing")
             }
         }
-        let trainCache = TensorCache(train, preprocessing: preprocessing, workers: workers) { events(.decoding(set: "train", done: $0, total: $1)) }
-        let validationCache = TensorCache(validation, preprocessing: preprocessing, workers: workers) {
-            events(.decoding(set: "validation", done: $0, total: $1))
-        }
-        let undecodable = trainCache.failures + validationCache.failures
+        let preparationStarted = Date()
+        let (trainSamples, validationSamples) = try samples(events: events)
+        let preparationSeconds = Date().timeIntervalSince(preparationStarted)
+        let undecodable = trainSamples.failures + validationSamples.failures
         if !undecodable.isEmpty { events(.undecodable(paths: undecodable)) }
-        guard trainCache.count >= 2, validationCache.count >= 1 else { throw DatasetError(description: "too few photos could be decoded") }
+        guard trainSamples.count >= 2, validationSamples.count >= 1 else { throw DatasetError(description: "too few photos could be decoded") }
 
-        let batchSize = min(options.batchSize, trainCache.count)
-        let batchesPerEpoch = trainCache.count / batchSize
+        let batchSize = min(options.batchSize, trainSamples.count)
+        let batchesPerEpoch = trainSamples.count / batchSize
         network.reserve(batch: batchSize, workers: workers)
         let schedule = LearningRateSchedule(peak: options.optimizer.learningRate,
                                             warmupSteps: Int(options.warmupEpochs * Double(batchesPerEpoch)),
                                             totalSteps: options.epochs * batchesPerEpoch)
         var optimizer = Optimizer(settings: options.optimizer)
-        let classWeights = weights(for: trainCache.labels)
-        let augmenter = Augmenter(settings: options.augmentation, preprocessing: preprocessing)
+        let classWeights = weights(for: trainSamples.labels)
 
         var history: [EpochSummary] = []
         var best = network.state, bestEpoch = 0, bestScore = [-Double.infinity]
-        var firstEpoch = 1, trainingSeconds = 0.0
+        // Training time includes decoding (and backbone features), which every run, resumed or not, spends.
+        var firstEpoch = 1, trainingSeconds = preparationSeconds
         if let resume {
             network.state = resume.state
             network.moments = resume.moments
@@ -156,7 +202,7 @@ public final class Trainer {
             (best, bestEpoch, bestScore) = (resume.best, resume.bestEpoch, resume.bestScore)
             history = resume.history
             firstEpoch = resume.completedEpochs + 1
-            trainingSeconds = resume.trainingSeconds
+            trainingSeconds = resume.trainingSeconds + preparationSeconds
         }
         let classes = train.classes.count
         let probabilities = Buffer(count: batchSize * classes)
@@ -165,18 +211,18 @@ public final class Trainer {
             let started = Date()
             let epochGenerator = SeededGenerator(seed: options.seed).derived(epoch)
             var orderGenerator = epochGenerator.derived(-1)
-            let order = shuffled(Array(0..<trainCache.count), using: &orderGenerator)
+            let order = shuffled(Array(0..<trainSamples.count), using: &orderGenerator)
             var lossSum = 0.0, correct = 0, learningRate: Float = 0
             for batch in 0..<batchesPerEpoch {
                 let positions = (batch * batchSize)..<((batch + 1) * batchSize)
-                let input = network.input, count = trainCache.shape.count
+                let input = network.input, count = network.inputShape.count
                 workers.forEachShare(of: batchSize) { _, slots in
                     for slot in slots {
                         var generator = epochGenerator.derived(positions.lowerBound + slot)
-                        augmenter.apply(trainCache.image(order[positions.lowerBound + slot]), into: input + slot * count, generator: &generator)
+                        trainSamples.writeVaried(order[positions.lowerBound + slot], into: input + slot * count, generator: &generator)
                     }
                 }
-                let labels = positions.map { trainCache.labels[order[$0]] }
+                let labels = positions.map { trainSamples.labels[order[$0]] }
                 let logits = network.forward(batch: batchSize, training: true, workers: workers)
                 let loss = SoftmaxCrossEntropy.evaluate(logits: logits, labels: labels, classWeights: classWeights, classes: classes,
                                                         probabilities: probabilities.pointer, logitGradient: network.logitGradient)
@@ -190,8 +236,8 @@ public final class Trainer {
                 }
                 events(.batch(epoch: epoch, batch: batch + 1, batches: batchesPerEpoch, loss: lossSum / Double(batch + 1)))
             }
-            let metrics = EvaluationMetrics(labels: train.classes, okLabels: okLabels, truths: validationCache.labels,
-                                            probabilities: predict(validationCache))
+            let metrics = EvaluationMetrics(labels: train.classes, okLabels: okLabels, truths: validationSamples.labels,
+                                            probabilities: predict(validationSamples))
             let score = [metrics.balancedAccuracy, -metrics.loss]
             let improved = bestScore.lexicographicallyPrecedes(score)
             if improved {
@@ -214,19 +260,19 @@ public final class Trainer {
         }
 
         network.state = best
-        let validationProbabilities = predict(validationCache)
-        let calibration = calibrate(truths: validationCache.labels, probabilities: validationProbabilities)
-        let metrics = EvaluationMetrics(labels: train.classes, okLabels: okLabels, truths: validationCache.labels,
+        let validationProbabilities = predict(validationSamples)
+        let calibration = calibrate(truths: validationSamples.labels, probabilities: validationProbabilities)
+        let metrics = EvaluationMetrics(labels: train.classes, okLabels: okLabels, truths: validationSamples.labels,
                                         probabilities: validationProbabilities, threshold: calibration.threshold,
                                         reviewBand: calibration.reviewBand)
-        func perLabel(_ cache: TensorCache) -> [String: Int] {
-            Dictionary(grouping: cache.labels, by: { train.classes[$0] }).mapValues(\.count)
+        func perLabel(_ samples: TrainingSamples) -> [String: Int] {
+            Dictionary(grouping: samples.labels, by: { train.classes[$0] }).mapValues(\.count)
         }
         let provenance = Provenance(trainedAt: ISO8601DateFormatter().string(from: Date()), dataset: train.root,
                                     validation: validation.root == train.root ? "held out from \(train.root)" : validation.root,
-                                    trainImagesPerLabel: perLabel(trainCache), validationImagesPerLabel: perLabel(validationCache),
+                                    trainImagesPerLabel: perLabel(trainSamples), validationImagesPerLabel: perLabel(validationSamples),
                                     epochsRun: history.count, bestEpoch: bestEpoch, trainingSeconds: trainingSeconds)
-        return TrainedModel(architecture: options.architecture, labels: train.classes, okLabels: okLabels, preprocessing: preprocessing,
+        return TrainedModel(architecture: options.architecture, backbone: backbone, labels: train.classes, okLabels: okLabels, preprocessing: preprocessing,
                             calibration: calibration, validation: metrics, options: options, provenance: provenance, history: history,
                             parameterCount: network.parameterCount, state: network.state)
     }
@@ -252,11 +298,26 @@ public final class Trainer {
                                      maxMissRate: options.maxMissRate, maxReviewRate: options.maxReviewRate)
     }
 
-    /// Inference-mode probabilities for every cached photo.
-    private func predict(_ cache: TensorCache) -> [[Float]] {
-        network.predict(count: cache.count, workers: workers) { index, destination in
-            destination.update(from: cache.image(index), count: cache.shape.count)
+    /// The training and validation inputs: decoded photos, or the backbone's features of them.
+    private func samples(events: (TrainingEvent) -> Void) throws -> (train: TrainingSamples, validation: TrainingSamples) {
+        if let backbone, let transfer = options.transfer {
+            func features(_ folder: ImageFolder, set: String, variants: Int) throws -> FeatureSamples {
+                try FeatureSamples(folder, backbone: backbone, augmentation: options.augmentation, variants: variants, seed: options.seed,
+                                   workers: workers) { events(.extracting(set: set, done: $0, total: $1)) }
+            }
+            return (try features(train, set: "train", variants: transfer.variants), try features(validation, set: "validation", variants: 1))
         }
+        let augmenter = Augmenter(settings: options.augmentation, preprocessing: preprocessing)
+        func photos(_ folder: ImageFolder, set: String) -> PhotoSamples {
+            PhotoSamples(cache: TensorCache(folder, preprocessing: preprocessing, workers: workers) { events(.decoding(set: set, done: $0, total: $1)) },
+                         augmenter: augmenter)
+        }
+        return (photos(train, set: "train"), photos(validation, set: "validation"))
+    }
+
+    /// Inference-mode probabilities for every sample, unvaried.
+    private func predict(_ samples: TrainingSamples) -> [[Float]] {
+        network.predict(count: samples.count, workers: workers) { index, destination in samples.write(index, into: destination) }
     }
 }
 

@@ -11,6 +11,9 @@ struct Train: ParsableCommand {
             Every epoch is validated; the best model is kept and training stops early when it no longer improves.
             The threshold is calibrated on the validation photos for --max-miss-rate.
             The model is one ONNX file that also holds the labels, the preprocessing and the calibrated decision policy.
+            With --backbone, a head is trained on the features of a pretrained network (transfer learning): each photo
+            and a few augmented copies (--variants) go through the backbone once, then the head trains in seconds per
+            epoch; the model file holds backbone and head together.
             """)
 
     @Argument(help: "The dataset folder: DATASET/<class>/<photo>.")
@@ -19,11 +22,11 @@ struct Train: ParsableCommand {
     @Option(name: .shortAndLong, help: "The model file to write (ONNX, with labels, preprocessing and the calibrated policy).")
     var out: String
 
-    @Option(help: "Model input size WxH or N.")
-    var size = "128"
+    @Option(help: "Model input size WxH or N (default 128, or the backbone's input size).")
+    var size: String?
 
-    @Option(help: "Colour the model sees: gray or rgb.")
-    var color: ColorMode = .rgb
+    @Option(help: "Colour the model sees: gray or rgb (default rgb; a backbone always sees rgb).")
+    var color: ColorMode?
 
     @Option(help: "Resize policy: stretch, fit or crop.")
     var resize: ResizePolicy = .stretch
@@ -38,14 +41,29 @@ struct Train: ParsableCommand {
                                discussion: "max finds small local marks (scratches, chips, spots) that average dilutes; average suits defects spread over much of the photo."))
     var pool: GlobalPooling = .average
 
-    @Option(help: "Most epochs to train.")
-    var epochs = 30
+    @Option(help: "A pretrained ONNX classifier (e.g. Models/backbones/efficientnet-lite0.onnx from scripts/setup-backbone.sh) whose features a head learns from.")
+    var backbone: String?
+
+    @Option(help: "With --backbone: the node or value whose output are the features (default: the input of the last global average pooling).")
+    var featureNode: String?
+
+    @Option(help: "With --backbone: how the feature map is pooled: average, max or both.")
+    var featurePool: FeaturePooling = .average
+
+    @Option(help: "With --backbone: hidden units of the head (0: a linear head).")
+    var hidden = 0
+
+    @Option(help: "With --backbone: feature vectors per training photo, the photo itself and augmented copies.")
+    var variants = 4
+
+    @Option(help: "Most epochs to train (default 30; 60 with --backbone).")
+    var epochs: Int?
 
     @Option(help: "Photos per step.")
     var batch = 32
 
-    @Option(help: "Peak learning rate (after warm-up; cosine decay follows).")
-    var lr: Float = 0.003
+    @Option(help: "Peak learning rate (after warm-up; cosine decay follows; default 0.003, 0.001 with --backbone).")
+    var lr: Float?
 
     @Option(help: "Optimiser: adamw or sgd (with momentum).")
     var optimizer: OptimizerKind = .adamw
@@ -68,8 +86,8 @@ struct Train: ParsableCommand {
     @Option(help: "Threads (the default is the number of cores).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
-    @Option(help: "Stop after this many epochs without a better validation score.")
-    var patience = 8
+    @Option(help: "Stop after this many epochs without a better validation score (default 8; 15 with --backbone).")
+    var patience: Int?
 
     @Option(help: "Calibration: largest share of defects the threshold may pass as OK on validation photos.")
     var maxMissRate = 0.01
@@ -90,12 +108,17 @@ struct Train: ParsableCommand {
     var resume: String?
 
     func run() throws {
-        guard let (width, height) = Preprocessing.parseSize(size) else { throw ValidationError("--size must be WxH or N, got '\(size)'") }
+        let size = try self.size.map { text in
+            guard let size = Preprocessing.parseSize(text) else { throw ValidationError("--size must be WxH or N, got '\(text)'") }
+            return size
+        }
         let region = try roi.map { text in
             guard let region = Region(text) else { throw ValidationError("--roi must be x,y,w,h, got '\(text)'") }
             return region
         }
-        let preprocessing = Preprocessing(width: width, height: height, color: color, resize: resize, region: region, mean: [0.5], std: [0.25])
+        if backbone != nil, color == .gray { throw ValidationError("a backbone sees rgb: leave out --color gray (gray photos are fed as rgb)") }
+        if backbone == nil, featureNode != nil || hidden != 0 { throw ValidationError("--feature-node and --hidden go with --backbone") }
+        guard variants >= 1, hidden >= 0 else { throw ValidationError("--variants must be at least 1 and --hidden at least 0") }
         let all = try ImageFolder.scan(dataset)
         let train: ImageFolder, validation: ImageFolder
         if let val {
@@ -110,22 +133,42 @@ struct Train: ParsableCommand {
         var options = TrainingOptions()
         options.architecture = arch
         options.pooling = pool
-        options.epochs = epochs
+        options.epochs = epochs ?? (backbone == nil ? 30 : 60)
         options.batchSize = batch
-        options.optimizer = OptimizerSettings(kind: optimizer, learningRate: lr, weightDecay: weightDecay, momentum: 0.9)
+        options.optimizer = OptimizerSettings(kind: optimizer, learningRate: lr ?? (backbone == nil ? 0.003 : 0.001),
+                                              weightDecay: weightDecay, momentum: 0.9)
         options.seed = seed
         options.threads = max(1, threads)
-        options.patience = patience
+        options.patience = patience ?? (backbone == nil ? 8 : 15)
         options.maxMissRate = maxMissRate
         options.maxReviewRate = maxReviewRate
         options.augmentation = try augment.map(AugmentationSettings.init(parsing:)) ?? .productPhotos
         options.balanceClasses = !noBalance
 
-        let trainer = try Trainer(train: train, validation: validation, preprocessing: preprocessing, okLabels: ok, options: options)
+        let trainer: Trainer
+        if let backbone {
+            var transfer = TransferOptions(backbone: backbone)
+            (transfer.featureNode, transfer.pooling, transfer.hiddenUnits, transfer.variants) = (featureNode, featurePool, hidden, variants)
+            options.transfer = transfer
+            let loaded = try Backbone.load(backbone, featureNode: featureNode, pooling: featurePool, size: size, resize: resize, region: region)
+            trainer = try Trainer(train: train, validation: validation, backbone: loaded, okLabels: ok, options: options)
+        } else {
+            let (width, height) = size ?? (128, 128)
+            let preprocessing = Preprocessing(width: width, height: height, color: color ?? .rgb, resize: resize, region: region,
+                                              mean: [0.5], std: [0.25])
+            trainer = try Trainer(train: train, validation: validation, preprocessing: preprocessing, okLabels: ok, options: options)
+        }
         let counts = zip(all.classes, zip(train.countsPerClass, validation.countsPerClass)).map { "\($0) \($1.0)+\($1.1)" }
         say("classes (train+validation): \(counts.joined(separator: ", "))")
         say("OK labels: \(ok.isEmpty ? "none (the label is the decision)" : ok.joined(separator: ", "))")
-        say("model: \(arch.rawValue), \(trainer.parameterCount) parameters, input \(width)x\(height) \(color.rawValue); \(options.threads) threads, seed \(seed)")
+        let input = trainer.preprocessing
+        if let backbone = trainer.backbone {
+            say("backbone: \(backbone.name), \(backbone.featureCount) features (\(backbone.pooling.rawValue) pooling of \(backbone.cut)); "
+                + "head: \(hidden > 0 ? "\(hidden) hidden units" : "linear"), \(trainer.parameterCount) parameters")
+        } else {
+            say("model: \(arch.rawValue), \(trainer.parameterCount) parameters")
+        }
+        say("input \(input.width)x\(input.height) \(input.color.rawValue); \(options.threads) threads, seed \(seed)")
 
         let checkpointPath = checkpoint ?? out + ".checkpoint"
         let progress = ProgressDisplay()
@@ -149,11 +192,20 @@ struct Train: ParsableCommand {
 final class ProgressDisplay {
     private let interactive = isatty(STDERR_FILENO) != 0
     private var epochSeconds: [Double] = []
+    private var extractionStarts: [String: Date] = [:]
 
     func show(_ event: TrainingEvent) {
         switch event {
         case .decoding(let set, let done, let total):
             bar("decoding \(set)", done: done, total: total, suffix: "")
+        case .extracting(let set, let done, let total):
+            let started = extractionStarts[set] ?? Date()
+            extractionStarts[set] = started
+            bar("backbone features \(set)", done: done, total: total, suffix: "")
+            if done == total {
+                clearBar()
+                say(String(format: "backbone features of %d %@ photos in %.1f s", total, set, Date().timeIntervalSince(started)))
+            }
         case .batch(let epoch, let batch, let batches, let loss):
             bar("epoch \(epoch)", done: batch, total: batches, suffix: String(format: " loss %.4f", loss))
         case .undecodable(let paths):
@@ -190,6 +242,7 @@ final class ProgressDisplay {
 extension Architecture: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
 extension GlobalPooling: ExpressibleByArgument {}
+extension FeaturePooling: ExpressibleByArgument {}
 
 /// Writes a line to standard output unbuffered, so a log file follows the run.
 func say(_ line: String) {
