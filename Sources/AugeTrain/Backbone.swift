@@ -13,34 +13,41 @@ public enum FeaturePooling: String, Codable, Sendable, CaseIterable {
     case both
 }
 
-/// A pretrained network cut where its features end, with the pooling that turns the cut feature map
-/// into one vector: input "input" [N, 3, H, W] (normalised as `preprocessing` says), output
-/// `featuresValue` [N, featureCount].
+/// A pretrained network cut where its features end. Its frozen part, `graph`, takes the image
+/// "input" [N, 3, H, W] (normalised as `preprocessing` says) to `featuresValue`: the pooled feature
+/// vector [N, F], or, when its last layers are fine-tuned, the feature map [N, C, H, W] those layers
+/// start from (`trainableNodes` compute the rest, up to the cut, where pooling follows).
 public struct Backbone: Sendable {
     /// The file it came from (its last path component), for messages and provenance.
     public let name: String
     public let graph: Graph
-    public let featureCount: Int
+    /// One photo's features as the trainer stores them (NHWC; a pooled vector is 1 x 1 x F).
+    public let featureShape: Shape
     /// The value the features are taken from, and the pooling applied to it.
     public let cut: String
     public let pooling: FeaturePooling
+    /// The backbone's nodes from `featuresValue` to the cut that fine-tuning trains; empty when frozen.
+    public let trainableNodes: [Node]
     /// The backbone's own preprocessing (from its Auge metadata; ImageNet statistics otherwise) at
     /// the requested input size.
     public let preprocessing: Preprocessing
     /// The file's Auge provenance method, or its producer, e.g. "EfficientNet-Lite0 ImageNet weights ...".
     public let origin: String
 
-    /// The name of the pooled feature value; unlikely to clash with a name in an exported graph.
+    /// The name of the frozen part's output; unlikely to clash with a name in an exported graph.
     public static let featuresValue = "auge_backbone_features"
 
     /// ImageNet's per-channel statistics, which torchvision and most exporters' models expect.
     static let imageNetMean: [Float] = [0.485, 0.456, 0.406]
     static let imageNetStd: [Float] = [0.229, 0.224, 0.225]
 
+    public var featureCount: Int { featureShape.count }
+
     /// Loads an ONNX classifier and cuts it at `featureNode` (a node or value name), or by default at
-    /// the input of its last global average pooling. `size` overrides the file's input size (the
-    /// convolutions do not care); `region` and `resize` apply as for any model.
-    public static func load(_ path: String, featureNode: String? = nil, pooling: FeaturePooling = .average,
+    /// the input of its last global average pooling. `fineTunedLayers` > 0 leaves that many of the
+    /// last layers before the cut trainable (see `layerUnits`). `size` overrides the file's input size
+    /// (the convolutions do not care); `region` and `resize` apply as for any model.
+    public static func load(_ path: String, featureNode: String? = nil, pooling: FeaturePooling = .average, fineTunedLayers: Int = 0,
                             size: (width: Int, height: Int)? = nil, resize: ResizePolicy = .stretch,
                             region: Region? = nil) throws -> Backbone {
         let url = URL(fileURLWithPath: path)
@@ -63,11 +70,35 @@ public struct Backbone: Sendable {
         var source = model.graph
         source.inputs[0].shape = [nil, 3, size.height, size.width]
         let cut = try cutValue(in: source, featureNode: featureNode, fail: fail)
-        let graph = try pooledGraph(source, cut: cut, pooling: pooling, fail: fail)
-        let shapes = try inferShapes(graph, batchSize: 1)
-        guard let features = shapes[featuresValue], features.count == 2 else { throw fail("the features at \(cut) are not a vector per photo") }
+        let computed = pruned(source, to: cut)
+        var graph: Graph, trainable: [Node] = []
+        if fineTunedLayers == 0 {
+            graph = try pooled(computed, pooling: pooling, fail: fail)
+        } else {
+            let units = layerUnits(computed.nodes, input: source.inputs[0].name)
+            guard fineTunedLayers <= units.count else {
+                throw fail("has \(units.count) layers before \(cut) to fine-tune, not \(fineTunedLayers)")
+            }
+            let first = units[units.count - fineTunedLayers].lowerBound
+            let boundary = first == 0 ? source.inputs[0].name : computed.nodes[first - 1].outputs[0]
+            graph = pruned(source, to: boundary)
+            graph.nodes.append(Node(name: "auge_backbone_frozen", operation: .identity, inputs: [boundary], outputs: [featuresValue]))
+            graph.outputs = [featuresValue]
+            trainable = computed.nodes[first...].map { node in
+                var node = node
+                node.inputs = node.inputs.map { $0 == boundary ? featuresValue : $0 }
+                return node
+            }
+        }
+        let shape = try inferShapes(graph, batchSize: 1)[featuresValue] ?? []
+        let featureShape: Shape
+        switch shape.count {
+        case 2: featureShape = Shape(height: 1, width: 1, channels: shape[1])
+        case 4: featureShape = Shape(height: shape[2], width: shape[3], channels: shape[1])
+        default: throw fail("the features at \(cut) have shape \(shape), not [N, C, H, W] or [N, C]")
+        }
         let origin = metadata?.provenance?.method ?? (model.producer.isEmpty ? name : "\(name) (\(model.producer))")
-        return Backbone(name: name, graph: graph, featureCount: features[1], cut: cut, pooling: pooling,
+        return Backbone(name: name, graph: graph, featureShape: featureShape, cut: cut, pooling: pooling, trainableNodes: trainable,
                         preprocessing: preprocessing, origin: origin)
     }
 
@@ -86,17 +117,22 @@ public struct Backbone: Sendable {
         return pool.inputs[0]
     }
 
-    /// The nodes that compute `cut`, then its pooling into [N, features].
-    private static func pooledGraph(_ source: Graph, cut: String, pooling: FeaturePooling,
-                                    fail: (String) -> DatasetError) throws -> Graph {
-        var needed: Set<String> = [cut]
+    /// Only the nodes (and constants) that compute `value`, which becomes the output.
+    private static func pruned(_ source: Graph, to value: String) -> Graph {
+        var needed: Set<String> = [value]
         var kept: [Node] = []
         for node in source.nodes.reversed() where node.outputs.contains(where: needed.contains) {
             kept.append(node)
             needed.formUnion(node.inputs)
         }
-        var graph = Graph(name: source.name, inputs: source.inputs, nodes: kept.reversed(),
-                          constants: source.constants.filter { needed.contains($0.key) }, outputs: [cut])
+        return Graph(name: source.name, inputs: source.inputs, nodes: kept.reversed(),
+                     constants: source.constants.filter { needed.contains($0.key) }, outputs: [value])
+    }
+
+    /// `graph` with its output pooled into `featuresValue` [N, features].
+    private static func pooled(_ graph: Graph, pooling: FeaturePooling, fail: (String) -> DatasetError) throws -> Graph {
+        var graph = graph
+        let cut = graph.outputs[0]
         let shape = try inferShapes(graph, batchSize: 1)[cut] ?? []
         let prefix = "auge_backbone_"
         func flatten(_ value: String) -> Node {
@@ -124,5 +160,46 @@ public struct Backbone: Sendable {
         }
         graph.outputs = [featuresValue]
         return graph
+    }
+
+    /// Splits `nodes` (in order, computing from `input`) where one value carries everything onward:
+    /// each segment is a single node, or a branching block such as a residual block.
+    static func segments(_ nodes: [Node], input: String) -> [Range<Int>] {
+        var usesLeft: [String: Int] = [:]
+        for node in nodes { for value in node.inputs { usesLeft[value, default: 0] += 1 } }
+        var live: Set<String> = [input], segments: [Range<Int>] = [], start = 0
+        for (index, node) in nodes.enumerated() {
+            for value in node.inputs {
+                usesLeft[value, default: 1] -= 1
+                if usesLeft[value] == 0 { live.remove(value) }
+            }
+            live.formUnion(node.outputs)
+            if live == [node.outputs[0]] {
+                segments.append(start..<(index + 1))
+                start = index + 1
+            }
+        }
+        if start < nodes.count { segments.append(start..<nodes.count) }
+        return segments
+    }
+
+    /// The layers fine-tuning counts: a convolution with the normalisation and activations that
+    /// follow it, or a whole branching (residual) block.
+    static func layerUnits(_ nodes: [Node], input: String) -> [Range<Int>] {
+        var units: [Range<Int>] = []
+        for segment in segments(nodes, input: input) {
+            let node = nodes[segment.lowerBound]
+            let follows: Bool
+            switch node.operation {
+            case .batchNormalization, .activation, .identity: follows = segment.count == 1
+            default: follows = false
+            }
+            if follows, let last = units.popLast() {
+                units.append(last.lowerBound..<segment.upperBound)
+            } else {
+                units.append(segment)
+            }
+        }
+        return units
     }
 }

@@ -39,6 +39,8 @@ final class Parameter {
     let secondMoment: Buffer
     /// Weight decay applies to weights, not to biases and normalisation scales.
     let decays: Bool
+    /// This parameter's share of the learning rate (pretrained layers being fine-tuned learn slower).
+    var learningRateScale: Float = 1
 
     init(name: String, count: Int, decays: Bool, initial: Float = 0) {
         self.name = name

@@ -134,10 +134,8 @@ func writeModelInput(_ path: String, preprocessing: Preprocessing, decoder: Imag
                      into target: UnsafeMutablePointer<Float>) throws {
     let image = try decoder.decode(fileAt: path, for: preprocessing)
     try preprocessing.writeTensor(from: image, to: &scratch)
-    let channels = preprocessing.color.channels, pixels = preprocessing.width * preprocessing.height
-    for c in 0..<channels {
-        for p in 0..<pixels { target[p * channels + c] = scratch[c * pixels + p] }
-    }
+    planarToInterleaved(scratch, into: target,
+                        shape: Shape(height: preprocessing.height, width: preprocessing.width, channels: preprocessing.color.channels))
 }
 
 /// Decodes `items` in parallel into consecutive NHWC tensors; returns which succeeded.
@@ -162,5 +160,13 @@ func interleavedToPlanar(_ source: UnsafePointer<Float>, into target: UnsafeMuta
     let pixels = shape.height * shape.width, channels = shape.channels
     for c in 0..<channels {
         for p in 0..<pixels { target[c &* pixels &+ p] = source[p &* channels &+ c] }
+    }
+}
+
+/// NCHW (the engine's and the preprocessing's layout) to NHWC (the trainer's) for one image.
+func planarToInterleaved(_ source: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>, shape: Shape) {
+    let pixels = shape.height * shape.width, channels = shape.channels
+    for c in 0..<channels {
+        for p in 0..<pixels { target[p &* channels &+ c] = source[c &* pixels &+ p] }
     }
 }

@@ -1,32 +1,37 @@
 import AugeEngine
 
-/// max(0, x).
+/// min(max(0, x), ceiling): ReLU, or ReLU6 (ONNX Clip(0, 6)) with a ceiling of 6.
 final class ReLU: Layer {
     let inputShape: Shape
     var outputShape: Shape { inputShape }
+    let ceiling: Float
 
-    init(input: Shape) {
+    init(input: Shape, ceiling: Float = .infinity) {
         inputShape = input
+        self.ceiling = ceiling
     }
 
     func forward(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int, training: Bool, workers: Workers) {
-        let count = inputShape.count
+        let count = inputShape.count, ceiling = ceiling
         workers.forEachShare(of: batch) { _, images in
-            for i in (images.lowerBound &* count)..<(images.upperBound &* count) { output[i] = max(input[i], 0) }
+            for i in (images.lowerBound &* count)..<(images.upperBound &* count) { output[i] = min(max(input[i], 0), ceiling) }
         }
     }
 
     func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
                   inputGradient: UnsafeMutablePointer<Float>?, batch: Int, workers: Workers) {
         guard let dx = inputGradient else { return }
-        let count = inputShape.count
+        let count = inputShape.count, ceiling = ceiling
         workers.forEachShare(of: batch) { _, images in
-            for i in (images.lowerBound &* count)..<(images.upperBound &* count) { dx[i] = output[i] > 0 ? outputGradient[i] : 0 }
+            for i in (images.lowerBound &* count)..<(images.upperBound &* count) {
+                dx[i] = output[i] > 0 && output[i] < ceiling ? outputGradient[i] : 0
+            }
         }
     }
 
     func graphNodes(name: String, input: String, output: String) -> [Node] {
-        [Node(name: name, operation: .activation(.relu), inputs: [input], outputs: [output])]
+        let activation: Activation = ceiling == .infinity ? .relu : .clip(min: 0, max: ceiling)
+        return [Node(name: name, operation: .activation(activation), inputs: [input], outputs: [output])]
     }
 }
 

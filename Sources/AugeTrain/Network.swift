@@ -1,4 +1,5 @@
 import AugeEngine
+import Foundation
 
 /// How the last feature map becomes one value per channel.
 public enum GlobalPooling: String, Codable, Sendable, CaseIterable {
@@ -66,8 +67,39 @@ public enum Architecture: String, Codable, Sendable, CaseIterable {
 
 /// The trained values of a network: parameters and running statistics, in layer order.
 public struct NetworkState: Codable, Sendable, Equatable {
-    public var parameters: [[Float]]
-    public var statistics: [[Float]]
+    @PackedFloats public var parameters: [[Float]]
+    @PackedFloats public var statistics: [[Float]]
+}
+
+/// Float arrays coded as their raw little-endian bytes (base64 in JSON): as decimal text, the
+/// checkpoint of a fine-tuned backbone took seconds to write after every epoch.
+@propertyWrapper
+public struct PackedFloats: Codable, Sendable, Equatable {
+    public var wrappedValue: [[Float]]
+
+    public init(wrappedValue: [[Float]]) {
+        self.wrappedValue = wrappedValue
+    }
+
+    public init(from decoder: Decoder) throws {
+        let packed = try decoder.singleValueContainer().decode([Data].self)
+        wrappedValue = try packed.map { data in
+            guard data.count % MemoryLayout<UInt32>.size == 0 else {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a whole number of floats"))
+            }
+            return data.withUnsafeBytes { bytes in
+                (0..<(data.count / 4)).map { Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
+            }
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(wrappedValue.map { values in
+            var bits = values.map { $0.bitPattern.littleEndian }
+            return Data(bytes: &bits, count: 4 * bits.count)
+        })
+    }
 }
 
 /// A sequence of layers with activation and gradient storage for batches up to a capacity.
@@ -172,14 +204,25 @@ final class Network {
         return nodes
     }
 
-    /// A classifier head on feature vectors: one fully connected layer, or two with ReLU between
-    /// when `hiddenUnits` > 0.
-    static func head(features: Int, hiddenUnits: Int, classes: Int, seed: UInt64) -> Network {
+    /// The trainable network on a backbone's features: its fine-tuned layers and their pooling (when
+    /// any), then one fully connected layer, or two with ReLU between when `hiddenUnits` > 0.
+    static func head(on backbone: Backbone, hiddenUnits: Int, classes: Int, seed: UInt64) throws -> Network {
         var generator = SeededGenerator(seed: seed)
-        let input = Shape(height: 1, width: 1, channels: features)
-        guard hiddenUnits > 0 else { return Network(layers: [Dense(input: input, outputs: classes, generator: &generator)]) }
-        let hidden = Dense(input: input, outputs: hiddenUnits, generator: &generator)
-        return Network(layers: [hidden, ReLU(input: hidden.outputShape),
-                                Dense(input: hidden.outputShape, outputs: classes, generator: &generator)])
+        var layers = try backbone.trainableLayers()
+        var shape = layers.last?.outputShape ?? backbone.featureShape
+        if shape.height * shape.width > 1 {
+            switch backbone.pooling {
+            case .average: layers.append(GlobalAveragePooling(input: shape))
+            case .max: layers.append(GlobalMaxPooling(input: shape))
+            case .both: throw DatasetError(description: "fine-tuning pools the features by average or max, not both")
+            }
+            shape = layers[layers.count - 1].outputShape
+        }
+        if hiddenUnits > 0 {
+            let hidden = Dense(input: shape, outputs: hiddenUnits, generator: &generator)
+            layers += [hidden, ReLU(input: hidden.outputShape)]
+            shape = hidden.outputShape
+        }
+        return Network(layers: layers + [Dense(input: shape, outputs: classes, generator: &generator)])
     }
 }

@@ -1,7 +1,9 @@
 import AugeEngine
 
 /// Batch normalisation per channel: batch statistics while training (with running averages kept for
-/// inference), running statistics otherwise.
+/// inference), running statistics otherwise. With frozen statistics (fine-tuning a pretrained network
+/// on small batches, whose statistics would be noisy) training uses and keeps the running statistics
+/// and learns only the scale and shift.
 final class BatchNormalization2D: Layer {
     let inputShape: Shape
     var outputShape: Shape { inputShape }
@@ -9,15 +11,18 @@ final class BatchNormalization2D: Layer {
     let shift: Parameter
     let runningMean: Buffer
     let runningVariance: Buffer
-    let epsilon: Float = 1e-5
+    let epsilon: Float
     let momentum: Float = 0.1
+    let frozenStatistics: Bool
     /// The normalised input of the last training forward pass, for the backward pass.
     private var normalized: Buffer?
     private var inverseDeviation: Buffer
     private var partials: WorkerPartials?
 
-    init(input: Shape) {
+    init(input: Shape, epsilon: Float = 1e-5, frozenStatistics: Bool = false) {
         inputShape = input
+        self.epsilon = epsilon
+        self.frozenStatistics = frozenStatistics
         scale = Parameter(name: "scale", count: input.channels, decays: false, initial: 1)
         shift = Parameter(name: "bias", count: input.channels, decays: false)
         runningMean = Buffer(count: input.channels)
@@ -53,7 +58,7 @@ final class BatchNormalization2D: Layer {
         let mean = UnsafeMutablePointer<Float>.allocate(capacity: 2 * c)
         defer { mean.deallocate() }
         let variance = mean + c, inverse = inverseDeviation.pointer
-        if training {
+        if training && !frozenStatistics {
             prepare(maxBatch: batch, workers: workers)
             let count = Float(batch * inputShape.height * inputShape.width)
             channelSums(batch: batch, workers: workers, totals: mean) { pixels, sums in
@@ -124,6 +129,16 @@ final class BatchNormalization2D: Layer {
         guard let dx = inputGradient else { return }
         let count = Float(batch * inputShape.height * inputShape.width)
         let gamma = scale.value.pointer, inverse = inverseDeviation.pointer
+        if frozenStatistics {
+            // The statistics are constants: the layer is a per-channel affine map.
+            workers.forEachShare(of: batch * inputShape.height * inputShape.width) { _, pixels in
+                for p in pixels {
+                    let offset = p &* c
+                    for ch in 0..<c { dx[offset &+ ch] = dy[offset &+ ch] * gamma[ch] * inverse[ch] }
+                }
+            }
+            return
+        }
         let factor = UnsafeMutablePointer<Float>.allocate(capacity: c)
         defer { factor.deallocate() }
         for ch in 0..<c { factor[ch] = gamma[ch] * inverse[ch] / count }

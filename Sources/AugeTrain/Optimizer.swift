@@ -36,6 +36,7 @@ struct Optimizer {
         let s = settings
         let correction1 = 1 - pow(s.momentum, Float(step)), correction2 = 1 - pow(s.beta2, Float(step))
         for parameter in parameters {
+            let learningRate = learningRate * parameter.learningRateScale
             let w = parameter.value.pointer, g = parameter.gradient.pointer
             let m = parameter.firstMoment.pointer, v = parameter.secondMoment.pointer
             let decay = parameter.decays ? 1 - learningRate * s.weightDecay : 1

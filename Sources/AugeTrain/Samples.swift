@@ -50,6 +50,7 @@ final class FeatureSamples: TrainingSamples {
          workers: Workers, progress: (_ done: Int, _ total: Int) -> Void) throws {
         precondition(variants >= 1, "at least the photo itself")
         featureCount = backbone.featureCount
+        let featureShape = backbone.featureShape
         self.variants = variants
         let preprocessing = backbone.preprocessing
         let shape = Shape(height: preprocessing.height, width: preprocessing.width, channels: preprocessing.color.channels)
@@ -86,7 +87,11 @@ final class FeatureSamples: TrainingSamples {
                 }
                 engine.run(input: input.pointer, output: output.pointer)
                 features.withUnsafeMutableBufferPointer { features in
-                    (features.baseAddress! + start * featureCount).update(from: output.pointer, count: group.count * featureCount)
+                    // The engine's maps are NCHW, the trainer's NHWC.
+                    for row in 0..<group.count {
+                        planarToInterleaved(output.pointer + row * featureCount, into: features.baseAddress! + (start + row) * featureCount,
+                                            shape: featureShape)
+                    }
                 }
             }
             storage += features

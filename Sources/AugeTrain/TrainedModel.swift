@@ -44,8 +44,9 @@ public struct TrainedModel: Sendable {
     }
 
     func makeNetwork() -> Network {
+        // The head was built from this backbone once already, so building it again cannot fail.
         let network = if let backbone, let transfer = options.transfer {
-            Network.head(features: backbone.featureCount, hiddenUnits: transfer.hiddenUnits, classes: labels.count, seed: 0)
+            try! Network.head(on: backbone, hiddenUnits: transfer.hiddenUnits, classes: labels.count, seed: 0)
         } else {
             Network(architecture: architecture, input: inputShape, classes: labels.count, pooling: options.pooling, seed: 0)
         }

@@ -39,6 +39,9 @@ public struct TransferOptions: Codable, Sendable, Equatable {
     public var hiddenUnits = 0
     /// Feature vectors per training photo: the photo itself and augmented copies, each computed once.
     public var variants = 4
+    /// The backbone's last layers trained along with the head (a convolution with its normalisation
+    /// and activation, or a residual block, counts as one); 0 keeps the backbone frozen.
+    public var fineTunedLayers = 0
 
     public init(backbone: String) {
         self.backbone = backbone
@@ -87,14 +90,14 @@ public struct Provenance: Codable, Sendable, Equatable {
 
 /// Everything needed to resume training after the last completed epoch.
 public struct TrainingCheckpoint: Codable, Sendable {
-    public var format = "auge-train-checkpoint-1"
+    public var format = "auge-train-checkpoint-2"
     public var options: TrainingOptions
     public var labels: [String]
     public var preprocessing: Preprocessing
     public var completedEpochs: Int
     public var optimizerStep: Int
     public var state: NetworkState
-    public var moments: [[Float]]
+    @PackedFloats public var moments: [[Float]]
     public var best: NetworkState
     public var bestEpoch: Int
     public var bestScore: [Double]
@@ -139,8 +142,7 @@ public final class Trainer {
         guard let transfer = options.transfer, transfer.variants >= 1 else {
             throw DatasetError(description: "transfer training needs transfer options with at least one variant per photo")
         }
-        let network = Network.head(features: backbone.featureCount, hiddenUnits: transfer.hiddenUnits, classes: train.classes.count,
-                                   seed: options.seed)
+        let network = try Network.head(on: backbone, hiddenUnits: transfer.hiddenUnits, classes: train.classes.count, seed: options.seed)
         try self.init(train: train, validation: validation, preprocessing: backbone.preprocessing, backbone: backbone, network: network,
                       okLabels: okLabels, options: options)
     }

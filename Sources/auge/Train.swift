@@ -56,6 +56,10 @@ struct Train: ParsableCommand {
     @Option(help: "With --backbone: feature vectors per training photo, the photo itself and augmented copies.")
     var variants = 4
 
+    @Option(help: ArgumentHelp("With --backbone: also train the backbone's last N layers, at a tenth of the learning rate.",
+                               discussion: "A convolution with its normalisation and activation, or a whole residual block, counts as one layer; batch normalisation keeps its pretrained statistics."))
+    var finetune = 0
+
     @Option(help: "Most epochs to train (default 30; 60 with --backbone).")
     var epochs: Int?
 
@@ -117,8 +121,10 @@ struct Train: ParsableCommand {
             return region
         }
         if backbone != nil, color == .gray { throw ValidationError("a backbone sees rgb: leave out --color gray (gray photos are fed as rgb)") }
-        if backbone == nil, featureNode != nil || hidden != 0 { throw ValidationError("--feature-node and --hidden go with --backbone") }
-        guard variants >= 1, hidden >= 0 else { throw ValidationError("--variants must be at least 1 and --hidden at least 0") }
+        if backbone == nil, featureNode != nil || hidden != 0 || finetune != 0 {
+            throw ValidationError("--feature-node, --hidden and --finetune go with --backbone")
+        }
+        guard variants >= 1, hidden >= 0, finetune >= 0 else { throw ValidationError("--variants must be at least 1, --hidden and --finetune at least 0") }
         let all = try ImageFolder.scan(dataset)
         let train: ImageFolder, validation: ImageFolder
         if let val {
@@ -149,8 +155,10 @@ struct Train: ParsableCommand {
         if let backbone {
             var transfer = TransferOptions(backbone: backbone)
             (transfer.featureNode, transfer.pooling, transfer.hiddenUnits, transfer.variants) = (featureNode, featurePool, hidden, variants)
+            transfer.fineTunedLayers = finetune
             options.transfer = transfer
-            let loaded = try Backbone.load(backbone, featureNode: featureNode, pooling: featurePool, size: size, resize: resize, region: region)
+            let loaded = try Backbone.load(backbone, featureNode: featureNode, pooling: featurePool, fineTunedLayers: finetune, size: size,
+                                           resize: resize, region: region)
             trainer = try Trainer(train: train, validation: validation, backbone: loaded, okLabels: ok, options: options)
         } else {
             let (width, height) = size ?? (128, 128)
@@ -163,8 +171,9 @@ struct Train: ParsableCommand {
         say("OK labels: \(ok.isEmpty ? "none (the label is the decision)" : ok.joined(separator: ", "))")
         let input = trainer.preprocessing
         if let backbone = trainer.backbone {
-            say("backbone: \(backbone.name), \(backbone.featureCount) features (\(backbone.pooling.rawValue) pooling of \(backbone.cut)); "
-                + "head: \(hidden > 0 ? "\(hidden) hidden units" : "linear"), \(trainer.parameterCount) parameters")
+            let features = finetune > 0 ? "last \(finetune) layers fine-tuned (from its \(backbone.featureShape) map)" : "\(backbone.featureCount) features"
+            say("backbone: \(backbone.name), \(features), \(backbone.pooling.rawValue) pooling of \(backbone.cut); "
+                + "head: \(hidden > 0 ? "\(hidden) hidden units" : "linear"); \(trainer.parameterCount) trained parameters")
         } else {
             say("model: \(arch.rawValue), \(trainer.parameterCount) parameters")
         }

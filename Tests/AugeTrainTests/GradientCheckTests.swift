@@ -57,8 +57,39 @@ final class GradientCheckTests: XCTestCase {
     }
 
     func testReLU() {
-        // Inputs stay away from the kink, where a finite difference is not a derivative.
-        checkGradients(of: ReLU(input: Shape(height: 3, width: 4, channels: 5)), batch: 3, awayFromZero: true)
+        checkGradients(of: ReLU(input: Shape(height: 3, width: 4, channels: 5)), batch: 3, kinks: [0])
+    }
+
+    func testReLU6() {
+        // A ceiling of 1 puts many standard-normal inputs above it.
+        checkGradients(of: ReLU(input: Shape(height: 3, width: 4, channels: 5), ceiling: 1), batch: 3, kinks: [0, 1])
+    }
+
+    func testBatchNormalizationWithFrozenStatistics() {
+        let layer = BatchNormalization2D(input: Shape(height: 3, width: 4, channels: 5), epsilon: 1e-3, frozenStatistics: true)
+        var generator = SeededGenerator(seed: 10)
+        for i in 0..<5 {
+            layer.scale.value.pointer[i] = generator.nextFloat(in: 0.5...2)
+            layer.shift.value.pointer[i] = generator.nextFloat(in: -1...1)
+            layer.runningMean.pointer[i] = generator.nextFloat(in: -1...1)
+            layer.runningVariance.pointer[i] = generator.nextFloat(in: 0.2...3)
+        }
+        let statistics = layer.state.map(\.array)
+        checkGradients(of: layer, batch: 3)
+        XCTAssertEqual(layer.state.map(\.array), statistics, "training forward passes leave frozen statistics alone")
+    }
+
+    func testResidualBlock() {
+        var generator = SeededGenerator(seed: 11)
+        let shape = Shape(height: 5, width: 4, channels: 3)
+        let normalization = BatchNormalization2D(input: shape, frozenStatistics: true)
+        normalization.runningVariance.load([0.5, 2, 1])
+        let block = Residual(layers: [
+            Convolution2D(input: shape, outputChannels: 3, kernel: 3, stride: 1, padding: 1, generator: &generator),
+            normalization,
+            DepthwiseConvolution2D(input: shape, kernel: 3, stride: 1, padding: 1, generator: &generator),
+        ])
+        checkGradients(of: block, batch: 2)
     }
 
     func testMaxPooling() {
@@ -116,7 +147,8 @@ final class GradientCheckTests: XCTestCase {
 
     /// Compares the analytic input and parameter gradients with central differences at up to 60
     /// positions per tensor.
-    private func checkGradients(of layer: Layer, batch: Int, step: Float = 1e-2, awayFromZero: Bool = false,
+    /// Inputs stay 0.1 away from `kinks`, where a finite difference is not a derivative.
+    private func checkGradients(of layer: Layer, batch: Int, step: Float = 1e-2, kinks: [Float] = [],
                                 file: StaticString = #filePath, line: UInt = #line) {
         var generator = SeededGenerator(seed: 42)
         let inputCount = batch * layer.inputShape.count, outputCount = batch * layer.outputShape.count
@@ -124,7 +156,7 @@ final class GradientCheckTests: XCTestCase {
         let weights = Buffer(count: outputCount), inputGradient = Buffer(count: inputCount)
         for i in 0..<inputCount {
             var x = generator.nextGaussian()
-            if awayFromZero && abs(x) < 0.1 { x += x < 0 ? -0.1 : 0.1 }
+            for kink in kinks where abs(x - kink) < 0.1 { x += x < kink ? -0.1 : 0.1 }
             input.pointer[i] = x
         }
         for i in 0..<outputCount { weights.pointer[i] = generator.nextGaussian() }

@@ -94,10 +94,85 @@ final class TransferTests: XCTestCase {
         }
     }
 
-    /// A head on a random backbone learns the synthetic squares; the exported model (backbone + head),
-    /// run by the engine on the photo files, reproduces the trainer's validation results.
+    /// A small classifier with a residual block, shaped like an EfficientNet-Lite tail: conv + BN +
+    /// ReLU6 (stride 2), a residual block (1x1 conv, BN, ReLU, depthwise 3x3, BN, add), conv 1x1 + BN +
+    /// ReLU, global average pooling, fully connected, softmax; random weights and statistics.
+    func writeResidualClassifier() throws -> String {
+        var generator = SeededGenerator(seed: 6)
+        func tensor(_ shape: [Int], scale: Float = 0.4) -> Tensor {
+            Tensor(shape: shape, data: (0..<shape.reduce(1, *)).map { _ in scale * generator.nextGaussian() })
+        }
+        func normalization(_ channels: Int) -> AugeEngine.Operation {
+            func values(_ range: ClosedRange<Float>) -> [Float] { (0..<channels).map { _ in generator.nextFloat(in: range) } }
+            let scale = values(0.5...1.5), bias = values(-0.5...0.5), mean = values(-0.2...0.2), variance = values(0.5...2)
+            return .batchNormalization(BatchNormalization(scale: scale, bias: bias, mean: mean, variance: variance, epsilon: 1e-3))
+        }
+        func node(_ name: String, _ operation: AugeEngine.Operation, _ inputs: [String]) -> Node {
+            Node(name: name, operation: operation, inputs: inputs, outputs: [name])
+        }
+        let nodes: [Node] = [
+            node("stem/conv", .convolution(Convolution(weight: tensor([6, 3, 3, 3]), strides: (2, 2), pads: (1, 1, 1, 1))), ["image"]),
+            node("stem/bn", normalization(6), ["stem/conv"]),
+            node("stem/relu6", .activation(.clip(min: 0, max: 6)), ["stem/bn"]),
+            node("block/expand", .convolution(Convolution(weight: tensor([6, 6, 1, 1]))), ["stem/relu6"]),
+            node("block/expand_bn", normalization(6), ["block/expand"]),
+            node("block/relu", .activation(.relu), ["block/expand_bn"]),
+            node("block/dw", .convolution(Convolution(weight: tensor([6, 1, 3, 3]), pads: (1, 1, 1, 1), groups: 6)), ["block/relu"]),
+            node("block/dw_bn", normalization(6), ["block/dw"]),
+            node("block/add", .add, ["block/dw_bn", "stem/relu6"]),
+            node("head/conv", .convolution(Convolution(weight: tensor([5, 6, 1, 1]))), ["block/add"]),
+            node("head/bn", normalization(5), ["head/conv"]),
+            node("head/relu", .activation(.relu), ["head/bn"]),
+            node("pool", .globalAveragePool, ["head/relu"]),
+            node("flatten", .flatten(axis: 1), ["pool"]),
+            node("fc", .fullyConnected(FullyConnected(weight: tensor([10, 5]), bias: tensor([10]))), ["flatten"]),
+            node("softmax", .softmax(axis: 1), ["fc"]),
+        ]
+        let graph = Graph(name: "residual", inputs: [GraphInput(name: "image", shape: [nil, 3, 12, 12])], nodes: nodes, outputs: ["softmax"])
+        let path = folder.appendingPathComponent("residual.onnx").path
+        try exportONNX(graph: graph, metadata: nil).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    func testFineTunedLayersAreConvolutionUnitsAndResidualBlocks() throws {
+        let path = try writeResidualClassifier()
+        let tuned = try Backbone.load(path, fineTunedLayers: 2)
+        XCTAssertEqual(tuned.featureShape, Shape(height: 6, width: 6, channels: 6), "the map after the stem")
+        XCTAssertEqual(tuned.trainableNodes.map(\.name), ["block/expand", "block/expand_bn", "block/relu", "block/dw", "block/dw_bn", "block/add",
+                                                          "head/conv", "head/bn", "head/relu"])
+        XCTAssertEqual(tuned.trainableNodes[0].inputs, [Backbone.featuresValue])
+        XCTAssertEqual(tuned.trainableNodes[5].inputs, ["block/dw_bn", Backbone.featuresValue])
+        XCTAssertEqual(try Backbone.load(path, fineTunedLayers: 1).featureShape.channels, 6)
+        XCTAssertThrowsError(try Backbone.load(path, fineTunedLayers: 4)) { error in
+            XCTAssertTrue("\(error)".contains("has 3 layers before head/relu to fine-tune, not 4"), "\(error)")
+        }
+
+        // The trainer's layers, holding the pretrained weights, compute the frozen backbone's features.
+        let frozen = try Backbone.load(path)
+        var generator = SeededGenerator(seed: 12)
+        let input = Tensor(shape: [1, 3, 12, 12], data: (0..<432).map { _ in generator.nextGaussian() })
+        let map = try XCTUnwrap(Engine(graph: tuned.graph, batchSize: 1, threads: 1).run(["image": input])[Backbone.featuresValue])
+        let layers = try Network.head(on: tuned, hiddenUnits: 0, classes: 2, seed: 1).layers.dropLast()
+        XCTAssertTrue(layers.contains { $0 is Residual })
+        let network = Network(layers: Array(layers))
+        network.reserve(batch: 1, workers: Workers(count: 1))
+        planarToInterleaved(map.data, into: network.input, shape: tuned.featureShape)
+        let pooled = network.forward(batch: 1, training: false, workers: Workers(count: 1))
+        for (index, want) in try features(frozen, input: input).enumerated() { XCTAssertEqual(pooled[index], want, accuracy: 1e-4) }
+    }
+
+    /// A head on a random backbone (frozen, or with its last layers fine-tuned) learns the synthetic
+    /// squares; the exported model (backbone + head), run by the engine on the photo files,
+    /// reproduces the trainer's validation results.
     func testHeadLearnsAndTheModelFileReproducesValidation() throws {
-        let (path, _) = try writeClassifier()
+        try checkTransferTraining(path: try writeClassifier().path, fineTunedLayers: 0)
+    }
+
+    func testFineTunedModelFileReproducesValidation() throws {
+        try checkTransferTraining(path: try writeResidualClassifier(), fineTunedLayers: 2)
+    }
+
+    func checkTransferTraining(path: String, fineTunedLayers: Int, file: StaticString = #filePath, line: UInt = #line) throws {
         let photos = folder.appendingPathComponent("photos")
         try SyntheticSquares.write(into: photos, perClass: 40, seed: 3)
         let dataset = try ImageFolder.scan(photos.path)
@@ -110,14 +185,17 @@ final class TransferTests: XCTestCase {
         options.transfer = TransferOptions(backbone: path)
         options.transfer?.variants = 2
         options.transfer?.hiddenUnits = 8
-        let backbone = try Backbone.load(path, size: (width: 24, height: 24))
+        options.transfer?.fineTunedLayers = fineTunedLayers
+        let backbone = try Backbone.load(path, fineTunedLayers: fineTunedLayers, size: (width: 24, height: 24))
         let model = try Trainer(train: train, validation: validation, backbone: backbone, okLabels: ["ok"], options: options).run()
-        XCTAssertGreaterThanOrEqual(model.validation.accuracy, 0.9, "history: \(model.history.map(\.validationAccuracy))")
+        XCTAssertGreaterThanOrEqual(model.validation.accuracy, 0.9, "history: \(model.history.map(\.validationAccuracy))", file: file, line: line)
 
         let onnx = try ONNXModel.load(data: model.onnxData(), name: "model.onnx")
-        XCTAssertEqual(onnx.metadata?.labels, ["dark_spot", "ok"])
-        XCTAssertEqual(onnx.metadata?.mean, Backbone.imageNetMean)
-        XCTAssertTrue(onnx.metadata?.provenance?.method?.hasPrefix("MLP head (8 hidden units) on frozen classifier.onnx") ?? false)
+        XCTAssertEqual(onnx.metadata?.labels, ["dark_spot", "ok"], file: file, line: line)
+        XCTAssertEqual(onnx.metadata?.mean, Backbone.imageNetMean, file: file, line: line)
+        let method = onnx.metadata?.provenance?.method ?? ""
+        XCTAssertTrue(method.hasPrefix("MLP head (8 hidden units) on "), method, file: file, line: line)
+        XCTAssertEqual(method.contains("last \(fineTunedLayers) layers fine-tuned"), fineTunedLayers > 0, method, file: file, line: line)
         let engine = try Engine(graph: onnx.graph, batchSize: 1, threads: 2)
         let rows = try validation.items.map { item -> [Float] in
             let image = try ImageDecoder().decode(fileAt: item.path, for: backbone.preprocessing)
@@ -126,7 +204,7 @@ final class TransferTests: XCTestCase {
         }
         let metrics = EvaluationMetrics(labels: model.labels, okLabels: model.okLabels, truths: validation.items.map(\.label),
                                         probabilities: rows, threshold: model.calibration.threshold, reviewBand: model.calibration.reviewBand)
-        XCTAssertEqual(metrics.confusion, model.validation.confusion)
-        XCTAssertEqual(metrics.loss, model.validation.loss, accuracy: 1e-4)
+        XCTAssertEqual(metrics.confusion, model.validation.confusion, file: file, line: line)
+        XCTAssertEqual(metrics.loss, model.validation.loss, accuracy: 1e-4, file: file, line: line)
     }
 }
