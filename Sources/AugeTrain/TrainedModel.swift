@@ -6,7 +6,7 @@ import Foundation
 /// labels, preprocessing, the calibrated threshold and review band, validation metrics and provenance.
 public struct TrainedModel: Sendable {
     public var architecture: Architecture
-    /// The frozen backbone under a transfer-learning head (nil for a model trained from scratch).
+    /// The pretrained backbone under a transfer-learning head (nil for a model trained from scratch).
     public var backbone: Backbone?
     public var labels: [String]
     public var okLabels: [String]

@@ -22,13 +22,14 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var maxMissRate = 0.01
     /// Calibration target: the largest share of photos the review band may hold.
     public var maxReviewRate = 0.02
-    /// Train a head on a frozen pretrained backbone instead of a network from scratch.
+    /// Train a head on a pretrained backbone instead of a network from scratch.
     public var transfer: TransferOptions?
 
     public init() {}
 }
 
-/// Transfer learning: a classifier head trained on the features of a frozen pretrained backbone.
+/// Transfer learning: a classifier head trained on the features of a pretrained backbone, whose last
+/// layers may be fine-tuned with it.
 public struct TransferOptions: Codable, Sendable, Equatable {
     /// The backbone's ONNX file, as given.
     public var backbone: String
@@ -121,7 +122,7 @@ public final class Trainer {
     public let preprocessing: Preprocessing
     public let okLabels: [String]
     public let options: TrainingOptions
-    /// The frozen backbone whose features the head learns from (transfer learning), or nil.
+    /// The pretrained backbone whose features the head learns from (transfer learning), or nil.
     public let backbone: Backbone?
     let workers: Workers
     let network: Network
