@@ -1,12 +1,14 @@
 import AugeEngine
 
-/// A dense 2-D convolution without bias (a batch normalisation follows), computed per image as
-/// im2col + GEMM. Weights are stored [kernelY, kernelX, inputChannel, outputChannel].
+/// A dense 2-D convolution, computed per image as im2col + GEMM, without bias (a batch normalisation
+/// follows) unless it is given one. Weights are stored [kernelY, kernelX, inputChannel, outputChannel].
 final class Convolution2D: Layer {
     let inputShape: Shape
     let outputShape: Shape
     let geometry: WindowGeometry
     let weight: Parameter
+    /// Per output channel; pretrained convolutions carry one where an exporter folded normalisation in.
+    var bias: Parameter?
     /// The weights transposed to [outputChannel, patch], for the input gradient.
     private let transposedWeight: Buffer
     private var columns: WorkerPartials?
@@ -24,7 +26,7 @@ final class Convolution2D: Layer {
         initialiseHe(weight, fanIn: geometry.patchSize, generator: &generator)
     }
 
-    var parameters: [Parameter] { [weight] }
+    var parameters: [Parameter] { [weight] + (bias.map { [$0] } ?? []) }
 
     func prepare(maxBatch: Int, workers: Workers) {
         let patchMatrix = geometry.outputPixels * geometry.patchSize
@@ -51,6 +53,7 @@ final class Convolution2D: Layer {
                          b: w, bRowStride: outputChannels, c: output + n &* outputCount, cRowStride: outputChannels, accumulate: false)
             }
         }
+        bias?.addBias(to: output, count: batch * g.outputPixels)
     }
 
     func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
@@ -96,6 +99,7 @@ final class Convolution2D: Layer {
             }
         }
         partials.sum(into: weight.gradient.pointer, workersUsed: min(workers.count, batch))
+        bias?.setBiasGradient(from: outputGradient, count: batch * geometry.outputPixels)
     }
 
     func graphNodes(name: String, input: String, output: String) -> [Node] {
@@ -110,18 +114,21 @@ final class Convolution2D: Layer {
             }
         }
         let (s, p) = (geometry.stride, geometry.padTop)
-        let convolution = AugeEngine.Convolution(weight: Tensor(shape: [co, ci, kh, kw], data: onnxWeight), strides: (s, s),
-                                                 pads: (p, p, p, p))
+        let convolution = AugeEngine.Convolution(weight: Tensor(shape: [co, ci, kh, kw], data: onnxWeight),
+                                                 bias: bias.map { Tensor(shape: [co], data: $0.value.array) }, strides: (s, s), pads: (p, p, p, p))
         return [Node(name: name, operation: .convolution(convolution), inputs: [input], outputs: [output])]
     }
 }
 
-/// A depthwise 2-D convolution (one filter per channel, no bias). Weights are stored [kernelY, kernelX, channel].
+/// A depthwise 2-D convolution (one filter per channel), without bias unless it is given one. Weights
+/// are stored [kernelY, kernelX, channel].
 final class DepthwiseConvolution2D: Layer {
     let inputShape: Shape
     let outputShape: Shape
     let geometry: WindowGeometry
     let weight: Parameter
+    /// Per output channel; pretrained convolutions carry one where an exporter folded normalisation in.
+    var bias: Parameter?
     private var weightGradients: WorkerPartials?
 
     init(input: Shape, kernel: Int, stride: Int, padding: Int, generator: inout SeededGenerator) {
@@ -133,7 +140,7 @@ final class DepthwiseConvolution2D: Layer {
         initialiseHe(weight, fanIn: kernel * kernel, generator: &generator)
     }
 
-    var parameters: [Parameter] { [weight] }
+    var parameters: [Parameter] { [weight] + (bias.map { [$0] } ?? []) }
 
     func prepare(maxBatch: Int, workers: Workers) {
         if weightGradients?.buffers.count != workers.count {
@@ -173,6 +180,7 @@ final class DepthwiseConvolution2D: Layer {
                 }
             }
         }
+        bias?.addBias(to: output, count: batch * geometry.outputPixels)
     }
 
     func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
@@ -198,6 +206,7 @@ final class DepthwiseConvolution2D: Layer {
             }
         }
         partials.sum(into: weight.gradient.pointer, workersUsed: min(workers.count, batch))
+        bias?.setBiasGradient(from: outputGradient, count: batch * geometry.outputPixels)
     }
 
     func graphNodes(name: String, input: String, output: String) -> [Node] {
@@ -207,8 +216,30 @@ final class DepthwiseConvolution2D: Layer {
             for k in 0..<(kh * kw) { onnxWeight[ch * kh * kw + k] = weight.value.pointer[k * c + ch] }
         }
         let (s, p) = (geometry.stride, geometry.padTop)
-        let convolution = AugeEngine.Convolution(weight: Tensor(shape: [c, 1, kh, kw], data: onnxWeight), strides: (s, s),
+        let convolution = AugeEngine.Convolution(weight: Tensor(shape: [c, 1, kh, kw], data: onnxWeight),
+                                                 bias: bias.map { Tensor(shape: [c], data: $0.value.array) }, strides: (s, s),
                                                  pads: (p, p, p, p), groups: c)
         return [Node(name: name, operation: .convolution(convolution), inputs: [input], outputs: [output])]
+    }
+}
+
+extension Parameter {
+    /// As a per-channel bias: adds it to `count` NHWC pixels.
+    func addBias(to output: UnsafeMutablePointer<Float>, count: Int) {
+        let b = value.pointer, channels = self.count
+        for p in 0..<count {
+            let y = output + p &* channels
+            for c in 0..<channels { y[c] += b[c] }
+        }
+    }
+
+    /// As a per-channel bias: its gradient is the output gradient summed over `count` NHWC pixels.
+    func setBiasGradient(from outputGradient: UnsafePointer<Float>, count: Int) {
+        let db = gradient.pointer, channels = self.count
+        db.update(repeating: 0, count: channels)
+        for p in 0..<count {
+            let dy = outputGradient + p &* channels
+            for c in 0..<channels { db[c] += dy[c] }
+        }
     }
 }

@@ -67,9 +67,13 @@ extension Backbone {
             guard kh == kw, c.strides.0 == c.strides.1, c.dilations == (1, 1), p.top == p.left, p.top == p.bottom, p.top == p.right else {
                 throw fail("only square kernels with equal strides and padding on every side, without dilation, can be fine-tuned")
             }
-            guard c.bias == nil else { throw fail("convolutions with a bias (normalisation folded in by the exporter) cannot be fine-tuned yet") }
             var generator = SeededGenerator(seed: 0)
             let w = c.weight.data, ci = input.channels, co = c.outChannels
+            let bias = c.bias.map { values in
+                let bias = Parameter(name: "bias", count: co, decays: false)
+                bias.value.load(values.data)
+                return bias
+            }
             if c.groups == 1 {
                 let layer = Convolution2D(input: input, outputChannels: co, kernel: kh, stride: c.strides.0, padding: p.top, generator: &generator)
                 // ONNX [out, in, ky, kx] -> the trainer's [ky, kx, in, out].
@@ -79,6 +83,7 @@ extension Backbone {
                         for k in 0..<(kh * kw) { target[(k * ci + i) * co + o] = w[(o * ci + i) * kh * kw + k] }
                     }
                 }
+                layer.bias = bias
                 return layer
             }
             guard c.groups == ci, co == ci else { throw fail("grouped convolutions other than depthwise cannot be fine-tuned") }
@@ -88,6 +93,7 @@ extension Backbone {
             for channel in 0..<ci {
                 for k in 0..<(kh * kw) { target[k * ci + channel] = w[channel * kh * kw + k] }
             }
+            layer.bias = bias
             return layer
         default:
             throw fail("its operation is not one fine-tuning supports (convolution, batch normalisation, ReLU, ReLU6, residual add)")

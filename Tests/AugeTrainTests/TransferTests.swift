@@ -161,6 +161,28 @@ final class TransferTests: XCTestCase {
         for (index, want) in try features(frozen, input: input).enumerated() { XCTAssertEqual(pooled[index], want, accuracy: 1e-4) }
     }
 
+    /// Convolutions with a bias (as exporters write them when they fold normalisation in) fine-tune
+    /// too, even from the image itself, when every layer trains.
+    func testFineTuningKeepsConvolutionBiasesFromTheImageOn() throws {
+        let (path, _) = try writeClassifier()
+        let tuned = try Backbone.load(path, fineTunedLayers: 2)
+        XCTAssertEqual(tuned.featureShape, Shape(height: 12, width: 12, channels: 3), "the frozen part is the input itself")
+        let layers = try Network.head(on: tuned, hiddenUnits: 0, classes: 2, seed: 1).layers.dropLast()
+        XCTAssertEqual(layers.compactMap { ($0 as? Convolution2D)?.bias?.count }, [6, 5])
+
+        var generator = SeededGenerator(seed: 14)
+        let input = Tensor(shape: [1, 3, 12, 12], data: (0..<432).map { _ in generator.nextGaussian() })
+        let map = try XCTUnwrap(Engine(graph: tuned.graph, batchSize: 1, threads: 1).run(["image": input])[Backbone.featuresValue])
+        XCTAssertEqual(map.data, input.data)
+        let network = Network(layers: Array(layers))
+        network.reserve(batch: 1, workers: Workers(count: 1))
+        planarToInterleaved(map.data, into: network.input, shape: tuned.featureShape)
+        let pooled = network.forward(batch: 1, training: false, workers: Workers(count: 1))
+        for (index, want) in try features(try Backbone.load(path), input: input).enumerated() {
+            XCTAssertEqual(pooled[index], want, accuracy: 1e-4)
+        }
+    }
+
     /// A head on a random backbone (frozen, or with its last layers fine-tuned) learns the synthetic
     /// squares; the exported model (backbone + head), run by the engine on the photo files,
     /// reproduces the trainer's validation results.
