@@ -38,17 +38,21 @@ final class GradientCheckTests: XCTestCase {
         var generator = SeededGenerator(seed: 12)
         let layer = Convolution2D(input: Shape(height: 5, width: 4, channels: 3), outputChannels: 5, kernel: 3, stride: 1, padding: 1,
                                   generator: &generator)
-        layer.bias = Parameter(name: "bias", count: 5, decays: false)
-        for i in 0..<5 { layer.bias!.value.pointer[i] = generator.nextGaussian() }
+        layer.bias = randomBias(count: 5, generator: &generator)
         checkGradients(of: layer, batch: 2)
     }
 
     func testDepthwiseConvolutionWithBias() {
         var generator = SeededGenerator(seed: 13)
         let layer = DepthwiseConvolution2D(input: Shape(height: 5, width: 6, channels: 7), kernel: 3, stride: 2, padding: 1, generator: &generator)
-        layer.bias = Parameter(name: "bias", count: 7, decays: false)
-        for i in 0..<7 { layer.bias!.value.pointer[i] = generator.nextGaussian() }
+        layer.bias = randomBias(count: 7, generator: &generator)
         checkGradients(of: layer, batch: 2)
+    }
+
+    private func randomBias(count: Int, generator: inout SeededGenerator) -> Parameter {
+        let bias = Parameter(name: "bias", count: count, decays: false)
+        for i in 0..<count { bias.value.pointer[i] = generator.nextGaussian() }
+        return bias
     }
 
     func testDepthwiseConvolution() {
