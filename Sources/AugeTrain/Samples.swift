@@ -33,8 +33,8 @@ struct PhotoSamples: TrainingSamples {
     }
 }
 
-/// A frozen backbone's feature vectors, computed once per photo and variant: variant 0 is the photo
-/// as inspected, the others are augmented copies. Training draws a random variant every epoch, so
+/// A backbone's features (pooled vectors, or the feature map its fine-tuned layers start from),
+/// computed once per photo and variant: variant 0 is the photo as inspected, the others are augmented copies. Training draws a random variant every epoch, so
 /// augmentation costs one backbone run per variant instead of one per epoch.
 final class FeatureSamples: TrainingSamples {
     let featureCount: Int
@@ -58,7 +58,7 @@ final class FeatureSamples: TrainingSamples {
         let engine = try Engine(graph: backbone.graph, batchSize: batch, threads: workers.count)
         let augmenter = Augmenter(settings: augmentation, preprocessing: preprocessing)
         let photos = Buffer(count: chunk * shape.count)
-        let varied = Buffer(count: shape.count)
+        let varied = Buffer(count: batch * shape.count)
         let input = Buffer(count: batch * shape.count)
         let output = Buffer(count: batch * featureCount)
         storage.reserveCapacity(folder.items.count * variants * featureCount)
@@ -74,16 +74,20 @@ final class FeatureSamples: TrainingSamples {
             let pairs = slots.flatMap { slot in (0..<variants).map { (slot, $0) } }
             var features = [Float](repeating: 0, count: pairs.count * featureCount)
             for start in stride(from: 0, to: pairs.count, by: batch) {
-                let group = pairs[start..<min(pairs.count, start + batch)]
-                for (row, (slot, variant)) in group.enumerated() {
-                    let photo = UnsafePointer(photos.pointer + slot * shape.count)
-                    if variant == 0 {
-                        varied.pointer.update(from: photo, count: shape.count)
-                    } else {
-                        var random = generator.derived(done + slot).derived(variant)
-                        augmenter.apply(photo, into: varied.pointer, generator: &random)
+                let group = Array(pairs[start..<min(pairs.count, start + batch)])
+                // Augmenting and reordering a batch is per-row work: spread it over the workers too.
+                workers.forEachShare(of: group.count) { _, rows in
+                    for row in rows {
+                        let (slot, variant) = group[row]
+                        let photo = UnsafePointer(photos.pointer + slot * shape.count), copy = varied.pointer + row * shape.count
+                        if variant == 0 {
+                            copy.update(from: photo, count: shape.count)
+                        } else {
+                            var random = generator.derived(done + slot).derived(variant)
+                            augmenter.apply(photo, into: copy, generator: &random)
+                        }
+                        interleavedToPlanar(copy, into: input.pointer + row * shape.count, shape: shape)
                     }
-                    interleavedToPlanar(varied.pointer, into: input.pointer + row * shape.count, shape: shape)
                 }
                 engine.run(input: input.pointer, output: output.pointer)
                 features.withUnsafeMutableBufferPointer { features in
