@@ -227,4 +227,44 @@ final class WatchCommandTests: XCTestCase {
         XCTAssertEqual(watcher.stop(), 0)
         try assertExactlyOnce(["still-running.png": "defect"])
     }
+
+    /// The journal as a crash leaves it at each step of a placement is completed at start:
+    /// one record and one place per photo, whichever step the crash interrupted.
+    func testRecoveryCompletesTheOpenIntentAfterACrashAtEveryStep() throws {
+        enum Step: CaseIterable { case tornIntent, intentOnly, intentAndRecord, movedNotDone, legacyPendingFile }
+        for step in Step.allCases {
+            try? FileManager.default.removeItem(atPath: out)
+            try FileManager.default.createDirectory(atPath: out + "/ok", withIntermediateDirectories: true)
+            try deliver("a.png", .direct)
+            let source = inbox + "/a.png", target = out + "/ok/a.png"
+            let record: [String: Any] = ["path": source, "label": "ok", "score": 0.9, "decision": "ok", "ms": 1.0,
+                                         "id": "crash-1", "moved_to": target, "model": "model.onnx", "time": "2026-11-26T00:00:00.000Z"]
+            let line = String(decoding: try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]), as: UTF8.self)
+            let intent: [String: Any] = ["id": "crash-1", "source": source, "target": target, "line": line]
+            let entry = String(decoding: try JSONSerialization.data(withJSONObject: ["intent": intent]), as: UTF8.self)
+            var journal = entry + "\n", resultLines = ""
+            switch step {
+            case .tornIntent: journal = String(entry.prefix(entry.count / 2))
+            case .intentOnly: break
+            case .intentAndRecord: resultLines = line + "\n"
+            case .movedNotDone:
+                resultLines = line + "\n"
+                XCTAssertEqual(rename(source, target), 0)
+            case .legacyPendingFile:
+                journal = ""
+                try JSONSerialization.data(withJSONObject: intent).write(to: URL(fileURLWithPath: out + "/.auge-pending.json"))
+            }
+            try Data(journal.utf8).write(to: URL(fileURLWithPath: out + "/.auge-journal"))
+            try Data(resultLines.utf8).write(to: URL(fileURLWithPath: out + "/results.jsonl"))
+            let watcher = try start(["--settle", "0"])
+            XCTAssertTrue(waitUntil(timeout: 10) { watcher.logText.contains("watching") && inboxPhotos().isEmpty }, "\(step): \(watcher.logText)")
+            XCTAssertEqual(watcher.stop(), 0)
+            try assertExactlyOnce(["a.png": "ok"])
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out + "/.auge-pending.json"), "\(step)")
+            let records = try results()
+            let keptIntentRecord = records.contains { ($0["id"] as? String) == "crash-1" }
+            XCTAssertEqual(keptIntentRecord, step != .tornIntent, "\(step): the open intent's record is the one kept")
+            try FileManager.default.removeItem(at: root.appendingPathComponent("watch.log"))
+        }
+    }
 }

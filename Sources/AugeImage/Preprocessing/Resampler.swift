@@ -52,6 +52,9 @@ struct ResampleWeights {
 
 /// Separable resampling of 8-bit interleaved pixels into a planar float tensor, with a per-channel
 /// affine epilogue (gain, offset) that applies normalisation in the same pass.
+///
+/// The horizontal pass writes a planar intermediate (channel, row, x), so the vertical pass and the
+/// epilogue run over contiguous rows that the compiler vectorises.
 enum Resampler {
     static func run(_ source: UnsafePointer<UInt8>, width sourceWidth: Int, channels: Int,
                     horizontal: ResampleWeights, vertical: ResampleWeights, gains: [Float], offsets: [Float],
@@ -59,41 +62,65 @@ enum Resampler {
                     originX: Int, originY: Int) {
         let rows = vertical.sourceRange
         let outWidth = horizontal.outputLength
-        // Horizontal pass over only the source rows the vertical filter reads: rows x outWidth x channels.
-        let intermediate = UnsafeMutablePointer<Float>.allocate(capacity: max(1, rows.count * outWidth * channels))
+        let channelStride = rows.count * outWidth
+        let intermediate = UnsafeMutablePointer<Float>.allocate(capacity: max(1, channelStride * channels))
         defer { intermediate.deallocate() }
         horizontal.weights.withUnsafeBufferPointer { weights in
-            for (r, y) in rows.enumerated() {
-                let row = source + y * sourceWidth * channels
-                let out = intermediate + r * outWidth * channels
-                for x in 0..<outWidth {
-                    let start = Int(horizontal.starts[x]), count = Int(horizontal.counts[x])
-                    let w = weights.baseAddress! + x * horizontal.tapsPerOutput
-                    for c in 0..<channels {
-                        var sum: Float = 0
-                        for k in 0..<count { sum += w[k] * Float(row[(start + k) * channels + c]) }
-                        out[x * channels + c] = sum
-                    }
+            horizontal.starts.withUnsafeBufferPointer { starts in
+                horizontal.counts.withUnsafeBufferPointer { counts in
+                    horizontalPass(source, sourceWidth: sourceWidth, channels: channels, rows: rows,
+                                   starts: starts.baseAddress!, counts: counts.baseAddress!, weights: weights.baseAddress!,
+                                   taps: horizontal.tapsPerOutput, outWidth: outWidth, into: intermediate)
                 }
             }
         }
-        // Vertical pass with the normalisation epilogue, writing planar output.
         let plane = destinationWidth * destinationHeight
         vertical.weights.withUnsafeBufferPointer { weights in
             for y in 0..<vertical.outputLength {
-                let start = Int(vertical.starts[y]) - rows.lowerBound, count = Int(vertical.counts[y])
+                let first = Int(vertical.starts[y]) - rows.lowerBound, count = Int(vertical.counts[y])
                 let w = weights.baseAddress! + y * vertical.tapsPerOutput
                 let rowOffset = (originY + y) * destinationWidth + originX
                 for c in 0..<channels {
                     let out = destination + c * plane + rowOffset
-                    let gain = gains[c], offset = offsets[c]
-                    for x in 0..<outWidth {
-                        var sum: Float = 0
-                        for k in 0..<count { sum += w[k] * intermediate[((start + k) * outWidth + x) * channels + c] }
-                        out[x] = sum * gain + offset
-                    }
+                    let input = intermediate + c * channelStride + first * outWidth
+                    verticalRow(input, rowStride: outWidth, weights: w, count: count,
+                                gain: gains[c], offset: offsets[c], width: outWidth, into: out)
                 }
             }
+        }
+    }
+
+    /// Each kept source row filtered along x, into one plane per channel.
+    private static func horizontalPass(_ source: UnsafePointer<UInt8>, sourceWidth: Int, channels: Int, rows: Range<Int>,
+                                       starts: UnsafePointer<Int32>, counts: UnsafePointer<Int32>,
+                                       weights: UnsafePointer<Float>, taps: Int, outWidth: Int,
+                                       into intermediate: UnsafeMutablePointer<Float>) {
+        let channelStride = rows.count * outWidth
+        for (r, y) in rows.enumerated() {
+            let row = source + y &* sourceWidth &* channels
+            let out = intermediate + r &* outWidth
+            for x in 0..<outWidth {
+                let pixel = row + Int(starts[x]) &* channels
+                let count = Int(counts[x])
+                let w = weights + x &* taps
+                for c in 0..<channels {
+                    var sum: Float = 0
+                    for k in 0..<count { sum += w[k] * Float(pixel[k &* channels &+ c]) }
+                    out[c &* channelStride &+ x] = sum
+                }
+            }
+        }
+    }
+
+    /// One output row: a weighted sum of `count` intermediate rows, then gain and offset.
+    private static func verticalRow(_ input: UnsafePointer<Float>, rowStride: Int, weights: UnsafePointer<Float>, count: Int,
+                                    gain: Float, offset: Float, width: Int, into out: UnsafeMutablePointer<Float>) {
+        let w0 = weights[0] * gain
+        for x in 0..<width { out[x] = input[x] * w0 + offset }
+        for k in 1..<max(1, count) {
+            let row = input + k &* rowStride
+            let wk = weights[k] * gain
+            for x in 0..<width { out[x] += row[x] * wk }
         }
     }
 }

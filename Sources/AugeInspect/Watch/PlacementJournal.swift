@@ -2,12 +2,14 @@ import Foundation
 
 /// Makes "decide, log, move" exactly-once across crashes (kill -9, power cut).
 ///
-/// Parts are handled one at a time. Before anything visible happens, the intent (the record to log
-/// and where the file goes) is written to a small pending file, durably. Then the record is appended
-/// to results.jsonl (fsync), the file is moved, and the pending file is removed. At start, a pending
-/// intent left by a crash is completed: a torn last line of results.jsonl is cut off, the record is
-/// appended unless it is already the last line, the move is done unless it already was, and the
-/// intent is cleared. So every input ends in exactly one place with exactly one record.
+/// Parts are handled one at a time. Before anything visible happens, the intent (the record to log and
+/// where the file goes) is appended to the journal `.auge-journal`, durably. Then the record is appended
+/// to results.jsonl (synced) and the file is moved; once the move is durable a `done` line follows the
+/// intent. The `done` line needs no sync of its own: the next intent's sync carries it, and an intent
+/// found open after a crash is completed idempotently. At start, the last intent, if open, is completed:
+/// a torn last line of results.jsonl is cut off, the record is appended unless it is already the last
+/// line, the move is done unless it already was. So every input ends in exactly one place with exactly
+/// one record, and a part costs two file syncs before its record is out, plus the folder syncs after.
 final class PlacementJournal {
     struct Intent: Codable {
         /// Unique per part; also the record's `id`, which tells whether the record was written.
@@ -21,61 +23,84 @@ final class PlacementJournal {
         var line: String
     }
 
-    let pendingPath: String
+    /// One journal line: an intent, or the id of an intent that is complete.
+    private struct Entry: Codable {
+        var intent: Intent?
+        var done: String?
+    }
+
+    let journalPath: String
     let resultsPath: String
     /// With --keep: files already handled, "name<TAB>size<TAB>mtime" per line, so a restart does not redo them.
     let keptLedgerPath: String
     private var results: FileHandle
+    private var journal: FileHandle
+    private var journalBytes: UInt64 = 0
     private var keptLedger: Set<String> = []
+    /// Above this size the journal is emptied between parts (every intent in it is complete then).
+    private let journalLimit: UInt64 = 1 << 20
 
     init(outputFolder: String) throws {
-        pendingPath = (outputFolder as NSString).appendingPathComponent(".auge-pending.json")
+        journalPath = (outputFolder as NSString).appendingPathComponent(".auge-journal")
         resultsPath = (outputFolder as NSString).appendingPathComponent("results.jsonl")
         keptLedgerPath = (outputFolder as NSString).appendingPathComponent(".auge-kept")
         try FileManager.default.createDirectory(atPath: outputFolder, withIntermediateDirectories: true)
-        for path in [resultsPath, keptLedgerPath] where !FileManager.default.fileExists(atPath: path) {
+        for path in [resultsPath, keptLedgerPath, journalPath] where !FileManager.default.fileExists(atPath: path) {
             guard FileManager.default.createFile(atPath: path, contents: nil) else { throw WatchError(description: "cannot create \(path)") }
         }
+        syncDirectory(of: journalPath)
         try Self.cutTornLastLine(resultsPath)
         results = try FileHandle(forUpdating: URL(fileURLWithPath: resultsPath))
         try results.seekToEnd()
+        journal = try FileHandle(forUpdating: URL(fileURLWithPath: journalPath))
+        journalBytes = try journal.seekToEnd()
         if let text = try? String(contentsOfFile: keptLedgerPath, encoding: .utf8) {
             keptLedger = Set(text.split(separator: "\n").map(String.init))
         }
     }
 
-    /// Completes an intent a crash left behind. Returns what was completed, for the log.
+    /// Completes the intent a crash left open, then empties the journal. Returns what was completed, for the log.
     func recover() throws -> Intent? {
-        guard let data = FileManager.default.contents(atPath: pendingPath) else { return nil }
-        guard let intent = try? JSONDecoder().decode(Intent.self, from: data) else {
-            // The pending file itself was torn: nothing after it happened, the source is still in place.
-            try FileManager.default.removeItem(atPath: pendingPath)
-            return nil
+        let open = openIntent() ?? legacyPendingIntent()
+        if let intent = open {
+            if !lastLineHasID(intent.id) { try appendRecord(intent.line) }
+            try complete(intent)
         }
-        if !lastLineHasID(intent.id) { try appendRecord(intent.line) }
-        try complete(intent)
-        return intent
+        try emptyJournal()
+        return open
     }
 
-    /// Runs one part through intent -> record -> move -> done.
+    /// Runs one part through intent -> record -> move. The part is placed when this returns;
+    /// `settle` makes the move durable and closes the intent before the next part.
     func place(_ intent: Intent) throws {
-        try writeDurably(JSONEncoder().encode(intent), to: pendingPath)
+        if journalBytes > journalLimit { try emptyJournal() }
+        try appendToJournal(Entry(intent: intent), sync: true)
         try appendRecord(intent.line)
-        try complete(intent)
+        try move(intent)
+    }
+
+    /// Syncs the folders the last placement changed and marks its intent done.
+    func settle(_ intent: Intent) throws {
+        if let target = intent.target {
+            syncDirectory(of: target)
+            syncDirectory(of: intent.source)
+        }
+        try appendToJournal(Entry(done: intent.id), sync: false)
     }
 
     func isKept(_ path: String) -> Bool {
         keptLedger.contains(ledgerKey(path) ?? "")
     }
 
-    private func complete(_ intent: Intent) throws {
+    /// Moves the file to its target (or, with --keep, adds it to the ledger); does nothing when already done.
+    private func move(_ intent: Intent) throws {
         if let target = intent.target {
             try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             if let sidecar = intent.sidecar {
                 try writeDurably(Data(sidecar.utf8), to: target + ".error.txt")
             }
             if FileManager.default.fileExists(atPath: intent.source) {
-                try move(intent.source, to: target)
+                try moveFile(intent.source, to: target)
             }
         } else if let key = ledgerKey(intent.source), !keptLedger.contains(key) {
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: keptLedgerPath, isDirectory: false))
@@ -85,8 +110,47 @@ final class PlacementJournal {
             try handle.synchronize()
             keptLedger.insert(key)
         }
-        try FileManager.default.removeItem(atPath: pendingPath)
-        syncDirectory(of: pendingPath)
+    }
+
+    private func complete(_ intent: Intent) throws {
+        try move(intent)
+        try settle(intent)
+    }
+
+    /// The last intent in the journal, unless a `done` line follows it. A torn last line (a crash while
+    /// appending the intent) is ignored: nothing after it happened.
+    private func openIntent() -> Intent? {
+        guard let data = FileManager.default.contents(atPath: journalPath) else { return nil }
+        var last: Intent?
+        for line in data.split(separator: UInt8(ascii: "\n")) {
+            guard let entry = try? JSONDecoder().decode(Entry.self, from: line) else { continue }
+            if let intent = entry.intent { last = intent }
+            if let done = entry.done, done == last?.id { last = nil }
+        }
+        return last
+    }
+
+    /// Versions before the journal kept the open intent in `.auge-pending.json`; one left by a crash
+    /// before an upgrade is taken over.
+    private func legacyPendingIntent() -> Intent? {
+        let path = ((journalPath as NSString).deletingLastPathComponent as NSString).appendingPathComponent(".auge-pending.json")
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        try? FileManager.default.removeItem(atPath: path)
+        return try? JSONDecoder().decode(Intent.self, from: data)
+    }
+
+    private func appendToJournal(_ entry: Entry, sync: Bool) throws {
+        var bytes = try JSONEncoder().encode(entry)
+        bytes.append(UInt8(ascii: "\n"))
+        try journal.write(contentsOf: bytes)
+        journalBytes += UInt64(bytes.count)
+        if sync { try dataSync(journal) }
+    }
+
+    private func emptyJournal() throws {
+        try journal.truncate(atOffset: 0)
+        try journal.synchronize()
+        journalBytes = 0
     }
 
     private func ledgerKey(_ path: String) -> String? {
@@ -97,11 +161,23 @@ final class PlacementJournal {
 
     private func appendRecord(_ line: String) throws {
         try results.write(contentsOf: Data((line + "\n").utf8))
-        try results.synchronize()
+        try dataSync(results)
+    }
+
+    /// Flushes an appended file's data (and its size), not its timestamps.
+    private func dataSync(_ handle: FileHandle) throws {
+        #if os(Linux)
+        guard fdatasync(handle.fileDescriptor) == 0 else {
+            throw WatchError(description: "cannot sync: \(String(validatingCString: strerror(errno)) ?? "")")
+        }
+        #else
+        try handle.synchronize()
+        #endif
     }
 
     /// The target name was reserved by the intent, so replacing a partial copy there is right.
-    private func move(_ source: String, to target: String) throws {
+    /// The folders are synced later, in `settle`.
+    private func moveFile(_ source: String, to target: String) throws {
         if rename(source, target) != 0 {
             guard errno == EXDEV else {
                 throw WatchError(description: "cannot move \(source) to \(target): \(String(validatingCString: strerror(errno)) ?? "")")
@@ -110,8 +186,6 @@ final class PlacementJournal {
             try writeDurably(Data(contentsOf: URL(fileURLWithPath: source)), to: target)
             try FileManager.default.removeItem(atPath: source)
         }
-        syncDirectory(of: target)
-        syncDirectory(of: source)
     }
 
     private func lastLineHasID(_ id: String) -> Bool {

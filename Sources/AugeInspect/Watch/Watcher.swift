@@ -104,10 +104,13 @@ public final class Watcher {
         let target = options.keep ? nil : uniqueTarget(for: record)
         let id = UUID().uuidString.lowercased()
         let line = WatchRecord(record: record, id: id, time: Date(), movedTo: target, model: modelName).jsonLine()
-        try journal.place(PlacementJournal.Intent(id: id, source: path, target: target,
-                                                  sidecar: record.error.map { "\(path): \($0)\n" }, line: line))
+        let intent = PlacementJournal.Intent(id: id, source: path, target: target,
+                                             sidecar: record.error.map { "\(path): \($0)\n" }, line: line)
+        try journal.place(intent)
         stats.add(record, latency: Date().timeIntervalSince1970 - arrival)
         emit(line)
+        // The record is durable and the file moved; making the move durable can follow the line out.
+        try journal.settle(intent)
     }
 
     /// A free name in the record's folder; the journal reserves it until the move is done.
@@ -232,11 +235,18 @@ struct WatchRecord: Encodable {
         try record.encode(to: encoder)
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(id, forKey: .id)
-        try container.encode(ISO8601DateFormatter.string(from: time, timeZone: TimeZone(identifier: "UTC")!,
-                                                         formatOptions: [.withInternetDateTime, .withFractionalSeconds]), forKey: .time)
+        try container.encode(Self.timeFormatter.string(from: time), forKey: .time)
         try container.encode(movedTo, forKey: .movedTo)
         try container.encode(model, forKey: .model)
     }
+
+    /// ISO-8601 UTC with milliseconds; made once, as building a formatter costs more than a record.
+    nonisolated(unsafe) private static let timeFormatter: ISO8601DateFormatter = {
+        let formatter = ISO8601DateFormatter()
+        formatter.timeZone = TimeZone(identifier: "UTC")!
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter
+    }()
 
     func jsonLine() -> String {
         let rounded = WatchRecord(record: ResultFormatter.roundedForOutput(record), id: id, time: time, movedTo: movedTo, model: model)
