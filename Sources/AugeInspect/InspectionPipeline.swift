@@ -1,82 +1,76 @@
 import AugeImage
 import Foundation
 
-/// Classifies a list of photos with decoding running in parallel with inference.
+/// Classifies a list of photos on all cores and hands out one record per photo, in file order.
 ///
-/// Decode workers read, decode and preprocess photos into a ring of `queueDepth` preallocated tensor
-/// slots; the calling thread runs the network on each slot in file order and hands out one record per
-/// photo, in order. A photo that cannot be read gets an error record; the others are unaffected.
+/// Each lane is a worker thread with its own classifier: it reads, decodes, preprocesses and classifies
+/// whole photos. Lanes never wait for one another, and no core sits idle while another decodes. This
+/// is what a folder of photos needs (throughput); one photo alone goes fastest through a single lane
+/// whose engine uses every core (`lanes(for:photos:cores:threads:)` chooses). A photo that cannot be
+/// read gets an error record; the others are unaffected.
 public final class InspectionPipeline: @unchecked Sendable {
-    public let classifier: Classifier
+    public let lanes: [Classifier]
     public let decoder: ImageDecoder
-    public let decodeWorkers: Int
+    /// Records finished ahead of the one the caller waits for, at most.
     public let queueDepth: Int
     public var includeScores = false
 
-    public init(classifier: Classifier, decoder: ImageDecoder = ImageDecoder(), decodeWorkers: Int, queueDepth: Int = 8) {
-        self.classifier = classifier
+    public init(lanes: [Classifier], decoder: ImageDecoder = ImageDecoder(), queueDepth: Int = 8) {
+        precondition(!lanes.isEmpty, "a pipeline needs at least one lane")
+        self.lanes = lanes
         self.decoder = decoder
-        self.decodeWorkers = max(1, decodeWorkers)
-        self.queueDepth = max(2, queueDepth)
+        self.queueDepth = max(lanes.count, queueDepth)
     }
 
-    private final class Slot {
-        let tensor: UnsafeMutablePointer<Float>
-        /// Index of the file the slot holds, or -1 when free.
-        var fileIndex = -1
-        var failure: String?
-        var decodeMilliseconds = 0.0
-
-        init(count: Int) { tensor = .allocate(capacity: count) }
-        deinit { tensor.deallocate() }
+    /// Classifiers for a run over `photos` photos: one lane per core, each engine on one thread, when
+    /// there are photos for every lane; a single lane on all cores for one photo. `threads` overrides
+    /// the engine threads of each lane, `lanes` their number.
+    public static func lanes(for model: InspectionModel, photos: Int, cores: Int, lanes: Int? = nil,
+                             threads: Int? = nil) throws -> [Classifier] {
+        let count = max(1, min(lanes ?? cores, photos))
+        let engineThreads = threads ?? max(1, cores / count)
+        return try (0..<count).map { _ in try model.classifier(threads: engineThreads) }
     }
 
-    /// The state shared by the decode workers and the inference loop; every field is guarded by `condition`.
+    /// Finished records waiting to be handed out in file order; guarded by `condition`.
     private final class Ring: @unchecked Sendable {
         let condition = NSCondition()
-        let slots: [Slot]
-        var nextToDecode = 0
-        /// Files handed out so far: slot i % depth is free for file i once i < consumed + depth.
+        var records: [InspectionRecord?]
+        var nextToClaim = 0
+        /// Records handed out so far: file i may be worked on once i < consumed + depth.
         var consumed = 0
         var stopped = false
 
-        init(depth: Int, tensorCount: Int) { slots = (0..<depth).map { _ in Slot(count: tensorCount) } }
+        init(depth: Int) { records = [InspectionRecord?](repeating: nil, count: depth) }
 
-        /// The next file index to decode, once its slot is free; nil when there is none or the run stopped.
+        /// The next file index to work on, once its place in the ring is free; nil when there is none or the run stopped.
         func claim(fileCount: Int) -> Int? {
             condition.lock()
             defer { condition.unlock() }
-            let index = nextToDecode
+            let index = nextToClaim
             guard index < fileCount, !stopped else { return nil }
-            nextToDecode += 1
-            while index >= consumed + slots.count && !stopped { condition.wait() }
+            nextToClaim += 1
+            while index >= consumed + records.count && !stopped { condition.wait() }
             return stopped ? nil : index
         }
 
-        func fill(_ index: Int, failure: String?, milliseconds: Double) {
+        func fill(_ index: Int, with record: InspectionRecord) {
             condition.lock()
-            let slot = slots[index % slots.count]
-            slot.failure = failure
-            slot.decodeMilliseconds = milliseconds
-            slot.fileIndex = index
+            records[index % records.count] = record
             condition.broadcast()
             condition.unlock()
         }
 
-        func waitFor(_ index: Int) -> Slot {
-            let slot = slots[index % slots.count]
+        /// Waits for file `index`'s record and frees its place.
+        func take(_ index: Int) -> InspectionRecord {
             condition.lock()
-            while slot.fileIndex != index { condition.wait() }
-            condition.unlock()
-            return slot
-        }
-
-        func release(_ index: Int) {
-            condition.lock()
-            slots[index % slots.count].fileIndex = -1
+            defer { condition.unlock() }
+            while records[index % records.count] == nil { condition.wait() }
+            let record = records[index % records.count]!
+            records[index % records.count] = nil
             consumed = index + 1
             condition.broadcast()
-            condition.unlock()
+            return record
         }
 
         func stop() {
@@ -89,42 +83,18 @@ public final class InspectionPipeline: @unchecked Sendable {
 
     /// Runs over `files`, calling `handle` on the calling thread for each record in file order.
     public func run(_ files: [String], handle: (InspectionRecord) throws -> Void) rethrows {
-        let preprocessing = classifier.preprocessing
-        let ring = Ring(depth: queueDepth, tensorCount: preprocessing.tensorCount)
-        let decoder = self.decoder
-        for _ in 0..<min(decodeWorkers, max(1, files.count)) {
+        let ring = Ring(depth: queueDepth)
+        let decoder = self.decoder, includeScores = self.includeScores
+        for classifier in lanes.prefix(max(1, files.count)) {
             Thread {
                 while let index = ring.claim(fileCount: files.count) {
-                    let start = DispatchTime.now().uptimeNanoseconds
-                    var failure: String?
-                    do {
-                        let image = try decoder.decode(fileAt: files[index], for: preprocessing)
-                        try preprocessing.writeTensor(from: image, to: ring.slots[index % ring.slots.count].tensor)
-                    } catch let error as ImageError {
-                        failure = error.reasonText
-                    } catch {
-                        failure = "\(error)"
-                    }
-                    ring.fill(index, failure: failure, milliseconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+                    ring.fill(index, with: classifier.inspect(path: files[index], decoder: decoder, includeScores: includeScores))
                 }
             }.start()
         }
         defer { ring.stop() }
-
         for index in files.indices {
-            let slot = ring.waitFor(index)
-            let record: InspectionRecord
-            if let failure = slot.failure {
-                record = .failure(path: files[index], error: failure, ms: slot.decodeMilliseconds)
-            } else {
-                let start = DispatchTime.now().uptimeNanoseconds
-                let probabilities = classifier.probabilities(for: slot.tensor)
-                let inferMilliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
-                record = classifier.record(path: files[index], probabilities: probabilities,
-                                           ms: slot.decodeMilliseconds + inferMilliseconds, includeScores: includeScores)
-            }
-            ring.release(index)
-            try handle(record)
+            try handle(ring.take(index))
         }
     }
 }

@@ -39,10 +39,10 @@ struct Classify: ParsableCommand {
     @Option(help: "With --sort-into: group by decision or label.")
     var by: Sorter.Grouping = .decision
 
-    @Option(help: "Inference threads (default: all cores).")
+    @Option(help: "Inference threads of each photo in flight (default: the cores shared among the photos in flight).")
     var threads: Int?
 
-    @Option(help: "Photos decoded in parallel with inference (default: all cores).")
+    @Option(help: "Photos in flight, each read, decoded and classified by its own worker (default: all cores).")
     var decodeThreads: Int?
 
     @Flag(help: "No progress bar.")
@@ -56,7 +56,7 @@ struct Classify: ParsableCommand {
     func run() throws {
         try requireKernelSupport()
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        let classifier = try model.loadClassifier(threads: threads ?? cores)
+        let inspection = try model.load()
         let walk = FileWalk().collect(paths)
         for problem in walk.problems { log("auge: \(problem.path): \(problem.reason)") }
         if walk.files.isEmpty && walk.problems.isEmpty {
@@ -65,12 +65,13 @@ struct Classify: ParsableCommand {
 
         let sink = try OutputSink(path: output)
         let format = self.format ?? (sink.isTerminal ? .table : .jsonl)
-        let formatter = ResultFormatter(format: format, scoreLabels: scores ? classifier.policy.labels : nil)
+        let formatter = ResultFormatter(format: format, scoreLabels: scores ? inspection.policy.labels : nil)
         let sorter = sortInto.map { Sorter(root: $0, grouping: by, move: move) }
         let progress = ProgressBar(total: walk.files.count, enabled: !quiet && isatty(STDERR_FILENO) == 1 && !sink.isTerminal)
         var summary = RunSummary()
 
-        let pipeline = InspectionPipeline(classifier: classifier, decodeWorkers: decodeThreads ?? cores)
+        let pipeline = InspectionPipeline(lanes: try InspectionPipeline.lanes(for: inspection, photos: walk.files.count, cores: cores,
+                                                                              lanes: decodeThreads, threads: threads))
         pipeline.includeScores = scores
         if let header = formatter.header { sink.write(header) }
         pipeline.run(walk.files) { record in

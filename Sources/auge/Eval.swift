@@ -40,8 +40,8 @@ struct Eval: ParsableCommand {
         }
         let started = Date()
         // The same decode -> preprocess -> engine path as `auge classify`, on the ONNX file itself.
-        let pipeline = InspectionPipeline(classifier: try inspection.classifier(threads: max(1, threads)),
-                                          decodeWorkers: ProcessInfo.processInfo.activeProcessorCount)
+        let pipeline = InspectionPipeline(lanes: try InspectionPipeline.lanes(for: inspection, photos: folder.items.count,
+                                                                              cores: max(1, threads)))
         pipeline.includeScores = true
         var truths: [Int] = [], rows: [[Float]] = [], paths: [String] = [], errors: [[String: String]] = []
         var index = 0

@@ -63,10 +63,6 @@ struct ModelOptions: ParsableArguments {
         try InspectionModel.load(path: model ?? Self.defaultModelPath(), overrides: overrides())
     }
 
-    func loadClassifier(threads: Int) throws -> Classifier {
-        try load().classifier(threads: threads)
-    }
-
     private static func list(_ text: String) -> [String] {
         text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
