@@ -59,6 +59,6 @@ let package = Package(
         .testTarget(name: "AugeTrainTests", dependencies: ["AugeTrain", "AugeEngine", "AugeImage", "AugeONNX"], swiftSettings: kernelFlags),
         .testTarget(name: "AugeInspectTests", dependencies: ["AugeInspect"]),
         // Runs the real `auge` binary; depending on the executable makes SwiftPM build it first.
-        .testTarget(name: "AugeCLITests", dependencies: ["auge", "AugeImage", "AugeEngine", "AugeONNX"]),
+        .testTarget(name: "AugeCLITests", dependencies: ["auge", "AugeImage", "AugeEngine", "AugeONNX", "AugeInspect"]),
     ]
 )

@@ -12,9 +12,14 @@ public struct ResultFormatter: Sendable {
     /// Labels for per-class score columns (CSV and table) when scores are requested, else nil.
     public let scoreLabels: [String]?
 
-    public init(format: ResultFormat, scoreLabels: [String]? = nil) {
+    /// Width of the table's label column: the longest of the model's labels, at least 16.
+    public let labelWidth: Int
+
+    /// `labels`, the model's labels, size the table's label column.
+    public init(format: ResultFormat, scoreLabels: [String]? = nil, labels: [String] = []) {
         self.format = format
         self.scoreLabels = scoreLabels
+        labelWidth = max(16, labels.map(\.count).max() ?? 0)
     }
 
     static let encoder: JSONEncoder = {
@@ -41,7 +46,7 @@ public struct ResultFormatter: Sendable {
             return (["path", "label", "score", "decision", "ms", "error"] + (scoreLabels ?? []).map { "score_" + $0 })
                 .map(csvField).joined(separator: ",")
         case .table:
-            return String(format: "%-10@ %-16@ %7@ %8@  %@", "decision", "label", "score", "ms", "path")
+            return tableRow("decision", "label", "score", "ms", "path")
         case .json: return "["
         case .jsonl: return nil
         }
@@ -64,11 +69,21 @@ public struct ResultFormatter: Sendable {
         case .table:
             let label = record.label ?? "-"
             let score = record.score.map { String(format: "%.3f", $0) } ?? "-"
-            var line = String(format: "%-10@ %-16@ %7@ %8.1f  %@", record.decision.rawValue, label, score, record.ms, record.path)
+            var line = tableRow(record.decision.rawValue, label, score, String(format: "%.1f", record.ms), record.path)
             if let error = record.error { line += "  (\(error))" }
             if !scores.isEmpty { line += "  [" + zip(scoreLabels!, scores).map { "\($0)=\($1)" }.joined(separator: " ") + "]" }
             return line
         }
+    }
+
+    /// Fixed-width columns, padded in Swift: Foundation's `%-10@` does not pad on every platform.
+    private func tableRow(_ decision: String, _ label: String, _ score: String, _ ms: String, _ path: String) -> String {
+        func padded(_ text: String, _ width: Int, right: Bool = false) -> String {
+            let padding = String(repeating: " ", count: max(0, width - text.count))
+            return right ? padding + text : text + padding
+        }
+        return [padded(decision, 10), padded(label, labelWidth), padded(score, 7, right: true), padded(ms, 8, right: true)]
+            .joined(separator: " ") + "  " + path
     }
 
     /// RFC 4180: quote fields holding commas, quotes or line breaks; double the quotes.

@@ -39,7 +39,13 @@ public struct ImageFolder: Sendable, Equatable {
             skipped = folders.filter { !classes.contains($0) }
             folders.removeAll { !classes.contains($0) }
         }
-        guard !folders.isEmpty else { throw DatasetError(description: "\(root) has no class sub-folders (expected DATASET/<class>/<photo>)") }
+        guard !folders.isEmpty else {
+            if !skipped.isEmpty {
+                throw DatasetError(description: "\(root) has no sub-folder named after a class (\(classes.joined(separator: ", "))); "
+                    + "it has \(skipped.sorted().joined(separator: ", "))")
+            }
+            throw DatasetError(description: "\(root) has no class sub-folders (expected DATASET/<class>/<photo>)")
+        }
         if let unknown = folders.first(where: { !classes.contains($0) }) {
             throw DatasetError(description: "\(root)/\(unknown) is not one of the trained classes \(classes)")
         }

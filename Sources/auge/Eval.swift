@@ -20,7 +20,7 @@ struct Eval: ParsableCommand {
     @Option(help: "Output format: text or json.")
     var format: Format = .text
 
-    @Option(help: "Threads (the default is the number of cores).")
+    @Option(help: "Worker threads (the default is this machine's core count).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
     @Option(help: "Evaluate only every n-th photo of each class by name: the validation photos `auge train --val-split 1/n` held out.")

@@ -87,7 +87,7 @@ struct Train: ParsableCommand {
     @Option(help: "Random seed; the same seed and --threads repeat a run exactly.")
     var seed: UInt64 = 1
 
-    @Option(help: "Threads (the default is the number of cores).")
+    @Option(help: "Worker threads (the default is this machine's core count).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
     @Option(help: "Stop after this many epochs without a better validation score (default 8; 15 with --backbone).")

@@ -115,6 +115,17 @@ final class ResultFormatterTests: XCTestCase {
         XCTAssertEqual(formatter.line(records[1], isFirst: false),
                        "\"in/\"\"b\"\".png\",,,error,0.500,corrupt image data (CRC error),,")
     }
+
+    func testTableColumnsLineUpWhateverTheLabelLength() {
+        let formatter = ResultFormatter(format: .table, labels: ["ok", "dent", "scratch_on_the_rim"])
+        let long = InspectionRecord(path: "in/c.jpg", label: "scratch_on_the_rim", score: 0.5, decision: .review, ms: 1234.5)
+        let lines = [formatter.header!] + (records + [long]).map { formatter.line($0, isFirst: false) }
+        let pathColumns = lines.map { line in line.range(of: "  in/").map { line.distance(from: line.startIndex, to: $0.lowerBound) } }
+        XCTAssertEqual(pathColumns.dropFirst().compactMap { $0 }.count, 3, "\(lines)")
+        XCTAssertEqual(Set(pathColumns.dropFirst()).count, 1, "paths start in one column:\n\(lines.joined(separator: "\n"))")
+        XCTAssertEqual(lines[0].range(of: "  path").map { lines[0].distance(from: lines[0].startIndex, to: $0.lowerBound) },
+                       pathColumns[1], "the header's path sits above them")
+    }
 }
 
 final class SorterTests: XCTestCase {

@@ -50,6 +50,14 @@ final class TrainingTests: XCTestCase {
         XCTAssertEqual(ImageFolder.defaultOKLabels(["Good_part", "OK", "passed", "scratch", "bad-ok"]), ["Good_part", "OK", "passed"])
     }
 
+    func testAFolderWithoutTheModelsClassesSaysWhichItHas() {
+        XCTAssertThrowsError(try ImageFolder.scan(folder.path, classes: ["crack", "ok_front"], skippingOthers: true)) { error in
+            let message = "\(error)"
+            XCTAssertTrue(message.contains("no sub-folder named after a class (crack, ok_front)"), message)
+            XCTAssertTrue(message.contains("it has dark_spot, ok"), message)
+        }
+    }
+
     func testTinyModelLearnsTheSyntheticTask() throws {
         let model = try trainer(epochs: 12).run()
         XCTAssertGreaterThanOrEqual(model.validation.accuracy, 0.95, "history: \(model.history.map(\.validationAccuracy))")

@@ -1,6 +1,5 @@
-import AugeEngine
 import AugeImage
-@testable import AugeInspect
+import AugeInspect
 import Foundation
 import XCTest
 
@@ -9,24 +8,12 @@ import XCTest
 final class InspectionPipelineTests: XCTestCase {
     /// Mean brightness above one half is "ok", below is "defect".
     func brightnessClassifier() throws -> Classifier {
-        let fc = FullyConnected(weight: Tensor(shape: [2, 1], data: [20, -20]), bias: Tensor(shape: [2], data: [-10, 10]))
-        let graph = Graph(
-            name: "brightness",
-            inputs: [GraphInput(name: "image", shape: [nil, 1, 16, 16])],
-            nodes: [
-                Node(name: "gap", operation: .globalAveragePool, inputs: ["image"], outputs: ["pooled"]),
-                Node(name: "flat", operation: .flatten(axis: 1), inputs: ["pooled"], outputs: ["features"]),
-                Node(name: "fc", operation: .fullyConnected(fc), inputs: ["features"], outputs: ["logits"]),
-                Node(name: "softmax", operation: .softmax(axis: 1), inputs: ["logits"], outputs: ["probabilities"]),
-            ],
-            outputs: ["probabilities"])
-        return try Classifier(graph: graph, preprocessing: Preprocessing(width: 16, height: 16, color: .gray),
-                              policy: DecisionPolicy(labels: ["ok", "defect"], okLabels: ["ok"]), threads: 1)
+        try Classifier(graph: ClassifyCommandTests.brightnessGraph(size: 16), preprocessing: Preprocessing(width: 16, height: 16, color: .gray),
+                       policy: DecisionPolicy(labels: ["ok", "defect"], okLabels: ["ok"]), threads: 1)
     }
 
     func testLanesHandOutRecordsInFileOrderWithErrorsInPlace() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("auge-pipeline-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let folder = try temporaryFolder("auge-pipeline")
         defer { try? FileManager.default.removeItem(at: folder) }
         var files: [String] = [], expected: [Decision] = []
         for index in 0..<41 {
