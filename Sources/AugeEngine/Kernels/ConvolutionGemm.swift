@@ -173,10 +173,9 @@ final class ConvolutionGemmStep: Step {
         }
     }
 
-    /// Where the input window of the cursor's pixel starts.
+    /// Where the input window of the cursor's pixel starts (in the gathered copy).
     @inline(__always) private func inputStart(_ c: PixelCursor) -> UnsafePointer<Float> {
-        if padded == nil { return inputBase + c.m &* pixelStride }
-        return inputBase + (c.image &* imageStride &+ (c.y &* geometry.strideY) &* rowStride &+ (c.x &* geometry.strideX) &* pixelStride)
+        inputBase + (c.image &* imageStride &+ (c.y &* geometry.strideY) &* rowStride &+ (c.x &* geometry.strideX) &* pixelStride)
     }
 
     /// Output pixels of one segment for the given channel blocks, in tiles of 6 pixels.
@@ -193,6 +192,20 @@ final class ConvolutionGemmStep: Step {
             let channelOffset = group &* g.outPerGroup &+ block &* vectorWidth
             let inputOffset = group &* g.inPerGroup
             let lanes = min(vectorWidth, g.outPerGroup &- block &* vectorWidth)
+            if padded == nil {
+                // Direct 1x1: the pixels of a tile are consecutive, no cursor needed.
+                var m = first
+                while m < end {
+                    let count = min(Self.tilePixels, end &- m), last = count &- 1
+                    let p0 = inputBase + m &* pixelStride
+                    let pixels = (p0, p0 + min(1, last) &* pixelStride, p0 + min(2, last) &* pixelStride,
+                                  p0 + min(3, last) &* pixelStride, p0 + min(4, last) &* pixelStride, p0 + last &* pixelStride)
+                    tile(pixels, inputOffset: inputOffset, count: count, tapRowStep: 0, tapColumnStep: 0,
+                         weights: blockWeights, bias: blockBias, outputOffset: m &* outPixelStride &+ channelOffset, lanes: lanes)
+                    m &+= count
+                }
+                continue
+            }
             var c = cursor(at: first)
             while c.m < end {
                 let m = c.m, count = min(Self.tilePixels, end &- m)
