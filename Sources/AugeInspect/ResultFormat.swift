@@ -43,7 +43,8 @@ public struct ResultFormatter: Sendable {
     public var header: String? {
         switch format {
         case .csv:
-            return (["path", "label", "score", "decision", "ms", "error"] + (scoreLabels ?? []).map { "score_" + $0 })
+            // defect_probability came after the score columns were public: it is appended, so column positions stay.
+            return (["path", "label", "score", "decision", "ms", "error"] + (scoreLabels ?? []).map { "score_" + $0 } + ["defect_probability"])
                 .map(csvField).joined(separator: ",")
         case .table:
             return tableRow("decision", "label", "score", "ms", "path")
@@ -65,6 +66,7 @@ public struct ResultFormatter: Sendable {
         case .csv:
             let fields = [record.path, record.label ?? "", record.score.map { String(format: "%.6f", $0) } ?? "",
                           record.decision.rawValue, String(format: "%.3f", record.ms), record.error ?? ""] + scores
+                + [record.defectProbability.map { String(format: "%.6f", $0) } ?? ""]
             return fields.map(csvField).joined(separator: ",")
         case .table:
             let label = record.label ?? "-"

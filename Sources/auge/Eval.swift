@@ -92,7 +92,7 @@ struct Eval: ParsableCommand {
     }
 
     private func printText(_ m: EvaluationMetrics, misclassified: [Misclassified], errors: [[String: String]], images: Int, seconds: Double) {
-        print(String(format: "%d photos in %.1f s (%.0f/s); accuracy %.2f%%, balanced %.2f%%", images, seconds, Double(images) / seconds,
+        print(String(format: "%d photos in %.1f s (%.1f photos/s); accuracy %.2f%%, balanced %.2f%%", images, seconds, Double(images) / seconds,
                      100 * m.accuracy, 100 * m.balancedAccuracy))
         let width = max(12, m.labels.map(\.count).max() ?? 0)
         func padded(_ s: String) -> String { s.padding(toLength: width, withPad: " ", startingAt: 0) }

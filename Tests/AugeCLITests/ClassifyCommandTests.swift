@@ -109,7 +109,7 @@ final class ClassifyCommandTests: XCTestCase {
                                           "--sort-into", out, folder.appendingPathComponent("photos").path])
         XCTAssertEqual(result.status, 3, result.stderr)
         let lines = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n")
-        XCTAssertEqual(lines.first, "path,label,score,decision,ms,error")
+        XCTAssertEqual(lines.first, "path,label,score,decision,ms,error,defect_probability")
         XCTAssertEqual(lines.count, 5)
         let okFiles = try FileManager.default.contentsOfDirectory(atPath: out + "/ok").sorted()
         XCTAssertEqual(okFiles, ["bright-1.png", "bright.png"], "two files named bright.png both kept")

@@ -110,10 +110,10 @@ final class ResultFormatterTests: XCTestCase {
 
     func testCSVQuotesAndScoreColumns() {
         let formatter = ResultFormatter(format: .csv, scoreLabels: ["ok", "dent"])
-        XCTAssertEqual(formatter.header, "path,label,score,decision,ms,error,score_ok,score_dent")
-        XCTAssertEqual(formatter.line(records[0], isFirst: true), "\"in/a,1.jpg\",ok,0.970000,ok,3.142,,0.970000,0.030000")
+        XCTAssertEqual(formatter.header, "path,label,score,decision,ms,error,score_ok,score_dent,defect_probability")
+        XCTAssertEqual(formatter.line(records[0], isFirst: true), "\"in/a,1.jpg\",ok,0.970000,ok,3.142,,0.970000,0.030000,0.030000")
         XCTAssertEqual(formatter.line(records[1], isFirst: false),
-                       "\"in/\"\"b\"\".png\",,,error,0.500,corrupt image data (CRC error),,")
+                       "\"in/\"\"b\"\".png\",,,error,0.500,corrupt image data (CRC error),,,")
     }
 
     func testTableColumnsLineUpWhateverTheLabelLength() {
