@@ -67,6 +67,10 @@ final class PlacementJournal {
             try complete(intent)
         }
         try emptyJournal()
+        if FileManager.default.fileExists(atPath: legacyPendingPath) {
+            try FileManager.default.removeItem(atPath: legacyPendingPath)
+            syncDirectory(of: legacyPendingPath)
+        }
         return open
     }
 
@@ -133,10 +137,11 @@ final class PlacementJournal {
     /// Versions before the journal kept the open intent in `.auge-pending.json`; one left by a crash
     /// before an upgrade is taken over.
     private func legacyPendingIntent() -> Intent? {
-        let path = ((journalPath as NSString).deletingLastPathComponent as NSString).appendingPathComponent(".auge-pending.json")
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
-        try? FileManager.default.removeItem(atPath: path)
-        return try? JSONDecoder().decode(Intent.self, from: data)
+        FileManager.default.contents(atPath: legacyPendingPath).flatMap { try? JSONDecoder().decode(Intent.self, from: $0) }
+    }
+
+    private var legacyPendingPath: String {
+        ((journalPath as NSString).deletingLastPathComponent as NSString).appendingPathComponent(".auge-pending.json")
     }
 
     private func appendToJournal(_ entry: Entry, sync: Bool) throws {
