@@ -18,6 +18,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var balanceClasses = true
     /// Stop after this many epochs without a better validation score.
     public var patience = 8
+    /// Which validation score picks the kept epoch (and what `patience` waits for).
+    public var selection = EpochSelection.balanced
     /// Calibration target: the largest share of defect photos the threshold may pass as OK.
     public var maxMissRate = 0.01
     /// Calibration target: the largest share of photos the review band may hold.
@@ -26,6 +28,24 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var transfer: TransferOptions?
 
     public init() {}
+}
+
+/// The validation score that makes an epoch the best so far.
+public enum EpochSelection: String, Codable, Sendable, CaseIterable {
+    /// Mean per-class recall (ties: lower loss): rare classes count as much as common ones.
+    case balanced
+    /// Share of photos right (ties: lower loss).
+    case accuracy
+    /// Validation loss, lowest first: smooth where a few photos per class make accuracies jump.
+    case loss
+
+    func score(_ metrics: EvaluationMetrics) -> [Double] {
+        switch self {
+        case .balanced: [metrics.balancedAccuracy, -metrics.loss]
+        case .accuracy: [metrics.accuracy, -metrics.loss]
+        case .loss: [-metrics.loss]
+        }
+    }
 }
 
 /// Transfer learning: a classifier head trained on the features of a pretrained backbone, whose last
@@ -241,7 +261,7 @@ public final class Trainer {
             }
             let metrics = EvaluationMetrics(labels: train.classes, okLabels: okLabels, truths: validationSamples.labels,
                                             probabilities: predict(validationSamples))
-            let score = [metrics.balancedAccuracy, -metrics.loss]
+            let score = options.selection.score(metrics)
             let improved = bestScore.lexicographicallyPrecedes(score)
             if improved {
                 (best, bestEpoch, bestScore) = (network.state, epoch, score)

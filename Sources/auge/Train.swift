@@ -105,6 +105,9 @@ struct Train: ParsableCommand {
     @Flag(help: "Do not weight the loss by inverse class frequency.")
     var noBalance = false
 
+    @Option(help: "Which validation score keeps an epoch (and what --patience waits for): balanced (mean per-class recall), accuracy, or loss.")
+    var select: EpochSelection = .balanced
+
     @Option(help: "Checkpoint file written after every epoch (default: OUT.checkpoint).")
     var checkpoint: String?
 
@@ -150,6 +153,7 @@ struct Train: ParsableCommand {
         options.maxReviewRate = maxReviewRate
         options.augmentation = try augment.map(AugmentationSettings.init(parsing:)) ?? .productPhotos
         options.balanceClasses = !noBalance
+        options.selection = select
 
         let trainer: Trainer
         if let backbone {
@@ -252,6 +256,7 @@ extension Architecture: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
 extension GlobalPooling: ExpressibleByArgument {}
 extension FeaturePooling: ExpressibleByArgument {}
+extension EpochSelection: ExpressibleByArgument {}
 
 /// Writes a line to standard output unbuffered, so a log file follows the run.
 func say(_ line: String) {

@@ -50,6 +50,22 @@ final class TrainingTests: XCTestCase {
         XCTAssertEqual(ImageFolder.defaultOKLabels(["Good_part", "OK", "passed", "scratch", "bad-ok"]), ["Good_part", "OK", "passed"])
     }
 
+    /// Two epochs that the three criteria rank differently: 9 common photos and 1 rare one.
+    func testEpochSelectionCriteria() {
+        let truths = [0, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+        func metrics(_ rows: [[Float]]) -> EvaluationMetrics {
+            EvaluationMetrics(labels: ["ok", "rare"], okLabels: ["ok"], truths: truths, probabilities: rows)
+        }
+        // A: every common photo right, the rare one wrong; confident.
+        let a = metrics(Array(repeating: [0.99, 0.01], count: 9) + [[0.9, 0.1]])
+        // B: the rare one right, two common ones wrong; unsure everywhere.
+        let b = metrics(Array(repeating: [0.6, 0.4], count: 7) + Array(repeating: [0.4, 0.6], count: 2) + [[0.4, 0.6]])
+        func prefersB(_ selection: EpochSelection) -> Bool { selection.score(a).lexicographicallyPrecedes(selection.score(b)) }
+        XCTAssertTrue(prefersB(.balanced), "B recalls both classes")
+        XCTAssertFalse(prefersB(.accuracy), "A gets 9 of 10 right, B 8")
+        XCTAssertFalse(prefersB(.loss), "A's loss is lower")
+    }
+
     func testAFolderWithoutTheModelsClassesSaysWhichItHas() {
         XCTAssertThrowsError(try ImageFolder.scan(folder.path, classes: ["crack", "ok_front"], skippingOthers: true)) { error in
             let message = "\(error)"
