@@ -199,6 +199,21 @@ final class WatchCommandTests: XCTestCase {
         }
     }
 
+    /// The status line's latencies are arrival-to-record times: photos waiting at start have no arrival.
+    func testStatusLatencyLeavesOutTheBacklog() throws {
+        try deliver("waiting.png", .direct)
+        let watcher = try WatchProcess([inbox, "--out", out, "--model", model, "--settle", "0", "--status-interval", "0.3"],
+                                       log: root.appendingPathComponent("watch.log"))
+        XCTAssertTrue(waitUntil(timeout: 10) { watcher.logText.contains("1 files done") }, watcher.logText)
+        let backlogOnly = watcher.logText.components(separatedBy: "\n").first { $0.contains("1 files done") } ?? ""
+        XCTAssertTrue(backlogOnly.contains("latency p50 - ms p99 - ms"), backlogOnly)
+        try deliver("arrived.png", .renamed)
+        XCTAssertTrue(waitUntil(timeout: 10) { watcher.logText.contains("2 files done") }, watcher.logText)
+        let afterArrival = watcher.logText.components(separatedBy: "\n").first { $0.contains("2 files done") } ?? ""
+        XCTAssertFalse(afterArrival.contains("p50 -"), afterArrival)
+        XCTAssertEqual(watcher.stop(), 0)
+    }
+
     func testInotifyOverflowTriggersARescan() throws {
         let watcher = try start()
         XCTAssertTrue(waitUntil(timeout: 5) { watcher.logText.contains("watching") })

@@ -67,7 +67,7 @@ public final class Watcher {
         var queue = PendingFiles(settle: options.settle)
         // Backlog first, oldest first; files written moments ago must settle before they are trusted.
         for path in hotFolder.scan() where !(options.keep && journal.isKept(path)) {
-            queue.add(path, vouched: false)
+            queue.add(path, vouched: false, backlog: true)
         }
         var nextStatus = Date().timeIntervalSince1970 + options.statusInterval
         log("auge watch: watching \(options.inbox) (\(options.mode == .inotify ? "inotify" : "polling")), "
@@ -97,7 +97,8 @@ public final class Watcher {
         log(stats.statusLine(queueDepth: 0) + "; stopped")
     }
 
-    private func process(_ path: String, arrival: Double) throws {
+    /// `arrival` is nil for a photo that was waiting before the watcher started: its wait is not a latency.
+    private func process(_ path: String, arrival: Double?) throws {
         guard FileManager.default.fileExists(atPath: path) else { return }  // already handled (a repeated event)
         if options.keep && journal.isKept(path) { return }
         let record = classifier.inspect(path: path, decoder: decoder, includeScores: options.includeScores)
@@ -107,7 +108,7 @@ public final class Watcher {
         let intent = PlacementJournal.Intent(id: id, source: path, target: target,
                                              sidecar: record.error.map { "\(path): \($0)\n" }, line: line)
         try journal.place(intent)
-        stats.add(record, latency: Date().timeIntervalSince1970 - arrival)
+        stats.add(record, latency: arrival.map { Date().timeIntervalSince1970 - $0 })
         emit(line)
         // The record is durable and the file moved; making the move durable can follow the line out.
         try journal.settle(intent)
@@ -166,14 +167,15 @@ public final class Watcher {
 struct PendingFiles {
     let settle: Double
     private var order: [String] = []
-    private var entries: [String: (arrival: Double, vouched: Bool, size: Int64, mtime: Double, stableSince: Double)] = [:]
+    private var entries: [String: (arrival: Double?, vouched: Bool, size: Int64, mtime: Double, stableSince: Double)] = [:]
 
     init(settle: Double) { self.settle = settle }
 
     var count: Int { order.count }
     var hasUnsettled: Bool { entries.values.contains { !$0.vouched } }
 
-    mutating func add(_ path: String, vouched: Bool) {
+    /// `backlog`: the file was already there when watching began (it has no arrival time).
+    mutating func add(_ path: String, vouched: Bool, backlog: Bool = false) {
         let now = Date().timeIntervalSince1970
         if var entry = entries[path] {
             entry.vouched = entry.vouched || vouched
@@ -183,12 +185,12 @@ struct PendingFiles {
         let (size, mtime) = Self.sizeAndTime(path) ?? (-1, 0)
         // A backlog file untouched for longer than the settle time is already settled.
         let stableSince = vouched ? now : min(now, mtime)
-        entries[path] = (now, vouched, size, mtime, stableSince)
+        entries[path] = (backlog ? nil : now, vouched, size, mtime, stableSince)
         order.append(path)
     }
 
-    /// The first file that is ready, with its arrival time.
-    mutating func next() -> (String, Double)? {
+    /// The first file that is ready, with its arrival time (nil for the backlog).
+    mutating func next() -> (String, Double?)? {
         let now = Date().timeIntervalSince1970
         for (index, path) in order.enumerated() {
             guard var entry = entries[path] else { continue }
@@ -263,11 +265,12 @@ struct WatchStatistics {
     private var windowStart = Date().timeIntervalSince1970
     private var windowCount = 0
 
-    mutating func add(_ record: InspectionRecord, latency: Double) {
+    /// `latency` is nil for a photo that was waiting at start.
+    mutating func add(_ record: InspectionRecord, latency: Double?) {
         done += 1
         windowCount += 1
         if record.decision == .error { errors += 1 }
-        latencies.append(latency)
+        if let latency { latencies.append(latency) }
     }
 
     mutating func statusLine(queueDepth: Int) -> String {
