@@ -10,6 +10,8 @@ public final class Classifier: @unchecked Sendable {
     public let engine: Engine
     /// Whether the network ends in its own Softmax; otherwise its outputs are logits and a softmax is applied.
     public let outputsProbabilities: Bool
+    /// The preprocessed photo of `inspect`, reused: like the engine, a classifier serves one photo at a time.
+    private let input: UnsafeMutablePointer<Float>
 
     public struct ModelMismatch: Error, CustomStringConvertible {
         public let description: String
@@ -38,7 +40,10 @@ public final class Classifier: @unchecked Sendable {
         outputsProbabilities = graph.nodes.last { $0.outputs.contains(graph.outputs[0]) }.map {
             if case .softmax = $0.operation { return true } else { return false }
         } ?? false
+        input = .allocate(capacity: preprocessing.tensorCount)
     }
+
+    deinit { input.deallocate() }
 
     /// Class probabilities for one preprocessed input tensor (planar, `preprocessing.tensorCount` floats).
     public func probabilities(for tensor: UnsafePointer<Float>) -> [Float] {
@@ -58,15 +63,13 @@ public final class Classifier: @unchecked Sendable {
     /// Reads, decodes, preprocesses and classifies one photo; a photo that cannot be read gets an error record.
     public func inspect(path: String, decoder: ImageDecoder, includeScores: Bool = false) -> InspectionRecord {
         let start = DispatchTime.now().uptimeNanoseconds
-        let tensor = UnsafeMutablePointer<Float>.allocate(capacity: preprocessing.tensorCount)
-        defer { tensor.deallocate() }
         do {
-            try preprocessing.writeTensor(from: decoder.decode(fileAt: path, for: preprocessing), to: tensor)
+            try preprocessing.writeTensor(from: decoder.decode(fileAt: path, for: preprocessing), to: input)
         } catch {
             return .failure(path: path, error: (error as? ImageError)?.reasonText ?? "\(error)",
                             ms: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
         }
-        let probabilities = self.probabilities(for: tensor)
+        let probabilities = self.probabilities(for: input)
         return record(path: path, probabilities: probabilities, ms: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6,
                       includeScores: includeScores)
     }

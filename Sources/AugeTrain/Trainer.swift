@@ -197,6 +197,10 @@ public final class Trainer {
                   resume.options.transfer == options.transfer, resume.preprocessing == preprocessing else {
                 throw DatasetError(description: "the checkpoint was made for other classes, architecture, backbone or preprocessing")
             }
+            // The best score so far is only comparable with scores of the same kind.
+            guard resume.options.selection == options.selection else {
+                throw DatasetError(description: "the checkpoint kept epochs by --select \(resume.options.selection.rawValue); resume with it")
+            }
         }
         let preparationStarted = Date()
         let (trainSamples, validationSamples) = try samples(events: events)

@@ -29,12 +29,14 @@ final class TrainingTests: XCTestCase {
         return options
     }
 
-    func trainer(epochs: Int, threads: Int = 2, architecture: Architecture = .tiny, pooling: GlobalPooling = .average) throws -> Trainer {
+    func trainer(epochs: Int, threads: Int = 2, architecture: Architecture = .tiny, pooling: GlobalPooling = .average,
+                 selection: EpochSelection = .balanced) throws -> Trainer {
         let dataset = try ImageFolder.scan(folder.path)
         let (train, validation) = dataset.split(validationEvery: 5)
         var options = options(epochs: epochs, threads: threads)
         options.architecture = architecture
         options.pooling = pooling
+        options.selection = selection
         return try Trainer(train: train, validation: validation, preprocessing: SyntheticSquares.preprocessing,
                            okLabels: ImageFolder.defaultOKLabels(dataset.classes), options: options)
     }
@@ -101,6 +103,10 @@ final class TrainingTests: XCTestCase {
         let resumed = try trainer(epochs: 3).run(resume: try TrainingCheckpoint.load(from: path))
         XCTAssertEqual(resumed.state, uninterrupted.state)
         XCTAssertEqual(resumed.history.map(\.trainLoss), uninterrupted.history.map(\.trainLoss))
+        // Its best score so far is a balanced accuracy: another selection cannot continue from it.
+        XCTAssertThrowsError(try trainer(epochs: 3, selection: .loss).run(resume: try TrainingCheckpoint.load(from: path))) { error in
+            XCTAssertTrue("\(error)".contains("--select balanced"), "\(error)")
+        }
     }
 
     /// The model file (ONNX with metadata), read back and run by the engine on the photo files, gives
