@@ -299,7 +299,7 @@ struct Planner {
         let bias = conv.bias?.data ?? [Float](repeating: 0, count: y[1])
         let (activation, postActivation) = (node.activation, node.postActivation)
         let threads = self.threads
-        let kernelName = isDepthwise ? "depthwise" : winograd ? "winograd" : direct ? "gemm"
+        let kernelName = isDepthwise ? "depthwise" : winograd ? "winograd \(WinogradStep.tileSize(for: geometry))x\(WinogradStep.tileSize(for: geometry))" : direct ? "gemm"
             : ConvolutionGemmStep.isFirstLayer(geometry, sourceLayout: sourceLayout) ? "first layer, planar" : "implicit gemm"
         let kind = "conv \(conv.kernel.0)x\(conv.kernel.1)/\(conv.strides.0)" + (conv.groups > 1 && !isDepthwise ? " g\(conv.groups)" : "")
             + " (\(kernelName))"
