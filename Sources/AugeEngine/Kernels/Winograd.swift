@@ -170,10 +170,10 @@ final class WinogradStep: Step {
         // Output transform with the epilogue.
         for (index, t) in range.enumerated() {
             let (_, image, y, x) = locate(t)
-            let source = UnsafePointer(m + index &* outStride)
+            let source = m + index &* outStride
             let channels = (blocks.lowerBound &* vectorWidth)..<(blocks.upperBound &* vectorWidth)
             if tileSize == 2 {
-                transformOutput4(source, plane: mPlane, image: image, y: y, x: x, channels: channels)
+                transformOutput4(UnsafePointer(source), plane: mPlane, image: image, y: y, x: x, channels: channels)
             } else {
                 transformOutput6(source, plane: mPlane, image: image, y: y, x: x, channels: channels)
             }
@@ -279,40 +279,38 @@ final class WinogradStep: Step {
     }
 
     /// Y = A^T M A + bias for the 16-channel blocks in `channels` of one tile, through the epilogue,
-    /// into the output pixels of the 4x4 tile at (y, x) that exist. The rows of A^T M go through a small
-    /// per-call buffer on the stack.
+    /// into the output pixels of the 4x4 tile at (y, x) that exist. The rows of A^T M overwrite the
+    /// first four rows of M (this worker's scratch), column by column.
     @inline(__always)
-    private func transformOutput6(_ source: UnsafePointer<Float>, plane: Int, image: Int, y: Int, x: Int, channels: Range<Int>) {
+    private func transformOutput6(_ source: UnsafeMutablePointer<Float>, plane: Int, image: Int, y: Int, x: Int, channels: Range<Int>) {
         let g = geometry
         let rows = min(4, g.outHeight &- y), columns = min(4, g.outWidth &- x)
         let topLeft = ((image &* g.outHeight &+ y) &* g.outWidth &+ x) &* outStride
         let rowStep = g.outWidth &* outStride
-        withUnsafeTemporaryAllocation(of: Vector.self, capacity: 24) { partial in
-            var channel = channels.lowerBound
-            while channel < channels.upperBound {
-                let base = source + channel
-                // partial[r][c] = (A^T M)[r][c], column by column.
-                for c in 0..<6 {
-                    let column = base + c &* plane
-                    let r = winogradOutput6(loadVector(column), loadVector(column + 6 &* plane), loadVector(column + 12 &* plane),
-                                            loadVector(column + 18 &* plane), loadVector(column + 24 &* plane), loadVector(column + 30 &* plane))
-                    partial[c] = r.0
-                    partial[6 &+ c] = r.1
-                    partial[12 &+ c] = r.2
-                    partial[18 &+ c] = r.3
-                }
-                let b = loadVector(bias.pointer + channel)
-                for r in 0..<rows {
-                    let p = r &* 6
-                    let y4 = winogradOutput6(partial[p], partial[p &+ 1], partial[p &+ 2], partial[p &+ 3], partial[p &+ 4], partial[p &+ 5])
-                    let offset = topLeft &+ r &* rowStep &+ channel
-                    storeVector(epilogue.apply(y4.0 + b, offset: offset), output + offset)
-                    if columns > 1 { storeVector(epilogue.apply(y4.1 + b, offset: offset &+ outStride), output + (offset &+ outStride)) }
-                    if columns > 2 { storeVector(epilogue.apply(y4.2 + b, offset: offset &+ 2 &* outStride), output + (offset &+ 2 &* outStride)) }
-                    if columns > 3 { storeVector(epilogue.apply(y4.3 + b, offset: offset &+ 3 &* outStride), output + (offset &+ 3 &* outStride)) }
-                }
-                channel &+= vectorWidth
+        var channel = channels.lowerBound
+        while channel < channels.upperBound {
+            let base = source + channel
+            for c in 0..<6 {
+                let column = base + c &* plane
+                let r = winogradOutput6(loadVector(column), loadVector(column + 6 &* plane), loadVector(column + 12 &* plane),
+                                        loadVector(column + 18 &* plane), loadVector(column + 24 &* plane), loadVector(column + 30 &* plane))
+                storeVector(r.0, column)
+                storeVector(r.1, column + 6 &* plane)
+                storeVector(r.2, column + 12 &* plane)
+                storeVector(r.3, column + 18 &* plane)
             }
+            let b = loadVector(bias.pointer + channel)
+            for r in 0..<rows {
+                let row = base + r &* 6 &* plane
+                let y4 = winogradOutput6(loadVector(row), loadVector(row + plane), loadVector(row + 2 &* plane), loadVector(row + 3 &* plane),
+                                         loadVector(row + 4 &* plane), loadVector(row + 5 &* plane))
+                let offset = topLeft &+ r &* rowStep &+ channel
+                storeVector(epilogue.apply(y4.0 + b, offset: offset), output + offset)
+                if columns > 1 { storeVector(epilogue.apply(y4.1 + b, offset: offset &+ outStride), output + (offset &+ outStride)) }
+                if columns > 2 { storeVector(epilogue.apply(y4.2 + b, offset: offset &+ 2 &* outStride), output + (offset &+ 2 &* outStride)) }
+                if columns > 3 { storeVector(epilogue.apply(y4.3 + b, offset: offset &+ 3 &* outStride), output + (offset &+ 3 &* outStride)) }
+            }
+            channel &+= vectorWidth
         }
     }
 }
