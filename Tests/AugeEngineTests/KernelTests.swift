@@ -117,6 +117,30 @@ final class KernelTests: XCTestCase {
         // Depthwise with asymmetric padding, a 5x5 kernel and dilation.
         let odd = convolution(13, 13, kernel: (5, 5), strides: (2, 1), dilations: (1, 2), pads: (2, 0, 1, 3), groups: 13, seed: 5)
         try check(chain("depthwise-odd", [13, 12, 11], [.convolution(odd)]), batch: 2)
+        // Both depthwise paths: in place (interior windows four pixels at a time, border windows tap by
+        // tap) and on a padded copy (most windows cross the border), any kernel size.
+        let paths: [(channels: Int, kernel: (Int, Int), strides: (Int, Int), dilations: (Int, Int), pads: (Int, Int, Int, Int),
+                     size: (Int, Int), padded: Bool)] = [
+            (17, (5, 5), (1, 1), (1, 1), (2, 2, 2, 2), (40, 37), false),
+            (33, (5, 5), (2, 2), (1, 1), (2, 1, 1, 2), (27, 30), false),
+            (31, (5, 5), (1, 1), (1, 1), (2, 2, 2, 2), (7, 7), true),
+            (33, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1), (7, 6), true),
+            (16, (7, 3), (2, 1), (2, 1), (5, 0, 3, 1), (9, 11), true),
+        ]
+        for (index, path) in paths.enumerated() {
+            let conv = convolution(path.channels, path.channels, kernel: path.kernel, strides: path.strides, dilations: path.dilations,
+                                   pads: path.pads, groups: path.channels, seed: UInt64(400 + index))
+            let graph = chain("depthwise-path\(index)", [path.channels, path.size.0, path.size.1], [.convolution(conv), .activation(.relu)])
+            let shapes = try inferShapes(graph, batchSize: 2)
+            let (x, y) = (shapes["x"]!, shapes["v0"]!)
+            let geometry = ConvolutionGeometry(batch: 2, inHeight: x[2], inWidth: x[3], inChannels: x[1], outHeight: y[2], outWidth: y[3],
+                                               outChannels: y[1], kernelHeight: path.kernel.0, kernelWidth: path.kernel.1,
+                                               strideY: path.strides.0, strideX: path.strides.1, dilationY: path.dilations.0,
+                                               dilationX: path.dilations.1, padTop: path.pads.0, padLeft: path.pads.1,
+                                               padBottom: path.pads.2, padRight: path.pads.3, groups: path.channels)
+            XCTAssertEqual(DepthwiseStep.needsPaddedCopy(geometry), path.padded, graph.name)
+            try check(graph, batch: 2, seed: UInt64(index))
+        }
         // 3x3 depthwise (unrolled interior path) with dilation, mixed strides and asymmetric padding.
         let dilated = convolution(24, 24, strides: (1, 2), dilations: (2, 1), pads: (2, 0, 1, 1), groups: 24, seed: 6)
         try check(chain("depthwise-3x3-dilated", [24, 10, 13], [.convolution(dilated), .activation(.hardSwish)]), batch: 2)

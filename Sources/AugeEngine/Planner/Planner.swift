@@ -292,7 +292,8 @@ struct Planner {
         let input = try require(node.inputs[0], sourceLayout, node: node.name)
         let residual = try node.residual.map { try require($0, .channelsLast, node: node.name) }
         let winograd = WinogradStep.applies(to: geometry)
-        let gathered = isDepthwise || direct ? nil
+        let gathered = isDepthwise ? (DepthwiseStep.needsPaddedCopy(geometry) ? newBuffer(count: DepthwiseStep.paddedCount(geometry)) : nil)
+            : direct ? nil
             : newBuffer(count: winograd ? WinogradStep.gatheredCount(geometry) : ConvolutionGemmStep.gatheredCount(geometry))
         let output = define(node.output, .channelsLast)
         let weight = conv.weight.data
@@ -310,8 +311,8 @@ struct Planner {
                                     gathered: resolve(gathered!), output: resolve(output), epilogue: epilogue, threads: threads)
             }
             if isDepthwise {
-                return DepthwiseStep(geometry: geometry, weight: weight, biasValues: bias, input: resolve(input), output: resolve(output),
-                                     epilogue: epilogue)
+                return DepthwiseStep(geometry: geometry, weight: weight, biasValues: bias, input: resolve(input),
+                                     gathered: gathered.map { resolve($0) }, output: resolve(output), epilogue: epilogue)
             }
             return ConvolutionGemmStep(geometry: geometry, weight: weight, biasValues: bias, source: resolve(input), sourceLayout: sourceLayout,
                                        gathered: gathered.map { resolve($0) }, output: resolve(output), epilogue: epilogue)
