@@ -255,14 +255,7 @@ final class ConvolutionGemmStep: Step {
             a = multiplyTile(shifted, kernelRows: geometry.kernelHeight, tapRowStep: tapRowStep, tapColumns: tapColumns,
                              tapColumnStep: tapColumnStep, inner: innerLength, weights: weights, initial: a)
         }
-        let out = output + outputOffset
-        let stride = outPixelStride
-        storeVector(epilogue.apply(a.0, offset: outputOffset), out, lanes: lanes)
-        if count > 1 { storeVector(epilogue.apply(a.1, offset: outputOffset &+ stride), out + stride, lanes: lanes) }
-        if count > 2 { storeVector(epilogue.apply(a.2, offset: outputOffset &+ 2 &* stride), out + 2 &* stride, lanes: lanes) }
-        if count > 3 { storeVector(epilogue.apply(a.3, offset: outputOffset &+ 3 &* stride), out + 3 &* stride, lanes: lanes) }
-        if count > 4 { storeVector(epilogue.apply(a.4, offset: outputOffset &+ 4 &* stride), out + 4 &* stride, lanes: lanes) }
-        if count > 5 { storeVector(epilogue.apply(a.5, offset: outputOffset &+ 5 &* stride), out + 5 &* stride, lanes: lanes) }
+        epilogue.store(a, count: count, output: output + outputOffset, offset: outputOffset, stride: outPixelStride, lanes: lanes)
     }
 }
 

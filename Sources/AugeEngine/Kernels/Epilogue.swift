@@ -28,6 +28,20 @@ struct Epilogue {
         return applyGeneral(accumulator, offset: offset)
     }
 
+    /// Finishes and stores the first `count` (1...6) vectors of a register tile: pixel i at
+    /// `output + i * stride`, element offset `offset + i * stride`, `lanes` lanes each. One call per
+    /// tile rather than one per vector (the stores of a 16-input-channel 1x1 tile cost as much as its
+    /// multiplications).
+    @inline(never)
+    func store(_ tile: TileAccumulators, count: Int, output: UnsafeMutablePointer<Float>, offset: Int, stride: Int, lanes: Int) {
+        storeVector(apply(tile.0, offset: offset), output, lanes: lanes)
+        if count > 1 { storeVector(apply(tile.1, offset: offset &+ stride), output + stride, lanes: lanes) }
+        if count > 2 { storeVector(apply(tile.2, offset: offset &+ 2 &* stride), output + 2 &* stride, lanes: lanes) }
+        if count > 3 { storeVector(apply(tile.3, offset: offset &+ 3 &* stride), output + 3 &* stride, lanes: lanes) }
+        if count > 4 { storeVector(apply(tile.4, offset: offset &+ 4 &* stride), output + 4 &* stride, lanes: lanes) }
+        if count > 5 { storeVector(apply(tile.5, offset: offset &+ 5 &* stride), output + 5 &* stride, lanes: lanes) }
+    }
+
     @inline(never) private func applyGeneral(_ accumulator: Vector, offset: Int) -> Vector {
         var value = accumulator
         if let activation { value = activation.apply(value) }
