@@ -197,11 +197,14 @@ final class ConvolutionGemmStep: Step {
                 var m = first
                 while m < end {
                     let count = min(Self.tilePixels, end &- m), last = count &- 1
-                    let p0 = inputBase + m &* pixelStride
+                    let p0 = inputBase + (m &* pixelStride &+ inputOffset)
                     let pixels = (p0, p0 + min(1, last) &* pixelStride, p0 + min(2, last) &* pixelStride,
                                   p0 + min(3, last) &* pixelStride, p0 + min(4, last) &* pixelStride, p0 + last &* pixelStride)
-                    tile(pixels, inputOffset: inputOffset, count: count, tapRowStep: 0, tapColumnStep: 0,
-                         weights: blockWeights, bias: blockBias, outputOffset: m &* outPixelStride &+ channelOffset, lanes: lanes)
+                    // Constant single tap: the compiler drops the tap loops around the channel loop.
+                    let a = multiplyTile(pixels, kernelRows: 1, tapRowStep: 0, tapColumns: 1, tapColumnStep: 0, inner: innerLength,
+                                         weights: blockWeights, initial: (blockBias, blockBias, blockBias, blockBias, blockBias, blockBias))
+                    let outputOffset = m &* outPixelStride &+ channelOffset
+                    epilogue.store(a, count: count, output: output + outputOffset, offset: outputOffset, stride: outPixelStride, lanes: lanes)
                     m &+= count
                 }
                 continue
