@@ -19,8 +19,9 @@ final class WinogradStep: Step {
     /// [window^2][output channel blocks][inChannelsPadded][16]
     let weights: AlignedBuffer
     let bias: AlignedBuffer
-    /// Per worker: V [window^2][chunkTiles][inChannelsPadded] then M [window^2][chunkTiles][outChannelsPadded].
-    let scratch: AlignedBuffer
+    /// Per worker, after the padded input in the arena: V [window^2][chunkTiles][inChannelsPadded] then
+    /// M [window^2][chunkTiles][outChannelsPadded].
+    let scratch: UnsafeMutablePointer<Float>
     let inStride: Int, outStride: Int
     let tilesY: Int, tilesX: Int, tiles: Int
     let chunkTiles: Int
@@ -63,8 +64,37 @@ final class WinogradStep: Step {
         return g.batch * size.height * size.width * paddedChannels(g.inChannels)
     }
 
+    /// Tiles per chunk, and output channel ranges per chunk, for a geometry on `threads` threads.
+    static func chunking(_ g: ConvolutionGeometry, threads: Int) -> (chunkTiles: Int, blockRanges: Int) {
+        let m = tileSize(for: g), positions = (m + 2) * (m + 2)
+        let (inStride, outStride) = (paddedChannels(g.inChannels), paddedChannels(g.outChannels))
+        let tiles = g.batch * ((g.outHeight + m - 1) / m) * ((g.outWidth + m - 1) / m)
+        // V and M of one chunk within about 1 MB (each GEMM touches one window position of it), and at
+        // least 24 tiles so the transformed weights are reused; chunks of equal size in whole
+        // micro-tiles of 6. Transformed weights above 3 MB stream from memory once per chunk, so
+        // there chunks of up to 60 tiles pay for their larger scratch (measured on ResNet-18: its
+        // 14x14 layers, 4.2 MB, 1.50 -> 1.36 ms; its 28x28 layers, 2.4 MB, were slower with them).
+        let perTile = positions * (inStride + outStride) * 4
+        let weightBytes = positions * inStride * outStride * 4
+        let largestChunk = max(weightBytes > 3 << 20 ? 60 : 24, (1 << 20) / perTile / 6 * 6)
+        let chunks = (tiles + largestChunk - 1) / largestChunk
+        let chunkTiles = ((tiles + chunks - 1) / chunks + 5) / 6 * 6
+        // Too few chunks to keep every thread busy: tasks also split the output channels (each repeats
+        // its chunk's input transform, a small part of the work).
+        let blockRanges = threads > 1 && chunks < 2 * threads ? min(outStride / vectorWidth, (2 * threads + chunks - 1) / chunks) : 1
+        return (chunkTiles, blockRanges)
+    }
+
+    /// Floats of working memory in the arena: the padded input, then per thread V and M of one chunk.
+    /// (In the arena, layers share this memory instead of each holding its own scratch.)
+    static func workingCount(_ g: ConvolutionGeometry, threads: Int) -> Int {
+        let m = tileSize(for: g)
+        let perThread = chunking(g, threads: threads).chunkTiles * (m + 2) * (m + 2) * (paddedChannels(g.inChannels) + paddedChannels(g.outChannels))
+        return gatheredCount(g) + max(1, threads) * perThread
+    }
+
     init(geometry g: ConvolutionGeometry, weight: [Float], biasValues: [Float], source: UnsafePointer<Float>, sourceLayout: Layout,
-         gathered: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, epilogue: Epilogue, threads: Int) {
+         working gathered: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, epilogue: Epilogue, threads: Int) {
         geometry = g
         tileSize = Self.tileSize(for: g)
         window = tileSize + 2
@@ -78,21 +108,9 @@ final class WinogradStep: Step {
         tilesY = (g.outHeight + tileSize - 1) / tileSize
         tilesX = (g.outWidth + tileSize - 1) / tileSize
         tiles = g.batch * tilesY * tilesX
-        // V and M of one chunk within about 1 MB (each GEMM touches one window position of it), and at
-        // least 24 tiles so the transformed weights are reused; chunks of equal size in whole
-        // micro-tiles of 6. Transformed weights above 3 MB stream from memory once per chunk, so
-        // there chunks of up to 60 tiles pay for their larger scratch (measured on ResNet-18: its
-        // 14x14 layers, 4.2 MB, 1.50 -> 1.36 ms; its 28x28 layers, 2.4 MB, were slower with them).
+        (chunkTiles, blockRanges) = Self.chunking(g, threads: threads)
+        scratch = gathered + Self.gatheredCount(g)
         let positions = window * window
-        let perTile = positions * (inStride + outStride) * 4
-        let weightBytes = positions * inStride * outStride * 4
-        let largestChunk = max(weightBytes > 3 << 20 ? 60 : 24, (1 << 20) / perTile / 6 * 6)
-        let chunks = (tiles + largestChunk - 1) / largestChunk
-        chunkTiles = ((tiles + chunks - 1) / chunks + 5) / 6 * 6
-        // Too few chunks to keep every thread busy: tasks also split the output channels (each repeats
-        // its chunk's input transform, a small part of the work).
-        blockRanges = threads > 1 && chunks < 2 * threads ? min(outStride / vectorWidth, (2 * threads + chunks - 1) / chunks) : 1
-        scratch = AlignedBuffer(count: max(1, threads) * chunkTiles * positions * (inStride + outStride))
         bias = AlignedBuffer(count: outStride)
         for o in 0..<g.outChannels { bias.pointer[o] = biasValues[o] }
         let gMatrix = tileSize == 2 ? Self.kernelTransform4 : Self.kernelTransform6
@@ -122,7 +140,7 @@ final class WinogradStep: Step {
             let (chunk, range) = (task / blockRanges, task % blockRanges)
             let first = chunk * chunkTiles
             process(tiles: first..<min(first + chunkTiles, tiles), blocks: (range * blocks / blockRanges)..<((range + 1) * blocks / blockRanges),
-                    scratch: scratch.pointer + worker * perWorker)
+                    scratch: scratch + worker * perWorker)
         })
     }
 

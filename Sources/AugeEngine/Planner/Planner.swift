@@ -294,7 +294,7 @@ struct Planner {
         let winograd = WinogradStep.applies(to: geometry)
         let gathered = isDepthwise ? (DepthwiseStep.needsPaddedCopy(geometry) ? newBuffer(count: DepthwiseStep.paddedCount(geometry)) : nil)
             : direct ? nil
-            : newBuffer(count: winograd ? WinogradStep.gatheredCount(geometry) : ConvolutionGemmStep.gatheredCount(geometry))
+            : newBuffer(count: winograd ? WinogradStep.workingCount(geometry, threads: threads) : ConvolutionGemmStep.gatheredCount(geometry))
         let output = define(node.output, .channelsLast)
         let weight = conv.weight.data
         let bias = conv.bias?.data ?? [Float](repeating: 0, count: y[1])
@@ -308,7 +308,7 @@ struct Planner {
             let epilogue = Epilogue(activation: activation, residual: residual.map { UnsafePointer(resolve($0)) }, postActivation: postActivation)
             if winograd {
                 return WinogradStep(geometry: geometry, weight: weight, biasValues: bias, source: resolve(input), sourceLayout: sourceLayout,
-                                    gathered: resolve(gathered!), output: resolve(output), epilogue: epilogue, threads: threads)
+                                    working: resolve(gathered!), output: resolve(output), epilogue: epilogue, threads: threads)
             }
             if isDepthwise {
                 return DepthwiseStep(geometry: geometry, weight: weight, biasValues: bias, input: resolve(input),
