@@ -172,10 +172,7 @@ final class DepthwiseStep: Step {
                 weight += kernelWidth &* stride
             }
             let offset = outputRow &+ x &* stride
-            storeVector(epilogue.apply(a0, offset: offset), output + offset)
-            storeVector(epilogue.apply(a1, offset: offset &+ stride), output + (offset &+ stride))
-            storeVector(epilogue.apply(a2, offset: offset &+ 2 &* stride), output + (offset &+ 2 &* stride))
-            storeVector(epilogue.apply(a3, offset: offset &+ 3 &* stride), output + (offset &+ 3 &* stride))
+            epilogue.store((a0, a1, a2, a3, a3, a3), count: 4, output: output + offset, offset: offset, stride: stride, lanes: vectorWidth)
             x &+= 4
         }
         while x < columns.upperBound {

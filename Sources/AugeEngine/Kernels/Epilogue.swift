@@ -28,7 +28,8 @@ struct Epilogue {
         return applyGeneral(accumulator, offset: offset)
     }
 
-    /// Finishes and stores the first `count` (1...6) vectors of a register tile: pixel i at
+    /// Finishes and stores the first `count` (1...6) vectors of a register tile (or of any run of
+    /// output pixels `stride` apart; unused vectors of the tuple may repeat a used one): pixel i at
     /// `output + i * stride`, element offset `offset + i * stride`, `lanes` lanes each. One call per
     /// tile rather than one per vector (the stores of a 16-input-channel 1x1 tile cost as much as its
     /// multiplications).

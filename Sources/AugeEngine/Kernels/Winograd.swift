@@ -64,11 +64,18 @@ final class WinogradStep: Step {
         return g.batch * size.height * size.width * paddedChannels(g.inChannels)
     }
 
+    /// Tiles down and across one image.
+    static func tileGrid(_ g: ConvolutionGeometry) -> (rows: Int, columns: Int) {
+        let m = tileSize(for: g)
+        return ((g.outHeight + m - 1) / m, (g.outWidth + m - 1) / m)
+    }
+
     /// Tiles per chunk, and output channel ranges per chunk, for a geometry on `threads` threads.
     static func chunking(_ g: ConvolutionGeometry, threads: Int) -> (chunkTiles: Int, blockRanges: Int) {
         let m = tileSize(for: g), positions = (m + 2) * (m + 2)
         let (inStride, outStride) = (paddedChannels(g.inChannels), paddedChannels(g.outChannels))
-        let tiles = g.batch * ((g.outHeight + m - 1) / m) * ((g.outWidth + m - 1) / m)
+        let grid = tileGrid(g)
+        let tiles = g.batch * grid.rows * grid.columns
         // V and M of one chunk within about 1 MB (each GEMM touches one window position of it), and at
         // least 24 tiles so the transformed weights are reused; chunks of equal size in whole
         // micro-tiles of 6. Transformed weights above 3 MB stream from memory once per chunk, so
@@ -94,7 +101,7 @@ final class WinogradStep: Step {
     }
 
     init(geometry g: ConvolutionGeometry, weight: [Float], biasValues: [Float], source: UnsafePointer<Float>, sourceLayout: Layout,
-         working gathered: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, epilogue: Epilogue, threads: Int) {
+         working: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, epilogue: Epilogue, threads: Int) {
         geometry = g
         tileSize = Self.tileSize(for: g)
         window = tileSize + 2
@@ -102,14 +109,13 @@ final class WinogradStep: Step {
         outStride = paddedChannels(g.outChannels)
         let size = Self.paddedSize(g)
         padded = PaddedInput(geometry: g, source: source, sourceLayout: sourceLayout, pixelStride: inStride,
-                             paddedHeight: size.height, paddedWidth: size.width, planar: false, destination: gathered)
+                             paddedHeight: size.height, paddedWidth: size.width, planar: false, destination: working)
         self.output = output
         self.epilogue = epilogue
-        tilesY = (g.outHeight + tileSize - 1) / tileSize
-        tilesX = (g.outWidth + tileSize - 1) / tileSize
+        (tilesY, tilesX) = Self.tileGrid(g)
         tiles = g.batch * tilesY * tilesX
         (chunkTiles, blockRanges) = Self.chunking(g, threads: threads)
-        scratch = gathered + Self.gatheredCount(g)
+        scratch = working + Self.gatheredCount(g)
         let positions = window * window
         bias = AlignedBuffer(count: outStride)
         for o in 0..<g.outChannels { bias.pointer[o] = biasValues[o] }
@@ -326,10 +332,9 @@ final class WinogradStep: Step {
                 let y4 = winogradOutput6(loadVector(row), loadVector(row + plane), loadVector(row + 2 &* plane), loadVector(row + 3 &* plane),
                                          loadVector(row + 4 &* plane), loadVector(row + 5 &* plane))
                 let offset = topLeft &+ r &* rowStep &+ channel
-                storeVector(epilogue.apply(y4.0 + b, offset: offset), output + offset)
-                if columns > 1 { storeVector(epilogue.apply(y4.1 + b, offset: offset &+ outStride), output + (offset &+ outStride)) }
-                if columns > 2 { storeVector(epilogue.apply(y4.2 + b, offset: offset &+ 2 &* outStride), output + (offset &+ 2 &* outStride)) }
-                if columns > 3 { storeVector(epilogue.apply(y4.3 + b, offset: offset &+ 3 &* outStride), output + (offset &+ 3 &* outStride)) }
+                let last = y4.3 + b
+                epilogue.store((y4.0 + b, y4.1 + b, y4.2 + b, last, last, last), count: columns, output: output + offset, offset: offset,
+                               stride: outStride, lanes: vectorWidth)
             }
             channel &+= vectorWidth
         }
