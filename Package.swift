@@ -40,7 +40,10 @@ let package = Package(
         .target(name: "AugeTrain", dependencies: ["AugeEngine", "AugeONNX", "AugeImage"], swiftSettings: kernelFlags),
         .target(name: "AugeInspect", dependencies: ["AugeImage", "AugeEngine", "AugeONNX"]),
         // Engine latency benchmark (networks built in code, seeded random weights); see bench/engine_vs_ort.sh.
-        .executableTarget(name: "auge-engine-bench", dependencies: ["AugeEngine"], swiftSettings: kernelFlags),
+        .executableTarget(
+            name: "auge-engine-bench",
+            dependencies: ["AugeEngine", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: kernelFlags),
         .executableTarget(
             name: "auge",
             dependencies: [

@@ -1,57 +1,60 @@
 // Batch-1 latency of the engine on the benchmark networks, built in code with seeded random weights.
 //
-//   auge-engine-bench [--models inspect-small,mobilenetv2,resnet18] [--threads 1,2] [--seconds 3] [--profile]
+//   auge-engine-bench [--models inspect-small,mobilenetv2,resnet18] [--threads 1,2] [--seconds 3] [--profile [--top 25]]
 //
 // Prints one line per (model, threads): median and p90 latency in ms over the timed runs after warm-up.
 // With --profile, also per-layer times: the fastest of 30 runs (CPU time of the thread for 1-thread
 // runs, else wall time), which filters out time lost to other processes on a busy machine.
 
 import AugeEngine
+import ArgumentParser
 import Foundation
 
-func option(_ name: String, default value: String) -> String {
-    let arguments = CommandLine.arguments
-    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return value }
-    return arguments[index + 1]
-}
+struct EngineBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "auge-engine-bench",
+        abstract: "Batch-1 latency of the engine on the benchmark networks, built in code with seeded random weights.")
 
-let models = option("--models", default: "inspect-small,mobilenetv2,resnet18").split(separator: ",").map(String.init)
-let threadCounts = option("--threads", default: "1,2").split(separator: ",").compactMap { Int($0) }
-let seconds = Double(option("--seconds", default: "3")) ?? 3
-let profile = CommandLine.arguments.contains("--profile")
+    @Option(help: "Comma-separated networks: inspect-small, mobilenetv2, resnet18.")
+    var models = "inspect-small,mobilenetv2,resnet18"
 
-func network(_ name: String) -> Graph? {
-    switch name {
-    case "inspect-small": return Zoo.inspectSmall()
-    case "mobilenetv2": return Zoo.mobileNetV2()
-    case "resnet18": return Zoo.resnet18()
-    default: return nil
+    @Option(help: "Comma-separated thread counts.")
+    var threads = "1,2"
+
+    @Option(help: "Timed seconds per model and thread count, after warm-up.")
+    var seconds = 3.0
+
+    @Flag(help: "Also print per-layer times (the fastest of 30 runs per layer).")
+    var profile = false
+
+    @Option(help: "How many layers the profile lists, slowest first.")
+    var top = 25
+
+    var threadCounts: [Int] { threads.split(separator: ",").compactMap { Int($0) } }
+
+    func validate() throws {
+        if let unknown = models.split(separator: ",").first(where: { network(String($0)) == nil }) {
+            throw ValidationError("unknown model '\(unknown)'")
+        }
+        guard !threadCounts.isEmpty, threadCounts.allSatisfy({ $0 > 0 }) else {
+            throw ValidationError("--threads must be positive whole numbers, e.g. 1,2")
+        }
     }
-}
 
-func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
-
-/// CPU time of the whole process (all threads).
-func processCPU() -> Double {
-    var time = timespec()
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
-    return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
-}
-
-print(CPUFeatures.summary)
-guard CPUFeatures.canRunKernels else {
-    print("this CPU cannot run the compiled kernels")
-    exit(1)
-}
-// cpu%: process CPU time over wall time during the timed runs; far below 100 x threads means the
-// machine was busy with other work and the latencies are inflated.
-print("model           threads  median_ms  p90_ms  runs  GMAC/s  cpu%")
-for model in models {
-    guard let graph = network(model) else {
-        print("unknown model \(model)")
-        exit(2)
+    func run() throws {
+        print(CPUFeatures.summary)
+        guard CPUFeatures.canRunKernels else { throw ValidationError("this CPU cannot run the compiled kernels") }
+        // cpu%: process CPU time over wall time during the timed runs; far below 100 x threads means the
+        // machine was busy with other work and the latencies are inflated.
+        print("model           threads  median_ms  p90_ms  runs  GMAC/s  cpu%")
+        for model in models.split(separator: ",").map(String.init) {
+            for threadCount in threadCounts {
+                try measure(network(model)!, named: model, threads: threadCount)
+            }
+        }
     }
-    for threads in threadCounts {
+
+    private func measure(_ graph: Graph, named name: String, threads: Int) throws {
         let engine = try Engine(graph: graph, batchSize: 1, threads: threads)
         let inputCount = engine.inputShapes[engine.inputNames[0]]!.reduce(1, *)
         let outputCount = engine.outputShapes[engine.outputNames[0]]!.reduce(1, *)
@@ -78,7 +81,7 @@ for model in models {
         }
         times.sort()
         let median = times[times.count / 2], p90 = times[times.count * 9 / 10]
-        print(String(format: "%-15@ %7d  %9.3f  %6.3f  %4d  %6.1f  %4.0f", model as NSString, threads, median * 1e3, p90 * 1e3, times.count,
+        print(String(format: "%-15@ %7d  %9.3f  %6.3f  %4d  %6.1f  %4.0f", name as NSString, threads, median * 1e3, p90 * 1e3, times.count,
                      Double(macs) / median * 1e-9, cpuShare * 100))
         if profile {
             // Thread CPU time per layer: robust against other processes on the machine (1-thread runs).
@@ -93,7 +96,7 @@ for model in models {
             }
             let total = fastest.reduce(0, +)
             print(String(format: "    sum of per-layer minimum times: %.3f ms", total * 1e3))
-            for (layer, time) in zip(engine.layers, fastest).sorted(by: { $0.1 > $1.1 }).prefix(Int(option("--top", default: "25")) ?? 25) {
+            for (layer, time) in zip(engine.layers, fastest).sorted(by: { $0.1 > $1.1 }).prefix(top) {
                 print(String(format: "    %6.3f ms %5.1f%%  %7.2f GMAC/s  %@  %@  %@", time * 1e3, time / total * 100,
                              Double(layer.multiplyAccumulates) / time * 1e-9, layer.name as NSString, layer.kind as NSString,
                              "\(layer.outputShape)" as NSString))
@@ -101,3 +104,23 @@ for model in models {
         }
     }
 }
+
+func network(_ name: String) -> Graph? {
+    switch name {
+    case "inspect-small": return Zoo.inspectSmall()
+    case "mobilenetv2": return Zoo.mobileNetV2()
+    case "resnet18": return Zoo.resnet18()
+    default: return nil
+    }
+}
+
+func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
+
+/// CPU time of the whole process (all threads).
+func processCPU() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+    return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
+}
+
+EngineBench.main()

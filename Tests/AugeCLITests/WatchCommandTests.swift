@@ -204,8 +204,8 @@ final class WatchCommandTests: XCTestCase {
         try deliver("waiting.png", .direct)
         let watcher = try WatchProcess([inbox, "--out", out, "--model", model, "--settle", "0", "--status-interval", "0.3"],
                                        log: root.appendingPathComponent("watch.log"))
-        XCTAssertTrue(waitUntil(timeout: 10) { watcher.logText.contains("1 files done") }, watcher.logText)
-        let backlogOnly = watcher.logText.components(separatedBy: "\n").first { $0.contains("1 files done") } ?? ""
+        XCTAssertTrue(waitUntil(timeout: 10) { watcher.logText.contains("1 file done") }, watcher.logText)
+        let backlogOnly = watcher.logText.components(separatedBy: "\n").first { $0.contains("1 file done") } ?? ""
         XCTAssertTrue(backlogOnly.contains("latency p50 - ms p99 - ms"), backlogOnly)
         try deliver("arrived.png", .renamed)
         XCTAssertTrue(waitUntil(timeout: 10) { watcher.logText.contains("2 files done") }, watcher.logText)

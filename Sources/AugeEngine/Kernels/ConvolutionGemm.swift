@@ -23,6 +23,16 @@ struct ConvolutionGeometry {
     var outPerGroup: Int { outChannels / groups }
     var blocksPerGroup: Int { (outPerGroup + vectorWidth - 1) / vectorWidth }
     var multiplyAccumulates: Int { batch * outHeight * outWidth * outChannels * inPerGroup * kernelHeight * kernelWidth }
+    /// The input's height and width with its padding added.
+    var paddedInHeight: Int { inHeight + padTop + padBottom }
+    var paddedInWidth: Int { inWidth + padLeft + padRight }
+
+    /// Floats in a zero-padded copy of the input: `pixelStride` floats per pixel, `size` pixels per
+    /// image (default: the input with its padding).
+    func paddedCopyCount(pixelStride: Int, size: (height: Int, width: Int)? = nil) -> Int {
+        let (height, width) = size ?? (paddedInHeight, paddedInWidth)
+        return batch * height * width * pixelStride
+    }
 }
 
 /// Owns a 64-byte aligned float buffer (packed weights, biases).
@@ -66,7 +76,7 @@ final class ConvolutionGemmStep: Step {
         let planar = Self.isFirstLayer(g, sourceLayout: sourceLayout)
         padded = gathered.map {
             PaddedInput(geometry: g, source: source, sourceLayout: sourceLayout, pixelStride: planar ? 1 : g.inChannels,
-                        paddedHeight: g.inHeight + g.padTop + g.padBottom, paddedWidth: g.inWidth + g.padLeft + g.padRight,
+                        paddedHeight: g.paddedInHeight, paddedWidth: g.paddedInWidth,
                         planar: planar, destination: $0)
         }
         self.output = output
@@ -129,11 +139,6 @@ final class ConvolutionGemmStep: Step {
     static func readsDirectly(_ g: ConvolutionGeometry) -> Bool {
         g.kernelHeight == 1 && g.kernelWidth == 1 && g.strideY == 1 && g.strideX == 1
             && g.padTop == 0 && g.padLeft == 0 && g.padBottom == 0 && g.padRight == 0
-    }
-
-    /// Size in floats of the gathered copy.
-    static func gatheredCount(_ g: ConvolutionGeometry) -> Int {
-        g.batch * (g.inHeight + g.padTop + g.padBottom) * (g.inWidth + g.padLeft + g.padRight) * g.inChannels
     }
 
     func execute(pool: ThreadPool) {

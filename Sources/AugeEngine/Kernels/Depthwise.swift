@@ -34,16 +34,14 @@ final class DepthwiseStep: Step {
     }
 
     /// Size in floats of the padded copy.
-    static func paddedCount(_ g: ConvolutionGeometry) -> Int {
-        g.batch * (g.inHeight + g.padTop + g.padBottom) * (g.inWidth + g.padLeft + g.padRight) * paddedChannels(g.inChannels)
-    }
+    static func paddedCount(_ g: ConvolutionGeometry) -> Int { g.paddedCopyCount(pixelStride: paddedChannels(g.inChannels)) }
 
     /// `gathered`: room for the padded copy (`paddedCount`) when `needsPaddedCopy`, else nil.
     init(geometry g: ConvolutionGeometry, weight: [Float], biasValues: [Float], input: UnsafePointer<Float>,
          gathered: UnsafeMutablePointer<Float>?, output: UnsafeMutablePointer<Float>, epilogue: Epilogue) {
         if let gathered {
             let copy = PaddedInput(geometry: g, source: input, sourceLayout: .channelsLast, pixelStride: paddedChannels(g.inChannels),
-                                   paddedHeight: g.inHeight + g.padTop + g.padBottom, paddedWidth: g.inWidth + g.padLeft + g.padRight,
+                                   paddedHeight: g.paddedInHeight, paddedWidth: g.paddedInWidth,
                                    planar: false, destination: gathered)
             padded = copy
             self.input = UnsafePointer(gathered)

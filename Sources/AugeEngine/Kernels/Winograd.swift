@@ -60,8 +60,7 @@ final class WinogradStep: Step {
     }
 
     static func gatheredCount(_ g: ConvolutionGeometry) -> Int {
-        let size = paddedSize(g)
-        return g.batch * size.height * size.width * paddedChannels(g.inChannels)
+        g.paddedCopyCount(pixelStride: paddedChannels(g.inChannels), size: paddedSize(g))
     }
 
     /// Tiles down and across one image.

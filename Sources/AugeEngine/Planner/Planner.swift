@@ -294,7 +294,7 @@ struct Planner {
         let winograd = WinogradStep.applies(to: geometry)
         let gathered = isDepthwise ? (DepthwiseStep.needsPaddedCopy(geometry) ? newBuffer(count: DepthwiseStep.paddedCount(geometry)) : nil)
             : direct ? nil
-            : newBuffer(count: winograd ? WinogradStep.workingCount(geometry, threads: threads) : ConvolutionGemmStep.gatheredCount(geometry))
+            : newBuffer(count: winograd ? WinogradStep.workingCount(geometry, threads: threads) : geometry.paddedCopyCount(pixelStride: geometry.inChannels))
         let output = define(node.output, .channelsLast)
         let weight = conv.weight.data
         let bias = conv.bias?.data ?? [Float](repeating: 0, count: y[1])

@@ -280,8 +280,8 @@ struct WatchStatistics {
         func percentile(_ p: Double) -> String {
             sorted.isEmpty ? "-" : String(format: "%.1f", sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] * 1000)
         }
-        let line = String(format: "auge watch: %d files done, %.1f files/s, latency p50 %@ ms p99 %@ ms, queue %d, errors %d",
-                          done, rate, percentile(0.5), percentile(0.99), queueDepth, errors)
+        let line = String(format: "auge watch: %d %@ done, %.1f files/s, latency p50 %@ ms p99 %@ ms, queue %d, errors %d",
+                          done, (done == 1 ? "file" : "files") as NSString, rate, percentile(0.5), percentile(0.99), queueDepth, errors)
         latencies.removeAll(keepingCapacity: true)
         windowStart = now
         windowCount = 0
