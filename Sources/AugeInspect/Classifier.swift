@@ -60,18 +60,27 @@ public final class Classifier: @unchecked Sendable {
                                 scores: includeScores ? Dictionary(uniqueKeysWithValues: zip(policy.labels, probabilities)) : nil)
     }
 
-    /// Reads, decodes, preprocesses and classifies one photo; a photo that cannot be read gets an error record.
-    public func inspect(path: String, decoder: ImageDecoder, includeScores: Bool = false) -> InspectionRecord {
+    /// Reads, decodes, preprocesses and classifies one photo; a photo that cannot be read gets an error
+    /// record. With `explanation`, photos whose decision it names are also explained (`explain`); `ms`
+    /// is the time to the decision, without the explanation.
+    public func inspect(path: String, decoder: ImageDecoder, includeScores: Bool = false,
+                        explanation: ExplanationSettings? = nil) -> InspectionRecord {
         let start = DispatchTime.now().uptimeNanoseconds
+        let image: Image
         do {
-            try preprocessing.writeTensor(from: decoder.decode(fileAt: path, for: preprocessing), to: input)
+            image = try decoder.decode(fileAt: path, for: preprocessing)
+            try preprocessing.writeTensor(from: image, to: input)
         } catch {
             return .failure(path: path, error: (error as? ImageError)?.reasonText ?? "\(error)",
                             ms: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
         }
         let probabilities = self.probabilities(for: input)
-        return record(path: path, probabilities: probabilities, ms: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6,
-                      includeScores: includeScores)
+        var record = record(path: path, probabilities: probabilities, ms: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6,
+                            includeScores: includeScores)
+        if let explanation, explanation.decisions.contains(record.decision) {
+            explain(&record, image: image, tensor: input, probabilities: probabilities, settings: explanation)
+        }
+        return record
     }
 
     private func softmax(_ logits: [Float]) -> [Float] {

@@ -53,6 +53,15 @@ public struct DecisionPolicy: Sendable, Equatable, Codable {
         }
     }
 
+    /// What a decision rests on, for explaining it: the defect probability with OK labels, else the
+    /// probability of label `label` (the one chosen).
+    public func evidence(_ probabilities: [Float], label: Int) -> Float {
+        guard !okLabels.isEmpty else { return probabilities[label] }
+        var okProbability: Float = 0
+        for (i, name) in labels.enumerated() where okLabels.contains(name) { okProbability += probabilities[i] }
+        return min(1, max(0, 1 - okProbability))
+    }
+
     /// The most probable label, its probability, the defect probability (nil without OK labels) and the decision.
     public func decide(_ probabilities: [Float]) -> (label: String, score: Float, defectProbability: Float?, decision: Decision) {
         precondition(probabilities.count == labels.count, "one probability per label")
@@ -62,9 +71,7 @@ public struct DecisionPolicy: Sendable, Equatable, Codable {
         guard !okLabels.isEmpty else {
             return (labels[best], score, nil, score < threshold ? .review : .defect)
         }
-        var okProbability: Float = 0
-        for (i, label) in labels.enumerated() where okLabels.contains(label) { okProbability += probabilities[i] }
-        let defectProbability = min(1, max(0, 1 - okProbability))
+        let defectProbability = evidence(probabilities, label: best)
         let decision: Decision
         if let band = reviewBand, defectProbability >= band.lower && defectProbability < band.upper {
             decision = .review

@@ -14,6 +14,8 @@ public final class InspectionPipeline: @unchecked Sendable {
     /// Records finished ahead of the one the caller waits for, at most.
     public let queueDepth: Int
     public var includeScores = false
+    /// Which photos also get a hotspot and heatmap (nil: none).
+    public var explanation: ExplanationSettings?
 
     public init(lanes: [Classifier], decoder: ImageDecoder = ImageDecoder(), queueDepth: Int = 8) {
         precondition(!lanes.isEmpty, "a pipeline needs at least one lane")
@@ -84,11 +86,12 @@ public final class InspectionPipeline: @unchecked Sendable {
     /// Runs over `files`, calling `handle` on the calling thread for each record in file order.
     public func run(_ files: [String], handle: (InspectionRecord) throws -> Void) rethrows {
         let ring = Ring(depth: queueDepth)
-        let decoder = self.decoder, includeScores = self.includeScores
+        let decoder = self.decoder, includeScores = self.includeScores, explanation = self.explanation
         for classifier in lanes.prefix(max(1, files.count)) {
             Thread {
                 while let index = ring.claim(fileCount: files.count) {
-                    ring.fill(index, with: classifier.inspect(path: files[index], decoder: decoder, includeScores: includeScores))
+                    ring.fill(index, with: classifier.inspect(path: files[index], decoder: decoder, includeScores: includeScores,
+                                                                  explanation: explanation))
                 }
             }.start()
         }

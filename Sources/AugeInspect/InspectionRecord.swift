@@ -2,8 +2,10 @@ import Foundation
 
 /// The result for one photo: what `auge classify` prints and `auge watch` logs.
 /// JSON keys (a public interface: scripts and PLC bridges read them): `path`, `label`, `score`,
-/// `decision`, `ms`, and optionally `defect_probability`, `scores` (label -> probability) and
-/// `error` (why the photo could not be processed; its decision is `error`).
+/// `decision`, `ms`, and optionally `defect_probability`, `scores` (label -> probability),
+/// `error` (why the photo could not be processed; its decision is `error`), and for explained photos
+/// `hotspot` (where the evidence is, see `Hotspot`), `heatmap` (the overlay written) and
+/// `heatmap_error` (why no overlay could be written; the decision stands).
 public struct InspectionRecord: Sendable, Equatable, Codable {
     public var path: String
     public var label: String?
@@ -14,6 +16,9 @@ public struct InspectionRecord: Sendable, Equatable, Codable {
     public var defectProbability: Float?
     public var scores: [String: Float]?
     public var error: String?
+    public var hotspot: Hotspot?
+    public var heatmap: String?
+    public var heatmapError: String?
 
     public init(path: String, label: String?, score: Float?, decision: Decision, ms: Double,
                 defectProbability: Float? = nil, scores: [String: Float]? = nil, error: String? = nil) {
@@ -32,7 +37,8 @@ public struct InspectionRecord: Sendable, Equatable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case path, label, score, decision, ms, scores, error
+        case path, label, score, decision, ms, scores, error, hotspot, heatmap
         case defectProbability = "defect_probability"
+        case heatmapError = "heatmap_error"
     }
 }

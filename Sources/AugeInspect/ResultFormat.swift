@@ -14,13 +14,18 @@ public struct ResultFormatter: Sendable {
 
     /// Width of the table's label column: the longest of the model's labels, at least 16.
     public let labelWidth: Int
+    /// Whether photos are explained: CSV gets the hotspot and heatmap columns.
+    public let explained: Bool
 
     /// `labels`, the model's labels, size the table's label column.
-    public init(format: ResultFormat, scoreLabels: [String]? = nil, labels: [String] = []) {
+    public init(format: ResultFormat, scoreLabels: [String]? = nil, labels: [String] = [], explained: Bool = false) {
         self.format = format
         self.scoreLabels = scoreLabels
+        self.explained = explained
         labelWidth = max(16, labels.map(\.count).max() ?? 0)
     }
+
+    static let explanationColumns = ["hotspot_x", "hotspot_y", "hotspot_width", "hotspot_height", "hotspot_evidence", "heatmap", "heatmap_error"]
 
     static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
@@ -44,8 +49,8 @@ public struct ResultFormatter: Sendable {
         switch format {
         case .csv:
             // defect_probability came after the score columns were public: it is appended, so column positions stay.
-            return (["path", "label", "score", "decision", "ms", "error"] + (scoreLabels ?? []).map { "score_" + $0 } + ["defect_probability"])
-                .map(csvField).joined(separator: ",")
+            return (["path", "label", "score", "decision", "ms", "error"] + (scoreLabels ?? []).map { "score_" + $0 } + ["defect_probability"]
+                + (explained ? Self.explanationColumns : [])).map(csvField).joined(separator: ",")
         case .table:
             return tableRow("decision", "label", "score", "ms", "path")
         case .json: return "["
@@ -67,12 +72,19 @@ public struct ResultFormatter: Sendable {
             let fields = [record.path, record.label ?? "", record.score.map { String(format: "%.6f", $0) } ?? "",
                           record.decision.rawValue, String(format: "%.3f", record.ms), record.error ?? ""] + scores
                 + [record.defectProbability.map { String(format: "%.6f", $0) } ?? ""]
-            return fields.map(csvField).joined(separator: ",")
+            let hotspot = record.hotspot.map { [String($0.x), String($0.y), String($0.width), String($0.height), String(format: "%.4f", $0.evidence)] }
+            let explanation = explained ? (hotspot ?? Array(repeating: "", count: 5)) + [record.heatmap ?? "", record.heatmapError ?? ""] : []
+            return (fields + explanation).map(csvField).joined(separator: ",")
         case .table:
             let label = record.label ?? "-"
             let score = record.score.map { String(format: "%.3f", $0) } ?? "-"
             var line = tableRow(record.decision.rawValue, label, score, String(format: "%.1f", record.ms), record.path)
             if let error = record.error { line += "  (\(error))" }
+            if let hotspot = record.hotspot {
+                line += String(format: "  hotspot %d,%d %dx%d (%.0f%% of the evidence)", hotspot.x, hotspot.y, hotspot.width, hotspot.height,
+                               hotspot.evidence * 100)
+            }
+            if let problem = record.heatmapError { line += "  (no heatmap: \(problem))" }
             if !scores.isEmpty { line += "  [" + zip(scoreLabels!, scores).map { "\($0)=\($1)" }.joined(separator: " ") + "]" }
             return line
         }

@@ -27,12 +27,7 @@ public struct Sorter: Sendable {
 
     /// Paths the record's file may take, in order of preference: `folder/part.jpg`, `folder/part-1.jpg`, ...
     public func candidateTargets(for record: InspectionRecord) -> some Sequence<String> {
-        let folder = folder(for: record)
-        let name = (record.path as NSString).lastPathComponent
-        let stem = (name as NSString).deletingPathExtension, ext = (name as NSString).pathExtension
-        return (0...).lazy.map { attempt in
-            (folder as NSString).appendingPathComponent(attempt == 0 ? name : "\(stem)-\(attempt)" + (ext.isEmpty ? "" : ".\(ext)"))
-        }
+        uniqueNameCandidates(in: folder(for: record), for: (record.path as NSString).lastPathComponent)
     }
 
     /// Places the record's file and returns where it went.

@@ -45,6 +45,8 @@ struct Classify: ParsableCommand {
     @Option(help: "Photos in flight, each read, decoded and classified by its own worker (default: all cores).")
     var decodeThreads: Int?
 
+    @OptionGroup var explanation: ExplanationOptions
+
     @Flag(help: "No progress bar.")
     var quiet = false
 
@@ -65,7 +67,8 @@ struct Classify: ParsableCommand {
 
         let sink = try OutputSink(path: output)
         let format = self.format ?? (sink.isTerminal ? .table : .jsonl)
-        let formatter = ResultFormatter(format: format, scoreLabels: scores ? inspection.policy.labels : nil, labels: inspection.policy.labels)
+        let formatter = ResultFormatter(format: format, scoreLabels: scores ? inspection.policy.labels : nil, labels: inspection.policy.labels,
+                                        explained: explanation.settings != nil)
         let sorter = sortInto.map { Sorter(root: $0, grouping: by, move: move) }
         let progress = ProgressBar(total: walk.files.count, enabled: !quiet && isatty(STDERR_FILENO) == 1 && !sink.isTerminal)
         var summary = RunSummary()
@@ -73,6 +76,7 @@ struct Classify: ParsableCommand {
         let pipeline = InspectionPipeline(lanes: try InspectionPipeline.lanes(for: inspection, photos: walk.files.count, cores: cores,
                                                                               lanes: decodeThreads, threads: threads))
         pipeline.includeScores = scores
+        pipeline.explanation = explanation.settings
         if let header = formatter.header { sink.write(header) }
         pipeline.run(walk.files) { record in
             sink.write(formatter.line(record, isFirst: summary.count == 0))

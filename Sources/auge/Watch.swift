@@ -44,6 +44,8 @@ struct Watch: ParsableCommand {
     @Flag(help: "Include every class's probability (key `scores`).")
     var scores = false
 
+    @OptionGroup var explanation: ExplanationOptions
+
     @Option(help: "Seconds between status lines on standard error.")
     var statusInterval: Double = 60
 
@@ -64,6 +66,7 @@ struct Watch: ParsableCommand {
         options.grouping = by
         options.keep = keep
         options.includeScores = scores
+        options.explanation = explanation.settings
         options.statusInterval = statusInterval
         let threads = self.threads ?? ProcessInfo.processInfo.activeProcessorCount
         let modelPath = model.model ?? ModelOptions.defaultModelPath()

@@ -147,4 +147,36 @@ final class ClassifyCommandTests: XCTestCase {
         XCTAssertEqual(wrong.status, 1)
         XCTAssertTrue(wrong.stderr.contains("outputs 2 scores but 3 labels"), wrong.stderr)
     }
+
+    /// The shipped default model on demo photos: defects get a hotspot and a heatmap file; OK parts get
+    /// neither; CSV gains the explanation columns at the end.
+    func testHeatmapsForDefectsWithTheDefaultModel() throws {
+        let crack = repositoryRoot.appendingPathComponent("SampleImages/crack/crack_0.jpg").path
+        let intact = repositoryRoot.appendingPathComponent("SampleImages/ok/ok_0.jpg").path
+        let heatmaps = folder.appendingPathComponent("heatmaps").path
+        let result = try AugeProcess.run(["classify", "--format", "jsonl", "--heatmaps", heatmaps, "--heatmap-grid", "8", crack, intact])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let lines = try records(result.stdout)
+        XCTAssertEqual(lines.count, 2)
+        XCTAssertEqual(lines[0]["decision"] as? String, "defect")
+        let hotspot = try XCTUnwrap(lines[0]["hotspot"] as? [String: Any], "\(lines[0])")
+        XCTAssertEqual(Set(hotspot.keys), ["x", "y", "width", "height", "evidence"])
+        XCTAssertEqual(lines[0]["heatmap"] as? String, (heatmaps as NSString).appendingPathComponent("crack_0.heatmap.png"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: heatmaps + "/crack_0.heatmap.png"))
+        XCTAssertEqual(lines[1]["decision"] as? String, "ok")
+        XCTAssertNil(lines[1]["hotspot"])
+        XCTAssertNil(lines[1]["heatmap"])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: heatmaps), ["crack_0.heatmap.png"])
+
+        let csv = try AugeProcess.run(["classify", "--format", "csv", "--hotspots", crack])
+        let rows = csv.stdout.split(separator: "\n")
+        XCTAssertEqual(rows.first, "path,label,score,decision,ms,error,defect_probability,"
+            + "hotspot_x,hotspot_y,hotspot_width,hotspot_height,hotspot_evidence,heatmap,heatmap_error")
+        let fields = rows[1].split(separator: ",", omittingEmptySubsequences: false)
+        XCTAssertEqual(fields.count, 14)
+        XCTAssertNotNil(Int(fields[7]), "hotspot_x is a number: \(rows[1])")
+        XCTAssertEqual(fields[12], "", "--hotspots writes no heatmap")
+
+        XCTAssertEqual(try AugeProcess.run(["classify", "--heatmap-grid", "1", "--hotspots", crack]).status, 64)
+    }
 }

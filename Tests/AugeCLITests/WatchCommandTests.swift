@@ -199,6 +199,20 @@ final class WatchCommandTests: XCTestCase {
         }
     }
 
+    func testHeatmapsForDefectsOnTheLine() throws {
+        try deliver("good.png", .direct)
+        try deliver("bad.png", .direct, bright: false)
+        let heatmaps = root.appendingPathComponent("heatmaps").path
+        let watcher = try start(["--settle", "0", "--heatmaps", heatmaps, "--heatmap-grid", "4"])
+        XCTAssertTrue(waitUntil(timeout: 10) { inboxPhotos().isEmpty }, watcher.logText)
+        XCTAssertEqual(watcher.stop(), 0)
+        let records = Dictionary(uniqueKeysWithValues: try results().map { (($0["path"] as! String as NSString).lastPathComponent, $0) })
+        XCTAssertNil(records["good.png"]?["hotspot"], "OK parts are not explained")
+        XCTAssertNotNil(records["bad.png"]?["hotspot"] as? [String: Any])
+        XCTAssertEqual(records["bad.png"]?["heatmap"] as? String, heatmaps + "/bad.heatmap.png")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: heatmaps), ["bad.heatmap.png"])
+    }
+
     /// The status line's latencies are arrival-to-record times: photos waiting at start have no arrival.
     func testStatusLatencyLeavesOutTheBacklog() throws {
         try deliver("waiting.png", .direct)

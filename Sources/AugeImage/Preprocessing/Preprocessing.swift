@@ -35,6 +35,46 @@ public enum ResizePolicy: String, Sendable, Codable, CaseIterable {
     case crop
 }
 
+/// How a decoded image maps onto the model's input: the rectangle of the image the model sees
+/// (`source*`, in the decoded image's pixels) and the rectangle of the input it fills (`destination*`,
+/// in input pixels; smaller than the input only for `fit`). Maps both ways, so a result found in input
+/// pixels can be shown on the photo.
+public struct InputMapping: Sendable {
+    public internal(set) var sourceX, sourceY, sourceWidth, sourceHeight: Double
+    public internal(set) var destinationX, destinationY, destinationWidth, destinationHeight: Int
+    /// Decoded pixels per original (full-resolution, upright) pixel, across and down.
+    public internal(set) var imageScale: (x: Double, y: Double) = (1, 1)
+
+    var outputPixelsPerSourcePixel: (Double, Double) {
+        (Double(destinationWidth) / sourceWidth, Double(destinationHeight) / sourceHeight)
+    }
+
+    /// The input position that the decoded image's position (x, y) lands on (continuous coordinates:
+    /// pixel i spans i..<i+1), or nil where the model does not see the image.
+    public func inputPoint(imageX x: Double, imageY y: Double) -> (x: Double, y: Double)? {
+        let u = (x - sourceX) / sourceWidth, v = (y - sourceY) / sourceHeight
+        guard (0..<1).contains(u), (0..<1).contains(v) else { return nil }
+        return (Double(destinationX) + u * Double(destinationWidth), Double(destinationY) + v * Double(destinationHeight))
+    }
+
+    /// The rectangle of the original photo (full-resolution, upright pixels) that an input rectangle
+    /// shows, clipped to the part of the input the photo fills.
+    public func photoRegion(inputX x: Double, inputY y: Double, width: Double, height: Double) -> Region {
+        // Input coordinate -> decoded image coordinate -> original photo coordinate, along one axis.
+        func photoSpan(_ start: Double, _ length: Double, filled origin: Int, _ filledLength: Int,
+                       source: Double, _ sourceLength: Double, scale: Double) -> (start: Int, length: Int) {
+            let lower = min(max(start, Double(origin)), Double(origin + filledLength))
+            let upper = min(max(start + length, lower), Double(origin + filledLength))
+            func photo(_ input: Double) -> Double { (source + (input - Double(origin)) / Double(filledLength) * sourceLength) / scale }
+            let first = Int(photo(lower).rounded(.down))
+            return (first, max(1, Int(photo(upper).rounded(.up)) - first))
+        }
+        let across = photoSpan(x, width, filled: destinationX, destinationWidth, source: sourceX, sourceWidth, scale: imageScale.x)
+        let down = photoSpan(y, height, filled: destinationY, destinationHeight, source: sourceY, sourceHeight, scale: imageScale.y)
+        return Region(x: across.start, y: down.start, width: across.length, height: down.length)
+    }
+}
+
 public struct PreprocessingError: Error, CustomStringConvertible, Sendable {
     public let description: String
 }
@@ -99,38 +139,30 @@ public struct Preprocessing: Sendable, Codable, Equatable {
         return (Int((Double(w) * sx).rounded(.up)), Int((Double(h) * sy).rounded(.up)))
     }
 
-    /// Source rectangle (in the decoded image's pixels) and destination rectangle (in input pixels).
-    struct Mapping {
-        var sourceX, sourceY, sourceWidth, sourceHeight: Double
-        var destinationX, destinationY, destinationWidth, destinationHeight: Int
-        var outputPixelsPerSourcePixel: (Double, Double) {
-            (Double(destinationWidth) / sourceWidth, Double(destinationHeight) / sourceHeight)
-        }
-    }
-
-    func geometry(regionWidth rw: Double, regionHeight rh: Double) -> Mapping {
+    func geometry(regionWidth rw: Double, regionHeight rh: Double) -> InputMapping {
         let (w, h) = (Double(width), Double(height))
         switch resize {
         case .stretch:
-            return Mapping(sourceX: 0, sourceY: 0, sourceWidth: rw, sourceHeight: rh,
-                           destinationX: 0, destinationY: 0, destinationWidth: width, destinationHeight: height)
+            return InputMapping(sourceX: 0, sourceY: 0, sourceWidth: rw, sourceHeight: rh,
+                                destinationX: 0, destinationY: 0, destinationWidth: width, destinationHeight: height)
         case .crop:
             let s = max(w / rw, h / rh)
             let (cw, ch) = (w / s, h / s)
-            return Mapping(sourceX: (rw - cw) / 2, sourceY: (rh - ch) / 2, sourceWidth: cw, sourceHeight: ch,
-                           destinationX: 0, destinationY: 0, destinationWidth: width, destinationHeight: height)
+            return InputMapping(sourceX: (rw - cw) / 2, sourceY: (rh - ch) / 2, sourceWidth: cw, sourceHeight: ch,
+                                destinationX: 0, destinationY: 0, destinationWidth: width, destinationHeight: height)
         case .fit:
             let s = min(w / rw, h / rh)
             let dw = max(1, min(width, Int((rw * s).rounded())))
             let dh = max(1, min(height, Int((rh * s).rounded())))
-            return Mapping(sourceX: 0, sourceY: 0, sourceWidth: rw, sourceHeight: rh,
-                           destinationX: (width - dw) / 2, destinationY: (height - dh) / 2,
-                           destinationWidth: dw, destinationHeight: dh)
+            return InputMapping(sourceX: 0, sourceY: 0, sourceWidth: rw, sourceHeight: rh,
+                                destinationX: (width - dw) / 2, destinationY: (height - dh) / 2,
+                                destinationWidth: dw, destinationHeight: dh)
         }
     }
 
-    /// The mapping for one decoded image, with the region scaled from original to decoded pixels.
-    func mapping(for image: Image) throws -> Mapping {
+    /// Where `image` (decoded, possibly at a reduced scale) lands on the model's input: the region and
+    /// geometry steps, in the decoded image's pixels.
+    public func inputMapping(for image: Image) throws -> InputMapping {
         let region = self.region ?? Region(x: 0, y: 0, width: image.originalWidth, height: image.originalHeight)
         guard region.x + region.width <= image.originalWidth, region.y + region.height <= image.originalHeight else {
             throw PreprocessingError(description:
@@ -143,6 +175,7 @@ public struct Preprocessing: Sendable, Codable, Equatable {
         mapping.sourceY = (Double(region.y) + mapping.sourceY) * scaleY
         mapping.sourceWidth *= scaleX
         mapping.sourceHeight *= scaleY
+        mapping.imageScale = (scaleX, scaleY)
         return mapping
     }
 
@@ -187,7 +220,7 @@ public struct Preprocessing: Sendable, Codable, Equatable {
     }
 
     private func resample(_ image: Image, gains: [Float], offsets: [Float], into destination: UnsafeMutablePointer<Float>) throws {
-        let mapping = try mapping(for: image)
+        let mapping = try inputMapping(for: image)
         let horizontal = ResampleWeights(sourceStart: mapping.sourceX, sourceLength: mapping.sourceWidth,
                                          sourceLimit: image.width, outputLength: mapping.destinationWidth)
         let vertical = ResampleWeights(sourceStart: mapping.sourceY, sourceLength: mapping.sourceHeight,

@@ -16,6 +16,8 @@ public final class Watcher {
         /// Leave files in the inbox and only log them.
         public var keep = false
         public var includeScores = false
+        /// Which photos also get a hotspot and heatmap (nil: none).
+        public var explanation: ExplanationSettings?
         public var statusInterval: Double = 60
         public var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
@@ -101,7 +103,8 @@ public final class Watcher {
     private func process(_ path: String, arrival: Double?) throws {
         guard FileManager.default.fileExists(atPath: path) else { return }  // already handled (a repeated event)
         if options.keep && journal.isKept(path) { return }
-        let record = classifier.inspect(path: path, decoder: decoder, includeScores: options.includeScores)
+        let record = classifier.inspect(path: path, decoder: decoder, includeScores: options.includeScores,
+                                        explanation: options.explanation)
         let target = options.keep ? nil : uniqueTarget(for: record)
         let id = UUID().uuidString.lowercased()
         let line = WatchRecord(record: record, id: id, time: Date(), movedTo: target, model: modelName).jsonLine()

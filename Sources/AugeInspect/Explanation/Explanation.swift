@@ -1,0 +1,50 @@
+import AugeImage
+import Foundation
+
+/// Which photos get explained, and how.
+public struct ExplanationSettings: Sendable, Equatable {
+    /// Cells down and across the model's input; (grid - 1)^2 extra inferences per explained photo.
+    public var grid: Int
+    /// Where heatmap overlays go (`<photo name>.heatmap.png`); nil for the `hotspot` alone.
+    public var heatmapFolder: String?
+    /// The decisions that get explained.
+    public var decisions: Set<Decision>
+
+    public static let defaultGrid = 12
+
+    public init(grid: Int = defaultGrid, heatmapFolder: String? = nil, decisions: Set<Decision> = [.defect, .review]) {
+        self.grid = grid
+        self.heatmapFolder = heatmapFolder
+        self.decisions = decisions
+    }
+}
+
+extension Classifier {
+    /// The evidence map of the answer `probabilities` gives for `tensor` (planar, as `probabilities(for:)`
+    /// takes it): see `EvidenceMap`. The tensor is restored before this returns.
+    public func evidenceMap(for tensor: UnsafeMutablePointer<Float>, probabilities: [Float], grid: Int) -> EvidenceMap {
+        var chosen = 0
+        for i in probabilities.indices where probabilities[i] > probabilities[chosen] { chosen = i }
+        return EvidenceMap.measure(tensor: tensor, channels: preprocessing.color.channels, width: preprocessing.width,
+                                   height: preprocessing.height, grid: grid) { occluded in
+            policy.evidence(self.probabilities(for: occluded), label: chosen)
+        }
+    }
+
+    /// Adds `hotspot` (and with a heatmap folder, `heatmap` or `heatmap_error`) to the record of `image`,
+    /// whose tensor and probabilities are given.
+    func explain(_ record: inout InspectionRecord, image: Image, tensor: UnsafeMutablePointer<Float>, probabilities: [Float],
+                 settings: ExplanationSettings) {
+        let map = evidenceMap(for: tensor, probabilities: probabilities, grid: settings.grid)
+        do {
+            let mapping = try preprocessing.inputMapping(for: image)
+            record.hotspot = Hotspot(map.strongest, through: mapping)
+            if let folder = settings.heatmapFolder {
+                let overlay = HeatmapOverlay.render(image, mapping: mapping, map: map)
+                record.heatmap = try HeatmapOverlay.write(overlay, forPhoto: record.path, into: folder)
+            }
+        } catch {
+            record.heatmapError = "\(error)"
+        }
+    }
+}

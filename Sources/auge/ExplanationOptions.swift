@@ -1,0 +1,23 @@
+import AugeInspect
+import ArgumentParser
+
+/// `--hotspots`, `--heatmaps DIR`, `--heatmap-grid N`: showing why a part was rejected.
+struct ExplanationOptions: ParsableArguments {
+    @Flag(help: "For each defect or review photo, find where the evidence is (key `hotspot`: x, y, width, height in photo pixels, and the share of the evidence there). Costs (grid - 1)^2 extra inferences per such photo.")
+    var hotspots = false
+
+    @Option(help: "Like --hotspots, and also write DIR/<photo name>.heatmap.png: the photo with the evidence in red to yellow and the hotspot framed (key `heatmap`).")
+    var heatmaps: String?
+
+    @Option(help: "Cells down and across the model input for --hotspots and --heatmaps (2...64).")
+    var heatmapGrid = ExplanationSettings.defaultGrid
+
+    func validate() throws {
+        guard (2...64).contains(heatmapGrid) else { throw ValidationError("--heatmap-grid must be in 2...64, got \(heatmapGrid)") }
+    }
+
+    /// nil when no explanation was asked for.
+    var settings: ExplanationSettings? {
+        hotspots || heatmaps != nil ? ExplanationSettings(grid: heatmapGrid, heatmapFolder: heatmaps) : nil
+    }
+}
