@@ -32,7 +32,9 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
         .target(name: "AugeImage", dependencies: ["CJPEG", "CPNG"]),
         .target(name: "AugeSamples", dependencies: ["AugeImage"]),
-        .target(name: "AugeEngine", swiftSettings: kernelFlags),
+        // One function: a software prefetch through the compiler builtin, which needs -parse-stdlib.
+        .target(name: "AugePrefetch", swiftSettings: [.unsafeFlags(["-parse-stdlib"])]),
+        .target(name: "AugeEngine", dependencies: ["AugePrefetch"], swiftSettings: kernelFlags),
         .target(
             name: "AugeONNX",
             dependencies: ["AugeImage", "AugeEngine", .product(name: "SwiftProtobuf", package: "swift-protobuf")],

@@ -179,8 +179,10 @@ final class WinogradStep: Step {
                     let last = min(row &+ 5, count &- 1)
                     let rows = (a + row &* inStride, a + min(row &+ 1, last) &* inStride, a + min(row &+ 2, last) &* inStride,
                                 a + min(row &+ 3, last) &* inStride, a + min(row &+ 4, last) &* inStride, a + last &* inStride)
+                    // The first pass over a weight block also pulls the next block into L2 (see `multiplyTile`).
                     let r = multiplyTile(rows, kernelRows: 1, tapRowStep: 0, tapColumns: 1, tapColumnStep: 0, inner: inStride,
-                                         weights: u, initial: (Vector(), Vector(), Vector(), Vector(), Vector(), Vector()))
+                                         weights: u, initial: (Vector(), Vector(), Vector(), Vector(), Vector(), Vector()),
+                                         prefetching: row == 0 ? UnsafeRawPointer(u + inStride &* vectorWidth) : nil)
                     let out = c + (row &* outStride &+ block &* vectorWidth)
                     let valid = last &- row &+ 1
                     storeVector(r.0, out)
