@@ -23,6 +23,21 @@ final class ThreadPoolTests: XCTestCase {
         }
     }
 
+    /// Many short jobs on more threads than cores, so workers are often preempted mid-job, with claim
+    /// counts alternating between 5 and 24. Before the ticket was retired at the end of each job, a
+    /// worker holding a stale ticket could claim work of the next job out of turn; `withoutActuallyEscaping`
+    /// then trapped in about half of these runs (and `auge bench` on ResNet-18 at two threads, once).
+    func testJobsReturnOnlyAfterEveryWorkerLetGoOfThem() {
+        let pool = ThreadPool(threads: 3)
+        let sums = UnsafeMutablePointer<Int>.allocate(capacity: 100)
+        defer { sums.deallocate() }
+        for job in 0..<100_000 {
+            let count = job % 2 == 0 ? 5 : 100  // one task per claim, then runs of tasks per claim
+            pool.parallelFor(count, work: 1 << 30) { task in sums[task] = task &+ job }
+            if job % 10_000 == 0 { XCTAssertEqual(sums[count - 1], count - 1 + job) }
+        }
+    }
+
     func testIdleWorkersSleep() throws {
         // After a run, workers spin for at most ~100 us and then block: an idle engine uses no CPU.
         let engine = try Engine(graph: Zoo.inspectSmall(resolution: 32), threads: 2)

@@ -40,14 +40,7 @@ final class ThreadPool: @unchecked Sendable {
         }
         // Every claim moves a cache line between cores (about 100 ns), so many tiny tasks (a padded
         // copy's rows) are claimed in contiguous runs: enough claims per thread to balance uneven tasks.
-        let claims = Self.claimsPerThread * shared.threadCount
-        if count <= claims {
-            shared.run(count, body)
-            return
-        }
-        shared.run(claims) { claim, worker in
-            for task in (claim * count / claims)..<((claim + 1) * count / claims) { body(task, worker) }
-        }
+        shared.run(count, claims: min(count, Self.claimsPerThread * shared.threadCount), body)
     }
 }
 
@@ -64,6 +57,8 @@ private final class PoolShared: @unchecked Sendable {
     private let completed = CacheLineAtomic()
     private let shuttingDown = Atomic<Bool>(false)
     private nonisolated(unsafe) var taskCount = 0
+    /// Claims of the current job: claim c runs tasks c * taskCount / claimCount ..< (c + 1) * taskCount / claimCount.
+    private nonisolated(unsafe) var claimCount = 0
     private nonisolated(unsafe) var body: ((Int, Int) -> Void)?
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
@@ -90,10 +85,12 @@ private final class PoolShared: @unchecked Sendable {
         pthread_mutex_unlock(mutex)
     }
 
-    func run(_ count: Int, _ body: (Int, Int) -> Void) {
+    /// Runs `count` tasks in `claims` contiguous runs.
+    func run(_ count: Int, claims: Int, _ body: (Int, Int) -> Void) {
         withoutActuallyEscaping(body) { escapable in
             self.body = escapable
             taskCount = count
+            claimCount = claims
             completed.value.store(0, ordering: .relaxed)
             let next = generation.value.load(ordering: .relaxed) &+ 1
             ticket.value.store(next << 32, ordering: .releasing)
@@ -104,10 +101,16 @@ private final class PoolShared: @unchecked Sendable {
             runTasks(generation: next, worker: 0)
             // The remaining tasks are running on workers; if one of them lost its core, give it ours.
             var spins = 0
-            while completed.value.load(ordering: .acquiring) < count {
+            while completed.value.load(ordering: .acquiring) < claims {
                 spins &+= 1
                 if spins & 1023 == 0 { sched_yield() }
             }
+            // Retire the ticket before the next job's fields change: a worker still holding this job's
+            // last ticket value would otherwise pass its checks against the next job's claim count, win
+            // the exchange and run a claim of the next job twice, counted out of turn (it did, rarely,
+            // when a short job followed a long one: the next job then returned while its closure was
+            // still running, and `withoutActuallyEscaping` trapped).
+            ticket.value.store((next << 32) | 0xFFFF_FFFF, ordering: .releasing)
             self.body = nil
         }
     }
@@ -117,14 +120,22 @@ private final class PoolShared: @unchecked Sendable {
         while true {
             let current = ticket.value.load(ordering: .acquiring)
             guard current >> 32 == job else { return }
-            let task = current & 0xFFFF_FFFF
-            guard task < taskCount else { return }
+            let claim = current & 0xFFFF_FFFF
+            guard claim < claimCount else { return }
             guard ticket.value.compareExchange(expected: current, desired: current &+ 1, ordering: .acquiringAndReleasing).exchanged else {
                 continue
             }
-            body!(task, worker)
+            runClaim(claim, worker: worker)
             completed.value.add(1, ordering: .releasing)
         }
+    }
+
+    /// Not inlined, so this thread's reference to the job's closure is released before the claim is
+    /// counted as completed: the job may return (and check its closure is no longer held) right after.
+    @inline(never)
+    private func runClaim(_ claim: Int, worker: Int) {
+        let body = self.body!
+        for task in (claim * taskCount / claimCount)..<((claim + 1) * taskCount / claimCount) { body(task, worker) }
     }
 
     func workerLoop(worker: Int) {
