@@ -53,13 +53,18 @@ public struct DecisionPolicy: Sendable, Equatable, Codable {
         }
     }
 
-    /// What a decision rests on, for explaining it: the defect probability with OK labels, else the
-    /// probability of label `label` (the one chosen).
-    public func evidence(_ probabilities: [Float], label: Int) -> Float {
-        guard !okLabels.isEmpty else { return probabilities[label] }
+    /// 1 - the OK labels' total probability; nil for a model without OK labels.
+    public func defectProbability(_ probabilities: [Float]) -> Float? {
+        guard !okLabels.isEmpty else { return nil }
         var okProbability: Float = 0
-        for (i, name) in labels.enumerated() where okLabels.contains(name) { okProbability += probabilities[i] }
+        for (i, label) in labels.enumerated() where okLabels.contains(label) { okProbability += probabilities[i] }
         return min(1, max(0, 1 - okProbability))
+    }
+
+    /// What a decision rests on, for explaining it: the defect probability, or for a model without OK
+    /// labels the probability of label `label` (the one chosen).
+    public func evidence(_ probabilities: [Float], label: Int) -> Float {
+        defectProbability(probabilities) ?? probabilities[label]
     }
 
     /// The most probable label, its probability, the defect probability (nil without OK labels) and the decision.
@@ -68,10 +73,9 @@ public struct DecisionPolicy: Sendable, Equatable, Codable {
         var best = 0
         for i in probabilities.indices where probabilities[i] > probabilities[best] { best = i }
         let score = probabilities[best]
-        guard !okLabels.isEmpty else {
+        guard let defectProbability = defectProbability(probabilities) else {
             return (labels[best], score, nil, score < threshold ? .review : .defect)
         }
-        let defectProbability = evidence(probabilities, label: best)
         let decision: Decision
         if let band = reviewBand, defectProbability >= band.lower && defectProbability < band.upper {
             decision = .review

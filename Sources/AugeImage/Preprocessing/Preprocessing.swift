@@ -57,21 +57,22 @@ public struct InputMapping: Sendable {
         return (Double(destinationX) + u * Double(destinationWidth), Double(destinationY) + v * Double(destinationHeight))
     }
 
+    /// The decoded image's position that input position (x, y) shows: the inverse of `inputPoint`.
+    public func imagePoint(inputX x: Double, inputY y: Double) -> (x: Double, y: Double) {
+        (sourceX + (x - Double(destinationX)) / Double(destinationWidth) * sourceWidth,
+         sourceY + (y - Double(destinationY)) / Double(destinationHeight) * sourceHeight)
+    }
+
     /// The rectangle of the original photo (full-resolution, upright pixels) that an input rectangle
     /// shows, clipped to the part of the input the photo fills.
     public func photoRegion(inputX x: Double, inputY y: Double, width: Double, height: Double) -> Region {
-        // Input coordinate -> decoded image coordinate -> original photo coordinate, along one axis.
-        func photoSpan(_ start: Double, _ length: Double, filled origin: Int, _ filledLength: Int,
-                       source: Double, _ sourceLength: Double, scale: Double) -> (start: Int, length: Int) {
-            let lower = min(max(start, Double(origin)), Double(origin + filledLength))
-            let upper = min(max(start + length, lower), Double(origin + filledLength))
-            func photo(_ input: Double) -> Double { (source + (input - Double(origin)) / Double(filledLength) * sourceLength) / scale }
-            let first = Int(photo(lower).rounded(.down))
-            return (first, max(1, Int(photo(upper).rounded(.up)) - first))
-        }
-        let across = photoSpan(x, width, filled: destinationX, destinationWidth, source: sourceX, sourceWidth, scale: imageScale.x)
-        let down = photoSpan(y, height, filled: destinationY, destinationHeight, source: sourceY, sourceHeight, scale: imageScale.y)
-        return Region(x: across.start, y: down.start, width: across.length, height: down.length)
+        func clipped(_ value: Double, _ origin: Int, _ length: Int) -> Double { min(max(value, Double(origin)), Double(origin + length)) }
+        let (left, top) = (clipped(x, destinationX, destinationWidth), clipped(y, destinationY, destinationHeight))
+        let (right, bottom) = (clipped(x + width, destinationX, destinationWidth), clipped(y + height, destinationY, destinationHeight))
+        let first = imagePoint(inputX: left, inputY: top), last = imagePoint(inputX: right, inputY: bottom)
+        let photoX = Int((first.x / imageScale.x).rounded(.down)), photoY = Int((first.y / imageScale.y).rounded(.down))
+        return Region(x: photoX, y: photoY, width: max(1, Int((last.x / imageScale.x).rounded(.up)) - photoX),
+                      height: max(1, Int((last.y / imageScale.y).rounded(.up)) - photoY))
     }
 }
 

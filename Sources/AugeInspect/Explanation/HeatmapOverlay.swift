@@ -36,16 +36,10 @@ public enum HeatmapOverlay {
         }
         // The strongest window: input pixels -> decoded image pixels -> overlay pixels.
         let window = map.strongest
-        func overlayX(_ inputX: Int) -> Int {
-            let imageX = mapping.sourceX + Double(inputX - mapping.destinationX) / Double(mapping.destinationWidth) * mapping.sourceWidth
-            return min(max(Int((imageX * scale).rounded()), 0), width - 1)
-        }
-        func overlayY(_ inputY: Int) -> Int {
-            let imageY = mapping.sourceY + Double(inputY - mapping.destinationY) / Double(mapping.destinationHeight) * mapping.sourceHeight
-            return min(max(Int((imageY * scale).rounded()), 0), height - 1)
-        }
-        outline(&pixels, width: width, height: height, left: overlayX(window.x), top: overlayY(window.y),
-                right: overlayX(window.x + window.width) - 1, bottom: overlayY(window.y + window.height) - 1)
+        let corners = [mapping.imagePoint(inputX: Double(window.x), inputY: Double(window.y)),
+                       mapping.imagePoint(inputX: Double(window.x + window.width), inputY: Double(window.y + window.height))]
+            .map { (x: min(max(Int(($0.x * scale).rounded()), 0), width - 1), y: min(max(Int(($0.y * scale).rounded()), 0), height - 1)) }
+        outline(&pixels, width: width, height: height, left: corners[0].x, top: corners[0].y, right: corners[1].x - 1, bottom: corners[1].y - 1)
         return Image(width: width, height: height, color: .rgb, pixels: pixels)
     }
 
