@@ -118,6 +118,29 @@ final class ExplanationTests: XCTestCase {
         }
     }
 
+    /// A large photo gets an overlay at most 1024 pixels on its long side, the hotspot framed where the
+    /// input window lies on it, and the part outside the region of interest dimmed.
+    func testOverlaysOfLargePhotosAreScaledDownAndFramed() throws {
+        let photo = Image(width: 3000, height: 1500, color: .gray, pixels: [UInt8](repeating: 200, count: 3000 * 1500))
+        let preprocessing = Preprocessing(width: 100, height: 100, color: .gray, region: Region(x: 1000, y: 0, width: 1500, height: 1500))
+        let mapping = try preprocessing.inputMapping(for: photo)
+        var heat = [Float](repeating: 0, count: 4 * 4)
+        heat[0] = 1
+        let map = EvidenceMap(rows: 4, columns: 4, inputWidth: 100, inputHeight: 100, heat: heat,
+                              strongest: .init(x: 0, y: 0, width: 50, height: 50, share: 1), evidence: 0.9)
+        let overlay = HeatmapOverlay.render(photo, mapping: mapping, map: map)
+        XCTAssertEqual([overlay.width, overlay.height], [1024, 512])
+        func pixel(_ x: Int, _ y: Int) -> [UInt8] { Array(overlay.pixels[(y * 1024 + x) * 3..<(y * 1024 + x) * 3 + 3]) }
+        // The region starts at photo x = 1000, overlay x = 341; the window is its top-left third of a
+        // side (1500 / 2 = 750 photo pixels = 256 overlay pixels).
+        XCTAssertEqual(pixel(341, 100), [0, 255, 255], "left edge of the frame")
+        XCTAssertEqual(pixel(341 + 255, 100), [0, 255, 255], "right edge of the frame")
+        XCTAssertEqual(pixel(100, 100), [80, 80, 80], "outside the region of interest: dimmed")
+        XCTAssertEqual(pixel(800, 400), [200, 200, 200], "no evidence: the photo as it is")
+        let hottest = pixel(360, 20)
+        XCTAssertTrue(hottest[0] > 230 && hottest[2] < 100, "the hottest cell turns the gray photo yellow: \(hottest)")
+    }
+
     func testOKPhotosAreNotExplainedUnlessAsked() throws {
         let classifier = try brightSpotClassifier()
         let path = folder.appendingPathComponent("dark.png").path
