@@ -4,8 +4,11 @@ import PackageDescription
 // The numeric kernels need an FMA/AVX2 code generation target on x86-64: without one, Swift lowers
 // SIMD `addingProduct` to per-lane libm calls (about 140x slower). The flag is applied only to the
 // engine (and the training code that reuses its kernels); `auge` checks the CPU at start.
+// AUGE_PORTABLE=1 builds the variant for x86-64 CPUs without AVX2/FMA instead (scripts/build-portable.sh):
+// no target flag, and vector multiply-adds as a multiply and an add (Kernels/VectorMath.swift).
+let portable = Context.environment["AUGE_PORTABLE"] != nil
 #if arch(x86_64)
-let kernelFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=x86-64-v3"])]
+let kernelFlags: [SwiftSetting] = portable ? [.define("AUGE_PORTABLE")] : [.unsafeFlags(["-Xcc", "-march=x86-64-v3"])]
 #else
 let kernelFlags: [SwiftSetting] = []
 #endif
@@ -34,7 +37,9 @@ let package = Package(
         .target(name: "AugeSamples", dependencies: ["AugeImage"]),
         // One function: a software prefetch through the compiler builtin, which needs -parse-stdlib.
         .target(name: "AugePrefetch", swiftSettings: [.unsafeFlags(["-parse-stdlib"])]),
-        .target(name: "AugeEngine", dependencies: ["AugePrefetch"], swiftSettings: kernelFlags),
+        // CPU detection, compiled for any x86-64 so that it can run before the kernels are known to.
+        .target(name: "AugeCPU", swiftSettings: portable ? [.define("AUGE_PORTABLE")] : []),
+        .target(name: "AugeEngine", dependencies: ["AugeCPU", "AugePrefetch"], swiftSettings: kernelFlags),
         .target(
             name: "AugeONNX",
             dependencies: ["AugeImage", "AugeEngine", .product(name: "SwiftProtobuf", package: "swift-protobuf")],

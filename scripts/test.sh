@@ -11,5 +11,7 @@ if PY=$(scripts/python-env.sh); then
 else
     echo "no Python venv: the ONNX Runtime comparisons will be skipped" >&2
 fi
+# The portable variant (for CPUs without AVX2/FMA) is tested against the main build.
+scripts/build-portable.sh
 # `swift test` builds with testing enabled (the engine tests use @testable import) and runs XCTest.
 swift test -c release --disable-swift-testing "$@"

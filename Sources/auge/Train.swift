@@ -115,6 +115,7 @@ struct Train: ParsableCommand {
     var resume: String?
 
     func run() throws {
+        try requireKernelSupport()
         let size = try self.size.map { text in
             guard let size = Preprocessing.parseSize(text) else { throw ValidationError("--size must be WxH or N, got '\(text)'") }
             return size

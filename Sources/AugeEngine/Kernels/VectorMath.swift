@@ -1,8 +1,23 @@
 // Vector helpers shared by the kernels: unaligned SIMD16 loads/stores, a vector exp, and the
 // activation functions on SIMD16 lanes. SIMD16<Float> lowers to two ymm operations with AVX2.
 
+@_exported import AugeCPU
+
 typealias Vector = SIMD16<Float>
 let vectorWidth = 16
+
+#if AUGE_PORTABLE
+// The portable build has no FMA target, where `addingProduct` becomes a libm call per lane (about 140x
+// slower). These shadow it with a multiply and an add (two roundings instead of one, well inside the
+// tests' tolerances). Public, so the training kernels, compiled the same way, use them too.
+extension SIMD16 where Scalar == Float {
+    @_transparent public func addingProduct(_ a: Self, _ b: Self) -> Self { self + a * b }
+}
+
+extension SIMD8 where Scalar == Float {
+    @_transparent public func addingProduct(_ a: Self, _ b: Self) -> Self { self + a * b }
+}
+#endif
 
 /// Channel count rounded up to the vector width: the channel stride of a channels-last tensor.
 /// Lanes past the real channel count hold unspecified values; no kernel lets them reach a real lane.

@@ -31,9 +31,12 @@ public enum CPUFeatures {
         #endif
     }
 
-    /// The level the engine's kernels were compiled for (Package.swift passes -march=x86-64-v3 on x86-64).
+    /// The level the engine's kernels were compiled for (Package.swift passes -march=x86-64-v3 on x86-64,
+    /// nothing in the portable build).
     public static var compiledLevel: KernelLevel {
-        #if arch(x86_64)
+        #if AUGE_PORTABLE
+        return .portable
+        #elseif arch(x86_64)
         return .avx2
         #elseif arch(arm64)
         return .neon

@@ -1,0 +1,35 @@
+import Foundation
+import XCTest
+
+/// The portable build (scripts/build-portable.sh, for x86-64 CPUs without AVX2/FMA) answers as the main
+/// build does. AUGE_KERNELS=portable makes `auge` hand over to it on this CPU, as it does by itself on
+/// an older one.
+final class PortableBuildTests: XCTestCase {
+    func testThePortableBuildGivesTheSameAnswers() throws {
+        let portable = AugeProcess.binary.deletingLastPathComponent().appendingPathComponent("auge-portable")
+        guard FileManager.default.isExecutableFile(atPath: portable.path) else {
+            throw XCTSkip("no portable build beside \(AugeProcess.binary.path): run scripts/build-portable.sh (scripts/test.sh does)")
+        }
+        let photos = ["crack/crack_0.jpg", "ok/ok_0.jpg", "stain/stain_3.png", "dent/dent_1.jpg"]
+            .map { repositoryRoot.appendingPathComponent("SampleImages/" + $0).path }
+        let main = try AugeProcess.run(["classify", "--scores", "--format", "jsonl"] + photos)
+        let handedOver = try AugeProcess.run(["classify", "--scores", "--format", "jsonl"] + photos, environment: ["AUGE_KERNELS": "portable"])
+        XCTAssertEqual(main.status, 0, main.stderr)
+        XCTAssertEqual(handedOver.status, 0, handedOver.stderr)
+        func records(_ text: String) throws -> [[String: Any]] {
+            try text.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        }
+        let (a, b) = (try records(main.stdout), try records(handedOver.stdout))
+        XCTAssertEqual(a.count, photos.count)
+        XCTAssertEqual(b.count, photos.count)
+        for (x, y) in zip(a, b) {
+            XCTAssertEqual(x["decision"] as? String, y["decision"] as? String)
+            XCTAssertEqual(x["label"] as? String, y["label"] as? String)
+            let (sx, sy) = (x["scores"] as! [String: Double], y["scores"] as! [String: Double])
+            for (label, score) in sx { XCTAssertEqual(score, sy[label]!, accuracy: 1e-4, "\(x["path"]!) \(label)") }
+        }
+        // It really was the portable build that answered.
+        let info = try AugeProcess.run(["bench", "--seconds", "0.1", "--threads", "1"], environment: ["AUGE_KERNELS": "portable"])
+        XCTAssertTrue(info.stdout.contains("kernels compiled for portable"), info.stdout + info.stderr)
+    }
+}
