@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 AUGE_PORTABLE=1 swift build -c release --product auge --build-path .build/portable >&2
-mkdir -p .build/release
-cp .build/portable/release/auge .build/release/auge-portable
-echo "wrote .build/release/auge-portable" >&2
+# Beside the main build's binary (.build/release is a link to this folder, made by the main build).
+bin=$(swift build -c release --show-bin-path)
+mkdir -p "$bin"
+cp .build/portable/release/auge "$bin/auge-portable"
+echo "wrote $bin/auge-portable" >&2
