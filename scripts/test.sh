@@ -13,5 +13,13 @@ else
 fi
 # The portable variant (for CPUs without AVX2/FMA) is tested against the main build.
 scripts/build-portable.sh
+# An emulated pre-AVX CPU (qemu-user) checks that neither the portable build nor the hand-over to it runs
+# an AVX instruction; without qemu that test is skipped.
+if [ "$(uname -m)" = x86_64 ] && ! command -v qemu-x86_64 >/dev/null && command -v apt-get >/dev/null; then
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    { DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends qemu-user >&2 \
+        || { $sudo apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends qemu-user >&2; }; } \
+        || echo "no qemu-user: the emulated older-CPU test will be skipped" >&2
+fi
 # `swift test` builds with testing enabled (the engine tests use @testable import) and runs XCTest.
 swift test -c release --disable-swift-testing "$@"

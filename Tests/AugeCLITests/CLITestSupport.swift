@@ -16,10 +16,12 @@ struct AugeProcess {
         var stderr: String
     }
 
-    static func run(_ arguments: [String], in directory: URL? = nil, environment: [String: String] = [:]) throws -> Result {
+    /// `launcher`, when given, starts the binary (e.g. an emulator: [path, options...]).
+    static func run(_ arguments: [String], in directory: URL? = nil, environment: [String: String] = [:],
+                    launcher: [String] = [], executable: URL = binary) throws -> Result {
         let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
+        process.executableURL = launcher.first.map { URL(fileURLWithPath: $0) } ?? executable
+        process.arguments = launcher.isEmpty ? arguments : Array(launcher.dropFirst()) + [executable.path] + arguments
         if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         if let directory { process.currentDirectoryURL = directory }
         let out = Pipe(), err = Pipe()
