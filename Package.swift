@@ -28,6 +28,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // libjpeg reports errors by longjmp; this C target keeps every setjmp inside C.
@@ -45,7 +46,7 @@ let package = Package(
             dependencies: ["AugeImage", "AugeEngine", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             exclude: ["Proto/onnx.proto"]),
         .target(name: "AugeTrain", dependencies: ["AugeEngine", "AugeONNX", "AugeImage"], swiftSettings: kernelFlags),
-        .target(name: "AugeInspect", dependencies: ["AugeImage", "AugeEngine", "AugeONNX"]),
+        .target(name: "AugeInspect", dependencies: ["AugeImage", "AugeEngine", "AugeONNX", .product(name: "Crypto", package: "swift-crypto")]),
         // Engine latency benchmark (networks built in code, seeded random weights); see bench/engine_vs_ort.sh.
         .executableTarget(
             name: "auge-engine-bench",

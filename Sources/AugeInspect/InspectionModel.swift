@@ -1,6 +1,7 @@
 import AugeEngine
 import AugeImage
 import AugeONNX
+import Crypto
 import Foundation
 
 /// Settings given on the command line (or by a library user) that take precedence over the model
@@ -29,14 +30,21 @@ public struct InspectionModel: Sendable {
     public let onnx: ONNXModel
     public let preprocessing: Preprocessing
     public let policy: DecisionPolicy
+    /// SHA-256 of the model file (hex), when loaded from a file: which model decided, for audit trails
+    /// (a replaced model keeps its name, not its digest).
+    public private(set) var sha256: String?
 
     public struct SettingsError: Error, CustomStringConvertible {
         public let description: String
     }
 
     public static func load(path: String, overrides: ModelSettingOverrides = ModelSettingOverrides()) throws -> InspectionModel {
-        let onnx = try ONNXModel.load(contentsOf: URL(fileURLWithPath: path))
-        return try InspectionModel(path: path, onnx: onnx, overrides: overrides)
+        let url = URL(fileURLWithPath: path)
+        let onnx = try ONNXModel.load(contentsOf: url)
+        var model = try InspectionModel(path: path, onnx: onnx, overrides: overrides)
+        // The file was just read whole, so a second read comes from the page cache.
+        model.sha256 = (try? Data(contentsOf: url)).map { SHA256.hash(data: $0).map { String(format: "%02x", $0) }.joined() }
+        return model
     }
 
     public init(path: String, onnx: ONNXModel, overrides: ModelSettingOverrides) throws {

@@ -7,7 +7,7 @@ struct Watch: ParsableCommand {
         abstract: "Watch a hot folder: decide, log and sort every photo that lands in it, exactly once, until stopped.",
         discussion: """
             Each photo is moved to OUT/ok, OUT/defect, OUT/review or OUT/error (OUT/<label> with --by label) and \
-            logged to OUT/results.jsonl (the classify keys plus id, time, moved_to and model), durably. After a crash \
+            logged to OUT/results.jsonl (the classify keys plus id, time, moved_to, model, model_sha256 and threshold), durably. After a crash \
             or power cut, a restart completes the photo in hand: every file ends in exactly one place with exactly \
             one record. SIGINT/SIGTERM stop after the current photo (exit 0); SIGHUP, or a change of the model file, \
             reloads the model, which is checked first: a bad file is refused and the line keeps running.
@@ -75,7 +75,7 @@ struct Watch: ParsableCommand {
             options: options, modelPath: modelPath,
             loadModel: {
                 let loaded = try modelOptions.load()
-                return (try loaded.classifier(threads: threads), (loaded.path as NSString).lastPathComponent)
+                return (try loaded.classifier(threads: threads), (loaded.path as NSString).lastPathComponent, loaded.sha256)
             },
             log: { log($0) },
             emit: { line in

@@ -28,7 +28,8 @@ public final class Watcher {
     }
 
     /// Loads (or reloads) the model; called at start, on SIGHUP and when the model file changes.
-    public typealias ModelLoader = () throws -> (classifier: Classifier, name: String)
+    /// `sha256` is the model file's digest (`InspectionModel.sha256`), logged with every record.
+    public typealias ModelLoader = () throws -> (classifier: Classifier, name: String, sha256: String?)
 
     private let options: Options
     private let loadModel: ModelLoader
@@ -37,6 +38,7 @@ public final class Watcher {
     private let emit: (String) -> Void
     private var classifier: Classifier
     private var modelName: String
+    private var modelSHA256: String?
     private var modelStamp: String?
     private let decoder = ImageDecoder()
     private let journal: PlacementJournal
@@ -52,7 +54,7 @@ public final class Watcher {
         self.modelPath = modelPath
         self.log = log
         self.emit = emit
-        (classifier, modelName) = try loadModel()
+        (classifier, modelName, modelSHA256) = try loadModel()
         journal = try PlacementJournal(outputFolder: options.outputFolder)
         sorter = Sorter(root: options.outputFolder, grouping: options.grouping, move: true)
         signals = try SignalPipe.install()
@@ -107,7 +109,8 @@ public final class Watcher {
                                         explanation: options.explanation)
         let target = options.keep ? nil : uniqueTarget(for: record)
         let id = UUID().uuidString.lowercased()
-        let line = WatchRecord(record: record, id: id, time: Date(), movedTo: target, model: modelName).jsonLine()
+        let line = WatchRecord(record: record, id: id, time: Date(), movedTo: target, model: modelName, modelSHA256: modelSHA256,
+                               threshold: classifier.policy.threshold).jsonLine()
         let intent = PlacementJournal.Intent(id: id, source: path, target: target,
                                              sidecar: record.error.map { "\(path): \($0)\n" }, line: line)
         try journal.place(intent)
@@ -152,12 +155,13 @@ public final class Watcher {
     /// Loads and checks the new model before it replaces the old one; a bad file is refused and logged.
     private func reload(reason: String) {
         do {
-            let (candidate, name) = try loadModel()
+            let (candidate, name, sha256) = try loadModel()
             let probe = [Float](repeating: 0, count: candidate.preprocessing.tensorCount)
             let probabilities = probe.withUnsafeBufferPointer { candidate.probabilities(for: $0.baseAddress!) }
             guard probabilities.allSatisfy(\.isFinite) else { throw WatchError(description: "it gives non-finite scores") }
             classifier = candidate
             modelName = name
+            modelSHA256 = sha256
             log("auge watch: reloaded the model (\(reason)): \(name)")
         } catch {
             log("auge watch: model reload refused (\(reason)), still using \(modelName): \(error)")
@@ -230,10 +234,14 @@ struct WatchRecord: Encodable {
     let time: Date
     let movedTo: String?
     let model: String
+    /// For audit trails: which model file, by content, and the defect threshold it decided with.
+    let modelSHA256: String?
+    let threshold: Float
 
     enum CodingKeys: String, CodingKey {
-        case id, time, model
+        case id, time, model, threshold
         case movedTo = "moved_to"
+        case modelSHA256 = "model_sha256"
     }
 
     func encode(to encoder: Encoder) throws {
@@ -243,6 +251,8 @@ struct WatchRecord: Encodable {
         try container.encode(Self.timeFormatter.string(from: time), forKey: .time)
         try container.encode(movedTo, forKey: .movedTo)
         try container.encode(model, forKey: .model)
+        try container.encodeIfPresent(modelSHA256, forKey: .modelSHA256)
+        try container.encode(threshold, forKey: .threshold)
     }
 
     /// ISO-8601 UTC with milliseconds; made once, as building a formatter costs more than a record.
@@ -254,7 +264,8 @@ struct WatchRecord: Encodable {
     }()
 
     func jsonLine() -> String {
-        let rounded = WatchRecord(record: ResultFormatter.roundedForOutput(record), id: id, time: time, movedTo: movedTo, model: model)
+        let rounded = WatchRecord(record: ResultFormatter.roundedForOutput(record), id: id, time: time, movedTo: movedTo, model: model,
+                                  modelSHA256: modelSHA256, threshold: threshold)
         // Encoding strings, numbers and dates cannot fail.
         return String(decoding: try! ResultFormatter.encoder.encode(rounded), as: UTF8.self)
     }
