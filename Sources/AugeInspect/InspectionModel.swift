@@ -32,7 +32,7 @@ public struct InspectionModel: Sendable {
     public let policy: DecisionPolicy
     /// SHA-256 of the model file (hex), when loaded from a file: which model decided, for audit trails
     /// (a replaced model keeps its name, not its digest).
-    public private(set) var sha256: String?
+    public let sha256: String?
 
     public struct SettingsError: Error, CustomStringConvertible {
         public let description: String
@@ -40,14 +40,13 @@ public struct InspectionModel: Sendable {
 
     public static func load(path: String, overrides: ModelSettingOverrides = ModelSettingOverrides()) throws -> InspectionModel {
         let url = URL(fileURLWithPath: path)
-        let onnx = try ONNXModel.load(contentsOf: url)
-        var model = try InspectionModel(path: path, onnx: onnx, overrides: overrides)
-        // The file was just read whole, so a second read comes from the page cache.
-        model.sha256 = (try? Data(contentsOf: url)).map { SHA256.hash(data: $0).map { String(format: "%02x", $0) }.joined() }
-        return model
+        let data = try ONNXModel.readFile(url)
+        return try InspectionModel(path: path, onnx: ONNXModel.load(data: data, name: url.lastPathComponent), overrides: overrides,
+                                   sha256: SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined())
     }
 
-    public init(path: String, onnx: ONNXModel, overrides: ModelSettingOverrides) throws {
+    /// `sha256`: the digest of the file the model came from, if any.
+    public init(path: String, onnx: ONNXModel, overrides: ModelSettingOverrides, sha256: String? = nil) throws {
         let name = (path as NSString).lastPathComponent
         func fail(_ message: String) -> SettingsError { SettingsError(description: "\(name): \(message)") }
         let graph = onnx.graph, metadata = onnx.metadata
@@ -89,6 +88,7 @@ public struct InspectionModel: Sendable {
         self.onnx = onnx
         self.preprocessing = preprocessing
         self.policy = policy
+        self.sha256 = sha256
     }
 
     /// The complete settings as metadata (what `auge annotate` writes), keeping the file's provenance.

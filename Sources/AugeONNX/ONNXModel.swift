@@ -22,6 +22,11 @@ public struct ONNXModel: Sendable {
     public let properties: [String: String]
 
     public static func load(contentsOf url: URL) throws(ONNXError) -> ONNXModel {
+        try load(data: readFile(url), name: url.lastPathComponent)
+    }
+
+    /// The bytes of a model file, refusing files larger than Auge reads.
+    public static func readFile(_ url: URL) throws(ONNXError) -> Data {
         let name = url.lastPathComponent
         let size: Int
         do {
@@ -32,13 +37,11 @@ public struct ONNXModel: Sendable {
         guard size <= maximumFileSize else {
             throw ONNXError(.limitExceeded, file: name, "is \(size) bytes, more than the \(maximumFileSize) Auge reads")
         }
-        let data: Data
         do {
-            data = try Data(contentsOf: url)
+            return try Data(contentsOf: url)
         } catch {
             throw ONNXError(.unreadable, file: name, "cannot be read: \(error.localizedDescription)")
         }
-        return try load(data: data, name: name)
     }
 
     /// Imports a serialized ModelProto; `name` is used in error messages.

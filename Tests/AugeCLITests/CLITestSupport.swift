@@ -37,6 +37,11 @@ struct AugeProcess {
     }
 }
 
+/// The objects of a JSON-lines text, one per line.
+func records(_ jsonl: String) throws -> [[String: Any]] {
+    try jsonl.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+}
+
 func temporaryFolder(_ prefix: String) throws -> URL {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)

@@ -59,10 +59,6 @@ final class ClassifyCommandTests: XCTestCase {
                       threshold: 0.5)
     }
 
-    func records(_ jsonl: String) throws -> [[String: Any]] {
-        try jsonl.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
-    }
-
     func testJSONLinesForAFolderMixingGoodBadAndNonImageFiles() throws {
         try makePhotos()
         let model = try writeModel(metadata: metadata)

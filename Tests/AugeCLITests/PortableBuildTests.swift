@@ -16,9 +16,6 @@ final class PortableBuildTests: XCTestCase {
         let handedOver = try AugeProcess.run(["classify", "--scores", "--format", "jsonl"] + photos, environment: ["AUGE_KERNELS": "portable"])
         XCTAssertEqual(main.status, 0, main.stderr)
         XCTAssertEqual(handedOver.status, 0, handedOver.stderr)
-        func records(_ text: String) throws -> [[String: Any]] {
-            try text.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
-        }
         let (a, b) = (try records(main.stdout), try records(handedOver.stdout))
         XCTAssertEqual(a.count, photos.count)
         XCTAssertEqual(b.count, photos.count)
