@@ -376,8 +376,13 @@ struct PaddedInput {
         case .channelsLast:
             let sourceStride = paddedChannels(c)
             let sourceRow = source + ((image &* g.inHeight &+ sourceY) &* g.inWidth) &* sourceStride
-            for x in 0..<g.inWidth {
-                (interior + x &* stride).update(from: sourceRow + x &* sourceStride, count: c)
+            if stride == sourceStride {
+                // Same pixel layout: the row is one block (a copy per pixel cost a call per 16-128 floats).
+                interior.update(from: sourceRow, count: g.inWidth &* stride)
+            } else {
+                for x in 0..<g.inWidth {
+                    (interior + x &* stride).update(from: sourceRow + x &* sourceStride, count: c)
+                }
             }
         case .plain:
             let plane = g.inHeight &* g.inWidth
