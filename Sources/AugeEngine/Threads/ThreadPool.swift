@@ -50,10 +50,13 @@ private final class PoolShared: @unchecked Sendable {
     static let spinNanoseconds: UInt64 = 100_000
 
     // Each counter in its own cache line: workers spin reading `generation` while tasks are claimed
-    // through `ticket` and counted in `completed`.
+    // through `tickets` and counted in `completed`.
     private let generation = CacheLineAtomic()
-    /// (generation << 32) | next task index: a worker can only claim tasks of the job it saw published.
-    private let ticket = CacheLineAtomic()
+    /// One per thread, for the claims of its home range: (generation << 32) | next claim of the range.
+    /// A worker can only claim tasks of the job it saw published. Each thread first runs its own range
+    /// (the same part of every job: of consecutive layers, and of the same layer in the next run, so
+    /// the data it touches tends to be in its own core's cache), then helps with the others.
+    private let tickets: [CacheLineAtomic]
     private let completed = CacheLineAtomic()
     private let shuttingDown = Atomic<Bool>(false)
     private nonisolated(unsafe) var taskCount = 0
@@ -66,6 +69,7 @@ private final class PoolShared: @unchecked Sendable {
 
     init(threads: Int) {
         threadCount = max(1, threads)
+        tickets = (0..<threadCount).map { _ in CacheLineAtomic() }
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(condition, nil)
     }
@@ -93,7 +97,7 @@ private final class PoolShared: @unchecked Sendable {
             claimCount = claims
             completed.value.store(0, ordering: .relaxed)
             let next = generation.value.load(ordering: .relaxed) &+ 1
-            ticket.value.store(next << 32, ordering: .releasing)
+            for (thread, ticket) in tickets.enumerated() { ticket.value.store(next << 32 | homeRange(thread).lowerBound, ordering: .releasing) }
             generation.value.store(next, ordering: .releasing)
             pthread_mutex_lock(mutex)
             if sleepers > 0 { pthread_cond_broadcast(condition) }
@@ -105,28 +109,37 @@ private final class PoolShared: @unchecked Sendable {
                 spins &+= 1
                 if spins & 1023 == 0 { sched_yield() }
             }
-            // Retire the ticket before the next job's fields change: a worker still holding this job's
-            // last ticket value would otherwise pass its checks against the next job's claim count, win
-            // the exchange and run a claim of the next job twice, counted out of turn (it did, rarely,
-            // when a short job followed a long one: the next job then returned while its closure was
-            // still running, and `withoutActuallyEscaping` trapped).
-            ticket.value.store((next << 32) | 0xFFFF_FFFF, ordering: .releasing)
+            // Retire the tickets before the next job's fields change: a worker still holding one of this
+            // job's last ticket values would otherwise pass its checks against the next job's claim
+            // count, win the exchange and run a claim of the next job twice, counted out of turn (it did,
+            // rarely, when a short job followed a long one: the next job then returned while its closure
+            // was still running, and `withoutActuallyEscaping` trapped).
+            for ticket in tickets { ticket.value.store((next << 32) | 0xFFFF_FFFF, ordering: .releasing) }
             self.body = nil
         }
     }
 
-    /// Claims and runs tasks of job `generation` until none are left.
+    /// The claims thread `thread` runs first.
+    private func homeRange(_ thread: Int) -> Range<Int> {
+        (thread * claimCount / threadCount)..<((thread + 1) * claimCount / threadCount)
+    }
+
+    /// Claims and runs tasks of job `generation` until none are left: its home range, then the others'.
     private func runTasks(generation job: Int, worker: Int) {
-        while true {
-            let current = ticket.value.load(ordering: .acquiring)
-            guard current >> 32 == job else { return }
-            let claim = current & 0xFFFF_FFFF
-            guard claim < claimCount else { return }
-            guard ticket.value.compareExchange(expected: current, desired: current &+ 1, ordering: .acquiringAndReleasing).exchanged else {
-                continue
+        for step in 0..<threadCount {
+            let range = (worker &+ step) % threadCount
+            let ticket = tickets[range], end = homeRange(range).upperBound
+            while true {
+                let current = ticket.value.load(ordering: .acquiring)
+                guard current >> 32 == job else { return }
+                let claim = current & 0xFFFF_FFFF
+                guard claim < end else { break }
+                guard ticket.value.compareExchange(expected: current, desired: current &+ 1, ordering: .acquiringAndReleasing).exchanged else {
+                    continue
+                }
+                runClaim(claim, worker: worker)
+                completed.value.add(1, ordering: .releasing)
             }
-            runClaim(claim, worker: worker)
-            completed.value.add(1, ordering: .releasing)
         }
     }
 
