@@ -5,11 +5,17 @@ import XCTest
 /// build does. AUGE_KERNELS=portable makes `auge` hand over to it on this CPU, as it does by itself on
 /// an older one.
 final class PortableBuildTests: XCTestCase {
-    func testThePortableBuildGivesTheSameAnswers() throws {
+    /// The portable binary beside the main one; skips when it has not been built.
+    func portableBuild() throws -> URL {
         let portable = AugeProcess.binary.deletingLastPathComponent().appendingPathComponent("auge-portable")
         guard FileManager.default.isExecutableFile(atPath: portable.path) else {
             throw XCTSkip("no portable build beside \(AugeProcess.binary.path): run scripts/build-portable.sh (scripts/test.sh does)")
         }
+        return portable
+    }
+
+    func testThePortableBuildGivesTheSameAnswers() throws {
+        _ = try portableBuild()
         let photos = ["crack/crack_0.jpg", "ok/ok_0.jpg", "stain/stain_3.png", "dent/dent_1.jpg"]
             .map { repositoryRoot.appendingPathComponent("SampleImages/" + $0).path }
         let main = try AugeProcess.run(["classify", "--scores", "--format", "jsonl"] + photos)
@@ -34,8 +40,7 @@ final class PortableBuildTests: XCTestCase {
     /// build gets as far as handing over without running an AVX instruction: nothing before the CPU
     /// check may be compiled for AVX2. (The main build's kernels do die there with an illegal instruction.)
     func testNoAVXInstructionRunsBeforeTheHandOverOrInThePortableBuild() throws {
-        let portable = AugeProcess.binary.deletingLastPathComponent().appendingPathComponent("auge-portable")
-        guard FileManager.default.isExecutableFile(atPath: portable.path) else { throw XCTSkip("no portable build: run scripts/build-portable.sh") }
+        let portable = try portableBuild()
         guard let qemu = ["/usr/bin/qemu-x86_64", "/usr/local/bin/qemu-x86_64"].first(where: FileManager.default.isExecutableFile) else {
             throw XCTSkip("no qemu-x86_64 (Debian: qemu-user; scripts/test.sh installs it): the emulated older CPU is not tried")
         }

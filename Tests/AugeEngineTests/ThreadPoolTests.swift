@@ -24,8 +24,8 @@ final class ThreadPoolTests: XCTestCase {
     }
 
     /// Many short jobs on more threads than cores, so workers are often preempted mid-job, with claim
-    /// counts alternating between 5 and 24. Before the ticket was retired at the end of each job, a
-    /// worker holding a stale ticket could claim work of the next job out of turn; `withoutActuallyEscaping`
+    /// counts alternating between 5 and 24. Before the tickets were retired at the end of each job, a
+    /// worker holding a stale ticket value could claim work of the next job out of turn; `withoutActuallyEscaping`
     /// then trapped in about half of these runs (and `auge bench` on ResNet-18 at two threads, once).
     func testJobsReturnOnlyAfterEveryWorkerLetGoOfThem() {
         let pool = ThreadPool(threads: 3)
