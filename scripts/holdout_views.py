@@ -24,6 +24,9 @@ import onnx
 import onnxruntime as ort
 from PIL import Image
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from holdout_split import photos_and_holdout  # noqa: E402
+
 VIEWS = {  # the eight flips and quarter turns of an NCHW batch
     "as is": lambda x: x,
     "left-right": lambda x: x[..., ::-1],
@@ -36,14 +39,6 @@ VIEWS = {  # the eight flips and quarter turns of an NCHW batch
 }
 
 
-def held_out(dataset, every):
-    for label in sorted(d for d in os.listdir(dataset) if os.path.isdir(os.path.join(dataset, d))):
-        names = sorted(os.listdir(os.path.join(dataset, label)))
-        for i, name in enumerate(names, start=1):
-            if i % every == 0:
-                yield label, name
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("dataset")
@@ -52,8 +47,7 @@ def main():
     ap.add_argument("--auge", default=os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                                    ".build", "release", "auge"))
     args = ap.parse_args()
-    if not os.path.isdir(args.dataset):
-        sys.exit(f"{args.dataset}: no such folder (the datasets are not shipped)")
+    items, held = photos_and_holdout(args.dataset, args.holdout)
 
     meta = {p.key: p.value for p in onnx.load(args.models[0], load_external_data=False).metadata_props}
     labels, ok_labels = json.loads(meta["auge.labels"]), set(json.loads(meta.get("auge.ok_labels", "[]")))
@@ -63,7 +57,7 @@ def main():
 
     photos, truth, inputs = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for k, (label, name) in enumerate(held_out(args.dataset, args.holdout)):
+        for k, (label, name) in enumerate(items[i] for i in held):
             png = os.path.join(tmp, f"{k}.png")
             subprocess.run([args.auge, "preview", os.path.join(args.dataset, label, name), "--output", png,
                             "--size", meta["auge.input_size"], "--color", color,

@@ -21,6 +21,9 @@ import sys
 import numpy as np
 from PIL import Image
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from holdout_split import photos_and_holdout  # noqa: E402
+
 
 def load(path, size):
     a = np.asarray(Image.open(path).convert("L").resize((size, size), Image.BILINEAR), dtype=np.float32)
@@ -36,17 +39,9 @@ def main():
     ap.add_argument("--size", type=int, default=96)
     ap.add_argument("--sample", type=int, default=150)
     args = ap.parse_args()
-    if not os.path.isdir(args.dataset):
-        sys.exit(f"{args.dataset}: no such folder (the datasets are not shipped)")
 
-    items = [(c, f) for c in sorted(os.listdir(args.dataset)) if os.path.isdir(os.path.join(args.dataset, c))
-             for f in sorted(os.listdir(os.path.join(args.dataset, c)))]
+    items, held = photos_and_holdout(args.dataset, args.holdout)
     images = np.stack([load(os.path.join(args.dataset, c, f), args.size) for c, f in items])
-    held, seen = [], {}
-    for k, (c, _) in enumerate(items):
-        seen[c] = seen.get(c, 0) + 1
-        if seen[c] % args.holdout == 0:
-            held.append(k)
     train = np.array(sorted(set(range(len(items))) - set(held)))
     train_flat = images[train].reshape(len(train), -1)
 

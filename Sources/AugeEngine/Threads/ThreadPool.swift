@@ -97,7 +97,9 @@ private final class PoolShared: @unchecked Sendable {
             claimCount = claims
             completed.value.store(0, ordering: .relaxed)
             let next = generation.value.load(ordering: .relaxed) &+ 1
-            for (thread, ticket) in tickets.enumerated() { ticket.value.store(next << 32 | homeRange(thread).lowerBound, ordering: .releasing) }
+            for (thread, ticket) in tickets.enumerated() {
+                ticket.value.store(next << 32 | homeRange(thread).lowerBound, ordering: .releasing)
+            }
             generation.value.store(next, ordering: .releasing)
             pthread_mutex_lock(mutex)
             if sleepers > 0 { pthread_cond_broadcast(condition) }
