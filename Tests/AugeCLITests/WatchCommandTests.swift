@@ -160,6 +160,56 @@ final class WatchCommandTests: XCTestCase {
         try assertExactlyOnce(expected)
     }
 
+    /// Two watchers on one output folder (or one inbox) would each claim every photo and interleave
+    /// their lines in results.jsonl: the second is refused, naming the first; a kill -9 frees the lock.
+    func testOneWatcherPerOutputFolderAndPerInbox() throws {
+        let first = try start()
+        XCTAssertTrue(waitUntil(timeout: 5) { first.logText.contains("watching") }, first.logText)
+        let pid = String(first.process.processIdentifier)
+
+        let sameOut = try AugeProcess.run(["watch", inbox, "--out", out, "--model", model])
+        XCTAssertNotEqual(sameOut.status, 0)
+        XCTAssertTrue(sameOut.stderr.contains("already used by another auge watch"), sameOut.stderr)
+        XCTAssertTrue(sameOut.stderr.contains("process \(pid)"), "names the holder: \(sameOut.stderr)")
+
+        let otherOut = root.appendingPathComponent("out2").path
+        let sameInbox = try AugeProcess.run(["watch", inbox, "--out", otherOut, "--model", model])
+        XCTAssertNotEqual(sameInbox.status, 0)
+        XCTAssertTrue(sameInbox.stderr.contains("the inbox \(inbox) is already used"), sameInbox.stderr)
+        XCTAssertTrue(sameInbox.stderr.contains("process \(pid)"), sameInbox.stderr)
+
+        // Photos delivered meanwhile are the first watcher's alone.
+        var expected: [String: String] = [:]
+        for i in 0..<12 { expected["p\(i).png"] = try deliver("p\(i).png", .renamed, bright: i % 3 != 0) }
+        XCTAssertTrue(waitUntil(timeout: 10) { inboxPhotos().isEmpty }, first.logText)
+        first.signal(SIGKILL)
+        first.process.waitUntilExit()
+        // The lock died with the process: a new watcher starts on the same folders.
+        let second = try start()
+        XCTAssertTrue(waitUntil(timeout: 5) { second.logText.contains("watching") }, second.logText)
+        try deliver("after.png", .renamed)
+        expected["after.png"] = "ok"
+        XCTAssertTrue(waitUntil(timeout: 10) { inboxPhotos().isEmpty }, second.logText)
+        XCTAssertEqual(second.stop(), 0)
+        try assertExactlyOnce(expected)
+    }
+
+    /// A mistyped inbox is refused before the output folder, its journal or its log exist.
+    func testBadArgumentsCreateNothing() throws {
+        let missingOut = root.appendingPathComponent("never").path
+        let missingInbox = try AugeProcess.run(["watch", root.appendingPathComponent("no-such-inbox").path, "--out", missingOut, "--model", model])
+        XCTAssertNotEqual(missingInbox.status, 0)
+        XCTAssertTrue(missingInbox.stderr.contains("no-such-inbox does not exist"), missingInbox.stderr)
+        let badModel = try AugeProcess.run(["watch", inbox, "--out", missingOut, "--model", root.appendingPathComponent("none.onnx").path])
+        XCTAssertNotEqual(badModel.status, 0)
+        XCTAssertTrue(badModel.stderr.contains("none.onnx"), badModel.stderr)
+        let intoInbox = try AugeProcess.run(["watch", inbox, "--out", inbox, "--model", model])
+        XCTAssertNotEqual(intoInbox.status, 0)
+        XCTAssertTrue(intoInbox.stderr.contains("must not be the inbox"), intoInbox.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: missingOut), "nothing was created")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: inbox), [], "nothing was written into the inbox")
+    }
+
     func testPollingModeWaitsForSlowWritersToSettle() throws {
         let watcher = try start(["--poll", "0.1", "--settle", "0.5"])
         let path = inbox + "/slow.png"

@@ -179,6 +179,40 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// The square root after a ReLU (its input is never negative), channels-last and plain.
+    func testSquareRoot() throws {
+        try check(chain("sqrt-cl", [19, 4, 3], [.maxPool(Pooling(kernel: (1, 1))), .activation(.relu), .activation(.sqrt)]), batch: 2)
+        try check(chain("sqrt-plain", [37], [.activation(.relu), .activation(.sqrt)]), batch: 3)
+    }
+
+    /// ReduceMin / ReduceMax over the channels of a convolution's output (the anomaly models' nearest
+    /// neighbour: one lane tail per count) and along other axes of plain data.
+    func testReductions() throws {
+        var seed: UInt64 = 300
+        for channels in [1, 5, 15, 16, 17, 33, 100] {
+            for reduction in [Reduction.min, .max] {
+                seed += 3
+                let conv = convolution(6, channels, kernel: (1, 1), seed: seed)
+                try check(chain("reduce-\(reduction)-\(channels)", [6, 5, 7], [.convolution(conv), .reduce(reduction, axis: 1)]), batch: 2)
+            }
+        }
+        for axis in [1, 2, 3, -1] {
+            try check(chain("reduce-plain-\(axis)", [3, 4, 5], [.reduce(.min, axis: axis)]), batch: 2)
+            try check(chain("reduce-plain-max-\(axis)", [3, 4, 5], [.reduce(.max, axis: axis)]))
+        }
+    }
+
+    /// Bilinear resize up, down and by uneven factors, over every channel tail.
+    func testResize() throws {
+        let cases: [(channels: Int, height: Int, width: Int, outHeight: Int, outWidth: Int)] = [
+            (1, 7, 5, 14, 10), (17, 14, 14, 28, 28), (40, 5, 5, 11, 3), (3, 1, 4, 3, 8), (33, 6, 9, 6, 9),
+        ]
+        for c in cases {
+            try check(chain("resize-\(c)", [c.channels, c.height, c.width],
+                            [.maxPool(Pooling(kernel: (1, 1))), .resize(height: c.outHeight, width: c.outWidth)]), batch: 2)
+        }
+    }
+
     func testAddAndMulBroadcasting() throws {
         // Two branches added (same shape), squeeze-excitation Mul (channel broadcast per image),
         // a constant channel vector, and a general broadcast in the plain layout.

@@ -65,6 +65,17 @@ final class ReferenceTests: XCTestCase {
         XCTAssertEqual(try run(singleNodeGraph(.reshape(shape: [0, -1]), inputShape: x.shape), x).shape, [1, 4])
     }
 
+    /// Values PyTorch's interpolate(mode="bilinear", align_corners=False) gives for this input.
+    func testResizeAndReductions() throws {
+        let x = Tensor(shape: [1, 1, 2, 2], data: [1, 2, 3, 4])
+        let up = try run(singleNodeGraph(.resize(height: 4, width: 4), inputShape: x.shape), x)
+        XCTAssertEqual(up.data, [1, 1.25, 1.75, 2, 1.5, 1.75, 2.25, 2.5, 2.5, 2.75, 3.25, 3.5, 3, 3.25, 3.75, 4])
+        let channels = Tensor(shape: [1, 3, 1, 2], data: [5, -1, 2, 7, -3, 0])
+        XCTAssertEqual(try run(singleNodeGraph(.reduce(.min, axis: 1), inputShape: channels.shape), channels), Tensor(shape: [1, 1, 1, 2], data: [-3, -1]))
+        XCTAssertEqual(try run(singleNodeGraph(.reduce(.max, axis: -1), inputShape: channels.shape), channels),
+                       Tensor(shape: [1, 3, 1, 1], data: [5, 7, 0]))
+    }
+
     func testGemmMatMulSoftmax() throws {
         let x = Tensor(shape: [1, 2], data: [1, 2])
         let fc = FullyConnected(weight: Tensor(shape: [3, 2], data: [1, 0, 0, 1, 1, 1]), bias: Tensor(shape: [3], data: [1, 1, 1]),

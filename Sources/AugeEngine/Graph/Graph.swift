@@ -36,6 +36,8 @@ public enum Activation: Sendable, Equatable {
     /// x * sigmoid(x) (ONNX has no single op: exporters write Sigmoid then Mul)
     case silu
     case tanh
+    /// The square root (of a value that is never negative: NaN otherwise, as in ONNX).
+    case sqrt
 }
 
 /// 2-D convolution, ONNX `Conv` semantics.
@@ -151,7 +153,18 @@ public enum Operation: Sendable, Equatable {
     /// MatMul of the input with a constant matrix [K, N] (a constant-weight MatMul, as PyTorch exports Linear).
     case matMul(weight: Tensor)
     case softmax(axis: Int)
+    /// ReduceMin / ReduceMax over one axis, which stays with size 1 (keepdims).
+    case reduce(Reduction, axis: Int)
+    /// Resize of an NCHW tensor's two spatial axes to a fixed size, bilinear with half-pixel centres
+    /// (ONNX Resize mode "linear", coordinate_transformation_mode "half_pixel"; PyTorch's align_corners=False).
+    case resize(height: Int, width: Int)
     case identity
+}
+
+/// What a reduction keeps of the values along its axis.
+public enum Reduction: String, Sendable, Equatable {
+    case min
+    case max
 }
 
 /// A node: one operation applied to named values, producing named values.

@@ -214,5 +214,17 @@ func outputShape(of node: Node, inputShapes: [[Int]]) throws -> [Int] {
         try expectInputs(1)
         guard normalizedAxis(axis, rank: inputShapes[0].count) != nil else { throw fail("axis \(axis) out of range") }
         return inputShapes[0]
+    case let .reduce(_, axis):
+        try expectInputs(1)
+        guard let resolved = normalizedAxis(axis, rank: inputShapes[0].count) else { throw fail("axis \(axis) out of range") }
+        var shape = inputShapes[0]
+        shape[resolved] = 1
+        return shape
+    case let .resize(height, width):
+        try expectInputs(1)
+        let x = inputShapes[0]
+        guard x.count == 4 else { throw fail("Resize is implemented for NCHW tensors, input is \(x)") }
+        guard height > 0, width > 0 else { throw fail("Resize to \(width)x\(height) is not a size") }
+        return [x[0], x[1], height, width]
     }
 }

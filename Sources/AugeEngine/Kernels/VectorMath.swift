@@ -94,6 +94,8 @@ extension Activation {
         case .tanh:
             // tanh(x) = 1 - 2 / (e^{2x} + 1): saturates cleanly at both ends.
             return 1 - 2 / (vectorExp(x + x) + 1)
+        case .sqrt:
+            return x.squareRoot()
         }
     }
 }

@@ -276,6 +276,29 @@ struct Planner {
             let output = define(node.output, .plain)
             let resolvedAxis = normalizedAxis(axis, rank: outputShape.count)!
             append(describe("softmax"), reads: [input]) { SoftmaxStep(shape: outputShape, axis: resolvedAxis, input: $0(input), output: $0(output)) }
+        case let .reduce(reduction, axis):
+            let resolvedAxis = normalizedAxis(axis, rank: outputShape.count)!
+            let inputShape = inputShapes[0]
+            if resolvedAxis == 1, inputShape.count == 4, isAvailable(node.inputs[0], .channelsLast) {
+                let input = try require(node.inputs[0], .channelsLast, node: node.name)
+                let output = define(node.output, .plain)
+                append(describe("reduce \(reduction) over channels"), reads: [input]) {
+                    ChannelReductionStep(reduction: reduction, inputShape: inputShape, input: $0(input), output: $0(output))
+                }
+            } else {
+                let input = try require(node.inputs[0], .plain, node: node.name)
+                let output = define(node.output, .plain)
+                append(describe("reduce \(reduction)"), reads: [input]) {
+                    AxisReductionStep(reduction: reduction, shape: inputShape, axis: resolvedAxis, input: $0(input), output: $0(output))
+                }
+            }
+        case .resize:
+            let input = try require(node.inputs[0], .channelsLast, node: node.name)
+            let output = define(node.output, .channelsLast)
+            let inputShape = inputShapes[0]
+            append(describe("resize bilinear"), reads: [input]) {
+                ResizeBilinearStep(inputShape: inputShape, outputShape: outputShape, input: $0(input), output: $0(output))
+            }
         }
     }
 

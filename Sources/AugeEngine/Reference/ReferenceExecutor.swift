@@ -51,5 +51,8 @@ func referenceOutput(of operation: Operation, arguments: [Tensor], outputShape: 
     case let .fullyConnected(fc): return Reference.fullyConnected(x, fc, outputShape: outputShape)
     case let .matMul(weight): return Reference.matMul(x, weight: weight, outputShape: outputShape)
     case let .softmax(axis): return Reference.softmax(x, axis: normalizedAxis(axis, rank: x.shape.count)!)
+    case let .reduce(reduction, axis):
+        return Reference.reduce(x, reduction, axis: normalizedAxis(axis, rank: x.shape.count)!, outputShape: outputShape)
+    case .resize: return Reference.resizeBilinear(x, outputShape: outputShape)
     }
 }

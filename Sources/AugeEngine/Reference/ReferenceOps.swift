@@ -15,6 +15,7 @@ extension Activation {
         case .hardSwish: return x * max(0, min(1, x / 6 + 0.5))
         case .silu: return Float(Double(x) / (1 + Foundation.exp(-Double(x))))
         case .tanh: return Float(Foundation.tanh(Double(x)))
+        case .sqrt: return Float(Double(x).squareRoot())
         }
     }
 }
@@ -188,6 +189,43 @@ enum Reference {
             var sum = 0.0
             for i in 0..<k { sum += Double(x.data[row * k + i]) * Double(weight.data[i * m + col]) }
             y.data[row * m + col] = Float(sum)
+        } }
+        return y
+    }
+
+    static func reduce(_ x: Tensor, _ reduction: Reduction, axis: Int, outputShape: [Int]) -> Tensor {
+        let outer = x.shape[..<axis].reduce(1, *), length = x.shape[axis], inner = x.shape[(axis + 1)...].reduce(1, *)
+        var y = Tensor(zeros: outputShape)
+        for o in 0..<outer { for i in 0..<inner {
+            let values = (0..<length).map { x.data[(o * length + $0) * inner + i] }
+            y.data[o * inner + i] = reduction == .min ? values.min()! : values.max()!
+        } }
+        return y
+    }
+
+    /// Bilinear, half-pixel centres: output pixel i samples the input at (i + 0.5) * in / out - 0.5,
+    /// clamped to the first and last input pixel.
+    static func resizeBilinear(_ x: Tensor, outputShape: [Int]) -> Tensor {
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (oh, ow) = (outputShape[2], outputShape[3])
+        func source(_ i: Int, _ size: Int, _ outSize: Int) -> (Int, Int, Double) {
+            let position = min(max((Double(i) + 0.5) * Double(size) / Double(outSize) - 0.5, 0), Double(size - 1))
+            let low = Int(position.rounded(.down))
+            return (low, min(low + 1, size - 1), position - Double(low))
+        }
+        var y = Tensor(zeros: outputShape)
+        for image in 0..<n { for channel in 0..<c {
+            let plane = (image * c + channel) * h * w
+            for oy in 0..<oh {
+                let (y0, y1, fy) = source(oy, h, oh)
+                for ox in 0..<ow {
+                    let (x0, x1, fx) = source(ox, w, ow)
+                    func at(_ yy: Int, _ xx: Int) -> Double { Double(x.data[plane + yy * w + xx]) }
+                    let top = at(y0, x0) * (1 - fx) + at(y0, x1) * fx
+                    let bottom = at(y1, x0) * (1 - fx) + at(y1, x1) * fx
+                    y.data[((image * c + channel) * oh + oy) * ow + ox] = Float(top * (1 - fy) + bottom * fy)
+                }
+            }
         } }
         return y
     }

@@ -37,6 +37,8 @@ final class PlacementJournal {
     private var journal: FileHandle
     private var journalBytes: UInt64 = 0
     private var keptLedger: Set<String> = []
+    /// One watcher per output folder: taken before anything in it is read or changed.
+    private let lock: FolderLock
     /// Above this size the journal is emptied between parts (every intent in it is complete then).
     private let journalLimit: UInt64 = 1 << 20
 
@@ -49,6 +51,7 @@ final class PlacementJournal {
             guard FileManager.default.createFile(atPath: path, contents: nil) else { throw WatchError(description: "cannot create \(path)") }
         }
         syncDirectory(of: journalPath)
+        lock = try FolderLock(path: journalPath, what: "the output folder \(outputFolder)")
         try Self.cutTornLastLine(resultsPath)
         results = try FileHandle(forUpdating: URL(fileURLWithPath: resultsPath))
         try results.seekToEnd()

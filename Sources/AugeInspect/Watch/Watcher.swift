@@ -42,6 +42,8 @@ public final class Watcher {
     private var modelStamp: String?
     private let decoder = ImageDecoder()
     private let journal: PlacementJournal
+    /// Held for the watcher's life: one watcher per inbox (the journal locks the output folder).
+    private let inboxLock: FolderLock
     private let sorter: Sorter
     private let signals: SignalPipe
     private var stats = WatchStatistics()
@@ -54,11 +56,30 @@ public final class Watcher {
         self.modelPath = modelPath
         self.log = log
         self.emit = emit
+        // Every argument is checked before anything is created.
+        try Self.checkFolders(options)
         (classifier, modelName, modelSHA256) = try loadModel()
+        inboxLock = try FolderLock(path: options.inbox, what: "the inbox \(options.inbox)")
         journal = try PlacementJournal(outputFolder: options.outputFolder)
         sorter = Sorter(root: options.outputFolder, grouping: options.grouping, move: true)
         signals = try SignalPipe.install()
         modelStamp = Self.stamp(modelPath)
+    }
+
+    private static func checkFolders(_ options: Options) throws {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: options.inbox, isDirectory: &isFolder) else {
+            throw WatchError(description: "the inbox \(options.inbox) does not exist")
+        }
+        guard isFolder.boolValue else { throw WatchError(description: "the inbox \(options.inbox) is not a folder") }
+        if FileManager.default.fileExists(atPath: options.outputFolder, isDirectory: &isFolder), !isFolder.boolValue {
+            throw WatchError(description: "the output folder \(options.outputFolder) is a file, not a folder")
+        }
+        let inbox = URL(fileURLWithPath: options.inbox).standardizedFileURL.resolvingSymlinksInPath().path
+        let output = URL(fileURLWithPath: options.outputFolder).standardizedFileURL.resolvingSymlinksInPath().path
+        guard inbox != output else {
+            throw WatchError(description: "the output folder must not be the inbox (\(options.inbox)): sorted photos would be taken again")
+        }
     }
 
     /// Runs until SIGINT or SIGTERM; the photo in hand is finished first.

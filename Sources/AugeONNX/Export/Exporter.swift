@@ -144,6 +144,18 @@ private struct GraphExporter {
         })
     }
 
+    /// The height and width of an NCHW value, from shape inference at batch 1.
+    private func spatialSize(of value: String, node: String) throws(ONNXError) -> (height: Int, width: Int) {
+        let shape: [Int]?
+        do { shape = try inferShapes(graph, batchSize: 1)[value] } catch {
+            throw ONNXError(.unexportable, file: graph.name, "the engine refuses the graph: \(error)")
+        }
+        guard let shape, shape.count == 4 else {
+            throw ONNXError(.unexportable, file: graph.name, node: node, "resizes \(value), which is not an NCHW tensor")
+        }
+        return (shape[2], shape[3])
+    }
+
     private mutating func export(_ node: Node) throws(ONNXError) {
         guard let x = node.inputs.first, node.outputs.count == 1 else {
             throw ONNXError(.unexportable, file: graph.name, node: node.name, "has \(node.inputs.count) inputs and \(node.outputs.count) outputs; every engine operation reads at least one and writes one")
@@ -195,6 +207,16 @@ private struct GraphExporter {
             append("MatMul", name, inputs: [x, initializer("\(name).weight", weight)], outputs: outputs)
         case .softmax(let axis):
             append("Softmax", name, inputs: [x], outputs: outputs, [.int("axis", axis)])
+        case .reduce(let reduction, let axis):
+            append(reduction == .min ? "ReduceMin" : "ReduceMax", name, inputs: [x], outputs: outputs, [.ints("axes", [axis]), .int("keepdims", 1)])
+        case .resize(let height, let width):
+            // Opset 13 form: X, roi (unused), scales. Scales rather than sizes, as the batch stays open;
+            // out / in gives back exactly out on import (floor of in * scale).
+            let input = try spatialSize(of: x, node: node.name)
+            let scales = initializer("\(name).scales", Tensor(shape: [4], data: [1, 1, Float(height) / Float(input.height),
+                                                                               Float(width) / Float(input.width)]))
+            append("Resize", name, inputs: [x, "", scales], outputs: outputs,
+                   [.string("mode", "linear"), .string("coordinate_transformation_mode", "half_pixel")])
         case .identity:
             append("Identity", name, inputs: [x], outputs: outputs)
         }
@@ -217,6 +239,7 @@ private struct GraphExporter {
             append("Sigmoid", unique("\(name)/sigmoid"), inputs: [x], outputs: [gate])
             append("Mul", name, inputs: [x, gate], outputs: outputs)
         case .tanh: append("Tanh", name, inputs: [x], outputs: outputs)
+        case .sqrt: append("Sqrt", name, inputs: [x], outputs: outputs)
         }
     }
 }

@@ -14,7 +14,8 @@ struct GraphImporter {
     /// Operators in the default domain the importer reads; some only on load-time constants.
     static let supportedOperators: Set<String> = [
         "Conv", "BatchNormalization", "Relu", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Clip",
-        "Add", "Sub", "Mul", "Div", "MaxPool", "AveragePool", "GlobalAveragePool", "ReduceMean", "Concat", "Pad",
+        "Add", "Sub", "Mul", "Div", "MaxPool", "AveragePool", "GlobalAveragePool", "ReduceMean", "ReduceMin", "ReduceMax",
+        "Resize", "Sqrt", "Concat", "Pad",
         "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Gemm", "MatMul", "Softmax", "Identity", "Dropout", "Cast",
         "Shape", "Gather", "Slice", "Split", "ReduceProd", "Constant",
     ]

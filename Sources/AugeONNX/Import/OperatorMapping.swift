@@ -21,6 +21,7 @@ extension GraphImporter {
             try emitActivation(scope, .hardSigmoid(alpha: a.float("alpha", default: 0.2), beta: a.float("beta", default: 0.5)))
         case "HardSwish": try emitActivation(scope, .hardSwish)
         case "Tanh": try emitActivation(scope, .tanh)
+        case "Sqrt": try emitActivation(scope, .sqrt)
         case "Clip": try importClip(scope)
         case "Add", "Sub", "Mul", "Div": try importBinary(scope)
         case "MaxPool", "AveragePool": try importPooling(scope)
@@ -30,6 +31,8 @@ extension GraphImporter {
             guard shape.count == 4 else { throw scope.fail(.unsupportedOperator, "only 2-D pooling (rank-4 input) is supported, input is \(shape)") }
             try emit(scope, .globalAveragePool, inputs: [x], output: scope.output, shape: [shape[0], shape[1], .known(1), .known(1)])
         case "ReduceMean": try importReduceMean(scope)
+        case "ReduceMin", "ReduceMax": try importReduceMinMax(scope)
+        case "Resize": try importResize(scope)
         case "Concat": try importConcat(scope)
         case "Pad": try importPad(scope)
         case "Flatten":
@@ -263,6 +266,71 @@ extension GraphImporter {
         let squeezed = Array(pooled[0..<2])
         try emit(scope, .reshape(shape: reshapeTarget(from: pooled, to: squeezed)), inputs: [intermediate], output: scope.output,
                  shape: squeezed, name: uniqueName("\(scope.engineName)/squeeze"))
+    }
+
+    /// ReduceMin / ReduceMax over one axis (axes an attribute before opset 18, an input since).
+    private mutating func importReduceMinMax(_ scope: NodeScope) throws {
+        let x = try scope.requiredInput(0, "data")
+        let shape = try runtimeShape(scope, x)
+        let axes = opset < 18 ? try scope.attributes.ints("axes") : try scope.input(1).map { try integerConstant(scope, $0, "axes") }
+        guard let axes, axes.count == 1 else {
+            throw scope.fail(.unsupportedOperator, "\(scope.op) is supported over one axis, not axes \(axes.map { "\($0)" } ?? "all")")
+        }
+        let axis = try ShapeRules.axis(axes[0], rank: shape.count)
+        let reduction: Reduction = scope.op == "ReduceMin" ? .min : .max
+        var kept = shape
+        kept[axis] = .known(1)
+        guard try scope.attributes.int("keepdims", default: 1) == 0 else {
+            return try emit(scope, .reduce(reduction, axis: axis), inputs: [x], output: scope.output, shape: kept)
+        }
+        let intermediate = uniqueName("\(scope.output)/kept")
+        try emit(scope, .reduce(reduction, axis: axis), inputs: [x], output: intermediate, shape: kept)
+        var squeezed = kept
+        squeezed.remove(at: axis)
+        try emit(scope, .reshape(shape: reshapeTarget(from: kept, to: squeezed)), inputs: [intermediate], output: scope.output,
+                 shape: squeezed, name: uniqueName("\(scope.engineName)/squeeze"))
+    }
+
+    /// Resize of the spatial axes of an NCHW tensor, bilinear with half-pixel centres (the form PyTorch's
+    /// interpolate(..., mode="bilinear", align_corners=False) exports). Other modes are refused by name.
+    private mutating func importResize(_ scope: NodeScope) throws {
+        guard opset >= 11 else { throw scope.fail(.unsupportedOperator, "Resize before opset 11 (Upsample-style) is not supported") }
+        let a = scope.attributes
+        let mode = try a.string("mode", default: "nearest")
+        let transform = try a.string("coordinate_transformation_mode", default: "half_pixel")
+        guard mode == "linear", ["half_pixel", "pytorch_half_pixel"].contains(transform) else {
+            throw scope.fail(.unsupportedOperator, "Resize with mode \(mode) and coordinate_transformation_mode \(transform) is not supported; the engine resizes bilinearly with half-pixel centres (mode linear, half_pixel)")
+        }
+        if try a.int("antialias", default: 0) != 0 { throw scope.fail(.unsupportedOperator, "Resize with antialias is not supported") }
+        if try a.ints("axes") != nil { throw scope.fail(.unsupportedOperator, "Resize with axes is not supported") }
+        let x = try scope.requiredInput(0, "X")
+        let shape = try runtimeShape(scope, x)
+        guard shape.count == 4, let height = shape[2].knownValue, let width = shape[3].knownValue else {
+            throw scope.fail(.unsupportedOperator, "Resize is supported on NCHW tensors of known size, not \(shape)")
+        }
+        let output: (height: Int, width: Int)
+        if let sizesName = scope.input(3) {
+            let sizes = try integerConstant(scope, sizesName, "sizes")
+            guard sizes.count == 4, shape[0] == .known(sizes[0]) || shape[0].timesBatch, shape[1] == .known(sizes[1]) else {
+                throw scope.fail(.unsupportedOperator, "Resize sizes \(sizes) change more than the spatial axes of \(shape)")
+            }
+            output = (sizes[2], sizes[3])
+        } else if let scalesName = scope.input(2) {
+            let scales = try floatConstant(scope, scalesName, "scales").data
+            guard scales.count == 4, scales[0] == 1, scales[1] == 1 else {
+                throw scope.fail(.unsupportedOperator, "Resize scales \(scales) change more than the spatial axes")
+            }
+            output = (Int((Float(height) * scales[2]).rounded(.down)), Int((Float(width) * scales[3]).rounded(.down)))
+            // With scales, ONNX samples at (i + 0.5) / scale - 0.5; the engine at (i + 0.5) * in / out - 0.5: the same only when out / in is the scale.
+            guard Float(output.height) / Float(height) == scales[2], Float(output.width) / Float(width) == scales[3] else {
+                throw scope.fail(.unsupportedOperator, "Resize scales \(scales) do not give whole sizes for \(shape); give sizes instead")
+            }
+        } else {
+            throw scope.fail(.invalidGraph, "Resize needs scales or sizes")
+        }
+        guard output.height > 0, output.width > 0 else { throw scope.fail(.invalidShape, "Resize to \(output.width)x\(output.height)") }
+        try emit(scope, .resize(height: output.height, width: output.width), inputs: [x], output: scope.output,
+                 shape: [shape[0], shape[1], .known(output.height), .known(output.width)])
     }
 
     // MARK: Shape-changing operators
