@@ -229,6 +229,26 @@ def _(b):
     return [c, b.node("ReduceMean", [c], axes=[2, 3], keepdims=1), b.node("ReduceMean", [c], axes=[-1, -2], keepdims=0)]
 
 
+@case("reduce_min_max_resize_sqrt", 13, X, batch=2)
+def _(b):
+    # The operators of Auge's anomaly models: nearest-neighbour ReduceMin, bilinear Resize (both forms), Sqrt.
+    r = b.node("Relu", ["x"])
+    scales = b.const("scales", np.array([1, 1, 2, 2], np.float32))
+    sizes = b.const("sizes", np.array([2, 3, 5, 7], np.int64))
+    return [
+        b.node("ReduceMin", [r], axes=[1], keepdims=1),
+        b.node("ReduceMax", [r], axes=[-1], keepdims=0),
+        b.node("Sqrt", [r]),
+        b.node("Resize", [r, "", scales], mode="linear", coordinate_transformation_mode="half_pixel"),
+        b.node("Resize", [r, "", "", sizes], mode="linear", coordinate_transformation_mode="pytorch_half_pixel"),
+    ]
+
+
+@case("reduce_min_axes_input_opset18", 18, X1)
+def _(b):
+    return [b.node("ReduceMin", ["x", b.const("axes", np.array([1], np.int64))], keepdims=1)]
+
+
 @case("pad_opset7_attributes", 7, X1)
 def _(b):
     return [b.node("Pad", ["x"], pads=[0, 0, 1, 2, 0, 0, 2, 1], value=0.5, mode="constant")]

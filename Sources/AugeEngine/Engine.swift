@@ -75,6 +75,18 @@ public final class Engine: @unchecked Sendable {
         output.update(from: destination.pointer, count: destination.shape.reduce(1, *))
     }
 
+    /// The allocation-free path for a graph with one input and several outputs: `outputs[i]` receives
+    /// output `outputNames[i]` (each at least its element count long).
+    public func run(input: UnsafePointer<Float>, outputs: [UnsafeMutablePointer<Float>]) {
+        precondition(plan.inputs.count == 1 && outputs.count == plan.outputs.count, "one input, and one buffer per output")
+        let source = plan.inputs[0]
+        source.pointer.update(from: input, count: source.shape.reduce(1, *))
+        execute()
+        for (destination, buffer) in zip(plan.outputs, outputs) {
+            buffer.update(from: destination.pointer, count: destination.shape.reduce(1, *))
+        }
+    }
+
     private func execute() {
         if isProfiling {
             for (index, step) in plan.steps.enumerated() {

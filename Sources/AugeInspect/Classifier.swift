@@ -1,27 +1,53 @@
 import AugeEngine
 import AugeImage
+import AugeONNX
 import Foundation
 
 /// A model ready to inspect photos: the planned network, the preprocessing its input needs and the
-/// policy that turns its class probabilities into decisions.
+/// policy that turns its answer into decisions. The answer is class probabilities (a classifier) or
+/// an anomaly score with its map (an anomaly model, `policy.kind == .anomaly`).
 public final class Classifier: @unchecked Sendable {
     public let preprocessing: Preprocessing
     public let policy: DecisionPolicy
     public let engine: Engine
     /// Whether the network ends in its own Softmax; otherwise its outputs are logits and a softmax is applied.
     public let outputsProbabilities: Bool
+    /// An anomaly model's map: cells down and across its input, and the values heatmaps draw from cold to hot.
+    public let anomalyMap: (rows: Int, columns: Int, range: ClosedRange<Float>)?
     /// The preprocessed photo of `inspect`, reused: like the engine, a classifier serves one photo at a time.
     private let input: UnsafeMutablePointer<Float>
+    /// An anomaly model's outputs, reused: the score, then the map.
+    private let score: UnsafeMutablePointer<Float>
+    private let map: UnsafeMutablePointer<Float>
+    private let outputBuffers: [UnsafeMutablePointer<Float>]
 
     public struct ModelMismatch: Error, CustomStringConvertible {
         public let description: String
     }
 
-    public init(graph: Graph, preprocessing: Preprocessing, policy: DecisionPolicy, threads: Int) throws {
+    /// What the network says of one input.
+    public enum Answer: Sendable, Equatable {
+        case probabilities([Float])
+        /// The anomaly score (1.0 = the threshold the model was calibrated for) and the map it is the
+        /// largest value of (row-major, `anomalyMap.rows` x `anomalyMap.columns`).
+        case anomaly(score: Float, map: [Float])
+
+        public var values: [Float] {
+            switch self {
+            case let .probabilities(p): return p
+            case let .anomaly(score, map): return [score] + map
+            }
+        }
+    }
+
+    /// `mapRange`: an anomaly model's heatmap range (from its metadata); by default 0.5...1.5 of the threshold.
+    public init(graph: Graph, preprocessing: Preprocessing, policy: DecisionPolicy, threads: Int,
+                mapRange: ModelMetadata.ReviewBand? = nil) throws {
         try preprocessing.validate()
         try policy.validate()
-        guard graph.inputs.count == 1, graph.outputs.count == 1 else {
-            throw ModelMismatch(description: "an inspection model has one input and one output; this one has "
+        let outputs = policy.kind == .anomaly ? 2 : 1
+        guard graph.inputs.count == 1, graph.outputs.count == outputs else {
+            throw ModelMismatch(description: "this kind of model (\(policy.kind.rawValue)) has one input and \(outputs) output(s); this one has "
                 + "\(graph.inputs.count) inputs and \(graph.outputs.count) outputs")
         }
         let engine = try Engine(graph: graph, batchSize: 1, threads: threads)
@@ -31,8 +57,19 @@ public final class Classifier: @unchecked Sendable {
             throw ModelMismatch(description: "the model's input is \(inputShape) (NCHW) but the preprocessing gives \(expected)")
         }
         let outputCount = engine.outputShapes[engine.outputNames[0]]!.reduce(1, *)
-        guard outputCount == policy.labels.count else {
-            throw ModelMismatch(description: "the model outputs \(outputCount) scores but has \(policy.labels.count) labels")
+        if policy.kind == .anomaly {
+            let mapShape = engine.outputShapes[engine.outputNames[1]]!
+            guard outputCount == 1, mapShape.count == 4, mapShape[1] == 1 else {
+                throw ModelMismatch(description: "an anomaly model outputs a score [1, 1] and a map [1, 1, h, w], not \(outputCount) values and \(mapShape)")
+            }
+            let threshold = policy.threshold
+            let range = mapRange.map { $0.lower...$0.upper } ?? (0.5 * threshold)...(1.5 * threshold)
+            anomalyMap = (mapShape[2], mapShape[3], range)
+        } else {
+            guard outputCount == policy.labels.count else {
+                throw ModelMismatch(description: "the model outputs \(outputCount) scores but has \(policy.labels.count) labels")
+            }
+            anomalyMap = nil
         }
         self.engine = engine
         self.preprocessing = preprocessing
@@ -41,15 +78,30 @@ public final class Classifier: @unchecked Sendable {
             if case .softmax = $0.operation { return true } else { return false }
         } ?? false
         input = .allocate(capacity: preprocessing.tensorCount)
+        score = .allocate(capacity: 1)
+        map = .allocate(capacity: max(1, (anomalyMap?.rows ?? 1) * (anomalyMap?.columns ?? 1)))
+        outputBuffers = [score, map]
     }
 
-    deinit { input.deallocate() }
+    deinit {
+        input.deallocate()
+        score.deallocate()
+        map.deallocate()
+    }
 
-    /// Class probabilities for one preprocessed input tensor (planar, `preprocessing.tensorCount` floats).
+    /// Class probabilities for one preprocessed input tensor (planar, `preprocessing.tensorCount` floats); classifiers only.
     public func probabilities(for tensor: UnsafePointer<Float>) -> [Float] {
+        precondition(policy.kind == .classifier, "an anomaly model gives an anomaly score, not probabilities: use answer(for:)")
         var scores = [Float](repeating: 0, count: policy.labels.count)
         scores.withUnsafeMutableBufferPointer { engine.run(input: tensor, output: $0.baseAddress!) }
         return outputsProbabilities ? scores : softmax(scores)
+    }
+
+    /// The network's answer for one preprocessed input tensor, whatever the kind of model.
+    public func answer(for tensor: UnsafePointer<Float>) -> Answer {
+        guard let anomalyMap else { return .probabilities(probabilities(for: tensor)) }
+        engine.run(input: tensor, outputs: outputBuffers)
+        return .anomaly(score: score[0], map: Array(UnsafeBufferPointer(start: map, count: anomalyMap.rows * anomalyMap.columns)))
     }
 
     /// The record for one photo whose probabilities are known.
@@ -60,7 +112,21 @@ public final class Classifier: @unchecked Sendable {
                                 scores: includeScores ? Dictionary(uniqueKeysWithValues: zip(policy.labels, probabilities)) : nil)
     }
 
-    /// Reads, decodes, preprocesses and classifies one photo; a photo that cannot be read gets an error
+    /// The record for one answer: `score` is the chosen label's probability, or the anomaly score.
+    public func record(path: String, answer: Answer, ms: Double, includeScores: Bool) -> InspectionRecord {
+        switch answer {
+        case let .probabilities(probabilities):
+            return record(path: path, probabilities: probabilities, ms: ms, includeScores: includeScores)
+        case let .anomaly(score, map):
+            let (label, decision) = policy.decide(anomalyScore: score)
+            var record = InspectionRecord(path: path, label: label, score: score, decision: decision, ms: ms)
+            record.anomalyScore = score
+            if includeScores { record.anomalyMap = map }
+            return record
+        }
+    }
+
+    /// Reads, decodes, preprocesses and inspects one photo; a photo that cannot be read gets an error
     /// record. With `explanation`, photos whose decision it names are also explained (`explain`); `ms`
     /// is the time to the decision, without the explanation.
     public func inspect(path: String, decoder: ImageDecoder, includeScores: Bool = false,
@@ -74,11 +140,11 @@ public final class Classifier: @unchecked Sendable {
             return .failure(path: path, error: (error as? ImageError)?.reasonText ?? "\(error)",
                             ms: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
         }
-        let probabilities = self.probabilities(for: input)
-        var record = record(path: path, probabilities: probabilities, ms: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6,
+        let answer = self.answer(for: input)
+        var record = record(path: path, answer: answer, ms: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6,
                             includeScores: includeScores)
         if let explanation, explanation.decisions.contains(record.decision) {
-            explain(&record, image: image, tensor: input, probabilities: probabilities, settings: explanation)
+            explain(&record, image: image, tensor: input, answer: answer, settings: explanation)
         }
         return record
     }

@@ -20,22 +20,32 @@ public enum Decision: String, Sendable, Codable, CaseIterable {
 /// between goes to `review`: a person looks.
 /// Without OK labels (a defect-type classifier) the label is the answer: `defect`, or `review` when
 /// the top probability is below `threshold`.
+///
+/// An anomaly model (trained on good parts only) gives one anomaly score instead: `ok` (with the OK
+/// label) below the threshold, `defect` (label `anomaly`) at or above it, `review` inside the band.
 public struct DecisionPolicy: Sendable, Equatable, Codable {
     public var labels: [String]
     public var okLabels: [String]
     public var threshold: Float
     public var reviewBand: ModelMetadata.ReviewBand?
+    public var kind: ModelMetadata.Kind
 
-    public init(labels: [String], okLabels: [String], threshold: Float = 0.5, reviewBand: ModelMetadata.ReviewBand? = nil) {
+    /// The label of a part an anomaly model finds anomalous.
+    public static let anomalyLabel = "anomaly"
+
+    public init(labels: [String], okLabels: [String], threshold: Float = 0.5, reviewBand: ModelMetadata.ReviewBand? = nil,
+                kind: ModelMetadata.Kind = .classifier) {
         self.labels = labels
         self.okLabels = okLabels
         self.threshold = threshold
         self.reviewBand = reviewBand
+        self.kind = kind
     }
 
-    /// The band threshold +- halfWidth, clipped to 0...1 (nil for a zero width).
-    public static func band(around threshold: Float, halfWidth: Float) -> ModelMetadata.ReviewBand? {
-        halfWidth > 0 ? ModelMetadata.ReviewBand(lower: max(0, threshold - halfWidth), upper: min(1, threshold + halfWidth)) : nil
+    /// The band threshold +- halfWidth, clipped to 0...1 (an anomaly score has no upper limit; nil for a zero width).
+    public static func band(around threshold: Float, halfWidth: Float, kind: ModelMetadata.Kind = .classifier) -> ModelMetadata.ReviewBand? {
+        let upper = threshold + halfWidth
+        return halfWidth > 0 ? ModelMetadata.ReviewBand(lower: max(0, threshold - halfWidth), upper: kind == .anomaly ? upper : min(1, upper)) : nil
     }
 
     public struct PolicyError: Error, CustomStringConvertible {
@@ -47,10 +57,25 @@ public struct DecisionPolicy: Sendable, Equatable, Codable {
         guard Set(labels).count == labels.count else { throw PolicyError(description: "labels repeat: \(labels)") }
         let unknown = okLabels.filter { !labels.contains($0) }
         guard unknown.isEmpty else { throw PolicyError(description: "OK labels \(unknown) are not among the labels \(labels)") }
-        guard (0...1).contains(threshold) else { throw PolicyError(description: "the threshold must be in 0...1, got \(threshold)") }
-        if let band = reviewBand, !(band.lower <= threshold && threshold <= band.upper && band.lower >= 0 && band.upper <= 1) {
-            throw PolicyError(description: "the review band \(band.lower)...\(band.upper) must lie in 0...1 and contain the threshold \(threshold)")
+        if kind == .anomaly {
+            guard okLabels.count == 1, labels.count == 2, labels[1] == Self.anomalyLabel, labels[0] == okLabels[0] else {
+                throw PolicyError(description: "an anomaly model has the labels [OK label, \(Self.anomalyLabel)], not \(labels) with OK labels \(okLabels)")
+            }
+            guard threshold > 0, threshold.isFinite else { throw PolicyError(description: "an anomaly threshold must be positive, got \(threshold)") }
+        } else {
+            guard (0...1).contains(threshold) else { throw PolicyError(description: "the threshold must be in 0...1, got \(threshold)") }
         }
+        let upperLimit: Float = kind == .anomaly ? .greatestFiniteMagnitude : 1
+        if let band = reviewBand, !(band.lower <= threshold && threshold <= band.upper && band.lower >= 0 && band.upper <= upperLimit) {
+            throw PolicyError(description: "the review band \(band.lower)...\(band.upper) must lie in 0...\(kind == .anomaly ? "" : "1") and contain the threshold \(threshold)")
+        }
+    }
+
+    /// An anomaly model's label and decision for its anomaly score.
+    public func decide(anomalyScore score: Float) -> (label: String, decision: Decision) {
+        let label = score >= threshold ? Self.anomalyLabel : labels[0]
+        if let band = reviewBand, score >= band.lower && score < band.upper { return (label, .review) }
+        return (label, score >= threshold ? .defect : .ok)
     }
 
     /// 1 - the OK labels' total probability; nil for a model without OK labels.

@@ -50,8 +50,11 @@ public struct InspectionModel: Sendable {
         let name = (path as NSString).lastPathComponent
         func fail(_ message: String) -> SettingsError { SettingsError(description: "\(name): \(message)") }
         let graph = onnx.graph, metadata = onnx.metadata
-        guard graph.inputs.count == 1, graph.outputs.count == 1 else {
-            throw fail("an inspection model has one input and one output; this one has \(graph.inputs.count) and \(graph.outputs.count)")
+        let kind = metadata?.resolvedKind ?? .classifier
+        let outputs = kind == .anomaly ? 2 : 1
+        guard graph.inputs.count == 1, graph.outputs.count == outputs else {
+            throw fail("\(kind == .anomaly ? "an anomaly model has one input and two outputs (score, map)" : "an inspection model has one input and one output"); "
+                + "this one has \(graph.inputs.count) and \(graph.outputs.count)")
         }
         // NCHW input: channels and size come from the graph when nothing else says them.
         let inputShape = graph.inputs[0].shape
@@ -71,17 +74,23 @@ public struct InspectionModel: Sendable {
             mean: overrides.mean ?? metadata?.mean ?? [0], std: overrides.std ?? metadata?.std ?? [1])
         do { try preprocessing.validate() } catch { throw fail("\(error)") }
 
-        let outputCount = try inferShapes(graph, batchSize: 1)[graph.outputs[0]].map { $0.reduce(1, *) } ?? 0
+        let shapes = try inferShapes(graph, batchSize: 1)
+        let outputCount = shapes[graph.outputs[0]].map { $0.reduce(1, *) } ?? 0
         let labels = overrides.labels ?? metadata.flatMap { $0.labels.isEmpty ? nil : $0.labels } ?? (0..<outputCount).map(String.init)
-        guard labels.count == outputCount else {
+        if kind == .anomaly {
+            let map = shapes[graph.outputs[1]] ?? []
+            guard outputCount == 1, map.count == 4, map[0] == 1, map[1] == 1 else {
+                throw fail("an anomaly model outputs a score [N, 1] and a map [N, 1, h, w], not \(shapes[graph.outputs[0]] ?? []) and \(map)")
+            }
+        } else if labels.count != outputCount {
             throw fail("the model outputs \(outputCount) scores but \(labels.count) labels were given")
         }
-        let threshold = overrides.threshold ?? metadata?.threshold ?? 0.5
+        let threshold = overrides.threshold ?? metadata?.threshold ?? (kind == .anomaly ? 1 : 0.5)
         // A band from the flags is centred on the (possibly overridden) threshold; the file's band goes with the file's threshold.
-        let band = overrides.reviewBand.map { DecisionPolicy.band(around: threshold, halfWidth: $0) }
+        let band = overrides.reviewBand.map { DecisionPolicy.band(around: threshold, halfWidth: $0, kind: kind) }
             ?? (overrides.threshold == nil ? metadata?.reviewBand : nil)
         let policy = DecisionPolicy(labels: labels, okLabels: overrides.okLabels ?? metadata?.okLabels ?? [],
-                                    threshold: threshold, reviewBand: band)
+                                    threshold: threshold, reviewBand: band, kind: kind)
         do { try policy.validate() } catch { throw fail("\(error)") }
 
         self.path = path
@@ -97,7 +106,8 @@ public struct InspectionModel: Sendable {
                       inputSize: .init(width: preprocessing.width, height: preprocessing.height), color: preprocessing.color,
                       resize: preprocessing.resize, roi: preprocessing.region,
                       mean: Self.perChannel(preprocessing.mean, preprocessing.color), std: Self.perChannel(preprocessing.std, preprocessing.color),
-                      threshold: policy.threshold, reviewBand: policy.reviewBand, provenance: onnx.metadata?.provenance)
+                      threshold: policy.threshold, reviewBand: policy.reviewBand, provenance: onnx.metadata?.provenance,
+                      kind: onnx.metadata?.kind, mapRange: onnx.metadata?.mapRange)
     }
 
     private static func perChannel(_ values: [Float], _ color: ColorMode) -> [Float] {
@@ -105,6 +115,7 @@ public struct InspectionModel: Sendable {
     }
 
     public func classifier(threads: Int) throws -> Classifier {
-        try Classifier(graph: onnx.graph, preprocessing: preprocessing, policy: policy, threads: threads)
+        try Classifier(graph: onnx.graph, preprocessing: preprocessing, policy: policy, threads: threads,
+                       mapRange: onnx.metadata?.mapRange)
     }
 }

@@ -14,6 +14,10 @@ public struct InspectionRecord: Sendable, Equatable, Codable {
     /// Processing time of this photo in milliseconds (read, decode, preprocess, infer).
     public var ms: Double
     public var defectProbability: Float?
+    /// An anomaly model's score, normalised so that its threshold is 1 (also in `score`).
+    public var anomalyScore: Float?
+    /// An anomaly model's map (row-major, the model's grid), kept with `includeScores` for evaluation; never written out.
+    public var anomalyMap: [Float]?
     public var scores: [String: Float]?
     public var error: String?
     public var hotspot: Hotspot?
@@ -39,6 +43,7 @@ public struct InspectionRecord: Sendable, Equatable, Codable {
     enum CodingKeys: String, CodingKey {
         case path, label, score, decision, ms, scores, error, hotspot, heatmap
         case defectProbability = "defect_probability"
+        case anomalyScore = "anomaly_score"
         case heatmapError = "heatmap_error"
     }
 }

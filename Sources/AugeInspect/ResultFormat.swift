@@ -16,12 +16,15 @@ public struct ResultFormatter: Sendable {
     public let labelWidth: Int
     /// Whether photos are explained: CSV gets the hotspot and heatmap columns.
     public let explained: Bool
+    /// Whether the model is an anomaly model: CSV gets the `anomaly_score` column, last.
+    public let anomaly: Bool
 
     /// `labels`, the model's labels, size the table's label column.
-    public init(format: ResultFormat, scoreLabels: [String]? = nil, labels: [String] = [], explained: Bool = false) {
+    public init(format: ResultFormat, scoreLabels: [String]? = nil, labels: [String] = [], explained: Bool = false, anomaly: Bool = false) {
         self.format = format
         self.scoreLabels = scoreLabels
         self.explained = explained
+        self.anomaly = anomaly
         labelWidth = max(16, labels.map(\.count).max() ?? 0)
     }
 
@@ -50,7 +53,7 @@ public struct ResultFormatter: Sendable {
         case .csv:
             // defect_probability came after the score columns were public: it is appended, so column positions stay.
             return (["path", "label", "score", "decision", "ms", "error"] + (scoreLabels ?? []).map { "score_" + $0 } + ["defect_probability"]
-                + (explained ? Self.explanationColumns : [])).map(csvField).joined(separator: ",")
+                + (explained ? Self.explanationColumns : []) + (anomaly ? ["anomaly_score"] : [])).map(csvField).joined(separator: ",")
         case .table:
             return tableRow("decision", "label", "score", "ms", "path")
         case .json: return "["
@@ -74,7 +77,8 @@ public struct ResultFormatter: Sendable {
                 + [record.defectProbability.map { String(format: "%.6f", $0) } ?? ""]
             let hotspot = record.hotspot.map { [String($0.x), String($0.y), String($0.width), String($0.height), String(format: "%.4f", $0.evidence)] }
             let explanation = explained ? (hotspot ?? Array(repeating: "", count: 5)) + [record.heatmap ?? "", record.heatmapError ?? ""] : []
-            return (fields + explanation).map(csvField).joined(separator: ",")
+            let anomalyScore = anomaly ? [record.anomalyScore.map { String(format: "%.6f", $0) } ?? ""] : []
+            return (fields + explanation + anomalyScore).map(csvField).joined(separator: ",")
         case .table:
             let label = record.label ?? "-"
             let score = record.score.map { String(format: "%.3f", $0) } ?? "-"

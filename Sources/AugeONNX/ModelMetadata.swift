@@ -5,8 +5,19 @@ import Foundation
 /// `auge.*` keys, so one file carries the labels, the preprocessing, the decision policy and where
 /// the model came from. The key table is in docs/model-metadata.md.
 public struct ModelMetadata: Codable, Sendable, Equatable {
-    /// The version of the key set this type writes; files with a higher one are refused.
-    public static let currentFormatVersion = 1
+    /// The newest version of the key set this type reads; files with a higher one are refused.
+    /// Version 2 added `auge.kind` and `auge.map_range` (anomaly models); classifiers are still written as 1,
+    /// so that older Auge versions keep reading them.
+    public static let currentFormatVersion = 2
+
+    /// What the graph computes, and so how its outputs become a decision.
+    public enum Kind: String, Codable, Sendable, CaseIterable {
+        /// One output: a score per label (probabilities or logits).
+        case classifier
+        /// Two outputs trained on good parts only: `anomaly_score` [N, 1], the largest value of
+        /// `anomaly_map` [N, 1, h, w]; both normalised so that the threshold reads 1.0 for any model.
+        case anomaly
+    }
 
     public struct InputSize: Codable, Sendable, Equatable {
         public var width: Int
@@ -75,11 +86,21 @@ public struct ModelMetadata: Codable, Sendable, Equatable {
     public var threshold: Float?
     public var reviewBand: ReviewBand?
     public var provenance: Provenance?
+    /// Absent: a classifier.
+    public var kind: Kind?
+    /// Anomaly models: the map values drawn from cold (lower) to hot (upper) in every heatmap of the model,
+    /// so that good parts stay cold whatever the photo.
+    public var mapRange: ReviewBand?
+
+    public var resolvedKind: Kind { kind ?? .classifier }
 
     public init(labels: [String], okLabels: [String], inputSize: InputSize? = nil, color: ColorMode? = nil,
                 resize: ResizePolicy? = nil, roi: Region? = nil, mean: [Float]? = nil, std: [Float]? = nil,
-                threshold: Float? = nil, reviewBand: ReviewBand? = nil, provenance: Provenance? = nil) {
-        self.formatVersion = Self.currentFormatVersion
+                threshold: Float? = nil, reviewBand: ReviewBand? = nil, provenance: Provenance? = nil,
+                kind: Kind? = nil, mapRange: ReviewBand? = nil) {
+        self.formatVersion = kind == .anomaly ? 2 : 1
+        self.kind = kind
+        self.mapRange = mapRange
         self.labels = labels
         self.okLabels = okLabels
         self.inputSize = inputSize
@@ -107,6 +128,8 @@ public struct ModelMetadata: Codable, Sendable, Equatable {
         case threshold = "auge.threshold"
         case reviewBand = "auge.review_band"
         case provenance = "auge.provenance"
+        case kind = "auge.kind"
+        case mapRange = "auge.map_range"
     }
 
     /// Reads the `auge.*` entries of metadata_props; nil when the file has none (a plain ONNX model).
@@ -138,6 +161,8 @@ public struct ModelMetadata: Codable, Sendable, Equatable {
         threshold = try parse(.threshold, "a number", { Float($0) })
         reviewBand = try parse(.reviewBand, "\"lower,upper\" with numbers", Self.parseReviewBand)
         provenance = try parse(.provenance, "a JSON object", { Self.decodeJSON(Provenance.self, $0) })
+        kind = try parse(.kind, "one of " + Kind.allCases.map(\.rawValue).joined(separator: ", "), Kind.init(rawValue:))
+        mapRange = try parse(.mapRange, "\"lower,upper\" with numbers", Self.parseReviewBand)
         try validate()
     }
 
@@ -145,7 +170,7 @@ public struct ModelMetadata: Codable, Sendable, Equatable {
     public func properties() throws(MetadataError) -> [(key: String, value: String)] {
         try validate()
         let entries: [(Key, String?)] = [
-            (.formatVersion, String(formatVersion)),
+            (.formatVersion, String(kind == .anomaly ? max(2, formatVersion) : formatVersion)),
             (.labels, Self.encodeJSON(labels)),
             (.okLabels, Self.encodeJSON(okLabels)),
             (.inputSize, inputSize.map { "\($0.width)x\($0.height)" }),
@@ -157,6 +182,8 @@ public struct ModelMetadata: Codable, Sendable, Equatable {
             (.threshold, threshold.map { "\($0)" }),
             (.reviewBand, reviewBand.map { "\($0.lower),\($0.upper)" }),
             (.provenance, provenance.map(Self.encodeJSON)),
+            (.kind, kind?.rawValue),
+            (.mapRange, mapRange.map { "\($0.lower),\($0.upper)" }),
         ]
         return entries.compactMap { key, value in value.map { (key.rawValue, $0) } }
     }
@@ -181,10 +208,17 @@ public struct ModelMetadata: Codable, Sendable, Equatable {
             if values.contains(where: { !$0.isFinite }) { throw MetadataError("\(name) \(values) has a non-finite value") }
         }
         if let std, std.contains(where: { $0 <= 0 }) { throw MetadataError("std \(std) must be positive") }
-        if let threshold, !(0...1).contains(threshold) { throw MetadataError("threshold \(threshold) is outside 0...1") }
-        if let band = reviewBand, !(0 <= band.lower && band.lower <= band.upper && band.upper <= 1) {
-            throw MetadataError("review band \(band.lower),\(band.upper) is not an interval inside 0...1")
+        // A classifier's scores are probabilities; an anomaly score is any non-negative number (1.0 = threshold).
+        let scores: ClosedRange<Float> = resolvedKind == .anomaly ? 0...Float.greatestFiniteMagnitude : 0...1
+        let range = resolvedKind == .anomaly ? "0 or more" : "0...1"
+        if let threshold, !scores.contains(threshold) { throw MetadataError("threshold \(threshold) is outside \(range)") }
+        if let band = reviewBand, !(band.lower <= band.upper && scores.contains(band.lower) && scores.contains(band.upper)) {
+            throw MetadataError("review band \(band.lower),\(band.upper) is not an interval inside \(range)")
         }
+        if let band = mapRange, !(band.lower < band.upper && band.lower.isFinite && band.upper.isFinite) {
+            throw MetadataError("map range \(band.lower),\(band.upper) is not an interval from cold to hot")
+        }
+        if mapRange != nil, resolvedKind != .anomaly { throw MetadataError("a map range belongs to an anomaly model (auge.kind = anomaly)") }
     }
 
     public struct MetadataError: Error, Sendable, Equatable, CustomStringConvertible {

@@ -118,15 +118,20 @@ public struct Backbone: Sendable {
     }
 
     /// Only the nodes (and constants) that compute `value`, which becomes the output.
-    private static func pruned(_ source: Graph, to value: String) -> Graph {
-        var needed: Set<String> = [value]
+    static func pruned(_ source: Graph, to value: String) -> Graph {
+        pruned(source, to: [value])
+    }
+
+    /// Only the nodes (and constants) that compute `values`, which become the outputs.
+    static func pruned(_ source: Graph, to values: [String]) -> Graph {
+        var needed = Set(values)
         var kept: [Node] = []
         for node in source.nodes.reversed() where node.outputs.contains(where: needed.contains) {
             kept.append(node)
             needed.formUnion(node.inputs)
         }
         return Graph(name: source.name, inputs: source.inputs, nodes: kept.reversed(),
-                     constants: source.constants.filter { needed.contains($0.key) }, outputs: [value])
+                     constants: source.constants.filter { needed.contains($0.key) }, outputs: values)
     }
 
     /// `graph` with its output pooled into `featuresValue` [N, features].

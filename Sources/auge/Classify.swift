@@ -68,7 +68,7 @@ struct Classify: ParsableCommand {
         let sink = try OutputSink(path: output)
         let format = self.format ?? (sink.isTerminal ? .table : .jsonl)
         let formatter = ResultFormatter(format: format, scoreLabels: scores ? inspection.policy.labels : nil, labels: inspection.policy.labels,
-                                        explained: explanation.settings != nil)
+                                        explained: explanation.settings != nil, anomaly: inspection.policy.kind == .anomaly)
         let sorter = sortInto.map { Sorter(root: $0, grouping: by, move: move) }
         let progress = ProgressBar(total: walk.files.count, enabled: !quiet && isatty(STDERR_FILENO) == 1 && !sink.isTerminal)
         var summary = RunSummary()

@@ -1,3 +1,4 @@
+import AugeImage
 import AugeInspect
 import AugeTrain
 import ArgumentParser
@@ -6,7 +7,10 @@ import Foundation
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure a model on labelled photos (one sub-folder per class).",
-        discussion: "Reports accuracy, per-class precision/recall/F1, the confusion matrix and, with OK labels, missed-defect and false-reject rates at the model's threshold and review band, and ROC AUC.")
+        discussion: """
+            Reports accuracy, per-class precision/recall/F1, the confusion matrix and, with OK labels, missed-defect and             false-reject rates at the model's threshold and review band, and ROC AUC.
+            For an anomaly model, the OK label's folder holds the good photos and every other folder defects: it reports             image AUROC and the missed-defect, false-reject and review rates; with --masks, pixel AUROC and PRO too.
+            """)
 
     enum Format: String, ExpressibleByArgument {
         case text, json
@@ -26,9 +30,15 @@ struct Eval: ParsableCommand {
     @Option(help: "Evaluate only every n-th photo of each class by name: the validation photos `auge train --val-split 1/n` held out.")
     var holdout: Int?
 
+    @Option(help: ArgumentHelp("Anomaly models: ground-truth masks, MASKS/<class>/<photo name>.png, for pixel AUROC and PRO.",
+                               discussion: "A grey image the size of the photo, defect where bright (128 and up; a 0/1 mask: non-zero). A good photo without a mask counts as all good."))
+    var masks: String?
+
     func run() throws {
         try requireKernelSupport()
         let inspection = try settings.load()
+        if inspection.policy.kind == .anomaly { return try evaluateAnomalyModel(inspection) }
+        if masks != nil { throw ValidationError("--masks goes with an anomaly model; \(inspection.path) is a classifier") }
         let policy = inspection.policy
         var folder = try ImageFolder.scan(dataset, classes: policy.labels, skippingOthers: true)
         for skipped in folder.skippedFolders {
@@ -68,6 +78,86 @@ struct Eval: ParsableCommand {
         switch format {
         case .json: try printJSON(metrics, misclassified: misclassified, errors: errors, seconds: seconds)
         case .text: printText(metrics, misclassified: misclassified, errors: errors, images: rows.count, seconds: seconds)
+        }
+    }
+
+    /// Every sub-folder is a class: the model's OK label's photos are good, the others defects.
+    private func evaluateAnomalyModel(_ inspection: InspectionModel) throws {
+        let policy = inspection.policy
+        var folder = try ImageFolder.scan(dataset)
+        if let holdout {
+            guard holdout >= 2 else { throw ValidationError("--holdout must be at least 2") }
+            folder = folder.split(validationEvery: holdout).validation
+        }
+        guard folder.classes.contains(where: policy.okLabels.contains) else {
+            throw ValidationError("\(dataset) has no folder of good photos named \(policy.okLabels.joined(separator: " or ")) "
+                + "(its folders: \(folder.classes.joined(separator: ", "))); give --ok-labels")
+        }
+        let started = Date()
+        let lanes = try InspectionPipeline.lanes(for: inspection, photos: folder.items.count, cores: max(1, threads))
+        let pipeline = InspectionPipeline(lanes: lanes)
+        pipeline.includeScores = masks != nil
+        let decoder = ImageDecoder()
+        var scores: [Float] = [], truths: [Bool] = [], errors: [[String: String]] = []
+        var maps: [(map: [Float], mask: [Bool])] = []
+        var index = 0
+        try pipeline.run(folder.items.map(\.path)) { record in
+            let item = folder.items[index]
+            index += 1
+            guard let score = record.anomalyScore else {
+                errors.append(["path": item.path, "error": record.error ?? "no anomaly score"])
+                return
+            }
+            let isDefect = !policy.okLabels.contains(folder.classes[item.label])
+            scores.append(score)
+            truths.append(isDefect)
+            guard let masks, let map = record.anomalyMap else { return }
+            let name = ((item.path as NSString).lastPathComponent as NSString).deletingPathExtension + ".png"
+            let maskPath = ((masks as NSString).appendingPathComponent(folder.classes[item.label]) as NSString).appendingPathComponent(name)
+            let mask: [Bool]
+            if FileManager.default.fileExists(atPath: maskPath) {
+                mask = try lanes[0].inputMask(fileAt: maskPath, decoder: decoder)
+            } else if !isDefect {
+                mask = [Bool](repeating: false, count: inspection.preprocessing.width * inspection.preprocessing.height)
+            } else {
+                throw ValidationError("\(item.path) is a defect photo but has no mask \(maskPath)")
+            }
+            maps.append((lanes[0].mapAtInputResolution(map), mask))
+        }
+        var pixels: AnomalyMetrics.PixelAccumulator?
+        if !maps.isEmpty {
+            let top = maps.map { $0.map.max() ?? 0 }.max() ?? 1
+            var accumulator = AnomalyMetrics.PixelAccumulator(range: 0...max(top, .leastNormalMagnitude))
+            for (map, mask) in maps {
+                accumulator.add(map: map, mask: mask, width: inspection.preprocessing.width, height: inspection.preprocessing.height)
+            }
+            pixels = accumulator
+        }
+        let band = policy.reviewBand.map { (lower: $0.lower, upper: $0.upper) }
+        let result = AnomalyEvaluation(scores: scores, isDefect: truths, threshold: policy.threshold, review: band, pixels: pixels,
+                                       maskedPhotos: maps.count)
+        let seconds = Date().timeIntervalSince(started)
+        switch format {
+        case .json:
+            var object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(result)) as! [String: Any]
+            object["errors"] = errors
+            object["model"] = inspection.path
+            object["dataset"] = dataset
+            object["seconds"] = seconds
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        case .text:
+            func percent(_ rate: Double?) -> String { rate.map { String(format: "%.2f%%", 100 * $0) } ?? "n/a" }
+            func number(_ value: Double?) -> String { value.map { String(format: "%.4f", $0) } ?? "n/a" }
+            print(String(format: "%d photos in %.1f s (%.1f photos/s): %d good, %d defect", scores.count, seconds, Double(scores.count) / seconds,
+                         result.goodPhotos, result.defectPhotos))
+            print("image AUROC \(number(result.imageAUROC))")
+            print(String(format: "threshold %.3f", result.threshold) + (band.map { String(format: ", review %.3f-%.3f", $0.lower, $0.upper) } ?? "")
+                + ": missed defects \(percent(result.missedDefectRate)), false rejects \(percent(result.falseRejectRate)), review \(percent(result.reviewRate))")
+            if masks != nil {
+                print("pixel AUROC \(number(result.pixelAUROC)), PRO (FPR <= 0.3) \(number(result.pro)) over \(result.maskedPhotos) photos")
+            }
+            for error in errors { print("error: \(error["path"]!): \(error["error"]!)") }
         }
     }
 

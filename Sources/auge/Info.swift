@@ -58,13 +58,18 @@ struct Info: ParsableCommand {
             print("metadata:   none (a plain ONNX model: give --labels, --size, ... or write them in with `auge annotate`)")
             return
         }
+        let anomaly = m.resolvedKind == .anomaly
+        print("kind:       " + (anomaly ? "anomaly (fitted on good parts only; anomaly score 1.0 = threshold)" : "classifier"))
         print("labels:     \(m.labels.joined(separator: ", "))")
         print("OK labels:  \(m.okLabels.isEmpty ? "none (decides by label)" : m.okLabels.joined(separator: ", "))")
         if let size = m.inputSize { print("input:      \(size.width)x\(size.height) \(m.color?.rawValue ?? "") resize \(m.resize?.rawValue ?? "stretch")") }
         if let roi = m.roi { print("region:     \(roi.x),\(roi.y),\(roi.width),\(roi.height)") }
         if let mean = m.mean, let std = m.std { print("normalise:  mean \(mean) std \(std)") }
         if let threshold = m.threshold { print("threshold:  \(threshold)") }
-        if let band = m.reviewBand { print(String(format: "review:     defect probability from %.4f to %.4f goes to review", band.lower, band.upper)) }
+        if let band = m.reviewBand {
+            print(String(format: "review:     %@ from %.4f to %.4f goes to review", anomaly ? "anomaly score" : "defect probability", band.lower, band.upper))
+        }
+        if let range = m.mapRange { print(String(format: "heatmaps:   anomaly map from %.3f (cold) to %.3f (hot)", range.lower, range.upper)) }
         if let p = m.provenance {
             print("trained:    " + [p.method, p.dataset, p.trainedAt].compactMap { $0 }.joined(separator: "; "))
             if let metrics = p.validationMetrics {

@@ -75,12 +75,19 @@ struct ModelOptions: ParsableArguments {
 
     /// Models/default.onnx in the working directory, else beside the source checkout the binary was
     /// built in (.build/<config>/auge), else in ../share/auge/ of an installed binary.
-    static func defaultModelPath() -> String {
+    static func defaultModelPath() -> String { shippedModel("default.onnx") }
+
+    /// The pretrained backbone anomaly training uses by default (scripts/setup-backbone.sh makes it),
+    /// looked up as the default model is.
+    static func defaultBackbonePath() -> String { shippedModel("backbones/efficientnet-lite0.onnx") }
+
+    /// `name` under Models/ in the working directory, beside the source checkout, or in ../share/auge/.
+    private static func shippedModel(_ name: String) -> String {
         let binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
         let candidates = [
-            URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("Models/default.onnx"),
-            binary.appendingPathComponent("../../../Models/default.onnx").standardized,
-            binary.appendingPathComponent("../share/auge/default.onnx").standardized,
+            URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("Models/" + name),
+            binary.appendingPathComponent("../../../Models/" + name).standardized,
+            binary.appendingPathComponent("../share/auge/" + name).standardized,
         ]
         return (candidates.first { FileManager.default.fileExists(atPath: $0.path) } ?? candidates[0]).path
     }

@@ -14,6 +14,9 @@ struct Train: ParsableCommand {
             With --backbone, a head is trained on the features of a pretrained network (transfer learning): each photo
             and a few augmented copies (--variants) go through the backbone once, then the head trains in seconds per
             epoch; the model file holds backbone and head together.
+            With --anomaly (or a dataset of good photos only), an anomaly model is fitted on the good photos alone: a memory
+            bank of the backbone's patch features; a part is anomalous where its patches are far from every good one. The
+            threshold is set on held-out good photos for --max-false-reject-rate; defect photos are only measured.
             """)
 
     @Argument(help: "The dataset folder: DATASET/<class>/<photo>.")
@@ -108,6 +111,15 @@ struct Train: ParsableCommand {
     @Option(help: "Which validation score keeps an epoch (and what --patience waits for): balanced (mean per-class recall), accuracy, or loss.")
     var select: EpochSelection = .balanced
 
+    @Flag(help: "Fit an anomaly model on the good photos only (the default for a dataset with no defect class).")
+    var anomaly = false
+
+    @Option(help: "With --anomaly: the threshold lets at most this share of held-out good photos be rejected.")
+    var maxFalseRejectRate = 0.01
+
+    @Option(help: "With --anomaly: the most patch vectors the memory bank keeps (inference cost grows with it).")
+    var bankSize = 2048
+
     @Option(help: "Checkpoint file written after every epoch (default: OUT.checkpoint).")
     var checkpoint: String?
 
@@ -130,6 +142,11 @@ struct Train: ParsableCommand {
         }
         guard variants >= 1, hidden >= 0, finetune >= 0 else { throw ValidationError("--variants must be at least 1, --hidden and --finetune at least 0") }
         let all = try ImageFolder.scan(dataset)
+        let okClasses = okLabels.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+            ?? ImageFolder.defaultOKLabels(all.classes)
+        if anomaly || (!okClasses.isEmpty && Set(okClasses) == Set(all.classes)) {
+            return try trainAnomaly(all, okClasses: okClasses, size: size, region: region)
+        }
         let train: ImageFolder, validation: ImageFolder
         if let val {
             (train, validation) = (all, try ImageFolder.scan(val, classes: all.classes))
@@ -137,8 +154,7 @@ struct Train: ParsableCommand {
             guard valSplit > 0, valSplit <= 0.5 else { throw ValidationError("--val-split must be in (0, 0.5]") }
             (train, validation) = all.split(validationEvery: max(2, Int((1 / valSplit).rounded())))
         }
-        let ok = okLabels.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
-            ?? ImageFolder.defaultOKLabels(all.classes)
+        let ok = okClasses
 
         var options = TrainingOptions()
         options.architecture = arch
@@ -198,6 +214,60 @@ struct Train: ParsableCommand {
                          100 * (v.falseRejectRate ?? 0), 100 * (v.reviewRate ?? 0), v.rocAUC ?? .nan))
         }
         say(String(format: "training time %.1f s; wrote %@ (checkpoint %@)", model.provenance.trainingSeconds, out, checkpointPath))
+        for warning in model.warnings { say("warning: " + warning) }
+    }
+}
+
+extension Train {
+    /// `auge train --anomaly`: the good classes' photos, every n-th held out to set the threshold; the
+    /// defect classes' held-out photos are measured, never fitted on.
+    func trainAnomaly(_ all: ImageFolder, okClasses: [String], size: (width: Int, height: Int)?, region: Region?) throws {
+        guard !okClasses.isEmpty else {
+            throw ValidationError("--anomaly fits on good photos: name the good class with --ok-labels (classes are \(all.classes.joined(separator: ", ")))")
+        }
+        if let unknown = okClasses.first(where: { !all.classes.contains($0) }) {
+            throw ValidationError("--ok-labels names \(unknown), which is not a class of \(dataset) (\(all.classes.joined(separator: ", ")))")
+        }
+        guard valSplit > 0, valSplit <= 0.5 else { throw ValidationError("--val-split must be in (0, 0.5]") }
+        guard maxFalseRejectRate > 0, maxFalseRejectRate < 0.5 else { throw ValidationError("--max-false-reject-rate must be in (0, 0.5)") }
+        guard bankSize >= 1 else { throw ValidationError("--bank-size must be at least 1") }
+        let backbonePath = backbone ?? ModelOptions.defaultBackbonePath()
+        guard FileManager.default.fileExists(atPath: backbonePath) else {
+            throw ValidationError("anomaly training needs a pretrained backbone; \(backbonePath) does not exist (make it with scripts/setup-backbone.sh, or give --backbone)")
+        }
+        let (train, held) = all.split(validationEvery: max(2, Int((1 / valSplit).rounded())))
+        let okIndices = Set(okClasses.compactMap { all.classes.firstIndex(of: $0) })
+        let fit = train.items.filter { okIndices.contains($0.label) }.map(\.path)
+        let calibration = held.items.filter { okIndices.contains($0.label) }.map(\.path)
+        let defects = held.items.filter { !okIndices.contains($0.label) }.map(\.path)
+        var options = AnomalyOptions(backbone: backbonePath)
+        options.size = size
+        options.resize = resize
+        options.region = region
+        options.taps = featureNode.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+        options.bankSize = bankSize
+        options.maxFalseRejectRate = maxFalseRejectRate
+        options.seed = seed
+        options.threads = max(1, threads)
+        say("anomaly model: fit on \(fit.count) good photos (\(okClasses.joined(separator: ", "))); threshold from \(calibration.count) held-out good photos; "
+            + "\(defects.count) held-out defect photos measured only")
+        let progress = ProgressDisplay()
+        let model = try AnomalyTrainer.fit(fit: fit, calibration: calibration, defects: defects, okLabel: okClasses[0], options: options,
+                                           dataset: dataset) { event in
+            switch event {
+            case let .features(set, done, total): progress.show(.extracting(set: set, done: done, total: total))
+            case let .coreset(patches, bank): say("memory bank: \(bank) of \(patches) patches (greedy coreset)")
+            }
+        }
+        try model.onnxData().write(to: URL(fileURLWithPath: out), options: .atomic)
+        say("backbone taps \(model.taps.joined(separator: ", ")): \(model.featureCount) features per patch, \(model.grid.columns)x\(model.grid.rows) patches per photo")
+        let metrics = model.metadata.provenance?.validationMetrics ?? [:]
+        func percent(_ key: String) -> String { metrics[key].map { String(format: "%.2f%%", 100 * $0) } ?? "n/a" }
+        let band = model.metadata.reviewBand!
+        say(String(format: "threshold 1.0 (raw distance %.4f), review band %.3f-%.3f: on the held-out photos false rejects %@, review %@",
+                   model.rawThreshold, band.lower, band.upper, percent("false_reject_rate"), percent("review_rate"))
+            + (metrics["image_auroc"].map { String(format: ", missed defects %@, image AUROC %.4f", percent("missed_defect_rate"), $0) } ?? ""))
+        say(String(format: "training time %.1f s; wrote %@", model.seconds, out))
         for warning in model.warnings { say("warning: " + warning) }
     }
 }

@@ -74,6 +74,11 @@ struct ONNXRuntimeClassifier {
     /// The model's first output for one input tensor in a .npy file (scripts/run_onnxruntime.py,
     /// which also runs onnx.checker's full check), working in `directory`.
     func outputs(model: URL, input: URL, in directory: URL) throws -> Tensor {
+        try allOutputs(model: model, input: input, in: directory)[0]
+    }
+
+    /// Every output of the model, in the graph's order, for one input tensor in a .npy file.
+    func allOutputs(model: URL, input: URL, in directory: URL) throws -> [Tensor] {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let inputName = try run(["-c", "import onnxruntime as o, sys; print(o.InferenceSession(sys.argv[1]).get_inputs()[0].name)", model.path])
             .trimmingCharacters(in: .whitespacesAndNewlines)
@@ -81,7 +86,11 @@ struct ONNXRuntimeClassifier {
         let jobsURL = directory.appendingPathComponent("jobs.json")
         try JSONSerialization.data(withJSONObject: jobs).write(to: jobsURL)
         _ = try run([repositoryRoot.appendingPathComponent("scripts/run_onnxruntime.py").path, jobsURL.path])
-        return try NPY.read(contentsOf: directory.appendingPathComponent("output0.npy"))
+        var outputs: [Tensor] = []
+        while FileManager.default.fileExists(atPath: directory.appendingPathComponent("output\(outputs.count).npy").path) {
+            outputs.append(try NPY.read(contentsOf: directory.appendingPathComponent("output\(outputs.count).npy")))
+        }
+        return outputs
     }
 
     private func run(_ arguments: [String]) throws -> String {

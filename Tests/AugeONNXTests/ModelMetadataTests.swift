@@ -25,7 +25,36 @@ final class ModelMetadataTests: XCTestCase {
         let provenance = try XCTUnwrap(properties["auge.provenance"])
         XCTAssertTrue(provenance.contains(#""trained_at":"2026-11-24T22:00:00Z""#), provenance)
         XCTAssertTrue(provenance.contains(#""validation_metrics":{"accuracy":0.975,"recall_nok":1}"#), provenance)
-        XCTAssertEqual(Set(properties.keys), Set(ModelMetadata.Key.allCases.map(\.rawValue)))
+        // Every key but the anomaly models' own.
+        XCTAssertEqual(Set(properties.keys), Set(ModelMetadata.Key.allCases.map(\.rawValue)).subtracting(["auge.kind", "auge.map_range"]))
+    }
+
+    /// An anomaly model's keys: version 2 (older Auge refuses the file by name), a threshold and band
+    /// in anomaly-score units, the heatmap range.
+    func testAnomalyModelKeys() throws {
+        let anomaly = ModelMetadata(labels: ["good", "anomaly"], okLabels: ["good"], threshold: 1, reviewBand: .init(lower: 0.9, upper: 1.1),
+                                    kind: .anomaly, mapRange: .init(lower: 0.4, upper: 1.5))
+        let properties = Dictionary(uniqueKeysWithValues: try anomaly.properties().map { ($0.key, $0.value) })
+        XCTAssertEqual(properties["auge.format_version"], "2")
+        XCTAssertEqual(properties["auge.kind"], "anomaly")
+        XCTAssertEqual(properties["auge.map_range"], "0.4,1.5")
+        XCTAssertEqual(properties["auge.review_band"], "0.9,1.1")
+        XCTAssertEqual(try ModelMetadata(properties: properties), anomaly)
+        var high = properties
+        high["auge.threshold"] = "2.5"
+        high["auge.review_band"] = "2,3"
+        XCTAssertEqual(try ModelMetadata(properties: high)?.threshold, 2.5, "an anomaly threshold may exceed 1")
+        for (key, value, expected) in [("auge.kind", "detector", "auge.kind"), ("auge.map_range", "1.5,0.4", "map range"),
+                                       ("auge.threshold", "-1", "outside 0 or more")] {
+            var broken = properties
+            broken[key] = value
+            XCTAssertThrowsError(try ModelMetadata(properties: broken), "\(key) = \(value)") { error in
+                XCTAssertTrue("\(error)".contains(expected), "\(key) = \(value): \(error)")
+            }
+        }
+        var classifier = ["auge.format_version": "1", "auge.labels": #"["a","b"]"#, "auge.ok_labels": #"["a"]"#]
+        classifier["auge.map_range"] = "0,1"
+        XCTAssertThrowsError(try ModelMetadata(properties: classifier)) { XCTAssertTrue("\($0)".contains("anomaly model"), "\($0)") }
     }
 
     func testRoundTripThroughProperties() throws {
@@ -53,7 +82,7 @@ final class ModelMetadataTests: XCTestCase {
             ("auge.threshold", "1.5", "outside 0...1"),
             ("auge.review_band", "0.8,0.2", "review band"),
             ("auge.ok_labels", #"["c"]"#, "not one of the labels"),
-            ("auge.format_version", "2", "update Auge"),
+            ("auge.format_version", "3", "update Auge"),
             ("auge.std", "[0]", "positive"),
         ]
         for (key, value, expected) in broken {

@@ -159,9 +159,9 @@ public struct Benchmark {
         let firstEngine = try Engine(graph: onnx.graph, batchSize: options.batches[0], threads: options.threads[0])
         let loadMs = (Self.now() - loadStart) * 1000
         let input = Self.randomInput(count: Self.inputCount(firstEngine))
-        var output = [Float](repeating: 0, count: Self.outputCount(firstEngine))
+        let outputs = OutputBuffers(firstEngine)
         let firstStart = Self.now()
-        input.withUnsafeBufferPointer { i in output.withUnsafeMutableBufferPointer { firstEngine.run(input: i.baseAddress!, output: $0.baseAddress!) } }
+        input.withUnsafeBufferPointer { firstEngine.run(input: $0.baseAddress!, outputs: outputs.pointers) }
         let firstRunMs = (Self.now() - firstStart) * 1000
 
         var runs: [Run] = []
@@ -184,7 +184,15 @@ public struct Benchmark {
     }
 
     private static func inputCount(_ engine: Engine) -> Int { engine.inputShapes[engine.inputNames[0]]!.reduce(1, *) }
-    private static func outputCount(_ engine: Engine) -> Int { engine.outputShapes[engine.outputNames[0]]!.reduce(1, *) }
+
+    /// A buffer for every output of an engine (an anomaly model has two), freed with the holder.
+    private final class OutputBuffers {
+        let pointers: [UnsafeMutablePointer<Float>]
+        init(_ engine: Engine) {
+            pointers = engine.outputNames.map { .allocate(capacity: engine.outputShapes[$0]!.reduce(1, *)) }
+        }
+        deinit { pointers.forEach { $0.deallocate() } }
+    }
 
     /// Fixed pseudo-random values in -1...1 (a zero input could take faster paths in some kernels).
     private static func randomInput(count: Int) -> [Float] {
@@ -198,19 +206,17 @@ public struct Benchmark {
     /// Seconds per run after warm-up: `runs` of them, or as many as fit in `seconds` (at least 10).
     private func timeRuns(_ engine: Engine) -> [Double] {
         let input = Self.randomInput(count: Self.inputCount(engine))
-        var output = [Float](repeating: 0, count: Self.outputCount(engine))
+        let outputs = OutputBuffers(engine)
         return input.withUnsafeBufferPointer { i in
-            output.withUnsafeMutableBufferPointer { o in
-                for _ in 0..<options.warmup { engine.run(input: i.baseAddress!, output: o.baseAddress!) }
-                var times: [Double] = []
-                let end = Self.now() + options.seconds
-                while options.runs.map({ times.count < $0 }) ?? (times.count < 10 || Self.now() < end) {
-                    let start = Self.now()
-                    engine.run(input: i.baseAddress!, output: o.baseAddress!)
-                    times.append(Self.now() - start)
-                }
-                return times
+            for _ in 0..<options.warmup { engine.run(input: i.baseAddress!, outputs: outputs.pointers) }
+            var times: [Double] = []
+            let end = Self.now() + options.seconds
+            while options.runs.map({ times.count < $0 }) ?? (times.count < 10 || Self.now() < end) {
+                let start = Self.now()
+                engine.run(input: i.baseAddress!, outputs: outputs.pointers)
+                times.append(Self.now() - start)
             }
+            return times
         }
     }
 
@@ -257,7 +263,7 @@ public struct Benchmark {
                 errors += 1; continue
             }
             let t3 = Self.now()
-            _ = tensor.withUnsafeBufferPointer { classifier.probabilities(for: $0.baseAddress!) }
+            _ = tensor.withUnsafeBufferPointer { classifier.answer(for: $0.baseAddress!) }
             let t4 = Self.now()
             read += t1 - t0; decode += t2 - t1; prepare += t3 - t2; infer += t4 - t3
         }

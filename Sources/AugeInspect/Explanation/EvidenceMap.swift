@@ -108,6 +108,46 @@ public struct EvidenceMap: Sendable, Equatable {
     }
 }
 
+extension EvidenceMap {
+    /// An anomaly model's map as evidence: each cell's heat is its value placed in the model-wide `range`
+    /// (below the lower end: cold, 0; above the upper: hot, 1), so that good parts stay cold in every heatmap.
+    /// The strongest window is the patch of cells around the peak that hold at least half its value; its
+    /// share is how much of the score would go were that patch like the rest of the photo (the score is
+    /// the map's largest value, so the share is 1 minus the largest value outside, over the peak).
+    public init(anomalyMap values: [Float], rows: Int, columns: Int, inputWidth: Int, inputHeight: Int, score: Float,
+                range: ClosedRange<Float>) {
+        precondition(values.count == rows * columns && !values.isEmpty, "one value per cell")
+        let span = max(range.upperBound - range.lowerBound, .leastNormalMagnitude)
+        let peak = values.indices.max { values[$0] < values[$1] }!
+        // The cells connected to the peak (8 neighbours) holding at least half its value.
+        let floor = values[peak] / 2
+        var inside = [Bool](repeating: false, count: values.count)
+        var stack = [peak]
+        inside[peak] = true
+        var (top, left, bottom, right) = (peak / columns, peak % columns, peak / columns, peak % columns)
+        while let cell = stack.popLast() {
+            let (r, c) = (cell / columns, cell % columns)
+            (top, left, bottom, right) = (min(top, r), min(left, c), max(bottom, r), max(right, c))
+            for nr in max(0, r - 1)...min(rows - 1, r + 1) {
+                for nc in max(0, c - 1)...min(columns - 1, c + 1) where !inside[nr * columns + nc] && values[nr * columns + nc] >= floor {
+                    inside[nr * columns + nc] = true
+                    stack.append(nr * columns + nc)
+                }
+            }
+        }
+        var outside: Float = 0
+        for r in 0..<rows { for c in 0..<columns where !(top...bottom).contains(r) || !(left...right).contains(c) {
+            outside = max(outside, values[r * columns + c])
+        } }
+        let xs = Self.cellEdges(inputWidth, grid: columns), ys = Self.cellEdges(inputHeight, grid: rows)
+        let share = values[peak] > 0 ? min(1, max(0, (values[peak] - outside) / values[peak])) : 0
+        self.init(rows: rows, columns: columns, inputWidth: inputWidth, inputHeight: inputHeight,
+                  heat: values.map { min(1, max(0, ($0 - range.lowerBound) / span)) },
+                  strongest: InputWindow(x: xs[left], y: ys[top], width: xs[right + 1] - xs[left], height: ys[bottom + 1] - ys[top], share: share),
+                  evidence: score)
+    }
+}
+
 /// The photo rectangle whose flattening lowers the evidence most: record key `hotspot`.
 public struct Hotspot: Sendable, Equatable, Codable {
     /// Upright, full-resolution photo pixels (the same frame as a region of interest).

@@ -32,10 +32,19 @@ extension Classifier {
     }
 
     /// Adds `hotspot` (and with a heatmap folder, `heatmap` or `heatmap_error`) to the record of `image`,
-    /// whose tensor and probabilities are given.
-    func explain(_ record: inout InspectionRecord, image: Image, tensor: UnsafeMutablePointer<Float>, probabilities: [Float],
+    /// whose tensor and answer are given. A classifier's evidence is found by occlusion; an anomaly
+    /// model's map is its own evidence, at no extra cost.
+    func explain(_ record: inout InspectionRecord, image: Image, tensor: UnsafeMutablePointer<Float>, answer: Answer,
                  settings: ExplanationSettings) {
-        let map = evidenceMap(for: tensor, probabilities: probabilities, grid: settings.grid)
+        let map: EvidenceMap
+        switch answer {
+        case let .probabilities(probabilities):
+            map = evidenceMap(for: tensor, probabilities: probabilities, grid: settings.grid)
+        case let .anomaly(score, values):
+            let layout = anomalyMap!
+            map = EvidenceMap(anomalyMap: values, rows: layout.rows, columns: layout.columns, inputWidth: preprocessing.width,
+                              inputHeight: preprocessing.height, score: score, range: layout.range)
+        }
         do {
             let mapping = try preprocessing.inputMapping(for: image)
             record.hotspot = Hotspot(map.strongest, through: mapping)

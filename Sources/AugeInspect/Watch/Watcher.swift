@@ -178,8 +178,8 @@ public final class Watcher {
         do {
             let (candidate, name, sha256) = try loadModel()
             let probe = [Float](repeating: 0, count: candidate.preprocessing.tensorCount)
-            let probabilities = probe.withUnsafeBufferPointer { candidate.probabilities(for: $0.baseAddress!) }
-            guard probabilities.allSatisfy(\.isFinite) else { throw WatchError(description: "it gives non-finite scores") }
+            let answer = probe.withUnsafeBufferPointer { candidate.answer(for: $0.baseAddress!) }
+            guard answer.values.allSatisfy(\.isFinite) else { throw WatchError(description: "it gives non-finite scores") }
             classifier = candidate
             modelName = name
             modelSHA256 = sha256

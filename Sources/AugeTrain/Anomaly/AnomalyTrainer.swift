@@ -1,0 +1,234 @@
+import AugeEngine
+import AugeImage
+import AugeONNX
+import Foundation
+
+/// How an anomaly model is fitted (`auge train --anomaly`).
+public struct AnomalyOptions: Sendable {
+    /// The pretrained backbone (ONNX classifier) whose feature maps describe the patches.
+    public var backbone: String
+    /// The model's input size; nil: 224 x 224.
+    public var size: (width: Int, height: Int)?
+    public var resize: ResizePolicy = .stretch
+    public var region: Region?
+    /// Backbone values whose maps are the features, finest first; nil: the ends of the stride-8 and stride-16 stages.
+    public var taps: [String]?
+    /// Side of each map's local average.
+    public var aggregation = 3
+    /// The most patch vectors the memory bank holds: the search costs (patches x features x bank) per photo.
+    public var bankSize = 2048
+    /// Patches the coreset is chosen from at most (a random share of each photo's, when the photos have more).
+    public var maxPatches = 250_000
+    /// Cells at each edge of the map that the score ignores.
+    public var border = 1
+    /// The map's Gaussian smoothing, in cells (0: none).
+    public var smoothing: Float = 1
+    /// The threshold lets at most this share of the held-out good photos be rejected.
+    public var maxFalseRejectRate = 0.01
+    public var seed: UInt64 = 1
+    public var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    public init(backbone: String) {
+        self.backbone = backbone
+    }
+}
+
+/// Progress of a fit, for a display.
+public enum AnomalyEvent: Sendable {
+    case features(set: String, done: Int, total: Int)
+    case coreset(patches: Int, bank: Int)
+}
+
+/// A fitted anomaly model: the ONNX file's graph and metadata, and how it did on the held-out photos.
+public struct AnomalyModel: Sendable {
+    public let graph: Graph
+    public let metadata: ModelMetadata
+    /// Raw (unnormalised) distance that became the threshold 1.0.
+    public let rawThreshold: Float
+    public let bankCount: Int
+    public let featureCount: Int
+    public let grid: (rows: Int, columns: Int)
+    public let taps: [String]
+    /// The held-out photos' normalised scores: good ones (which set the threshold) and defects (reported only).
+    public let goodScores: [Float]
+    public let defectScores: [Float]
+    public let seconds: Double
+    public let warnings: [String]
+
+    public func onnxData() throws -> Data {
+        try exportONNX(graph: graph, metadata: metadata, producerVersion: "")
+    }
+}
+
+/// Fits a patch-memory anomaly model on good photos only: their patches' features, subsampled to a
+/// fixed-size memory bank; a new photo's patches are as anomalous as they are far from their nearest
+/// bank vector. The threshold comes from held-out good photos, for a target false-reject rate.
+public enum AnomalyTrainer {
+    /// `fit`: the good photos the bank is made of; `calibration`: held-out good photos that set the
+    /// threshold; `defects`: held-out defect photos, only measured (never fitted or calibrated on).
+    public static func fit(fit: [String], calibration: [String], defects: [String], okLabel: String, options: AnomalyOptions,
+                           dataset: String, events: (AnomalyEvent) -> Void = { _ in }) throws -> AnomalyModel {
+        let started = Date()
+        guard fit.count >= 2 else { throw DatasetError(description: "anomaly training needs at least 2 good photos to fit on, got \(fit.count)") }
+        guard !calibration.isEmpty else { throw DatasetError(description: "anomaly training needs held-out good photos to set the threshold") }
+        let workers = Workers(count: max(1, options.threads))
+        let (patchGraph, preprocessing, origin) = try loadBackbone(options)
+        let d = patchGraph.featureCount, stride = (d + 15) / 16 * 16
+        let cells = patchGraph.grid.rows * patchGraph.grid.columns
+
+        // 1. Every fit photo's patch features (a random share of them when there are too many).
+        let keepPerPhoto = min(cells, max(1, options.maxPatches / fit.count))
+        var generator = SeededGenerator(seed: options.seed)
+        let features = try Engine(graph: patchGraph.featureGraph(), batchSize: 1, threads: workers.count)
+        var patches: [Float] = []
+        patches.reserveCapacity(fit.count * keepPerPhoto * stride)
+        var fitted = 0
+        try forEachTensor(fit, preprocessing: preprocessing, workers: workers, progress: { events(.features(set: "fit", done: $0, total: fit.count)) }) { tensor in
+            let output = try features.run([features.inputNames[0]: tensor])[PatchGraph.featuresValue]!.data
+            var chosen = Array(0..<cells)
+            if keepPerPhoto < cells { chosen.shuffle(using: &generator); chosen = Array(chosen.prefix(keepPerPhoto)) }
+            for cell in chosen {
+                for channel in 0..<d { patches.append(output[channel * cells + cell]) }
+                patches.append(contentsOf: repeatElement(0, count: stride - d))
+            }
+            fitted += 1
+        }
+        let patchCount = patches.count / stride
+        guard fitted >= 2 else { throw DatasetError(description: "fewer than 2 good photos could be read to fit on") }
+
+        // 2. The memory bank: a coreset of the patches.
+        let bankCount = min(options.bankSize, patchCount)
+        events(.coreset(patches: patchCount, bank: bankCount))
+        let picked = Coreset.select(patches: patches, count: patchCount, dimensions: d, stride: stride, picks: bankCount,
+                                    seed: options.seed, workers: workers)
+        var bank = [Float](repeating: 0, count: bankCount * d)
+        for (row, index) in picked.enumerated() {
+            for channel in 0..<d { bank[row * d + channel] = patches[index * stride + channel] }
+        }
+        patches = []
+
+        // 3. The threshold: raw scores of the held-out good photos, at the target false-reject rate.
+        let raw = try Engine(graph: patchGraph.anomalyGraph(bank: bank, bankCount: bankCount, scale: 1, smoothing: options.smoothing,
+                                                            border: options.border), batchSize: 1, threads: workers.count)
+        func scores(_ paths: [String], set: String) throws -> (scores: [Float], cells: [Float]) {
+            var scores: [Float] = [], values: [Float] = []
+            try forEachTensor(paths, preprocessing: preprocessing, workers: workers, progress: { events(.features(set: set, done: $0, total: paths.count)) }) { tensor in
+                let outputs = try raw.run([raw.inputNames[0]: tensor])
+                scores.append(outputs[PatchGraph.scoreValue]!.data[0])
+                values += outputs[PatchGraph.mapValue]!.data
+            }
+            return (scores, values)
+        }
+        let good = try scores(calibration, set: "held-out good")
+        guard !good.scores.isEmpty else { throw DatasetError(description: "none of the held-out good photos could be read") }
+        let bad = try scores(defects, set: "held-out defect")
+        let rawThreshold = max(quantile(good.scores, 1 - options.maxFalseRejectRate), .leastNormalMagnitude)
+        var warnings: [String] = []
+        let needed = Int((1 / options.maxFalseRejectRate).rounded(.up))
+        if good.scores.count < needed {
+            warnings.append("\(good.scores.count) held-out good photos cannot pin a \(percent(options.maxFalseRejectRate)) false-reject rate "
+                + "(that needs \(needed) or more): the threshold is the highest good score seen, and the real rate may differ")
+        }
+
+        // 4. Normalised: 1.0 is the threshold. The review band holds the good photos' top tail below it and as much above.
+        let goodScores = good.scores.map { $0 / rawThreshold }, defectScores = bad.scores.map { $0 / rawThreshold }
+        let lower = min(0.95, quantile(goodScores, 1 - 5 * options.maxFalseRejectRate))
+        let band = ModelMetadata.ReviewBand(lower: lower, upper: 2 - lower)
+        let coldCells = quantile(good.cells.map { $0 / rawThreshold }, 0.95)
+        let mapRange = ModelMetadata.ReviewBand(lower: min(coldCells, 0.9), upper: 1.5)
+        let graph = patchGraph.anomalyGraph(bank: bank, bankCount: bankCount, scale: 1 / rawThreshold, smoothing: options.smoothing,
+                                            border: options.border)
+
+        var metrics: [String: Double] = [
+            "false_reject_rate": rate(goodScores) { $0 >= 1 },
+            "review_rate": rate(goodScores + defectScores) { $0 >= band.lower && $0 < band.upper },
+        ]
+        if !defectScores.isEmpty {
+            metrics["missed_defect_rate"] = rate(defectScores) { $0 < 1 }
+            metrics["image_auroc"] = AnomalyMetrics.imageAUROC(scores: goodScores + defectScores,
+                                                             isDefect: goodScores.map { _ in false } + defectScores.map { _ in true })
+        }
+        let seconds = Date().timeIntervalSince(started)
+        let method = "patch memory (PatchCore-style) on \(origin): taps \(patchGraph.taps.map(\.name).joined(separator: ", ")), "
+            + "\(options.aggregation)x\(options.aggregation) aggregation, \(d) features per patch on a \(patchGraph.grid.columns)x\(patchGraph.grid.rows) grid, "
+            + "bank of \(bankCount) (coreset of \(patchCount) patches from \(fitted) good photos), smoothing \(options.smoothing) cells, border \(options.border); "
+            + "threshold at \(percent(options.maxFalseRejectRate)) false rejects of \(good.scores.count) held-out good photos"
+        let provenance = ModelMetadata.Provenance(
+            tool: "auge", method: method, trainedAt: ISO8601DateFormatter().string(from: Date()), dataset: dataset,
+            samplesPerLabel: [okLabel: fitted], validationMetrics: metrics)
+        let metadata = ModelMetadata(
+            labels: [okLabel, "anomaly"], okLabels: [okLabel],
+            inputSize: .init(width: preprocessing.width, height: preprocessing.height), color: .rgb, resize: preprocessing.resize,
+            roi: preprocessing.region, mean: preprocessing.mean, std: preprocessing.std, threshold: 1, reviewBand: band,
+            provenance: provenance, kind: .anomaly, mapRange: mapRange)
+        return AnomalyModel(graph: graph, metadata: metadata, rawThreshold: rawThreshold, bankCount: bankCount, featureCount: d,
+                            grid: patchGraph.grid, taps: patchGraph.taps.map(\.name), goodScores: goodScores, defectScores: defectScores,
+                            seconds: seconds, warnings: warnings)
+    }
+
+    /// The backbone cut at its taps, and the preprocessing of its input at the model's size.
+    static func loadBackbone(_ options: AnomalyOptions) throws -> (PatchGraph, Preprocessing, String) {
+        let url = URL(fileURLWithPath: options.backbone)
+        let model = try ONNXModel.load(contentsOf: url)
+        let name = url.lastPathComponent
+        guard model.graph.inputs.count == 1, model.graph.inputs[0].shape.count == 4, model.graph.inputs[0].shape[1] == 3 else {
+            throw DatasetError(description: "backbone \(name): a backbone takes one RGB image input [N, 3, H, W]")
+        }
+        let size = options.size ?? (224, 224)
+        var source = model.graph
+        source.inputs[0].shape = [nil, 3, size.height, size.width]
+        let taps = try options.taps ?? PatchGraph.defaultTaps(source, inputSize: size)
+        for tap in taps where !source.nodes.contains(where: { $0.outputs.contains(tap) }) {
+            throw DatasetError(description: "backbone \(name) has no value named '\(tap)'")
+        }
+        let backbone = Backbone.pruned(source, to: taps)
+        let shapes = try inferShapes(backbone, batchSize: 1)
+        let tapShapes = taps.map { (name: $0, shape: shapes[$0]!) }
+        guard tapShapes.allSatisfy({ $0.shape.count == 4 }) else {
+            throw DatasetError(description: "backbone \(name): every feature value must be a map [N, C, H, W]")
+        }
+        let metadata = model.metadata
+        let preprocessing = Preprocessing(width: size.width, height: size.height, color: .rgb, resize: options.resize, region: options.region,
+                                          mean: metadata?.mean ?? Backbone.imageNetMean, std: metadata?.std ?? Backbone.imageNetStd)
+        try preprocessing.validate()
+        let origin = metadata?.provenance?.method ?? name
+        return (PatchGraph(backbone: backbone, taps: tapShapes, aggregation: options.aggregation), preprocessing, origin)
+    }
+
+    /// Decodes the photos (in parallel, in chunks) and calls `body` with each one's input tensor, in order;
+    /// photos that cannot be read are skipped.
+    static func forEachTensor(_ paths: [String], preprocessing: Preprocessing, workers: Workers, progress: (Int) -> Void,
+                              _ body: (Tensor) throws -> Void) throws {
+        let shape = Shape(height: preprocessing.height, width: preprocessing.width, channels: preprocessing.color.channels)
+        let chunk = 32
+        let decoded = Buffer(count: chunk * shape.count)
+        var planar = [Float](repeating: 0, count: shape.count)
+        var done = 0
+        while done < paths.count {
+            let items = paths[done..<min(paths.count, done + chunk)].map { ImageFolder.Item(path: $0, label: 0) }
+            let succeeded = decode(items, preprocessing: preprocessing, shape: shape, into: decoded.pointer, workers: workers)
+            for slot in items.indices where succeeded[slot] {
+                planar.withUnsafeMutableBufferPointer { interleavedToPlanar(decoded.pointer + slot * shape.count, into: $0.baseAddress!, shape: shape) }
+                try body(Tensor(shape: [1, shape.channels, shape.height, shape.width], data: planar))
+            }
+            done += items.count
+            progress(done)
+        }
+    }
+
+    /// The q-quantile of `values` (linear between order statistics).
+    static func quantile(_ values: [Float], _ q: Double) -> Float {
+        guard !values.isEmpty else { return 0 }
+        let sorted = values.sorted()
+        let position = min(max(q, 0), 1) * Double(sorted.count - 1)
+        let low = Int(position.rounded(.down)), high = min(low + 1, sorted.count - 1)
+        let fraction = Float(position - Double(low))
+        return sorted[low] + (sorted[high] - sorted[low]) * fraction
+    }
+
+    private static func rate(_ values: [Float], _ predicate: (Float) -> Bool) -> Double {
+        values.isEmpty ? 0 : Double(values.filter(predicate).count) / Double(values.count)
+    }
+
+    private static func percent(_ value: Double) -> String { String(format: "%g %%", 100 * value) }
+}

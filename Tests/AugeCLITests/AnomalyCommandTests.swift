@@ -1,0 +1,125 @@
+import AugeEngine
+import AugeImage
+import AugeONNX
+import Foundation
+import XCTest
+
+/// `auge train --anomaly` and an anomaly model everywhere a model goes (info, classify, eval, bench),
+/// end to end with the real binary, on synthetic photos and a small random backbone; the model file
+/// runs in ONNX Runtime with the same outputs.
+final class AnomalyCommandTests: XCTestCase {
+    var root: URL!
+    var dataset: URL { root.appendingPathComponent("parts") }
+    var masks: URL { root.appendingPathComponent("masks") }
+    var backbone: URL { root.appendingPathComponent("backbone.onnx") }
+    var model: URL { root.appendingPathComponent("anomaly.onnx") }
+    static let spots = [(8, 8), (30, 12), (12, 34), (36, 36), (22, 22), (40, 8)]
+
+    override func setUpWithError() throws {
+        root = try temporaryFolder("auge-anomaly")
+        try exportONNX(graph: Zoo.inspectSmall(resolution: 64, classes: 3, seed: 9), metadata: nil).write(to: backbone)
+        for folder in ["parts/good", "parts/spot", "masks/spot"] {
+            try FileManager.default.createDirectory(at: root.appendingPathComponent(folder), withIntermediateDirectories: true)
+        }
+        for i in 0..<40 { try photo("good/g\(String(format: "%02d", i)).png", seed: UInt64(i), spot: nil) }
+        for (i, spot) in Self.spots.enumerated() { try photo("spot/s\(i).png", seed: UInt64(100 + i), spot: spot) }
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: root)
+    }
+
+    /// A 64x64 grey texture, with a 10x10 bright spot (and its mask) where given.
+    func photo(_ name: String, seed: UInt64, spot: (Int, Int)?) throws {
+        var generator = SeededGenerator(seed: seed)
+        var pixels = (0..<(64 * 64)).map { i in UInt8(110 + 20 * sin(Double(i % 64) * 0.4) + Double(generator.nextFloat(in: 0...12))) }
+        var mask = [UInt8](repeating: 0, count: 64 * 64)
+        if let (sx, sy) = spot {
+            for y in sy..<(sy + 10) { for x in sx..<(sx + 10) { pixels[y * 64 + x] = 250; mask[y * 64 + x] = 255 } }
+            try Data(PNGEncoder.encode(Image(width: 64, height: 64, color: .gray, pixels: mask))).write(to: masks.appendingPathComponent(name))
+        }
+        try Data(PNGEncoder.encode(Image(width: 64, height: 64, color: .gray, pixels: pixels))).write(to: dataset.appendingPathComponent(name))
+    }
+
+    func train() throws -> AugeProcess.Result {
+        try AugeProcess.run(["train", dataset.path, "--anomaly", "--backbone", backbone.path, "--size", "64", "--bank-size", "400",
+                             "--max-false-reject-rate", "0.1", "--out", model.path])
+    }
+
+    func testTrainClassifyEvalInfoBench() throws {
+        let trained = try train()
+        XCTAssertEqual(trained.status, 0, trained.stderr + trained.stdout)
+        XCTAssertTrue(trained.stdout.contains("fit on 32 good photos"), trained.stdout)
+        XCTAssertTrue(trained.stdout.contains("memory bank: 400 of"), trained.stdout)
+
+        let info = try AugeProcess.run(["info", model.path])
+        XCTAssertEqual(info.status, 0, info.stderr)
+        XCTAssertTrue(info.stdout.contains("kind:       anomaly"), info.stdout)
+        XCTAssertTrue(info.stdout.contains("labels:     good, anomaly"), info.stdout)
+
+        // Every spot photo is a defect with its hotspot on the spot; the good ones mostly pass.
+        let classified = try AugeProcess.run(["classify", "--model", model.path, dataset.path, "--format", "jsonl", "--hotspots"])
+        XCTAssertEqual(classified.status, 0, classified.stderr)
+        let results = try records(classified.stdout)
+        XCTAssertEqual(results.count, 46)
+        for record in results {
+            let path = record["path"] as! String
+            let score = try XCTUnwrap(record["anomaly_score"] as? Double, path)
+            XCTAssertEqual(record["score"] as? Double, score)
+            guard path.contains("/spot/") else { continue }
+            XCTAssertEqual(record["decision"] as? String, "defect", "\(path): \(score)")
+            XCTAssertEqual(record["label"] as? String, "anomaly")
+            let index = Int(((path as NSString).lastPathComponent as NSString).deletingPathExtension.dropFirst())!
+            let (sx, sy) = Self.spots[index]
+            let hotspot = try XCTUnwrap(record["hotspot"] as? [String: Any], path)
+            let (x, y) = (hotspot["x"] as! Int, hotspot["y"] as! Int), (w, h) = (hotspot["width"] as! Int, hotspot["height"] as! Int)
+            XCTAssertTrue(x < sx + 10 && sx < x + w && y < sy + 10 && sy < y + h, "\(path): hotspot \(hotspot) misses the spot at \(sx),\(sy)")
+        }
+        let goodRejected = results.filter { ($0["path"] as! String).contains("/good/") && $0["decision"] as? String == "defect" }
+        XCTAssertLessThanOrEqual(goodRejected.count, 4)
+
+        let csv = try AugeProcess.run(["classify", "--model", model.path, dataset.appendingPathComponent("spot").path, "--format", "csv"])
+        XCTAssertTrue(csv.stdout.split(separator: "\n").first!.hasSuffix(",anomaly_score"), csv.stdout)
+
+        let eval = try AugeProcess.run(["eval", "--model", model.path, dataset.path, "--masks", masks.path, "--format", "json"])
+        XCTAssertEqual(eval.status, 0, eval.stderr)
+        let metrics = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(eval.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(metrics["good_photos"] as? Int, 40)
+        XCTAssertEqual(metrics["defect_photos"] as? Int, 6)
+        XCTAssertEqual(metrics["image_auroc"] as? Double, 1)
+        XCTAssertEqual(metrics["missed_defect_rate"] as? Double, 0)
+        XCTAssertGreaterThan(try XCTUnwrap(metrics["pixel_auroc"] as? Double), 0.9)
+        XCTAssertGreaterThan(try XCTUnwrap(metrics["pro"] as? Double), 0.5)
+        for key in ["false_reject_rate", "review_rate"] { XCTAssertNotNil(metrics[key] as? Double, key) }
+
+        let bench = try AugeProcess.run(["bench", "--model", model.path, "--threads", "1", "--seconds", "0.2"])
+        XCTAssertEqual(bench.status, 0, bench.stderr)
+    }
+
+    /// ONNX Runtime runs the file as it is and gives the score and map Auge gives.
+    func testONNXRuntimeAgrees() throws {
+        let runtime = try ONNXRuntimeClassifier()
+        XCTAssertEqual(try train().status, 0)
+        let onnx = try ONNXModel.load(contentsOf: model)
+        var generator = SeededGenerator(seed: 8)
+        let input = Tensor(shape: [1, 3, 64, 64], data: (0..<(3 * 64 * 64)).map { _ in generator.nextGaussian() })
+        let ours = try Engine(graph: onnx.graph, threads: 1).run([onnx.graph.inputs[0].name: input])
+        let inputURL = root.appendingPathComponent("input.npy")
+        try NPY.write(input, to: inputURL)
+        let theirs = try runtime.allOutputs(model: model, input: inputURL, in: root.appendingPathComponent("ort"))
+        XCTAssertEqual(theirs.count, 2)
+        for (name, reference) in zip(onnx.graph.outputs, theirs) {
+            let mine = try XCTUnwrap(ours[name])
+            XCTAssertEqual(mine.shape, reference.shape, name)
+            for (a, b) in zip(mine.data, reference.data) { XCTAssertEqual(a, b, accuracy: 1e-4 * max(1, abs(b)), name) }
+        }
+    }
+
+    func testGoodOnlyDatasetTrainsAnAnomalyModelWithoutTheFlag() throws {
+        try FileManager.default.removeItem(at: dataset.appendingPathComponent("spot"))
+        let trained = try AugeProcess.run(["train", dataset.path, "--backbone", backbone.path, "--size", "64", "--out", model.path])
+        XCTAssertEqual(trained.status, 0, trained.stderr + trained.stdout)
+        XCTAssertTrue(trained.stdout.contains("anomaly model: fit on 32 good photos"), trained.stdout)
+        XCTAssertTrue(trained.stdout.contains("0 held-out defect photos"), trained.stdout)
+    }
+}

@@ -1,0 +1,164 @@
+@testable import AugeTrain
+import AugeEngine
+import AugeImage
+import AugeONNX
+import Foundation
+import XCTest
+
+/// The patch-memory anomaly model: its graph against a naive nearest-neighbour search, the coreset,
+/// and a fit on synthetic photos whose defects it must find.
+final class AnomalyTests: XCTestCase {
+    var folder: URL!
+
+    override func setUpWithError() throws {
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("auge-anomaly-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: folder)
+    }
+
+    /// The benchmark network inspect-small as a backbone: stride 8 and 16 maps, no residual blocks.
+    static func backbone(size: Int = 64) -> Graph { Zoo.inspectSmall(resolution: size, classes: 3, seed: 9) }
+
+    func patchGraph(size: Int = 64) throws -> PatchGraph {
+        let graph = Self.backbone(size: size)
+        let taps = try PatchGraph.defaultTaps(graph, inputSize: (size, size))
+        let pruned = Backbone.pruned(graph, to: taps)
+        let shapes = try inferShapes(pruned, batchSize: 1)
+        return PatchGraph(backbone: pruned, taps: taps.map { ($0, shapes[$0]!) }, aggregation: 3)
+    }
+
+    func testDefaultTapsAreTheStride8And16Maps() throws {
+        let patches = try patchGraph()
+        XCTAssertEqual(patches.taps.map { Array($0.shape[1...]) }, [[64, 8, 8], [128, 4, 4]])
+        XCTAssertEqual(patches.featureCount, 192)
+        XCTAssertEqual(patches.grid.rows, 8)
+    }
+
+    /// The map (before smoothing, at scale 1) is each patch's distance to its nearest bank vector,
+    /// found here by trying every bank vector; the score is its largest value inside the border.
+    func testTheGraphsSearchIsTheNaiveNearestNeighbour() throws {
+        let patches = try patchGraph()
+        var generator = SeededGenerator(seed: 3)
+        let input = Tensor(shape: [1, 3, 64, 64], data: (0..<(3 * 64 * 64)).map { _ in generator.nextGaussian() })
+        let features = try Engine(graph: patches.featureGraph(), threads: 1).run(["input": input])[PatchGraph.featuresValue]!
+        let d = patches.featureCount, cells = 64
+        // Bank: 37 vectors (an odd count), some of them copies of this photo's own patches.
+        var bank: [Float] = []
+        for k in 0..<37 {
+            for i in 0..<d { bank.append(k % 5 == 0 ? features.data[i * cells + k] : generator.nextGaussian()) }
+        }
+        let graph = patches.anomalyGraph(bank: bank, bankCount: 37, scale: 0.5, smoothing: 0, border: 1)
+        for threads in [1, 2] {
+            let outputs = try Engine(graph: graph, threads: threads).run(["input": input])
+            let map = outputs[PatchGraph.mapValue]!.data
+            var expectedScore: Float = 0
+            for cell in 0..<cells {
+                var nearest = Double.infinity, queryNorm = 0.0
+                for i in 0..<d { queryNorm += Double(features.data[i * cells + cell]) * Double(features.data[i * cells + cell]) }
+                for k in 0..<37 {
+                    var sum = 0.0
+                    for i in 0..<d {
+                        let difference = Double(features.data[i * cells + cell]) - Double(bank[k * d + i])
+                        sum += difference * difference
+                    }
+                    nearest = min(nearest, sum)
+                }
+                // Compared squared: |q|² - 2 q·m + |m|² loses float digits relative to |q|² (a square root
+                // near 0 would magnify that), so the tolerance scales with |q|².
+                let found = Double(map[cell] / 0.5) * Double(map[cell] / 0.5)
+                XCTAssertEqual(found, nearest, accuracy: 1e-5 * queryNorm + 1e-4 * nearest, "cell \(cell), \(threads) threads")
+                let (row, column) = (cell / 8, cell % 8)
+                if (1..<7).contains(row) && (1..<7).contains(column) { expectedScore = max(expectedScore, Float(nearest.squareRoot() * 0.5)) }
+            }
+            XCTAssertEqual(outputs[PatchGraph.scoreValue]!.data[0], expectedScore, accuracy: 1e-3 * max(1, expectedScore))
+        }
+        // The whole graph, smoothing included, against the reference executor.
+        let smoothed = patches.anomalyGraph(bank: bank, bankCount: 37, scale: 0.5, smoothing: 1, border: 1)
+        let reference = try runReference(smoothed, inputs: ["input": input])
+        let engine = try Engine(graph: smoothed, threads: 2).run(["input": input])
+        for name in smoothed.outputs {
+            for (a, b) in zip(engine[name]!.data, reference[name]!.data) { XCTAssertEqual(a, b, accuracy: 2e-3 * max(1, abs(b)), name) }
+        }
+    }
+
+    /// Greedy k-centre keeps one point of every far-apart cluster before a second of any.
+    func testCoresetCoversEveryCluster() {
+        var generator = SeededGenerator(seed: 4)
+        let clusters = 7, perCluster = [500, 3, 40, 1, 200, 9, 60], d = 20, stride = 32
+        var points: [Float] = [], owner: [Int] = []
+        for c in 0..<clusters {
+            let centre = (0..<d).map { _ in 50 * generator.nextGaussian() }
+            for _ in 0..<perCluster[c] {
+                points += centre.map { $0 + generator.nextGaussian() } + [Float](repeating: 0, count: stride - d)
+                owner.append(c)
+            }
+        }
+        for projected in [64, 8] {
+            let picked = Coreset.select(patches: points, count: owner.count, dimensions: d, stride: stride, picks: clusters,
+                                        projectedDimensions: projected, seed: 1, workers: Workers(count: 2))
+            XCTAssertEqual(Set(picked.map { owner[$0] }).count, clusters, "projected to \(projected)")
+        }
+        XCTAssertEqual(Coreset.select(patches: points, count: owner.count, dimensions: d, stride: stride, picks: 5000, seed: 1,
+                                      workers: Workers(count: 1)).count, owner.count, "asking for more than there are keeps them all")
+    }
+
+    /// Fitted on plain textured photos, the model scores photos with a bright spot above 1 and puts
+    /// the map's peak on the spot; held-out good photos mostly stay below 1.
+    func testFitFindsSpotsItNeverSaw() throws {
+        let backbone = folder.appendingPathComponent("backbone.onnx")
+        try exportONNX(graph: Self.backbone(), metadata: nil).write(to: backbone)
+        func photo(_ name: String, seed: UInt64, spot: (x: Int, y: Int)?) throws -> String {
+            var generator = SeededGenerator(seed: seed)
+            var pixels = (0..<(64 * 64)).map { i in UInt8(110 + 20 * sin(Double(i % 64) * 0.4) + Double(generator.nextFloat(in: 0...12))) }
+            if let spot { for y in spot.y..<(spot.y + 10) { for x in spot.x..<(spot.x + 10) { pixels[y * 64 + x] = 250 } } }
+            let path = folder.appendingPathComponent(name).path
+            try Data(PNGEncoder.encode(Image(width: 64, height: 64, color: .gray, pixels: pixels))).write(to: URL(fileURLWithPath: path))
+            return path
+        }
+        let fit = try (0..<24).map { try photo("fit\($0).png", seed: UInt64($0), spot: nil) }
+        let calibration = try (0..<12).map { try photo("cal\($0).png", seed: UInt64(100 + $0), spot: nil) }
+        let spots = [(20, 20), (34, 16), (16, 36), (30, 30)]
+        let defects = try spots.enumerated().map { try photo("bad\($0.offset).png", seed: UInt64(200 + $0.offset), spot: $0.element) }
+        var options = AnomalyOptions(backbone: backbone.path)
+        options.size = (64, 64)
+        options.bankSize = 300
+        options.threads = 2
+        options.maxFalseRejectRate = 0.1
+        let model = try AnomalyTrainer.fit(fit: fit, calibration: calibration, defects: defects, okLabel: "good", options: options,
+                                           dataset: folder.path)
+        XCTAssertEqual(model.bankCount, 300)
+        XCTAssertEqual(model.metadata.kind, .anomaly)
+        XCTAssertEqual(model.metadata.threshold, 1)
+        XCTAssertLessThanOrEqual(model.goodScores.filter { $0 >= 1 }.count, 2, "the threshold passes most held-out good photos")
+        XCTAssertEqual(model.defectScores.filter { $0 >= 1 }.count, spots.count, "every spot is found: \(model.defectScores)")
+        XCTAssertEqual(model.metadata.provenance?.validationMetrics?["image_auroc"], 1)
+
+        // The exported file loads back and its map peaks where the spot is.
+        let loaded = try ONNXModel.load(data: try model.onnxData(), name: "anomaly.onnx")
+        XCTAssertEqual(loaded.metadata, model.metadata)
+        let engine = try Engine(graph: loaded.graph, threads: 1)
+        let preprocessing = Preprocessing(width: 64, height: 64, color: .rgb, mean: model.metadata.mean!, std: model.metadata.std!)
+        for (path, spot) in zip(defects, spots) {
+            let image = try ImageDecoder().decode(fileAt: path, for: preprocessing)
+            var tensor = [Float](repeating: 0, count: preprocessing.tensorCount)
+            try preprocessing.writeTensor(from: image, to: &tensor)
+            let map = try engine.run([engine.inputNames[0]: Tensor(shape: [1, 3, 64, 64], data: tensor)])[PatchGraph.mapValue]!.data
+            let peak = map.indices.max { map[$0] < map[$1] }!
+            let (row, column) = (peak / 8, peak % 8)
+            // Cells are 8 pixels; the spot's centre is 5 pixels in.
+            XCTAssertLessThanOrEqual(abs(row - (spot.1 + 5) / 8), 1, "\(path): peak row \(row)")
+            XCTAssertLessThanOrEqual(abs(column - (spot.0 + 5) / 8), 1, "\(path): peak column \(column)")
+        }
+    }
+
+    func testTooFewGoodPhotosIsAClearError() throws {
+        let options = AnomalyOptions(backbone: folder.appendingPathComponent("none.onnx").path)
+        XCTAssertThrowsError(try AnomalyTrainer.fit(fit: ["a.png"], calibration: ["b.png"], defects: [], okLabel: "ok", options: options,
+                                                    dataset: "d")) { error in
+            XCTAssertTrue("\(error)".contains("at least 2 good photos"), "\(error)")
+        }
+    }
+}
