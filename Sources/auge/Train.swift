@@ -118,7 +118,20 @@ struct Train: ParsableCommand {
     var maxFalseRejectRate = 0.01
 
     @Option(help: "With --anomaly: the most patch vectors the memory bank keeps (inference cost grows with it).")
-    var bankSize = 2048
+    var bankSize = 3072
+
+    @Option(help: ArgumentHelp("With --anomaly: what makes the score: patches, photos, both, or automatic.",
+                               discussion: "patches finds small local marks, photos parts wrong as a whole; automatic takes whichever separates the held-out defect photos best."))
+    var scoring: AnomalyScoring = .automatic
+
+    @Option(help: "With --anomaly: dimensions the patch vectors are projected to (0: not projected).")
+    var projection = 64
+
+    @Option(help: "With --anomaly: map cells at each edge the patch score ignores.")
+    var border = 2
+
+    @Option(help: "With --anomaly: Gaussian smoothing of the map, in cells (0: none).")
+    var smoothing: Float = 1
 
     @Option(help: "Checkpoint file written after every epoch (default: OUT.checkpoint).")
     var checkpoint: String?
@@ -220,7 +233,7 @@ struct Train: ParsableCommand {
 
 extension Train {
     /// `auge train --anomaly`: the good classes' photos, every n-th held out to set the threshold; the
-    /// defect classes' held-out photos are measured, never fitted on.
+    /// defect classes' photos are measured (and choose the scoring), never fitted on.
     func trainAnomaly(_ all: ImageFolder, okClasses: [String], size: (width: Int, height: Int)?, region: Region?) throws {
         guard !okClasses.isEmpty else {
             throw ValidationError("--anomaly fits on good photos: name the good class with --ok-labels (classes are \(all.classes.joined(separator: ", ")))")
@@ -239,24 +252,33 @@ extension Train {
         let okIndices = Set(okClasses.compactMap { all.classes.firstIndex(of: $0) })
         let fit = train.items.filter { okIndices.contains($0.label) }.map(\.path)
         let calibration = held.items.filter { okIndices.contains($0.label) }.map(\.path)
-        let defects = held.items.filter { !okIndices.contains($0.label) }.map(\.path)
+        // Every defect photo: none is fitted on; they choose the scoring and are measured.
+        let defects = all.items.filter { !okIndices.contains($0.label) }.map(\.path)
         var options = AnomalyOptions(backbone: backbonePath)
         options.size = size
         options.resize = resize
         options.region = region
         options.taps = featureNode.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
         options.bankSize = bankSize
+        options.scoring = scoring
+        options.projection = projection > 0 ? projection : nil
+        options.border = border
+        options.smoothing = smoothing
         options.maxFalseRejectRate = maxFalseRejectRate
         options.seed = seed
         options.threads = max(1, threads)
         say("anomaly model: fit on \(fit.count) good photos (\(okClasses.joined(separator: ", "))); threshold from \(calibration.count) held-out good photos; "
-            + "\(defects.count) held-out defect photos measured only")
+            + "\(defects.count) defect photos measured only")
         let progress = ProgressDisplay()
         let model = try AnomalyTrainer.fit(fit: fit, calibration: calibration, defects: defects, okLabel: okClasses[0], options: options,
                                            dataset: dataset) { event in
             switch event {
             case let .features(set, done, total): progress.show(.extracting(set: set, done: done, total: total))
             case let .coreset(patches, bank): say("memory bank: \(bank) of \(patches) patches (greedy coreset)")
+            case let .scoring(chosen, auroc):
+                let measured = [AnomalyScoring.patches, .photos, .both].compactMap { s in auroc[s].map { String(format: "%@ %.4f", s.rawValue, $0) } }
+                say("scoring: \(chosen.rawValue)" + (measured.isEmpty ? " (no held-out defect photos to choose by)"
+                    : " (image AUROC on the held-out photos: " + measured.joined(separator: ", ") + ")"))
             }
         }
         try model.onnxData().write(to: URL(fileURLWithPath: out), options: .atomic)
@@ -264,8 +286,8 @@ extension Train {
         let metrics = model.metadata.provenance?.validationMetrics ?? [:]
         func percent(_ key: String) -> String { metrics[key].map { String(format: "%.2f%%", 100 * $0) } ?? "n/a" }
         let band = model.metadata.reviewBand!
-        say(String(format: "threshold 1.0 (raw distance %.4f), review band %.3f-%.3f: on the held-out photos false rejects %@, review %@",
-                   model.rawThreshold, band.lower, band.upper, percent("false_reject_rate"), percent("review_rate"))
+        say(String(format: "threshold 1.0, review band %.3f-%.3f: on the held-out photos false rejects %@, review %@",
+                   band.lower, band.upper, percent("false_reject_rate"), percent("review_rate"))
             + (metrics["image_auroc"].map { String(format: ", missed defects %@, image AUROC %.4f", percent("missed_defect_rate"), $0) } ?? ""))
         say(String(format: "training time %.1f s; wrote %@", model.seconds, out))
         for warning in model.warnings { say("warning: " + warning) }
@@ -328,6 +350,7 @@ extension OptimizerKind: ExpressibleByArgument {}
 extension GlobalPooling: ExpressibleByArgument {}
 extension FeaturePooling: ExpressibleByArgument {}
 extension EpochSelection: ExpressibleByArgument {}
+extension AnomalyScoring: ExpressibleByArgument {}
 
 /// Writes a line to standard output unbuffered, so a log file follows the run.
 func say(_ line: String) {

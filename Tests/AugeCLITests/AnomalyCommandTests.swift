@@ -120,6 +120,6 @@ final class AnomalyCommandTests: XCTestCase {
         let trained = try AugeProcess.run(["train", dataset.path, "--backbone", backbone.path, "--size", "64", "--out", model.path])
         XCTAssertEqual(trained.status, 0, trained.stderr + trained.stdout)
         XCTAssertTrue(trained.stdout.contains("anomaly model: fit on 32 good photos"), trained.stdout)
-        XCTAssertTrue(trained.stdout.contains("0 held-out defect photos"), trained.stdout)
+        XCTAssertTrue(trained.stdout.contains("0 defect photos"), trained.stdout)
     }
 }

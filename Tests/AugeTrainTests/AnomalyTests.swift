@@ -37,35 +37,49 @@ final class AnomalyTests: XCTestCase {
         XCTAssertEqual(patches.grid.rows, 8)
     }
 
-    /// The map (before smoothing, at scale 1) is each patch's distance to its nearest bank vector,
-    /// found here by trying every bank vector; the score is its largest value inside the border.
+    /// The nearest distance of `query` to the rows of `bank`, squared, by trying every row.
+    func naiveNearest(_ query: [Double], _ bank: [Float], dimensions d: Int) -> Double {
+        var nearest = Double.infinity
+        for k in 0..<(bank.count / d) {
+            var sum = 0.0
+            for i in 0..<d { sum += (query[i] - Double(bank[k * d + i])) * (query[i] - Double(bank[k * d + i])) }
+            nearest = min(nearest, sum)
+        }
+        return nearest
+    }
+
+    /// The map (before smoothing, at scale 0.5) is each patch's distance to its nearest bank vector,
+    /// found here by trying every bank vector; the patch score is its largest value inside the border,
+    /// the photo score the distance of the photo's descriptor to its nearest photo, and the anomaly
+    /// score the larger of the two.
     func testTheGraphsSearchIsTheNaiveNearestNeighbour() throws {
-        let patches = try patchGraph()
+        var patches = try patchGraph()
         var generator = SeededGenerator(seed: 3)
+        // A projection to 21 dimensions (an odd count) exercises the projection too.
+        patches.projection = Tensor(shape: [21, patches.tapChannels, 1, 1], data: (0..<(21 * patches.tapChannels)).map { _ in generator.nextGaussian() * 0.2 })
         let input = Tensor(shape: [1, 3, 64, 64], data: (0..<(3 * 64 * 64)).map { _ in generator.nextGaussian() })
-        let features = try Engine(graph: patches.featureGraph(), threads: 1).run(["input": input])[PatchGraph.featuresValue]!
-        let d = patches.featureCount, cells = 64
+        let extracted = try Engine(graph: patches.featureGraph(), threads: 1).run(["input": input])
+        let features = extracted[PatchGraph.featuresValue]!, descriptor = extracted[PatchGraph.photoFeaturesValue]!.data
+        let d = patches.featureCount, g = patches.photoFeatureCount, cells = 64
+        XCTAssertEqual(features.shape, [1, 21, 8, 8])
+        XCTAssertEqual(descriptor.count, 192)
         // Bank: 37 vectors (an odd count), some of them copies of this photo's own patches.
         var bank: [Float] = []
         for k in 0..<37 {
             for i in 0..<d { bank.append(k % 5 == 0 ? features.data[i * cells + k] : generator.nextGaussian()) }
         }
-        let graph = patches.anomalyGraph(bank: bank, bankCount: 37, scale: 0.5, smoothing: 0, border: 1)
+        let photoBank = (0..<(5 * g)).map { _ in generator.nextGaussian() * 0.3 }
+        let banks = PatchGraph.Banks(patches: bank, patchCount: 37, photos: photoBank, photoCount: 5)
+        let photoDistance = Float(naiveNearest(descriptor.map(Double.init), photoBank, dimensions: g).squareRoot())
+        let graph = patches.anomalyGraph(banks: banks, scales: .init(map: 0.5, scoresPatches: true, photo: 0.25), smoothing: 0, border: 1)
         for threads in [1, 2] {
             let outputs = try Engine(graph: graph, threads: threads).run(["input": input])
             let map = outputs[PatchGraph.mapValue]!.data
             var expectedScore: Float = 0
             for cell in 0..<cells {
-                var nearest = Double.infinity, queryNorm = 0.0
-                for i in 0..<d { queryNorm += Double(features.data[i * cells + cell]) * Double(features.data[i * cells + cell]) }
-                for k in 0..<37 {
-                    var sum = 0.0
-                    for i in 0..<d {
-                        let difference = Double(features.data[i * cells + cell]) - Double(bank[k * d + i])
-                        sum += difference * difference
-                    }
-                    nearest = min(nearest, sum)
-                }
+                let query = (0..<d).map { Double(features.data[$0 * cells + cell]) }
+                let queryNorm = query.reduce(0) { $0 + $1 * $1 }
+                let nearest = naiveNearest(query, bank, dimensions: d)
                 // Compared squared: |q|² - 2 q·m + |m|² loses float digits relative to |q|² (a square root
                 // near 0 would magnify that), so the tolerance scales with |q|².
                 let found = Double(map[cell] / 0.5) * Double(map[cell] / 0.5)
@@ -73,10 +87,15 @@ final class AnomalyTests: XCTestCase {
                 let (row, column) = (cell / 8, cell % 8)
                 if (1..<7).contains(row) && (1..<7).contains(column) { expectedScore = max(expectedScore, Float(nearest.squareRoot() * 0.5)) }
             }
-            XCTAssertEqual(outputs[PatchGraph.scoreValue]!.data[0], expectedScore, accuracy: 1e-3 * max(1, expectedScore))
+            let score = max(expectedScore, 0.25 * photoDistance)
+            XCTAssertEqual(outputs[PatchGraph.scoreValue]!.data[0], score, accuracy: 1e-3 * max(1, score))
+            // The photo search alone.
+            let photoOnly = patches.anomalyGraph(banks: banks, scales: .init(map: 0.5, scoresPatches: false, photo: 3), smoothing: 0, border: 1)
+            let photoScore = try Engine(graph: photoOnly, threads: threads).run(["input": input])[PatchGraph.scoreValue]!.data[0]
+            XCTAssertEqual(photoScore, 3 * photoDistance, accuracy: 1e-3 * max(1, 3 * photoDistance))
         }
         // The whole graph, smoothing included, against the reference executor.
-        let smoothed = patches.anomalyGraph(bank: bank, bankCount: 37, scale: 0.5, smoothing: 1, border: 1)
+        let smoothed = patches.anomalyGraph(banks: banks, scales: .init(map: 0.5, scoresPatches: true, photo: 0.25), smoothing: 1, border: 1)
         let reference = try runReference(smoothed, inputs: ["input": input])
         let engine = try Engine(graph: smoothed, threads: 2).run(["input": input])
         for name in smoothed.outputs {

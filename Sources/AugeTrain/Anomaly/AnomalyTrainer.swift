@@ -3,6 +3,19 @@ import AugeImage
 import AugeONNX
 import Foundation
 
+/// Which nearest-neighbour searches make the anomaly score.
+public enum AnomalyScoring: String, Codable, Sendable, CaseIterable {
+    /// The patch search alone: small local marks.
+    case patches
+    /// The whole-photo search alone: parts wrong as a whole.
+    case photos
+    /// The larger of the two, each scaled to its own threshold.
+    case both
+    /// The one of the three that separates the held-out defect photos from the held-out good ones best;
+    /// `both` when there are no defect photos.
+    case automatic
+}
+
 /// How an anomaly model is fitted (`auge train --anomaly`).
 public struct AnomalyOptions: Sendable {
     /// The pretrained backbone (ONNX classifier) whose feature maps describe the patches.
@@ -11,18 +24,23 @@ public struct AnomalyOptions: Sendable {
     public var size: (width: Int, height: Int)?
     public var resize: ResizePolicy = .stretch
     public var region: Region?
-    /// Backbone values whose maps are the features, finest first; nil: the ends of the stride-8 and stride-16 stages.
+    /// Backbone values whose maps are the features, finest first; nil: the stage ends at strides 8 and 16.
     public var taps: [String]?
     /// Side of each map's local average.
     public var aggregation = 3
-    /// The most patch vectors the memory bank holds: the search costs (patches x features x bank) per photo.
-    public var bankSize = 2048
+    /// Dimensions the patch vectors are projected to (a fixed random projection); nil: kept as they are.
+    public var projection: Int? = 64
+    /// The most patch vectors the memory bank holds: the search costs (patches x dimensions x bank) per photo.
+    public var bankSize = 3072
+    /// The most whole-photo descriptors the photo bank holds.
+    public var photoBankSize = 4096
     /// Patches the coreset is chosen from at most (a random share of each photo's, when the photos have more).
     public var maxPatches = 250_000
-    /// Cells at each edge of the map that the score ignores.
-    public var border = 1
+    /// Cells at each edge of the map that the patch score ignores.
+    public var border = 2
     /// The map's Gaussian smoothing, in cells (0: none).
     public var smoothing: Float = 1
+    public var scoring: AnomalyScoring = .automatic
     /// The threshold lets at most this share of the held-out good photos be rejected.
     public var maxFalseRejectRate = 0.01
     public var seed: UInt64 = 1
@@ -37,18 +55,20 @@ public struct AnomalyOptions: Sendable {
 public enum AnomalyEvent: Sendable {
     case features(set: String, done: Int, total: Int)
     case coreset(patches: Int, bank: Int)
+    /// The scoring chosen (or given) and each candidate's image AUROC on the held-out photos.
+    case scoring(chosen: AnomalyScoring, auroc: [AnomalyScoring: Double])
 }
 
 /// A fitted anomaly model: the ONNX file's graph and metadata, and how it did on the held-out photos.
 public struct AnomalyModel: Sendable {
     public let graph: Graph
     public let metadata: ModelMetadata
-    /// Raw (unnormalised) distance that became the threshold 1.0.
-    public let rawThreshold: Float
     public let bankCount: Int
+    public let photoBankCount: Int
     public let featureCount: Int
     public let grid: (rows: Int, columns: Int)
     public let taps: [String]
+    public let scoring: AnomalyScoring
     /// The held-out photos' normalised scores: good ones (which set the threshold) and defects (reported only).
     public let goodScores: [Float]
     public let defectScores: [Float]
@@ -60,84 +80,128 @@ public struct AnomalyModel: Sendable {
     }
 }
 
-/// Fits a patch-memory anomaly model on good photos only: their patches' features, subsampled to a
-/// fixed-size memory bank; a new photo's patches are as anomalous as they are far from their nearest
-/// bank vector. The threshold comes from held-out good photos, for a target false-reject rate.
+/// Fits a memory-bank anomaly model on good photos only: their patches' features, subsampled to a
+/// fixed-size bank, and their whole-photo descriptors; a new photo is as anomalous as its patches (or
+/// the photo as a whole) are far from their nearest good ones. The threshold comes from held-out good
+/// photos, for a target false-reject rate.
 public enum AnomalyTrainer {
-    /// `fit`: the good photos the bank is made of; `calibration`: held-out good photos that set the
-    /// threshold; `defects`: held-out defect photos, only measured (never fitted or calibrated on).
+    /// `fit`: the good photos the banks are made of; `calibration`: held-out good photos that set the
+    /// threshold; `defects`: held-out defect photos, never fitted on; they only choose the scoring
+    /// (`.automatic`) and are measured.
     public static func fit(fit: [String], calibration: [String], defects: [String], okLabel: String, options: AnomalyOptions,
                            dataset: String, events: (AnomalyEvent) -> Void = { _ in }) throws -> AnomalyModel {
         let started = Date()
         guard fit.count >= 2 else { throw DatasetError(description: "anomaly training needs at least 2 good photos to fit on, got \(fit.count)") }
         guard !calibration.isEmpty else { throw DatasetError(description: "anomaly training needs held-out good photos to set the threshold") }
         let workers = Workers(count: max(1, options.threads))
-        let (patchGraph, preprocessing, origin) = try loadBackbone(options)
-        let d = patchGraph.featureCount, stride = (d + 15) / 16 * 16
+        var generator = SeededGenerator(seed: options.seed)
+        var (patchGraph, preprocessing, origin) = try loadBackbone(options)
+        if let dimensions = options.projection, dimensions > 0, dimensions < patchGraph.tapChannels {
+            // Gaussian entries / sqrt(dimensions): distances are kept to within a few percent (Johnson-Lindenstrauss).
+            let count = dimensions * patchGraph.tapChannels, scale = 1 / Float(dimensions).squareRoot()
+            patchGraph.projection = Tensor(shape: [dimensions, patchGraph.tapChannels, 1, 1],
+                                           data: (0..<count).map { _ in generator.nextGaussian() * scale })
+        }
+        let d = patchGraph.featureCount, stride = (d + 15) / 16 * 16, g = patchGraph.photoFeatureCount
         let cells = patchGraph.grid.rows * patchGraph.grid.columns
 
-        // 1. Every fit photo's patch features (a random share of them when there are too many).
+        // 1. Every fit photo's patch vectors (a random share of them when there are too many) and descriptor.
         let keepPerPhoto = min(cells, max(1, options.maxPatches / fit.count))
-        var generator = SeededGenerator(seed: options.seed)
         let features = try Engine(graph: patchGraph.featureGraph(), batchSize: 1, threads: workers.count)
-        var patches: [Float] = []
+        var patches: [Float] = [], photos: [Float] = []
         patches.reserveCapacity(fit.count * keepPerPhoto * stride)
         var fitted = 0
         try forEachTensor(fit, preprocessing: preprocessing, workers: workers, progress: { events(.features(set: "fit", done: $0, total: fit.count)) }) { tensor in
-            let output = try features.run([features.inputNames[0]: tensor])[PatchGraph.featuresValue]!.data
+            let outputs = try features.run([features.inputNames[0]: tensor])
+            let output = outputs[PatchGraph.featuresValue]!.data
             var chosen = Array(0..<cells)
             if keepPerPhoto < cells { chosen.shuffle(using: &generator); chosen = Array(chosen.prefix(keepPerPhoto)) }
             for cell in chosen {
                 for channel in 0..<d { patches.append(output[channel * cells + cell]) }
                 patches.append(contentsOf: repeatElement(0, count: stride - d))
             }
+            photos += outputs[PatchGraph.photoFeaturesValue]!.data
             fitted += 1
         }
         let patchCount = patches.count / stride
         guard fitted >= 2 else { throw DatasetError(description: "fewer than 2 good photos could be read to fit on") }
 
-        // 2. The memory bank: a coreset of the patches.
+        // 2. The memory banks: coresets of the patches and of the photos.
         let bankCount = min(options.bankSize, patchCount)
         events(.coreset(patches: patchCount, bank: bankCount))
         let picked = Coreset.select(patches: patches, count: patchCount, dimensions: d, stride: stride, picks: bankCount,
                                     seed: options.seed, workers: workers)
-        var bank = [Float](repeating: 0, count: bankCount * d)
+        var patchBank = [Float](repeating: 0, count: bankCount * d)
         for (row, index) in picked.enumerated() {
-            for channel in 0..<d { bank[row * d + channel] = patches[index * stride + channel] }
+            for channel in 0..<d { patchBank[row * d + channel] = patches[index * stride + channel] }
         }
         patches = []
+        let photoStride = (g + 15) / 16 * 16
+        var paddedPhotos = [Float](repeating: 0, count: fitted * photoStride)
+        for photo in 0..<fitted { for i in 0..<g { paddedPhotos[photo * photoStride + i] = photos[photo * g + i] } }
+        let photoPicks = Coreset.select(patches: paddedPhotos, count: fitted, dimensions: g, stride: photoStride,
+                                        picks: min(options.photoBankSize, fitted), seed: options.seed, workers: workers)
+        let photoBank = photoPicks.flatMap { photos[($0 * g)..<($0 * g + g)] }
+        let banks = PatchGraph.Banks(patches: patchBank, patchCount: bankCount, photos: photoBank, photoCount: photoPicks.count)
 
-        // 3. The threshold: raw scores of the held-out good photos, at the target false-reject rate.
-        let raw = try Engine(graph: patchGraph.anomalyGraph(bank: bank, bankCount: bankCount, scale: 1, smoothing: options.smoothing,
-                                                            border: options.border), batchSize: 1, threads: workers.count)
-        func scores(_ paths: [String], set: String) throws -> (scores: [Float], cells: [Float]) {
-            var scores: [Float] = [], values: [Float] = []
+        // 3. Raw scores of the held-out photos: each search's own scale, the scoring, then the threshold.
+        let raw = try Engine(graph: patchGraph.calibrationGraph(banks: banks, smoothing: options.smoothing, border: options.border),
+                             batchSize: 1, threads: workers.count)
+        func measure(_ paths: [String], set: String) throws -> (patch: [Float], photo: [Float], cells: [Float]) {
+            var patch: [Float] = [], photo: [Float] = [], values: [Float] = []
             try forEachTensor(paths, preprocessing: preprocessing, workers: workers, progress: { events(.features(set: set, done: $0, total: paths.count)) }) { tensor in
                 let outputs = try raw.run([raw.inputNames[0]: tensor])
-                scores.append(outputs[PatchGraph.scoreValue]!.data[0])
-                values += outputs[PatchGraph.mapValue]!.data
+                patch.append(outputs[raw.outputNames[0]]!.data[0])
+                photo.append(outputs[raw.outputNames[1]]!.data[0])
+                values += outputs[raw.outputNames[2]]!.data
             }
-            return (scores, values)
+            return (patch, photo, values)
         }
-        let good = try scores(calibration, set: "held-out good")
-        guard !good.scores.isEmpty else { throw DatasetError(description: "none of the held-out good photos could be read") }
-        let bad = try scores(defects, set: "held-out defect")
-        let rawThreshold = max(quantile(good.scores, 1 - options.maxFalseRejectRate), .leastNormalMagnitude)
+        let good = try measure(calibration, set: "held-out good")
+        guard !good.patch.isEmpty else { throw DatasetError(description: "none of the held-out good photos could be read") }
+        let bad = try measure(defects, set: "held-out defect")
+        let level = 1 - options.maxFalseRejectRate
+        let patchScale = 1 / max(quantile(good.patch, level), .leastNormalMagnitude)
+        let photoScale = 1 / max(quantile(good.photo, level), .leastNormalMagnitude)
+        func combined(_ scoring: AnomalyScoring, _ set: (patch: [Float], photo: [Float], cells: [Float])) -> [Float] {
+            zip(set.patch, set.photo).map { patch, photo in
+                switch scoring {
+                case .patches: return patch * patchScale
+                case .photos: return photo * photoScale
+                case .both, .automatic: return max(patch * patchScale, photo * photoScale)
+                }
+            }
+        }
+        var aurocs: [AnomalyScoring: Double] = [:]
+        if !bad.patch.isEmpty {
+            for scoring in [AnomalyScoring.patches, .photos, .both] {
+                aurocs[scoring] = AnomalyMetrics.imageAUROC(scores: combined(scoring, good) + combined(scoring, bad),
+                                                           isDefect: good.patch.map { _ in false } + bad.patch.map { _ in true })
+            }
+        }
+        // Ties go to the later candidate: `both` covers what either finds alone.
+        let scoring = options.scoring != .automatic ? options.scoring
+            : aurocs.isEmpty ? .both : [AnomalyScoring.patches, .photos, .both].max { aurocs[$0]! < aurocs[$1]! }!
+        events(.scoring(chosen: scoring, auroc: aurocs))
+        let rawThreshold = max(quantile(combined(scoring, good), level), .leastNormalMagnitude)
         var warnings: [String] = []
         let needed = Int((1 / options.maxFalseRejectRate).rounded(.up))
-        if good.scores.count < needed {
-            warnings.append("\(good.scores.count) held-out good photos cannot pin a \(percent(options.maxFalseRejectRate)) false-reject rate "
-                + "(that needs \(needed) or more): the threshold is the highest good score seen, and the real rate may differ")
+        if good.patch.count < needed {
+            warnings.append("\(good.patch.count) held-out good photos cannot pin a \(percent(options.maxFalseRejectRate)) false-reject rate "
+                + "(that needs \(needed) or more): the threshold is near the highest good score seen, and the real rate may differ")
         }
 
         // 4. Normalised: 1.0 is the threshold. The review band holds the good photos' top tail below it and as much above.
-        let goodScores = good.scores.map { $0 / rawThreshold }, defectScores = bad.scores.map { $0 / rawThreshold }
+        let goodScores = combined(scoring, good).map { $0 / rawThreshold }, defectScores = combined(scoring, bad).map { $0 / rawThreshold }
         let lower = min(0.95, quantile(goodScores, 1 - 5 * options.maxFalseRejectRate))
         let band = ModelMetadata.ReviewBand(lower: lower, upper: 2 - lower)
-        let coldCells = quantile(good.cells.map { $0 / rawThreshold }, 0.95)
+        // The map reads in the score's units where the patches score, else against the patch search's own threshold.
+        let mapScale = scoring == .photos ? patchScale : patchScale / rawThreshold
+        let coldCells = quantile(good.cells.map { $0 * mapScale }, 0.95)
         let mapRange = ModelMetadata.ReviewBand(lower: min(coldCells, 0.9), upper: 1.5)
-        let graph = patchGraph.anomalyGraph(bank: bank, bankCount: bankCount, scale: 1 / rawThreshold, smoothing: options.smoothing,
-                                            border: options.border)
+        let scales = PatchGraph.Scales(map: mapScale, scoresPatches: scoring != .photos,
+                                       photo: scoring == .patches ? nil : photoScale / rawThreshold)
+        let graph = patchGraph.anomalyGraph(banks: banks, scales: scales, smoothing: options.smoothing, border: options.border)
 
         var metrics: [String: Double] = [
             "false_reject_rate": rate(goodScores) { $0 >= 1 },
@@ -145,25 +209,27 @@ public enum AnomalyTrainer {
         ]
         if !defectScores.isEmpty {
             metrics["missed_defect_rate"] = rate(defectScores) { $0 < 1 }
-            metrics["image_auroc"] = AnomalyMetrics.imageAUROC(scores: goodScores + defectScores,
-                                                             isDefect: goodScores.map { _ in false } + defectScores.map { _ in true })
+            metrics["image_auroc"] = aurocs[scoring]
         }
         let seconds = Date().timeIntervalSince(started)
-        let method = "patch memory (PatchCore-style) on \(origin): taps \(patchGraph.taps.map(\.name).joined(separator: ", ")), "
-            + "\(options.aggregation)x\(options.aggregation) aggregation, \(d) features per patch on a \(patchGraph.grid.columns)x\(patchGraph.grid.rows) grid, "
-            + "bank of \(bankCount) (coreset of \(patchCount) patches from \(fitted) good photos), smoothing \(options.smoothing) cells, border \(options.border); "
-            + "threshold at \(percent(options.maxFalseRejectRate)) false rejects of \(good.scores.count) held-out good photos"
+        let projection = d < patchGraph.tapChannels ? " projected to \(d)" : ""
+        let method = "memory bank (PatchCore-style) on \(origin): taps \(patchGraph.taps.map(\.name).joined(separator: ", ")), "
+            + "\(options.aggregation)x\(options.aggregation) aggregation, \(patchGraph.tapChannels) features per patch\(projection) on a "
+            + "\(patchGraph.grid.columns)x\(patchGraph.grid.rows) grid, bank of \(bankCount) (coreset of \(patchCount) patches from \(fitted) good photos), "
+            + "photo bank of \(photoPicks.count), scoring \(scoring.rawValue), smoothing \(options.smoothing) cells, border \(options.border); "
+            + "threshold at \(percent(options.maxFalseRejectRate)) false rejects of \(good.patch.count) held-out good photos"
         let provenance = ModelMetadata.Provenance(
             tool: "auge", method: method, trainedAt: ISO8601DateFormatter().string(from: Date()), dataset: dataset,
             samplesPerLabel: [okLabel: fitted], validationMetrics: metrics)
+        let perChannel = { (values: [Float]) in values.count == 1 ? [Float](repeating: values[0], count: 3) : values }
         let metadata = ModelMetadata(
             labels: [okLabel, "anomaly"], okLabels: [okLabel],
             inputSize: .init(width: preprocessing.width, height: preprocessing.height), color: .rgb, resize: preprocessing.resize,
-            roi: preprocessing.region, mean: preprocessing.mean, std: preprocessing.std, threshold: 1, reviewBand: band,
+            roi: preprocessing.region, mean: perChannel(preprocessing.mean), std: perChannel(preprocessing.std), threshold: 1, reviewBand: band,
             provenance: provenance, kind: .anomaly, mapRange: mapRange)
-        return AnomalyModel(graph: graph, metadata: metadata, rawThreshold: rawThreshold, bankCount: bankCount, featureCount: d,
-                            grid: patchGraph.grid, taps: patchGraph.taps.map(\.name), goodScores: goodScores, defectScores: defectScores,
-                            seconds: seconds, warnings: warnings)
+        return AnomalyModel(graph: graph, metadata: metadata, bankCount: bankCount, photoBankCount: photoPicks.count, featureCount: d,
+                            grid: patchGraph.grid, taps: patchGraph.taps.map(\.name), scoring: scoring, goodScores: goodScores,
+                            defectScores: defectScores, seconds: seconds, warnings: warnings)
     }
 
     /// The backbone cut at its taps, and the preprocessing of its input at the model's size.

@@ -1,15 +1,19 @@
 import AugeEngine
 import Foundation
 
-/// The graphs of a patch-memory anomaly model (PatchCore-style), in plain ONNX operators:
+/// The graphs of a memory-bank anomaly model, in plain ONNX operators. Two searches share one backbone pass:
 ///
-///     image -> backbone, cut at two depths -> 3x3 average of each map -> the deeper map resized to
-///     the finer grid -> concatenated: one feature vector per patch ("patch features")
-///     -> squared distance to every bank vector as one 1x1 convolution (weight -2·M, bias |M|²) plus |q|²
-///     -> minimum over the bank (ReduceMin) -> square root -> times 1 / threshold -> Gaussian smoothing
-///     = anomaly_map [N, 1, h, w]; anomaly_score [N, 1] = its largest value away from the border.
+///     patches: backbone maps at a few depths -> 3x3 average of each -> resized to the finest grid ->
+///     concatenated (optionally projected to fewer dimensions): one vector per patch -> squared distance
+///     to every bank vector as one 1x1 convolution (weight -2·M, bias |M|²) plus |q|² -> minimum over the
+///     bank (ReduceMin) -> square root -> scaled -> Gaussian smoothing = anomaly_map [N, 1, h, w]
+///     (PatchCore: finds small local marks, and says where).
+///     photo: each map's global average, concatenated -> the same nearest-neighbour search against a bank
+///     of whole good photos (finds a part that is wrong as a whole, or posed wrongly).
 ///
-/// The distance trick turns the nearest-neighbour search into the engine's fastest kernel, a GEMM.
+/// anomaly_score [N, 1] is the larger of the two scaled scores (the patch score being the map's largest
+/// value away from the border); the scales make each read 1.0 at the threshold. The distance trick
+/// turns each search into the engine's fastest kernel, a GEMM.
 struct PatchGraph {
     /// The backbone computing every tap (its outputs are the taps).
     let backbone: Graph
@@ -17,20 +21,33 @@ struct PatchGraph {
     let taps: [(name: String, shape: [Int])]
     /// Side of the local average of each map (PatchCore's neighbourhood aggregation); 1 for none.
     let aggregation: Int
+    /// A fixed random projection of the patch vectors [projected, featureCount, 1, 1], or nil.
+    var projection: Tensor? = nil
 
     static let featuresValue = "auge_patch_features"
+    static let photoFeaturesValue = "auge_photo_features"
     static let scoreValue = "anomaly_score"
     static let mapValue = "anomaly_map"
     private static let prefix = "auge_anomaly_"
 
-    /// The patch grid (the finest tap's map) and the feature count per patch.
+    /// The patch grid (the finest tap's map) and the feature count per patch (after the projection).
     var grid: (rows: Int, columns: Int) { (taps[0].shape[2], taps[0].shape[3]) }
-    var featureCount: Int { taps.reduce(0) { $0 + $1.shape[1] } }
+    var tapChannels: Int { taps.reduce(0) { $0 + $1.shape[1] } }
+    var featureCount: Int { projection?.shape[0] ?? tapChannels }
+    /// Values per photo descriptor: every tap's channels.
+    var photoFeatureCount: Int { tapChannels }
 
-    /// The backbone up to the patch features [N, D, h, w].
+    /// The backbone up to the patch features [N, D, h, w] and the photo descriptor [N, G, 1, 1].
     func featureGraph() -> Graph {
         var graph = backbone
-        var parts: [String] = []
+        var parts: [String] = [], averages: [String] = []
+        for (index, tap) in taps.enumerated() {
+            let average = Self.prefix + "photo_average\(index)"
+            graph.nodes.append(Node(name: average, operation: .globalAveragePool, inputs: [tap.name], outputs: [average]))
+            averages.append(average)
+        }
+        graph.nodes.append(Node(name: Self.photoFeaturesValue, operation: averages.count == 1 ? .identity : .concat(axis: 1), inputs: averages,
+                                outputs: [Self.photoFeaturesValue]))
         for (index, tap) in taps.enumerated() {
             var value = tap.name
             if aggregation > 1 {
@@ -47,48 +64,52 @@ struct PatchGraph {
             }
             parts.append(value)
         }
-        if parts.count == 1 {
-            graph.nodes.append(Node(name: Self.featuresValue, operation: .identity, inputs: parts, outputs: [Self.featuresValue]))
-        } else {
-            graph.nodes.append(Node(name: Self.featuresValue, operation: .concat(axis: 1), inputs: parts, outputs: [Self.featuresValue]))
+        let joined = projection == nil ? Self.featuresValue : Self.prefix + "patch_concat"
+        graph.nodes.append(Node(name: joined, operation: parts.count == 1 ? .identity : .concat(axis: 1), inputs: parts, outputs: [joined]))
+        if let projection {
+            graph.nodes.append(Node(name: Self.featuresValue, operation: .convolution(Convolution(weight: projection)), inputs: [joined],
+                                    outputs: [Self.featuresValue]))
         }
-        graph.outputs = [Self.featuresValue]
+        graph.outputs = [Self.featuresValue, Self.photoFeaturesValue]
         return graph
     }
 
-    /// The whole model: `bank` holds `bankCount` vectors of `featureCount` values, row by row; the map
-    /// is multiplied by `scale` (1 / the threshold's raw distance, so that 1.0 reads as the threshold),
-    /// smoothed by a Gaussian of `smoothing` cells (0: none), and the score ignores `border` cells at each edge.
-    func anomalyGraph(bank: [Float], bankCount: Int, scale: Float, smoothing: Float, border: Int) -> Graph {
-        let d = featureCount
-        precondition(bank.count == bankCount * d, "bank of \(bankCount) x \(d)")
+    /// The two nearest-neighbour searches' memory: patch vectors and photo descriptors, row by row.
+    struct Banks {
+        var patches: [Float]
+        var patchCount: Int
+        var photos: [Float]
+        var photoCount: Int
+    }
+
+    /// How the searches' raw distances are scaled: the map (whose inner maximum is the patch score) by
+    /// `map`, the photo score by `photo`; nil leaves a search out of the anomaly score.
+    struct Scales {
+        var map: Float
+        var scoresPatches: Bool
+        var photo: Float?
+    }
+
+    /// The whole model. Each search's distance is multiplied by its scale (1 / the raw distance that
+    /// reads as the threshold); the map is smoothed by a Gaussian of `smoothing` cells (0: none), and the
+    /// patch score ignores `border` cells at each edge. The map always comes from the patch search (with
+    /// the patch scale, or 1 where the patches are left out of the score).
+    func anomalyGraph(banks: Banks, scales: Scales, smoothing: Float, border: Int) -> Graph {
+        precondition(scales.scoresPatches || scales.photo != nil, "at least one search scores")
         var graph = featureGraph()
-        let features = Self.featuresValue
         var nodes: [Node] = []
         func node(_ name: String, _ operation: AugeEngine.Operation, _ inputs: [String]) -> String {
             let output = Self.prefix + name
             nodes.append(Node(name: output, operation: operation, inputs: inputs, outputs: [output]))
             return output
         }
-        // |q - m|² = |q|² - 2 q·m + |m|²: the last two terms for every bank vector m in one 1x1 convolution.
-        var squaredNorms = [Float](repeating: 0, count: bankCount)
-        for k in 0..<bankCount {
-            var sum: Float = 0
-            for i in 0..<d { sum += bank[k * d + i] * bank[k * d + i] }
-            squaredNorms[k] = sum
+        func constant(_ name: String, _ value: Float) -> String {
+            graph.constants[Self.prefix + name] = Tensor(shape: [1, 1, 1, 1], data: [value])
+            return Self.prefix + name
         }
-        let cross = node("bank_distances", .convolution(Convolution(
-            weight: Tensor(shape: [bankCount, d, 1, 1], data: bank.map { -2 * $0 }), bias: Tensor(shape: [bankCount], data: squaredNorms))), [features])
-        let nearest = node("nearest", .reduce(.min, axis: 1), [cross])
-        let squares = node("squares", .mul, [features, features])
-        let queryNorm = node("query_norm", .convolution(Convolution(weight: Tensor(shape: [1, d, 1, 1], data: [Float](repeating: 1, count: d)))), [squares])
-        let squared = node("squared_distance", .add, [nearest, queryNorm])
-        // Rounding can leave a tiny negative for a patch equal to a bank vector.
-        let clamped = node("clamped", .activation(.relu), [squared])
-        let distance = node("distance", .activation(.sqrt), [clamped])
-        let scaleName = Self.prefix + "scale"
-        graph.constants[scaleName] = Tensor(shape: [1, 1, 1, 1], data: [scale])
-        var map = node("normalised", .mul, [distance, scaleName])
+        let distance = nearestDistance(Self.featuresValue, bank: banks.patches, count: banks.patchCount, dimensions: featureCount,
+                                       name: "patch", node: node)
+        var map = node("normalised", .mul, [distance, constant("map_scale", scales.map)])
         if smoothing > 0 {
             let radius = max(1, Int((2 * smoothing).rounded(.up)))
             map = node("smoothed", .convolution(Convolution(weight: Self.gaussian(radius: radius, sigma: smoothing),
@@ -103,11 +124,55 @@ struct PatchGraph {
         let maskName = Self.prefix + "border_mask"
         graph.constants[maskName] = Tensor(shape: [1, 1, rows, columns], data: mask)
         let inner = node("inner", .mul, [Self.mapValue, maskName])
-        let peak = node("peak", .maxPool(Pooling(kernel: (rows, columns))), [inner])
-        nodes.append(Node(name: Self.scoreValue, operation: .flatten(axis: 1), inputs: [peak], outputs: [Self.scoreValue]))
+        let patchScore = node("patch_score", .maxPool(Pooling(kernel: (rows, columns))), [inner])
+        var score = patchScore
+        if let photoScale = scales.photo {
+            let photoDistance = nearestDistance(Self.photoFeaturesValue, bank: banks.photos, count: banks.photoCount,
+                                                dimensions: photoFeatureCount, name: "photo", node: node)
+            let photoScore = node("photo_score", .mul, [photoDistance, constant("photo_scale", photoScale)])
+            if !scales.scoresPatches {
+                score = photoScore
+            } else {
+                // max(a, b) = relu(a - b) + b, in the operators every runtime has.
+                let negated = node("photo_negated", .mul, [photoScore, constant("minus_one", -1)])
+                let excess = node("patch_excess", .activation(.relu), [node("patch_minus_photo", .add, [patchScore, negated])])
+                score = node("larger_score", .add, [excess, photoScore])
+            }
+        }
+        nodes.append(Node(name: Self.scoreValue, operation: .flatten(axis: 1), inputs: [score], outputs: [Self.scoreValue]))
         graph.nodes += nodes
         graph.outputs = [Self.scoreValue, Self.mapValue]
         return graph
+    }
+
+    /// The graph of `anomalyGraph` with both searches' raw distances as outputs: the patch score, the
+    /// photo score (each [N, 1, 1, 1]) and the map, for calibrating their scales.
+    func calibrationGraph(banks: Banks, smoothing: Float, border: Int) -> Graph {
+        var graph = anomalyGraph(banks: banks, scales: Scales(map: 1, scoresPatches: true, photo: 1), smoothing: smoothing, border: border)
+        graph.outputs = [Self.prefix + "patch_score", Self.prefix + "photo_score", Self.mapValue]
+        return graph
+    }
+
+    /// The distance from each vector of `value` ([N, d, h, w]) to its nearest of `count` bank vectors [N, 1, h, w]:
+    /// |q - m|² = |q|² - 2 q·m + |m|², the last two terms for every bank vector m in one 1x1 convolution.
+    private func nearestDistance(_ value: String, bank: [Float], count: Int, dimensions d: Int, name: String,
+                                 node: (String, AugeEngine.Operation, [String]) -> String) -> String {
+        precondition(bank.count == count * d, "bank of \(count) x \(d)")
+        var squaredNorms = [Float](repeating: 0, count: count)
+        for k in 0..<count {
+            var sum: Float = 0
+            for i in 0..<d { sum += bank[k * d + i] * bank[k * d + i] }
+            squaredNorms[k] = sum
+        }
+        let cross = node(name + "_bank_distances", .convolution(Convolution(
+            weight: Tensor(shape: [count, d, 1, 1], data: bank.map { -2 * $0 }), bias: Tensor(shape: [count], data: squaredNorms))), [value])
+        let nearest = node(name + "_nearest", .reduce(.min, axis: 1), [cross])
+        let squares = node(name + "_squares", .mul, [value, value])
+        let ones = Tensor(shape: [1, d, 1, 1], data: [Float](repeating: 1, count: d))
+        let queryNorm = node(name + "_query_norm", .convolution(Convolution(weight: ones)), [squares])
+        let squared = node(name + "_squared_distance", .add, [nearest, queryNorm])
+        // Rounding can leave a tiny negative for a vector equal to a bank vector.
+        return node(name + "_distance", .activation(.sqrt), [node(name + "_clamped", .activation(.relu), [squared])])
     }
 
     /// A normalised 2-D Gaussian [1, 1, 2r+1, 2r+1].
@@ -122,13 +187,14 @@ struct PatchGraph {
         return Tensor(shape: [1, 1, side, side], data: weights.map { $0 / total })
     }
 
-    /// The default taps of a backbone: the output of the last residual block at strides 8 and 16 (the
-    /// ends of those stages), or where a stage has no residual block, its last narrowest value.
+    /// The default taps of a backbone: at strides 8 and 16, the end of every stage, i.e. the output of
+    /// its last residual block (one per channel width: EfficientNet-Lite0 has one stage at stride 8 and
+    /// two at 16), or where a stride has no residual block, its last narrowest value.
     static func defaultTaps(_ graph: Graph, inputSize: (width: Int, height: Int), strides: [Int] = [8, 16]) throws -> [String] {
         let shapes = try inferShapes(graph, batchSize: 1)
         let producedByAdd = Set(graph.nodes.filter { $0.operation == .add && $0.inputs.allSatisfy { graph.constants[$0] == nil } }
             .map { $0.outputs[0] })
-        return try strides.map { stride in
+        return try strides.flatMap { stride -> [String] in
             let atStride = graph.nodes.map { $0.outputs[0] }.filter { value in
                 guard let shape = shapes[value], shape.count == 4 else { return false }
                 return shape[2] * stride == inputSize.height && shape[3] * stride == inputSize.width
@@ -137,9 +203,15 @@ struct PatchGraph {
                 throw DatasetError(description: "the backbone has no feature map at stride \(stride) for a \(inputSize.width)x\(inputSize.height) input; "
                     + "choose an input size divisible by \(stride) or name the feature values")
             }
-            if let residual = atStride.last(where: producedByAdd.contains) { return residual }
+            let residuals = atStride.filter(producedByAdd.contains)
+            if !residuals.isEmpty {
+                // The last residual output of each channel width, in order.
+                var widths: [Int] = []
+                for value in residuals where !widths.contains(shapes[value]![1]) { widths.append(shapes[value]![1]) }
+                return widths.map { width in residuals.last { shapes[$0]![1] == width }! }
+            }
             let narrowest = atStride.map { shapes[$0]![1] }.min()!
-            return atStride.last { shapes[$0]![1] == narrowest }!
+            return [atStride.last { shapes[$0]![1] == narrowest }!]
         }
     }
 }
