@@ -74,6 +74,7 @@ final class AnomalyCommandTests: XCTestCase {
             let hotspot = try XCTUnwrap(record["hotspot"] as? [String: Any], path)
             let (x, y) = (hotspot["x"] as! Int, hotspot["y"] as! Int), (w, h) = (hotspot["width"] as! Int, hotspot["height"] as! Int)
             XCTAssertTrue(x < sx + 10 && sx < x + w && y < sy + 10 && sy < y + h, "\(path): hotspot \(hotspot) misses the spot at \(sx),\(sy)")
+            XCTAssertLessThanOrEqual(w * h, 64 * 64 / 4, "\(path): the hotspot \(hotspot) is a place, not the whole photo")
         }
         let goodRejected = results.filter { ($0["path"] as! String).contains("/good/") && $0["decision"] as? String == "defect" }
         XCTAssertLessThanOrEqual(goodRejected.count, 4)

@@ -111,16 +111,17 @@ public struct EvidenceMap: Sendable, Equatable {
 extension EvidenceMap {
     /// An anomaly model's map as evidence: each cell's heat is its value placed in the model-wide `range`
     /// (below the lower end: cold, 0; above the upper: hot, 1), so that good parts stay cold in every heatmap.
-    /// The strongest window is the patch of cells around the peak that hold at least half its value; its
-    /// share is how much of the score would go were that patch like the rest of the photo (the score is
-    /// the map's largest value, so the share is 1 minus the largest value outside, over the peak).
+    /// The strongest window is the patch of cells around the peak that rise at least half as far above the
+    /// map's median as the peak does; its share is how much of the peak's rise above the median would go
+    /// were that patch like the rest of the photo (the largest value outside it instead of the peak).
     public init(anomalyMap values: [Float], rows: Int, columns: Int, inputWidth: Int, inputHeight: Int, score: Float,
                 range: ClosedRange<Float>) {
         precondition(values.count == rows * columns && !values.isEmpty, "one value per cell")
         let span = max(range.upperBound - range.lowerBound, .leastNormalMagnitude)
         let peak = values.indices.max { values[$0] < values[$1] }!
-        // The cells connected to the peak (8 neighbours) holding at least half its value.
-        let floor = values[peak] / 2
+        // The cells connected to the peak (8 neighbours) at least halfway from the median to the peak.
+        let median = values.sorted()[values.count / 2]
+        let floor = median + (values[peak] - median) / 2
         var inside = [Bool](repeating: false, count: values.count)
         var stack = [peak]
         inside[peak] = true
@@ -140,7 +141,8 @@ extension EvidenceMap {
             outside = max(outside, values[r * columns + c])
         } }
         let xs = Self.cellEdges(inputWidth, grid: columns), ys = Self.cellEdges(inputHeight, grid: rows)
-        let share = values[peak] > 0 ? min(1, max(0, (values[peak] - outside) / values[peak])) : 0
+        let rise = values[peak] - median
+        let share = rise > 0 ? min(1, max(0, (values[peak] - outside) / rise)) : 0
         self.init(rows: rows, columns: columns, inputWidth: inputWidth, inputHeight: inputHeight,
                   heat: values.map { min(1, max(0, ($0 - range.lowerBound) / span)) },
                   strongest: InputWindow(x: xs[left], y: ys[top], width: xs[right + 1] - xs[left], height: ys[bottom + 1] - ys[top], share: share),

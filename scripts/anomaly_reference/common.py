@@ -12,11 +12,13 @@ from PIL import Image
 HERE = os.path.dirname(os.path.abspath(__file__))
 BACKBONE = os.path.join(HERE, "..", "..", "Models", "backbones", "efficientnet-lite0.onnx")
 CACHE = os.environ.get("ANOMALY_CACHE", "/tmp/anomaly_cache")
+# The shared datasets beside the checkout (never copied into the repository).
+DATASETS = os.environ.get("AUGE_DATASETS", os.path.join(HERE, "..", "..", "..", "shared", "datasets"))
 DATA = {
-    "casting": ("/work/shared/datasets/casting/train", ["ok_front"], ["def_front"], None),
-    "mtile": ("/work/shared/datasets/magnetic-tile/train", ["MT_Free"],
+    "casting": (os.path.join(DATASETS, "casting/train"), ["ok_front"], ["def_front"], None),
+    "mtile": (os.path.join(DATASETS, "magnetic-tile/train"), ["MT_Free"],
               ["MT_Blowhole", "MT_Break", "MT_Crack", "MT_Fray", "MT_Uneven"],
-              "/work/shared/datasets/magnetic-tile/masks/train"),
+              os.path.join(DATASETS, "magnetic-tile/masks/train")),
 }
 TAPS = ["block2/add", "block4/add", "block7/add", "block10/add"]  # strides 4, 8, 16, 16; 24, 40, 80, 112 ch
 
