@@ -116,6 +116,29 @@ final class AnomalyCommandTests: XCTestCase {
         }
     }
 
+    /// On the line: the watcher decides with the anomaly model, logs `anomaly_score` and sorts.
+    func testWatchSortsWithAnAnomalyModel() throws {
+        XCTAssertEqual(try train().status, 0)
+        let inbox = root.appendingPathComponent("inbox"), out = root.appendingPathComponent("sorted")
+        try FileManager.default.createDirectory(at: inbox, withIntermediateDirectories: true)
+        let watcher = try WatchCommandTests.WatchProcess([inbox.path, "--out", out.path, "--model", model.path, "--settle", "0"],
+                                                         log: root.appendingPathComponent("watch.log"))
+        for name in ["good/g00.png", "spot/s3.png"] {
+            let target = inbox.appendingPathComponent((name as NSString).lastPathComponent)
+            try FileManager.default.copyItem(at: dataset.appendingPathComponent(name), to: target.appendingPathExtension("tmp"))
+            XCTAssertEqual(rename(target.path + ".tmp", target.path), 0)
+        }
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline, ((try? FileManager.default.contentsOfDirectory(atPath: inbox.path)) ?? []).count > 0 { usleep(50_000) }
+        XCTAssertEqual(watcher.stop(), 0, watcher.logText)
+        let lines = try records(String(contentsOf: out.appendingPathComponent("results.jsonl"), encoding: .utf8))
+        let decisions = Dictionary(uniqueKeysWithValues: lines.map { (($0["path"] as! String as NSString).lastPathComponent, $0) })
+        XCTAssertEqual(decisions["s3.png"]?["decision"] as? String, "defect")
+        XCTAssertNotNil(decisions["s3.png"]?["anomaly_score"] as? Double)
+        XCTAssertEqual(decisions["s3.png"]?["threshold"] as? Double, 1)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent("defect/s3.png").path))
+    }
+
     func testGoodOnlyDatasetTrainsAnAnomalyModelWithoutTheFlag() throws {
         try FileManager.default.removeItem(at: dataset.appendingPathComponent("spot"))
         let trained = try AugeProcess.run(["train", dataset.path, "--backbone", backbone.path, "--size", "64", "--out", model.path])
