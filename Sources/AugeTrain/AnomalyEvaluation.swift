@@ -2,6 +2,7 @@ import Foundation
 
 /// How an anomaly model does on labelled photos (`auge eval` of an anomaly model): image AUROC, the
 /// line's rates at the model's threshold and review band, and with ground-truth masks pixel AUROC and PRO.
+/// Encoded with snake-case keys (`image_auroc`, `missed_defect_rate`, ...): a public interface.
 public struct AnomalyEvaluation: Codable, Sendable, Equatable {
     public var goodPhotos: Int
     public var defectPhotos: Int
@@ -21,20 +22,6 @@ public struct AnomalyEvaluation: Codable, Sendable, Equatable {
     /// With masks: per-region overlap integrated up to 30 % false-positive pixels, over 0.3.
     public var pro: Double?
     public var maskedPhotos: Int
-
-    enum CodingKeys: String, CodingKey {
-        case threshold, pro
-        case goodPhotos = "good_photos"
-        case defectPhotos = "defect_photos"
-        case reviewLower = "review_lower"
-        case reviewUpper = "review_upper"
-        case imageAUROC = "image_auroc"
-        case missedDefectRate = "missed_defect_rate"
-        case falseRejectRate = "false_reject_rate"
-        case reviewRate = "review_rate"
-        case pixelAUROC = "pixel_auroc"
-        case maskedPhotos = "masked_photos"
-    }
 
     /// `scores` are the normalised anomaly scores, `isDefect` the truth; `review` the band [lower, upper);
     /// `pixels`, when masks were given, holds every masked photo's map and mask.

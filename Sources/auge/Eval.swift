@@ -139,7 +139,9 @@ struct Eval: ParsableCommand {
         let seconds = Date().timeIntervalSince(started)
         switch format {
         case .json:
-            var object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(result)) as! [String: Any]
+            let encoder = JSONEncoder()
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            var object = try JSONSerialization.jsonObject(with: encoder.encode(result)) as! [String: Any]
             object["errors"] = errors
             object["model"] = inspection.path
             object["dataset"] = dataset

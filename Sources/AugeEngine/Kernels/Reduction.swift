@@ -59,9 +59,7 @@ final class AxisReductionStep: Step {
 
     init(reduction: Reduction, shape: [Int], axis: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
         self.reduction = reduction
-        outer = shape[..<axis].reduce(1, *)
-        length = shape[axis]
-        inner = shape[(axis + 1)...].reduce(1, *)
+        (outer, length, inner) = axisSplit(shape, axis: axis)
         self.input = input
         self.output = output
     }

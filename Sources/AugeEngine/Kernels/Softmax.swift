@@ -8,9 +8,7 @@ final class SoftmaxStep: Step {
     let output: UnsafeMutablePointer<Float>
 
     init(shape: [Int], axis: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
-        outer = shape[..<axis].reduce(1, *)
-        length = shape[axis]
-        inner = shape[(axis + 1)...].reduce(1, *)
+        (outer, length, inner) = axisSplit(shape, axis: axis)
         self.input = input
         self.output = output
     }

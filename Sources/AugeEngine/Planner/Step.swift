@@ -7,6 +7,11 @@ enum Layout: Hashable {
     case channelsLast
 }
 
+/// A shape seen along one axis: the elements before it, along it and after it ([outer][length][inner]).
+func axisSplit(_ shape: [Int], axis: Int) -> (outer: Int, length: Int, inner: Int) {
+    (shape[..<axis].reduce(1, *), shape[axis], shape[(axis + 1)...].reduce(1, *))
+}
+
 protocol Step: AnyObject {
     func execute(pool: ThreadPool)
 }

@@ -194,7 +194,7 @@ enum Reference {
     }
 
     static func reduce(_ x: Tensor, _ reduction: Reduction, axis: Int, outputShape: [Int]) -> Tensor {
-        let outer = x.shape[..<axis].reduce(1, *), length = x.shape[axis], inner = x.shape[(axis + 1)...].reduce(1, *)
+        let (outer, length, inner) = axisSplit(x.shape, axis: axis)
         var y = Tensor(zeros: outputShape)
         for o in 0..<outer { for i in 0..<inner {
             let values = (0..<length).map { x.data[(o * length + $0) * inner + i] }
@@ -231,7 +231,7 @@ enum Reference {
     }
 
     static func softmax(_ x: Tensor, axis: Int) -> Tensor {
-        let outer = x.shape[..<axis].reduce(1, *), length = x.shape[axis], inner = x.shape[(axis + 1)...].reduce(1, *)
+        let (outer, length, inner) = axisSplit(x.shape, axis: axis)
         var y = x
         for o in 0..<outer { for i in 0..<inner {
             let index = { (a: Int) in (o * length + a) * inner + i }
