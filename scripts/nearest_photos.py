@@ -11,7 +11,7 @@ yardstick it also prints, for a random sample of held-out photos, how often the 
 photo has the same label and the median correlation.
 
 Usage: nearest_photos.py DATASET PHOTO_NAME... [--holdout 5] [--size 96] [--sample 150]
-Example (the casting photos every model calls OK; README, "Results on real inspection datasets"):
+Example (the casting photos every model calls OK; docs/results.md):
     nearest_photos.py ../shared/datasets/casting/train cast_def_0_4073 cast_def_0_7057
 """
 import argparse
