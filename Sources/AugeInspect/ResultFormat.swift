@@ -5,6 +5,19 @@ public enum ResultFormat: String, Sendable, CaseIterable {
     case table, csv, jsonl, json
 }
 
+extension ResultFormat {
+    /// The format a file name's extension says (`.csv`, `.jsonl`/`.ndjson`, `.json`, `.txt` for the table), or nil.
+    public init?(fileExtensionOf path: String) {
+        switch (path as NSString).pathExtension.lowercased() {
+        case "csv": self = .csv
+        case "jsonl", "ndjson": self = .jsonl
+        case "json": self = .json
+        case "txt": self = .table
+        default: return nil
+        }
+    }
+}
+
 /// Formats records one at a time (so a long run streams its output) with a header and footer where
 /// the format needs them.
 public struct ResultFormatter: Sendable {

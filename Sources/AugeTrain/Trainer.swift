@@ -1,5 +1,6 @@
 import AugeEngine
 import AugeImage
+import AugeONNX
 import Foundation
 
 public struct TrainingOptions: Codable, Sendable, Equatable {
@@ -98,7 +99,7 @@ public enum TrainingEvent: Sendable {
 
 /// Where a model came from.
 public struct Provenance: Codable, Sendable, Equatable {
-    public var tool = "auge train"
+    public var tool = "auge \(augeVersion) train"
     public var trainedAt: String
     public var dataset: String
     public var validation: String

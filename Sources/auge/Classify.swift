@@ -53,6 +53,9 @@ struct Classify: ParsableCommand {
     func validate() throws {
         if move && sortInto == nil { throw ValidationError("--move needs --sort-into DIR") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if let format, let output, let named = ResultFormat(fileExtensionOf: output), named != format {
+            throw ValidationError("--format \(format.rawValue) does not match -o \(output), which names \(named.rawValue): leave out --format, or rename the file")
+        }
     }
 
     func run() throws {
@@ -66,7 +69,7 @@ struct Classify: ParsableCommand {
         }
 
         let sink = try OutputSink(path: output)
-        let format = self.format ?? (sink.isTerminal ? .table : .jsonl)
+        let format = self.format ?? output.flatMap(ResultFormat.init(fileExtensionOf:)) ?? (sink.isTerminal ? .table : .jsonl)
         let formatter = ResultFormatter(format: format, scoreLabels: scores ? inspection.policy.labels : nil, labels: inspection.policy.labels,
                                         explained: explanation.settings != nil, anomaly: inspection.policy.kind == .anomaly)
         let sorter = sortInto.map { Sorter(root: $0, grouping: by, move: move) }

@@ -53,6 +53,10 @@ struct Watch: ParsableCommand {
     var threads: Int?
 
     func validate() throws {
+        // A line runs the model made for its parts: the washer demo model is never taken by default here.
+        guard model.model != nil else {
+            throw ValidationError("auge watch needs --model MODEL.onnx: the model made for these parts (the washer demo model is Models/default.onnx, for trying Auge out)")
+        }
         if let poll, poll <= 0 { throw ValidationError("--poll must be positive") }
         if settle < 0 { throw ValidationError("--settle must not be negative") }
     }

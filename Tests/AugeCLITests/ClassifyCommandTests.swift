@@ -82,6 +82,28 @@ final class ClassifyCommandTests: XCTestCase {
         XCTAssertTrue(result.stderr.contains("2 non-photo files skipped"), result.stderr)
     }
 
+    /// `-o results.csv` writes CSV without `--format`; a `--format` the file name contradicts is refused.
+    func testOutputFormatFollowsTheFileName() throws {
+        try makePhotos()
+        let model = try writeModel(metadata: metadata)
+        let csv = folder.appendingPathComponent("results.csv").path
+        let written = try AugeProcess.run(["classify", "--model", model, folder.appendingPathComponent("photos").path, "-o", csv])
+        XCTAssertEqual(written.status, 3, written.stderr)  // broken.png
+        let text = try String(contentsOfFile: csv, encoding: .utf8)
+        XCTAssertTrue(text.hasPrefix("path,label,score,decision,ms,error"), text)
+        let clash = try AugeProcess.run(["classify", "--model", model, folder.appendingPathComponent("photos").path,
+                                         "--format", "jsonl", "-o", folder.appendingPathComponent("r.csv").path])
+        XCTAssertEqual(clash.status, 64)
+        XCTAssertTrue(clash.stderr.contains("does not match -o"), clash.stderr)
+    }
+
+    /// `auge --version` says the version every trained model's provenance names.
+    func testVersion() throws {
+        let version = try AugeProcess.run(["--version"])
+        XCTAssertEqual(version.status, 0)
+        XCTAssertEqual(version.stdout.trimmingCharacters(in: .whitespacesAndNewlines), augeVersion)
+    }
+
     func testExitCodesAndFailOnDefect() throws {
         try makePhotos()
         let model = try writeModel(metadata: metadata)

@@ -1,6 +1,10 @@
 import AugeEngine
 import Foundation
 
+/// This Auge's version: `auge --version`, the producer version of every file it writes, and the tool
+/// in each trained model's provenance.
+public let augeVersion = "0.3.0"
+
 /// The opset the exporter writes: the oldest with every operator form it uses (HardSwish needs 14)
 /// that current runtimes all read.
 public let exportedOpsetVersion = 17
@@ -8,7 +12,7 @@ public let exportedOpsetVersion = 17
 /// Writes an engine graph as an ONNX model (opset `exportedOpsetVersion`, batch left open where the
 /// graph leaves it open), with `metadata` in metadata_props. Constant parameters become initializers
 /// named after their node; `Graph.constants` keep their names.
-public func exportONNX(graph: Graph, metadata: ModelMetadata?, producerVersion: String = "") throws(ONNXError) -> Data {
+public func exportONNX(graph: Graph, metadata: ModelMetadata?, producerVersion: String = augeVersion) throws(ONNXError) -> Data {
     var exporter = GraphExporter(graph: graph)
     var model = Onnx_ModelProto()
     model.irVersion = 8

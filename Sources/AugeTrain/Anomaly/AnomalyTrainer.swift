@@ -76,7 +76,7 @@ public struct AnomalyModel: Sendable {
     public let warnings: [String]
 
     public func onnxData() throws -> Data {
-        try exportONNX(graph: graph, metadata: metadata, producerVersion: "")
+        try exportONNX(graph: graph, metadata: metadata)
     }
 }
 
@@ -219,7 +219,7 @@ public enum AnomalyTrainer {
             + "photo bank of \(photoPicks.count), scoring \(scoring.rawValue), smoothing \(options.smoothing) cells, border \(options.border); "
             + "threshold at \(percent(options.maxFalseRejectRate)) false rejects of \(good.patch.count) held-out good photos"
         let provenance = ModelMetadata.Provenance(
-            tool: "auge", method: method, trainedAt: ISO8601DateFormatter().string(from: Date()), dataset: dataset,
+            tool: "auge \(augeVersion) train --anomaly", method: method, trainedAt: ISO8601DateFormatter().string(from: Date()), dataset: dataset,
             samplesPerLabel: [okLabel: fitted], validationMetrics: metrics)
         let perChannel = { (values: [Float]) in values.count == 1 ? [Float](repeating: values[0], count: 3) : values }
         let metadata = ModelMetadata(
