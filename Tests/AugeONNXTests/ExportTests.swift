@@ -55,7 +55,7 @@ final class ExportTests: XCTestCase {
         XCTAssertEqual(model.graph, graph)
         XCTAssertEqual(model.metadata, ModelMetadataTests.complete)
         XCTAssertEqual(model.opsetVersion, exportedOpsetVersion)
-        XCTAssertEqual(model.producer, "auge")
+        XCTAssertEqual(model.producer, "auge \(augeVersion)")
         XCTAssertEqual(try model.serialized(), data)
     }
 
