@@ -24,11 +24,14 @@ let package = Package(
         .library(name: "AugeONNX", targets: ["AugeONNX"]),
         .library(name: "AugeTrain", targets: ["AugeTrain"]),
         .library(name: "AugeInspect", targets: ["AugeInspect"]),
+        .library(name: "AugeStation", targets: ["AugeStation"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // libjpeg reports errors by longjmp; this C target keeps every setjmp inside C.
@@ -47,6 +50,15 @@ let package = Package(
             exclude: ["Proto/onnx.proto"]),
         .target(name: "AugeTrain", dependencies: ["AugeEngine", "AugeONNX", "AugeImage"], swiftSettings: kernelFlags),
         .target(name: "AugeInspect", dependencies: ["AugeImage", "AugeEngine", "AugeONNX", .product(name: "Crypto", package: "swift-crypto")]),
+        // The line station: the screen, review desk and metrics of a watcher's output folder, over HTTP.
+        .target(
+            name: "AugeStation",
+            dependencies: [
+                "AugeInspect", "AugeONNX",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            resources: [.embedInCode("Pages")]),
         // Engine latency benchmark (networks built in code, seeded random weights); see bench/engine_vs_ort.sh.
         .executableTarget(
             name: "auge-engine-bench",
@@ -55,7 +67,7 @@ let package = Package(
         .executableTarget(
             name: "auge",
             dependencies: [
-                "AugeInspect", "AugeTrain",
+                "AugeInspect", "AugeTrain", "AugeStation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
@@ -69,6 +81,7 @@ let package = Package(
         .testTarget(name: "AugeONNXTests", dependencies: ["AugeONNX", "AugeEngine", "AugeImage"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AugeTrainTests", dependencies: ["AugeTrain", "AugeEngine", "AugeImage", "AugeONNX"], swiftSettings: kernelFlags),
         .testTarget(name: "AugeInspectTests", dependencies: ["AugeInspect", "AugeImage", "AugeEngine", "AugeSamples"]),
+        .testTarget(name: "AugeStationTests", dependencies: ["AugeStation", "AugeInspect"]),
         // Runs the real `auge` binary; depending on the executable makes SwiftPM build it first.
         .testTarget(name: "AugeCLITests", dependencies: ["auge", "AugeImage", "AugeEngine", "AugeONNX", "AugeInspect"]),
     ]

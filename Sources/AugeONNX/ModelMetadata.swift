@@ -94,6 +94,11 @@ public struct ModelMetadata: Codable, Sendable, Equatable {
 
     public var resolvedKind: Kind { kind ?? .classifier }
 
+    /// A class named ok, good or pass, or starting so (case-insensitive): an OK label unless told otherwise.
+    public static func isConventionalOKLabel(_ name: String) -> Bool {
+        ["ok", "good", "pass"].contains { name.lowercased().hasPrefix($0) }
+    }
+
     public init(labels: [String], okLabels: [String], inputSize: InputSize? = nil, color: ColorMode? = nil,
                 resize: ResizePolicy? = nil, roi: Region? = nil, mean: [Float]? = nil, std: [Float]? = nil,
                 threshold: Float? = nil, reviewBand: ReviewBand? = nil, provenance: Provenance? = nil,

@@ -1,4 +1,5 @@
 import AugeImage
+import AugeONNX
 import Foundation
 
 public struct DatasetError: Error, CustomStringConvertible, Sendable {
@@ -85,7 +86,7 @@ public struct ImageFolder: Sendable, Equatable {
 
     /// Classes whose name is or starts with ok, good or pass (case-insensitive), the default OK labels.
     public static func defaultOKLabels(_ classes: [String]) -> [String] {
-        classes.filter { name in ["ok", "good", "pass"].contains { name.lowercased().hasPrefix($0) } }
+        classes.filter(ModelMetadata.isConventionalOKLabel)
     }
 }
 

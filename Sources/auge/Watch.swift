@@ -1,4 +1,5 @@
 import AugeInspect
+import AugeStation
 import ArgumentParser
 import Foundation
 
@@ -46,6 +47,8 @@ struct Watch: ParsableCommand {
 
     @OptionGroup var explanation: ExplanationOptions
 
+    @OptionGroup var station: StationOptions
+
     @Option(help: "Seconds between status lines on standard error.")
     var statusInterval: Double = 60
 
@@ -70,12 +73,14 @@ struct Watch: ParsableCommand {
         options.grouping = by
         options.keep = keep
         options.includeScores = scores
+        // The screen shows where the model saw the defect: with --http, heatmaps go to OUT/heatmaps unless told otherwise.
         options.explanation = explanation.settings
+            ?? (station.http != nil ? ExplanationSettings(heatmapFolder: (out as NSString).appendingPathComponent("heatmaps")) : nil)
         options.statusInterval = statusInterval
         let threads = self.threads ?? ProcessInfo.processInfo.activeProcessorCount
         let modelPath = model.model ?? ModelOptions.defaultModelPath()
         let modelOptions = model
-        let watcher = try Watcher(
+        var watcher = try Watcher(
             options: options, modelPath: modelPath,
             loadModel: {
                 let loaded = try modelOptions.load()
@@ -85,6 +90,15 @@ struct Watch: ParsableCommand {
             emit: { line in
                 if jsonl { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
             })
+        if station.http != nil {
+            var stationOptions = LineStation.Options(outputFolder: out)
+            stationOptions.modelPath = modelPath
+            stationOptions.shifts = station.schedule
+            stationOptions.watching = true
+            let lineStation = try LineStation(options: stationOptions)
+            watcher.observer = lineStation.watchStatus
+            try station.start(lineStation)
+        }
         try watcher.run()
     }
 }

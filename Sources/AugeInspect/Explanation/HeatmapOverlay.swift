@@ -88,7 +88,7 @@ public enum HeatmapOverlay {
 
 /// `folder/name`, then `folder/stem-1.ext`, `folder/stem-2.ext`, ...: the paths to try, in order, for a
 /// file that must not replace another.
-func uniqueNameCandidates(in folder: String, for name: String) -> some Sequence<String> {
+public func uniqueNameCandidates(in folder: String, for name: String) -> some Sequence<String> {
     let stem = (name as NSString).deletingPathExtension, ext = (name as NSString).pathExtension
     return (0...).lazy.map { attempt in
         (folder as NSString).appendingPathComponent(attempt == 0 ? name : "\(stem)-\(attempt)" + (ext.isEmpty ? "" : ".\(ext)"))

@@ -47,6 +47,8 @@ public final class Watcher {
     private let sorter: Sorter
     private let signals: SignalPipe
     private var stats = WatchStatistics()
+    /// Told of every record and every turn of the loop (e.g. the line station's screen); must not block.
+    public var observer: (any WatchObserver)?
 
     /// `emit` receives each results line (for `--jsonl`); `log` receives messages for people.
     public init(options: Options, modelPath: String, loadModel: @escaping ModelLoader,
@@ -99,10 +101,12 @@ public final class Watcher {
             + "results in \((options.outputFolder as NSString).appendingPathComponent("results.jsonl")), model \(modelName)")
         while true {
             while let (path, arrival) = queue.next() {
+                observer?.watcherWaiting(queueDepth: queue.count + 1)
                 try process(path, arrival: arrival)
                 if handleSignals() == .stop { return finish() }
             }
             if handleSignals() == .stop { return finish() }
+            observer?.watcherWaiting(queueDepth: queue.count)
             let now = Date().timeIntervalSince1970
             if now >= nextStatus {
                 log(stats.statusLine(queueDepth: queue.count))
@@ -135,8 +139,10 @@ public final class Watcher {
         let intent = PlacementJournal.Intent(id: id, source: path, target: target,
                                              sidecar: record.error.map { "\(path): \($0)\n" }, line: line)
         try journal.place(intent)
-        stats.add(record, latency: arrival.map { Date().timeIntervalSince1970 - $0 })
+        let latency = arrival.map { Date().timeIntervalSince1970 - $0 }
+        stats.add(record, latency: latency)
         emit(line)
+        observer?.watcherRecorded(line: line, latency: latency)
         // The record is durable and the file moved; making the move durable can follow the line out.
         try journal.settle(intent)
     }
@@ -188,6 +194,14 @@ public final class Watcher {
             log("auge watch: model reload refused (\(reason)), still using \(modelName): \(error)")
         }
     }
+}
+
+/// What a watcher tells while it runs, from its own thread: implementations must return at once.
+public protocol WatchObserver: AnyObject, Sendable {
+    /// Each turn of the loop (at least once a second while idle), with the photos waiting.
+    func watcherWaiting(queueDepth: Int)
+    /// A record is durable in results.jsonl; `latency` is file-ready to record, nil for the backlog.
+    func watcherRecorded(line: String, latency: Double?)
 }
 
 /// Files waiting to be processed, in arrival order. A file vouched for by a close/move event is ready
