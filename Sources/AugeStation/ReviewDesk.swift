@@ -63,10 +63,11 @@ public final class ReviewDesk: Sendable {
         var handle: FileHandle?
     }
 
+    /// Paths in the journal are absolute (the output folder's real path), so that recovery works from any folder.
     public init(outputFolder: String) throws {
-        self.outputFolder = outputFolder
-        journalPath = (outputFolder as NSString).appendingPathComponent("reviews.jsonl")
-        feedbackFolder = (outputFolder as NSString).appendingPathComponent("feedback")
+        self.outputFolder = OutputFiles(outputFolder: outputFolder).root
+        journalPath = (self.outputFolder as NSString).appendingPathComponent("reviews.jsonl")
+        feedbackFolder = (self.outputFolder as NSString).appendingPathComponent("feedback")
         var replayed = State()
         for record in try Self.readJournal(journalPath) {
             if let undone = record.undoes {
