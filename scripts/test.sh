@@ -13,13 +13,18 @@ else
 fi
 # The portable variant (for CPUs without AVX2/FMA) is tested against the main build.
 scripts/build-portable.sh
+# Optional test tools from Debian's packages; a test whose tool is missing is skipped, saying so.
+install_optional() {  # PACKAGE COMMAND WHAT
+    command -v "$2" >/dev/null || ! command -v apt-get >/dev/null && return 0
+    local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    { DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$1" >&2 \
+        || { $sudo apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$1" >&2; }; } \
+        || echo "no $1: $3 will be skipped" >&2
+}
 # An emulated pre-AVX CPU (qemu-user) checks that neither the portable build nor the hand-over to it runs
-# an AVX instruction; without qemu that test is skipped.
-if [ "$(uname -m)" = x86_64 ] && ! command -v qemu-x86_64 >/dev/null && command -v apt-get >/dev/null; then
-    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    { DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends qemu-user >&2 \
-        || { $sudo apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends qemu-user >&2; }; } \
-        || echo "no qemu-user: the emulated older-CPU test will be skipped" >&2
-fi
+# an AVX instruction.
+[ "$(uname -m)" = x86_64 ] && install_optional qemu-user qemu-x86_64 "the emulated older-CPU test"
+# Headless Chromium drives the line station's pages in a real browser.
+install_optional chromium chromium "the real-browser test of the line station"
 # `swift test` builds with testing enabled (the engine tests use @testable import) and runs XCTest.
 swift test -c release --disable-swift-testing "$@"

@@ -11,6 +11,10 @@ struct StationOptions: ParsableArguments {
     @Option(help: ArgumentHelp("A file holding the token every request must carry (Authorization: Bearer, or open the screen once with ?token=).", valueName: "file"))
     var httpToken: String?
 
+    @Flag(name: .customLong("http-heatmaps"), inversion: .prefixedNo,
+          help: "With --http and no --heatmaps: write OUT/heatmaps/ for defect and review parts, for the screen (a classifier's heatmap costs (grid - 1)^2 extra inferences; an anomaly model's is free).")
+    var httpHeatmaps = true
+
     @Option(help: ArgumentHelp("Local times at which shifts start, for the screen's shift counts.", valueName: "hh:mm,..."))
     var shifts = "06:00,14:00,22:00"
 

@@ -75,7 +75,7 @@ struct Watch: ParsableCommand {
         options.includeScores = scores
         // The screen shows where the model saw the defect: with --http, heatmaps go to OUT/heatmaps unless told otherwise.
         options.explanation = explanation.settings
-            ?? (station.http != nil ? ExplanationSettings(heatmapFolder: (out as NSString).appendingPathComponent("heatmaps")) : nil)
+            ?? (station.http != nil && station.httpHeatmaps ? ExplanationSettings(heatmapFolder: (out as NSString).appendingPathComponent("heatmaps")) : nil)
         options.statusInterval = statusInterval
         let threads = self.threads ?? ProcessInfo.processInfo.activeProcessorCount
         let modelPath = model.model ?? ModelOptions.defaultModelPath()
