@@ -83,11 +83,15 @@ class Browser:
 
     def wait_for(self, expression, what, timeout=30):
         deadline = time.time() + timeout
+        last_error = None
         while time.time() < deadline:
-            if self.evaluate(expression):
-                return
+            try:
+                if self.evaluate(expression):
+                    return
+            except RuntimeError as error:  # the page is still loading
+                last_error = error
             time.sleep(0.1)
-        raise AssertionError(f"timed out waiting for {what} ({expression})")
+        raise AssertionError(f"timed out waiting for {what} ({expression}; last error: {last_error})")
 
     def screenshot(self, path):
         data = self.send("Page.captureScreenshot", {"format": "png"})["data"]
@@ -120,6 +124,8 @@ def main():
     parser.add_argument("--chromium", default=shutil.which("chromium") or shutil.which("chromium-browser") or "chromium")
     args = parser.parse_args()
 
+    if args.screenshots:
+        os.makedirs(args.screenshots, exist_ok=True)
     work = tempfile.mkdtemp(prefix="auge-browser-")
     inbox, out = os.path.join(work, "inbox"), os.path.join(work, "out")
     os.makedirs(inbox)

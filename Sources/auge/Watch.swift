@@ -80,7 +80,7 @@ struct Watch: ParsableCommand {
         let threads = self.threads ?? ProcessInfo.processInfo.activeProcessorCount
         let modelPath = model.model ?? ModelOptions.defaultModelPath()
         let modelOptions = model
-        var watcher = try Watcher(
+        let watcher = try Watcher(
             options: options, modelPath: modelPath,
             loadModel: {
                 let loaded = try modelOptions.load()
