@@ -86,3 +86,16 @@ let package = Package(
         .testTarget(name: "AugeCLITests", dependencies: ["auge", "AugeImage", "AugeEngine", "AugeONNX", "AugeInspect"]),
     ]
 )
+
+// libFuzzer targets (Fuzz/), outside the normal build: scripts/fuzz.sh sets AUGE_FUZZ=1 and builds one
+// with --sanitize=fuzzer --sanitize=address.
+if Context.environment["AUGE_FUZZ"] != nil {
+    let fuzzTargets: [(String, [Target.Dependency])] = [
+        ("Images", ["AugeImage"]), ("ONNX", ["AugeONNX", "AugeEngine", "AugeInspect"]), ("Journal", ["AugeInspect"]), ("NPY", ["AugeONNX"]),
+    ]
+    for (name, dependencies) in fuzzTargets {
+        package.targets.append(.executableTarget(
+            name: "auge-fuzz-\(name.lowercased())", dependencies: dependencies, path: "Fuzz/\(name)",
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
+    }
+}

@@ -360,4 +360,28 @@ final class WatchCommandTests: XCTestCase {
             try FileManager.default.removeItem(at: root.appendingPathComponent("watch.log"))
         }
     }
+
+    /// A damaged journal whose open entry would move a file from outside the inbox, or to outside the
+    /// output folder, stops the start with a message naming the journal; nothing is moved.
+    func testADamagedJournalNeverMovesFilesOutsideTheFolders() throws {
+        let outside = root.appendingPathComponent("precious.txt").path
+        try Data("keep me".utf8).write(to: URL(fileURLWithPath: outside))
+        try deliver("a.png", .direct)
+        for (source, target) in [(outside, out + "/ok/precious.txt"), (inbox + "/a.png", root.path + "/stolen.png"),
+                                 (inbox + "/../precious.txt", out + "/ok/p.txt"), (inbox + "/a.png", out + "/../stolen.png")] {
+            try? FileManager.default.removeItem(atPath: out)
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            let intent: [String: Any] = ["id": "bad-1", "source": source, "target": target, "line": "{}"]
+            let entry = String(decoding: try JSONSerialization.data(withJSONObject: ["intent": intent]), as: UTF8.self)
+            try Data((entry + "\n").utf8).write(to: URL(fileURLWithPath: out + "/.auge-journal"))
+            let watcher = try start(["--settle", "0"])
+            XCTAssertTrue(waitUntil(timeout: 10) { !watcher.process.isRunning }, watcher.logText)
+            XCTAssertEqual(watcher.stop(), 1)
+            XCTAssertTrue(watcher.logText.contains(".auge-journal is damaged"), watcher.logText)
+            XCTAssertEqual(FileManager.default.contents(atPath: outside), Data("keep me".utf8), "\(source) -> \(target)")
+            XCTAssertTrue(FileManager.default.fileExists(atPath: inbox + "/a.png"), "\(source) -> \(target)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: root.path + "/stolen.png"))
+            try FileManager.default.removeItem(at: root.appendingPathComponent("watch.log"))
+        }
+    }
 }

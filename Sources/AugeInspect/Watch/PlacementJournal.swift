@@ -63,9 +63,15 @@ final class PlacementJournal {
     }
 
     /// Completes the intent a crash left open, then empties the journal. Returns what was completed, for the log.
-    func recover() throws -> Intent? {
+    /// A damaged journal never moves a file from outside `inbox` or to outside the output folder.
+    func recover(inbox: String) throws -> Intent? {
         let open = openIntent() ?? legacyPendingIntent()
         if let intent = open {
+            let outputFolder = (journalPath as NSString).deletingLastPathComponent
+            guard Self.isPath(intent.source, inside: inbox), intent.target.map({ Self.isPath($0, inside: outputFolder) }) ?? true else {
+                throw WatchError(description: "\(journalPath) is damaged: its open entry moves \(intent.source) to \(intent.target ?? "nowhere"), "
+                                 + "outside the inbox \(inbox) or the output folder; look at it, then remove it to start")
+            }
             if !lastLineHasID(intent.id) { try appendRecord(intent.line) }
             try complete(intent)
         }
@@ -122,6 +128,17 @@ final class PlacementJournal {
     private func complete(_ intent: Intent) throws {
         try move(intent)
         try settle(intent)
+    }
+
+    /// Whether `path` lies inside `folder`, with `..` and the symlinks of the folders it names resolved.
+    static func isPath(_ path: String, inside folder: String) -> Bool {
+        func resolved(_ path: String) -> String {
+            URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+        }
+        let parent = resolved((URL(fileURLWithPath: path).standardizedFileURL.path as NSString).deletingLastPathComponent)
+        let root = resolved(folder)
+        let name = (path as NSString).lastPathComponent
+        return (parent == root || parent.hasPrefix(root + "/")) && !name.isEmpty && name != ".." && name != "."
     }
 
     /// The last intent in the journal, unless a `done` line follows it. A torn last line (a crash while

@@ -86,7 +86,7 @@ public final class Watcher {
 
     /// Runs until SIGINT or SIGTERM; the photo in hand is finished first.
     public func run() throws {
-        if let recovered = try journal.recover() {
+        if let recovered = try journal.recover(inbox: options.inbox) {
             log("auge watch: completed \(recovered.source) after an interrupted run")
         }
         let hotFolder = try HotFolder(folder: options.inbox, mode: options.mode, ignorePatterns: options.ignorePatterns,
