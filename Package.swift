@@ -80,7 +80,7 @@ let package = Package(
         .testTarget(name: "AugeEngineTests", dependencies: ["AugeEngine"], swiftSettings: kernelFlags),
         .testTarget(name: "AugeONNXTests", dependencies: ["AugeONNX", "AugeEngine", "AugeImage"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AugeTrainTests", dependencies: ["AugeTrain", "AugeEngine", "AugeImage", "AugeONNX"], swiftSettings: kernelFlags),
-        .testTarget(name: "AugeInspectTests", dependencies: ["AugeInspect", "AugeImage", "AugeEngine", "AugeSamples"]),
+        .testTarget(name: "AugeInspectTests", dependencies: ["AugeInspect", "AugeImage", "AugeEngine", "AugeONNX", "AugeSamples"]),
         .testTarget(name: "AugeStationTests", dependencies: ["AugeStation", "AugeInspect"]),
         // Runs the real `auge` binary; depending on the executable makes SwiftPM build it first.
         .testTarget(name: "AugeCLITests", dependencies: ["auge", "AugeImage", "AugeEngine", "AugeONNX", "AugeInspect"]),

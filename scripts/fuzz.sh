@@ -9,15 +9,18 @@ target=${1:-}; seconds=${2:-60}
 case "$target" in images|onnx|journal|npy) ;; *) echo "usage: scripts/fuzz.sh images|onnx|journal|npy SECONDS" >&2; exit 64 ;; esac
 shift $(( $# < 2 ? $# : 2 ))
 scripts/install-deps.sh
-# -enable-testing: the journal target reaches the watcher's journal through @testable import.
+# --sanitize=fuzzer instruments the target's own module only: the coverage flags reach every Swift module
+# and Auge's C code. -enable-testing: the journal target reaches the watcher's journal through @testable import.
 AUGE_FUZZ=1 swift build -c release --scratch-path .build-fuzz --product "auge-fuzz-$target" \
-    --sanitize=fuzzer --sanitize=address -Xswiftc -enable-testing >&2
+    --sanitize=fuzzer --sanitize=address -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp -Xcc -fsanitize=fuzzer-no-link \
+    -Xswiftc -enable-testing >&2
 corpus=.build-fuzz/corpus/$target
 crashes=.build-fuzz/crashes/$target
 mkdir -p "$corpus" "$crashes"
 python3 scripts/make_fuzz_corpus.py "$target" "$corpus"
 # New inputs go to the first folder; Fuzz/Regressions/TARGET holds every input that once failed.
 mkdir -p "Fuzz/Regressions/$target"
-# ASan's leak check stays on: a leak is a failure too.
-exec ".build-fuzz/release/auge-fuzz-$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 \
+# ASan's leak check stays on: a leak is a failure too. Swift's own backtracer is off so that libFuzzer
+# sees a trap as the crash it is.
+SWIFT_BACKTRACE=enable=no exec ".build-fuzz/release/auge-fuzz-$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 \
     -artifact_prefix="$crashes/" -print_final_stats=1 "$@" "$corpus" "Fuzz/Regressions/$target"

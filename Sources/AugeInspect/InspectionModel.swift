@@ -34,6 +34,9 @@ public struct InspectionModel: Sendable {
     /// (a replaced model keeps its name, not its digest).
     public let sha256: String?
 
+    /// More class scores than this per photo is not a classifier (and its default labels would not fit in memory).
+    public static let maximumClasses = 1 << 16
+
     public struct SettingsError: Error, CustomStringConvertible {
         public let description: String
     }
@@ -76,6 +79,9 @@ public struct InspectionModel: Sendable {
 
         let shapes = try inferShapes(graph, batchSize: 1)
         let outputCount = shapes[graph.outputs[0]].map { $0.reduce(1, *) } ?? 0
+        guard outputCount <= Self.maximumClasses else {
+            throw fail("the model outputs \(outputCount) scores per photo; a classifier gives at most \(Self.maximumClasses) class scores")
+        }
         let labels = overrides.labels ?? metadata.flatMap { $0.labels.isEmpty ? nil : $0.labels } ?? (0..<outputCount).map(String.init)
         if kind == .anomaly {
             let map = shapes[graph.outputs[1]] ?? []

@@ -320,6 +320,10 @@ extension GraphImporter {
             guard scales.count == 4, scales[0] == 1, scales[1] == 1 else {
                 throw scope.fail(.unsupportedOperator, "Resize scales \(scales) change more than the spatial axes")
             }
+            // Checked before the sizes are computed: a non-finite or huge scale has no whole size.
+            guard scales[2...].allSatisfy({ $0.isFinite && $0 > 0 }), Float(height) * scales[2] < 1e7, Float(width) * scales[3] < 1e7 else {
+                throw scope.fail(.invalidShape, "Resize scales \(scales) do not give a size for \(shape)")
+            }
             output = (Int((Float(height) * scales[2]).rounded(.down)), Int((Float(width) * scales[3]).rounded(.down)))
             // With scales, ONNX samples at (i + 0.5) / scale - 0.5; the engine at (i + 0.5) * in / out - 0.5: the same only when out / in is the scale.
             guard Float(output.height) / Float(height) == scales[2], Float(output.width) / Float(width) == scales[3] else {
