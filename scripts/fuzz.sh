@@ -14,13 +14,13 @@ scripts/install-deps.sh
 AUGE_FUZZ=1 swift build -c release --scratch-path .build-fuzz --product "auge-fuzz-$target" \
     --sanitize=fuzzer --sanitize=address -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp -Xcc -fsanitize=fuzzer-no-link \
     -Xswiftc -enable-testing >&2
-corpus=.build-fuzz/corpus/$target
-crashes=.build-fuzz/crashes/$target
+corpus=$PWD/.build-fuzz/corpus/$target
+crashes=$PWD/.build-fuzz/crashes/$target
 mkdir -p "$corpus" "$crashes"
 python3 scripts/make_fuzz_corpus.py "$target" "$corpus"
 # New inputs go to the first folder; Fuzz/Regressions/TARGET holds every input that once failed.
 mkdir -p "Fuzz/Regressions/$target"
-# ASan's leak check stays on: a leak is a failure too. Swift's own backtracer is off so that libFuzzer
-# sees a trap as the crash it is.
-SWIFT_BACKTRACE=enable=no exec ".build-fuzz/release/auge-fuzz-$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 \
-    -artifact_prefix="$crashes/" -print_final_stats=1 "$@" "$corpus" "Fuzz/Regressions/$target"
+# ASan's leak check stays on: a leak is a failure too (Fuzz/lsan.supp: third-party leaks, documented).
+# Swift's own backtracer is off so that libFuzzer sees a trap as the crash it is.
+LSAN_OPTIONS="suppressions=$PWD/Fuzz/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}" SWIFT_BACKTRACE=enable=no exec ".build-fuzz/release/auge-fuzz-$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 \
+    -artifact_prefix="$crashes/" -print_final_stats=1 "$@" "$corpus" "$PWD/Fuzz/Regressions/$target"

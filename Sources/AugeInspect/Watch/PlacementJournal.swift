@@ -57,8 +57,8 @@ final class PlacementJournal {
         try results.seekToEnd()
         journal = try FileHandle(forUpdating: URL(fileURLWithPath: journalPath))
         journalBytes = try journal.seekToEnd()
-        if let text = try? String(contentsOfFile: keptLedgerPath, encoding: .utf8) {
-            keptLedger = Set(text.split(separator: "\n").map(String.init))
+        if let data = readWholeFile(keptLedgerPath) {
+            keptLedger = Set(String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init))
         }
     }
 
@@ -144,7 +144,7 @@ final class PlacementJournal {
     /// The last intent in the journal, unless a `done` line follows it. A torn last line (a crash while
     /// appending the intent) is ignored: nothing after it happened.
     private func openIntent() -> Intent? {
-        guard let data = FileManager.default.contents(atPath: journalPath) else { return nil }
+        guard let data = readWholeFile(journalPath) else { return nil }
         var last: Intent?
         for line in data.split(separator: UInt8(ascii: "\n")) {
             guard let entry = try? JSONDecoder().decode(Entry.self, from: line) else { continue }
@@ -157,7 +157,7 @@ final class PlacementJournal {
     /// Versions before the journal kept the open intent in `.auge-pending.json`; one left by a crash
     /// before an upgrade is taken over.
     private func legacyPendingIntent() -> Intent? {
-        FileManager.default.contents(atPath: legacyPendingPath).flatMap { try? JSONDecoder().decode(Intent.self, from: $0) }
+        readWholeFile(legacyPendingPath).flatMap { try? JSONDecoder().decode(Intent.self, from: $0) }
     }
 
     private var legacyPendingPath: String {
@@ -242,6 +242,14 @@ final class PlacementJournal {
 
 struct WatchError: Error, CustomStringConvertible {
     let description: String
+}
+
+/// The whole file, nil when it cannot be opened. (Foundation 6.3's FileManager.contents(atPath:) and
+/// String(contentsOfFile:) leak a 4 KiB buffer on every empty file, and the journal files start empty.)
+func readWholeFile(_ path: String) -> Data? {
+    guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+    defer { try? handle.close() }
+    return (try? handle.readToEnd()) ?? Data()
 }
 
 /// Writes a file so that after a crash it is either the old one or the whole new one.
