@@ -29,7 +29,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
-        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
@@ -37,6 +36,8 @@ let package = Package(
         // libjpeg reports errors by longjmp; this C target keeps every setjmp inside C.
         .target(name: "CJPEG", linkerSettings: [.linkedLibrary("jpeg")]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
+        // The system's libcrypto (OpenSSL) for the SHA-256 of model files: no BoringSSL build for one hash.
+        .systemLibrary(name: "CLibCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"]), .brew(["openssl"])]),
         .target(name: "AugeImage", dependencies: ["CJPEG", "CPNG"]),
         .target(name: "AugeSamples", dependencies: ["AugeImage"]),
         // One function: a software prefetch through the compiler builtin, which needs -parse-stdlib.
@@ -49,7 +50,7 @@ let package = Package(
             dependencies: ["AugeImage", "AugeEngine", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             exclude: ["Proto/onnx.proto"]),
         .target(name: "AugeTrain", dependencies: ["AugeEngine", "AugeONNX", "AugeImage"], swiftSettings: kernelFlags),
-        .target(name: "AugeInspect", dependencies: ["AugeImage", "AugeEngine", "AugeONNX", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "AugeInspect", dependencies: ["AugeImage", "AugeEngine", "AugeONNX", "CLibCrypto"]),
         // The line station: the screen, review desk and metrics of a watcher's output folder, over HTTP.
         .target(
             name: "AugeStation",

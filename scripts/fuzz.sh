@@ -22,5 +22,5 @@ python3 scripts/make_fuzz_corpus.py "$target" "$corpus"
 mkdir -p "Fuzz/Regressions/$target"
 # ASan's leak check stays on: a leak is a failure too (Fuzz/lsan.supp: third-party leaks, documented).
 # Swift's own backtracer is off so that libFuzzer sees a trap as the crash it is.
-LSAN_OPTIONS="suppressions=$PWD/Fuzz/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}" SWIFT_BACKTRACE=enable=no exec ".build-fuzz/release/auge-fuzz-$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 \
+LSAN_OPTIONS="suppressions=$PWD/Fuzz/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}" SWIFT_BACKTRACE=enable=no exec ".build-fuzz/release/auge-fuzz-$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=3072 -malloc_limit_mb=1536 \
     -artifact_prefix="$crashes/" -print_final_stats=1 "$@" "$corpus" "$PWD/Fuzz/Regressions/$target"

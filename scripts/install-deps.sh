@@ -2,7 +2,7 @@
 # Installs the system libraries Auge builds against (Debian/Ubuntu), only where they are missing.
 set -euo pipefail
 missing=()
-for pkg in libpng-dev libjpeg62-turbo-dev pkg-config; do
+for pkg in libpng-dev libjpeg62-turbo-dev libssl-dev pkg-config; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 # Ubuntu names libjpeg-turbo's headers libjpeg-turbo8-dev; libjpeg-dev picks the right one on both.

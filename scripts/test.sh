@@ -28,3 +28,13 @@ install_optional() {  # PACKAGE COMMAND WHAT
 install_optional chromium chromium "the real-browser test of the line station"
 # `swift test` builds with testing enabled (the engine tests use @testable import) and runs XCTest.
 swift test -c release --disable-swift-testing "$@"
+# Each fuzz target for a short while (docs/fuzzing.md has the long runs); a finding fails the run.
+# Not when only some tests were asked for.
+if [ $# -eq 0 ]; then
+    mkdir -p .build-fuzz
+    for target in images onnx journal npy; do
+        scripts/fuzz.sh "$target" "${AUGE_FUZZ_SECONDS:-30}" >/dev/null 2>".build-fuzz/$target.log" \
+            || { tail -40 ".build-fuzz/$target.log" >&2; echo "fuzz target $target found a problem (scripts/fuzz.sh $target)" >&2; exit 1; }
+        grep -h "DONE" ".build-fuzz/$target.log" | tail -1 | sed "s/^/fuzz $target: /" >&2
+    done
+fi

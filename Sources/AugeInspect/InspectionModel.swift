@@ -1,7 +1,7 @@
 import AugeEngine
 import AugeImage
 import AugeONNX
-import Crypto
+import CLibCrypto
 import Foundation
 
 /// Settings given on the command line (or by a library user) that take precedence over the model
@@ -45,7 +45,7 @@ public struct InspectionModel: Sendable {
         let url = URL(fileURLWithPath: path)
         let data = try ONNXModel.readFile(url)
         return try InspectionModel(path: path, onnx: ONNXModel.load(data: data, name: url.lastPathComponent), overrides: overrides,
-                                   sha256: SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined())
+                                   sha256: sha256Hex(data))
     }
 
     /// `sha256`: the digest of the file the model came from, if any.
@@ -125,3 +125,16 @@ public struct InspectionModel: Sendable {
                        mapRange: onnx.metadata?.mapRange)
     }
 }
+
+/// The SHA-256 digest of `data` in lowercase hex, as `sha256sum` prints it (the system's libcrypto).
+func sha256Hex(_ data: Data) -> String {
+    var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+    var length: UInt32 = 0
+    let done = data.withUnsafeBytes { bytes in
+        EVP_Digest(bytes.baseAddress, bytes.count, &digest, &length, EVP_sha256(), nil)
+    }
+    // EVP_Digest fails only when out of memory; SHA-256 needs none beyond its context.
+    precondition(done == 1 && length == 32, "SHA-256 failed")
+    return digest.prefix(32).map { String(format: "%02x", $0) }.joined()
+}
+

@@ -68,6 +68,10 @@ struct Planner {
         shapes = try inferShapes(graph, batchSize: batchSize)
     }
 
+    /// The largest activation arena planned, in floats (1 GiB): far beyond any inspection model at batch 1,
+    /// and a bound on what a hostile or broken file can make the engine allocate.
+    static let maximumArenaFloats = 1 << 28
+
     /// Plans the whole graph.
     static func plan(_ graph: Graph, batchSize: Int, threads: Int) throws -> Plan {
         var planner = try Planner(graph: graph, batchSize: batchSize, threads: threads)
@@ -104,6 +108,10 @@ struct Planner {
             offsets[id] = offset
             placed.append(id)
             arenaCount = max(arenaCount, offset + size)
+        }
+        guard arenaCount <= Self.maximumArenaFloats else {
+            throw EngineError.invalidGraph(String(format: "the activations of one run need %.1f GB; the engine plans at most %.0f GB (a larger input or batch than the model was made for?)",
+                                                  Double(arenaCount) * 4 / 1e9, Double(Self.maximumArenaFloats) * 4 / 1e9))
         }
         let arena = AlignedBuffer(count: arenaCount)
         var constants: [AlignedBuffer] = []
