@@ -81,8 +81,17 @@ public final class LineStation: Sendable {
     public func summary(of part: Part) -> Summary {
         Summary(id: part.id, time: part.time.map { ReviewDesk.timestamp(Date(timeIntervalSince1970: $0)) }, decision: part.decision,
                 label: part.label, score: part.score, anomalyScore: part.anomalyScore, ms: part.ms, error: part.error,
-                name: (part.path as NSString).lastPathComponent, photoUrl: files.url(for: part.photo),
+                name: (part.path as NSString).lastPathComponent, photoUrl: photoURL(of: part),
                 heatmapUrl: files.url(for: part.heatmap), review: reviews.verdict(for: part.id))
+    }
+
+    /// Where the watcher moved the photo; for a classify run's records (no `moved_to`), where
+    /// `--sort-into OUT` copied it: `OUT/<decision>/<name>` (or `OUT/<label>/<name>` with `--by label`).
+    func photoURL(of part: Part) -> String? {
+        if let url = files.url(for: part.photo) { return url }
+        guard part.movedTo == nil else { return nil }
+        let name = (part.path as NSString).lastPathComponent
+        return files.url(for: part.decision + "/" + name) ?? part.label.flatMap { files.url(for: $0 + "/" + name) }
     }
 
     public struct Status: Encodable, Sendable {
@@ -157,7 +166,7 @@ public final class LineStation: Sendable {
     /// Files the part's photo under the verdict (see `ReviewDesk`) and tells every screen.
     public func give(_ verdict: Verdict, partID: String, who: String) throws -> ReviewRecord {
         guard let part = parts.part(id: partID) else { throw StationError("there is no part \(partID) in \(parts.path)") }
-        guard let photoURL = files.url(for: part.photo), let photo = files.resolve(urlPath: String(photoURL.dropFirst("/files/".count))) else {
+        guard let photoURL = photoURL(of: part), let photo = files.resolve(urlPath: String(photoURL.dropFirst("/files/".count))) else {
             throw StationError("the photo of part \(partID) is not in the output folder (\(part.photo))")
         }
         let record = try reviews.give(verdict, for: part, photo: photo, who: who)

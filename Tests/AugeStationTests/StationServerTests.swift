@@ -41,6 +41,18 @@ final class StationServerTests: XCTestCase {
         XCTAssertTrue(metrics.contains("auge_review_pending 1"), metrics)
     }
 
+    /// `auge classify photos/ --sort-into OUT -o OUT/results.jsonl`: records without ids or `moved_to`.
+    func testAClassifyRunsFolderShowsItsSortedPhotos() throws {
+        let folder = try StationFolder()
+        try FileManager.default.createDirectory(atPath: folder.out + "/defect", withIntermediateDirectories: true)
+        try Data("photo".utf8).write(to: URL(fileURLWithPath: folder.out + "/defect/d.jpg"))
+        folder.append(#"{"path":"/elsewhere/photos/d.jpg","label":"dent","score":0.9,"decision":"defect","ms":2}"#)
+        let station = try station(folder)
+        let summary = station.summary(of: try XCTUnwrap(station.parts.part(id: "line-1")))
+        XCTAssertEqual(summary.photoUrl, "/files/defect/d.jpg")
+        XCTAssertNil(summary.time)
+    }
+
     func testTraversalOverHTTPIsRefused() async throws {
         let folder = try StationFolder()
         try folder.addPart("a.jpg", decision: "ok", label: "ok")
