@@ -148,11 +148,11 @@ def main():
             shutil.copyfile(os.path.join(args.photos, name), temporary)
             os.rename(temporary, os.path.join(inbox, name))
             time.sleep(0.25)
-        browser.wait_for(f"document.querySelectorAll('#thumbs .thumb').length >= {min(24, len(photos))}", "the parts to appear")
+        browser.wait_for(f"document.querySelectorAll('#thumbs .thumb').length >= {min(24, len(photos))}", "the parts to appear", timeout=300)
         check(browser.evaluate("window.augeMarker") == "same page", "new parts appeared without a reload")
         browser.wait_for(f"Number(document.getElementById('shift-ok').textContent) + Number(document.getElementById('shift-defect').textContent)"
                          f" + Number(document.getElementById('shift-review').textContent) + Number(document.getElementById('shift-error').textContent)"
-                         f" === {len(photos)}", "the shift counts to add up to every photo")
+                         f" === {len(photos)}", "the shift counts to add up to every photo", timeout=300)
         check(browser.evaluate("!!document.querySelector('#thumbs .thumb img')"), "thumbnails show the photos")
         browser.wait_for("[...document.querySelectorAll('#thumbs img')].every(i => i.complete)", "the thumbnails to load")
         if args.screenshots:

@@ -59,9 +59,11 @@ private final class PoolShared: @unchecked Sendable {
     private let tickets: [CacheLineAtomic]
     private let completed = CacheLineAtomic()
     private let shuttingDown = Atomic<Bool>(false)
-    private nonisolated(unsafe) var taskCount = 0
-    /// Claims of the current job: claim c runs tasks c * taskCount / claimCount ..< (c + 1) * taskCount / claimCount.
-    private nonisolated(unsafe) var claimCount = 0
+    /// Tasks and claims of the current job: claim c runs tasks c * taskCount / claimCount ..< (c + 1) * taskCount / claimCount.
+    /// Atomic (relaxed) because a worker finishing the last job may read them while the next job sets them
+    /// (ThreadSanitizer saw it); the tickets, not these loads, decide which job a claim belongs to.
+    private let taskCount = Atomic<Int>(0)
+    private let claimCount = Atomic<Int>(0)
     private nonisolated(unsafe) var body: ((Int, Int) -> Void)?
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
@@ -93,8 +95,8 @@ private final class PoolShared: @unchecked Sendable {
     func run(_ count: Int, claims: Int, _ body: (Int, Int) -> Void) {
         withoutActuallyEscaping(body) { escapable in
             self.body = escapable
-            taskCount = count
-            claimCount = claims
+            taskCount.store(count, ordering: .relaxed)
+            claimCount.store(claims, ordering: .relaxed)
             completed.value.store(0, ordering: .relaxed)
             let next = generation.value.load(ordering: .relaxed) &+ 1
             for (thread, ticket) in tickets.enumerated() {
@@ -123,7 +125,8 @@ private final class PoolShared: @unchecked Sendable {
 
     /// The claims thread `thread` runs first.
     private func homeRange(_ thread: Int) -> Range<Int> {
-        (thread * claimCount / threadCount)..<((thread + 1) * claimCount / threadCount)
+        let claims = claimCount.load(ordering: .relaxed)
+        return (thread * claims / threadCount)..<((thread + 1) * claims / threadCount)
     }
 
     /// Claims and runs tasks of job `generation` until none are left: its home range, then the others'.
@@ -150,7 +153,8 @@ private final class PoolShared: @unchecked Sendable {
     @inline(never)
     private func runClaim(_ claim: Int, worker: Int) {
         let body = self.body!
-        for task in (claim * taskCount / claimCount)..<((claim + 1) * taskCount / claimCount) { body(task, worker) }
+        let tasks = taskCount.load(ordering: .relaxed), claims = claimCount.load(ordering: .relaxed)
+        for task in (claim * tasks / claims)..<((claim + 1) * tasks / claims) { body(task, worker) }
     }
 
     func workerLoop(worker: Int) {
