@@ -1,11 +1,15 @@
 import AugeImage
+import AugeInspect
 import ArgumentParser
 import Foundation
 
 struct Preview: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write exactly what a model sees: the photo after orientation, region of interest and resize.",
-        discussion: "Use it to set the region of interest of a fixed camera: adjust --roi until the part fills the preview.")
+        discussion: """
+            Use it to set the region of interest of a fixed camera: adjust --roi until the part fills the preview. \
+            With --model, the size, colour, resize policy and region are the model's; flags given beside it override them.
+            """)
 
     @Argument(help: "The photo (PNG or JPEG).")
     var image: String
@@ -13,29 +17,35 @@ struct Preview: ParsableCommand {
     @Option(name: .shortAndLong, help: "The PNG file to write.")
     var output: String
 
-    @Option(help: "Model input size WxH (default: the region's or the photo's own size).")
+    @Option(help: ArgumentHelp("Take the size, colour, resize policy and region of interest from this model file.", valueName: "model.onnx"))
+    var model: String?
+
+    @Option(help: "Model input size WxH (default: the model's, else the region's or the photo's own size).")
     var size: String?
 
     @Option(help: "Region of interest x,y,w,h in photo pixels (after EXIF orientation).")
     var roi: String?
 
-    @Option(help: "Colour the model sees: gray or rgb.")
-    var color: ColorMode = .rgb
+    @Option(help: "Colour the model sees: gray or rgb (default: the model's, else rgb).")
+    var color: ColorMode?
 
-    @Option(help: "Resize policy: stretch, fit (keep aspect, black margins) or crop (keep aspect, cut the excess).")
-    var resize: ResizePolicy = .stretch
+    @Option(help: "Resize policy: stretch, fit (keep aspect, black margins) or crop (keep aspect, cut the excess); default: the model's, else stretch.")
+    var resize: ResizePolicy?
 
     func run() throws {
+        let model = try self.model.map { try InspectionModel.load(path: $0).preprocessing }
         let region = try roi.map { text in
             guard let region = Region(text) else { throw ValidationError("--roi must be x,y,w,h with w, h > 0, got '\(text)'") }
             return region
-        }
+        } ?? model?.region
+        let color = self.color ?? model?.color ?? .rgb
+        let resize = self.resize ?? model?.resize ?? .stretch
         let decoder = ImageDecoder()
         let photo = try decoder.decode(fileAt: image, color: color)
         let size = try size.map { text in
             guard let size = Preprocessing.parseSize(text) else { throw ValidationError("--size must be WxH, got '\(text)'") }
             return size
-        } ?? (region.map { ($0.width, $0.height) } ?? (photo.width, photo.height))
+        } ?? model.map { ($0.width, $0.height) } ?? (region.map { ($0.width, $0.height) } ?? (photo.width, photo.height))
         let preprocessing = Preprocessing(width: size.0, height: size.1, color: color, resize: resize, region: region)
         try preprocessing.validate()
         let seen = try preprocessing.preview(of: photo)

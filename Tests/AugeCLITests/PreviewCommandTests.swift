@@ -1,4 +1,5 @@
 import AugeImage
+import AugeInspect
 import Foundation
 import XCTest
 
@@ -17,6 +18,26 @@ final class PreviewCommandTests: XCTestCase {
         let expected = try Preprocessing(width: 24, height: 16, color: .gray, region: Region(x: 0, y: 0, width: 32, height: 40))
             .preview(of: ImageDecoder().decode(fileAt: photo, color: .gray))
         XCTAssertEqual(seen.pixels, expected.pixels)
+    }
+
+    /// --model takes the model's size, colour, resize and region; a flag beside it overrides.
+    func testPreviewTakesTheModelsSettings() throws {
+        let folder = try temporaryFolder("auge-preview-model")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let photo = repositoryRoot.appendingPathComponent("SampleImages/ok/ok_0.jpg").path
+        let model = repositoryRoot.appendingPathComponent("Models/default.onnx").path
+        let out = folder.appendingPathComponent("seen.png").path
+        let result = try AugeProcess.run(["preview", photo, "-o", out, "--model", model])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let settings = try InspectionModel.load(path: model).preprocessing
+        let seen = try ImageDecoder().decode(fileAt: out, color: settings.color)
+        XCTAssertEqual(seen.pixels, try settings.preview(of: ImageDecoder().decode(fileAt: photo, color: settings.color)).pixels)
+        let gray = try AugeProcess.run(["preview", photo, "-o", out, "--model", model, "--color", "gray", "--size", "40x30"])
+        XCTAssertEqual(gray.status, 0, gray.stderr)
+        XCTAssertTrue(gray.stdout.contains("40x30 gray"), gray.stdout)
+        let missing = try AugeProcess.run(["preview", photo, "-o", out, "--model", folder.appendingPathComponent("none.onnx").path])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.stderr.contains("none.onnx"), missing.stderr)
     }
 
     func testBadInputGivesAClearErrorAndNonZeroStatus() throws {
