@@ -66,7 +66,7 @@ public struct ResultFormatter: Sendable {
         case .csv:
             // defect_probability came after the score columns were public: it is appended, so column positions stay.
             return (["path", "label", "score", "decision", "ms", "error"] + (scoreLabels ?? []).map { "score_" + $0 } + ["defect_probability"]
-                + (explained ? Self.explanationColumns : []) + (anomaly ? ["anomaly_score"] : [])).map(csvField).joined(separator: ",")
+                + (explained ? Self.explanationColumns : []) + (anomaly ? ["anomaly_score"] : [])).map(Self.csvField).joined(separator: ",")
         case .table:
             return tableRow("decision", "label", "score", "ms", "path")
         case .json: return "["
@@ -91,7 +91,7 @@ public struct ResultFormatter: Sendable {
             let hotspot = record.hotspot.map { [String($0.x), String($0.y), String($0.width), String($0.height), String(format: "%.4f", $0.evidence)] }
             let explanation = explained ? (hotspot ?? Array(repeating: "", count: 5)) + [record.heatmap ?? "", record.heatmapError ?? ""] : []
             let anomalyScore = anomaly ? [record.anomalyScore.map { String(format: "%.6f", $0) } ?? ""] : []
-            return (fields + explanation + anomalyScore).map(csvField).joined(separator: ",")
+            return (fields + explanation + anomalyScore).map(Self.csvField).joined(separator: ",")
         case .table:
             let label = record.label ?? "-"
             let score = record.score.map { String(format: "%.3f", $0) } ?? "-"
@@ -118,7 +118,7 @@ public struct ResultFormatter: Sendable {
     }
 
     /// RFC 4180: quote fields holding commas, quotes or line breaks; double the quotes.
-    private func csvField(_ text: String) -> String {
+    public static func csvField(_ text: String) -> String {
         guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
         return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }

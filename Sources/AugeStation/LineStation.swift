@@ -79,7 +79,7 @@ public final class LineStation: Sendable {
     }
 
     public func summary(of part: Part) -> Summary {
-        Summary(id: part.id, time: part.time.map { ReviewDesk.timestamp(Date(timeIntervalSince1970: $0)) }, decision: part.decision,
+        Summary(id: part.id, time: part.time.map { StationTime.format(Date(timeIntervalSince1970: $0)) }, decision: part.decision,
                 label: part.label, score: part.score, anomalyScore: part.anomalyScore, ms: part.ms, error: part.error,
                 name: (part.path as NSString).lastPathComponent, photoUrl: photoURL(of: part),
                 heatmapUrl: files.url(for: part.heatmap), review: reviews.verdict(for: part.id))
@@ -136,15 +136,15 @@ public final class LineStation: Sendable {
         var latency: Status.Percentiles?
         if let snapshot = watchStatus?.snapshot {
             watcher = Status.Watcher(alive: snapshot.lastLoop.map { seconds - $0 < Self.aliveWithin } ?? false,
-                                     lastLoop: snapshot.lastLoop.map { ReviewDesk.timestamp(Date(timeIntervalSince1970: $0)) },
-                                     lastPhoto: snapshot.lastRecord.map { ReviewDesk.timestamp(Date(timeIntervalSince1970: $0)) },
+                                     lastLoop: snapshot.lastLoop.map { StationTime.format(Date(timeIntervalSince1970: $0)) },
+                                     lastPhoto: snapshot.lastRecord.map { StationTime.format(Date(timeIntervalSince1970: $0)) },
                                      queueDepth: snapshot.queueDepth)
             latency = Self.percentiles(snapshot.latencies.map { $0 * 1000 })
         }
         return Status(
-            time: ReviewDesk.timestamp(now), current: latest.map { summary(of: $0) },
-            shift: .init(start: ReviewDesk.timestamp(shiftStart), counts: parts.counts(since: shiftStart.timeIntervalSince1970)),
-            sinceStart: .init(start: since.map { ReviewDesk.timestamp(Date(timeIntervalSince1970: $0)) }, counts: parts.counts(since: since)),
+            time: StationTime.format(now), current: latest.map { summary(of: $0) },
+            shift: .init(start: StationTime.format(shiftStart), counts: parts.counts(since: shiftStart.timeIntervalSince1970)),
+            sinceStart: .init(start: since.map { StationTime.format(Date(timeIntervalSince1970: $0)) }, counts: parts.counts(since: since)),
             ratePerMinute: parts.rate(now: seconds), processingMs: Self.percentiles(parts.recentProcessingTimes(1000)),
             latencyMs: latency, watcher: watcher, reviewPending: reviewQueue(decisions: ["review"], limit: .max).count,
             unreadableLines: parts.unreadableLines, clients: events.clientCount)

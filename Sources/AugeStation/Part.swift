@@ -42,7 +42,7 @@ public struct Part: Sendable {
     init?(line: String, number: Int) {
         guard let fields = try? Self.decoder.decode(Fields.self, from: Data(line.utf8)) else { return nil }
         id = fields.id ?? "line-\(number)"
-        time = fields.time.flatMap { Self.parseTime($0) }
+        time = fields.time.flatMap(StationTime.parse)
         decision = fields.decision
         label = fields.label
         score = fields.score
@@ -66,9 +66,23 @@ public struct Part: Sendable {
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         return decoder
     }()
+}
+
+/// The records' times: ISO-8601 UTC with milliseconds (`2026-12-04T19:20:38.123Z`), as the watcher writes them.
+/// By hand, with the C time functions: a formatter is costly to make and not safe to share across threads.
+enum StationTime {
+    static func format(_ date: Date) -> String {
+        let seconds = date.timeIntervalSince1970
+        var whole = time_t(seconds.rounded(.down))
+        let millis = min(999, Int(((seconds - Double(whole)) * 1000).rounded()))
+        var parts = tm()
+        gmtime_r(&whole, &parts)
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
+                      Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), millis)
+    }
 
     /// `2026-12-04T19:20:38.123Z` (what the watcher writes; fraction optional) in seconds since 1970.
-    static func parseTime(_ text: String) -> Double? {
+    static func parse(_ text: String) -> Double? {
         let bytes = Array(text.utf8)
         guard bytes.count >= 20, bytes[4] == UInt8(ascii: "-"), bytes[10] == UInt8(ascii: "T"), bytes.last == UInt8(ascii: "Z") else { return nil }
         func number(_ range: Range<Int>) -> Int? {

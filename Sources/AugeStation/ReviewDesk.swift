@@ -104,7 +104,7 @@ public final class ReviewDesk: Sendable {
             let name = (photo as NSString).lastPathComponent
             let target = uniqueNameCandidates(in: folder, for: name).first { !taken.contains($0) && !FileManager.default.fileExists(atPath: $0) }!
             let record = ReviewRecord(
-                reviewId: UUID().uuidString.lowercased(), part: part.id, time: Self.timestamp(now), who: who,
+                reviewId: UUID().uuidString.lowercased(), part: part.id, time: StationTime.format(now), who: who,
                 verdict: verdict.kind, label: verdict.label, modelDecision: part.decision, modelLabel: part.label,
                 modelScore: part.anomalyScore ?? part.score, model: part.model, modelSha256: part.modelSHA256,
                 photo: photo, feedback: target)
@@ -123,7 +123,7 @@ public final class ReviewDesk: Sendable {
     public func undoLast(who: String, now: Date = Date()) throws -> ReviewRecord? {
         try state.withLock { state in
             guard let part = state.order.last, let last = state.byPart[part] else { return nil }
-            let undo = ReviewRecord(reviewId: UUID().uuidString.lowercased(), time: Self.timestamp(now), who: who, undoes: last.reviewId)
+            let undo = ReviewRecord(reviewId: UUID().uuidString.lowercased(), time: StationTime.format(now), who: who, undoes: last.reviewId)
             try append(undo, state: &state)
             if let copy = last.feedback { try? FileManager.default.removeItem(atPath: copy) }
             state.order.removeLast()
@@ -134,7 +134,7 @@ public final class ReviewDesk: Sendable {
 
     private func append(_ record: ReviewRecord, state: inout State) throws {
         guard let handle = state.handle else { throw StationError("\(journalPath) is not open") }
-        var line = try Self.encoder.encode(record)
+        var line = try StationJSON.encoder.encode(record)
         line.append(UInt8(ascii: "\n"))
         do {
             try handle.write(contentsOf: line)
@@ -210,19 +210,6 @@ public final class ReviewDesk: Sendable {
         } catch {
             throw StationError("cannot copy \(source) to \(target): \(error.localizedDescription)")
         }
-    }
-
-    private static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }()
-
-    static func timestamp(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: date)
     }
 }
 

@@ -1,3 +1,4 @@
+import AugeInspect
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -197,7 +198,7 @@ private func partQuery(_ request: Request) throws -> (PartQuery, Int, String?) {
     func time(_ key: String) throws -> Double? {
         guard let text = parameters[Substring(key)].map(String.init), !text.isEmpty else { return nil }
         if let seconds = Double(text) { return seconds }
-        guard let seconds = Part.parseTime(text) ?? Part.parseTime(text + ":00.000Z") ?? Part.parseTime(text + ".000Z") else {
+        guard let seconds = StationTime.parse(text) ?? StationTime.parse(text + ":00.000Z") ?? StationTime.parse(text + ".000Z") else {
             throw HTTPError(.badRequest, message: "\(key) must be an ISO-8601 UTC time (2026-12-04T06:00:00Z) or seconds since 1970, got \(text)")
         }
         return seconds
@@ -216,17 +217,12 @@ enum HistoryCSV {
         for part in parts {
             let review = reviews[part.id]
             let fields: [String?] = [
-                part.id, part.time.map { ReviewDesk.timestamp(Date(timeIntervalSince1970: $0)) }, part.path, part.decision, part.label,
+                part.id, part.time.map { StationTime.format(Date(timeIntervalSince1970: $0)) }, part.path, part.decision, part.label,
                 part.score.map { "\($0)" }, part.anomalyScore.map { "\($0)" }, part.ms.map { "\($0)" }, part.error, part.movedTo,
                 part.model, part.modelSHA256, part.threshold.map { "\($0)" }, review?.verdict?.rawValue, review?.label, review?.who,
             ]
-            lines.append(fields.map { quote($0 ?? "") }.joined(separator: ","))
+            lines.append(fields.map { ResultFormatter.csvField($0 ?? "") }.joined(separator: ","))
         }
         return lines.joined(separator: "\n") + "\n"
-    }
-
-    static func quote(_ field: String) -> String {
-        guard field.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return field }
-        return "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 }

@@ -28,7 +28,7 @@ final class PartLogTests: XCTestCase {
         XCTAssertEqual(log.parts(matching: PartQuery()).map(\.id), ["c", "b", "a"], "newest first")
         XCTAssertEqual(log.parts(matching: PartQuery(decisions: ["defect", "review"])).map(\.id), ["c", "b"])
         XCTAssertEqual(log.parts(matching: PartQuery(label: "ok")).map(\.id), ["c", "a"])
-        let seven = Part.parseTime("2026-12-04T07:00:00Z")!
+        let seven = StationTime.parse("2026-12-04T07:00:00Z")!
         XCTAssertEqual(log.parts(matching: PartQuery(from: seven)).map(\.id), ["c", "b"])
         XCTAssertEqual(log.parts(matching: PartQuery(to: seven)).map(\.id), ["a"])
         XCTAssertEqual(log.parts(matching: PartQuery(), limit: 1, before: "c").map(\.id), ["b"], "paging continues after a part")
@@ -36,7 +36,13 @@ final class PartLogTests: XCTestCase {
         XCTAssertEqual(counts.total, 2)
         XCTAssertEqual(counts.decisions, ["defect": 1, "review": 1])
         XCTAssertEqual(counts.labels, ["dent": 1, "ok": 1])
-        XCTAssertEqual(Part.parseTime("2026-12-04T08:00:00.500Z")! - seven, 3600.5, accuracy: 1e-6)
+        XCTAssertEqual(StationTime.parse("2026-12-04T08:00:00.500Z")! - seven, 3600.5, accuracy: 1e-6)
+    }
+
+    func testTimesRoundTrip() throws {
+        XCTAssertEqual(StationTime.format(Date(timeIntervalSince1970: StationTime.parse("2026-12-04T19:20:38.123Z")!)), "2026-12-04T19:20:38.123Z")
+        XCTAssertEqual(StationTime.format(Date(timeIntervalSince1970: 0)), "1970-01-01T00:00:00.000Z")
+        XCTAssertNil(StationTime.parse("2026-12-04 19:20:38"))
     }
 
     func testShiftStart() throws {
@@ -44,7 +50,7 @@ final class PartLogTests: XCTestCase {
         calendar.timeZone = TimeZone(identifier: "UTC")!
         let shifts = try ShiftSchedule("22:00, 06:00,14:00")
         func start(_ time: String) -> String {
-            ReviewDesk.timestamp(shifts.currentStart(now: Date(timeIntervalSince1970: Part.parseTime(time)!), calendar: calendar))
+            StationTime.format(shifts.currentStart(now: Date(timeIntervalSince1970: StationTime.parse(time)!), calendar: calendar))
         }
         XCTAssertEqual(start("2026-12-04T10:00:00Z"), "2026-12-04T06:00:00.000Z")
         XCTAssertEqual(start("2026-12-04T14:00:00Z"), "2026-12-04T14:00:00.000Z")
