@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-swift build -c release --product auge >&2
+# The same compiler flags as scripts/test.sh (testable modules, flag in the same place), so that
+# neither script rebuilds what the other built.
+swift build -c release --product auge -Xswiftc -enable-testing >&2
 # An x86-64 CPU without AVX2/FMA runs the portable build, which auge hands over to by itself.
 if [ "$(uname -m)" = x86_64 ] && ! grep -qw avx2 /proc/cpuinfo 2>/dev/null; then scripts/build-portable.sh; fi
 auge=.build/release/auge

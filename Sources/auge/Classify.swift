@@ -39,11 +39,7 @@ struct Classify: ParsableCommand {
     @Option(help: "With --sort-into: group by decision or label.")
     var by: Sorter.Grouping = .decision
 
-    @Option(help: "Inference threads of each photo in flight (default: the cores shared among the photos in flight).")
-    var threads: Int?
-
-    @Option(help: "Photos in flight, each read, decoded and classified by its own worker (default: all cores).")
-    var decodeThreads: Int?
+    @OptionGroup var parallel: WorkerOptions
 
     @OptionGroup var explanation: ExplanationOptions
 
@@ -52,7 +48,6 @@ struct Classify: ParsableCommand {
 
     func validate() throws {
         if move && sortInto == nil { throw ValidationError("--move needs --sort-into DIR") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if let format, let output, let named = ResultFormat(fileExtensionOf: output), named != format {
             throw ValidationError("--format \(format.rawValue) does not match -o \(output), which names \(named.rawValue): leave out --format, or rename the file")
         }
@@ -60,7 +55,6 @@ struct Classify: ParsableCommand {
 
     func run() throws {
         try requireKernelSupport()
-        let cores = ProcessInfo.processInfo.activeProcessorCount
         let inspection = try model.load()
         let walk = FileWalk().collect(paths)
         for problem in walk.problems { log("auge: \(problem.path): \(problem.reason)") }
@@ -71,15 +65,17 @@ struct Classify: ParsableCommand {
         let sink = try OutputSink(path: output)
         let format = self.format ?? output.flatMap(ResultFormat.init(fileExtensionOf:)) ?? (sink.isTerminal ? .table : .jsonl)
         let formatter = ResultFormatter(format: format, scoreLabels: scores ? inspection.policy.labels : nil, labels: inspection.policy.labels,
-                                        explained: explanation.settings != nil, anomaly: inspection.policy.kind == .anomaly)
+                                        explained: explanation.asked, anomaly: inspection.policy.kind == .anomaly)
         let sorter = sortInto.map { Sorter(root: $0, grouping: by, move: move) }
         let progress = ProgressBar(total: walk.files.count, enabled: !quiet && isatty(STDERR_FILENO) == 1 && !sink.isTerminal)
         var summary = RunSummary()
 
-        let pipeline = InspectionPipeline(lanes: try InspectionPipeline.lanes(for: inspection, photos: walk.files.count, cores: cores,
-                                                                              lanes: decodeThreads, threads: threads))
+        let pipeline = InspectionPipeline(lanes: try parallel.lanes(for: inspection, photos: walk.files.count))
         pipeline.includeScores = scores
-        pipeline.explanation = explanation.settings
+        pipeline.explanation = explanation.settings(photoRoots: paths.filter { path in
+            var isFolder: ObjCBool = false
+            return FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) && isFolder.boolValue
+        })
         if let header = formatter.header { sink.write(header) }
         pipeline.run(walk.files) { record in
             sink.write(formatter.line(record, isFirst: summary.count == 0))

@@ -24,8 +24,7 @@ struct Eval: ParsableCommand {
     @Option(help: "Output format: text or json.")
     var format: Format = .text
 
-    @Option(help: "Worker threads (the default is this machine's core count).")
-    var threads = ProcessInfo.processInfo.activeProcessorCount
+    @OptionGroup var parallel: WorkerOptions
 
     @Option(help: "Evaluate only every n-th photo of each class by name: the validation photos `auge train --val-split 1/n` held out.")
     var holdout: Int?
@@ -41,17 +40,14 @@ struct Eval: ParsableCommand {
         if masks != nil { throw ValidationError("--masks goes with an anomaly model; \(inspection.path) is a classifier") }
         let policy = inspection.policy
         var folder = try ImageFolder.scan(dataset, classes: policy.labels, skippingOthers: true)
-        for skipped in folder.skippedFolders {
-            log("auge eval: skipping \(dataset)/\(skipped): not a label of the model (\(policy.labels.joined(separator: ", ")))")
-        }
+        logSkippedFolders(folder, command: "eval")
         if let holdout {
             guard holdout >= 2 else { throw ValidationError("--holdout must be at least 2") }
             folder = folder.split(validationEvery: holdout).validation
         }
         let started = Date()
         // The same decode -> preprocess -> engine path as `auge classify`, on the ONNX file itself.
-        let pipeline = InspectionPipeline(lanes: try InspectionPipeline.lanes(for: inspection, photos: folder.items.count,
-                                                                              cores: max(1, threads)))
+        let pipeline = InspectionPipeline(lanes: try parallel.lanes(for: inspection, photos: folder.items.count))
         pipeline.includeScores = true
         var truths: [Int] = [], rows: [[Float]] = [], paths: [String] = [], errors: [[String: String]] = []
         var index = 0
@@ -85,6 +81,7 @@ struct Eval: ParsableCommand {
     private func evaluateAnomalyModel(_ inspection: InspectionModel) throws {
         let policy = inspection.policy
         var folder = try ImageFolder.scan(dataset)
+        logSkippedFolders(folder, command: "eval")
         if let holdout {
             guard holdout >= 2 else { throw ValidationError("--holdout must be at least 2") }
             folder = folder.split(validationEvery: holdout).validation
@@ -94,8 +91,7 @@ struct Eval: ParsableCommand {
                 + "(its folders: \(folder.classes.joined(separator: ", "))); give --ok-labels")
         }
         let started = Date()
-        let lanes = try InspectionPipeline.lanes(for: inspection, photos: folder.items.count, cores: max(1, threads))
-        let pipeline = InspectionPipeline(lanes: lanes)
+        let pipeline = InspectionPipeline(lanes: try parallel.lanes(for: inspection, photos: folder.items.count))
         pipeline.includeScores = masks != nil
         let decoder = ImageDecoder()
         var scores: [Float] = [], truths: [Bool] = [], errors: [[String: String]] = []
@@ -116,13 +112,13 @@ struct Eval: ParsableCommand {
             let maskPath = ((masks as NSString).appendingPathComponent(folder.classes[item.label]) as NSString).appendingPathComponent(name)
             let mask: [Bool]
             if FileManager.default.fileExists(atPath: maskPath) {
-                mask = try lanes[0].inputMask(fileAt: maskPath, decoder: decoder)
+                mask = try pipeline.lanes[0].inputMask(fileAt: maskPath, decoder: decoder)
             } else if !isDefect {
                 mask = [Bool](repeating: false, count: inspection.preprocessing.width * inspection.preprocessing.height)
             } else {
                 throw ValidationError("\(item.path) is a defect photo but has no mask \(maskPath)")
             }
-            maps.append((lanes[0].mapAtInputResolution(map), mask))
+            maps.append((pipeline.lanes[0].mapAtInputResolution(map), mask))
         }
         var pixels: AnomalyMetrics.PixelAccumulator?
         if !maps.isEmpty {

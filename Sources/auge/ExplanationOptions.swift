@@ -16,8 +16,13 @@ struct ExplanationOptions: ParsableArguments {
         guard (2...64).contains(heatmapGrid) else { throw ValidationError("--heatmap-grid must be in 2...64, got \(heatmapGrid)") }
     }
 
-    /// nil when no explanation was asked for.
-    var settings: ExplanationSettings? {
-        hotspots || heatmaps != nil ? ExplanationSettings(grid: heatmapGrid, heatmapFolder: heatmaps) : nil
+    var asked: Bool { hotspots || heatmaps != nil }
+
+    /// nil when no explanation was asked for. A heatmap keeps the photo's sub-folders below `photoRoots`.
+    func settings(photoRoots: [String]) -> ExplanationSettings? {
+        guard asked else { return nil }
+        var settings = ExplanationSettings(grid: heatmapGrid, heatmapFolder: heatmaps)
+        settings.photoRoots = photoRoots
+        return settings
     }
 }

@@ -14,8 +14,8 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Labels that count as a good part, comma-separated (overrides the model's).")
     var okLabels: String?
 
-    @Option(help: "Model input size WxH.")
-    var size: String?
+    @Option(help: ArgumentHelp("Model input size WxH, or N for NxN.", valueName: "WxH"))
+    var size: InputSize?
 
     @Option(help: "Input colour: gray or rgb.")
     var color: ColorMode?
@@ -23,8 +23,8 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Resize policy: stretch, fit or crop.")
     var resize: ResizePolicy?
 
-    @Option(help: "Region of interest x,y,w,h in photo pixels.")
-    var roi: String?
+    @Option(help: ArgumentHelp("Region of interest x,y,w,h in photo pixels.", valueName: "x,y,w,h"))
+    var roi: Region?
 
     @Option(help: "Per-channel mean on 0...1 pixel values, comma-separated.")
     var mean: String?
@@ -42,16 +42,10 @@ struct ModelOptions: ParsableArguments {
         var o = ModelSettingOverrides()
         o.labels = labels.map(Self.list)
         o.okLabels = okLabels.map(Self.list)
-        o.size = try size.map { text in
-            guard let size = Preprocessing.parseSize(text) else { throw ValidationError("--size must be WxH, got '\(text)'") }
-            return size
-        }
+        o.size = size?.pair
         o.color = color
         o.resize = resize
-        o.region = try roi.map { text in
-            guard let region = Region(text) else { throw ValidationError("--roi must be x,y,w,h with w, h > 0, got '\(text)'") }
-            return region
-        }
+        o.region = roi
         o.mean = try mean.map { try Self.numbers($0, flag: "--mean") }
         o.std = try std.map { try Self.numbers($0, flag: "--std") }
         o.threshold = threshold

@@ -20,11 +20,11 @@ struct Preview: ParsableCommand {
     @Option(help: ArgumentHelp("Take the size, colour, resize policy and region of interest from this model file.", valueName: "model.onnx"))
     var model: String?
 
-    @Option(help: "Model input size WxH (default: the model's, else the region's or the photo's own size).")
-    var size: String?
+    @Option(help: ArgumentHelp("Model input size WxH or N (default: the model's, else the region's or the photo's own size).", valueName: "WxH"))
+    var size: InputSize?
 
-    @Option(help: "Region of interest x,y,w,h in photo pixels (after EXIF orientation).")
-    var roi: String?
+    @Option(help: ArgumentHelp("Region of interest x,y,w,h in photo pixels (after EXIF orientation).", valueName: "x,y,w,h"))
+    var roi: Region?
 
     @Option(help: "Colour the model sees: gray or rgb (default: the model's, else rgb).")
     var color: ColorMode?
@@ -34,18 +34,12 @@ struct Preview: ParsableCommand {
 
     func run() throws {
         let model = try self.model.map { try InspectionModel.load(path: $0).preprocessing }
-        let region = try roi.map { text in
-            guard let region = Region(text) else { throw ValidationError("--roi must be x,y,w,h with w, h > 0, got '\(text)'") }
-            return region
-        } ?? model?.region
+        let region = roi ?? model?.region
         let color = self.color ?? model?.color ?? .rgb
         let resize = self.resize ?? model?.resize ?? .stretch
         let decoder = ImageDecoder()
         let photo = try decoder.decode(fileAt: image, color: color)
-        let size = try size.map { text in
-            guard let size = Preprocessing.parseSize(text) else { throw ValidationError("--size must be WxH, got '\(text)'") }
-            return size
-        } ?? model.map { ($0.width, $0.height) } ?? (region.map { ($0.width, $0.height) } ?? (photo.width, photo.height))
+        let size = size?.pair ?? model.map { ($0.width, $0.height) } ?? (region.map { ($0.width, $0.height) } ?? (photo.width, photo.height))
         let preprocessing = Preprocessing(width: size.0, height: size.1, color: color, resize: resize, region: region)
         try preprocessing.validate()
         let seen = try preprocessing.preview(of: photo)

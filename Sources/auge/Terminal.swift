@@ -1,7 +1,15 @@
+import AugeTrain
 import Foundation
 
 func log(_ message: String) {
     FileHandle.standardError.write(Data((message + "\n").utf8))
+}
+
+/// Says which sub-folders of a dataset were left out, and why.
+func logSkippedFolders(_ folder: ImageFolder, command: String) {
+    for skipped in folder.skippedFolders {
+        log("auge \(command): skipping \(folder.root)/\(skipped.name): \(skipped.reason)")
+    }
 }
 
 /// Where results go: standard output or a file, line by line.
@@ -12,7 +20,7 @@ final class OutputSink {
     init(path: String?) throws {
         if let path {
             guard FileManager.default.createFile(atPath: path, contents: nil) else {
-                throw ValidationFailure("cannot create output file \(path)")
+                throw CommandFailure("cannot create output file \(path)")
             }
             handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
             isTerminal = false
@@ -27,7 +35,8 @@ final class OutputSink {
     }
 }
 
-struct ValidationFailure: Error, CustomStringConvertible {
+/// A failure while running a command (exit 1); bad usage is ArgumentParser's ValidationError (exit 64).
+struct CommandFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
 }

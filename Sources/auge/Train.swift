@@ -25,8 +25,8 @@ struct Train: ParsableCommand {
     @Option(name: .shortAndLong, help: "The model file to write (ONNX, with labels, preprocessing and the calibrated policy).")
     var out: String
 
-    @Option(help: "Model input size WxH or N (default 128, or the backbone's input size).")
-    var size: String?
+    @Option(help: ArgumentHelp("Model input size WxH or N (default 128, or the backbone's input size).", valueName: "WxH"))
+    var size: InputSize?
 
     @Option(help: "Colour the model sees: gray or rgb (default rgb; a backbone always sees rgb).")
     var color: ColorMode?
@@ -34,8 +34,8 @@ struct Train: ParsableCommand {
     @Option(help: "Resize policy: stretch, fit or crop.")
     var resize: ResizePolicy = .stretch
 
-    @Option(help: "Region of interest x,y,w,h in photo pixels.")
-    var roi: String?
+    @Option(help: ArgumentHelp("Region of interest x,y,w,h in photo pixels.", valueName: "x,y,w,h"))
+    var roi: Region?
 
     @Option(help: "Architecture: tiny (~70 k parameters), small (~290 k) or base (~560 k, depthwise-separable).")
     var arch: Architecture = .small
@@ -141,20 +141,15 @@ struct Train: ParsableCommand {
 
     func run() throws {
         try requireKernelSupport()
-        let size = try self.size.map { text in
-            guard let size = Preprocessing.parseSize(text) else { throw ValidationError("--size must be WxH or N, got '\(text)'") }
-            return size
-        }
-        let region = try roi.map { text in
-            guard let region = Region(text) else { throw ValidationError("--roi must be x,y,w,h, got '\(text)'") }
-            return region
-        }
+        let size = self.size?.pair
+        let region = roi
         if backbone != nil, color == .gray { throw ValidationError("a backbone sees rgb: leave out --color gray (gray photos are fed as rgb)") }
         if backbone == nil, featureNode != nil || hidden != 0 || finetune != 0 {
             throw ValidationError("--feature-node, --hidden and --finetune go with --backbone")
         }
         guard variants >= 1, hidden >= 0, finetune >= 0 else { throw ValidationError("--variants must be at least 1, --hidden and --finetune at least 0") }
         let all = try ImageFolder.scan(dataset)
+        logSkippedFolders(all, command: "train")
         let okClasses = okLabels.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
             ?? ImageFolder.defaultOKLabels(all.classes)
         if anomaly || (!okClasses.isEmpty && Set(okClasses) == Set(all.classes)) {

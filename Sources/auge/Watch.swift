@@ -52,7 +52,7 @@ struct Watch: ParsableCommand {
     @Option(help: "Seconds between status lines on standard error.")
     var statusInterval: Double = 60
 
-    @Option(help: "Inference threads (default: all cores).")
+    @Option(help: "Engine threads (default: all cores); the watcher decides one photo at a time, in arrival order.")
     var threads: Int?
 
     func validate() throws {
@@ -74,8 +74,10 @@ struct Watch: ParsableCommand {
         options.keep = keep
         options.includeScores = scores
         // The screen shows where the model saw the defect: with --http, heatmaps go to OUT/heatmaps unless told otherwise.
-        options.explanation = explanation.settings
-            ?? (station.http != nil && station.httpHeatmaps ? ExplanationSettings(heatmapFolder: (out as NSString).appendingPathComponent("heatmaps")) : nil)
+        var defaultExplanation = ExplanationSettings(heatmapFolder: (out as NSString).appendingPathComponent("heatmaps"))
+        defaultExplanation.photoRoots = [inbox]
+        options.explanation = explanation.settings(photoRoots: [inbox])
+            ?? (station.http != nil && station.httpHeatmaps ? defaultExplanation : nil)
         options.statusInterval = statusInterval
         let threads = self.threads ?? ProcessInfo.processInfo.activeProcessorCount
         let modelPath = model.model ?? ModelOptions.defaultModelPath()

@@ -97,6 +97,69 @@ final class ClassifyCommandTests: XCTestCase {
         XCTAssertTrue(clash.stderr.contains("does not match -o"), clash.stderr)
     }
 
+    /// Two dark photos of one name in two folders: each heatmap keeps its folder, whatever the finishing order.
+    func testHeatmapsKeepThePhotosFolders() throws {
+        for sub in ["a", "b/c"] {
+            try FileManager.default.createDirectory(at: folder.appendingPathComponent("photos/" + sub), withIntermediateDirectories: true)
+            try writePhoto(sub + "/part.png", value: sub == "a" ? 20 : 40)
+        }
+        let model = try writeModel(metadata: metadata)
+        let heatmaps = folder.appendingPathComponent("why").path
+        let result = try AugeProcess.run(["classify", "--model", model, "--format", "jsonl", "--heatmaps", heatmaps, "--heatmap-grid", "4",
+                                          "--workers", "2", "--threads", "1", folder.appendingPathComponent("photos").path])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let written = try records(result.stdout).reduce(into: [String: String]()) { $0[$1["path"] as! String] = $1["heatmap"] as? String }
+        XCTAssertEqual(written[folder.appendingPathComponent("photos/a/part.png").path], heatmaps + "/a/part.heatmap.png")
+        XCTAssertEqual(written[folder.appendingPathComponent("photos/b/c/part.png").path], heatmaps + "/b/c/part.heatmap.png")
+        for name in ["a/part.heatmap.png", "b/c/part.heatmap.png"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: heatmaps + "/" + name), name)
+        }
+    }
+
+    /// --workers and --threads mean the same in classify and eval; classify's old --decode-threads still works, with a note.
+    func testWorkerFlagsAndTheDeprecatedName() throws {
+        try makePhotos()
+        let model = try writeModel(metadata: metadata)
+        let photos = folder.appendingPathComponent("photos").path
+        let new = try AugeProcess.run(["classify", "--model", model, "--format", "jsonl", "--workers", "2", "--threads", "1", photos])
+        let old = try AugeProcess.run(["classify", "--model", model, "--format", "jsonl", "--decode-threads", "2", "--threads", "1", photos])
+        XCTAssertEqual(new.status, 3, new.stderr)  // broken.png
+        XCTAssertEqual(old.status, 3, old.stderr)
+        XCTAssertEqual(try records(old.stdout).map { $0["decision"] as! String }, try records(new.stdout).map { $0["decision"] as! String })
+        XCTAssertTrue(old.stderr.contains("--decode-threads is deprecated"), old.stderr)
+        XCTAssertFalse(new.stderr.contains("deprecated"), new.stderr)
+        XCTAssertFalse(try AugeProcess.run(["classify", "--help"]).stdout.contains("decode-threads"), "the old name is hidden")
+        for bad in [["--workers", "0"], ["--threads", "0"], ["--workers", "2", "--decode-threads", "2"]] {
+            XCTAssertEqual(try AugeProcess.run(["classify", "--model", model] + bad + [photos]).status, 64, "\(bad)")
+        }
+        for (name, value) in [("set/ok/bright.png", UInt8(230)), ("set/defect/dark.png", 20), ("set/defect/darker.png", 10)] {
+            try FileManager.default.createDirectory(at: folder.appendingPathComponent("photos/" + name).deletingLastPathComponent(),
+                                                    withIntermediateDirectories: true)
+            try writePhoto(name, value: value)
+        }
+        let eval = try AugeProcess.run(["eval", "--model", model, "--workers", "2", "--threads", "1", "--format", "json", photos + "/set"])
+        XCTAssertEqual(eval.status, 0, eval.stderr)
+        let metrics = try JSONSerialization.jsonObject(with: Data(eval.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual(metrics["accuracy"] as? Double, 1, eval.stdout)
+    }
+
+    /// --size and --roi are one argument type each: every subcommand refuses a bad value the same way (exit 64).
+    func testSizeAndRegionErrorsAreTheSameEverywhere() throws {
+        try makePhotos()
+        let model = try writeModel(metadata: metadata)
+        let photo = folder.appendingPathComponent("photos/dark.png").path
+        let out = folder.appendingPathComponent("seen.png").path
+        let commands: [[String]] = [["classify", "--model", model, photo], ["preview", photo, "-o", out], ["train", photo, "--out", out]]
+        for command in commands {
+            for (flag, value, shown) in [("--size", "12xq", "--size <WxH>"), ("--roi", "1,2,3", "--roi <x,y,w,h>")] {
+                let result = try AugeProcess.run(command + [flag, value])
+                XCTAssertEqual(result.status, 64, "\(command[0]) \(flag) \(value): \(result.stderr)")
+                XCTAssertTrue(result.stderr.contains("The value '\(value)' is invalid for '\(shown)'"), "\(command[0]): \(result.stderr)")
+            }
+        }
+        XCTAssertEqual(try AugeProcess.run(["preview", photo, "-o", out, "--size", "24", "--roi", "0,0,20,10"]).status, 0)
+    }
+
     /// `auge --version` says the version every trained model's provenance names.
     func testVersion() throws {
         let version = try AugeProcess.run(["--version"])

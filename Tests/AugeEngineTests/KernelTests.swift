@@ -82,6 +82,29 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// The planner's choice for each kind of convolution, read from the layer description's enum.
+    func testConvolutionAlgorithmChoice() throws {
+        let cases: [(String, input: [Int], Convolution, ConvolutionAlgorithm)] = [
+            ("first", [3, 20, 20], convolution(3, 16, strides: (2, 2), pads: (1, 1, 1, 1), seed: 1), .firstLayerPlanar),
+            ("pointwise", [8, 9, 9], convolution(8, 24, kernel: (1, 1), seed: 2), .gemm),
+            ("depthwise", [12, 9, 9], convolution(12, 12, pads: (1, 1, 1, 1), groups: 12, seed: 3), .depthwise),
+            ("grouped", [12, 9, 9], convolution(12, 6, pads: (1, 1, 1, 1), groups: 3, seed: 4), .implicitGemm),
+            ("strided", [16, 9, 9], convolution(16, 16, strides: (2, 2), seed: 5), .implicitGemm),
+            ("winograd2", [16, 9, 9], convolution(16, 16, pads: (1, 1, 1, 1), seed: 6), .winograd(tile: 2)),
+            ("winograd4", [16, 16, 16], convolution(16, 16, pads: (1, 1, 1, 1), seed: 7), .winograd(tile: 4)),
+            ("few channels", [16, 9, 9], convolution(16, 8, pads: (1, 1, 1, 1), seed: 8), .implicitGemm),
+        ]
+        for (name, input, conv, expected) in cases {
+            let engine = try Engine(graph: chain(name, input, [.convolution(conv)]))
+            XCTAssertEqual(engine.layers.compactMap(\.convolution), [expected], name)
+            XCTAssert(engine.layers.contains { $0.kind.contains("(\(expected))") }, "\(name): the kind text names the algorithm")
+        }
+        // Behind another convolution the input is channels-last: a 3-channel layer is no longer planar.
+        let second = chain("second", [16, 10, 10], [.convolution(convolution(16, 3, kernel: (1, 1), seed: 9)),
+                                                   .convolution(convolution(3, 8, pads: (1, 1, 1, 1), seed: 10))])
+        XCTAssertEqual(try Engine(graph: second).layers.compactMap(\.convolution), [.gemm, .implicitGemm])
+    }
+
     func testWinogradConvolution() throws {
         // 3x3 stride 1 with at least 16 channels each way and a 7x7+ output, both tile sizes: odd output
         // sizes leave partial 2x2 and 4x4 tiles; asymmetric padding, channel tails, a plain (graph
@@ -93,7 +116,7 @@ final class KernelTests: XCTestCase {
         for (index, (cin, cout, pads, height, width, tile)) in cases.enumerated() {
             let conv = convolution(cin, cout, pads: pads, seed: UInt64(300 + index))
             let graph = chain("winograd\(cin)-\(cout)", [cin, height, width], [.convolution(conv), .activation(.relu)])
-            XCTAssert(try Engine(graph: graph).layers.contains { $0.kind.contains("winograd \(tile)x\(tile)") }, "\(graph.name) \(height)x\(width)")
+            XCTAssertEqual(try Engine(graph: graph).layers.compactMap(\.convolution), [.winograd(tile: tile)], "\(graph.name) \(height)x\(width)")
             try check(graph, batch: 2, seed: UInt64(index), scaledAbsoluteTolerance: true)
         }
         let c = 33
@@ -162,6 +185,7 @@ final class KernelTests: XCTestCase {
             ], outputs: ["y"])
             let engine = try Engine(graph: graph, threads: 1)
             // Only layout conversions of the graph's input and output remain beside the fused convolution.
+            XCTAssertEqual(engine.layers.compactMap(\.convolution), [.implicitGemm])
             XCTAssertEqual(engine.layers.filter { !$0.kind.hasPrefix("to ") }.map(\.kind),
                            ["conv 3x3/1 (implicit gemm) + \(activation) + add + \(activation)"])
             try check(graph, batch: 2)

@@ -30,6 +30,16 @@ final class InputMappingTests: XCTestCase {
 }
 
 final class ExplanationTests: XCTestCase {
+    func testHeatmapNamesKeepTheFoldersBelowTheRoot() {
+        var settings = ExplanationSettings(heatmapFolder: "/why")
+        settings.photoRoots = ["photos", "/line/inbox/", "photos/deep"]
+        XCTAssertEqual(settings.heatmapName(forPhoto: "photos/a/x.jpg"), "a/x.heatmap.png")
+        XCTAssertEqual(settings.heatmapName(forPhoto: "photos/deep/x.png"), "x.heatmap.png", "the deepest root holding it")
+        XCTAssertEqual(settings.heatmapName(forPhoto: "/line/inbox/cam1/x.jpeg"), "cam1/x.heatmap.png")
+        XCTAssertEqual(settings.heatmapName(forPhoto: "photosmore/x.jpg"), "x.heatmap.png", "a root is a folder, not a prefix")
+        XCTAssertEqual(settings.heatmapName(forPhoto: "elsewhere/y.jpg"), "y.heatmap.png")
+    }
+
     var folder: URL!
 
     override func setUpWithError() throws {

@@ -52,6 +52,31 @@ final class TrainingTests: XCTestCase {
         XCTAssertEqual(ImageFolder.defaultOKLabels(["Good_part", "OK", "passed", "scratch", "bad-ok"]), ["Good_part", "OK", "passed"])
     }
 
+    /// Folders that cannot be a class are left out of training, each with its reason; the classes stay.
+    func testFoldersThatAreNotClassesAreSkippedSayingWhy() throws {
+        let manager = FileManager.default
+        let photo = folder.appendingPathComponent("ok").appendingPathComponent("000.png")
+        for name in ["incoming", "Unlabelled", "sorted-by-csv", "notes"] {
+            try manager.createDirectory(at: folder.appendingPathComponent(name), withIntermediateDirectories: true)
+        }
+        try manager.copyItem(at: photo, to: folder.appendingPathComponent("incoming/part.png"))
+        try manager.copyItem(at: photo, to: folder.appendingPathComponent("Unlabelled/part.png"))
+        try manager.copyItem(at: photo, to: folder.appendingPathComponent("sorted-by-csv/part.png"))
+        try Data("file,label\npart.png,ok\n".utf8).write(to: folder.appendingPathComponent("sorted-by-csv/LABELS.csv"))
+        try Data("not a photo".utf8).write(to: folder.appendingPathComponent("notes/readme.txt"))
+        let dataset = try ImageFolder.scan(folder.path)
+        XCTAssertEqual(dataset.classes, ["dark_spot", "ok"])
+        XCTAssertEqual(dataset.countsPerClass, [40, 40])
+        let reasons = Dictionary(uniqueKeysWithValues: dataset.skippedFolders.map { ($0.name, $0.reason) })
+        XCTAssertEqual(Set(reasons.keys), ["incoming", "Unlabelled", "sorted-by-csv", "notes"])
+        XCTAssertTrue(reasons["incoming"]!.contains("no label"), reasons["incoming"]!)
+        XCTAssertTrue(reasons["sorted-by-csv"]!.contains("LABELS.csv"), reasons["sorted-by-csv"]!)
+        XCTAssertTrue(reasons["notes"]!.contains("no JPEG or PNG"), reasons["notes"]!)
+        // Given classes (a trained model's), a folder is judged by its name alone.
+        XCTAssertEqual(try ImageFolder.scan(folder.path, classes: ["dark_spot", "ok"], skippingOthers: true).skippedFolders.map(\.name),
+                       ["Unlabelled", "incoming", "notes", "sorted-by-csv"])
+    }
+
     /// Two epochs that the three criteria rank differently: 9 common photos and 1 rare one.
     func testEpochSelectionCriteria() {
         let truths = [0, 0, 0, 0, 0, 0, 0, 0, 0, 1]

@@ -11,6 +11,8 @@ public struct LayerDescription: Sendable, Equatable {
     public let outputShape: [Int]
     public let multiplyAccumulates: Int
     public let parameters: Int
+    /// For a convolution, the algorithm the planner chose (its text is part of `kind`).
+    public var convolution: ConvolutionAlgorithm? = nil
 }
 
 /// Where a value lives: its buffer, element count and layout.
@@ -317,36 +319,39 @@ struct Planner {
             kernelHeight: conv.kernel.0, kernelWidth: conv.kernel.1, strideY: conv.strides.0, strideX: conv.strides.1,
             dilationY: conv.dilations.0, dilationX: conv.dilations.1,
             padTop: conv.pads.top, padLeft: conv.pads.left, padBottom: conv.pads.bottom, padRight: conv.pads.right, groups: conv.groups)
-        let isDepthwise = conv.groups > 1 && conv.groups == x[1] && conv.groups == y[1]
-        let direct = ConvolutionGemmStep.readsDirectly(geometry)
-        let sourceLayout: Layout = isDepthwise || direct || isAvailable(node.inputs[0], .channelsLast) ? .channelsLast : .plain
+        let inputIsChannelsLast = isAvailable(node.inputs[0], .channelsLast)
+        let algorithm = ConvolutionAlgorithm.choose(for: geometry, inputIsChannelsLast: inputIsChannelsLast)
+        let sourceLayout = algorithm.sourceLayout(inputIsChannelsLast: inputIsChannelsLast)
         let input = try require(node.inputs[0], sourceLayout, node: node.name)
         let residual = try node.residual.map { try require($0, .channelsLast, node: node.name) }
-        let winograd = WinogradStep.applies(to: geometry)
-        let gathered = isDepthwise ? (DepthwiseStep.needsPaddedCopy(geometry) ? newBuffer(count: DepthwiseStep.paddedCount(geometry)) : nil)
-            : direct ? nil
-            : newBuffer(count: winograd ? WinogradStep.workingCount(geometry, threads: threads) : geometry.paddedCopyCount(pixelStride: geometry.inChannels))
+        let gathered: Int? = switch algorithm {
+        case .depthwise: DepthwiseStep.needsPaddedCopy(geometry) ? newBuffer(count: DepthwiseStep.paddedCount(geometry)) : nil
+        case .gemm: nil
+        case .winograd: newBuffer(count: WinogradStep.workingCount(geometry, threads: threads))
+        case .firstLayerPlanar, .implicitGemm: newBuffer(count: geometry.paddedCopyCount(pixelStride: geometry.inChannels))
+        }
         let output = define(node.output, .channelsLast)
         let weight = conv.weight.data
         let bias = conv.bias?.data ?? [Float](repeating: 0, count: y[1])
         let (activation, postActivation) = (node.activation, node.postActivation)
         let threads = self.threads
-        let kernelName = isDepthwise ? "depthwise" : winograd ? "winograd \(WinogradStep.tileSize(for: geometry))x\(WinogradStep.tileSize(for: geometry))" : direct ? "gemm"
-            : ConvolutionGemmStep.isFirstLayer(geometry, sourceLayout: sourceLayout) ? "first layer, planar" : "implicit gemm"
-        let kind = "conv \(conv.kernel.0)x\(conv.kernel.1)/\(conv.strides.0)" + (conv.groups > 1 && !isDepthwise ? " g\(conv.groups)" : "")
-            + " (\(kernelName))"
-        append(describe(kind, geometry.multiplyAccumulates, conv.weight.count + y[1]), reads: [input] + [residual, gathered].compactMap { $0 }) { resolve in
+        let kind = "conv \(conv.kernel.0)x\(conv.kernel.1)/\(conv.strides.0)" + (conv.groups > 1 && algorithm != .depthwise ? " g\(conv.groups)" : "")
+            + " (\(algorithm))"
+        var layer = describe(kind, geometry.multiplyAccumulates, conv.weight.count + y[1])
+        layer.convolution = algorithm
+        append(layer, reads: [input] + [residual, gathered].compactMap { $0 }) { resolve in
             let epilogue = Epilogue(activation: activation, residual: residual.map { UnsafePointer(resolve($0)) }, postActivation: postActivation)
-            if winograd {
+            switch algorithm {
+            case .winograd:
                 return WinogradStep(geometry: geometry, weight: weight, biasValues: bias, source: resolve(input), sourceLayout: sourceLayout,
                                     working: resolve(gathered!), output: resolve(output), epilogue: epilogue, threads: threads)
-            }
-            if isDepthwise {
+            case .depthwise:
                 return DepthwiseStep(geometry: geometry, weight: weight, biasValues: bias, input: resolve(input),
                                      gathered: gathered.map { resolve($0) }, output: resolve(output), epilogue: epilogue)
+            case .gemm, .firstLayerPlanar, .implicitGemm:
+                return ConvolutionGemmStep(geometry: geometry, weight: weight, biasValues: bias, source: resolve(input), sourceLayout: sourceLayout,
+                                           gathered: gathered.map { resolve($0) }, output: resolve(output), epilogue: epilogue)
             }
-            return ConvolutionGemmStep(geometry: geometry, weight: weight, biasValues: bias, source: resolve(input), sourceLayout: sourceLayout,
-                                       gathered: gathered.map { resolve($0) }, output: resolve(output), epilogue: epilogue)
         }
     }
 

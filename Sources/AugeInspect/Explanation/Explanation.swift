@@ -7,6 +7,9 @@ public struct ExplanationSettings: Sendable, Equatable {
     public var grid: Int
     /// Where heatmap overlays go (`<photo name>.heatmap.png`); nil for the `hotspot` alone.
     public var heatmapFolder: String?
+    /// The folders the photos were found in: a photo's heatmap keeps its sub-folders below the root it
+    /// came from (`a/x.jpg` -> `a/x.heatmap.png`), so two photos of one name never share a heatmap name.
+    public var photoRoots: [String] = []
     /// The decisions that get explained.
     public var decisions: Set<Decision>
 
@@ -16,6 +19,17 @@ public struct ExplanationSettings: Sendable, Equatable {
         self.grid = grid
         self.heatmapFolder = heatmapFolder
         self.decisions = decisions
+    }
+
+    /// Where `photoPath`'s heatmap goes below the heatmap folder: its path below the deepest photo root
+    /// holding it, else its file name; `.heatmap.png` in place of its extension.
+    public func heatmapName(forPhoto photoPath: String) -> String {
+        let path = (photoPath as NSString).standardizingPath
+        let below = photoRoots.map { ($0 as NSString).standardizingPath }
+            .filter { path.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") }
+            .max { $0.count < $1.count }
+            .map { String(path.dropFirst($0.hasSuffix("/") ? $0.count : $0.count + 1)) }
+        return ((below ?? (path as NSString).lastPathComponent) as NSString).deletingPathExtension + ".heatmap.png"
     }
 }
 
@@ -50,7 +64,7 @@ extension Classifier {
             record.hotspot = Hotspot(map.strongest, through: mapping)
             if let folder = settings.heatmapFolder {
                 let overlay = HeatmapOverlay.render(image, mapping: mapping, map: map)
-                record.heatmap = try HeatmapOverlay.write(overlay, forPhoto: record.path, into: folder)
+                record.heatmap = try HeatmapOverlay.write(overlay, named: settings.heatmapName(forPhoto: record.path), into: folder)
             }
         } catch {
             record.heatmapError = "\(error)"

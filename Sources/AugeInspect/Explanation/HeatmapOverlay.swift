@@ -63,14 +63,14 @@ public enum HeatmapOverlay {
         }
     }
 
-    /// Writes the overlay as `folder/<photo name>.heatmap.png`, never replacing a file (a clash gets
-    /// `-1`, `-2`, ... before `.png`); returns the path written.
-    public static func write(_ overlay: Image, forPhoto photoPath: String, into folder: String) throws -> String {
+    /// Writes the overlay as `folder/name` (`name` may hold sub-folders), never replacing a file (a clash
+    /// gets `-1`, `-2`, ... before `.png`); returns the path written.
+    public static func write(_ overlay: Image, named name: String, into folder: String) throws -> String {
         let data = try PNGEncoder.encode(overlay)
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        let name = ((photoPath as NSString).lastPathComponent as NSString).deletingPathExtension + ".heatmap.png"
+        let target = (folder as NSString).appendingPathComponent((name as NSString).deletingLastPathComponent)
+        try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
         // The candidate sequence never ends, so a free name is always found.
-        return try uniqueNameCandidates(in: folder, for: name).first { try createExclusively($0, holding: data) }!
+        return try uniqueNameCandidates(in: target, for: (name as NSString).lastPathComponent).first { try createExclusively($0, holding: data) }!
     }
 
     /// Creates `path` with `data`; false when the name is taken.

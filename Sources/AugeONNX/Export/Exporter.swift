@@ -3,7 +3,7 @@ import Foundation
 
 /// This Auge's version: `auge --version`, the producer version of every file it writes, and the tool
 /// in each trained model's provenance.
-public let augeVersion = "0.3.0"
+public let augeVersion = "0.4.0"
 
 /// The opset the exporter writes: the oldest with every operator form it uses (HardSwish needs 14)
 /// that current runtimes all read.

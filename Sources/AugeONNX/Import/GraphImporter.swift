@@ -12,13 +12,7 @@ enum ImportedValue {
 /// tracking every runtime shape so that impossible ones are refused here, naming the node.
 struct GraphImporter {
     /// Operators in the default domain the importer reads; some only on load-time constants.
-    static let supportedOperators: Set<String> = [
-        "Conv", "BatchNormalization", "Relu", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Clip",
-        "Add", "Sub", "Mul", "Div", "MaxPool", "AveragePool", "GlobalAveragePool", "ReduceMean", "ReduceMin", "ReduceMax",
-        "Resize", "Sqrt", "Concat", "Pad",
-        "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Gemm", "MatMul", "Softmax", "Identity", "Dropout", "Cast",
-        "Shape", "Gather", "Slice", "Split", "ReduceProd", "Constant",
-    ]
+    static let supportedOperators = Set(ONNXOperator.allCases.map(\.rawValue))
 
     let file: String
     let opset: Int

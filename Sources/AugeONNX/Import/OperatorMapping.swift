@@ -1,5 +1,50 @@
 import AugeEngine
 
+/// Every operator of the default ONNX domain the importer reads (some only on load-time constants).
+/// `importNode` switches over it exhaustively, so a new case does not compile until it is mapped, and
+/// the list of supported operators is this enum's cases.
+enum ONNXOperator: String, CaseIterable {
+    case conv = "Conv"
+    case batchNormalization = "BatchNormalization"
+    case relu = "Relu"
+    case leakyRelu = "LeakyRelu"
+    case sigmoid = "Sigmoid"
+    case hardSigmoid = "HardSigmoid"
+    case hardSwish = "HardSwish"
+    case tanh = "Tanh"
+    case sqrt = "Sqrt"
+    case clip = "Clip"
+    case add = "Add"
+    case sub = "Sub"
+    case mul = "Mul"
+    case div = "Div"
+    case maxPool = "MaxPool"
+    case averagePool = "AveragePool"
+    case globalAveragePool = "GlobalAveragePool"
+    case reduceMean = "ReduceMean"
+    case reduceMin = "ReduceMin"
+    case reduceMax = "ReduceMax"
+    case resize = "Resize"
+    case concat = "Concat"
+    case pad = "Pad"
+    case flatten = "Flatten"
+    case reshape = "Reshape"
+    case squeeze = "Squeeze"
+    case unsqueeze = "Unsqueeze"
+    case gemm = "Gemm"
+    case matMul = "MatMul"
+    case softmax = "Softmax"
+    case identity = "Identity"
+    case dropout = "Dropout"
+    case cast = "Cast"
+    case shape = "Shape"
+    case gather = "Gather"
+    case slice = "Slice"
+    case split = "Split"
+    case reduceProd = "ReduceProd"
+    case constant = "Constant"
+}
+
 /// ONNX operators mapped to engine operations, opset by opset.
 extension GraphImporter {
     mutating func importNode(_ scope: NodeScope) throws {
@@ -10,60 +55,63 @@ extension GraphImporter {
             for (name, value) in zip(scope.proto.output, folded) where !name.isEmpty { values[name] = .constant(value) }
             return
         }
+        guard let operation = ONNXOperator(rawValue: scope.op) else {
+            throw scope.fail(.unsupportedOperator, "\(scope.op) is not an operator Auge reads")
+        }
         let a = scope.attributes
-        switch scope.op {
-        case "Conv": try importConvolution(scope)
-        case "BatchNormalization": try importBatchNormalization(scope)
-        case "Relu": try emitActivation(scope, .relu)
-        case "LeakyRelu": try emitActivation(scope, .leakyRelu(alpha: a.float("alpha", default: 0.01)))
-        case "Sigmoid": try emitActivation(scope, .sigmoid)
-        case "HardSigmoid":
+        switch operation {
+        case .conv: try importConvolution(scope)
+        case .batchNormalization: try importBatchNormalization(scope)
+        case .relu: try emitActivation(scope, .relu)
+        case .leakyRelu: try emitActivation(scope, .leakyRelu(alpha: a.float("alpha", default: 0.01)))
+        case .sigmoid: try emitActivation(scope, .sigmoid)
+        case .hardSigmoid:
             try emitActivation(scope, .hardSigmoid(alpha: a.float("alpha", default: 0.2), beta: a.float("beta", default: 0.5)))
-        case "HardSwish": try emitActivation(scope, .hardSwish)
-        case "Tanh": try emitActivation(scope, .tanh)
-        case "Sqrt": try emitActivation(scope, .sqrt)
-        case "Clip": try importClip(scope)
-        case "Add", "Sub", "Mul", "Div": try importBinary(scope)
-        case "MaxPool", "AveragePool": try importPooling(scope)
-        case "GlobalAveragePool":
+        case .hardSwish: try emitActivation(scope, .hardSwish)
+        case .tanh: try emitActivation(scope, .tanh)
+        case .sqrt: try emitActivation(scope, .sqrt)
+        case .clip: try importClip(scope)
+        case .add, .sub, .mul, .div: try importBinary(scope)
+        case .maxPool, .averagePool: try importPooling(scope)
+        case .globalAveragePool:
             let x = try scope.requiredInput(0, "data")
             let shape = try runtimeShape(scope, x)
             guard shape.count == 4 else { throw scope.fail(.unsupportedOperator, "only 2-D pooling (rank-4 input) is supported, input is \(shape)") }
             try emit(scope, .globalAveragePool, inputs: [x], output: scope.output, shape: [shape[0], shape[1], .known(1), .known(1)])
-        case "ReduceMean": try importReduceMean(scope)
-        case "ReduceMin", "ReduceMax": try importReduceMinMax(scope)
-        case "Resize": try importResize(scope)
-        case "Concat": try importConcat(scope)
-        case "Pad": try importPad(scope)
-        case "Flatten":
+        case .reduceMean: try importReduceMean(scope)
+        case .reduceMin, .reduceMax: try importReduceMinMax(scope)
+        case .resize: try importResize(scope)
+        case .concat: try importConcat(scope)
+        case .pad: try importPad(scope)
+        case .flatten:
             let x = try scope.requiredInput(0, "data")
             let shape = try runtimeShape(scope, x)
             let axis = try flattenAxis(a.int("axis", default: 1), rank: shape.count)
             try emit(scope, .flatten(axis: axis), inputs: [x], output: scope.output, shape: try flattened(shape, axis: axis))
-        case "Reshape": try importReshape(scope)
-        case "Squeeze", "Unsqueeze":
+        case .reshape: try importReshape(scope)
+        case .squeeze, .unsqueeze:
             let x = try scope.requiredInput(0, "data")
             let shape = try runtimeShape(scope, x)
             let result = try squeezedOrUnsqueezed(scope, shape)
             try emit(scope, .reshape(shape: reshapeTarget(from: shape, to: result)), inputs: [x], output: scope.output, shape: result)
-        case "Gemm": try importGemm(scope)
-        case "MatMul": try importMatMul(scope)
-        case "Softmax": try importSoftmax(scope)
-        case "Identity":
+        case .gemm: try importGemm(scope)
+        case .matMul: try importMatMul(scope)
+        case .softmax: try importSoftmax(scope)
+        case .identity:
             let x = try scope.requiredInput(0, "input")
             try emit(scope, .identity, inputs: [x], output: scope.output, shape: try runtimeShape(scope, x))
-        case "Dropout": try importDropout(scope)
-        case "Cast":
+        case .dropout: try importDropout(scope)
+        case .cast:
             let x = try scope.requiredInput(0, "input")
             guard try a.int("to") == Int(Onnx_TensorProto.DataType.float.rawValue) else {
                 throw scope.fail(.unsupportedOperator, "casts a computed tensor to \(typeName(try a.int("to") ?? 0)); the engine computes in FLOAT only")
             }
             try emit(scope, .identity, inputs: [x], output: scope.output, shape: try runtimeShape(scope, x))
-        case "Shape":
+        case .shape:
             let shape = try runtimeShape(scope, try scope.requiredInput(0, "data"))
             values[scope.output] = .constant(ConstantTensor(vector: try shapeSlice(scope, shape)))
-        default:
-            // Gather, Slice, Split, ReduceProd: folded when their inputs are constant, above.
+        case .gather, .slice, .split, .reduceProd, .constant:
+            // Folded when their inputs are constant, above.
             throw scope.fail(.unsupportedOperator, "\(scope.op) on a computed tensor is not supported: the engine has no such operation, Auge only folds it on load-time constants (shape arithmetic)")
         }
     }
