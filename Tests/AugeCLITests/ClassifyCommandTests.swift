@@ -231,7 +231,7 @@ final class ClassifyCommandTests: XCTestCase {
         let badSize = try AugeProcess.run(["annotate", model, "--labels", "good,bad", "--size", "224x224",
                                            "-o", folder.appendingPathComponent("bad.onnx").path])
         XCTAssertEqual(badSize.status, 1, badSize.stderr)
-        XCTAssertTrue(badSize.stderr.contains("but the preprocessing gives [1, 1, 224, 224]"), badSize.stderr)
+        XCTAssertTrue(badSize.stderr.contains("but the preprocessing gives"), badSize.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appendingPathComponent("bad.onnx").path))
     }
 
