@@ -90,7 +90,9 @@ extension Activation {
         case .hardSwish:
             return x * unitClamped(Vector(repeating: 0.5).addingProduct(x, 1.0 / 6))
         case .silu:
-            return x / (1 + vectorExp(-x))
+            // Below -88 the clamped e^-x stops growing with -x, so x / (1 + e^88) would reach -2 at
+            // -Float.greatestFiniteMagnitude (and -inf at -inf); silu is below 1e-36 in magnitude there.
+            return (x / (1 + vectorExp(-x))).replacing(with: 0, where: x .< -88)
         case .tanh:
             // tanh(x) = 1 - 2 / (e^{2x} + 1): saturates cleanly at both ends.
             return 1 - 2 / (vectorExp(x + x) + 1)
