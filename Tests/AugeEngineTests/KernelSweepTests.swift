@@ -178,13 +178,13 @@ final class KernelSweepTests: XCTestCase {
     /// KernelTests.check's tolerance: for Winograd, the absolute tolerance grows with the RMS when that
     /// is above 1 (here the larger of the output's and the convolution's own RMS, since Winograd's
     /// rounding scales with the values it sums, which a clip or sigmoid after it may shrink).
-    /// Returns the convolution's layer kind, or nil if the engine refused the graph.
+    /// Returns the convolution's layer description, or nil if the engine refused the graph.
     @discardableResult
-    func check(_ c: SweepCase, file: StaticString = #filePath, line: UInt = #line) -> String? {
+    func check(_ c: SweepCase, file: StaticString = #filePath, line: UInt = #line) -> LayerDescription? {
         let graph = graph(c)
         var inputs = ["x": randomTensor([c.batch, c.channels.in, c.size.height, c.size.width], seed: c.seed + 6)]
         if c.residual { inputs["r"] = randomTensor([c.batch, c.channels.out, c.outSize.height, c.outSize.width], seed: c.seed + 7) }
-        var kind: String?
+        var layer: LayerDescription?
         do {
             let values = try referenceValues(graph, inputs: inputs)
             let expected = values[graph.outputs[0]]!
@@ -192,24 +192,19 @@ final class KernelSweepTests: XCTestCase {
             let rms = max(rootMeanSquare(expected), rootMeanSquare(values[convolutionValue(c)]!))
             for threads in [1, 2] {
                 let engine = try Engine(graph: graph, batchSize: c.batch, threads: threads)
-                let convolutions = engine.layers.filter { $0.kind.hasPrefix("conv ") }
+                let convolutions = engine.layers.filter { $0.convolution != nil }
                 XCTAssertEqual(convolutions.count, 1, "seed \(c.seed): layers \(engine.layers.map(\.kind))\n    \(c)", file: file, line: line)
-                kind = convolutions.first?.kind
-                let winograd = kind?.contains("winograd") == true
+                layer = convolutions.first
+                var winograd = false
+                if case .winograd = layer?.convolution { winograd = true }
                 let actual = try engine.run(inputs)[graph.outputs[0]]!
                 assertClose(actual, expected, atol: 1e-5 * (winograd ? max(1, rms) : 1),
-                            "seed \(c.seed), \(threads) thread(s), \(kind ?? "?")\n    \(c)\n   ", file: file, line: line)
+                            "seed \(c.seed), \(threads) thread(s), \(layer?.kind ?? "?")\n    \(c)\n   ", file: file, line: line)
             }
         } catch {
             XCTFail("seed \(c.seed): \(error)\n    \(c)", file: file, line: line)
         }
-        return kind
-    }
-
-    /// The algorithm named in a convolution's layer kind, e.g. "implicit gemm" in "conv 3x3/1 g2 (implicit gemm) + relu".
-    static func algorithm(_ kind: String) -> String {
-        guard let open = kind.firstIndex(of: "("), let close = kind[open...].firstIndex(of: ")") else { return kind }
-        return String(kind[kind.index(after: open)..<close])
+        return layer
     }
 
     static let sweepSeeds: [UInt64] = Array(1...200)
@@ -218,14 +213,14 @@ final class KernelSweepTests: XCTestCase {
         var hits: [String: Int] = [:]
         for seed in Self.sweepSeeds {
             let c = Self.sweepCase(seed: seed)
-            guard let kind = check(c) else { continue }
-            let algorithm = Self.algorithm(kind)
+            guard let layer = check(c), let chosen = layer.convolution else { continue }
+            let algorithm = "\(chosen)"
             hits[algorithm, default: 0] += 1
             if c.groups > 1 && algorithm != "depthwise" { hits["grouped " + algorithm, default: 0] += 1 }
             if algorithm == "depthwise" {
                 hits[DepthwiseStep.needsPaddedCopy(c.geometry) ? "depthwise on a padded copy" : "depthwise in place", default: 0] += 1
             }
-            if kind.contains(" + add") { hits["fused residual", default: 0] += 1 }
+            if layer.kind.contains(" + add") { hits["fused residual", default: 0] += 1 }
             if c.outSize == (1, 1) || c.size.height == 1 || c.size.width == 1 { hits["a side of 1", default: 0] += 1 }
             if c.batch == 2 { hits["batch 2", default: 0] += 1 }
         }
@@ -239,10 +234,10 @@ final class KernelSweepTests: XCTestCase {
 
     func testNamedCases() {
         // The algorithm each hand-picked case was chosen for (pasted failures need no entry).
-        let intended: [UInt64: String] = [9001: "depthwise", 9002: "winograd 4x4", 9003: "first layer, planar"]
+        let intended: [UInt64: ConvolutionAlgorithm] = [9001: .depthwise, 9002: .winograd(tile: 4), 9003: .firstLayerPlanar]
         for c in Self.namedCases {
-            let kind = check(c)
-            if let algorithm = intended[c.seed] { XCTAssertEqual(kind.map(Self.algorithm), algorithm, "\(c)") }
+            let layer = check(c)
+            if let algorithm = intended[c.seed] { XCTAssertEqual(layer?.convolution, algorithm, "\(c)") }
         }
     }
 
