@@ -17,15 +17,19 @@ public struct ModelDescription: Sendable, Encodable {
         public let outputShape: [Int]
         public let params: Int
         public let macs: Int
+        /// A convolution's algorithm (`ConvolutionAlgorithm`'s text), else nil.
+        public let algorithm: String?
 
         enum CodingKeys: String, CodingKey {
-            case name, kind, params, macs
+            case name, kind, params, macs, algorithm
             case outputShape = "output_shape"
         }
     }
 
     public let model: String
     public let producer: String
+    /// The Auge that read the file and planned it.
+    public let augeVersion = AugeONNX.augeVersion
     public let opset: Int
     public let inputs: [Value]
     public let outputs: [Value]
@@ -37,6 +41,7 @@ public struct ModelDescription: Sendable, Encodable {
 
     enum CodingKeys: String, CodingKey {
         case model, producer, opset, inputs, outputs, layers, metadata
+        case augeVersion = "auge_version"
         case totalParams = "total_params"
         case gflopPerImage = "gflop_per_image"
         case activationBytes = "activation_bytes"
@@ -52,7 +57,8 @@ public struct ModelDescription: Sendable, Encodable {
         inputs = onnx.graph.inputs.map { Value(name: $0.name, shape: $0.shape) }
         outputs = onnx.graph.outputs.map { name in Value(name: name, shape: [nil] + (outputShapes[name] ?? []).dropFirst().map { $0 }) }
         layers = engine.layers.map {
-            Layer(name: $0.name, kind: $0.kind, outputShape: $0.outputShape, params: $0.parameters, macs: $0.multiplyAccumulates)
+            Layer(name: $0.name, kind: $0.kind, outputShape: $0.outputShape, params: $0.parameters, macs: $0.multiplyAccumulates,
+                  algorithm: $0.convolution.map(String.init(describing:)))
         }
         totalParams = layers.reduce(0) { $0 + $1.params }
         gflopPerImage = Double(layers.reduce(0) { $0 + $1.macs }) * 2 / 1e9

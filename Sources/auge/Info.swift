@@ -39,7 +39,7 @@ struct Info: ParsableCommand {
     }
 
     private func printTable(_ d: ModelDescription) {
-        print("model:    \(d.model)" + (d.producer.isEmpty ? "" : " (from \(d.producer))") + ", opset \(d.opset)")
+        print("model:    \(d.model)" + (d.producer.isEmpty ? "" : " (from \(d.producer))") + ", opset \(d.opset); read by auge \(d.augeVersion)")
         for input in d.inputs { print("input:    \(input.name) \(shape(input.shape))") }
         for output in d.outputs { print("output:   \(output.name) \(shape(output.shape))") }
         print("")

@@ -44,6 +44,11 @@ final class ModelCommandTests: XCTestCase {
         XCTAssertGreaterThan(info["activation_bytes"] as! Int, 0)
         // BatchNormalization is folded into the convolutions: no layer is a batch norm.
         XCTAssertFalse(layers.contains { ($0["kind"] as! String).contains("batch") })
+        // Each convolution names its algorithm (its text is in the kind too); other layers have none.
+        let algorithms = layers.compactMap { $0["algorithm"] as? String }
+        XCTAssertEqual(algorithms.count, layers.filter { ($0["kind"] as! String).hasPrefix("conv ") }.count)
+        XCTAssertTrue(algorithms.allSatisfy { algorithm in layers.contains { ($0["kind"] as! String).contains("(\(algorithm))") } }, "\(algorithms)")
+        XCTAssertEqual(info["auge_version"] as? String, augeVersion)
 
         let table = try AugeProcess.run(["info", fixtures.appendingPathComponent("resnet18_small.onnx").path])
         XCTAssertTrue(table.stdout.contains("metadata:   none"), table.stdout)

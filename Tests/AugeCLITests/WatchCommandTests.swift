@@ -260,6 +260,7 @@ final class WatchCommandTests: XCTestCase {
             XCTAssertEqual(record["model"] as? String, "model.onnx")
             XCTAssertEqual(record["model_sha256"] as? String, expected)
             XCTAssertEqual(record["threshold"] as? Double, 0.5)
+            XCTAssertEqual(record["auge_version"] as? String, augeVersion, "the deciding auge's version")
         }
     }
 

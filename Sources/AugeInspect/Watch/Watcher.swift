@@ -1,4 +1,5 @@
 import AugeImage
+import AugeONNX
 import Foundation
 
 /// The production-line loop of `auge watch`: every photo that lands in the inbox is decided, logged to
@@ -262,7 +263,8 @@ struct PendingFiles {
     }
 }
 
-/// The results.jsonl line: the classify keys plus `id`, `time` (ISO-8601 UTC), `moved_to` and `model`.
+/// The results.jsonl line: the classify keys plus `id`, `time` (ISO-8601 UTC), `moved_to`, `model` and the
+/// deciding `auge_version`.
 struct WatchRecord: Encodable {
     let record: InspectionRecord
     let id: String
@@ -277,6 +279,7 @@ struct WatchRecord: Encodable {
         case id, time, model, threshold
         case movedTo = "moved_to"
         case modelSHA256 = "model_sha256"
+        case augeVersion = "auge_version"
     }
 
     func encode(to encoder: Encoder) throws {
@@ -288,6 +291,7 @@ struct WatchRecord: Encodable {
         try container.encode(model, forKey: .model)
         try container.encodeIfPresent(modelSHA256, forKey: .modelSHA256)
         try container.encode(threshold, forKey: .threshold)
+        try container.encode(augeVersion, forKey: .augeVersion)
     }
 
     /// ISO-8601 UTC with milliseconds; made once, as building a formatter costs more than a record.
