@@ -397,6 +397,41 @@ def _(b):
     return [b.gemm(pooled, 4, 3), b.node("Softmax", [padded], axis=1)]
 
 
+# ---- quantized (QDQ) ----------------------------------------------------------------------------
+
+
+def quantize_per_channel(w):
+    """Symmetric int8 per output channel, as ORT's quantizer writes weights: int8 values and scales."""
+    scales = np.maximum(np.abs(w).reshape(w.shape[0], -1).max(axis=1), 1e-8) / 127
+    q = np.clip(np.rint(w / scales.reshape((-1,) + (1,) * (w.ndim - 1))), -127, 127).astype(np.int8)
+    return q, scales.astype(np.float32)
+
+
+@case("qdq_conv_uint8_per_channel", 13, X, batch=2)
+def _(b):
+    def qdq(x, scale, zero):
+        s, z = b.const(b.uid("scale"), np.float32(scale)), b.const(b.uid("zero"), zero)
+        return b.node("DequantizeLinear", [b.node("QuantizeLinear", [x, s, z]), s, z])
+    x = qdq("x", 0.02, np.uint8(128))
+    q, scales = quantize_per_channel(b.weights((5, 3, 3, 3), 27))
+    w = b.node("DequantizeLinear", [b.const("conv.weight.q", q), b.const("conv.weight.scale", scales),
+                                    b.const("conv.weight.zero", np.zeros(5, np.int8))], axis=0)
+    bias = b.const("conv.bias", (b.rng.standard_normal(5) * 0.1).astype(np.float32))
+    y = b.node("Relu", [b.node("Conv", [x, w, bias], kernel_shape=[3, 3], pads=[1, 1, 1, 1])])
+    return [qdq(y, 0.05, np.uint8(0))]
+
+
+@case("qdq_gemm_int8_typed_fields", 13, X1)
+def _(b):
+    pooled = b.node("Flatten", [b.node("GlobalAveragePool", ["x"])])
+    s, z = b.const("act.scale", np.float32(0.01)), b.const("act.zero", np.int8(-3), raw=False)
+    x = b.node("DequantizeLinear", [b.node("QuantizeLinear", [pooled, s, z]), s, z])
+    q, scales = quantize_per_channel(b.weights((4, 3), 3))
+    w = b.node("DequantizeLinear", [b.const("fc.weight.q", q, raw=False), b.const("fc.weight.scale", np.float32(scales.max()))])
+    bias = b.const("fc.bias", (b.rng.standard_normal(4) * 0.1).astype(np.float32))
+    return [b.node("Gemm", [x, w, bias], transB=1)]
+
+
 # ---- reduced-width networks ----------------------------------------------------------------------
 
 NET_INPUT = [("x", ["N", 3, 32, 32])]

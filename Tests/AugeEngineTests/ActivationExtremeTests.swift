@@ -19,7 +19,9 @@ final class ActivationExtremeTests: XCTestCase {
     static var values: [Float] { extremes + ordinary }
 
     static let activations: [Activation] = [.relu, .clip(min: 0, max: 6), .leakyRelu(alpha: 0.1), .sigmoid,
-                                            .hardSigmoid(alpha: 0.2, beta: 0.5), .hardSwish, .silu, .tanh, .sqrt]
+                                            .hardSigmoid(alpha: 0.2, beta: 0.5), .hardSwish, .silu, .tanh, .sqrt,
+                                            .fakeQuantize(scale: 0.05, zeroPoint: 128, lower: 0, upper: 255),
+                                            .fakeQuantize(scale: 0.5, zeroPoint: -3, lower: -128, upper: 127)]
 
     static func expected(_ activation: Activation, _ x: Float) -> Float {
         if x.isNaN { return .nan }
@@ -34,6 +36,7 @@ final class ActivationExtremeTests: XCTestCase {
             case .silu: return positive ? .infinity : 0
             case .tanh: return positive ? 1 : -1
             case .sqrt: return positive ? .infinity : .nan
+            case let .fakeQuantize(scale, zeroPoint, lower, upper): return ((positive ? upper : lower) - zeroPoint) * scale
             }
         }
         return activation.referenceValue(x)

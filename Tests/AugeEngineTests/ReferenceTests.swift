@@ -29,6 +29,12 @@ final class ReferenceTests: XCTestCase {
             (.relu, -2, 0), (.clip(min: 0, max: 6), 7, 6), (.leakyRelu(alpha: 0.1), -2, -0.2), (.sigmoid, 0, 0.5),
             (.hardSigmoid(alpha: 0.2, beta: 0.5), 1, 0.7), (.hardSwish, 3, 3), (.hardSwish, -1, -1.0 / 3), (.silu, 0, 0),
             (.tanh, 0, 0),
+            // QuantizeLinear then DequantizeLinear: 1.3 / 0.5 = 2.6 rounds to 3; 2.5 rounds to even 2;
+            // -20 saturates at 0, which is -10 steps below the zero point.
+            (.fakeQuantize(scale: 0.5, zeroPoint: 10, lower: 0, upper: 255), 1.3, 1.5),
+            (.fakeQuantize(scale: 0.5, zeroPoint: 10, lower: 0, upper: 255), 1.25, 1),
+            (.fakeQuantize(scale: 0.5, zeroPoint: 10, lower: 0, upper: 255), -20, -5),
+            (.fakeQuantize(scale: 0.5, zeroPoint: 0, lower: -128, upper: 127), 100, 63.5),
         ]
         for (activation, input, expected) in cases {
             XCTAssertEqual(activation.referenceValue(input), expected, accuracy: 1e-6, "\(activation)")

@@ -38,6 +38,11 @@ public enum Activation: Sendable, Equatable {
     case tanh
     /// The square root (of a value that is never negative: NaN otherwise, as in ONNX).
     case sqrt
+    /// ONNX QuantizeLinear followed by DequantizeLinear with the same per-tensor scale and zero point:
+    /// (clamp(roundHalfEven(x / scale) + zeroPoint, lower, upper) - zeroPoint) * scale, where
+    /// [lower, upper] is the integer type's range (0...255 for uint8, -128...127 for int8). The value
+    /// a quantized model passes between layers, computed in float where no int8 kernel runs.
+    case fakeQuantize(scale: Float, zeroPoint: Float, lower: Float, upper: Float)
 }
 
 /// 2-D convolution, ONNX `Conv` semantics.

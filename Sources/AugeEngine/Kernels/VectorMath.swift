@@ -98,6 +98,10 @@ extension Activation {
             return 1 - 2 / (vectorExp(x + x) + 1)
         case .sqrt:
             return x.squareRoot()
+        case let .fakeQuantize(scale, zeroPoint, lower, upper):
+            // Division, not a reciprocal multiply: the rounding must match QuantizeLinear's exactly.
+            let quantized = vectorClamp((x / scale).rounded(.toNearestOrEven) + zeroPoint, lower, upper)
+            return (quantized - zeroPoint) * scale
         }
     }
 }

@@ -16,6 +16,9 @@ extension Activation {
         case .silu: return Float(Double(x) / (1 + Foundation.exp(-Double(x))))
         case .tanh: return Float(Foundation.tanh(Double(x)))
         case .sqrt: return Float(Double(x).squareRoot())
+        case let .fakeQuantize(scale, zeroPoint, lower, upper):
+            let quantized = min(max((x / scale).rounded(.toNearestOrEven) + zeroPoint, lower), upper)
+            return (quantized - zeroPoint) * scale
         }
     }
 }

@@ -244,6 +244,18 @@ private struct GraphExporter {
             append("Mul", name, inputs: [x, gate], outputs: outputs)
         case .tanh: append("Tanh", name, inputs: [x], outputs: outputs)
         case .sqrt: append("Sqrt", name, inputs: [x], outputs: outputs)
+        case let .fakeQuantize(scale, zeroPoint, lower, _):
+            // QuantizeLinear then DequantizeLinear, sharing one scale and one typed zero point.
+            let scaleName = initializer("\(name).scale", Tensor(shape: [], data: [scale]))
+            let zeroName = unique("\(name).zero_point")
+            proto.initializer.append(Onnx_TensorProto.with {
+                $0.name = zeroName
+                $0.dataType = Int32((lower < 0 ? Onnx_TensorProto.DataType.int8 : .uint8).rawValue)
+                $0.rawData = Data([UInt8(bitPattern: Int8(truncatingIfNeeded: Int(zeroPoint)))])
+            })
+            let quantized = unique("\(outputs[0])/quantized")
+            append("QuantizeLinear", unique("\(name)/quantize"), inputs: [x, scaleName, zeroName], outputs: [quantized])
+            append("DequantizeLinear", name, inputs: [quantized, scaleName, zeroName], outputs: outputs)
         }
     }
 }

@@ -30,6 +30,11 @@ extension GraphImporter {
         case "Split": return try split(scope, try input(0))
         case "Concat": return [try concat(scope, try scope.proto.input.filter { !$0.isEmpty }.map { try constant(scope, $0, "input") })]
         case "ReduceProd": return [try reduceProduct(scope, try input(0))]
+        case "DequantizeLinear", "QuantizeLinear":
+            let zero = try scope.input(2).map { try constant(scope, $0, "zero point") }
+            return scope.op == "DequantizeLinear"
+                ? [try foldDequantize(scope, try input(0), scale: try input(1), zeroPoint: zero)]
+                : [try foldQuantize(scope, try input(0), scale: try input(1), zeroPoint: zero)]
         default: return nil
         }
     }

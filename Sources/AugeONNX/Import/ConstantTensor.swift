@@ -12,6 +12,9 @@ struct ConstantTensor {
 
     var shape: [Int]
     var elements: Elements
+    /// For INT8 and UINT8 tensors (quantized weights, zero points), the type's range: a zero point's
+    /// type sets the range QuantizeLinear saturates to.
+    var eightBitRange: ClosedRange<Int>? = nil
 
     init(shape: [Int], elements: Elements) {
         self.shape = shape
@@ -127,8 +130,19 @@ struct TensorDecoder {
                 ? try raw(4) { Int32(littleEndian: $0.loadUnaligned(fromByteOffset: $1, as: Int32.self)) }
                 : try checked(proto.int32Data, "int32_data")
             return ConstantTensor(shape: shape, integers: values.map { .known(Int($0)) })
+        case .int8, .uint8:
+            // Without raw_data, ONNX keeps 8-bit values in int32_data.
+            let signed = proto.dataType == Int32(Onnx_TensorProto.DataType.int8.rawValue)
+            let range = signed ? -128...127 : 0...255
+            let values = hasRaw
+                ? try raw(1) { signed ? Int($0.load(fromByteOffset: $1, as: Int8.self)) : Int($0.load(fromByteOffset: $1, as: UInt8.self)) }
+                : try checked(proto.int32Data, "int32_data").map { Int($0) }
+            guard values.allSatisfy(range.contains) else { throw fail(.invalidTensor, "has values outside \(range) for its type \(typeName(Int(proto.dataType)))") }
+            var tensor = ConstantTensor(shape: shape, integers: values.map { .known($0) })
+            tensor.eightBitRange = range
+            return tensor
         default:
-            throw fail(.unsupportedOperator, "has data type \(typeName(Int(proto.dataType))); Auge reads FLOAT, DOUBLE, INT32 and INT64 tensors")
+            throw fail(.unsupportedOperator, "has data type \(typeName(Int(proto.dataType))); Auge reads FLOAT, DOUBLE, INT8, UINT8, INT32 and INT64 tensors")
         }
     }
 }

@@ -5,6 +5,8 @@ import AugeEngine
 enum ImportedValue {
     case runtime([SymbolicInt])
     case constant(ConstantTensor)
+    /// A QuantizeLinear's output, which only a DequantizeLinear may read.
+    case quantized(QuantizedValue)
 }
 
 /// Turns an ONNX GraphProto into the engine's Graph: checks the structure, folds everything known at
@@ -79,6 +81,8 @@ struct GraphImporter {
                 throw fail(.invalidGraph, "graph output '\(output.name)' is not produced by any node")
             case .constant:
                 throw fail(.unsupportedOperator, "graph output '\(output.name)' is a constant; the engine only outputs computed tensors")
+            case .quantized:
+                throw fail(.unsupportedOperator, "graph output '\(output.name)' is quantized; Auge outputs float tensors (add a DequantizeLinear)")
             case .runtime(let shape):
                 if inputs.contains(where: { $0.name == output.name }) {
                     // An output that is an input unchanged still needs a node writing it.
@@ -213,6 +217,9 @@ struct GraphImporter {
     }
 
     func runtimeShape(_ scope: NodeScope, _ name: String) throws -> [SymbolicInt] {
+        if case .quantized = values[name] {
+            throw scope.fail(.unsupportedOperator, "reads '\(name)', a QuantizeLinear's output: Auge runs a QuantizeLinear only when DequantizeLinear reads it")
+        }
         guard case .runtime(let shape) = values[name] else {
             throw scope.fail(.unsupportedOperator, "input '\(name)' is a constant where the engine needs a computed tensor")
         }

@@ -43,6 +43,8 @@ enum ONNXOperator: String, CaseIterable {
     case split = "Split"
     case reduceProd = "ReduceProd"
     case constant = "Constant"
+    case quantizeLinear = "QuantizeLinear"
+    case dequantizeLinear = "DequantizeLinear"
 }
 
 /// ONNX operators mapped to engine operations, opset by opset.
@@ -110,6 +112,8 @@ extension GraphImporter {
         case .shape:
             let shape = try runtimeShape(scope, try scope.requiredInput(0, "data"))
             values[scope.output] = .constant(ConstantTensor(vector: try shapeSlice(scope, shape)))
+        case .quantizeLinear: try importQuantizeLinear(scope)
+        case .dequantizeLinear: try importDequantizeLinear(scope)
         case .gather, .slice, .split, .reduceProd, .constant:
             // Folded when their inputs are constant, above.
             throw scope.fail(.unsupportedOperator, "\(scope.op) on a computed tensor is not supported: the engine has no such operation, Auge only folds it on load-time constants (shape arithmetic)")
