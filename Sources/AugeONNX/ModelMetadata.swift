@@ -51,6 +51,8 @@ public struct ModelMetadata: Codable, Sendable, Equatable {
         public var samplesPerLabel: [String: Int]?
         /// Metrics on the validation set, e.g. "accuracy", "recall_nok".
         public var validationMetrics: [String: Double]?
+        /// How the model was quantized, when it was (the tool, the scheme and its calibration).
+        public var quantization: String?
 
         public init(tool: String? = nil, method: String? = nil, trainedAt: String? = nil, dataset: String? = nil,
                     samplesPerLabel: [String: Int]? = nil, validationMetrics: [String: Double]? = nil) {
@@ -63,7 +65,7 @@ public struct ModelMetadata: Codable, Sendable, Equatable {
         }
 
         enum CodingKeys: String, CodingKey {
-            case tool, method, dataset
+            case tool, method, dataset, quantization
             case trainedAt = "trained_at"
             case samplesPerLabel = "samples_per_label"
             case validationMetrics = "validation_metrics"

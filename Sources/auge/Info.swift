@@ -75,6 +75,7 @@ struct Info: ParsableCommand {
             if let metrics = p.validationMetrics {
                 print("validation: " + metrics.sorted { $0.key < $1.key }.map { String(format: "%@ %.4f", $0.key, $0.value) }.joined(separator: ", "))
             }
+            if let quantization = p.quantization { print("quantized:  \(quantization)") }
         }
     }
 }

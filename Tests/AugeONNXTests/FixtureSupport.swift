@@ -10,6 +10,8 @@ struct FixtureManifest: Decodable {
         let opset: Int
         let inputs: [String: String]
         let outputs: [String: String]
+        /// A quantized output's step: another summation order may land a value on a rounding edge one step away.
+        let step: Float?
     }
 
     struct Malformed: Decodable {
@@ -29,6 +31,10 @@ struct FixtureManifest: Decodable {
     }
 
     static func url(_ file: String) -> URL { directory.appendingPathComponent(file) }
+
+    /// The largest difference allowed for `fixture`: the manifest's, or one quantization step (plus it)
+    /// for a quantized output.
+    func tolerance(_ fixture: Case) -> Float { tolerance + (fixture.step ?? 0) }
 }
 
 /// The largest absolute element difference, or infinity when the shapes differ.

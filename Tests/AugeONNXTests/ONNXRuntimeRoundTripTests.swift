@@ -94,6 +94,33 @@ final class ONNXRuntimeRoundTripTests: XCTestCase {
         }
     }
 
+    /// A network quantized by Auge and written as QDQ: ONNX Runtime runs it on its int8 kernels and agrees
+    /// with Auge's float emulation of the same arithmetic (a value on a rounding edge may land one step
+    /// away, and the steps add up over the layers); read back, every convolution is int8 again.
+    func testQuantizedNetworkRunsOnONNXRuntimesInt8Kernels() throws {
+        let python = try python()
+        let network = Quantization.foldingBatchNormalization(Zoo.mobileNetV2(resolution: 32, classes: 5, widthMultiplier: 0.25))
+        let name = network.inputs[0].name
+        var calibrator = try Calibrator(graph: network, threads: 1)
+        for seed in 0..<8 {
+            try calibrator.observe(Tensor(shape: [1, 3, 32, 32], data: (0..<3072).map { Float(sin(Double($0 * (seed + 3)) * 0.013)) }))
+        }
+        let quantized = Quantization.quantized(network, ranges: calibrator.ranges(.minMax))
+        let data = try exportONNX(graph: quantized, metadata: nil)
+        let reimported = try ONNXModel.load(data: data, name: "quantized.onnx").graph
+        let scales = { (g: Graph) in g.nodes.compactMap { node -> [Float]? in
+            if case let .convolution(conv) = node.operation { return conv.weightScales } else { return nil } } }
+        XCTAssertEqual(scales(reimported), scales(quantized), "int8 weights survive the file")
+        XCTAssertEqual(scales(reimported).count, network.nodes.filter { if case .convolution = $0.operation { true } else { false } }.count)
+
+        let input = Tensor(shape: [2, 3, 32, 32], data: (0..<6144).map { Float(cos(Double($0) * 0.021)) })
+        let auge = try Engine(graph: reimported, batchSize: 2, threads: 1).run([name: input])[reimported.outputs[0]]!
+        let (outputs, _) = try runONNXRuntime(python, [(data, [name: input])])[0]
+        let runtime = try XCTUnwrap(outputs[reimported.outputs[0]])
+        let spread = auge.data.max()! - auge.data.min()!
+        XCTAssertLessThanOrEqual(maxAbsoluteDifference(auge, runtime), 0.05 * spread, "\(auge.data) against \(runtime.data)")
+    }
+
     func testReexportedFixturesMatchTheirONNXRuntimeOutputs() throws {
         let python = try python()
         let manifest = try FixtureManifest.load()
@@ -105,8 +132,13 @@ final class ONNXRuntimeRoundTripTests: XCTestCase {
             XCTAssertEqual(run.result.opset, exportedOpsetVersion)
             for (name, file) in fixture.outputs {
                 let expected = try NPY.read(contentsOf: FixtureManifest.url(file))
-                let difference = maxAbsoluteDifference(try XCTUnwrap(run.outputs[name], "\(fixture.name) \(name)"), expected)
-                XCTAssertLessThanOrEqual(difference, manifest.tolerance, "\(fixture.name) output \(name)")
+                let actual = try XCTUnwrap(run.outputs[name], "\(fixture.name) \(name)")
+                XCTAssertLessThanOrEqual(maxAbsoluteDifference(actual, expected), manifest.tolerance(fixture), "\(fixture.name) output \(name)")
+                if fixture.step != nil {
+                    // A step away only on rounding edges: a few values, never many.
+                    let offEdge = zip(actual.data, expected.data).filter { abs($0 - $1) > manifest.tolerance }.count
+                    XCTAssertLessThanOrEqual(offEdge * 100, actual.count, "\(fixture.name): \(offEdge) of \(actual.count) values a step away")
+                }
             }
         }
     }

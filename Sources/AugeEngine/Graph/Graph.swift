@@ -56,6 +56,10 @@ public struct Convolution: Sendable, Equatable {
     /// (top, left, bottom, right): ONNX orders pads as [top, left, bottom, right].
     public var pads: (top: Int, left: Int, bottom: Int, right: Int)
     public var groups: Int
+    /// For a quantized model's convolution, one scale per output channel: every weight of channel c is
+    /// an integer in -127...127 times `weightScales[c]` (symmetric int8). Exporters write such weights
+    /// as INT8 with a DequantizeLinear; nil for float weights.
+    public var weightScales: [Float]? = nil
 
     public init(weight: Tensor, bias: Tensor? = nil, strides: (Int, Int) = (1, 1), dilations: (Int, Int) = (1, 1),
                 pads: (top: Int, left: Int, bottom: Int, right: Int) = (0, 0, 0, 0), groups: Int = 1) {
@@ -72,7 +76,7 @@ public struct Convolution: Sendable, Equatable {
 
     public static func == (a: Convolution, b: Convolution) -> Bool {
         a.weight == b.weight && a.bias == b.bias && a.strides == b.strides && a.dilations == b.dilations
-            && a.pads == b.pads && a.groups == b.groups
+            && a.pads == b.pads && a.groups == b.groups && a.weightScales == b.weightScales
     }
 }
 

@@ -136,5 +136,7 @@ func foldBatchNormalization(_ bn: BatchNormalization, into conv: Convolution) ->
         bias[o] = Float((Double(bias[o]) - Double(bn.mean[o])) * s + Double(bn.bias[o]))
     }
     folded.bias = Tensor(shape: [outChannels], data: bias)
+    // The scaled weights are no longer the int8 grid's: quantize after folding, never before.
+    folded.weightScales = nil
     return folded
 }

@@ -117,6 +117,31 @@ private struct GraphExporter {
         return name
     }
 
+    /// Weights that are int8 per output channel (symmetric): an INT8 initializer, its scales, and a
+    /// DequantizeLinear (axis 0) giving the float weights; returns the float weights' name.
+    private mutating func int8Weight(_ base: String, _ weight: Tensor, scales: [Float]) -> String {
+        let perChannel = weight.count / max(1, scales.count)
+        let integers = weight.data.indices.map { i in Int8(min(max((weight.data[i] / scales[i / perChannel]).rounded(.toNearestOrEven), -127), 127)) }
+        let quantized = unique(base + ".quantized")
+        proto.initializer.append(Onnx_TensorProto.with {
+            $0.name = quantized
+            $0.dataType = Int32(Onnx_TensorProto.DataType.int8.rawValue)
+            $0.dims = weight.shape.map { Int64($0) }
+            $0.rawData = Data(integers.map { UInt8(bitPattern: $0) })
+        })
+        let scaleName = initializer(base + ".scale", Tensor(shape: [scales.count], data: scales))
+        let zeroName = unique(base + ".zero_point")
+        proto.initializer.append(Onnx_TensorProto.with {
+            $0.name = zeroName
+            $0.dataType = Int32(Onnx_TensorProto.DataType.int8.rawValue)
+            $0.dims = [Int64(scales.count)]
+            $0.rawData = Data(repeating: 0, count: scales.count)
+        })
+        let output = unique(base)
+        append("DequantizeLinear", unique(base + "/dequantize"), inputs: [quantized, scaleName, zeroName], outputs: [output], [.int("axis", 0)])
+        return output
+    }
+
     private mutating func integerInitializer(_ base: String, _ values: [Int]) -> String {
         let name = unique(base)
         proto.initializer.append(Onnx_TensorProto.with {
@@ -167,7 +192,7 @@ private struct GraphExporter {
         let name = node.name, outputs = node.outputs
         switch node.operation {
         case .convolution(let c):
-            var inputs = [x, initializer("\(name).weight", c.weight)]
+            var inputs = [x, c.weightScales.map { int8Weight("\(name).weight", c.weight, scales: $0) } ?? initializer("\(name).weight", c.weight)]
             if let bias = c.bias { inputs.append(initializer("\(name).bias", bias)) }
             append("Conv", name, inputs: inputs, outputs: outputs, [
                 .ints("kernel_shape", [c.kernel.0, c.kernel.1]), .ints("strides", [c.strides.0, c.strides.1]),

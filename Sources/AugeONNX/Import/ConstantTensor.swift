@@ -15,6 +15,9 @@ struct ConstantTensor {
     /// For INT8 and UINT8 tensors (quantized weights, zero points), the type's range: a zero point's
     /// type sets the range QuantizeLinear saturates to.
     var eightBitRange: ClosedRange<Int>? = nil
+    /// For a float tensor folded from a DequantizeLinear of symmetric int8 values (zero point 0): its
+    /// scales, one per slice along axis 0 (or one for all), so that a convolution keeps its int8 weights.
+    var symmetricInt8Scales: [Float]? = nil
 
     init(shape: [Int], elements: Elements) {
         self.shape = shape

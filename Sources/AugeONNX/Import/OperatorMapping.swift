@@ -126,7 +126,8 @@ extension GraphImporter {
         let a = scope.attributes
         let x = try scope.requiredInput(0, "data")
         let shape = try runtimeShape(scope, x)
-        let weight = try floatConstant(scope, try scope.requiredInput(1, "weight"), "weight")
+        let weightName = try scope.requiredInput(1, "weight")
+        let weight = try floatConstant(scope, weightName, "weight")
         guard shape.count == 4, weight.shape.count == 4 else {
             throw scope.fail(.unsupportedOperator, "only 2-D convolution is supported (input \(shape), weight \(weight.shape))")
         }
@@ -145,8 +146,12 @@ extension GraphImporter {
             bias = Tensor(shape: [outChannels], data: bias!.data)
         }
         let geometry = try windowGeometry(scope, input: shape, kernel: (weight.shape[2], weight.shape[3]), ceilMode: false, allowDilation: true)
-        let convolution = Convolution(weight: weight, bias: bias, strides: geometry.strides, dilations: geometry.dilations,
+        var convolution = Convolution(weight: weight, bias: bias, strides: geometry.strides, dilations: geometry.dilations,
                                       pads: geometry.pads, groups: groups)
+        // Int8 weights (a DequantizeLinear folded above) stay known as such, per output channel.
+        if let scales = try constant(scope, weightName, "weight").symmetricInt8Scales {
+            convolution.weightScales = scales.count == 1 ? [Float](repeating: scales[0], count: outChannels) : scales
+        }
         try emit(scope, .convolution(convolution), inputs: [x], output: scope.output,
                  shape: [shape[0], .known(outChannels), .known(geometry.output.0), .known(geometry.output.1)])
     }

@@ -64,8 +64,11 @@ extension GraphImporter {
         guard try scope.attributes.int("block_size", default: 0) == 0 else {
             throw scope.fail(.unsupportedOperator, "blocked dequantization (block_size) is not supported")
         }
+        let symmetric = x.eightBitRange == -128...127 && zeros.allSatisfy { $0 == 0 } && values.allSatisfy { $0 >= -127 }
         if scales.count == 1 {
-            return ConstantTensor(shape: x.shape, floats: values.map { Float($0 - zeros[0]) * scales[0] })
+            var result = ConstantTensor(shape: x.shape, floats: values.map { Float($0 - zeros[0]) * scales[0] })
+            if symmetric { result.symmetricInt8Scales = scales }
+            return result
         }
         let rank = x.shape.count
         var axis = try scope.attributes.int("axis", default: 1)
@@ -74,10 +77,12 @@ extension GraphImporter {
             throw scope.fail(.invalidShape, "has \(scales.count) scales for axis \(axis) of a tensor of shape \(x.shape)")
         }
         let inner = x.shape[(axis + 1)...].reduce(1, *), length = x.shape[axis]
-        return ConstantTensor(shape: x.shape, floats: values.indices.map { i in
+        var result = ConstantTensor(shape: x.shape, floats: values.indices.map { i in
             let channel = (i / inner) % length
             return Float(values[i] - zeros[channel]) * scales[channel]
         })
+        if symmetric && axis == 0 { result.symmetricInt8Scales = scales }
+        return result
     }
 
     /// QuantizeLinear on constants (a float weight quantized in the file): saturate(round(x / scale) + zeroPoint).

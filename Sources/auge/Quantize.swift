@@ -1,0 +1,104 @@
+import ArgumentParser
+import AugeEngine
+import AugeInspect
+import AugeONNX
+import Foundation
+
+struct Quantize: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Quantize a model to INT8 (ONNX QDQ), calibrated on photos through the model's own preprocessing.",
+        discussion: """
+            Convolution weights become int8 per output channel (symmetric), their inputs uint8 per tensor with ranges \
+            measured on the --calibrate photos. The file keeps the model's labels, preprocessing and policy; ONNX Runtime \
+            and OpenVINO run it on their INT8 kernels. With --check, the quantized model is compared with the float one \
+            on labelled photos (decisions and labels that agree, and each one's accuracy).
+            Example: auge quantize model.onnx --calibrate photos/ --check held-out/ -o model.int8.onnx
+            """)
+
+    @Argument(help: "The model file (ONNX) to quantize.")
+    var modelFile: String
+
+    @OptionGroup var settings: ModelOptions
+
+    @Option(help: ArgumentHelp("Photos to calibrate on (files or folders, recursively): photos like those on the line.", valueName: "dir"))
+    var calibrate: [String] = []
+
+    @Option(help: "At most this many calibration photos, taken evenly from those found.")
+    var maxPhotos = 300
+
+    @Option(help: "Range of each activation: minmax, or percentile (leaves out the most extreme 0.01 %).")
+    var ranges: RangeMethod = .minmax
+
+    @Option(help: ArgumentHelp("Labelled photos (DATASET/<class>/<photo>) to compare the quantized model with the float one.", valueName: "dir"))
+    var check: String?
+
+    @Option(name: .shortAndLong, help: "The quantized model file to write.")
+    var output: String
+
+    @OptionGroup var parallel: WorkerOptions
+
+    enum RangeMethod: String, ExpressibleByArgument {
+        case minmax, percentile
+        var method: RangeObserver.Method { self == .minmax ? .minMax : .percentile(99.99) }
+    }
+
+    func validate() throws {
+        if calibrate.isEmpty { throw ValidationError("give the photos to calibrate on: --calibrate DIR") }
+        if maxPhotos < 1 { throw ValidationError("--max-photos must be at least 1") }
+    }
+
+    func run() throws {
+        try requireKernelSupport()
+        var settings = self.settings
+        settings.model = modelFile
+        let model = try settings.load()
+        guard model.policy.kind == .classifier else {
+            throw CommandFailure("\(modelFile) is an anomaly model; auge quantize takes classifiers for now")
+        }
+        let walk = FileWalk().collect(calibrate)
+        for problem in walk.problems { log("auge quantize: \(problem.path): \(problem.reason)") }
+        guard !walk.files.isEmpty else { throw CommandFailure("no photos found in \(calibrate.joined(separator: " "))") }
+        let step = max(1, walk.files.count / maxPhotos)
+        let photos = Swift.stride(from: 0, to: walk.files.count, by: step).prefix(maxPhotos).map { walk.files[$0] }
+
+        let quantizer = ModelQuantizer(model: model, method: ranges.method)
+        let started = Date()
+        let calibration = try quantizer.calibrate(photos: photos, threads: parallel.threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        for failure in calibration.failures { log("auge quantize: \(failure.path): \(failure.error) (not used)") }
+        guard calibration.photos > 0 else { throw CommandFailure("none of the calibration photos could be read") }
+        let data = try quantizer.quantizedFile(calibration)
+        try data.write(to: URL(fileURLWithPath: output), options: .atomic)
+        let convolutions = quantizer.graph.nodes.filter { if case .convolution = $0.operation { true } else { false } }.count
+        log(String(format: "auge quantize: %@: %d convolutions int8, %d activations calibrated on %d photos (%@ ranges) in %.1f s",
+                   output, convolutions, calibration.ranges.count, calibration.photos, ranges.method.name, Date().timeIntervalSince(started)))
+        if let check { try compare(model, quantizedPath: output, on: check) }
+    }
+
+    /// Decisions and labels of the float and the quantized model on labelled photos.
+    private func compare(_ model: InspectionModel, quantizedPath: String, on dataset: String) throws {
+        let quantized = try InspectionModel.load(path: quantizedPath)
+        let walk = FileWalk().collect([dataset])
+        func records(_ model: InspectionModel) throws -> [InspectionRecord] {
+            var result: [InspectionRecord] = []
+            InspectionPipeline(lanes: try parallel.lanes(for: model, photos: walk.files.count)).run(walk.files) { result.append($0) }
+            return result
+        }
+        let (float, int8) = (try records(model), try records(quantized))
+        let decided = zip(float, int8).filter { $0.0.error == nil && $0.1.error == nil }
+        guard !decided.isEmpty else { throw CommandFailure("no photo in \(dataset) could be decided") }
+        let sameDecision = decided.filter { $0.0.decision == $0.1.decision }.count
+        let sameLabel = decided.filter { $0.0.label == $0.1.label }.count
+        // A photo's class is its folder's name, where that is a label of the model.
+        let labelled = decided.compactMap { pair -> (truth: String, float: String?, int8: String?)? in
+            let folder = ((pair.0.path as NSString).deletingLastPathComponent as NSString).lastPathComponent
+            return model.policy.labels.contains(folder) ? (folder, pair.0.label, pair.1.label) : nil
+        }
+        print(String(format: "check on %d photos: decisions agree on %.2f %%, labels on %.2f %%", decided.count,
+                     100 * Double(sameDecision) / Double(decided.count), 100 * Double(sameLabel) / Double(decided.count)))
+        if !labelled.isEmpty {
+            let floatRight = labelled.filter { $0.float == $0.truth }.count, int8Right = labelled.filter { $0.int8 == $0.truth }.count
+            print(String(format: "accuracy on %d labelled photos: float %.2f %%, int8 %.2f %%", labelled.count,
+                         100 * Double(floatRight) / Double(labelled.count), 100 * Double(int8Right) / Double(labelled.count)))
+        }
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+import XCTest
+
+/// `auge quantize` on the shipped washer model: the INT8 file decides as the float model does, keeps its
+/// metadata, and ONNX Runtime's int8 kernels give what Auge gives on the same file.
+final class QuantizeCommandTests: XCTestCase {
+    var folder: URL!
+
+    override func setUpWithError() throws {
+        folder = try temporaryFolder("auge-quantize")
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: folder)
+    }
+
+    var samples: String { repositoryRoot.appendingPathComponent("SampleImages").path }
+    var model: String { repositoryRoot.appendingPathComponent("Models/default.onnx").path }
+
+    func percentage(after words: String, in text: String) throws -> Double {
+        let tail = try XCTUnwrap(text.range(of: words).map { text[$0.upperBound...] }, text)
+        return try XCTUnwrap(Double(tail.prefix { "0123456789.".contains($0) }), text)
+    }
+
+    func testTheQuantizedWasherModelAgreesWithTheFloatOneAndWithONNXRuntime() throws {
+        let output = folder.appendingPathComponent("default.int8.onnx").path
+        let result = try AugeProcess.run(["quantize", model, "--calibrate", samples, "--check", samples, "-o", output])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stderr.contains("7 convolutions int8"), result.stderr)
+        XCTAssertGreaterThanOrEqual(try percentage(after: "decisions agree on ", in: result.stdout), 97, result.stdout)
+        XCTAssertGreaterThanOrEqual(try percentage(after: "int8 ", in: result.stdout), 95, result.stdout)
+
+        let info = try AugeProcess.run(["info", output])
+        XCTAssertEqual(info.status, 0, info.stderr)
+        XCTAssertTrue(info.stdout.contains("quantized:  auge"), info.stdout)
+        XCTAssertTrue(info.stdout.contains("labels:") && info.stdout.contains("scratch"), "the labels stay: \(info.stdout)")
+
+        // The same file in ONNX Runtime, which fuses the QDQ pairs into its int8 convolutions.
+        let runtime = try ONNXRuntimeClassifier()
+        let photos = try ["ok", "crack", "dent", "scratch", "stain", "chip"].flatMap { label in
+            try FileManager.default.contentsOfDirectory(atPath: samples + "/" + label).sorted().prefix(4).map { "\(samples)/\(label)/\($0)" }
+        }
+        let expected = try runtime.probabilities(model: output, color: "rgb", mean: "0.5,0.5,0.5", std: "0.25,0.25,0.25", photos: photos)
+        let classified = try AugeProcess.run(["classify", "--model", output, "--format", "jsonl", "--scores"] + photos)
+        XCTAssertEqual(classified.status, 0, classified.stderr)
+        let description = try JSONSerialization.jsonObject(with: Data(try AugeProcess.run(["info", "--format", "json", output]).stdout.utf8))
+        let labels = try XCTUnwrap(((description as? [String: Any])?["metadata"] as? [String: Any])?["labels"] as? [String])
+        var largest = 0.0
+        for record in try records(classified.stdout) {
+            let path = record["path"] as! String, scores = record["scores"] as! [String: Double]
+            let reference = try XCTUnwrap(expected[path], path)
+            for (index, label) in labels.enumerated() { largest = max(largest, abs(scores[label]! - reference[index])) }
+            let top = reference.indices.max { reference[$0] < reference[$1] }!
+            XCTAssertEqual(record["label"] as? String, labels[top], path)
+        }
+        XCTAssertLessThan(largest, 0.05, "Auge's float emulation against ONNX Runtime's int8 kernels, on the same file")
+    }
+
+    func testBadCalibrationInputs() throws {
+        let output = folder.appendingPathComponent("q.onnx").path
+        let none = try AugeProcess.run(["quantize", model, "-o", output])
+        XCTAssertEqual(none.status, 64, none.stderr)
+        XCTAssertTrue(none.stderr.contains("--calibrate"), none.stderr)
+        let empty = folder.appendingPathComponent("empty").path
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        let nothing = try AugeProcess.run(["quantize", model, "--calibrate", empty, "-o", output])
+        XCTAssertEqual(nothing.status, 1, nothing.stderr)
+        XCTAssertTrue(nothing.stderr.contains("no photos found in \(empty)"), nothing.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: output), "nothing is written")
+    }
+}

@@ -1,0 +1,93 @@
+import XCTest
+@testable import AugeEngine
+
+/// The graph-level quantization pass: BatchNormalization folding, int8 weights, uint8 activations.
+final class QuantizationTests: XCTestCase {
+    let network = Zoo.mobileNetV2(resolution: 32, classes: 4, widthMultiplier: 0.25)
+
+    func testFoldingBatchNormalizationKeepsTheOutputs() throws {
+        let folded = Quantization.foldingBatchNormalization(network)
+        let norms = { (g: Graph) in g.nodes.filter { if case .batchNormalization = $0.operation { true } else { false } }.count }
+        XCTAssertGreaterThan(norms(network), 0)
+        XCTAssertEqual(norms(folded), 0, "every BatchNormalization follows a convolution here")
+        XCTAssertEqual(folded.nodes.count, network.nodes.count - norms(network))
+        let x = randomTensor([2, 3, 32, 32], seed: 5)
+        let name = network.inputs[0].name
+        let expected = try runReference(network, inputs: [name: x])[network.outputs[0]]!
+        let actual = try runReference(folded, inputs: [name: x])[folded.outputs[0]]!
+        assertClose(actual, expected, atol: 1e-4, "folded against unfolded")
+    }
+
+    func testWeightsLieOnTheInt8GridOfTheirChannel() {
+        let conv = Convolution(weight: randomTensor([5, 3, 3, 3], seed: 2, range: -0.7...0.4), bias: nil)
+        let quantized = Quantization.quantizingWeights(conv)
+        let scales = try! XCTUnwrap(quantized.weightScales)
+        XCTAssertEqual(scales.count, 5)
+        for c in 0..<5 {
+            let original = conv.weight.data[(c * 27)..<((c + 1) * 27)]
+            XCTAssertEqual(scales[c], original.map(abs).max()! / 127, accuracy: 1e-9, "the largest weight maps to 127")
+            for (i, value) in quantized.weight.data[(c * 27)..<((c + 1) * 27)].enumerated() {
+                let steps = value / scales[c]
+                XCTAssertEqual(steps, steps.rounded(), accuracy: 1e-3, "channel \(c)")
+                XCTAssertLessThanOrEqual(abs(steps), 127.001)
+                XCTAssertLessThanOrEqual(abs(value - original[original.startIndex + i]), scales[c] / 2 * 1.0001, "rounded to the nearest step")
+            }
+        }
+    }
+
+    func testUInt8ParametersRepresentZeroExactly() {
+        for (lower, upper) in [(Float(-1), Float(3)), (0.5, 2), (-2, -1), (0, 0), (-0.001, 1000)] {
+            let (scale, zero) = CalibrationRange(lower: lower, upper: upper).uint8Parameters
+            XCTAssertGreaterThan(scale, 0)
+            XCTAssertEqual(zero, zero.rounded())
+            XCTAssert((0...255).contains(zero), "\(lower)...\(upper): zero point \(zero)")
+            let fake = Activation.fakeQuantize(scale: scale, zeroPoint: zero, lower: 0, upper: 255)
+            XCTAssertEqual(fake.referenceValue(0), 0, "zero padding stays zero for \(lower)...\(upper)")
+            XCTAssertEqual(fake.referenceValue(max(upper, 0)), max(upper, 0), accuracy: scale / 2 + 1e-6, "the top of the range is kept")
+            XCTAssertEqual(fake.referenceValue(min(lower, 0)), min(lower, 0), accuracy: scale / 2 + 1e-6, "the bottom of the range is kept")
+        }
+    }
+
+    func testRangeObserverMinMaxAndPercentile() {
+        var observer = RangeObserver(samplesPerRun: 100_000)
+        observer.observe("a", (0..<10_000).map { Float($0) })
+        observer.observe("a", [-50, .nan, .infinity])
+        XCTAssertEqual(observer.range("a", method: .minMax), CalibrationRange(lower: -50, upper: 9_999), "non-finite values are left out")
+        let kept = try! XCTUnwrap(observer.range("a", method: .percentile(99.9)))
+        XCTAssertGreaterThanOrEqual(kept.lower, 0, "one outlier in 10,001 values is cut")
+        XCTAssertLessThan(kept.upper, 9_999)
+        XCTAssertGreaterThan(kept.upper, 9_980)
+        XCTAssertNil(observer.range("b", method: .minMax))
+    }
+
+    /// Calibrated on a few inputs, the quantized network stays close to the float one; every convolution
+    /// is int8 and reads a fake-quantized input.
+    func testQuantizedNetworkStaysCloseToTheFloatOne() throws {
+        let graph = Quantization.foldingBatchNormalization(network)
+        let name = graph.inputs[0].name
+        var calibrator = try Calibrator(graph: graph, threads: 1)
+        for seed in 0..<8 as Range<UInt64> { try calibrator.observe(randomTensor([1, 3, 32, 32], seed: 100 + seed)) }
+        let points = calibrator.points
+        let quantized = Quantization.quantized(network, ranges: calibrator.ranges(.minMax))
+
+        var fakeQuantized = Set<String>()
+        for node in quantized.nodes {
+            if case .activation(.fakeQuantize) = node.operation { fakeQuantized.insert(node.outputs[0]) }
+            if case let .convolution(conv) = node.operation {
+                XCTAssertNotNil(conv.weightScales, node.name)
+                XCTAssert(fakeQuantized.contains(node.inputs[0]), "\(node.name) reads a quantized value")
+            }
+        }
+        XCTAssertEqual(fakeQuantized.count, points.count)
+
+        let floatEngine = try Engine(graph: graph, batchSize: 1, threads: 1), int8Engine = try Engine(graph: quantized, batchSize: 1, threads: 1)
+        for seed in 0..<4 as Range<UInt64> {
+            let x = randomTensor([1, 3, 32, 32], seed: 200 + seed)
+            let expected = try floatEngine.run([name: x])[graph.outputs[0]]!.data
+            let actual = try int8Engine.run([name: x])[quantized.outputs[0]]!.data
+            let spread = expected.max()! - expected.min()!
+            let error = zip(actual, expected).map { abs($0 - $1) }.max()!
+            XCTAssertLessThan(error, 0.1 * spread, "seed \(seed): \(actual) against \(expected)")
+        }
+    }
+}
