@@ -75,7 +75,6 @@ let package = Package(
             name: "auge-samples",
             dependencies: ["AugeSamples", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "DecodeBenchmark", dependencies: ["AugeImage"], path: "Benchmarks/DecodeBenchmark"),
-        .executableTarget(name: "TrainBenchmark", dependencies: ["AugeTrain"], path: "Benchmarks/TrainBenchmark"),
         .testTarget(name: "AugeImageTests", dependencies: ["AugeImage"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AugeSamplesTests", dependencies: ["AugeSamples", "AugeImage"]),
         .testTarget(name: "AugeEngineTests", dependencies: ["AugeEngine"], swiftSettings: kernelFlags),
