@@ -228,7 +228,7 @@ private struct GraphExporter {
             append("HardSigmoid", name, inputs: [x], outputs: outputs, [.float("alpha", alpha), .float("beta", beta)])
         case .hardSwish: append("HardSwish", name, inputs: [x], outputs: outputs)
         case .silu:
-            // ONNX has no SiLU before opset 24: x · Sigmoid(x), which the importer fuses back.
+            // ONNX has no SiLU before opset 24: x · Sigmoid(x), which the engine's planner fuses back.
             let gate = names.unique("\(outputs[0])/sigmoid")
             append("Sigmoid", names.unique("\(name)/sigmoid"), inputs: [x], outputs: [gate])
             append("Mul", name, inputs: [x, gate], outputs: outputs)

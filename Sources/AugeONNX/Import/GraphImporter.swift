@@ -31,8 +31,6 @@ struct GraphImporter {
     var names = NameTable([])
     /// How many node inputs and graph outputs read each value.
     var readers: [String: Int] = [:]
-    /// Index in `nodes` of the engine node producing each value (for Sigmoid·Mul fusion).
-    var producerIndex: [String: Int] = [:]
 
     init(file: String, opset: Int, maximumElements: Int) {
         self.file = file
@@ -202,7 +200,6 @@ struct GraphImporter {
         guard let perBatch = SymbolicInt.product(shape), perBatch.coefficient <= maximumElements, perBatch.coefficient > 0 else {
             throw scope.fail(.limitExceeded, "output shape \(shape) is empty or has more than \(maximumElements) elements")
         }
-        producerIndex[output] = nodes.count
         nodes.append(Node(name: name ?? scope.engineName, operation: operation, inputs: inputs, outputs: [output]))
         values[output] = .runtime(shape)
     }

@@ -145,7 +145,8 @@ extension GraphImporter {
     }
 
     /// Add and Mul map directly; Sub and Div by a constant become Add and Mul with the negated or
-    /// reciprocal constant; x · Sigmoid(x) becomes SiLU.
+    /// reciprocal constant. x · Sigmoid(x) stays two nodes here: the engine's planner fuses them into SiLU
+    /// (Planner/Fusion.swift), for imported graphs and graphs built in code alike.
     private mutating func importBinary(_ scope: NodeScope) throws {
         let left = try scope.requiredInput(0, "A"), right = try scope.requiredInput(1, "B")
         var (leftShape, rightShape): ([SymbolicInt], [SymbolicInt])
@@ -158,7 +159,6 @@ extension GraphImporter {
         let shape = try ShapeRules.broadcast(leftShape, rightShape)
         let output = scope.output
 
-        if scope.op == "Mul", try fuseSiLU(scope, left, right) { return }
         switch (scope.op, isConstant(left), isConstant(right)) {
         case ("Add", _, _), ("Mul", _, _):
             let operands = [try engineOperand(scope, left), try engineOperand(scope, right)]
@@ -188,20 +188,6 @@ extension GraphImporter {
         guard isConstant(name) else { return name }
         if constants[name] == nil { constants[name] = try floatConstant(scope, name, "operand") }
         return name
-    }
-
-    /// Replaces Sigmoid(x) followed by Mul(x, sigmoid) with one SiLU node when nothing else reads the sigmoid.
-    private mutating func fuseSiLU(_ scope: NodeScope, _ left: String, _ right: String) throws -> Bool {
-        for (x, gate) in [(left, right), (right, left)] {
-            guard let index = producerIndex[gate], nodes[index].operation == .activation(.sigmoid), nodes[index].inputs == [x],
-                  readers[gate] == 1 else { continue }
-            nodes[index] = Node(name: scope.engineName, operation: .activation(.silu), inputs: [x], outputs: [scope.output])
-            producerIndex[gate] = nil
-            producerIndex[scope.output] = index
-            values[scope.output] = .runtime(try runtimeShape(scope, x))
-            return true
-        }
-        return false
     }
 
     // MARK: Pooling
