@@ -18,6 +18,7 @@ private func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>, accumul
 ///
 /// Blocking: a 16-column panel of B, `depthBlock` rows deep (16 KB), stays in L1 while 6-row tiles
 /// of A sweep over it; each tile keeps its 6 x 16 results in 12 SIMD8 registers.
+/// Not the engine's 6x16 tile (ConvolutionGemm), which needs weights packed once at load: here both operands change every step and A is read transposed, so packing per call would cost more than it saves.
 func multiply(m: Int, n: Int, k: Int,
               a: UnsafePointer<Float>, aRowStride: Int, aColumnStride: Int,
               b: UnsafePointer<Float>, bRowStride: Int,
