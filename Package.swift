@@ -80,12 +80,14 @@ let package = Package(
         .testTarget(name: "AugeImageTests", dependencies: ["AugeImage"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AugeSamplesTests", dependencies: ["AugeSamples", "AugeImage", "AugeRandom"]),
         .testTarget(name: "AugeEngineTests", dependencies: ["AugeEngine"], swiftSettings: kernelFlags),
-        .testTarget(name: "AugeONNXTests", dependencies: ["AugeONNX", "AugeEngine", "AugeImage"], resources: [.copy("Fixtures")]),
+        // Shared by the test targets: the one process runner.
+        .target(name: "AugeTestSupport", path: "Tests/AugeTestSupport"),
+        .testTarget(name: "AugeONNXTests", dependencies: ["AugeONNX", "AugeEngine", "AugeImage", "AugeTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AugeTrainTests", dependencies: ["AugeTrain", "AugeEngine", "AugeImage", "AugeONNX"], swiftSettings: kernelFlags),
         .testTarget(name: "AugeInspectTests", dependencies: ["AugeInspect", "AugeImage", "AugeEngine", "AugeONNX", "AugeSamples"]),
         .testTarget(name: "AugeStationTests", dependencies: ["AugeStation", "AugeInspect"]),
         // Runs the real `auge` binary; depending on the executable makes SwiftPM build it first.
-        .testTarget(name: "AugeCLITests", dependencies: ["auge", "AugeImage", "AugeEngine", "AugeONNX", "AugeInspect"]),
+        .testTarget(name: "AugeCLITests", dependencies: ["auge", "AugeImage", "AugeEngine", "AugeONNX", "AugeInspect", "AugeTestSupport"]),
     ]
 )
 
