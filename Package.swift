@@ -39,12 +39,14 @@ let package = Package(
         // The system's libcrypto (OpenSSL) for the SHA-256 of model files: no BoringSSL build for one hash.
         .systemLibrary(name: "CLibCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"]), .brew(["openssl"])]),
         .target(name: "AugeImage", dependencies: ["CJPEG", "CPNG"]),
-        .target(name: "AugeSamples", dependencies: ["AugeImage"]),
+        // The one seeded generator (SplitMix64), on its own so that the samples need not depend on the engine.
+        .target(name: "AugeRandom"),
+        .target(name: "AugeSamples", dependencies: ["AugeImage", "AugeRandom"]),
         // One function: a software prefetch through the compiler builtin, which needs -parse-stdlib.
         .target(name: "AugePrefetch", swiftSettings: [.unsafeFlags(["-parse-stdlib"])]),
         // CPU detection, compiled for any x86-64 so that it can run before the kernels are known to.
         .target(name: "AugeCPU", swiftSettings: portable ? [.define("AUGE_PORTABLE")] : []),
-        .target(name: "AugeEngine", dependencies: ["AugeCPU", "AugePrefetch"], swiftSettings: kernelFlags),
+        .target(name: "AugeEngine", dependencies: ["AugeCPU", "AugePrefetch", "AugeRandom"], swiftSettings: kernelFlags),
         .target(
             name: "AugeONNX",
             dependencies: ["AugeImage", "AugeEngine", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
@@ -73,18 +75,19 @@ let package = Package(
             ]),
         .executableTarget(
             name: "auge-samples",
-            dependencies: ["AugeSamples", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["AugeSamples", "AugeRandom", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "DecodeBenchmark", dependencies: ["AugeImage"], path: "Benchmarks/DecodeBenchmark"),
-        .executableTarget(name: "TrainBenchmark", dependencies: ["AugeTrain"], path: "Benchmarks/TrainBenchmark"),
         .testTarget(name: "AugeImageTests", dependencies: ["AugeImage"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "AugeSamplesTests", dependencies: ["AugeSamples", "AugeImage"]),
+        .testTarget(name: "AugeSamplesTests", dependencies: ["AugeSamples", "AugeImage", "AugeRandom"]),
         .testTarget(name: "AugeEngineTests", dependencies: ["AugeEngine"], swiftSettings: kernelFlags),
-        .testTarget(name: "AugeONNXTests", dependencies: ["AugeONNX", "AugeEngine", "AugeImage"], resources: [.copy("Fixtures")]),
+        // Shared by the test targets: the one process runner.
+        .target(name: "AugeTestSupport", path: "Tests/AugeTestSupport"),
+        .testTarget(name: "AugeONNXTests", dependencies: ["AugeONNX", "AugeEngine", "AugeImage", "AugeTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AugeTrainTests", dependencies: ["AugeTrain", "AugeEngine", "AugeImage", "AugeONNX"], swiftSettings: kernelFlags),
         .testTarget(name: "AugeInspectTests", dependencies: ["AugeInspect", "AugeImage", "AugeEngine", "AugeONNX", "AugeSamples"]),
         .testTarget(name: "AugeStationTests", dependencies: ["AugeStation", "AugeInspect"]),
         // Runs the real `auge` binary; depending on the executable makes SwiftPM build it first.
-        .testTarget(name: "AugeCLITests", dependencies: ["auge", "AugeImage", "AugeEngine", "AugeONNX", "AugeInspect"]),
+        .testTarget(name: "AugeCLITests", dependencies: ["auge", "AugeImage", "AugeEngine", "AugeONNX", "AugeInspect", "AugeTestSupport"]),
     ]
 )
 

@@ -1,3 +1,4 @@
+import AugeRandom
 import Foundation
 
 /// A defect drawn onto the part. Positions are in the part's frame (centred, turning with the part),
@@ -31,7 +32,7 @@ struct Bounds: Sendable {
 
 /// Draws the defect for `condition` (nil for an intact part). `light` points at the lamp in the part's frame.
 func makeDefect(_ condition: PartCondition, on washer: Washer, light: SIMD2<Float>, texture: ValueNoise,
-                random: inout SplitMix64) -> (any Defect)? {
+                random: inout SeededGenerator) -> (any Defect)? {
     switch condition {
     case .ok: return nil
     case .scratch: return Scratch(on: washer, random: &random)
@@ -52,13 +53,13 @@ struct Scratch: Defect {
     let contrast: Float
     let bounds: Bounds
 
-    init(on washer: Washer, random: inout SplitMix64) {
+    init(on washer: Washer, random: inout SeededGenerator) {
         center = washer.randomFacePoint(margin: 0.01, random: &random)
-        along = direction(random.uniform(0...(2 * .pi)))
-        halfLength = random.uniform(0.08...0.14)
-        width = random.uniform(0.012...0.018)
-        bow = halfLength * random.uniform(-0.15...0.15)
-        contrast = random.uniform(0.3...0.55)
+        along = direction(random.nextFloat(in: 0...(2 * .pi)))
+        halfLength = random.nextFloat(in: 0.08...0.14)
+        width = random.nextFloat(in: 0.012...0.018)
+        bow = halfLength * random.nextFloat(in: -0.15...0.15)
+        contrast = random.nextFloat(in: 0.3...0.55)
         bounds = Bounds(around: [center - along * halfLength, center + along * halfLength], margin: abs(bow) + 3 * width)
     }
 
@@ -80,22 +81,22 @@ struct Crack: Defect {
     let darkness: Float
     let bounds: Bounds
 
-    init(on washer: Washer, random: inout SplitMix64) {
-        let fromOutside = random.chance(0.5)
-        let start = direction(random.uniform(0...(2 * .pi)))
+    init(on washer: Washer, random: inout SeededGenerator) {
+        let fromOutside = random.nextChance(0.5)
+        let start = direction(random.nextFloat(in: 0...(2 * .pi)))
         var point = start * (fromOutside ? washer.outerRadius - 0.002 : washer.innerRadius + 0.002)
-        var heading = atan2(start.y, start.x) + (fromOutside ? .pi : 0) + random.uniform(-0.4...0.4)
+        var heading = atan2(start.y, start.x) + (fromOutside ? .pi : 0) + random.nextFloat(in: -0.4...0.4)
         let steps = 7
-        let step = random.uniform(0.1...0.18) / Float(steps)
+        let step = random.nextFloat(in: 0.1...0.18) / Float(steps)
         var path = [point]
         for _ in 0..<steps {
-            heading += random.uniform(-0.6...0.6)
+            heading += random.nextFloat(in: -0.6...0.6)
             point += step * direction(heading)
             path.append(point)
         }
         self.path = path
-        width = random.uniform(0.009...0.014)
-        darkness = random.uniform(0.65...0.9)
+        width = random.nextFloat(in: 0.009...0.014)
+        darkness = random.nextFloat(in: 0.65...0.9)
         bounds = Bounds(around: path, margin: 3 * width)
     }
 
@@ -123,10 +124,10 @@ struct Dent: Defect {
     let light: SIMD2<Float>
     let bounds: Bounds
 
-    init(on washer: Washer, light: SIMD2<Float>, random: inout SplitMix64) {
-        radius = random.uniform(0.045...0.07)
+    init(on washer: Washer, light: SIMD2<Float>, random: inout SeededGenerator) {
+        radius = random.nextFloat(in: 0.045...0.07)
         center = washer.randomFacePoint(margin: radius * 0.6, random: &random)
-        strength = random.uniform(0.4...0.7)
+        strength = random.nextFloat(in: 0.4...0.7)
         self.light = light
         bounds = Bounds(around: [center], margin: radius)
     }
@@ -151,9 +152,9 @@ struct Chip: Defect {
     let bounds: Bounds
     private let fractureWidth: Float = 0.008
 
-    init(on washer: Washer, light: SIMD2<Float>, texture: ValueNoise, random: inout SplitMix64) {
-        radius = random.uniform(0.045...0.075)
-        center = direction(random.uniform(0...(2 * .pi))) * (washer.outerRadius + radius * random.uniform(-0.2...0.3))
+    init(on washer: Washer, light: SIMD2<Float>, texture: ValueNoise, random: inout SeededGenerator) {
+        radius = random.nextFloat(in: 0.045...0.075)
+        center = direction(random.nextFloat(in: 0...(2 * .pi))) * (washer.outerRadius + radius * random.nextFloat(in: -0.2...0.3))
         self.light = light
         self.texture = texture
         bounds = Bounds(around: [center], margin: radius * 1.35 + fractureWidth)
@@ -196,11 +197,11 @@ struct Stain: Defect {
         SIMD3(0.72, 0.60, 0.82),  // heat tint
     ]
 
-    init(on washer: Washer, texture: ValueNoise, random: inout SplitMix64) {
-        radius = random.uniform(0.06...0.1)
+    init(on washer: Washer, texture: ValueNoise, random: inout SeededGenerator) {
+        radius = random.nextFloat(in: 0.06...0.1)
         center = washer.randomFacePoint(margin: radius * 0.3, random: &random)
-        let strength = random.uniform(0.6...0.9)
-        tint = 1 - strength * (1 - Stain.tints[random.index(below: Stain.tints.count)])
+        let strength = random.nextFloat(in: 0.6...0.9)
+        tint = 1 - strength * (1 - Stain.tints[random.nextIndex(below: Stain.tints.count)])
         self.texture = texture
         bounds = Bounds(around: [center], margin: radius * 1.4)
     }

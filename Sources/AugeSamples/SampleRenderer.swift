@@ -1,4 +1,5 @@
 import AugeImage
+import AugeRandom
 
 /// Renders synthetic inspection photos: a turned steel washer on a dark conveyor belt, intact or with
 /// one defect, under varying pose, lighting, glare and sensor noise.
@@ -21,9 +22,9 @@ public struct SampleRenderer: Sendable {
         let scale = Float(min(width, height))
         let pixel = 1 / scale
         let frame = SIMD2(Float(width), Float(height)) / scale
-        var sceneRandom = SplitMix64(stream: seed, UInt64(bitPattern: Int64(index)), 0)
-        var defectRandom = SplitMix64(stream: seed, UInt64(bitPattern: Int64(index)), 1)
-        var sensor = SplitMix64(stream: seed, UInt64(bitPattern: Int64(index)), 2)
+        var sceneRandom = SeededGenerator(stream: seed, UInt64(bitPattern: Int64(index)), 0)
+        var defectRandom = SeededGenerator(stream: seed, UInt64(bitPattern: Int64(index)), 1)
+        var sensor = SeededGenerator(stream: seed, UInt64(bitPattern: Int64(index)), 2)
         let scene = Scene(frame: frame, random: &sceneRandom)
         let defect = makeDefect(kind, on: scene.washer, light: scene.partFrame(scene.light), texture: scene.texture,
                                 random: &defectRandom)
@@ -48,8 +49,8 @@ public struct SampleRenderer: Sendable {
                 color = scene.withDust(color, at: point)
                 color *= scene.whiteBalance * scene.illumination(at: point, frame: frame)
                 // Sensor noise: mostly shared by the channels (luminance), stronger in bright pixels.
-                let shared = sensor.gaussian()
-                let noise = SIMD3(sensor.gaussian(), sensor.gaussian(), sensor.gaussian()) * 0.4 + shared
+                let shared = sensor.nextApproximateGaussian()
+                let noise = SIMD3(sensor.nextApproximateGaussian(), sensor.nextApproximateGaussian(), sensor.nextApproximateGaussian()) * 0.4 + shared
                 color += noise * scene.noiseLevel * (0.6 + color)
                 let quantised = (color.clamped(lowerBound: .zero, upperBound: .one) * 255).rounded(.toNearestOrAwayFromZero)
                 let base = (y * width + x) * 3

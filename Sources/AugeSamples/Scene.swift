@@ -1,3 +1,4 @@
+import AugeRandom
 import Foundation
 
 /// A turned steel washer seen from above. Lengths are in units of the image's shorter side.
@@ -12,9 +13,9 @@ struct Washer: Sendable {
     var face: ClosedRange<Float> { (innerRadius + chamferWidth)...(outerRadius - chamferWidth) }
 
     /// A point on the face at least `margin` from its edges, in the part's frame.
-    func randomFacePoint(margin: Float, random: inout SplitMix64) -> SIMD2<Float> {
-        let radius = random.uniform((face.lowerBound + margin)...(face.upperBound - margin))
-        return radius * direction(random.uniform(0...(2 * .pi)))
+    func randomFacePoint(margin: Float, random: inout SeededGenerator) -> SIMD2<Float> {
+        let radius = random.nextFloat(in: (face.lowerBound + margin)...(face.upperBound - margin))
+        return radius * direction(random.nextFloat(in: 0...(2 * .pi)))
     }
 }
 
@@ -47,37 +48,37 @@ struct Scene: Sendable {
     /// Dust and lint: a few soft grey specks anywhere, on intact and defective parts alike.
     var dust: [(center: SIMD2<Float>, radius: Float, opacity: Float)]
 
-    init(frame: SIMD2<Float>, random: inout SplitMix64) {
-        let outerRadius = 0.33 * random.uniform(0.94...1.06)
+    init(frame: SIMD2<Float>, random: inout SeededGenerator) {
+        let outerRadius = 0.33 * random.nextFloat(in: 0.94...1.06)
         washer = Washer(outerRadius: outerRadius,
-                        innerRadius: outerRadius * random.uniform(0.38...0.46),
-                        chamferWidth: random.uniform(0.012...0.018),
-                        grooveRadius: outerRadius * random.uniform(0.68...0.76))
-        center = frame / 2 + SIMD2(random.uniform(-0.05...0.05), random.uniform(-0.05...0.05))
-        rotation = direction(random.uniform(0...(2 * .pi)))
-        light = direction(random.uniform(0...(2 * .pi)))
-        exposure = random.uniform(0.85...1.12)
-        lightGradient = random.uniform(0.1...0.35)
-        vignette = random.uniform(0.15...0.35)
-        whiteBalance = SIMD3(1 + random.uniform(-0.04...0.04), 1, 1 + random.uniform(-0.04...0.04))
-        glareCenter = center + light * outerRadius * random.uniform(0.2...0.7)
-            + SIMD2(random.uniform(-0.04...0.04), random.uniform(-0.04...0.04))
-        glareRadius = random.uniform(0.04...0.1)
-        glareStrength = random.uniform(0.05...0.35)
-        streakStrength = random.uniform(0.08...0.25)
-        streakWidth = random.uniform(0.15...0.35)
-        let grey = random.uniform(0.55...0.68)
-        steel = SIMD3(grey * random.uniform(0.96...1), grey, grey * random.uniform(1...1.05))
-        toolMarkPeriod = random.uniform(0.008...0.016)
-        toolMarkDepth = random.uniform(0.02...0.05)
-        let rubber = random.uniform(0.09...0.15)
-        belt = SIMD3(rubber, rubber * random.uniform(1...1.06), rubber)
-        shadowOffset = -light * random.uniform(0.012...0.03)
-        noiseLevel = random.uniform(0.008...0.025)
+                        innerRadius: outerRadius * random.nextFloat(in: 0.38...0.46),
+                        chamferWidth: random.nextFloat(in: 0.012...0.018),
+                        grooveRadius: outerRadius * random.nextFloat(in: 0.68...0.76))
+        center = frame / 2 + SIMD2(random.nextFloat(in: -0.05...0.05), random.nextFloat(in: -0.05...0.05))
+        rotation = direction(random.nextFloat(in: 0...(2 * .pi)))
+        light = direction(random.nextFloat(in: 0...(2 * .pi)))
+        exposure = random.nextFloat(in: 0.85...1.12)
+        lightGradient = random.nextFloat(in: 0.1...0.35)
+        vignette = random.nextFloat(in: 0.15...0.35)
+        whiteBalance = SIMD3(1 + random.nextFloat(in: -0.04...0.04), 1, 1 + random.nextFloat(in: -0.04...0.04))
+        glareCenter = center + light * outerRadius * random.nextFloat(in: 0.2...0.7)
+            + SIMD2(random.nextFloat(in: -0.04...0.04), random.nextFloat(in: -0.04...0.04))
+        glareRadius = random.nextFloat(in: 0.04...0.1)
+        glareStrength = random.nextFloat(in: 0.05...0.35)
+        streakStrength = random.nextFloat(in: 0.08...0.25)
+        streakWidth = random.nextFloat(in: 0.15...0.35)
+        let grey = random.nextFloat(in: 0.55...0.68)
+        steel = SIMD3(grey * random.nextFloat(in: 0.96...1), grey, grey * random.nextFloat(in: 1...1.05))
+        toolMarkPeriod = random.nextFloat(in: 0.008...0.016)
+        toolMarkDepth = random.nextFloat(in: 0.02...0.05)
+        let rubber = random.nextFloat(in: 0.09...0.15)
+        belt = SIMD3(rubber, rubber * random.nextFloat(in: 1...1.06), rubber)
+        shadowOffset = -light * random.nextFloat(in: 0.012...0.03)
+        noiseLevel = random.nextFloat(in: 0.008...0.025)
         texture = ValueNoise(seed: random.next())
-        dust = (0..<random.index(below: 6)).map { _ in
-            (center: SIMD2(random.uniform(0...frame.x), random.uniform(0...frame.y)),
-             radius: random.uniform(0.002...0.005), opacity: random.uniform(0.3...0.7))
+        dust = (0..<random.nextIndex(below: 6)).map { _ in
+            (center: SIMD2(random.nextFloat(in: 0...frame.x), random.nextFloat(in: 0...frame.y)),
+             radius: random.nextFloat(in: 0.002...0.005), opacity: random.nextFloat(in: 0.3...0.7))
         }
     }
 

@@ -1,3 +1,5 @@
+import AugeRandom
+
 /// Smooth 2-D lattice noise for textures and irregular outlines: random values on the integer grid,
 /// blended with a smoothstep. Hashing the grid point (instead of a stored table) keeps it stateless.
 struct ValueNoise: Sendable {
@@ -27,7 +29,7 @@ struct ValueNoise: Sendable {
     }
 
     private func lattice(_ x: Int64, _ y: Int64) -> Float {
-        let hash = SplitMix64.mix(seed ^ UInt64(bitPattern: x) &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(bitPattern: y) &* 0xC2B2_AE3D_27D4_EB4F)
+        let hash = SeededGenerator.mix(seed ^ UInt64(bitPattern: x) &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(bitPattern: y) &* 0xC2B2_AE3D_27D4_EB4F)
         return Float(hash >> 40) * 0x1p-23 - 1
     }
 }

@@ -10,7 +10,7 @@ final class Convolution2D: Layer {
     /// Per output channel; pretrained convolutions carry one where an exporter folded normalisation in.
     var bias: Parameter?
     /// The weights transposed to [outputChannel, patch], for the input gradient.
-    private let transposedWeight: Buffer
+    private let transposedWeight: AlignedBuffer
     private var columns: WorkerPartials?
     private var weightGradients: WorkerPartials?
     /// A 1x1 stride-1 convolution reads its input as the patch matrix directly.
@@ -22,7 +22,7 @@ final class Convolution2D: Layer {
                                   kernel: kernel, stride: stride, padding: padding)
         outputShape = Shape(height: geometry.outputHeight, width: geometry.outputWidth, channels: outputChannels)
         weight = Parameter(name: "weight", count: geometry.patchSize * outputChannels, decays: true)
-        transposedWeight = Buffer(count: weight.count)
+        transposedWeight = AlignedBuffer(count: weight.count)
         initialiseHe(weight, fanIn: geometry.patchSize, generator: &generator)
     }
 

@@ -1,3 +1,4 @@
+import AugeEngine
 import AugeImage
 import AugeONNX
 import Foundation
@@ -131,14 +132,14 @@ final class TensorCache {
     private(set) var count = 0
     private(set) var labels: [Int] = []
     private(set) var paths: [String] = []
-    private var storage: Buffer
+    private var storage: AlignedBuffer
 
     /// Decodes every item; photos that cannot be read are left out and returned as `failures`.
     init(_ folder: ImageFolder, preprocessing: Preprocessing, workers: Workers,
          progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) {
         self.preprocessing = preprocessing
         shape = Shape(height: preprocessing.height, width: preprocessing.width, channels: preprocessing.color.channels)
-        storage = Buffer(count: folder.items.count * shape.count)
+        storage = AlignedBuffer(count: folder.items.count * shape.count)
         let items = folder.items
         var succeeded: [Bool] = []
         let chunk = 64

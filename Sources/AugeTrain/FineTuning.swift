@@ -107,8 +107,8 @@ final class Residual: Layer {
     var inputShape: Shape { layers[0].inputShape }
     var outputShape: Shape { layers[layers.count - 1].outputShape }
     /// outputs[i] is layer i's output; gradients[i] the loss gradient with respect to layer i's input.
-    private var outputs: [Buffer] = []
-    private var gradients: [Buffer] = []
+    private var outputs: [AlignedBuffer] = []
+    private var gradients: [AlignedBuffer] = []
 
     init(layers: [Layer]) {
         precondition(!layers.isEmpty && layers[0].inputShape == layers[layers.count - 1].outputShape, "x + f(x) needs f to keep the shape")
@@ -116,12 +116,12 @@ final class Residual: Layer {
     }
 
     var parameters: [Parameter] { layers.flatMap(\.parameters) }
-    var state: [Buffer] { layers.flatMap(\.state) }
+    var state: [AlignedBuffer] { layers.flatMap(\.state) }
 
     func prepare(maxBatch: Int, workers: Workers) {
         if (outputs.first?.count ?? 0) < maxBatch * layers[0].outputShape.count {
-            outputs = layers.map { Buffer(count: maxBatch * $0.outputShape.count) }
-            gradients = layers.map { Buffer(count: maxBatch * $0.inputShape.count) }
+            outputs = layers.map { AlignedBuffer(count: maxBatch * $0.outputShape.count) }
+            gradients = layers.map { AlignedBuffer(count: maxBatch * $0.inputShape.count) }
         }
         for layer in layers { layer.prepare(maxBatch: maxBatch, workers: workers) }
     }

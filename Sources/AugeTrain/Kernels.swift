@@ -18,6 +18,7 @@ private func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>, accumul
 ///
 /// Blocking: a 16-column panel of B, `depthBlock` rows deep (16 KB), stays in L1 while 6-row tiles
 /// of A sweep over it; each tile keeps its 6 x 16 results in 12 SIMD8 registers.
+/// Not the engine's 6x16 tile (ConvolutionGemm), which needs weights packed once at load: here both operands change every step and A is read transposed, so packing per call would cost more than it saves.
 func multiply(m: Int, n: Int, k: Int,
               a: UnsafePointer<Float>, aRowStride: Int, aColumnStride: Int,
               b: UnsafePointer<Float>, bRowStride: Int,
@@ -151,26 +152,35 @@ struct WindowGeometry: Equatable, Sendable {
     var outputPixels: Int { outputHeight * outputWidth }
 }
 
-/// Unfolds one NHWC image into rows of patches: row (oy * outputWidth + ox) holds the input values
-/// under the kernel at that output position, zero where the kernel overlaps the padding.
-func im2col(_ input: UnsafePointer<Float>, _ g: WindowGeometry, into columns: UnsafeMutablePointer<Float>) {
-    let c = g.channels
-    var out = columns
+/// Visits the entries of one image's patch rows in im2col order, (oy, ox, ky, kx): the input pixel under
+/// the kernel, or nil where the kernel overlaps the padding. `im2col` and its adjoint `col2im` walk it alike.
+@inline(__always)
+private func forEachPatchPixel(_ g: WindowGeometry, _ body: (_ inputPixel: Int?) -> Void) {
     for oy in 0..<g.outputHeight {
         for ox in 0..<g.outputWidth {
             for ky in 0..<g.kernelHeight {
                 let iy = oy &* g.stride &- g.padTop &+ ky
                 for kx in 0..<g.kernelWidth {
                     let ix = ox &* g.stride &- g.padLeft &+ kx
-                    if iy >= 0 && iy < g.inputHeight && ix >= 0 && ix < g.inputWidth {
-                        out.update(from: input + (iy &* g.inputWidth &+ ix) &* c, count: c)
-                    } else {
-                        out.update(repeating: 0, count: c)
-                    }
-                    out += c
+                    body(iy >= 0 && iy < g.inputHeight && ix >= 0 && ix < g.inputWidth ? iy &* g.inputWidth &+ ix : nil)
                 }
             }
         }
+    }
+}
+
+/// Unfolds one NHWC image into rows of patches: row (oy * outputWidth + ox) holds the input values
+/// under the kernel at that output position, zero where the kernel overlaps the padding.
+func im2col(_ input: UnsafePointer<Float>, _ g: WindowGeometry, into columns: UnsafeMutablePointer<Float>) {
+    let c = g.channels
+    var out = columns
+    forEachPatchPixel(g) { pixel in
+        if let pixel {
+            out.update(from: input + pixel &* c, count: c)
+        } else {
+            out.update(repeating: 0, count: c)
+        }
+        out += c
     }
 }
 
@@ -178,19 +188,11 @@ func im2col(_ input: UnsafePointer<Float>, _ g: WindowGeometry, into columns: Un
 func col2im(_ columns: UnsafePointer<Float>, _ g: WindowGeometry, addingInto input: UnsafeMutablePointer<Float>) {
     let c = g.channels
     var source = columns
-    for oy in 0..<g.outputHeight {
-        for ox in 0..<g.outputWidth {
-            for ky in 0..<g.kernelHeight {
-                let iy = oy &* g.stride &- g.padTop &+ ky
-                for kx in 0..<g.kernelWidth {
-                    let ix = ox &* g.stride &- g.padLeft &+ kx
-                    if iy >= 0 && iy < g.inputHeight && ix >= 0 && ix < g.inputWidth {
-                        let target = input + (iy &* g.inputWidth &+ ix) &* c
-                        for ch in 0..<c { target[ch] += source[ch] }
-                    }
-                    source += c
-                }
-            }
+    forEachPatchPixel(g) { pixel in
+        if let pixel {
+            let target = input + pixel &* c
+            for ch in 0..<c { target[ch] += source[ch] }
         }
+        source += c
     }
 }

@@ -25,7 +25,7 @@ protocol Layer: AnyObject {
     var outputShape: Shape { get }
     var parameters: [Parameter] { get }
     /// State kept in checkpoints that gradients do not train (batch normalisation's running statistics).
-    var state: [Buffer] { get }
+    var state: [AlignedBuffer] { get }
     /// Allocates scratch space for batches of up to `maxBatch` images.
     func prepare(maxBatch: Int, workers: Workers)
     func forward(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int, training: Bool, workers: Workers)
@@ -37,7 +37,7 @@ protocol Layer: AnyObject {
 
 extension Layer {
     var parameters: [Parameter] { [] }
-    var state: [Buffer] { [] }
+    var state: [AlignedBuffer] { [] }
     func prepare(maxBatch: Int, workers: Workers) {}
 }
 

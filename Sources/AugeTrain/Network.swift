@@ -108,9 +108,9 @@ final class Network {
     let classCount: Int
     let layers: [Layer]
     /// activations[0] is the input batch; activations[i + 1] is layer i's output.
-    private var activations: [Buffer] = []
+    private var activations: [AlignedBuffer] = []
     /// gradients[i] is the loss gradient with respect to activations[i] (index 0, the input, is unused).
-    private var gradients: [Buffer] = []
+    private var gradients: [AlignedBuffer] = []
     private(set) var capacity = 0
 
     init(layers: [Layer]) {
@@ -131,8 +131,8 @@ final class Network {
     func reserve(batch: Int, workers: Workers) {
         guard batch > capacity else { return }
         capacity = batch
-        activations = [Buffer(count: batch * inputShape.count)] + layers.map { Buffer(count: batch * $0.outputShape.count) }
-        gradients = activations.map { Buffer(count: $0.count) }
+        activations = [AlignedBuffer(count: batch * inputShape.count)] + layers.map { AlignedBuffer(count: batch * $0.outputShape.count) }
+        gradients = activations.map { AlignedBuffer(count: $0.count) }
         for layer in layers { layer.prepare(maxBatch: batch, workers: workers) }
     }
 

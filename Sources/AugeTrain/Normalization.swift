@@ -9,14 +9,14 @@ final class BatchNormalization2D: Layer {
     var outputShape: Shape { inputShape }
     let scale: Parameter
     let shift: Parameter
-    let runningMean: Buffer
-    let runningVariance: Buffer
+    let runningMean: AlignedBuffer
+    let runningVariance: AlignedBuffer
     let epsilon: Float
     let momentum: Float = 0.1
     let frozenStatistics: Bool
     /// The normalised input of the last training forward pass, for the backward pass.
-    private var normalized: Buffer?
-    private var inverseDeviation: Buffer
+    private var normalized: AlignedBuffer?
+    private var inverseDeviation: AlignedBuffer
     private var partials: WorkerPartials?
 
     init(input: Shape, epsilon: Float = 1e-5, frozenStatistics: Bool = false) {
@@ -25,16 +25,16 @@ final class BatchNormalization2D: Layer {
         self.frozenStatistics = frozenStatistics
         scale = Parameter(name: "scale", count: input.channels, decays: false, initial: 1)
         shift = Parameter(name: "bias", count: input.channels, decays: false)
-        runningMean = Buffer(count: input.channels)
-        runningVariance = Buffer(count: input.channels, value: 1)
-        inverseDeviation = Buffer(count: input.channels)
+        runningMean = AlignedBuffer(count: input.channels)
+        runningVariance = AlignedBuffer(count: input.channels, value: 1)
+        inverseDeviation = AlignedBuffer(count: input.channels)
     }
 
     var parameters: [Parameter] { [scale, shift] }
-    var state: [Buffer] { [runningMean, runningVariance] }
+    var state: [AlignedBuffer] { [runningMean, runningVariance] }
 
     func prepare(maxBatch: Int, workers: Workers) {
-        if (normalized?.count ?? 0) < maxBatch * inputShape.count { normalized = Buffer(count: maxBatch * inputShape.count) }
+        if (normalized?.count ?? 0) < maxBatch * inputShape.count { normalized = AlignedBuffer(count: maxBatch * inputShape.count) }
         if partials?.buffers.count != workers.count { partials = WorkerPartials(workers: workers.count, count: 2 * inputShape.channels) }
     }
 

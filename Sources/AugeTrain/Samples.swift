@@ -57,10 +57,10 @@ final class FeatureSamples: TrainingSamples {
         let batch = 8, chunk = 64
         let engine = try Engine(graph: backbone.graph, batchSize: batch, threads: workers.count)
         let augmenter = Augmenter(settings: augmentation, preprocessing: preprocessing)
-        let photos = Buffer(count: chunk * shape.count)
-        let varied = Buffer(count: batch * shape.count)
-        let input = Buffer(count: batch * shape.count)
-        let output = Buffer(count: batch * featureCount)
+        let photos = AlignedBuffer(count: chunk * shape.count)
+        let varied = AlignedBuffer(count: batch * shape.count)
+        let input = AlignedBuffer(count: batch * shape.count)
+        let output = AlignedBuffer(count: batch * featureCount)
         storage.reserveCapacity(folder.items.count * variants * featureCount)
         let generator = SeededGenerator(seed: seed).derived(0xFEA7)
 

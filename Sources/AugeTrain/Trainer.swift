@@ -233,7 +233,7 @@ public final class Trainer {
             trainingSeconds = resume.trainingSeconds + preparationSeconds
         }
         let classes = train.classes.count
-        let probabilities = Buffer(count: batchSize * classes)
+        let probabilities = AlignedBuffer(count: batchSize * classes)
         var epoch = firstEpoch
         while epoch <= options.epochs && epoch - bestEpoch <= options.patience {
             let started = Date()
@@ -363,7 +363,7 @@ extension Network {
     func predict(count: Int, workers: Workers, fill: (Int, UnsafeMutablePointer<Float>) -> Void) -> [[Float]] {
         var rows: [[Float]] = []
         rows.reserveCapacity(count)
-        let probabilities = Buffer(count: capacity * classCount)
+        let probabilities = AlignedBuffer(count: capacity * classCount)
         var start = 0
         while start < count {
             let batch = min(capacity, count - start)

@@ -1,16 +1,18 @@
-import Foundation
+import AugeEngine
 
-/// Splits work over a fixed number of threads. Each worker always gets the same contiguous share of
+/// Splits work over a fixed number of threads: the engine's pool (`ThreadPool`: its threads spin briefly
+/// after a job, then sleep), one task per worker. Each worker always gets the same contiguous share of
 /// the items and partial sums are combined in worker order, so results depend only on the count.
+/// Not reentrant: a body must not start another run on the same workers.
 public struct Workers: Sendable {
     public let count: Int
+    private let pool: ThreadPool
 
     public init(count: Int) {
         precondition(count >= 1, "at least one worker")
         self.count = count
+        pool = ThreadPool(threads: count)
     }
-
-    public static var allCores: Workers { Workers(count: ProcessInfo.processInfo.activeProcessorCount) }
 
     /// The items worker `worker` handles out of `total`.
     public func share(of total: Int, worker: Int) -> Range<Int> {
@@ -19,17 +21,11 @@ public struct Workers: Sendable {
         return start..<(start + base + (worker < extra ? 1 : 0))
     }
 
-    /// Runs `body(worker)` for every worker, concurrently when there is more than one.
+    /// Runs `body(worker)` for every worker, concurrently when there is more than one. Which thread runs
+    /// a worker's task does not matter: the share is the worker's, and the workers write disjoint parts
+    /// of shared buffers.
     public func run(_ body: (Int) -> Void) {
-        if count == 1 {
-            body(0)
-        } else {
-            // The body only runs during this call; the workers write disjoint parts of shared buffers.
-            withoutActuallyEscaping(body) { body in
-                let shared = UncheckedSendable(body)
-                DispatchQueue.concurrentPerform(iterations: count) { shared.value($0) }
-            }
-        }
+        pool.parallelFor(count, work: .max, body)
     }
 
     /// Runs `body(worker, items)` with each worker's share of `total` items (workers without items skip).
@@ -39,9 +35,4 @@ public struct Workers: Sendable {
             if !items.isEmpty { body(worker, items) }
         }
     }
-}
-
-private struct UncheckedSendable<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import AugeImage
+import AugeRandom
 import AugeSamples
 import Foundation
 
@@ -68,11 +69,11 @@ struct Generate: ParsableCommand {
         guard unlabelled > 0 else { return }
         // Unlabelled photos come from a separate index range, so none repeats a labelled scene.
         let firstIndex = 1 << 32
-        var chooser = SplitMix64(stream: seed, 0x1C0)
+        var chooser = SeededGenerator(stream: seed, 0x1C0)
         let defects = PartCondition.allCases.filter { $0 != .ok }
         var labels = "file,label\n"
         for number in 0..<unlabelled {
-            let condition = chooser.chance(0.5) ? .ok : defects[chooser.index(below: defects.count)]
+            let condition = chooser.nextChance(0.5) ? .ok : defects[chooser.nextIndex(below: defects.count)]
             let file = try write(renderer.render(kind: condition, index: firstIndex + number), to: "incoming/part_\(number)",
                                  index: number)
             labels += "\(file),\(condition.rawValue)\n"

@@ -41,30 +41,40 @@ struct CommandFailure: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// A one-line progress bar with count and ETA on standard error (only on a terminal).
+/// The one progress bar (classify's photos, train's decoding, features and epochs): a line on standard
+/// error with an optional label, the count, percentage and ETA, redrawn at most 10 times a second; drawn
+/// only when enabled (by default: when standard error is a terminal).
 final class ProgressBar {
-    private let total: Int
+    let label: String
+    let total: Int
     private let enabled: Bool
     private var done = 0
     private let started = DispatchTime.now().uptimeNanoseconds
     private var lastDraw: UInt64 = 0
 
-    init(total: Int, enabled: Bool) {
+    init(_ label: String = "", total: Int, enabled: Bool = isatty(STDERR_FILENO) == 1) {
+        self.label = label
         self.total = total
         self.enabled = enabled && total > 0
     }
 
     func advance() {
-        done += 1
+        update(done: done + 1)
+    }
+
+    /// Shows `done` of `total`, followed by `suffix` (e.g. the running loss).
+    func update(done: Int, suffix: String = "") {
+        self.done = done
         guard enabled else { return }
         let now = DispatchTime.now().uptimeNanoseconds
-        guard now - lastDraw > 100_000_000 || done == total else { return }  // at most 10 redraws per second
+        guard now - lastDraw > 100_000_000 || done >= total else { return }  // at most 10 redraws per second
         lastDraw = now
         let elapsed = Double(now - started) / 1e9
-        let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
-        let width = 30, filled = width * done / total
+        let eta = done > 0 ? elapsed / Double(done) * Double(max(0, total - done)) : 0
+        let width = 30, filled = width * min(done, total) / total
         let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-        FileHandle.standardError.write(Data(String(format: "\r[%@] %d/%d  %3d%%  ETA %.0fs ", bar, done, total, 100 * done / total, eta).utf8))
+        let line = String(format: "[%@] %d/%d  %3d%%  ETA %.0fs", bar, done, total, 100 * min(done, total) / total, eta)
+        FileHandle.standardError.write(Data(("\r" + (label.isEmpty ? "" : label + " ") + line + suffix + "\u{1B}[K").utf8))
     }
 
     func finish() {

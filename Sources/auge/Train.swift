@@ -291,7 +291,7 @@ extension Train {
 
 /// A progress bar per epoch on a terminal's standard error, and one line per epoch on standard output.
 final class ProgressDisplay {
-    private let interactive = isatty(STDERR_FILENO) != 0
+    private var current: ProgressBar?
     private var epochSeconds: [Double] = []
     private var extractionStarts: [String: Date] = [:]
 
@@ -323,15 +323,15 @@ final class ProgressDisplay {
         }
     }
 
+    /// One bar per label (set, epoch): a new label starts a new bar, and with it a new ETA.
     private func bar(_ label: String, done: Int, total: Int, suffix: String) {
-        guard interactive else { return }
-        let width = 30, filled = total == 0 ? width : width * done / total
-        let line = "\r\(label) [" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] \(done)/\(total)" + suffix
-        FileHandle.standardError.write(line.data(using: .utf8)!)
+        if current?.label != label || current?.total != total { current = ProgressBar(label, total: total) }
+        current!.update(done: done, suffix: suffix)
     }
 
     private func clearBar() {
-        if interactive { FileHandle.standardError.write("\r\u{1B}[K".data(using: .utf8)!) }
+        current?.finish()
+        current = nil
     }
 
     static func duration(_ seconds: Double) -> String {

@@ -1,5 +1,6 @@
 import AugeEngine
 import AugeONNX
+import AugeTestSupport
 import Foundation
 import XCTest
 
@@ -10,30 +11,14 @@ struct AugeProcess {
         return products.appendingPathComponent("auge")
     }
 
-    struct Result {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
+    typealias Result = ProcessResult
 
     /// `launcher`, when given, starts the binary (e.g. an emulator: [path, options...]).
     static func run(_ arguments: [String], in directory: URL? = nil, environment: [String: String] = [:],
                     launcher: [String] = [], executable: URL = binary) throws -> Result {
-        let process = Process()
-        process.executableURL = launcher.first.map { URL(fileURLWithPath: $0) } ?? executable
-        process.arguments = launcher.isEmpty ? arguments : Array(launcher.dropFirst()) + [executable.path] + arguments
-        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
-        if let directory { process.currentDirectoryURL = directory }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        // Read both pipes before waiting, so a chatty process cannot block on a full pipe.
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                      stderr: String(decoding: errData, as: UTF8.self))
+        guard let start = launcher.first else { return try runProcess(executable, arguments, in: directory, environment: environment) }
+        return try runProcess(URL(fileURLWithPath: start), Array(launcher.dropFirst()) + [executable.path] + arguments,
+                              in: directory, environment: environment)
     }
 }
 
@@ -94,15 +79,8 @@ struct ONNXRuntimeClassifier {
     }
 
     private func run(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 0, "python \(arguments.first ?? "") failed")
-        return String(decoding: data, as: UTF8.self)
+        let result = try runProcess(URL(fileURLWithPath: python), arguments)
+        XCTAssertEqual(result.status, 0, "python \(arguments.first ?? "") failed: \(result.stderr)")
+        return result.stdout
     }
 }

@@ -1,5 +1,6 @@
 import AugeImage
 import AugeONNX
+import AugeTestSupport
 import Foundation
 import XCTest
 
@@ -247,14 +248,7 @@ final class WatchCommandTests: XCTestCase {
         XCTAssertEqual(records.count, 3)
         XCTAssertEqual(Set(records.map { $0["decision"] as! String }), ["ok", "defect", "error"])
         // The model by content, for audit trails: the digest sha256sum gives for the file.
-        let digest = Process()
-        digest.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
-        digest.arguments = [model]
-        let pipe = Pipe()
-        digest.standardOutput = pipe
-        try digest.run()
-        let expected = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: " ").first.map(String.init)
-        digest.waitUntilExit()
+        let expected = try runProcess(URL(fileURLWithPath: "/usr/bin/sha256sum"), [model]).stdout.split(separator: " ").first.map(String.init)
         for record in records {
             XCTAssertNotNil(record["time"] as? String)
             XCTAssertEqual(record["model"] as? String, "model.onnx")

@@ -1,4 +1,5 @@
 import AugeEngine
+import AugeTestSupport
 import Foundation
 import XCTest
 @testable import AugeONNX
@@ -19,17 +20,9 @@ final class ONNXRuntimeRoundTripTests: XCTestCase {
     }
 
     private func run(_ executable: URL, _ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        let errors = Pipe()
-        process.standardError = errors
-        try process.run()
-        let message = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw NSError(domain: "python", code: Int(process.terminationStatus),
-                          userInfo: [NSLocalizedDescriptionKey: String(decoding: message, as: UTF8.self)])
+        let result = try runProcess(executable, arguments)
+        guard result.status == 0 else {
+            throw NSError(domain: "python", code: Int(result.status), userInfo: [NSLocalizedDescriptionKey: result.stderr])
         }
     }
 

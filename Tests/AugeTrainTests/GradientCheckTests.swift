@@ -173,8 +173,8 @@ final class GradientCheckTests: XCTestCase {
                                 file: StaticString = #filePath, line: UInt = #line) {
         var generator = SeededGenerator(seed: 42)
         let inputCount = batch * layer.inputShape.count, outputCount = batch * layer.outputShape.count
-        let input = Buffer(count: inputCount), output = Buffer(count: outputCount)
-        let weights = Buffer(count: outputCount), inputGradient = Buffer(count: inputCount)
+        let input = AlignedBuffer(count: inputCount), output = AlignedBuffer(count: outputCount)
+        let weights = AlignedBuffer(count: outputCount), inputGradient = AlignedBuffer(count: inputCount)
         for i in 0..<inputCount {
             var x = generator.nextGaussian()
             for kink in kinks where abs(x - kink) < 0.1 { x += x < kink ? -0.1 : 0.1 }

@@ -37,21 +37,6 @@ struct ConvolutionGeometry {
     }
 }
 
-/// Owns a 64-byte aligned float buffer (packed weights, biases).
-final class AlignedBuffer {
-    let pointer: UnsafeMutablePointer<Float>
-    let count: Int
-
-    init(count: Int) {
-        self.count = count
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4 + 64, alignment: 64)
-        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1) + 16)
-        pointer.initialize(repeating: 0, count: max(count, 1) + 16)
-    }
-
-    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
-}
-
 final class ConvolutionGemmStep: Step {
     let geometry: ConvolutionGeometry
     /// Zero-padded compact copy of the input, or nil when the kernel reads the source directly.

@@ -1,19 +1,19 @@
 // A persistent pool: one worker per extra core. Workers spin briefly after a job (layers follow each
 // other within microseconds during an inference) and then block on a condition variable, so an idle
-// engine uses no CPU.
+// engine uses no CPU. The trainer's `Workers` run on it too.
 
 import Foundation
 import Synchronization
 
-final class ThreadPool: @unchecked Sendable {
+package final class ThreadPool: @unchecked Sendable {
     /// Below this many multiply-accumulates (or element operations) a job runs on the calling thread.
     static let minimumParallelWork = 32_768
     /// Jobs with more tasks than this per thread hand them out in runs.
     static let claimsPerThread = 8
     private let shared: PoolShared
-    var threadCount: Int { shared.threadCount }
+    package var threadCount: Int { shared.threadCount }
 
-    init(threads: Int) {
+    package init(threads: Int) {
         shared = PoolShared(threads: threads)
         for index in 1..<shared.threadCount {
             // Workers hold the shared state, not the pool, so dropping the pool shuts them down.
@@ -27,13 +27,13 @@ final class ThreadPool: @unchecked Sendable {
 
     /// Runs `body(task)` for every task in 0..<count, spread over the pool; returns when all are done.
     /// `work` estimates the job's size: small jobs stay on the calling thread.
-    func parallelFor(_ count: Int, work: Int, _ body: (Int) -> Void) {
+    package func parallelFor(_ count: Int, work: Int, _ body: (Int) -> Void) {
         parallelFor(count, work: work) { task, _ in body(task) }
     }
 
     /// As above, also passing the index (0..<threadCount) of the thread running the task, for
     /// per-thread scratch memory.
-    func parallelFor(_ count: Int, work: Int, withWorker body: (_ task: Int, _ worker: Int) -> Void) {
+    package func parallelFor(_ count: Int, work: Int, withWorker body: (_ task: Int, _ worker: Int) -> Void) {
         if shared.threadCount == 1 || count <= 1 || work < Self.minimumParallelWork {
             for task in 0..<count { body(task, 0) }
             return

@@ -39,11 +39,11 @@ public func exportONNX(graph: Graph, metadata: ModelMetadata?, producerVersion: 
 private struct GraphExporter {
     let graph: Graph
     var proto = Onnx_GraphProto()
-    var usedNames: Set<String>
+    var names: NameTable
 
     init(graph: Graph) {
         self.graph = graph
-        usedNames = Set(graph.nodes.flatMap { $0.inputs + $0.outputs + [$0.name] }).union(graph.constants.keys).union(graph.inputs.map(\.name))
+        names = NameTable(Set(graph.nodes.flatMap { $0.inputs + $0.outputs + [$0.name] }).union(graph.constants.keys).union(graph.inputs.map(\.name)))
     }
 
     mutating func export() throws(ONNXError) -> Onnx_GraphProto {
@@ -112,7 +112,7 @@ private struct GraphExporter {
 
     /// A new initializer named after `base`, unique in the graph; returns its name.
     private mutating func initializer(_ base: String, _ tensor: Tensor) -> String {
-        let name = unique(base)
+        let name = names.unique(base)
         proto.initializer.append(floatTensor(name, tensor))
         return name
     }
@@ -143,23 +143,13 @@ private struct GraphExporter {
     }
 
     private mutating func integerInitializer(_ base: String, _ values: [Int]) -> String {
-        let name = unique(base)
+        let name = names.unique(base)
         proto.initializer.append(Onnx_TensorProto.with {
             $0.name = name
             $0.dataType = Int32(Onnx_TensorProto.DataType.int64.rawValue)
             $0.dims = [Int64(values.count)]
             $0.int64Data = values.map { Int64($0) }
         })
-        return name
-    }
-
-    private mutating func unique(_ base: String) -> String {
-        var name = base, suffix = 1
-        while usedNames.contains(name) {
-            suffix += 1
-            name = "\(base)_\(suffix)"
-        }
-        usedNames.insert(name)
         return name
     }
 
@@ -263,9 +253,9 @@ private struct GraphExporter {
             append("HardSigmoid", name, inputs: [x], outputs: outputs, [.float("alpha", alpha), .float("beta", beta)])
         case .hardSwish: append("HardSwish", name, inputs: [x], outputs: outputs)
         case .silu:
-            // ONNX has no SiLU before opset 24: x · Sigmoid(x), which the importer fuses back.
-            let gate = unique("\(outputs[0])/sigmoid")
-            append("Sigmoid", unique("\(name)/sigmoid"), inputs: [x], outputs: [gate])
+            // ONNX has no SiLU before opset 24: x · Sigmoid(x), which the engine's planner fuses back.
+            let gate = names.unique("\(outputs[0])/sigmoid")
+            append("Sigmoid", names.unique("\(name)/sigmoid"), inputs: [x], outputs: [gate])
             append("Mul", name, inputs: [x, gate], outputs: outputs)
         case .tanh: append("Tanh", name, inputs: [x], outputs: outputs)
         case .sqrt: append("Sqrt", name, inputs: [x], outputs: outputs)

@@ -24,11 +24,9 @@ struct GraphImporter {
     var nodes: [Node] = []
     var constants: [String: Tensor] = [:]
     /// Every value and node name in use, so helper values never collide with the file's names.
-    var usedNames: Set<String> = []
+    var names = NameTable([])
     /// How many node inputs and graph outputs read each value.
     var readers: [String: Int] = [:]
-    /// Index in `nodes` of the engine node producing each value (for Sigmoid·Mul fusion).
-    var producerIndex: [String: Int] = [:]
 
     init(file: String, opset: Int, maximumElements: Int) {
         self.file = file
@@ -54,7 +52,7 @@ struct GraphImporter {
             values[input.name] = .runtime(shape)
         }
         guard !inputs.isEmpty else { throw fail(.invalidGraph, "the graph has no runtime input (every input is an initializer)") }
-        usedNames = Set(values.keys).union(proto.node.flatMap(\.output)).union(proto.node.map(\.name))
+        names = NameTable(Set(values.keys).union(proto.node.flatMap(\.output)).union(proto.node.map(\.name)))
 
         let ordered = try topologicalOrder(proto.node)
         for node in proto.node {
@@ -86,7 +84,7 @@ struct GraphImporter {
             case .runtime(let shape):
                 if inputs.contains(where: { $0.name == output.name }) {
                     // An output that is an input unchanged still needs a node writing it.
-                    let copy = uniqueName(output.name + "/copy")
+                    let copy = names.unique(output.name + "/copy")
                     values[copy] = .runtime(shape)
                     nodes.append(Node(name: copy, operation: .identity, inputs: [output.name], outputs: [copy]))
                     outputs.append(copy)
@@ -194,24 +192,12 @@ struct GraphImporter {
 
     // MARK: Helpers for the operator mappings
 
-    mutating func uniqueName(_ base: String) -> String {
-        var name = base
-        var suffix = 1
-        while usedNames.contains(name) {
-            suffix += 1
-            name = "\(base)_\(suffix)"
-        }
-        usedNames.insert(name)
-        return name
-    }
-
     /// Appends an engine node writing one runtime value of `shape`.
     mutating func emit(_ scope: NodeScope, _ operation: Operation, inputs: [String], output: String, shape: [SymbolicInt],
                        name: String? = nil) throws {
         guard let perBatch = SymbolicInt.product(shape), perBatch.coefficient <= maximumElements, perBatch.coefficient > 0 else {
             throw scope.fail(.limitExceeded, "output shape \(shape) is empty or has more than \(maximumElements) elements")
         }
-        producerIndex[output] = nodes.count
         nodes.append(Node(name: name ?? scope.engineName, operation: operation, inputs: inputs, outputs: [output]))
         values[output] = .runtime(shape)
     }

@@ -202,7 +202,8 @@ extension GraphImporter {
     }
 
     /// Add and Mul map directly; Sub and Div by a constant become Add and Mul with the negated or
-    /// reciprocal constant; x · Sigmoid(x) becomes SiLU.
+    /// reciprocal constant. x · Sigmoid(x) stays two nodes here: the engine's planner fuses them into SiLU
+    /// (Planner/Fusion.swift), for imported graphs and graphs built in code alike.
     private mutating func importBinary(_ scope: NodeScope) throws {
         let left = try scope.requiredInput(0, "A"), right = try scope.requiredInput(1, "B")
         var (leftShape, rightShape): ([SymbolicInt], [SymbolicInt])
@@ -215,7 +216,6 @@ extension GraphImporter {
         let shape = try ShapeRules.broadcast(leftShape, rightShape)
         let output = scope.output
 
-        if scope.op == "Mul", try fuseSiLU(scope, left, right) { return }
         switch (scope.op, isConstant(left), isConstant(right)) {
         case ("Add", _, _), ("Mul", _, _):
             let operands = [try engineOperand(scope, left), try engineOperand(scope, right)]
@@ -225,15 +225,15 @@ extension GraphImporter {
             let isSub = scope.op == "Sub"
             if !isSub, operand.data.contains(0) { throw scope.fail(.invalidTensor, "divides by a constant that contains zero") }
             let transformed = Tensor(shape: operand.shape, data: operand.data.map { isSub ? -$0 : 1 / $0 })
-            let name = uniqueName(right + (isSub ? "/negated" : "/reciprocal"))
+            let name = names.unique(right + (isSub ? "/negated" : "/reciprocal"))
             constants[name] = transformed
             try emit(scope, isSub ? .add : .mul, inputs: [left, name], output: output, shape: shape)
         case ("Sub", _, false):
             // a - b = a + (-1 · b)
-            let minusOne = uniqueName("\(scope.engineName)/minus_one")
+            let minusOne = names.unique("\(scope.engineName)/minus_one")
             constants[minusOne] = Tensor(shape: [], data: [-1])
-            let negated = uniqueName("\(output)/negated")
-            try emit(scope, .mul, inputs: [right, minusOne], output: negated, shape: rightShape, name: uniqueName("\(scope.engineName)/negate"))
+            let negated = names.unique("\(output)/negated")
+            try emit(scope, .mul, inputs: [right, minusOne], output: negated, shape: rightShape, name: names.unique("\(scope.engineName)/negate"))
             try emit(scope, .add, inputs: [try engineOperand(scope, left), negated], output: output, shape: shape)
         default:
             throw scope.fail(.unsupportedOperator, "Div by a computed tensor is not supported; the engine divides only by constants")
@@ -245,20 +245,6 @@ extension GraphImporter {
         guard isConstant(name) else { return name }
         if constants[name] == nil { constants[name] = try floatConstant(scope, name, "operand") }
         return name
-    }
-
-    /// Replaces Sigmoid(x) followed by Mul(x, sigmoid) with one SiLU node when nothing else reads the sigmoid.
-    private mutating func fuseSiLU(_ scope: NodeScope, _ left: String, _ right: String) throws -> Bool {
-        for (x, gate) in [(left, right), (right, left)] {
-            guard let index = producerIndex[gate], nodes[index].operation == .activation(.sigmoid), nodes[index].inputs == [x],
-                  readers[gate] == 1 else { continue }
-            nodes[index] = Node(name: scope.engineName, operation: .activation(.silu), inputs: [x], outputs: [scope.output])
-            producerIndex[gate] = nil
-            producerIndex[scope.output] = index
-            values[scope.output] = .runtime(try runtimeShape(scope, x))
-            return true
-        }
-        return false
     }
 
     // MARK: Pooling
@@ -318,11 +304,11 @@ extension GraphImporter {
         guard try scope.attributes.int("keepdims", default: 1) == 0 else {
             return try emit(scope, .globalAveragePool, inputs: [x], output: scope.output, shape: pooled)
         }
-        let intermediate = uniqueName("\(scope.output)/pooled")
+        let intermediate = names.unique("\(scope.output)/pooled")
         try emit(scope, .globalAveragePool, inputs: [x], output: intermediate, shape: pooled)
         let squeezed = Array(pooled[0..<2])
         try emit(scope, .reshape(shape: reshapeTarget(from: pooled, to: squeezed)), inputs: [intermediate], output: scope.output,
-                 shape: squeezed, name: uniqueName("\(scope.engineName)/squeeze"))
+                 shape: squeezed, name: names.unique("\(scope.engineName)/squeeze"))
     }
 
     /// ReduceMin / ReduceMax over one axis (axes an attribute before opset 18, an input since).
@@ -340,12 +326,12 @@ extension GraphImporter {
         guard try scope.attributes.int("keepdims", default: 1) == 0 else {
             return try emit(scope, .reduce(reduction, axis: axis), inputs: [x], output: scope.output, shape: kept)
         }
-        let intermediate = uniqueName("\(scope.output)/kept")
+        let intermediate = names.unique("\(scope.output)/kept")
         try emit(scope, .reduce(reduction, axis: axis), inputs: [x], output: intermediate, shape: kept)
         var squeezed = kept
         squeezed.remove(at: axis)
         try emit(scope, .reshape(shape: reshapeTarget(from: kept, to: squeezed)), inputs: [intermediate], output: scope.output,
-                 shape: squeezed, name: uniqueName("\(scope.engineName)/squeeze"))
+                 shape: squeezed, name: names.unique("\(scope.engineName)/squeeze"))
     }
 
     /// Resize of the spatial axes of an NCHW tensor, bilinear with half-pixel centres (the form PyTorch's
@@ -584,11 +570,11 @@ extension GraphImporter {
             return try emit(scope, .softmax(axis: axis), inputs: [x], output: scope.output, shape: shape)
         }
         let flat = try flattened(shape, axis: axis)
-        let flatName = uniqueName("\(scope.output)/flat"), softmaxName = uniqueName("\(scope.output)/softmax")
-        try emit(scope, .flatten(axis: axis), inputs: [x], output: flatName, shape: flat, name: uniqueName("\(scope.engineName)/flatten"))
+        let flatName = names.unique("\(scope.output)/flat"), softmaxName = names.unique("\(scope.output)/softmax")
+        try emit(scope, .flatten(axis: axis), inputs: [x], output: flatName, shape: flat, name: names.unique("\(scope.engineName)/flatten"))
         try emit(scope, .softmax(axis: 1), inputs: [flatName], output: softmaxName, shape: flat)
         try emit(scope, .reshape(shape: reshapeTarget(from: flat, to: shape)), inputs: [softmaxName], output: scope.output, shape: shape,
-                 name: uniqueName("\(scope.engineName)/unflatten"))
+                 name: names.unique("\(scope.engineName)/unflatten"))
     }
 
     private mutating func importDropout(_ scope: NodeScope) throws {

@@ -267,7 +267,7 @@ public enum AnomalyTrainer {
                               _ body: (Tensor) throws -> Void) throws {
         let shape = Shape(height: preprocessing.height, width: preprocessing.width, channels: preprocessing.color.channels)
         let chunk = 32
-        let decoded = Buffer(count: chunk * shape.count)
+        let decoded = AlignedBuffer(count: chunk * shape.count)
         var planar = [Float](repeating: 0, count: shape.count)
         var done = 0
         while done < paths.count {
