@@ -122,7 +122,7 @@ private struct GraphExporter {
     private mutating func int8Weight(_ base: String, _ weight: Tensor, scales: [Float]) -> String {
         let perChannel = weight.count / max(1, scales.count)
         let integers = weight.data.indices.map { i in Int8(min(max((weight.data[i] / scales[i / perChannel]).rounded(.toNearestOrEven), -127), 127)) }
-        let quantized = unique(base + ".quantized")
+        let quantized = names.unique(base + ".quantized")
         proto.initializer.append(Onnx_TensorProto.with {
             $0.name = quantized
             $0.dataType = Int32(Onnx_TensorProto.DataType.int8.rawValue)
@@ -130,15 +130,15 @@ private struct GraphExporter {
             $0.rawData = Data(integers.map { UInt8(bitPattern: $0) })
         })
         let scaleName = initializer(base + ".scale", Tensor(shape: [scales.count], data: scales))
-        let zeroName = unique(base + ".zero_point")
+        let zeroName = names.unique(base + ".zero_point")
         proto.initializer.append(Onnx_TensorProto.with {
             $0.name = zeroName
             $0.dataType = Int32(Onnx_TensorProto.DataType.int8.rawValue)
             $0.dims = [Int64(scales.count)]
             $0.rawData = Data(repeating: 0, count: scales.count)
         })
-        let output = unique(base)
-        append("DequantizeLinear", unique(base + "/dequantize"), inputs: [quantized, scaleName, zeroName], outputs: [output], [.int("axis", 0)])
+        let output = names.unique(base)
+        append("DequantizeLinear", names.unique(base + "/dequantize"), inputs: [quantized, scaleName, zeroName], outputs: [output], [.int("axis", 0)])
         return output
     }
 
@@ -262,14 +262,14 @@ private struct GraphExporter {
         case let .fakeQuantize(scale, zeroPoint, lower, _):
             // QuantizeLinear then DequantizeLinear, sharing one scale and one typed zero point.
             let scaleName = initializer("\(name).scale", Tensor(shape: [], data: [scale]))
-            let zeroName = unique("\(name).zero_point")
+            let zeroName = names.unique("\(name).zero_point")
             proto.initializer.append(Onnx_TensorProto.with {
                 $0.name = zeroName
                 $0.dataType = Int32((lower < 0 ? Onnx_TensorProto.DataType.int8 : .uint8).rawValue)
                 $0.rawData = Data([UInt8(bitPattern: Int8(truncatingIfNeeded: Int(zeroPoint)))])
             })
-            let quantized = unique("\(outputs[0])/quantized")
-            append("QuantizeLinear", unique("\(name)/quantize"), inputs: [x, scaleName, zeroName], outputs: [quantized])
+            let quantized = names.unique("\(outputs[0])/quantized")
+            append("QuantizeLinear", names.unique("\(name)/quantize"), inputs: [x, scaleName, zeroName], outputs: [quantized])
             append("DequantizeLinear", name, inputs: [quantized, scaleName, zeroName], outputs: outputs)
         }
     }
