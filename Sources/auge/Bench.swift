@@ -66,7 +66,7 @@ struct Bench: ParsableCommand {
         options.profile = profile
         options.images = images
         options.overrides = try model.overrides()
-        let path = model.model ?? ModelOptions.defaultModelPath()
+        let path = try model.model ?? ModelOptions.defaultModelPath()
         let report = try Benchmark(modelPath: path, options: options).run(progress: { if format == .table { log($0) } })
         switch format {
         case .json:

@@ -172,7 +172,7 @@ struct Eval: ParsableCommand {
         var object = try JSONSerialization.jsonObject(with: encoder.encode(metrics)) as! [String: Any]
         object["misclassified"] = try JSONSerialization.jsonObject(with: encoder.encode(misclassified))
         object["errors"] = errors
-        object["model"] = settings.model ?? ModelOptions.defaultModelPath()
+        object["model"] = try settings.model ?? ModelOptions.defaultModelPath()
         object["dataset"] = dataset
         object["seconds"] = seconds
         let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])

@@ -54,7 +54,7 @@ struct ModelOptions: ParsableArguments {
     }
 
     func load() throws -> InspectionModel {
-        try InspectionModel.load(path: model ?? Self.defaultModelPath(), overrides: overrides())
+        try InspectionModel.load(path: model ?? (try Self.defaultModelPath()), overrides: overrides())
     }
 
     private static func list(_ text: String) -> [String] {
@@ -69,20 +69,29 @@ struct ModelOptions: ParsableArguments {
 
     /// Models/default.onnx in the working directory, else beside the source checkout the binary was
     /// built in (.build/<config>/auge), else in ../share/auge/ of an installed binary.
-    static func defaultModelPath() -> String { shippedModel("default.onnx") }
+    static func defaultModelPath() throws -> String {
+        try shippedModel("default.onnx", missing: "no --model given, and the demo model default.onnx is not in")
+    }
 
     /// The pretrained backbone anomaly training uses by default (scripts/setup-backbone.sh makes it),
     /// looked up as the default model is.
-    static func defaultBackbonePath() -> String { shippedModel("backbones/efficientnet-lite0.onnx") }
+    static func defaultBackbonePath() throws -> String {
+        try shippedModel("backbones/efficientnet-lite0.onnx",
+                         missing: "training needs a pretrained backbone (make it with scripts/setup-backbone.sh, or give --backbone); it is not in")
+    }
 
-    /// `name` under Models/ in the working directory, beside the source checkout, or in ../share/auge/.
-    private static func shippedModel(_ name: String) -> String {
+    /// `name` under Models/ in the working directory, beside the source checkout, or in ../share/auge/;
+    /// when it is in none, an error that names every place looked in.
+    private static func shippedModel(_ name: String, missing: String) throws -> String {
         let binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
         let candidates = [
             URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("Models/" + name),
             binary.appendingPathComponent("../../../Models/" + name).standardized,
             binary.appendingPathComponent("../share/auge/" + name).standardized,
         ]
-        return (candidates.first { FileManager.default.fileExists(atPath: $0.path) } ?? candidates[0]).path
+        guard let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0.path) }) else {
+            throw CommandFailure("\(missing) " + candidates.map(\.path).joined(separator: ", "))
+        }
+        return found.path
     }
 }

@@ -239,7 +239,7 @@ extension Train {
         guard valSplit > 0, valSplit <= 0.5 else { throw ValidationError("--val-split must be in (0, 0.5]") }
         guard maxFalseRejectRate > 0, maxFalseRejectRate < 0.5 else { throw ValidationError("--max-false-reject-rate must be in (0, 0.5)") }
         guard bankSize >= 1 else { throw ValidationError("--bank-size must be at least 1") }
-        let backbonePath = backbone ?? ModelOptions.defaultBackbonePath()
+        let backbonePath = try backbone ?? ModelOptions.defaultBackbonePath()
         guard FileManager.default.fileExists(atPath: backbonePath) else {
             throw ValidationError("anomaly training needs a pretrained backbone; \(backbonePath) does not exist (make it with scripts/setup-backbone.sh, or give --backbone)")
         }

@@ -80,7 +80,7 @@ struct Watch: ParsableCommand {
             ?? (station.http != nil && station.httpHeatmaps ? defaultExplanation : nil)
         options.statusInterval = statusInterval
         let threads = self.threads ?? ProcessInfo.processInfo.activeProcessorCount
-        let modelPath = model.model ?? ModelOptions.defaultModelPath()
+        let modelPath = try model.model ?? ModelOptions.defaultModelPath()
         let modelOptions = model
         let watcher = try Watcher(
             options: options, modelPath: modelPath,

@@ -160,6 +160,27 @@ final class ClassifyCommandTests: XCTestCase {
         XCTAssertEqual(try AugeProcess.run(["preview", photo, "-o", out, "--size", "24", "--roi", "0,0,20,10"]).status, 0)
     }
 
+    /// A copied binary away from the checkout, in a folder without Models/: the error names every place
+    /// the demo model was looked for; installed as bin/auge beside share/auge/default.onnx, it finds it.
+    func testTheDefaultModelIsLookedForBesideAnInstalledBinary() throws {
+        let prefix = folder.appendingPathComponent("opt")
+        try FileManager.default.createDirectory(at: prefix.appendingPathComponent("bin"), withIntermediateDirectories: true)
+        let installed = prefix.appendingPathComponent("bin/auge")
+        try FileManager.default.copyItem(at: AugeProcess.binary, to: installed)
+        let photo = repositoryRoot.appendingPathComponent("SampleImages/ok/ok_0.jpg").path
+        let lost = try AugeProcess.run(["classify", photo], in: folder, executable: installed)
+        XCTAssertEqual(lost.status, 1, lost.stderr)
+        for place in [folder.appendingPathComponent("Models/default.onnx").path, prefix.appendingPathComponent("share/auge/default.onnx").path] {
+            XCTAssertTrue(lost.stderr.contains(place), "names \(place): \(lost.stderr)")
+        }
+        try FileManager.default.createDirectory(at: prefix.appendingPathComponent("share/auge"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: repositoryRoot.appendingPathComponent("Models/default.onnx"),
+                                         to: prefix.appendingPathComponent("share/auge/default.onnx"))
+        let found = try AugeProcess.run(["classify", "--format", "jsonl", photo], in: folder, executable: installed)
+        XCTAssertEqual(found.status, 0, found.stderr)
+        XCTAssertEqual(try records(found.stdout).first?["decision"] as? String, "ok")
+    }
+
     /// `auge --version` says the version every trained model's provenance names.
     func testVersion() throws {
         let version = try AugeProcess.run(["--version"])
