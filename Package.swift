@@ -12,6 +12,16 @@ let kernelFlags: [SwiftSetting] = portable ? [.define("AUGE_PORTABLE")] : [.unsa
 #else
 let kernelFlags: [SwiftSetting] = []
 #endif
+// The int8 kernels reach `vpdpbusd` through LLVM's intrinsic, which needs -parse-stdlib and AVX-512 VNNI in
+// the -march (x86-64-v4 has AVX-512 F/BW/DQ/CD/VL but not VNNI; with the feature only in -Xllvm -mattr the
+// compiler crashed). The portable build and other CPUs get the module without that code (no AUGE_VNNI).
+#if arch(x86_64)
+let int8Flags: [SwiftSetting] = portable
+    ? [.unsafeFlags(["-parse-stdlib"])]
+    : [.unsafeFlags(["-parse-stdlib", "-Xcc", "-march=x86-64-v4", "-Xcc", "-mavx512vnni"]), .define("AUGE_VNNI")]
+#else
+let int8Flags: [SwiftSetting] = [.unsafeFlags(["-parse-stdlib"])]
+#endif
 
 let package = Package(
     name: "Auge",
@@ -44,7 +54,9 @@ let package = Package(
         .target(name: "AugePrefetch", swiftSettings: [.unsafeFlags(["-parse-stdlib"])]),
         // CPU detection, compiled for any x86-64 so that it can run before the kernels are known to.
         .target(name: "AugeCPU", swiftSettings: portable ? [.define("AUGE_PORTABLE")] : []),
-        .target(name: "AugeEngine", dependencies: ["AugeCPU", "AugePrefetch"], swiftSettings: kernelFlags),
+        // The AVX-512 VNNI int8 GEMM, compiled for x86-64-v4 + VNNI: entered only after CPUFeatures.hasAVX512VNNI.
+        .target(name: "AugeInt8", swiftSettings: int8Flags),
+        .target(name: "AugeEngine", dependencies: ["AugeCPU", "AugePrefetch", "AugeInt8"], swiftSettings: kernelFlags),
         .target(
             name: "AugeONNX",
             dependencies: ["AugeImage", "AugeEngine", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
