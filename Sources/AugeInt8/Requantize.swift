@@ -14,8 +14,11 @@ import Swift
 /// keeps the value small enough for the rounding trick below.
 @_transparent
 public func requantize16(_ accumulator: SIMD16<Int32>, scale: SIMD16<Float>, low: SIMD16<Float>, high: SIMD16<Float>, zeroPoint: SIMD16<Int32>) -> SIMD16<Int32> {
-    // Int32 -> Float rounds to nearest even (cvtdq2ps); Swift never fuses the multiply into anything.
-    var y = SIMD16<Float>(accumulator) * scale
+    // Int32 -> Float rounds to nearest even (cvtdq2ps), then one multiply (never fused with anything).
+    // Both as Builtin vector operations: in this -parse-stdlib module the SIMD initialiser stayed an
+    // outlined call and `*` a per-lane scalar loop.
+    var y = SIMD16<Float>()
+    y._storage._value = Builtin.fmul_Vec16xFPIEEE32(Builtin.sitofp_Vec16xInt32_Vec16xFPIEEE32(accumulator._storage._value), scale._storage._value)
     // Comparisons and blends: pointwiseMin/Max compile to scalar loops.
     y = y.replacing(with: low, where: y .< low)
     y = y.replacing(with: high, where: high .< y)
@@ -78,7 +81,9 @@ public struct Int8GemmArguments {
 /// Stores the first `lanes` (1...16) of `values` as bytes (the codes are already in 0...255).
 @_transparent
 public func storeBytes16(_ values: SIMD16<Int32>, _ pointer: UnsafeMutablePointer<UInt8>, lanes: Int) {
-    let bytes = SIMD16<UInt8>(truncatingIfNeeded: values)
+    // The Builtin truncation, for the same reason as in `requantize16`.
+    var bytes = SIMD16<UInt8>()
+    bytes._storage._value = Builtin.trunc_Vec16xInt32_Vec16xInt8(values._storage._value)
     if lanes == 16 {
         UnsafeMutableRawPointer(pointer).storeBytes(of: bytes, as: SIMD16<UInt8>.self)
     } else {

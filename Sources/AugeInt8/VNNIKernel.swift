@@ -66,7 +66,7 @@ public var int8VNNICompiled: Bool {
 
     /// The 8 row pointers of a tile at `row` with `count` (1...8) real rows: rows past `count` repeat the
     /// last one (their results are not stored), so the loop has no row tail.
-    @inline(__always)
+    @_transparent
     func rowPointers(_ p: Int8GemmArguments, row: Int, count: Int) -> RowPointers8 {
         let last = count &- 1, stride = p.aRowStride
         let a0 = p.a + row &* stride
@@ -82,7 +82,7 @@ public var int8VNNICompiled: Bool {
     )
 
     /// 8 rows x 32 columns (two blocks from `column`): 16 accumulators.
-    @inline(__always)
+    @_transparent
     func tile32(_ p: Int8GemmArguments, row: Int, count: Int, column: Int, blockBytes: Int) {
         let (a0, a1, a2, a3, a4, a5, a6, a7) = rowPointers(p, row: row, count: count)
         let w0 = p.packedB + (column &>> 4) &* blockBytes
@@ -107,7 +107,7 @@ public var int8VNNICompiled: Bool {
     }
 
     /// 8 rows x 16 columns, for the last block of an odd block count: 8 accumulators.
-    @inline(__always)
+    @_transparent
     func tile16(_ p: Int8GemmArguments, row: Int, count: Int, column: Int, blockBytes: Int) {
         let (a0, a1, a2, a3, a4, a5, a6, a7) = rowPointers(p, row: row, count: count)
         let w0 = p.packedB + (column &>> 4) &* blockBytes
@@ -129,31 +129,56 @@ public var int8VNNICompiled: Bool {
     typealias Accumulators8 = (SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>)
 
     /// Adds the folded bias, then stores accumulators and/or requantized bytes for `count` rows of one block.
-    @inline(__always)
+    @_transparent
     func finish(_ p: Int8GemmArguments, _ c: Accumulators8, row: Int, count: Int, column: Int) {
         let lanes = min(16, p.columns &- column)
         let bias = UnsafeRawPointer(p.biasFolded + column).loadUnaligned(as: SIMD16<Int32>.self)
         let scale = UnsafeRawPointer(p.scale + column).loadUnaligned(as: SIMD16<Float>.self)
-        let low = SIMD16<Float>(repeating: p.low), high = SIMD16<Float>(repeating: p.high)
-        let zeroPoint = SIMD16<Int32>(repeating: p.zeroPoint)
-        @inline(__always) func store(_ value: SIMD16<Int32>, _ r: Int) {
-            let corrected = value &+ bias
-            if let accumulators = p.accumulators {
-                storeInt32x16(corrected, accumulators + ((row &+ r) &* p.accumulatorRowStride &+ column), lanes: lanes)
-            }
-            if let output = p.output {
-                let q = requantize16(corrected, scale: scale, low: low, high: high, zeroPoint: zeroPoint)
-                storeBytes16(q, output + ((row &+ r) &* p.outputRowStride &+ column), lanes: lanes)
-            }
+        let epilogue = BlockEpilogue(
+            bias: bias, scale: scale, low: SIMD16<Float>(repeating: p.low), high: SIMD16<Float>(repeating: p.high),
+            zeroPoint: SIMD16<Int32>(repeating: p.zeroPoint), lanes: lanes)
+        storeRow(p, epilogue, c.0, row: row, column: column)
+        if count > 1 { storeRow(p, epilogue, c.1, row: row &+ 1, column: column) }
+        if count > 2 { storeRow(p, epilogue, c.2, row: row &+ 2, column: column) }
+        if count > 3 { storeRow(p, epilogue, c.3, row: row &+ 3, column: column) }
+        if count > 4 { storeRow(p, epilogue, c.4, row: row &+ 4, column: column) }
+        if count > 5 { storeRow(p, epilogue, c.5, row: row &+ 5, column: column) }
+        if count > 6 { storeRow(p, epilogue, c.6, row: row &+ 6, column: column) }
+        if count > 7 { storeRow(p, epilogue, c.7, row: row &+ 7, column: column) }
+    }
+
+    /// What one block's stores need, loaded once per tile.
+    struct BlockEpilogue {
+        var bias: SIMD16<Int32>, scale: SIMD16<Float>, low: SIMD16<Float>, high: SIMD16<Float>, zeroPoint: SIMD16<Int32>, lanes: Int
+    }
+
+    /// A top-level function, not a nested one: the nested closure stayed an outlined call per row.
+    @_transparent
+    func storeRow(_ p: Int8GemmArguments, _ e: BlockEpilogue, _ value: SIMD16<Int32>, row: Int, column: Int) {
+        let corrected = value &+ e.bias
+        if let accumulators = p.accumulators {
+            storeInt32x16(corrected, accumulators + (row &* p.accumulatorRowStride &+ column), lanes: e.lanes)
         }
-        store(c.0, 0)
-        if count > 1 { store(c.1, 1) }
-        if count > 2 { store(c.2, 2) }
-        if count > 3 { store(c.3, 3) }
-        if count > 4 { store(c.4, 4) }
-        if count > 5 { store(c.5, 5) }
-        if count > 6 { store(c.6, 6) }
-        if count > 7 { store(c.7, 7) }
+        if let output = p.output {
+            let q = requantize16(corrected, scale: e.scale, low: e.low, high: e.high, zeroPoint: e.zeroPoint)
+            storeBytes16(q, output + (row &* p.outputRowStride &+ column), lanes: e.lanes)
+        }
+    }
+
+    /// A throughput probe: 16 independent chains of vpdpbusd on registers, `iterations` rounds (1024
+    /// multiply-accumulates each). Returns a value that depends on every chain so none is optimised away.
+    @inline(never)
+    public func int8PeakLoopVNNI(_ iterations: Int) -> Int32 {
+        let a = SIMD16<Int32>(repeating: 0x0102_0301), b = SIMD16<Int32>(repeating: 0x01FF_01FF)
+        var c0 = SIMD16<Int32>(repeating: Int32(truncatingIfNeeded: iterations)), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0
+        var c8 = c0, c9 = c0, c10 = c0, c11 = c0, c12 = c0, c13 = c0, c14 = c0, c15 = c0
+        for _ in 0..<iterations {
+            c0 = dotBytes(c0, a, b); c1 = dotBytes(c1, a, b); c2 = dotBytes(c2, a, b); c3 = dotBytes(c3, a, b)
+            c4 = dotBytes(c4, a, b); c5 = dotBytes(c5, a, b); c6 = dotBytes(c6, a, b); c7 = dotBytes(c7, a, b)
+            c8 = dotBytes(c8, a, b); c9 = dotBytes(c9, a, b); c10 = dotBytes(c10, a, b); c11 = dotBytes(c11, a, b)
+            c12 = dotBytes(c12, a, b); c13 = dotBytes(c13, a, b); c14 = dotBytes(c14, a, b); c15 = dotBytes(c15, a, b)
+        }
+        return (c0 &+ c1 &+ c2 &+ c3 &+ c4 &+ c5 &+ c6 &+ c7 &+ c8 &+ c9 &+ c10 &+ c11 &+ c12 &+ c13 &+ c14 &+ c15).wrappedSum()
     }
 
 #else
@@ -161,6 +186,11 @@ public var int8VNNICompiled: Bool {
     /// Not in this build (portable, or not x86-64): `int8VNNICompiled` is false and the engine never calls it.
     @inline(never)
     public func int8GemmVNNI(_ args: UnsafePointer<Int8GemmArguments>) {
+        fatalError("the AVX-512 VNNI int8 kernel is not in this build")
+    }
+
+    @inline(never)
+    public func int8PeakLoopVNNI(_ iterations: Int) -> Int32 {
         fatalError("the AVX-512 VNNI int8 kernel is not in this build")
     }
 
