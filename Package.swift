@@ -88,6 +88,8 @@ let package = Package(
             dependencies: ["AugeSamples", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "DecodeBenchmark", dependencies: ["AugeImage"], path: "Benchmarks/DecodeBenchmark"),
         .executableTarget(name: "TrainBenchmark", dependencies: ["AugeTrain"], path: "Benchmarks/TrainBenchmark"),
+        // Int8 GEMM paths beside the FP32 GEMM at realistic convolution shapes (G MAC/s, one thread).
+        .executableTarget(name: "Int8GemmBenchmark", dependencies: ["AugeEngine"], path: "Benchmarks/Int8GemmBenchmark", swiftSettings: kernelFlags),
         .testTarget(name: "AugeImageTests", dependencies: ["AugeImage"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AugeSamplesTests", dependencies: ["AugeSamples", "AugeImage"]),
         .testTarget(name: "AugeEngineTests", dependencies: ["AugeEngine"], swiftSettings: kernelFlags),

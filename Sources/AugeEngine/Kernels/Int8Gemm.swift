@@ -17,24 +17,30 @@
 import AugeInt8
 
 /// The quantization of one int8 GEMM's activations (the weights' is in the per-column scale).
-struct Int8Quantization {
+package struct Int8Quantization {
     /// Zero point of the uint8 input activations.
-    var inputZeroPoint: Int32
+    package var inputZeroPoint: Int32
     /// Zero point of the uint8 output.
-    var outputZeroPoint: Int32
+    package var outputZeroPoint: Int32
     /// Output codes are clamped to this range: 0...255, or zy...255 for a fused ReLU, or a clip's bounds quantized.
-    var outputRange: ClosedRange<Int32> = 0...255
+    package var outputRange: ClosedRange<Int32> = 0...255
+
+    package init(inputZeroPoint: Int32, outputZeroPoint: Int32, outputRange: ClosedRange<Int32> = 0...255) {
+        self.inputZeroPoint = inputZeroPoint
+        self.outputZeroPoint = outputZeroPoint
+        self.outputRange = outputRange
+    }
 }
 
 /// Which int8 kernel runs.
-enum Int8GemmPath: String, CaseIterable {
+package enum Int8GemmPath: String, CaseIterable {
     case portable
     case avx512VNNI = "avx512-vnni"
 
     /// The fastest path this build and CPU can run.
-    static var best: Int8GemmPath { isAvailable(.avx512VNNI) ? .avx512VNNI : .portable }
+    package static var best: Int8GemmPath { isAvailable(.avx512VNNI) ? .avx512VNNI : .portable }
 
-    static func isAvailable(_ path: Int8GemmPath) -> Bool {
+    package static func isAvailable(_ path: Int8GemmPath) -> Bool {
         switch path {
         case .portable: return true
         case .avx512VNNI: return int8VNNICompiled && CPUFeatures.hasAVX512VNNI
@@ -49,8 +55,8 @@ enum Int8GemmPath: String, CaseIterable {
 /// So one 64-byte load gives each of 16 Int32 lanes the four k-values that vpdpbusd multiplies with
 /// four consecutive bytes of an A row. Rows k >= K and columns n >= N are zero, so the kernels may
 /// read A up to 4 * kGroups bytes per row whatever those bytes hold.
-final class Int8PackedWeights {
-    let k: Int, n: Int, kGroups: Int, blocks: Int
+package final class Int8PackedWeights {
+    package let k: Int, n: Int, kGroups: Int, blocks: Int
     let packed: UnsafeMutablePointer<Int8>
     /// bias[n] - za * sum_k B[k][n], then zeros up to a whole block.
     let biasFolded: UnsafeMutablePointer<Int32>
@@ -60,7 +66,7 @@ final class Int8PackedWeights {
 
     /// `weights` is [N][K] (output channel major: ONNX Conv's [O, I, kH, kW] flattened, or Gemm's B
     /// transposed); `bias` and `scale` have N values.
-    init(weights: [Int8], k: Int, n: Int, bias: [Int32], scale multipliers: [Float], quantization: Int8Quantization) {
+    package init(weights: [Int8], k: Int, n: Int, bias: [Int32], scale multipliers: [Float], quantization: Int8Quantization) {
         precondition(weights.count == n * k && bias.count == n && multipliers.count == n && k > 0 && n > 0)
         self.k = k
         self.n = n
@@ -98,7 +104,7 @@ final class Int8PackedWeights {
 /// 4 * kGroups bytes) into `output` (uint8, row stride `outputRowStride`), and/or the corrected Int32
 /// accumulators into `accumulators`. No allocation; the caller splits rows (and, by offsetting
 /// pointers, column blocks) over threads.
-func int8Gemm(
+package func int8Gemm(
     path: Int8GemmPath, a: UnsafePointer<UInt8>, aRowStride: Int, rows: Int, weights w: Int8PackedWeights, output: UnsafeMutablePointer<UInt8>?,
     outputRowStride: Int, accumulators: UnsafeMutablePointer<Int32>? = nil, accumulatorRowStride: Int = 0
 ) {
