@@ -19,8 +19,13 @@ let kernelFlags: [SwiftSetting] = []
 let int8Flags: [SwiftSetting] = portable
     ? [.unsafeFlags(["-parse-stdlib"])]
     : [.unsafeFlags(["-parse-stdlib", "-Xcc", "-march=x86-64-v4", "-Xcc", "-mavx512vnni"]), .define("AUGE_VNNI")]
+// The AVX2 int8 kernel (vpmaddwd) at the engine's level, x86-64-v3, in its own -parse-stdlib module.
+let int8AVX2Flags: [SwiftSetting] = portable
+    ? [.unsafeFlags(["-parse-stdlib"])]
+    : [.unsafeFlags(["-parse-stdlib", "-Xcc", "-march=x86-64-v3"]), .define("AUGE_INT8_AVX2")]
 #else
 let int8Flags: [SwiftSetting] = [.unsafeFlags(["-parse-stdlib"])]
+let int8AVX2Flags: [SwiftSetting] = [.unsafeFlags(["-parse-stdlib"])]
 #endif
 
 let package = Package(
@@ -56,7 +61,9 @@ let package = Package(
         .target(name: "AugeCPU", swiftSettings: portable ? [.define("AUGE_PORTABLE")] : []),
         // The AVX-512 VNNI int8 GEMM, compiled for x86-64-v4 + VNNI: entered only after CPUFeatures.hasAVX512VNNI.
         .target(name: "AugeInt8", swiftSettings: int8Flags),
-        .target(name: "AugeEngine", dependencies: ["AugeCPU", "AugePrefetch", "AugeInt8"], swiftSettings: kernelFlags),
+        // The exact AVX2 int8 GEMM (vpmaddwd on widened bytes) for CPUs without VNNI.
+        .target(name: "AugeInt8AVX2", dependencies: ["AugeInt8"], swiftSettings: int8AVX2Flags),
+        .target(name: "AugeEngine", dependencies: ["AugeCPU", "AugePrefetch", "AugeInt8", "AugeInt8AVX2"], swiftSettings: kernelFlags),
         .target(
             name: "AugeONNX",
             dependencies: ["AugeImage", "AugeEngine", .product(name: "SwiftProtobuf", package: "swift-protobuf")],

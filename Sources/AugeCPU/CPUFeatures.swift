@@ -68,7 +68,7 @@ public enum CPUFeatures {
         #endif
     }
 
-    /// Whether this build holds the AVX-512 VNNI int8 kernel (the main x86-64 build; not the portable one).
+    /// Whether this build holds the AVX-512 VNNI and AVX2 int8 kernels (the main x86-64 build; not the portable one).
     public static var compiledAVX512VNNI: Bool {
         #if AUGE_PORTABLE || !arch(x86_64)
         return false
@@ -77,8 +77,12 @@ public enum CPUFeatures {
         #endif
     }
 
-    /// The int8 GEMM path the engine picks: `avx512-vnni` when compiled in and the CPU has it, else `portable`.
-    public static var int8Path: String { compiledAVX512VNNI && hasAVX512VNNI ? "avx512-vnni" : "portable" }
+    /// The int8 GEMM path the engine picks (the engine's `Int8GemmPath.best`): `avx512-vnni` when compiled in
+    /// and the CPU has it, else `avx2` when compiled in and the CPU has AVX2, else `portable`.
+    public static var int8Path: String {
+        guard compiledAVX512VNNI else { return "portable" }
+        return hasAVX512VNNI ? "avx512-vnni" : kernelLevel >= .avx2 ? "avx2" : "portable"
+    }
 
     public static var summary: String {
         let wanted = ["avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx_vnni", "avx512_bf16", "f16c"].filter(flags.contains)

@@ -141,6 +141,12 @@ final class Int8GemmTests: XCTestCase {
         print("Int8GemmTests: avx512-vnni path checked on \(cases) cases")
     }
 
+    func testAVX2EqualsReference() throws {
+        try XCTSkipUnless(Int8GemmPath.isAvailable(.avx2), "no AVX2 int8 kernel here (a CPU without AVX2, or the portable build): \(CPUFeatures.summary)")
+        let cases = sweep(.avx2)
+        print("Int8GemmTests: avx2 path checked on \(cases) cases")
+    }
+
     /// Ties round half to even: accumulators 1, 3, 5, -1, -3 with scale 0.5 give 0, 2, 2, 0, -2 (then + zy).
     func testRoundingHalfToEven() {
         // K = 1, A = 1 with zero point 0, weight 1: the accumulator is 1 + bias.
@@ -165,6 +171,7 @@ final class Int8GemmTests: XCTestCase {
     /// The best path is VNNI exactly where the CPU and build have it, and CPUFeatures reports the same choice.
     func testDispatch() {
         XCTAssertEqual(Int8GemmPath.best == .avx512VNNI, CPUFeatures.hasAVX512VNNI && CPUFeatures.compiledAVX512VNNI)
+        XCTAssertEqual(Int8GemmPath.best == .avx2, !CPUFeatures.hasAVX512VNNI && CPUFeatures.compiledAVX512VNNI && CPUFeatures.kernelLevel >= .avx2)
         XCTAssertEqual(CPUFeatures.int8Path, Int8GemmPath.best.rawValue)
         XCTAssertTrue(CPUFeatures.summary.contains("int8 kernels \(Int8GemmPath.best.rawValue)"))
         if CPUFeatures.flags.contains("avx512_vnni") && CPUFeatures.kernelLevel == .avx512 {

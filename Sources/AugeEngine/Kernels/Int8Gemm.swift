@@ -10,11 +10,13 @@
 // The second form is what the kernels compute: the zero-point term is folded into the bias once, so the
 // hot loop multiplies raw bytes (vpdpbusd takes unsigned x signed).
 //
-// Paths: `portable` (generic Swift SIMD, any CPU and the portable build) and `avx512VNNI` (module
-// AugeInt8, compiled for x86-64-v4 + VNNI, entered only after the CPU check). Both requantize through
-// AugeInt8's `requantize16`, and both equal `referenceInt8Gemm` bit for bit.
+// Paths: `portable` (generic Swift SIMD, any CPU and the portable build), `avx2` (module AugeInt8AVX2,
+// vpmaddwd on widened bytes, x86-64-v3) and `avx512VNNI` (module AugeInt8, compiled for x86-64-v4 +
+// VNNI, entered only after the CPU check). All requantize through AugeInt8's `requantize16`, and all
+// equal `referenceInt8Gemm` bit for bit.
 
 import AugeInt8
+import AugeInt8AVX2
 
 /// The quantization of one int8 GEMM's activations (the weights' is in the per-column scale).
 package struct Int8Quantization {
@@ -35,14 +37,16 @@ package struct Int8Quantization {
 /// Which int8 kernel runs.
 package enum Int8GemmPath: String, CaseIterable {
     case portable
+    case avx2
     case avx512VNNI = "avx512-vnni"
 
     /// The fastest path this build and CPU can run.
-    package static var best: Int8GemmPath { isAvailable(.avx512VNNI) ? .avx512VNNI : .portable }
+    package static var best: Int8GemmPath { [.avx512VNNI, .avx2].first(where: isAvailable) ?? .portable }
 
     package static func isAvailable(_ path: Int8GemmPath) -> Bool {
         switch path {
         case .portable: return true
+        case .avx2: return int8AVX2Compiled && CPUFeatures.kernelLevel >= .avx2
         case .avx512VNNI: return int8VNNICompiled && CPUFeatures.hasAVX512VNNI
         }
     }
@@ -116,6 +120,9 @@ package func int8Gemm(
     switch path {
     case .portable:
         int8GemmPortable(&arguments)
+    case .avx2:
+        precondition(Int8GemmPath.isAvailable(.avx2), "the AVX2 int8 kernel cannot run on this CPU or build")
+        int8GemmAVX2(&arguments)
     case .avx512VNNI:
         // The module's code uses AVX-512: never entered without the CPU check.
         precondition(Int8GemmPath.isAvailable(.avx512VNNI), "the AVX-512 VNNI int8 kernel cannot run on this CPU or build")
