@@ -6,7 +6,7 @@
 // It reads the VNNI packing unchanged: 16 bytes of a packed group are 4 columns x 4 k-values;
 // sign-extended to 16 int16 and multiplied by the row's 4 A bytes (zero-extended, repeated), vpmaddwd
 // leaves per column two partial sums (k 0+1 and k 2+3) in adjacent int32 lanes. The epilogue adds the
-// pairs (vphaddd, then vpermd restores column order). Tile: 3 rows x 16 columns = 12 ymm accumulators.
+// pairs (vphaddd, then vpermd restores column order). Tile: 2 rows x 16 columns = 8 ymm accumulators.
 //
 // Compiled for x86-64-v3 (the engine's own level) with -parse-stdlib for the intrinsics; entered only
 // when the CPU has AVX2 (the same check as the engine's kernels).
@@ -78,34 +78,34 @@ public var int8AVX2Compiled: Bool {
             let weights = p.packedB + (column &>> 4) &* blockBytes
             var row = 0
             while row < p.rows {
-                tile(p, row: row, count: min(3, p.rows &- row), column: column, weights: weights)
-                row &+= 3
+                tile(p, row: row, count: min(2, p.rows &- row), column: column, weights: weights)
+                row &+= 2
             }
             column &+= 16
         }
     }
 
+    /// `count` (1 or 2) rows x 16 columns: 8 accumulators, two A patterns, one B vector and a product
+    /// (3 rows needed 17 ymm registers and spilled an accumulator through memory every iteration: 32 G MAC/s).
     @_transparent
     func tile(_ p: Int8GemmArguments, row: Int, count: Int, column: Int, weights: UnsafePointer<Int8>) {
-        let last = count &- 1, stride = p.aRowStride
-        let a0 = p.a + row &* stride
-        let a1 = a0 + min(1, last) &* stride, a2 = a0 + last &* stride
+        let a0 = p.a + row &* p.aRowStride
+        let a1 = a0 + (count &- 1) &* p.aRowStride
         let zero = SIMD8<Int32>(repeating: 0)
         var c00 = zero, c01 = zero, c02 = zero, c03 = zero
         var c10 = zero, c11 = zero, c12 = zero, c13 = zero
-        var c20 = zero, c21 = zero, c22 = zero, c23 = zero
         var g = 0
         while g < p.kGroups {
             let k = g &* 4, w = weights + g &* 64
-            let x0 = rowPattern(a0 + k), x1 = rowPattern(a1 + k), x2 = rowPattern(a2 + k)
+            let x0 = rowPattern(a0 + k), x1 = rowPattern(a1 + k)
             let b0 = weights16(w)
-            c00 = multiplyAdd(c00, x0, b0); c10 = multiplyAdd(c10, x1, b0); c20 = multiplyAdd(c20, x2, b0)
+            c00 = multiplyAdd(c00, x0, b0); c10 = multiplyAdd(c10, x1, b0)
             let b1 = weights16(w + 16)
-            c01 = multiplyAdd(c01, x0, b1); c11 = multiplyAdd(c11, x1, b1); c21 = multiplyAdd(c21, x2, b1)
+            c01 = multiplyAdd(c01, x0, b1); c11 = multiplyAdd(c11, x1, b1)
             let b2 = weights16(w + 32)
-            c02 = multiplyAdd(c02, x0, b2); c12 = multiplyAdd(c12, x1, b2); c22 = multiplyAdd(c22, x2, b2)
+            c02 = multiplyAdd(c02, x0, b2); c12 = multiplyAdd(c12, x1, b2)
             let b3 = weights16(w + 48)
-            c03 = multiplyAdd(c03, x0, b3); c13 = multiplyAdd(c13, x1, b3); c23 = multiplyAdd(c23, x2, b3)
+            c03 = multiplyAdd(c03, x0, b3); c13 = multiplyAdd(c13, x1, b3)
             g &+= 1
         }
         let lanes = min(16, p.columns &- column)
@@ -115,9 +115,6 @@ public var int8AVX2Compiled: Bool {
         storeRow(p, columnSums(c00, c01, c02, c03), bias: bias, scale: scale, low: low, high: high, zeroPoint: zeroPoint, row: row, column: column, lanes: lanes)
         if count > 1 {
             storeRow(p, columnSums(c10, c11, c12, c13), bias: bias, scale: scale, low: low, high: high, zeroPoint: zeroPoint, row: row &+ 1, column: column, lanes: lanes)
-        }
-        if count > 2 {
-            storeRow(p, columnSums(c20, c21, c22, c23), bias: bias, scale: scale, low: low, high: high, zeroPoint: zeroPoint, row: row &+ 2, column: column, lanes: lanes)
         }
     }
 
