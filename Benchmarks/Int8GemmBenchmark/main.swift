@@ -1,7 +1,10 @@
 // Int8 GEMM rate (G int8 multiply-accumulates per second, one thread) of each int8 path beside the
 // engine's FP32 GEMM (1x1 convolution kernel) at the same M x N x K, with the measured peaks.
 //
-//   swift build -c release --product Int8GemmBenchmark && .build/release/Int8GemmBenchmark [--samples 9] [--shapes M,N,K;...]
+//   swift build -c release --product Int8GemmBenchmark && .build/release/Int8GemmBenchmark [--samples 9] [--shapes M,N,K;...] [--check]
+//
+// --check also compares every path's output with `referenceInt8Gemm` at each shape (bit for bit), e.g.
+// in the portable build, whose int8 path the test suite (built for the main build) does not run.
 //
 // Each figure is the median of `samples` timed samples (each at least 20 ms of repeated GEMMs) after a
 // 0.3 s warm-up; the machine is shared, so compare ratios from one run. A: uint8 M x K (rows padded to
@@ -33,6 +36,7 @@ func measure(samples: Int, _ body: () -> Void) -> Double {
 }
 
 var samples = 9
+var checking = false
 // Realistic layers: ResNet-18 3x3 convolutions as im2col GEMMs (K = 9 x in-channels) at 56, 28, 14, 7;
 // a 1x1 expansion; MobileNetV2's first layer (K = 27); a batch-1 FC layer.
 var shapes: [(m: Int, n: Int, k: Int)] = [(3136, 64, 576), (784, 128, 1152), (196, 256, 2304), (49, 512, 4608), (3136, 144, 24), (12544, 32, 27), (1, 1000, 1280)]
@@ -40,13 +44,14 @@ var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
     switch argument {
     case "--samples": samples = Int(arguments.next() ?? "") ?? samples
+    case "--check": checking = true
     case "--shapes":
         shapes = (arguments.next() ?? "").split(separator: ";").compactMap {
             let v = $0.split(separator: ",").compactMap { Int($0) }
             return v.count == 3 ? (v[0], v[1], v[2]) : nil
         }
     default:
-        print("usage: Int8GemmBenchmark [--samples N] [--shapes M,N,K;M,N,K...]")
+        print("usage: Int8GemmBenchmark [--samples N] [--shapes M,N,K;M,N,K...] [--check]")
         exit(2)
     }
 }
@@ -69,19 +74,26 @@ for (m, n, k) in shapes {
     let weights = (0..<(n * k)).map { _ in Int8.random(in: -128...127, using: &generator) }
     let bias = (0..<n).map { _ in Int32.random(in: -1000...1000, using: &generator) }
     let scale = (0..<n).map { _ in Float.random(in: 1e-5...1e-4, using: &generator) }
-    let packed = Int8PackedWeights(
-        weights: weights, k: k, n: n, bias: bias, scale: scale,
-        quantization: Int8Quantization(inputZeroPoint: 128, outputZeroPoint: 3, outputRange: 3...255))
+    let quantization = Int8Quantization(inputZeroPoint: 128, outputZeroPoint: 3, outputRange: 3...255)
+    let packed = Int8PackedWeights(weights: weights, k: k, n: n, bias: bias, scale: scale, quantization: quantization)
+    let expected =
+        checking
+        ? referenceInt8Gemm(a: a, aRowStride: stride, m: m, k: k, n: n, weights: weights, bias: bias, scale: scale, quantization: quantization).output : nil
     var output = [UInt8](repeating: 0, count: m * n)
     let macs = Double(m * n * k)
     var rates: [Double] = []
     a.withUnsafeBufferPointer { a in
         output.withUnsafeMutableBufferPointer { output in
             for path in paths {
+                output.update(repeating: 0)  // so that a path that stores nothing cannot pass on another's output
                 let seconds = measure(samples: samples) {
                     int8Gemm(path: path, a: a.baseAddress!, aRowStride: stride, rows: m, weights: packed, output: output.baseAddress!, outputRowStride: n)
                 }
                 rates.append(macs / seconds * 1e-9)
+                if let expected, !expected.elementsEqual(output) {
+                    print("\(path.rawValue) differs from the reference at \(m) x \(n) x \(k)")
+                    exit(1)
+                }
             }
         }
     }
@@ -93,4 +105,4 @@ for (m, n, k) in shapes {
         String(format: "%6d %5d %5d  ", m, n, k) + rates.map { String(format: "%13.1f", $0) }.joined()
             + String(format: "%12.1f%11.2fx", fp32Rate, best / fp32Rate) + peakText)
 }
-print("rates in G multiply-accumulates per second, one thread (median of \(samples) samples)")
+print("rates in G multiply-accumulates per second, one thread (median of \(samples) samples)" + (checking ? "; every output equal to the reference" : ""))

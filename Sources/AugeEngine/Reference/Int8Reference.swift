@@ -6,7 +6,7 @@
 
 /// `a` is M x K uint8 with row stride `aRowStride`; `weights` is [N][K]. Returns the Int32 accumulators
 /// (M x N, bias included) and the uint8 outputs (M x N).
-func referenceInt8Gemm(
+package func referenceInt8Gemm(
     a: [UInt8], aRowStride: Int, m: Int, k: Int, n: Int, weights: [Int8], bias: [Int32], scale: [Float], quantization q: Int8Quantization
 ) -> (accumulators: [Int32], output: [UInt8]) {
     var accumulators = [Int32](repeating: 0, count: m * n)
