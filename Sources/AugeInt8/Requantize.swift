@@ -54,7 +54,7 @@ public struct Int8GemmArguments {
     public var accumulators: UnsafeMutablePointer<Int32>?
     public var accumulatorRowStride: Int
 
-    @inlinable
+    @_transparent
     public init(
         a: UnsafePointer<UInt8>, aRowStride: Int, rows: Int, packedB: UnsafePointer<Int8>, kGroups: Int, columns: Int, biasFolded: UnsafePointer<Int32>,
         scale: UnsafePointer<Float>, low: Float, high: Float, zeroPoint: Int32, output: UnsafeMutablePointer<UInt8>?, outputRowStride: Int,
