@@ -12,6 +12,21 @@ let kernelFlags: [SwiftSetting] = portable ? [.define("AUGE_PORTABLE")] : [.unsa
 #else
 let kernelFlags: [SwiftSetting] = []
 #endif
+// The int8 kernels reach `vpdpbusd` through LLVM's intrinsic, which needs -parse-stdlib and AVX-512 VNNI in
+// the -march (x86-64-v4 has AVX-512 F/BW/DQ/CD/VL but not VNNI; with the feature only in -Xllvm -mattr the
+// compiler crashed). The portable build and other CPUs get the module without that code (no AUGE_VNNI).
+#if arch(x86_64)
+let int8Flags: [SwiftSetting] = portable
+    ? [.unsafeFlags(["-parse-stdlib"])]
+    : [.unsafeFlags(["-parse-stdlib", "-Xcc", "-march=x86-64-v4", "-Xcc", "-mavx512vnni"]), .define("AUGE_VNNI")]
+// The AVX2 int8 kernel (vpmaddwd) at the engine's level, x86-64-v3, in its own -parse-stdlib module.
+let int8AVX2Flags: [SwiftSetting] = portable
+    ? [.unsafeFlags(["-parse-stdlib"])]
+    : [.unsafeFlags(["-parse-stdlib", "-Xcc", "-march=x86-64-v3"]), .define("AUGE_INT8_AVX2")]
+#else
+let int8Flags: [SwiftSetting] = [.unsafeFlags(["-parse-stdlib"])]
+let int8AVX2Flags: [SwiftSetting] = [.unsafeFlags(["-parse-stdlib"])]
+#endif
 
 let package = Package(
     name: "Auge",
@@ -46,7 +61,11 @@ let package = Package(
         .target(name: "AugePrefetch", swiftSettings: [.unsafeFlags(["-parse-stdlib"])]),
         // CPU detection, compiled for any x86-64 so that it can run before the kernels are known to.
         .target(name: "AugeCPU", swiftSettings: portable ? [.define("AUGE_PORTABLE")] : []),
-        .target(name: "AugeEngine", dependencies: ["AugeCPU", "AugePrefetch", "AugeRandom"], swiftSettings: kernelFlags),
+        // The AVX-512 VNNI int8 GEMM, compiled for x86-64-v4 + VNNI: entered only after CPUFeatures.hasAVX512VNNI.
+        .target(name: "AugeInt8", swiftSettings: int8Flags),
+        // The exact AVX2 int8 GEMM (vpmaddwd on widened bytes) for CPUs without VNNI.
+        .target(name: "AugeInt8AVX2", dependencies: ["AugeInt8"], swiftSettings: int8AVX2Flags),
+        .target(name: "AugeEngine", dependencies: ["AugeCPU", "AugePrefetch", "AugeRandom", "AugeInt8", "AugeInt8AVX2"], swiftSettings: kernelFlags),
         .target(
             name: "AugeONNX",
             dependencies: ["AugeImage", "AugeEngine", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
@@ -77,6 +96,8 @@ let package = Package(
             name: "auge-samples",
             dependencies: ["AugeSamples", "AugeRandom", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "DecodeBenchmark", dependencies: ["AugeImage"], path: "Benchmarks/DecodeBenchmark"),
+        // Int8 GEMM paths beside the FP32 GEMM at realistic convolution shapes (G MAC/s, one thread).
+        .executableTarget(name: "Int8GemmBenchmark", dependencies: ["AugeEngine"], path: "Benchmarks/Int8GemmBenchmark", swiftSettings: kernelFlags),
         .testTarget(name: "AugeImageTests", dependencies: ["AugeImage"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AugeSamplesTests", dependencies: ["AugeSamples", "AugeImage", "AugeRandom"]),
         .testTarget(name: "AugeEngineTests", dependencies: ["AugeEngine"], swiftSettings: kernelFlags),

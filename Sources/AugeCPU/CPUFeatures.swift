@@ -48,10 +48,46 @@ public enum CPUFeatures {
     /// Whether the compiled kernels can run here; when false, running the engine would crash with SIGILL.
     public static var canRunKernels: Bool { kernelLevel >= compiledLevel }
 
+    /// AVX-512 VNNI (`vpdpbusd` on zmm) with everything else of x86-64-v4, which the AugeInt8 module is
+    /// compiled for: the condition for entering it. Linux names the flag `avx512_vnni`.
+    public static var hasAVX512VNNI: Bool {
+        #if arch(x86_64)
+        return kernelLevel >= .avx512 && ["avx512bw", "avx512dq", "avx512cd", "avx512vl", "avx512_vnni"].allSatisfy(flags.contains)
+        #else
+        return false
+        #endif
+    }
+
+    /// AVX-VNNI: the same dot product on ymm, VEX-encoded, for CPUs without AVX-512 (Alder Lake and
+    /// later Intel cores, Zen 5). Linux names it `avx_vnni`. Detected only; no kernel uses it yet.
+    public static var hasAVXVNNI: Bool {
+        #if arch(x86_64)
+        return kernelLevel >= .avx2 && flags.contains("avx_vnni")
+        #else
+        return false
+        #endif
+    }
+
+    /// Whether this build holds the AVX-512 VNNI and AVX2 int8 kernels (the main x86-64 build; not the portable one).
+    public static var compiledAVX512VNNI: Bool {
+        #if AUGE_PORTABLE || !arch(x86_64)
+        return false
+        #else
+        return true
+        #endif
+    }
+
+    /// The int8 GEMM path the engine picks (the engine's `Int8GemmPath.best`): `avx512-vnni` when compiled in
+    /// and the CPU has it, else `avx2` when compiled in and the CPU has AVX2, else `portable`.
+    public static var int8Path: String {
+        guard compiledAVX512VNNI else { return "portable" }
+        return hasAVX512VNNI ? "avx512-vnni" : kernelLevel >= .avx2 ? "avx2" : "portable"
+    }
+
     public static var summary: String {
-        let wanted = ["avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_bf16", "f16c"].filter(flags.contains)
+        let wanted = ["avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx_vnni", "avx512_bf16", "f16c"].filter(flags.contains)
         return "CPU kernel level \(kernelLevel.rawValue) (features: \(wanted.isEmpty ? "none of interest" : wanted.joined(separator: " "))), "
-            + "kernels compiled for \(compiledLevel.rawValue), \(ProcessInfo.processInfo.activeProcessorCount) cores"
+            + "kernels compiled for \(compiledLevel.rawValue), int8 kernels \(int8Path), \(ProcessInfo.processInfo.activeProcessorCount) cores"
     }
 
     private static func readFlags() -> Set<String> {
@@ -63,7 +99,8 @@ public enum CPUFeatures {
         #elseif os(macOS)
         var result = Set<String>()
         for (sysctl, name) in [("hw.optional.avx2_0", "avx2"), ("hw.optional.fma", "fma"), ("hw.optional.avx512f", "avx512f"),
-                               ("hw.optional.avx512bw", "avx512bw"), ("hw.optional.avx512vl", "avx512vl")] {
+                               ("hw.optional.avx512bw", "avx512bw"), ("hw.optional.avx512vl", "avx512vl"),
+                               ("hw.optional.avx512dq", "avx512dq"), ("hw.optional.avx512cd", "avx512cd"), ("hw.optional.avx512vnni", "avx512_vnni")] {
             var value: Int32 = 0
             var size = MemoryLayout<Int32>.size
             if sysctlbyname(sysctl, &value, &size, nil, 0) == 0 && value != 0 { result.insert(name) }

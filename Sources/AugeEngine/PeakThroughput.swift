@@ -1,5 +1,6 @@
 // A measured FMA peak of this CPU, to put achieved GFLOP/s in context (`auge bench --profile`).
 
+import AugeInt8
 import Foundation
 
 public enum PeakThroughput {
@@ -19,6 +20,23 @@ public enum PeakThroughput {
         } while DispatchTime.now().uptimeNanoseconds < end
         // Keep the result observable so the loop is not optimised away.
         if sink.sum().isNaN { print("") }
+        return best
+    }
+
+    /// G int8 multiply-accumulates per second of one thread running independent vpdpbusd on registers
+    /// (64 per instruction), the best of slices over about `duration` seconds; nil without the VNNI kernel.
+    package static func measureInt8OneThread(duration: Double = 0.2) -> Double? {
+        guard Int8GemmPath.isAvailable(.avx512VNNI) else { return nil }
+        let iterations = 100_000
+        var best = 0.0, sink: Int32 = 0
+        let end = DispatchTime.now().uptimeNanoseconds + UInt64(duration * 1e9)
+        repeat {
+            let start = DispatchTime.now().uptimeNanoseconds
+            sink &+= int8PeakLoopVNNI(iterations)
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            best = max(best, Double(iterations) * 16 * 64 / seconds / 1e9)
+        } while DispatchTime.now().uptimeNanoseconds < end
+        if sink == 42 { print("") }
         return best
     }
 

@@ -1,0 +1,102 @@
+// Requantization of int8 GEMM accumulators to uint8, shared by every int8 path (the engine's portable
+// kernel and this module's VNNI kernel) so that they agree bit for bit.
+//
+// @_transparent: always inlined at SIL level, so each caller compiles it with its own CPU flags. A plain
+// @inlinable function may stay an outlined call into this module, which is compiled for AVX-512 and
+// must not run before the CPU check.
+import Swift
+
+/// Requantizes 16 accumulators (already corrected: sum_k (a - za) * b + bias) to output codes in
+/// `low + zeroPoint ... high + zeroPoint`:
+///     q = clamp(roundHalfEven(Float(acc) * scale), low, high) + zeroPoint
+/// `low` / `high` are the output bounds minus the zero point, whole numbers in [-255, 255]. Clamping
+/// before rounding gives the same result as after (rounding is monotone and keeps whole numbers), and
+/// keeps the value small enough for the rounding trick below.
+@_transparent
+public func requantize16(_ accumulator: SIMD16<Int32>, scale: SIMD16<Float>, low: SIMD16<Float>, high: SIMD16<Float>, zeroPoint: SIMD16<Int32>) -> SIMD16<Int32> {
+    // Int32 -> Float rounds to nearest even (cvtdq2ps), then one multiply (never fused with anything).
+    // Both as Builtin vector operations: in this -parse-stdlib module the SIMD initialiser stayed an
+    // outlined call and `*` a per-lane scalar loop.
+    var y = SIMD16<Float>()
+    y._storage._value = Builtin.fmul_Vec16xFPIEEE32(Builtin.sitofp_Vec16xInt32_Vec16xFPIEEE32(accumulator._storage._value), scale._storage._value)
+    // Comparisons and blends: pointwiseMin/Max compile to scalar loops.
+    y = y.replacing(with: low, where: y .< low)
+    y = y.replacing(with: high, where: high .< y)
+    // Adding 1.5 * 2^23 rounds |y| <= 2^22 to a whole number, half to even (the default rounding
+    // mode), and leaves that number in the low mantissa bits: exact, and no SSE4.1 round needed.
+    let shifted = y + SIMD16<Float>(repeating: 12_582_912)
+    return unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- SIMD16<Int32>(repeating: 0x4B40_0000) &+ zeroPoint
+}
+
+/// The arguments of one int8 GEMM call: C[m][n] = requantize(sum_k A[m][k] * B[k][n] + biasFolded[n])
+/// for `rows` x `columns`, B pre-packed in 16-column blocks of 4-k groups (see the engine's
+/// `Int8PackedWeights`). A pointer struct, so the entry point is one non-inlined call with no generics.
+public struct Int8GemmArguments {
+    /// Row m of A starts at a + m * aRowStride; `kGroups * 4` bytes are read per row (bytes past K
+    /// meet zero weights, but must be readable).
+    public var a: UnsafePointer<UInt8>
+    public var aRowStride: Int
+    public var rows: Int
+    /// Blocks of 16 columns, `kGroups * 64` bytes each: byte (g * 16 + j) * 4 + t is B[4g + t][16 * block + j].
+    public var packedB: UnsafePointer<Int8>
+    public var kGroups: Int
+    public var columns: Int
+    /// Per column, padded to whole blocks: bias - aZeroPoint * sum_k B[k][n], and the float multiplier.
+    public var biasFolded: UnsafePointer<Int32>
+    public var scale: UnsafePointer<Float>
+    /// Output bounds minus the zero point (see `requantize16`), and the output zero point.
+    public var low: Float, high: Float
+    public var zeroPoint: Int32
+    /// uint8 output, or nil.
+    public var output: UnsafeMutablePointer<UInt8>?
+    public var outputRowStride: Int
+    /// The corrected Int32 accumulators (before requantization), or nil: for tests and diagnostics.
+    public var accumulators: UnsafeMutablePointer<Int32>?
+    public var accumulatorRowStride: Int
+
+    @_transparent
+    public init(
+        a: UnsafePointer<UInt8>, aRowStride: Int, rows: Int, packedB: UnsafePointer<Int8>, kGroups: Int, columns: Int, biasFolded: UnsafePointer<Int32>,
+        scale: UnsafePointer<Float>, low: Float, high: Float, zeroPoint: Int32, output: UnsafeMutablePointer<UInt8>?, outputRowStride: Int,
+        accumulators: UnsafeMutablePointer<Int32>?, accumulatorRowStride: Int
+    ) {
+        self.a = a
+        self.aRowStride = aRowStride
+        self.rows = rows
+        self.packedB = packedB
+        self.kGroups = kGroups
+        self.columns = columns
+        self.biasFolded = biasFolded
+        self.scale = scale
+        self.low = low
+        self.high = high
+        self.zeroPoint = zeroPoint
+        self.output = output
+        self.outputRowStride = outputRowStride
+        self.accumulators = accumulators
+        self.accumulatorRowStride = accumulatorRowStride
+    }
+}
+
+/// Stores the first `lanes` (1...16) of `values` as bytes (the codes are already in 0...255).
+@_transparent
+public func storeBytes16(_ values: SIMD16<Int32>, _ pointer: UnsafeMutablePointer<UInt8>, lanes: Int) {
+    // The Builtin truncation, for the same reason as in `requantize16`.
+    var bytes = SIMD16<UInt8>()
+    bytes._storage._value = Builtin.trunc_Vec16xInt32_Vec16xInt8(values._storage._value)
+    if lanes == 16 {
+        UnsafeMutableRawPointer(pointer).storeBytes(of: bytes, as: SIMD16<UInt8>.self)
+    } else {
+        for j in 0..<lanes { pointer[j] = bytes[j] }
+    }
+}
+
+/// Stores the first `lanes` (1...16) Int32 lanes.
+@_transparent
+public func storeInt32x16(_ values: SIMD16<Int32>, _ pointer: UnsafeMutablePointer<Int32>, lanes: Int) {
+    if lanes == 16 {
+        UnsafeMutableRawPointer(pointer).storeBytes(of: values, as: SIMD16<Int32>.self)
+    } else {
+        for j in 0..<lanes { pointer[j] = values[j] }
+    }
+}

@@ -1,0 +1,197 @@
+// The AVX-512 VNNI int8 GEMM: `vpdpbusd` multiplies 4 uint8 by 4 int8 per 32-bit lane and adds the
+// four products to the lane's Int32 (64 multiply-accumulates per zmm instruction, exact: the products
+// are widened before the sum). Reached through LLVM's intrinsic in the Builtin module, which only a
+// -parse-stdlib module sees; it compiles only with AVX-512 VNNI in the -march (features given only
+// through -Xllvm -mattr crashed instruction selection), hence the AUGE_VNNI define in Package.swift.
+//
+// Register tile: 8 rows x 32 columns = 16 zmm accumulators; per group of 4 k-values two 64-byte weight
+// loads and 8 four-byte broadcasts of A feed 16 vpdpbusd.
+//
+// This module is compiled for x86-64-v4 + VNNI: everything in it may use those instructions, so the
+// engine calls `int8GemmVNNI` only after `CPUFeatures.hasAVX512VNNI`, and the entry point is
+// @inline(never) so none of it is inlined into the engine (compiled for x86-64-v3).
+import Swift
+
+/// Whether this build holds the VNNI kernel (false in the portable build and off x86-64).
+@_transparent
+public var int8VNNICompiled: Bool {
+    #if AUGE_VNNI
+        return true
+    #else
+        return false
+    #endif
+}
+
+#if AUGE_VNNI
+
+    @_transparent
+    func dotBytes(_ accumulator: SIMD16<Int32>, _ unsignedBytes: SIMD16<Int32>, _ signedBytes: SIMD16<Int32>) -> SIMD16<Int32> {
+        var result = accumulator
+        result._storage._value = Builtin.int_x86_avx512_vpdpbusd_512(accumulator._storage._value, unsignedBytes._storage._value, signedBytes._storage._value)
+        return result
+    }
+
+    /// Four consecutive bytes of A, as one 32-bit lane repeated 16 times (a broadcast load).
+    @_transparent
+    func broadcast4(_ pointer: UnsafePointer<UInt8>) -> SIMD16<Int32> {
+        SIMD16<Int32>(repeating: UnsafeRawPointer(pointer).loadUnaligned(as: Int32.self))
+    }
+
+    @_transparent
+    func load16(_ pointer: UnsafePointer<Int8>) -> SIMD16<Int32> {
+        UnsafeRawPointer(pointer).loadUnaligned(as: SIMD16<Int32>.self)
+    }
+
+    /// C for `args.rows` x `args.columns` (see `Int8GemmArguments`). Only on a CPU with AVX-512 VNNI.
+    @inline(never)
+    public func int8GemmVNNI(_ args: UnsafePointer<Int8GemmArguments>) {
+        let p = args.pointee
+        let blockBytes = p.kGroups &* 64
+        var column = 0
+        while column < p.columns {
+            let two = p.columns &- column > 16
+            var row = 0
+            while row < p.rows {
+                let count = min(8, p.rows &- row)
+                if two {
+                    tile32(p, row: row, count: count, column: column, blockBytes: blockBytes)
+                } else {
+                    tile16(p, row: row, count: count, column: column, blockBytes: blockBytes)
+                }
+                row &+= 8
+            }
+            column &+= two ? 32 : 16
+        }
+    }
+
+    /// The 8 row pointers of a tile at `row` with `count` (1...8) real rows: rows past `count` repeat the
+    /// last one (their results are not stored), so the loop has no row tail.
+    @_transparent
+    func rowPointers(_ p: Int8GemmArguments, row: Int, count: Int) -> RowPointers8 {
+        let last = count &- 1, stride = p.aRowStride
+        let a0 = p.a + row &* stride
+        return (
+            a0, a0 + min(1, last) &* stride, a0 + min(2, last) &* stride, a0 + min(3, last) &* stride,
+            a0 + min(4, last) &* stride, a0 + min(5, last) &* stride, a0 + min(6, last) &* stride, a0 + last &* stride
+        )
+    }
+
+    typealias RowPointers8 = (
+        UnsafePointer<UInt8>, UnsafePointer<UInt8>, UnsafePointer<UInt8>, UnsafePointer<UInt8>,
+        UnsafePointer<UInt8>, UnsafePointer<UInt8>, UnsafePointer<UInt8>, UnsafePointer<UInt8>
+    )
+
+    /// 8 rows x 32 columns (two blocks from `column`): 16 accumulators.
+    @_transparent
+    func tile32(_ p: Int8GemmArguments, row: Int, count: Int, column: Int, blockBytes: Int) {
+        let (a0, a1, a2, a3, a4, a5, a6, a7) = rowPointers(p, row: row, count: count)
+        let w0 = p.packedB + (column &>> 4) &* blockBytes
+        let w1 = w0 + blockBytes
+        let zero = SIMD16<Int32>(repeating: 0)
+        var c00 = zero, c10 = zero, c20 = zero, c30 = zero, c40 = zero, c50 = zero, c60 = zero, c70 = zero
+        var c01 = zero, c11 = zero, c21 = zero, c31 = zero, c41 = zero, c51 = zero, c61 = zero, c71 = zero
+        var g = 0
+        while g < p.kGroups {
+            let k = g &* 4
+            let b0 = load16(w0 + g &* 64), b1 = load16(w1 + g &* 64)
+            let x0 = broadcast4(a0 + k), x1 = broadcast4(a1 + k), x2 = broadcast4(a2 + k), x3 = broadcast4(a3 + k)
+            let x4 = broadcast4(a4 + k), x5 = broadcast4(a5 + k), x6 = broadcast4(a6 + k), x7 = broadcast4(a7 + k)
+            c00 = dotBytes(c00, x0, b0); c10 = dotBytes(c10, x1, b0); c20 = dotBytes(c20, x2, b0); c30 = dotBytes(c30, x3, b0)
+            c40 = dotBytes(c40, x4, b0); c50 = dotBytes(c50, x5, b0); c60 = dotBytes(c60, x6, b0); c70 = dotBytes(c70, x7, b0)
+            c01 = dotBytes(c01, x0, b1); c11 = dotBytes(c11, x1, b1); c21 = dotBytes(c21, x2, b1); c31 = dotBytes(c31, x3, b1)
+            c41 = dotBytes(c41, x4, b1); c51 = dotBytes(c51, x5, b1); c61 = dotBytes(c61, x6, b1); c71 = dotBytes(c71, x7, b1)
+            g &+= 1
+        }
+        finish(p, (c00, c10, c20, c30, c40, c50, c60, c70), row: row, count: count, column: column)
+        finish(p, (c01, c11, c21, c31, c41, c51, c61, c71), row: row, count: count, column: column &+ 16)
+    }
+
+    /// 8 rows x 16 columns, for the last block of an odd block count: 8 accumulators.
+    @_transparent
+    func tile16(_ p: Int8GemmArguments, row: Int, count: Int, column: Int, blockBytes: Int) {
+        let (a0, a1, a2, a3, a4, a5, a6, a7) = rowPointers(p, row: row, count: count)
+        let w0 = p.packedB + (column &>> 4) &* blockBytes
+        let zero = SIMD16<Int32>(repeating: 0)
+        var c0 = zero, c1 = zero, c2 = zero, c3 = zero, c4 = zero, c5 = zero, c6 = zero, c7 = zero
+        var g = 0
+        while g < p.kGroups {
+            let k = g &* 4
+            let b = load16(w0 + g &* 64)
+            c0 = dotBytes(c0, broadcast4(a0 + k), b); c1 = dotBytes(c1, broadcast4(a1 + k), b)
+            c2 = dotBytes(c2, broadcast4(a2 + k), b); c3 = dotBytes(c3, broadcast4(a3 + k), b)
+            c4 = dotBytes(c4, broadcast4(a4 + k), b); c5 = dotBytes(c5, broadcast4(a5 + k), b)
+            c6 = dotBytes(c6, broadcast4(a6 + k), b); c7 = dotBytes(c7, broadcast4(a7 + k), b)
+            g &+= 1
+        }
+        finish(p, (c0, c1, c2, c3, c4, c5, c6, c7), row: row, count: count, column: column)
+    }
+
+    typealias Accumulators8 = (SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>)
+
+    /// Adds the folded bias, then stores accumulators and/or requantized bytes for `count` rows of one block.
+    @_transparent
+    func finish(_ p: Int8GemmArguments, _ c: Accumulators8, row: Int, count: Int, column: Int) {
+        let lanes = min(16, p.columns &- column)
+        let bias = UnsafeRawPointer(p.biasFolded + column).loadUnaligned(as: SIMD16<Int32>.self)
+        let scale = UnsafeRawPointer(p.scale + column).loadUnaligned(as: SIMD16<Float>.self)
+        let epilogue = BlockEpilogue(
+            bias: bias, scale: scale, low: SIMD16<Float>(repeating: p.low), high: SIMD16<Float>(repeating: p.high),
+            zeroPoint: SIMD16<Int32>(repeating: p.zeroPoint), lanes: lanes)
+        storeRow(p, epilogue, c.0, row: row, column: column)
+        if count > 1 { storeRow(p, epilogue, c.1, row: row &+ 1, column: column) }
+        if count > 2 { storeRow(p, epilogue, c.2, row: row &+ 2, column: column) }
+        if count > 3 { storeRow(p, epilogue, c.3, row: row &+ 3, column: column) }
+        if count > 4 { storeRow(p, epilogue, c.4, row: row &+ 4, column: column) }
+        if count > 5 { storeRow(p, epilogue, c.5, row: row &+ 5, column: column) }
+        if count > 6 { storeRow(p, epilogue, c.6, row: row &+ 6, column: column) }
+        if count > 7 { storeRow(p, epilogue, c.7, row: row &+ 7, column: column) }
+    }
+
+    /// What one block's stores need, loaded once per tile.
+    struct BlockEpilogue {
+        var bias: SIMD16<Int32>, scale: SIMD16<Float>, low: SIMD16<Float>, high: SIMD16<Float>, zeroPoint: SIMD16<Int32>, lanes: Int
+    }
+
+    /// A top-level function, not a nested one: the nested closure stayed an outlined call per row.
+    @_transparent
+    func storeRow(_ p: Int8GemmArguments, _ e: BlockEpilogue, _ value: SIMD16<Int32>, row: Int, column: Int) {
+        let corrected = value &+ e.bias
+        if let accumulators = p.accumulators {
+            storeInt32x16(corrected, accumulators + (row &* p.accumulatorRowStride &+ column), lanes: e.lanes)
+        }
+        if let output = p.output {
+            let q = requantize16(corrected, scale: e.scale, low: e.low, high: e.high, zeroPoint: e.zeroPoint)
+            storeBytes16(q, output + (row &* p.outputRowStride &+ column), lanes: e.lanes)
+        }
+    }
+
+    /// A throughput probe: 16 independent chains of vpdpbusd on registers, `iterations` rounds (1024
+    /// multiply-accumulates each). Returns a value that depends on every chain so none is optimised away.
+    @inline(never)
+    public func int8PeakLoopVNNI(_ iterations: Int) -> Int32 {
+        let a = SIMD16<Int32>(repeating: 0x0102_0301), b = SIMD16<Int32>(repeating: 0x01FF_01FF)
+        var c0 = SIMD16<Int32>(repeating: Int32(truncatingIfNeeded: iterations)), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0
+        var c8 = c0, c9 = c0, c10 = c0, c11 = c0, c12 = c0, c13 = c0, c14 = c0, c15 = c0
+        for _ in 0..<iterations {
+            c0 = dotBytes(c0, a, b); c1 = dotBytes(c1, a, b); c2 = dotBytes(c2, a, b); c3 = dotBytes(c3, a, b)
+            c4 = dotBytes(c4, a, b); c5 = dotBytes(c5, a, b); c6 = dotBytes(c6, a, b); c7 = dotBytes(c7, a, b)
+            c8 = dotBytes(c8, a, b); c9 = dotBytes(c9, a, b); c10 = dotBytes(c10, a, b); c11 = dotBytes(c11, a, b)
+            c12 = dotBytes(c12, a, b); c13 = dotBytes(c13, a, b); c14 = dotBytes(c14, a, b); c15 = dotBytes(c15, a, b)
+        }
+        return (c0 &+ c1 &+ c2 &+ c3 &+ c4 &+ c5 &+ c6 &+ c7 &+ c8 &+ c9 &+ c10 &+ c11 &+ c12 &+ c13 &+ c14 &+ c15).wrappedSum()
+    }
+
+#else
+
+    /// Not in this build (portable, or not x86-64): `int8VNNICompiled` is false and the engine never calls it.
+    @inline(never)
+    public func int8GemmVNNI(_ args: UnsafePointer<Int8GemmArguments>) {
+        fatalError("the AVX-512 VNNI int8 kernel is not in this build")
+    }
+
+    @inline(never)
+    public func int8PeakLoopVNNI(_ iterations: Int) -> Int32 {
+        fatalError("the AVX-512 VNNI int8 kernel is not in this build")
+    }
+
+#endif
