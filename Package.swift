@@ -8,24 +8,26 @@ import PackageDescription
 // no target flag, and vector multiply-adds as a multiply and an add (Kernels/VectorMath.swift).
 let portable = Context.environment["AUGE_PORTABLE"] != nil
 #if arch(x86_64)
-let kernelFlags: [SwiftSetting] = portable ? [.define("AUGE_PORTABLE")] : [.unsafeFlags(["-Xcc", "-march=x86-64-v3"])]
+    let kernelFlags: [SwiftSetting] = portable ? [.define("AUGE_PORTABLE")] : [.unsafeFlags(["-Xcc", "-march=x86-64-v3"])]
 #else
-let kernelFlags: [SwiftSetting] = []
+    let kernelFlags: [SwiftSetting] = []
 #endif
 // The int8 kernels reach `vpdpbusd` through LLVM's intrinsic, which needs -parse-stdlib and AVX-512 VNNI in
 // the -march (x86-64-v4 has AVX-512 F/BW/DQ/CD/VL but not VNNI; with the feature only in -Xllvm -mattr the
 // compiler crashed). The portable build and other CPUs get the module without that code (no AUGE_VNNI).
 #if arch(x86_64)
-let int8Flags: [SwiftSetting] = portable
-    ? [.unsafeFlags(["-parse-stdlib"])]
-    : [.unsafeFlags(["-parse-stdlib", "-Xcc", "-march=x86-64-v4", "-Xcc", "-mavx512vnni"]), .define("AUGE_VNNI")]
-// The AVX2 int8 kernel (vpmaddwd) at the engine's level, x86-64-v3, in its own -parse-stdlib module.
-let int8AVX2Flags: [SwiftSetting] = portable
-    ? [.unsafeFlags(["-parse-stdlib"])]
-    : [.unsafeFlags(["-parse-stdlib", "-Xcc", "-march=x86-64-v3"]), .define("AUGE_INT8_AVX2")]
+    let int8Flags: [SwiftSetting] =
+        portable
+        ? [.unsafeFlags(["-parse-stdlib"])]
+        : [.unsafeFlags(["-parse-stdlib", "-Xcc", "-march=x86-64-v4", "-Xcc", "-mavx512vnni"]), .define("AUGE_VNNI")]
+    // The AVX2 int8 kernel (vpmaddwd) at the engine's level, x86-64-v3, in its own -parse-stdlib module.
+    let int8AVX2Flags: [SwiftSetting] =
+        portable
+        ? [.unsafeFlags(["-parse-stdlib"])]
+        : [.unsafeFlags(["-parse-stdlib", "-Xcc", "-march=x86-64-v3"]), .define("AUGE_INT8_AVX2")]
 #else
-let int8Flags: [SwiftSetting] = [.unsafeFlags(["-parse-stdlib"])]
-let int8AVX2Flags: [SwiftSetting] = [.unsafeFlags(["-parse-stdlib"])]
+    let int8Flags: [SwiftSetting] = [.unsafeFlags(["-parse-stdlib"])]
+    let int8AVX2Flags: [SwiftSetting] = [.unsafeFlags(["-parse-stdlib"])]
 #endif
 
 let package = Package(
@@ -119,8 +121,9 @@ if Context.environment["AUGE_FUZZ"] != nil {
         ("Images", ["AugeImage"]), ("ONNX", ["AugeONNX", "AugeEngine", "AugeInspect"]), ("Journal", ["AugeInspect"]), ("NPY", ["AugeONNX"]),
     ]
     for (name, dependencies) in fuzzTargets {
-        package.targets.append(.executableTarget(
-            name: "auge-fuzz-\(name.lowercased())", dependencies: dependencies, path: "Fuzz/\(name)",
-            swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
+        package.targets.append(
+            .executableTarget(
+                name: "auge-fuzz-\(name.lowercased())", dependencies: dependencies, path: "Fuzz/\(name)",
+                swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
     }
 }

@@ -24,10 +24,10 @@ public enum CPUFeatures {
     /// The best kernel level this CPU supports.
     public static var kernelLevel: KernelLevel {
         #if arch(arm64)
-        return .neon
+            return .neon
         #else
-        guard flags.contains("avx2") && flags.contains("fma") else { return .portable }
-        return flags.contains("avx512f") ? .avx512 : .avx2
+            guard flags.contains("avx2") && flags.contains("fma") else { return .portable }
+            return flags.contains("avx512f") ? .avx512 : .avx2
         #endif
     }
 
@@ -35,13 +35,13 @@ public enum CPUFeatures {
     /// nothing in the portable build).
     public static var compiledLevel: KernelLevel {
         #if AUGE_PORTABLE
-        return .portable
+            return .portable
         #elseif arch(x86_64)
-        return .avx2
+            return .avx2
         #elseif arch(arm64)
-        return .neon
+            return .neon
         #else
-        return .portable
+            return .portable
         #endif
     }
 
@@ -52,9 +52,9 @@ public enum CPUFeatures {
     /// compiled for: the condition for entering it. Linux names the flag `avx512_vnni`.
     public static var hasAVX512VNNI: Bool {
         #if arch(x86_64)
-        return kernelLevel >= .avx512 && ["avx512bw", "avx512dq", "avx512cd", "avx512vl", "avx512_vnni"].allSatisfy(flags.contains)
+            return kernelLevel >= .avx512 && ["avx512bw", "avx512dq", "avx512cd", "avx512vl", "avx512_vnni"].allSatisfy(flags.contains)
         #else
-        return false
+            return false
         #endif
     }
 
@@ -62,18 +62,18 @@ public enum CPUFeatures {
     /// later Intel cores, Zen 5). Linux names it `avx_vnni`. Detected only; no kernel uses it yet.
     public static var hasAVXVNNI: Bool {
         #if arch(x86_64)
-        return kernelLevel >= .avx2 && flags.contains("avx_vnni")
+            return kernelLevel >= .avx2 && flags.contains("avx_vnni")
         #else
-        return false
+            return false
         #endif
     }
 
     /// Whether this build holds the AVX-512 VNNI and AVX2 int8 kernels (the main x86-64 build; not the portable one).
     public static var compiledAVX512VNNI: Bool {
         #if AUGE_PORTABLE || !arch(x86_64)
-        return false
+            return false
         #else
-        return true
+            return true
         #endif
     }
 
@@ -92,22 +92,25 @@ public enum CPUFeatures {
 
     private static func readFlags() -> Set<String> {
         #if os(Linux)
-        guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-              let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") || $0.hasPrefix("Features") }),
-              let colon = line.firstIndex(of: ":") else { return [] }
-        return Set(line[line.index(after: colon)...].split(separator: " ").map { $0.lowercased() })
+            guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+                let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") || $0.hasPrefix("Features") }),
+                let colon = line.firstIndex(of: ":")
+            else { return [] }
+            return Set(line[line.index(after: colon)...].split(separator: " ").map { $0.lowercased() })
         #elseif os(macOS)
-        var result = Set<String>()
-        for (sysctl, name) in [("hw.optional.avx2_0", "avx2"), ("hw.optional.fma", "fma"), ("hw.optional.avx512f", "avx512f"),
-                               ("hw.optional.avx512bw", "avx512bw"), ("hw.optional.avx512vl", "avx512vl"),
-                               ("hw.optional.avx512dq", "avx512dq"), ("hw.optional.avx512cd", "avx512cd"), ("hw.optional.avx512vnni", "avx512_vnni")] {
-            var value: Int32 = 0
-            var size = MemoryLayout<Int32>.size
-            if sysctlbyname(sysctl, &value, &size, nil, 0) == 0 && value != 0 { result.insert(name) }
-        }
-        return result
+            var result = Set<String>()
+            for (sysctl, name) in [
+                ("hw.optional.avx2_0", "avx2"), ("hw.optional.fma", "fma"), ("hw.optional.avx512f", "avx512f"),
+                ("hw.optional.avx512bw", "avx512bw"), ("hw.optional.avx512vl", "avx512vl"),
+                ("hw.optional.avx512dq", "avx512dq"), ("hw.optional.avx512cd", "avx512cd"), ("hw.optional.avx512vnni", "avx512_vnni"),
+            ] {
+                var value: Int32 = 0
+                var size = MemoryLayout<Int32>.size
+                if sysctlbyname(sysctl, &value, &size, nil, 0) == 0 && value != 0 { result.insert(name) }
+            }
+            return result
         #else
-        return []
+            return []
         #endif
     }
 }

@@ -13,8 +13,9 @@ public enum JPEGEncoder {
         var size = 0
         var message = [CChar](repeating: 0, count: Int(CJPEG_MESSAGE_LENGTH))
         let status = image.pixels.withUnsafeBufferPointer { pixels in
-            cjpeg_encode(pixels.baseAddress, Int32(image.width), Int32(image.height), Int32(image.channels),
-                         Int32(quality), &jpeg, &size, &message)
+            cjpeg_encode(
+                pixels.baseAddress, Int32(image.width), Int32(image.height), Int32(image.channels),
+                Int32(quality), &jpeg, &size, &message)
         }
         guard status == 0, let jpeg else {
             throw EncodingError(description: "JPEG encoding failed: " + String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))

@@ -41,14 +41,17 @@ public final class Classifier: @unchecked Sendable {
     }
 
     /// `mapRange`: an anomaly model's heatmap range (from its metadata); by default 0.5...1.5 of the threshold.
-    public init(graph: Graph, preprocessing: Preprocessing, policy: DecisionPolicy, threads: Int,
-                mapRange: ModelMetadata.ReviewBand? = nil) throws {
+    public init(
+        graph: Graph, preprocessing: Preprocessing, policy: DecisionPolicy, threads: Int,
+        mapRange: ModelMetadata.ReviewBand? = nil
+    ) throws {
         try preprocessing.validate()
         try policy.validate()
         let outputs = policy.kind == .anomaly ? 2 : 1
         guard graph.inputs.count == 1, graph.outputs.count == outputs else {
-            throw ModelMismatch(description: "this kind of model (\(policy.kind.rawValue)) has one input and \(outputs) output(s); this one has "
-                + "\(graph.inputs.count) inputs and \(graph.outputs.count) outputs")
+            throw ModelMismatch(
+                description: "this kind of model (\(policy.kind.rawValue)) has one input and \(outputs) output(s); this one has "
+                    + "\(graph.inputs.count) inputs and \(graph.outputs.count) outputs")
         }
         let engine = try Engine(graph: graph, batchSize: 1, threads: threads)
         let inputShape = engine.inputShapes[engine.inputNames[0]]!
@@ -74,9 +77,10 @@ public final class Classifier: @unchecked Sendable {
         self.engine = engine
         self.preprocessing = preprocessing
         self.policy = policy
-        outputsProbabilities = graph.nodes.last { $0.outputs.contains(graph.outputs[0]) }.map {
-            if case .softmax = $0.operation { return true } else { return false }
-        } ?? false
+        outputsProbabilities =
+            graph.nodes.last { $0.outputs.contains(graph.outputs[0]) }.map {
+                if case .softmax = $0.operation { return true } else { return false }
+            } ?? false
         input = .allocate(capacity: preprocessing.tensorCount)
         score = .allocate(capacity: 1)
         map = .allocate(capacity: max(1, (anomalyMap?.rows ?? 1) * (anomalyMap?.columns ?? 1)))
@@ -107,9 +111,10 @@ public final class Classifier: @unchecked Sendable {
     /// The record for one photo whose probabilities are known.
     public func record(path: String, probabilities: [Float], ms: Double, includeScores: Bool) -> InspectionRecord {
         let (label, score, defectProbability, decision) = policy.decide(probabilities)
-        return InspectionRecord(path: path, label: label, score: score, decision: decision, ms: ms,
-                                defectProbability: defectProbability,
-                                scores: includeScores ? Dictionary(uniqueKeysWithValues: zip(policy.labels, probabilities)) : nil)
+        return InspectionRecord(
+            path: path, label: label, score: score, decision: decision, ms: ms,
+            defectProbability: defectProbability,
+            scores: includeScores ? Dictionary(uniqueKeysWithValues: zip(policy.labels, probabilities)) : nil)
     }
 
     /// The record for one answer: `score` is the chosen label's probability, or the anomaly score.
@@ -129,20 +134,24 @@ public final class Classifier: @unchecked Sendable {
     /// Reads, decodes, preprocesses and inspects one photo; a photo that cannot be read gets an error
     /// record. With `explanation`, photos whose decision it names are also explained (`explain`); `ms`
     /// is the time to the decision, without the explanation.
-    public func inspect(path: String, decoder: ImageDecoder, includeScores: Bool = false,
-                        explanation: ExplanationSettings? = nil) -> InspectionRecord {
+    public func inspect(
+        path: String, decoder: ImageDecoder, includeScores: Bool = false,
+        explanation: ExplanationSettings? = nil
+    ) -> InspectionRecord {
         let start = DispatchTime.now().uptimeNanoseconds
         let image: Image
         do {
             image = try decoder.decode(fileAt: path, for: preprocessing)
             try preprocessing.writeTensor(from: image, to: input)
         } catch {
-            return .failure(path: path, error: (error as? ImageError)?.reasonText ?? "\(error)",
-                            ms: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+            return .failure(
+                path: path, error: (error as? ImageError)?.reasonText ?? "\(error)",
+                ms: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
         }
         let answer = self.answer(for: input)
-        var record = record(path: path, answer: answer, ms: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6,
-                            includeScores: includeScores)
+        var record = record(
+            path: path, answer: answer, ms: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6,
+            includeScores: includeScores)
         if let explanation, explanation.decisions.contains(record.decision) {
             explain(&record, image: image, tensor: input, answer: answer, settings: explanation)
         }

@@ -33,8 +33,10 @@ public struct DecisionPolicy: Sendable, Equatable, Codable {
     /// The label of a part an anomaly model finds anomalous.
     public static let anomalyLabel = "anomaly"
 
-    public init(labels: [String], okLabels: [String], threshold: Float = 0.5, reviewBand: ModelMetadata.ReviewBand? = nil,
-                kind: ModelMetadata.Kind = .classifier) {
+    public init(
+        labels: [String], okLabels: [String], threshold: Float = 0.5, reviewBand: ModelMetadata.ReviewBand? = nil,
+        kind: ModelMetadata.Kind = .classifier
+    ) {
         self.labels = labels
         self.okLabels = okLabels
         self.threshold = threshold

@@ -44,8 +44,9 @@ public struct InspectionModel: Sendable {
     public static func load(path: String, overrides: ModelSettingOverrides = ModelSettingOverrides()) throws -> InspectionModel {
         let url = URL(fileURLWithPath: path)
         let data = try ONNXModel.readFile(url)
-        return try InspectionModel(path: path, onnx: ONNXModel.load(data: data, name: url.lastPathComponent), overrides: overrides,
-                                   sha256: sha256Hex(data))
+        return try InspectionModel(
+            path: path, onnx: ONNXModel.load(data: data, name: url.lastPathComponent), overrides: overrides,
+            sha256: sha256Hex(data))
     }
 
     /// `sha256`: the digest of the file the model came from, if any.
@@ -56,18 +57,21 @@ public struct InspectionModel: Sendable {
         let kind = metadata?.resolvedKind ?? .classifier
         let outputs = kind == .anomaly ? 2 : 1
         guard graph.inputs.count == 1, graph.outputs.count == outputs else {
-            throw fail("\(kind == .anomaly ? "an anomaly model has one input and two outputs (score, map)" : "an inspection model has one input and one output"); "
-                + "this one has \(graph.inputs.count) and \(graph.outputs.count)")
+            throw fail(
+                "\(kind == .anomaly ? "an anomaly model has one input and two outputs (score, map)" : "an inspection model has one input and one output"); "
+                    + "this one has \(graph.inputs.count) and \(graph.outputs.count)")
         }
         // NCHW input: channels and size come from the graph when nothing else says them.
         let inputShape = graph.inputs[0].shape
         guard inputShape.count == 4 else { throw fail("the input has shape \(inputShape.map { $0.map(String.init) ?? "?" }); an image model takes NCHW") }
         let graphChannels = inputShape[1], graphHeight = inputShape[2], graphWidth = inputShape[3]
 
-        let color = overrides.color ?? metadata?.color
+        let color =
+            overrides.color ?? metadata?.color
             ?? graphChannels.flatMap { $0 == 1 ? .gray : $0 == 3 ? .rgb : nil }
         guard let color else { throw fail("the input has \(graphChannels.map(String.init) ?? "unknown") channels; give --color gray or rgb") }
-        let size = overrides.size ?? metadata?.inputSize.map { ($0.width, $0.height) }
+        let size =
+            overrides.size ?? metadata?.inputSize.map { ($0.width, $0.height) }
             ?? (graphWidth != nil && graphHeight != nil ? (graphWidth!, graphHeight!) : nil)
         guard let size else { throw fail("the input size is not fixed in the model; give --size WxH") }
         let preprocessing = Preprocessing(
@@ -93,10 +97,12 @@ public struct InspectionModel: Sendable {
         }
         let threshold = overrides.threshold ?? metadata?.threshold ?? (kind == .anomaly ? 1 : 0.5)
         // A band from the flags is centred on the (possibly overridden) threshold; the file's band goes with the file's threshold.
-        let band = overrides.reviewBand.map { DecisionPolicy.band(around: threshold, halfWidth: $0, kind: kind) }
+        let band =
+            overrides.reviewBand.map { DecisionPolicy.band(around: threshold, halfWidth: $0, kind: kind) }
             ?? (overrides.threshold == nil ? metadata?.reviewBand : nil)
-        let policy = DecisionPolicy(labels: labels, okLabels: overrides.okLabels ?? metadata?.okLabels ?? [],
-                                    threshold: threshold, reviewBand: band, kind: kind)
+        let policy = DecisionPolicy(
+            labels: labels, okLabels: overrides.okLabels ?? metadata?.okLabels ?? [],
+            threshold: threshold, reviewBand: band, kind: kind)
         do { try policy.validate() } catch { throw fail("\(error)") }
 
         self.path = path
@@ -108,12 +114,13 @@ public struct InspectionModel: Sendable {
 
     /// The complete settings as metadata (what `auge annotate` writes), keeping the file's provenance.
     public var resolvedMetadata: ModelMetadata {
-        ModelMetadata(labels: policy.labels, okLabels: policy.okLabels,
-                      inputSize: .init(width: preprocessing.width, height: preprocessing.height), color: preprocessing.color,
-                      resize: preprocessing.resize, roi: preprocessing.region,
-                      mean: Self.perChannel(preprocessing.mean, preprocessing.color), std: Self.perChannel(preprocessing.std, preprocessing.color),
-                      threshold: policy.threshold, reviewBand: policy.reviewBand, provenance: onnx.metadata?.provenance,
-                      kind: onnx.metadata?.kind, mapRange: onnx.metadata?.mapRange)
+        ModelMetadata(
+            labels: policy.labels, okLabels: policy.okLabels,
+            inputSize: .init(width: preprocessing.width, height: preprocessing.height), color: preprocessing.color,
+            resize: preprocessing.resize, roi: preprocessing.region,
+            mean: Self.perChannel(preprocessing.mean, preprocessing.color), std: Self.perChannel(preprocessing.std, preprocessing.color),
+            threshold: policy.threshold, reviewBand: policy.reviewBand, provenance: onnx.metadata?.provenance,
+            kind: onnx.metadata?.kind, mapRange: onnx.metadata?.mapRange)
     }
 
     private static func perChannel(_ values: [Float], _ color: ColorMode) -> [Float] {
@@ -121,8 +128,9 @@ public struct InspectionModel: Sendable {
     }
 
     public func classifier(threads: Int) throws -> Classifier {
-        try Classifier(graph: onnx.graph, preprocessing: preprocessing, policy: policy, threads: threads,
-                       mapRange: onnx.metadata?.mapRange)
+        try Classifier(
+            graph: onnx.graph, preprocessing: preprocessing, policy: policy, threads: threads,
+            mapRange: onnx.metadata?.mapRange)
     }
 }
 
@@ -137,4 +145,3 @@ func sha256Hex(_ data: Data) -> String {
     precondition(done == 1 && length == 32, "SHA-256 failed")
     return digest.prefix(32).map { String(format: "%02x", $0) }.joined()
 }
-

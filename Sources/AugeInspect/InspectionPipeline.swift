@@ -27,8 +27,10 @@ public final class InspectionPipeline: @unchecked Sendable {
     /// Classifiers for a run over `photos` photos: one lane per core, each engine on one thread, when
     /// there are photos for every lane; a single lane on all cores for one photo. `threads` overrides
     /// the engine threads of each lane, `lanes` their number.
-    public static func lanes(for model: InspectionModel, photos: Int, cores: Int, lanes: Int? = nil,
-                             threads: Int? = nil) throws -> [Classifier] {
+    public static func lanes(
+        for model: InspectionModel, photos: Int, cores: Int, lanes: Int? = nil,
+        threads: Int? = nil
+    ) throws -> [Classifier] {
         let count = max(1, min(lanes ?? cores, photos))
         let engineThreads = threads ?? max(1, cores / count)
         return try (0..<count).map { _ in try model.classifier(threads: engineThreads) }
@@ -90,8 +92,11 @@ public final class InspectionPipeline: @unchecked Sendable {
         for classifier in lanes.prefix(max(1, files.count)) {
             Thread {
                 while let index = ring.claim(fileCount: files.count) {
-                    ring.fill(index, with: classifier.inspect(path: files[index], decoder: decoder, includeScores: includeScores,
-                                                                  explanation: explanation))
+                    ring.fill(
+                        index,
+                        with: classifier.inspect(
+                            path: files[index], decoder: decoder, includeScores: includeScores,
+                            explanation: explanation))
                 }
             }.start()
         }

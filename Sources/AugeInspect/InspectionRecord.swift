@@ -24,8 +24,10 @@ public struct InspectionRecord: Sendable, Equatable, Codable {
     public var heatmap: String?
     public var heatmapError: String?
 
-    public init(path: String, label: String?, score: Float?, decision: Decision, ms: Double,
-                defectProbability: Float? = nil, scores: [String: Float]? = nil, error: String? = nil) {
+    public init(
+        path: String, label: String?, score: Float?, decision: Decision, ms: Double,
+        defectProbability: Float? = nil, scores: [String: Float]? = nil, error: String? = nil
+    ) {
         self.path = path
         self.label = label
         self.score = score

@@ -57,8 +57,9 @@ public struct ModelDescription: Sendable, Encodable {
         inputs = onnx.graph.inputs.map { Value(name: $0.name, shape: $0.shape) }
         outputs = onnx.graph.outputs.map { name in Value(name: name, shape: [nil] + (outputShapes[name] ?? []).dropFirst().map { $0 }) }
         layers = engine.layers.map {
-            Layer(name: $0.name, kind: $0.kind, outputShape: $0.outputShape, params: $0.parameters, macs: $0.multiplyAccumulates,
-                  algorithm: $0.convolution.map(String.init(describing:)))
+            Layer(
+                name: $0.name, kind: $0.kind, outputShape: $0.outputShape, params: $0.parameters, macs: $0.multiplyAccumulates,
+                algorithm: $0.convolution.map(String.init(describing:)))
         }
         totalParams = layers.reduce(0) { $0 + $1.params }
         gflopPerImage = Double(layers.reduce(0) { $0 + $1.macs }) * 2 / 1e9

@@ -49,7 +49,8 @@ public struct ModelQuantizer {
         let quantized = Quantization.quantized(graph, ranges: calibration.ranges)
         var metadata = model.resolvedMetadata
         var provenance = metadata.provenance ?? ModelMetadata.Provenance()
-        provenance.quantization = "auge \(augeVersion) quantize: int8 weights per output channel (symmetric), uint8 activations "
+        provenance.quantization =
+            "auge \(augeVersion) quantize: int8 weights per output channel (symmetric), uint8 activations "
             + "per tensor, \(method.name) ranges from \(calibration.photos) photos"
         metadata.provenance = provenance
         return try exportONNX(graph: quantized, metadata: metadata)

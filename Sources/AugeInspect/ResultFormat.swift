@@ -65,7 +65,8 @@ public struct ResultFormatter: Sendable {
         switch format {
         case .csv:
             // defect_probability came after the score columns were public: it is appended, so column positions stay.
-            return (["path", "label", "score", "decision", "ms", "error"] + (scoreLabels ?? []).map { "score_" + $0 } + ["defect_probability"]
+            return
+                (["path", "label", "score", "decision", "ms", "error"] + (scoreLabels ?? []).map { "score_" + $0 } + ["defect_probability"]
                 + (explained ? Self.explanationColumns : []) + (anomaly ? ["anomaly_score"] : [])).map(Self.csvField).joined(separator: ",")
         case .table:
             return tableRow("decision", "label", "score", "ms", "path")
@@ -85,8 +86,11 @@ public struct ResultFormatter: Sendable {
         case .json:
             return (isFirst ? "  " : ", ") + Self.json(record)
         case .csv:
-            let fields = [record.path, record.label ?? "", record.score.map { String(format: "%.6f", $0) } ?? "",
-                          record.decision.rawValue, String(format: "%.3f", record.ms), record.error ?? ""] + scores
+            let fields =
+                [
+                    record.path, record.label ?? "", record.score.map { String(format: "%.6f", $0) } ?? "",
+                    record.decision.rawValue, String(format: "%.3f", record.ms), record.error ?? "",
+                ] + scores
                 + [record.defectProbability.map { String(format: "%.6f", $0) } ?? ""]
             let hotspot = record.hotspot.map { [String($0.x), String($0.y), String($0.width), String($0.height), String(format: "%.4f", $0.evidence)] }
             let explanation = explained ? (hotspot ?? Array(repeating: "", count: 5)) + [record.heatmap ?? "", record.heatmapError ?? ""] : []
@@ -98,8 +102,9 @@ public struct ResultFormatter: Sendable {
             var line = tableRow(record.decision.rawValue, label, score, String(format: "%.1f", record.ms), record.path)
             if let error = record.error { line += "  (\(error))" }
             if let hotspot = record.hotspot {
-                line += String(format: "  hotspot %d,%d %dx%d (%.0f%% of the evidence)", hotspot.x, hotspot.y, hotspot.width, hotspot.height,
-                               hotspot.evidence * 100)
+                line += String(
+                    format: "  hotspot %d,%d %dx%d (%.0f%% of the evidence)", hotspot.x, hotspot.y, hotspot.width, hotspot.height,
+                    hotspot.evidence * 100)
             }
             if let problem = record.heatmapError { line += "  (no heatmap: \(problem))" }
             if !scores.isEmpty { line += "  [" + zip(scoreLabels!, scores).map { "\($0)=\($1)" }.joined(separator: " ") + "]" }

@@ -60,7 +60,11 @@ public struct Sorter: Sendable {
     }
 
     private func posixError(_ source: String, _ target: String) -> Error {
-        CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey:
-            "cannot move \(source) to \(target): \(String(validatingCString: strerror(errno)) ?? "error")"])
+        CocoaError(
+            .fileWriteUnknown,
+            userInfo: [
+                NSLocalizedDescriptionKey:
+                    "cannot move \(source) to \(target): \(String(validatingCString: strerror(errno)) ?? "error")"
+            ])
     }
 }

@@ -54,8 +54,10 @@ public struct ModelMetadata: Codable, Sendable, Equatable {
         /// How the model was quantized, when it was (the tool, the scheme and its calibration).
         public var quantization: String?
 
-        public init(tool: String? = nil, method: String? = nil, trainedAt: String? = nil, dataset: String? = nil,
-                    samplesPerLabel: [String: Int]? = nil, validationMetrics: [String: Double]? = nil) {
+        public init(
+            tool: String? = nil, method: String? = nil, trainedAt: String? = nil, dataset: String? = nil,
+            samplesPerLabel: [String: Int]? = nil, validationMetrics: [String: Double]? = nil
+        ) {
             self.tool = tool
             self.method = method
             self.trainedAt = trainedAt
@@ -101,10 +103,12 @@ public struct ModelMetadata: Codable, Sendable, Equatable {
         ["ok", "good", "pass"].contains { name.lowercased().hasPrefix($0) }
     }
 
-    public init(labels: [String], okLabels: [String], inputSize: InputSize? = nil, color: ColorMode? = nil,
-                resize: ResizePolicy? = nil, roi: Region? = nil, mean: [Float]? = nil, std: [Float]? = nil,
-                threshold: Float? = nil, reviewBand: ReviewBand? = nil, provenance: Provenance? = nil,
-                kind: Kind? = nil, mapRange: ReviewBand? = nil) {
+    public init(
+        labels: [String], okLabels: [String], inputSize: InputSize? = nil, color: ColorMode? = nil,
+        resize: ResizePolicy? = nil, roi: Region? = nil, mean: [Float]? = nil, std: [Float]? = nil,
+        threshold: Float? = nil, reviewBand: ReviewBand? = nil, provenance: Provenance? = nil,
+        kind: Kind? = nil, mapRange: ReviewBand? = nil
+    ) {
         self.formatVersion = kind == .anomaly ? 2 : 1
         self.kind = kind
         self.mapRange = mapRange

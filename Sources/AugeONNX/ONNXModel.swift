@@ -62,8 +62,9 @@ public struct ONNXModel: Sendable {
             throw ONNXError(.unsupportedOpset, file: name, "imports no opset for the default ONNX domain")
         }
         guard supportedOpsets.contains(opset) else {
-            throw ONNXError(.unsupportedOpset, file: name,
-                            "uses opset \(opset); Auge reads opsets \(supportedOpsets.lowerBound) through \(supportedOpsets.upperBound) (convert it with onnx.version_converter)")
+            throw ONNXError(
+                .unsupportedOpset, file: name,
+                "uses opset \(opset); Auge reads opsets \(supportedOpsets.lowerBound) through \(supportedOpsets.upperBound) (convert it with onnx.version_converter)")
         }
 
         let properties = Dictionary(proto.metadataProps.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })

@@ -31,8 +31,10 @@ struct Bounds: Sendable {
 }
 
 /// Draws the defect for `condition` (nil for an intact part). `light` points at the lamp in the part's frame.
-func makeDefect(_ condition: PartCondition, on washer: Washer, light: SIMD2<Float>, texture: ValueNoise,
-                random: inout SeededGenerator) -> (any Defect)? {
+func makeDefect(
+    _ condition: PartCondition, on washer: Washer, light: SIMD2<Float>, texture: ValueNoise,
+    random: inout SeededGenerator
+) -> (any Defect)? {
     switch condition {
     case .ok: return nil
     case .scratch: return Scratch(on: washer, random: &random)

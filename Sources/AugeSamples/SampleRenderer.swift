@@ -26,8 +26,9 @@ public struct SampleRenderer: Sendable {
         var defectRandom = SeededGenerator(stream: seed, UInt64(bitPattern: Int64(index)), 1)
         var sensor = SeededGenerator(stream: seed, UInt64(bitPattern: Int64(index)), 2)
         let scene = Scene(frame: frame, random: &sceneRandom)
-        let defect = makeDefect(kind, on: scene.washer, light: scene.partFrame(scene.light), texture: scene.texture,
-                                random: &defectRandom)
+        let defect = makeDefect(
+            kind, on: scene.washer, light: scene.partFrame(scene.light), texture: scene.texture,
+            random: &defectRandom)
 
         var pixels = [UInt8](repeating: 0, count: width * height * 3)
         for y in 0..<height {

@@ -50,10 +50,11 @@ struct Scene: Sendable {
 
     init(frame: SIMD2<Float>, random: inout SeededGenerator) {
         let outerRadius = 0.33 * random.nextFloat(in: 0.94...1.06)
-        washer = Washer(outerRadius: outerRadius,
-                        innerRadius: outerRadius * random.nextFloat(in: 0.38...0.46),
-                        chamferWidth: random.nextFloat(in: 0.012...0.018),
-                        grooveRadius: outerRadius * random.nextFloat(in: 0.68...0.76))
+        washer = Washer(
+            outerRadius: outerRadius,
+            innerRadius: outerRadius * random.nextFloat(in: 0.38...0.46),
+            chamferWidth: random.nextFloat(in: 0.012...0.018),
+            grooveRadius: outerRadius * random.nextFloat(in: 0.68...0.76))
         center = frame / 2 + SIMD2(random.nextFloat(in: -0.05...0.05), random.nextFloat(in: -0.05...0.05))
         rotation = direction(random.nextFloat(in: 0...(2 * .pi)))
         light = direction(random.nextFloat(in: 0...(2 * .pi)))
@@ -61,7 +62,8 @@ struct Scene: Sendable {
         lightGradient = random.nextFloat(in: 0.1...0.35)
         vignette = random.nextFloat(in: 0.15...0.35)
         whiteBalance = SIMD3(1 + random.nextFloat(in: -0.04...0.04), 1, 1 + random.nextFloat(in: -0.04...0.04))
-        glareCenter = center + light * outerRadius * random.nextFloat(in: 0.2...0.7)
+        glareCenter =
+            center + light * outerRadius * random.nextFloat(in: 0.2...0.7)
             + SIMD2(random.nextFloat(in: -0.04...0.04), random.nextFloat(in: -0.04...0.04))
         glareRadius = random.nextFloat(in: 0.04...0.1)
         glareStrength = random.nextFloat(in: 0.05...0.35)
@@ -77,8 +79,10 @@ struct Scene: Sendable {
         noiseLevel = random.nextFloat(in: 0.008...0.025)
         texture = ValueNoise(seed: random.next())
         dust = (0..<random.nextIndex(below: 6)).map { _ in
-            (center: SIMD2(random.nextFloat(in: 0...frame.x), random.nextFloat(in: 0...frame.y)),
-             radius: random.nextFloat(in: 0.002...0.005), opacity: random.nextFloat(in: 0.3...0.7))
+            (
+                center: SIMD2(random.nextFloat(in: 0...frame.x), random.nextFloat(in: 0...frame.y)),
+                radius: random.nextFloat(in: 0.002...0.005), opacity: random.nextFloat(in: 0.3...0.7)
+            )
         }
     }
 
@@ -95,7 +99,8 @@ struct Scene: Sendable {
 
     /// Dark rubber, grainy along the running direction (x), darkened by the part's soft shadow.
     func beltColor(at point: SIMD2<Float>) -> SIMD3<Float> {
-        let grain = 0.12 * texture.fractal(point.x * 25 + 100, point.y * 140, octaves: 2)
+        let grain =
+            0.12 * texture.fractal(point.x * 25 + 100, point.y * 140, octaves: 2)
             + 0.06 * texture.sample(point.x * 4 + 100, point.y * 4)
         let shadow = ringCoverage(radius: length(point - center - shadowOffset), edge: 0.03)
         return belt * (1 + grain) * (1 - 0.55 * shadow)
@@ -114,7 +119,8 @@ struct Scene: Sendable {
         let grooveWidth: Float = 0.004
         let fromGroove = (radius - washer.grooveRadius) / grooveWidth
         let groove = exp(-fromGroove * fromGroove / 2)
-        let brightness = 0.78 + toolMarks + mottling + 0.45 * facing * (outerChamfer - innerChamfer)
+        let brightness =
+            0.78 + toolMarks + mottling + 0.45 * facing * (outerChamfer - innerChamfer)
             - 0.18 * groove - 0.25 * facing * fromGroove * groove
         let across = outward.x * light.y - outward.y * light.x
         let streak = streakStrength * exp(-across * across / (2 * streakWidth * streakWidth))

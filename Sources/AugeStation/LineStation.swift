@@ -51,8 +51,10 @@ public final class LineStation: Sendable {
     public func ingest() {
         let added = parts.refresh()
         for part in added {
-            metrics.makeCounter(descriptor: .auge("parts_total", "Parts decided, by decision and label"),
-                                labels: [("decision", part.decision), ("label", part.label ?? "")]).increment()
+            metrics.makeCounter(
+                descriptor: .auge("parts_total", "Parts decided, by decision and label"),
+                labels: [("decision", part.decision), ("label", part.label ?? "")]
+            ).increment()
             if part.decision == "error" { metrics.makeCounter(descriptor: .auge("errors_total", "Photos that could not be processed")).increment() }
             if let ms = part.ms { processingHistogram.record(ms / 1000) }
         }
@@ -79,10 +81,11 @@ public final class LineStation: Sendable {
     }
 
     public func summary(of part: Part) -> Summary {
-        Summary(id: part.id, time: part.time.map { StationTime.format(Date(timeIntervalSince1970: $0)) }, decision: part.decision,
-                label: part.label, score: part.score, anomalyScore: part.anomalyScore, ms: part.ms, error: part.error,
-                name: (part.path as NSString).lastPathComponent, photoUrl: photoURL(of: part),
-                heatmapUrl: files.url(for: part.heatmap), review: reviews.verdict(for: part.id))
+        Summary(
+            id: part.id, time: part.time.map { StationTime.format(Date(timeIntervalSince1970: $0)) }, decision: part.decision,
+            label: part.label, score: part.score, anomalyScore: part.anomalyScore, ms: part.ms, error: part.error,
+            name: (part.path as NSString).lastPathComponent, photoUrl: photoURL(of: part),
+            heatmapUrl: files.url(for: part.heatmap), review: reviews.verdict(for: part.id))
     }
 
     /// Where the watcher moved the photo; for a classify run's records (no `moved_to`), where
@@ -135,10 +138,11 @@ public final class LineStation: Sendable {
         var watcher: Status.Watcher?
         var latency: Status.Percentiles?
         if let snapshot = watchStatus?.snapshot {
-            watcher = Status.Watcher(alive: snapshot.lastLoop.map { seconds - $0 < Self.aliveWithin } ?? false,
-                                     lastLoop: snapshot.lastLoop.map { StationTime.format(Date(timeIntervalSince1970: $0)) },
-                                     lastPhoto: snapshot.lastRecord.map { StationTime.format(Date(timeIntervalSince1970: $0)) },
-                                     queueDepth: snapshot.queueDepth)
+            watcher = Status.Watcher(
+                alive: snapshot.lastLoop.map { seconds - $0 < Self.aliveWithin } ?? false,
+                lastLoop: snapshot.lastLoop.map { StationTime.format(Date(timeIntervalSince1970: $0)) },
+                lastPhoto: snapshot.lastRecord.map { StationTime.format(Date(timeIntervalSince1970: $0)) },
+                queueDepth: snapshot.queueDepth)
             latency = Self.percentiles(snapshot.latencies.map { $0 * 1000 })
         }
         return Status(
@@ -204,9 +208,10 @@ public final class LineStation: Sendable {
         let stamp = "\(info.st_ino):\(info.st_size):\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
         if let cached = model.withLock({ $0 }), cached.stamp == stamp { return cached }
         let loaded = try InspectionModel.load(path: path)
-        let fresh = ModelInfo(file: (path as NSString).lastPathComponent, sha256: loaded.sha256, kind: loaded.policy.kind.rawValue,
-                              labels: loaded.policy.labels, okLabels: loaded.policy.okLabels, threshold: loaded.policy.threshold,
-                              reviewBand: loaded.policy.reviewBand, metadata: loaded.onnx.metadata, stamp: stamp)
+        let fresh = ModelInfo(
+            file: (path as NSString).lastPathComponent, sha256: loaded.sha256, kind: loaded.policy.kind.rawValue,
+            labels: loaded.policy.labels, okLabels: loaded.policy.okLabels, threshold: loaded.policy.threshold,
+            reviewBand: loaded.policy.reviewBand, metadata: loaded.onnx.metadata, stamp: stamp)
         model.withLock { $0 = fresh }
         return fresh
     }

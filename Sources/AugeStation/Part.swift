@@ -77,8 +77,9 @@ enum StationTime {
         let millis = min(999, Int(((seconds - Double(whole)) * 1000).rounded()))
         var parts = tm()
         gmtime_r(&whole, &parts)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
-                      Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), millis)
+        return String(
+            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
+            Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), millis)
     }
 
     /// `2026-12-04T19:20:38.123Z` (what the watcher writes; fraction optional) in seconds since 1970.
@@ -94,7 +95,8 @@ enum StationTime {
             return value
         }
         guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
-              let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19) else { return nil }
+            let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19)
+        else { return nil }
         var fraction = 0.0
         if bytes[19] == UInt8(ascii: "."), let digits = number(20..<(bytes.count - 1)) {
             fraction = Double(digits) / pow(10, Double(bytes.count - 21))

@@ -19,7 +19,8 @@ public struct Verdict: Sendable, Equatable {
     static func checkFolderName(_ label: String) throws {
         let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: " _-."))
         guard !label.isEmpty, label.count <= 64, !label.hasPrefix("."), !label.hasSuffix(" "), !label.hasPrefix(" "),
-              label.unicodeScalars.allSatisfy(allowed.contains), label != "incoming" else {
+            label.unicodeScalars.allSatisfy(allowed.contains), label != "incoming"
+        else {
             throw StationError("the label \"\(label)\" cannot name a feedback folder: use 1-64 letters, digits, spaces, '_', '-' or '.', not starting with '.'")
         }
     }

@@ -14,7 +14,8 @@ public struct ShiftSchedule: Sendable, Equatable {
         for item in text.split(separator: ",") {
             let fields = item.trimmingCharacters(in: .whitespaces).split(separator: ":")
             guard fields.count == 2, let hour = Int(fields[0]), let minute = Int(fields[1]),
-                  (0..<24).contains(hour), (0..<60).contains(minute) else {
+                (0..<24).contains(hour), (0..<60).contains(minute)
+            else {
                 throw StationError("a shift start must read HH:MM (e.g. 06:00,14:00,22:00), got \"\(item)\"")
             }
             starts.append(hour * 60 + minute)

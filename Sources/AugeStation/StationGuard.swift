@@ -17,14 +17,16 @@ struct StationGuard<Context: RequestContext>: RouterMiddleware {
             let query = request.uri.queryParameters["token"].map(String.init)
             tokenFromQuery = query.map { Self.same($0, token) } ?? false
             guard tokenFromQuery || bearer.map({ Self.same($0, token) }) == true || cookie.map({ Self.same($0, token) }) == true else {
-                return Response(status: .unauthorized, headers: [.wwwAuthenticate: "Bearer", .contentType: "text/plain; charset=utf-8"],
-                                body: .init(byteBuffer: ByteBuffer(string: "This Auge station needs its token: open it once as http://HOST:PORT/?token=TOKEN (the token is in the file given to --http-token).\n")))
+                return Response(
+                    status: .unauthorized, headers: [.wwwAuthenticate: "Bearer", .contentType: "text/plain; charset=utf-8"],
+                    body: .init(byteBuffer: ByteBuffer(string: "This Auge station needs its token: open it once as http://HOST:PORT/?token=TOKEN (the token is in the file given to --http-token).\n")))
             }
         }
         if request.method != .get && request.method != .head {
             if let refusal = Self.crossSiteRefusal(request) {
-                return Response(status: .forbidden, headers: [.contentType: "text/plain; charset=utf-8"],
-                                body: .init(byteBuffer: ByteBuffer(string: refusal + "\n")))
+                return Response(
+                    status: .forbidden, headers: [.contentType: "text/plain; charset=utf-8"],
+                    body: .init(byteBuffer: ByteBuffer(string: refusal + "\n")))
             }
         }
         var response = try await next(request, context)

@@ -59,8 +59,9 @@ public struct StationServer: Sendable {
 
         for page in StationPage.all {
             router.get(RouterPath(page.route)) { _, _ in
-                Response(status: .ok, headers: [.contentType: page.contentType, .cacheControl: "no-cache"],
-                         body: .init(byteBuffer: ByteBuffer(bytes: page.bytes)))
+                Response(
+                    status: .ok, headers: [.contentType: page.contentType, .cacheControl: "no-cache"],
+                    body: .init(byteBuffer: ByteBuffer(bytes: page.bytes)))
             }
         }
 
@@ -71,13 +72,14 @@ public struct StationServer: Sendable {
                 throw HTTPError(.serviceUnavailable, message: "too many open screens (\(EventHub.maximumClients))")
             }
             let first = "retry: 2000\nevent: status\ndata: \(StationJSON.encode(station.status()))\n\n"
-            return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
-                            body: ResponseBody { writer in
-                                defer { station.events.unsubscribe(id) }
-                                try await writer.write(ByteBuffer(string: first))
-                                for await event in events { try await writer.write(ByteBuffer(string: event)) }
-                                try await writer.finish(nil)
-                            })
+            return Response(
+                status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
+                body: ResponseBody { writer in
+                    defer { station.events.unsubscribe(id) }
+                    try await writer.write(ByteBuffer(string: first))
+                    for await event in events { try await writer.write(ByteBuffer(string: event)) }
+                    try await writer.finish(nil)
+                })
         }
 
         router.get("api/parts") { request, _ in
@@ -89,28 +91,37 @@ public struct StationServer: Sendable {
         router.get("api/parts.csv") { request, _ in
             let (query, _, _) = try partQuery(request)
             let csv = HistoryCSV.make(station.parts.parts(matching: query).reversed(), reviews: station.reviews.verdicts)
-            return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8",
-                                                   .contentDisposition: "attachment; filename=\"auge-results.csv\""],
-                            body: .init(byteBuffer: ByteBuffer(string: csv)))
+            return Response(
+                status: .ok,
+                headers: [
+                    .contentType: "text/csv; charset=utf-8",
+                    .contentDisposition: "attachment; filename=\"auge-results.csv\"",
+                ],
+                body: .init(byteBuffer: ByteBuffer(string: csv)))
         }
 
         router.get("api/parts/:id") { _, context in
             let id = try context.parameters.require("id")
             guard let part = station.parts.part(id: id) else { throw HTTPError(.notFound, message: "no part \(id)") }
-            let page = StationJSON.encode(PartPage(summary: station.summary(of: part), model: part.model,
-                                                   modelSha256: part.modelSHA256, threshold: part.threshold))
+            let page = StationJSON.encode(
+                PartPage(
+                    summary: station.summary(of: part), model: part.model,
+                    modelSha256: part.modelSHA256, threshold: part.threshold))
             // The record goes out exactly as it was logged.
             let body = "{\"record\":" + part.line + "," + page.dropFirst()
-            return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
-                            body: .init(byteBuffer: ByteBuffer(string: body)))
+            return Response(
+                status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                body: .init(byteBuffer: ByteBuffer(string: body)))
         }
 
         router.get("api/review") { request, _ in
             let decisions = Set((request.uri.queryParameters["decision"].map(String.init) ?? "review").split(separator: ",").map(String.init))
             let pending = station.reviewQueue(decisions: decisions, limit: .max)
             let labels = station.verdictLabels()
-            return json(ReviewQueue(pending: pending.count, parts: pending.prefix(50).map(station.summary(of:)),
-                                    okLabels: labels.ok, defectLabels: labels.defects))
+            return json(
+                ReviewQueue(
+                    pending: pending.count, parts: pending.prefix(50).map(station.summary(of:)),
+                    okLabels: labels.ok, defectLabels: labels.defects))
         }
 
         router.post("api/review/undo") { request, context in
@@ -146,23 +157,27 @@ public struct StationServer: Sendable {
             let raw = request.head.path ?? ""
             let path = raw.split(separator: "?", maxSplits: 1).first.map(String.init) ?? raw
             guard path.hasPrefix("/files/"), let file = station.files.resolve(urlPath: String(path.dropFirst("/files/".count))),
-                  let data = FileManager.default.contents(atPath: file) else {
+                let data = FileManager.default.contents(atPath: file)
+            else {
                 throw HTTPError(.notFound, message: "no such file in the output folder")
             }
-            return Response(status: .ok, headers: [.contentType: OutputFiles.contentType(of: file), .cacheControl: "private, max-age=3600"],
-                            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+            return Response(
+                status: .ok, headers: [.contentType: OutputFiles.contentType(of: file), .cacheControl: "private, max-age=3600"],
+                body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
 
         router.get("healthz") { _, _ in
             let status = station.status()
-            let health = Health(status: status.watcher.map { $0.alive ? "ok" : "stalled" } ?? "ok", watcher: status.watcher,
-                                parts: station.parts.count, latestPart: status.current?.time)
+            let health = Health(
+                status: status.watcher.map { $0.alive ? "ok" : "stalled" } ?? "ok", watcher: status.watcher,
+                parts: station.parts.count, latestPart: status.current?.time)
             return json(health, status: health.status == "ok" ? .ok : .serviceUnavailable)
         }
 
         router.get("metrics") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                     body: .init(byteBuffer: ByteBuffer(string: station.prometheusText())))
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: station.prometheusText())))
         }
         return router
     }
@@ -188,8 +203,9 @@ private struct VerdictBody: Decodable { let verdict: Verdict.Kind; let label: St
 private struct UndoBody: Decodable { let who: String? }
 
 private func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
-    Response(status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"],
-             body: .init(byteBuffer: ByteBuffer(string: StationJSON.encode(value))))
+    Response(
+        status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+        body: .init(byteBuffer: ByteBuffer(string: StationJSON.encode(value))))
 }
 
 /// `from`, `to` (ISO-8601 or seconds since 1970), `decision` (comma-separated), `label`, `limit`, `before`.

@@ -25,8 +25,10 @@ public struct AnomalyEvaluation: Codable, Sendable, Equatable {
 
     /// `scores` are the normalised anomaly scores, `isDefect` the truth; `review` the band [lower, upper);
     /// `pixels`, when masks were given, holds every masked photo's map and mask.
-    public init(scores: [Float], isDefect: [Bool], threshold: Float, review: (lower: Float, upper: Float)?,
-                pixels: AnomalyMetrics.PixelAccumulator? = nil, maskedPhotos: Int = 0) {
+    public init(
+        scores: [Float], isDefect: [Bool], threshold: Float, review: (lower: Float, upper: Float)?,
+        pixels: AnomalyMetrics.PixelAccumulator? = nil, maskedPhotos: Int = 0
+    ) {
         precondition(scores.count == isDefect.count, "one truth per score")
         let good = zip(scores, isDefect).filter { !$0.1 }.map(\.0), bad = zip(scores, isDefect).filter { $0.1 }.map(\.0)
         func inReview(_ s: Float) -> Bool { review.map { s >= $0.lower && s < $0.upper } ?? false }

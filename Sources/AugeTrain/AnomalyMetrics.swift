@@ -69,8 +69,9 @@ public enum AnomalyMetrics {
         ///   - range: the scores' expected range; it must not be empty (lower < upper).
         ///   - bins: the resolution; 65,536 bins take 1.5 MB in all.
         public init(range: ClosedRange<Float>, bins: Int = 65_536) {
-            precondition(range.lowerBound < range.upperBound && range.lowerBound.isFinite && range.upperBound.isFinite,
-                         "the score range must be finite and not empty")
+            precondition(
+                range.lowerBound < range.upperBound && range.lowerBound.isFinite && range.upperBound.isFinite,
+                "the score range must be finite and not empty")
             precondition(bins > 0, "at least one bin")
             self.range = range
             self.bins = bins

@@ -47,9 +47,11 @@ public struct Backbone: Sendable {
     /// the input of its last global average pooling. `fineTunedLayers` > 0 leaves that many of the
     /// last layers before the cut trainable (see `layerUnits`). `size` overrides the file's input size
     /// (the convolutions do not care); `region` and `resize` apply as for any model.
-    public static func load(_ path: String, featureNode: String? = nil, pooling: FeaturePooling = .average, fineTunedLayers: Int = 0,
-                            size: (width: Int, height: Int)? = nil, resize: ResizePolicy = .stretch,
-                            region: Region? = nil) throws -> Backbone {
+    public static func load(
+        _ path: String, featureNode: String? = nil, pooling: FeaturePooling = .average, fineTunedLayers: Int = 0,
+        size: (width: Int, height: Int)? = nil, resize: ResizePolicy = .stretch,
+        region: Region? = nil
+    ) throws -> Backbone {
         let url = URL(fileURLWithPath: path)
         let model = try ONNXModel.load(contentsOf: url)
         let name = url.lastPathComponent
@@ -59,12 +61,15 @@ public struct Backbone: Sendable {
         }
         let metadata = model.metadata
         let declared = model.graph.inputs[0].shape
-        guard let size = size ?? metadata?.inputSize.map({ ($0.width, $0.height) })
-                ?? (declared[3] != nil && declared[2] != nil ? (declared[3]!, declared[2]!) : nil) else {
+        guard
+            let size = size ?? metadata?.inputSize.map({ ($0.width, $0.height) })
+                ?? (declared[3] != nil && declared[2] != nil ? (declared[3]!, declared[2]!) : nil)
+        else {
             throw fail("its input size is not fixed; give --size")
         }
-        let preprocessing = Preprocessing(width: size.width, height: size.height, color: .rgb, resize: resize, region: region,
-                                          mean: metadata?.mean ?? imageNetMean, std: metadata?.std ?? imageNetStd)
+        let preprocessing = Preprocessing(
+            width: size.width, height: size.height, color: .rgb, resize: resize, region: region,
+            mean: metadata?.mean ?? imageNetMean, std: metadata?.std ?? imageNetStd)
         try preprocessing.validate()
 
         var source = model.graph
@@ -98,8 +103,9 @@ public struct Backbone: Sendable {
         default: throw fail("the features at \(cut) have shape \(shape), not [N, C, H, W] or [N, C]")
         }
         let origin = metadata?.provenance?.method ?? (model.producer.isEmpty ? name : "\(name) (\(model.producer))")
-        return Backbone(name: name, graph: graph, featureShape: featureShape, cut: cut, pooling: pooling, trainableNodes: trainable,
-                        preprocessing: preprocessing, origin: origin)
+        return Backbone(
+            name: name, graph: graph, featureShape: featureShape, cut: cut, pooling: pooling, trainableNodes: trainable,
+            preprocessing: preprocessing, origin: origin)
     }
 
     /// The value whose feature map is pooled: the named node's output (or the named value), else the
@@ -130,8 +136,9 @@ public struct Backbone: Sendable {
             kept.append(node)
             needed.formUnion(node.inputs)
         }
-        return Graph(name: source.name, inputs: source.inputs, nodes: kept.reversed(),
-                     constants: source.constants.filter { needed.contains($0.key) }, outputs: values)
+        return Graph(
+            name: source.name, inputs: source.inputs, nodes: kept.reversed(),
+            constants: source.constants.filter { needed.contains($0.key) }, outputs: values)
     }
 
     /// `graph` with its output pooled into `featuresValue` [N, features].
@@ -150,14 +157,16 @@ public struct Backbone: Sendable {
             graph.nodes.append(flatten(cut))
         case 4:
             let average = Node(name: prefix + "average", operation: .globalAveragePool, inputs: [cut], outputs: [prefix + "average"])
-            let max = Node(name: prefix + "max", operation: .maxPool(Pooling(kernel: (shape[2], shape[3]))), inputs: [cut],
-                           outputs: [prefix + "max"])
+            let max = Node(
+                name: prefix + "max", operation: .maxPool(Pooling(kernel: (shape[2], shape[3]))), inputs: [cut],
+                outputs: [prefix + "max"])
             switch pooling {
             case .average: graph.nodes += [average, flatten(average.outputs[0])]
             case .max: graph.nodes += [max, flatten(max.outputs[0])]
             case .both:
-                let concat = Node(name: prefix + "concat", operation: .concat(axis: 1), inputs: [average.outputs[0], max.outputs[0]],
-                                  outputs: [prefix + "concat"])
+                let concat = Node(
+                    name: prefix + "concat", operation: .concat(axis: 1), inputs: [average.outputs[0], max.outputs[0]],
+                    outputs: [prefix + "concat"])
                 graph.nodes += [average, max, concat, flatten(concat.outputs[0])]
             }
         default:

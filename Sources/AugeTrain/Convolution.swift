@@ -18,8 +18,9 @@ final class Convolution2D: Layer {
 
     init(input: Shape, outputChannels: Int, kernel: Int, stride: Int, padding: Int, generator: inout SeededGenerator) {
         inputShape = input
-        geometry = WindowGeometry(inputHeight: input.height, inputWidth: input.width, channels: input.channels,
-                                  kernel: kernel, stride: stride, padding: padding)
+        geometry = WindowGeometry(
+            inputHeight: input.height, inputWidth: input.width, channels: input.channels,
+            kernel: kernel, stride: stride, padding: padding)
         outputShape = Shape(height: geometry.outputHeight, width: geometry.outputWidth, channels: outputChannels)
         weight = Parameter(name: "weight", count: geometry.patchSize * outputChannels, decays: true)
         transposedWeight = AlignedBuffer(count: weight.count)
@@ -49,15 +50,18 @@ final class Convolution2D: Layer {
                     im2col(x, g, into: columns[worker])
                     patches = UnsafePointer(columns[worker])
                 }
-                multiply(m: g.outputPixels, n: outputChannels, k: g.patchSize, a: patches, aRowStride: g.patchSize, aColumnStride: 1,
-                         b: w, bRowStride: outputChannels, c: output + n &* outputCount, cRowStride: outputChannels, accumulate: false)
+                multiply(
+                    m: g.outputPixels, n: outputChannels, k: g.patchSize, a: patches, aRowStride: g.patchSize, aColumnStride: 1,
+                    b: w, bRowStride: outputChannels, c: output + n &* outputCount, cRowStride: outputChannels, accumulate: false)
             }
         }
         bias?.addBias(to: output, count: batch * g.outputPixels)
     }
 
-    func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
-                  inputGradient: UnsafeMutablePointer<Float>?, batch: Int, workers: Workers) {
+    func backward(
+        input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+        inputGradient: UnsafeMutablePointer<Float>?, batch: Int, workers: Workers
+    ) {
         prepare(maxBatch: batch, workers: workers)
         let g = geometry, outputChannels = outputShape.channels, patch = g.patchSize
         let (inputCount, outputCount) = (inputShape.count, outputShape.count)
@@ -81,18 +85,21 @@ final class Convolution2D: Layer {
                 var start = 0
                 while start < g.outputPixels {
                     let length = min(chunk, g.outputPixels &- start)
-                    multiply(m: patch, n: outputChannels, k: length, a: patches + start &* patch, aRowStride: 1, aColumnStride: patch,
-                             b: dy + start &* outputChannels, bRowStride: outputChannels, c: dw, cRowStride: outputChannels, accumulate: true)
+                    multiply(
+                        m: patch, n: outputChannels, k: length, a: patches + start &* patch, aRowStride: 1, aColumnStride: patch,
+                        b: dy + start &* outputChannels, bRowStride: outputChannels, c: dw, cRowStride: outputChannels, accumulate: true)
                     start &+= length
                 }
                 guard let inputGradient else { continue }
                 let dx = inputGradient + n &* inputCount
                 if pointwise {
-                    multiply(m: g.outputPixels, n: patch, k: outputChannels, a: dy, aRowStride: outputChannels, aColumnStride: 1,
-                             b: wt, bRowStride: patch, c: dx, cRowStride: patch, accumulate: false)
+                    multiply(
+                        m: g.outputPixels, n: patch, k: outputChannels, a: dy, aRowStride: outputChannels, aColumnStride: 1,
+                        b: wt, bRowStride: patch, c: dx, cRowStride: patch, accumulate: false)
                 } else {
-                    multiply(m: g.outputPixels, n: patch, k: outputChannels, a: dy, aRowStride: outputChannels, aColumnStride: 1,
-                             b: wt, bRowStride: patch, c: columns[worker], cRowStride: patch, accumulate: false)
+                    multiply(
+                        m: g.outputPixels, n: patch, k: outputChannels, a: dy, aRowStride: outputChannels, aColumnStride: 1,
+                        b: wt, bRowStride: patch, c: columns[worker], cRowStride: patch, accumulate: false)
                     dx.update(repeating: 0, count: inputCount)
                     col2im(columns[worker], g, addingInto: dx)
                 }
@@ -114,8 +121,9 @@ final class Convolution2D: Layer {
             }
         }
         let (s, p) = (geometry.stride, geometry.padTop)
-        let convolution = AugeEngine.Convolution(weight: Tensor(shape: [co, ci, kh, kw], data: onnxWeight),
-                                                 bias: bias.map { Tensor(shape: [co], data: $0.value.array) }, strides: (s, s), pads: (p, p, p, p))
+        let convolution = AugeEngine.Convolution(
+            weight: Tensor(shape: [co, ci, kh, kw], data: onnxWeight),
+            bias: bias.map { Tensor(shape: [co], data: $0.value.array) }, strides: (s, s), pads: (p, p, p, p))
         return [Node(name: name, operation: .convolution(convolution), inputs: [input], outputs: [output])]
     }
 }
@@ -133,8 +141,9 @@ final class DepthwiseConvolution2D: Layer {
 
     init(input: Shape, kernel: Int, stride: Int, padding: Int, generator: inout SeededGenerator) {
         inputShape = input
-        geometry = WindowGeometry(inputHeight: input.height, inputWidth: input.width, channels: input.channels,
-                                  kernel: kernel, stride: stride, padding: padding)
+        geometry = WindowGeometry(
+            inputHeight: input.height, inputWidth: input.width, channels: input.channels,
+            kernel: kernel, stride: stride, padding: padding)
         outputShape = Shape(height: geometry.outputHeight, width: geometry.outputWidth, channels: input.channels)
         weight = Parameter(name: "weight", count: kernel * kernel * input.channels, decays: true)
         initialiseHe(weight, fanIn: kernel * kernel, generator: &generator)
@@ -183,8 +192,10 @@ final class DepthwiseConvolution2D: Layer {
         bias?.addBias(to: output, count: batch * geometry.outputPixels)
     }
 
-    func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
-                  inputGradient: UnsafeMutablePointer<Float>?, batch: Int, workers: Workers) {
+    func backward(
+        input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+        inputGradient: UnsafeMutablePointer<Float>?, batch: Int, workers: Workers
+    ) {
         prepare(maxBatch: batch, workers: workers)
         let c = inputShape.channels, (inputCount, outputCount) = (inputShape.count, outputShape.count)
         let w = UnsafePointer(weight.value.pointer), partials = weightGradients!
@@ -216,9 +227,10 @@ final class DepthwiseConvolution2D: Layer {
             for k in 0..<(kh * kw) { onnxWeight[ch * kh * kw + k] = weight.value.pointer[k * c + ch] }
         }
         let (s, p) = (geometry.stride, geometry.padTop)
-        let convolution = AugeEngine.Convolution(weight: Tensor(shape: [c, 1, kh, kw], data: onnxWeight),
-                                                 bias: bias.map { Tensor(shape: [c], data: $0.value.array) }, strides: (s, s),
-                                                 pads: (p, p, p, p), groups: c)
+        let convolution = AugeEngine.Convolution(
+            weight: Tensor(shape: [c, 1, kh, kw], data: onnxWeight),
+            bias: bias.map { Tensor(shape: [c], data: $0.value.array) }, strides: (s, s),
+            pads: (p, p, p, p), groups: c)
         return [Node(name: name, operation: .convolution(convolution), inputs: [input], outputs: [output])]
     }
 }

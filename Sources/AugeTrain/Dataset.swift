@@ -54,15 +54,16 @@ public struct ImageFolder: Sendable, Equatable {
             // The folders define the classes: leave out those that cannot be one, saying why.
             for folder in folders {
                 let contents = (try? manager.contentsOfDirectory(atPath: rootURL.appendingPathComponent(folder).path)) ?? []
-                let reason: String? = if unlabelledFolderNames.contains(folder.lowercased()) {
-                    "its name says its photos have no label yet"
-                } else if contents.contains(where: { $0.lowercased() == "labels.csv" }) {
-                    "it holds a LABELS.csv: its photos are labelled by that file, not by the folder's name"
-                } else if try photos(in: folder).isEmpty {
-                    "it holds no JPEG or PNG photos of its own"
-                } else {
-                    nil
-                }
+                let reason: String? =
+                    if unlabelledFolderNames.contains(folder.lowercased()) {
+                        "its name says its photos have no label yet"
+                    } else if contents.contains(where: { $0.lowercased() == "labels.csv" }) {
+                        "it holds a LABELS.csv: its photos are labelled by that file, not by the folder's name"
+                    } else if try photos(in: folder).isEmpty {
+                        "it holds no JPEG or PNG photos of its own"
+                    } else {
+                        nil
+                    }
                 if let reason { skipped.append(SkippedFolder(name: folder, reason: reason)) }
             }
             folders.removeAll { name in skipped.contains { $0.name == name } }
@@ -74,12 +75,14 @@ public struct ImageFolder: Sendable, Equatable {
         }
         guard !folders.isEmpty else {
             if skippingOthers && !skipped.isEmpty {
-                throw DatasetError(description: "\(root) has no sub-folder named after a class (\(classes.joined(separator: ", "))); "
-                    + "it has \(skipped.map(\.name).sorted().joined(separator: ", "))")
+                throw DatasetError(
+                    description: "\(root) has no sub-folder named after a class (\(classes.joined(separator: ", "))); "
+                        + "it has \(skipped.map(\.name).sorted().joined(separator: ", "))")
             }
             if !skipped.isEmpty {
-                throw DatasetError(description: "\(root) has no sub-folder that is a class: "
-                    + skipped.map { "\($0.name) (\($0.reason))" }.joined(separator: "; "))
+                throw DatasetError(
+                    description: "\(root) has no sub-folder that is a class: "
+                        + skipped.map { "\($0.name) (\($0.reason))" }.joined(separator: "; "))
             }
             throw DatasetError(description: "\(root) has no class sub-folders (expected DATASET/<class>/<photo>)")
         }
@@ -135,8 +138,10 @@ final class TensorCache {
     private var storage: AlignedBuffer
 
     /// Decodes every item; photos that cannot be read are left out and returned as `failures`.
-    init(_ folder: ImageFolder, preprocessing: Preprocessing, workers: Workers,
-         progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) {
+    init(
+        _ folder: ImageFolder, preprocessing: Preprocessing, workers: Workers,
+        progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }
+    ) {
         self.preprocessing = preprocessing
         shape = Shape(height: preprocessing.height, width: preprocessing.width, channels: preprocessing.color.channels)
         storage = AlignedBuffer(count: folder.items.count * shape.count)
@@ -145,8 +150,9 @@ final class TensorCache {
         let chunk = 64
         while succeeded.count < items.count {
             let slice = succeeded.count..<min(items.count, succeeded.count + chunk)
-            succeeded += decode(Array(items[slice]), preprocessing: preprocessing, shape: shape,
-                                into: storage.pointer + slice.lowerBound * shape.count, workers: workers)
+            succeeded += decode(
+                Array(items[slice]), preprocessing: preprocessing, shape: shape,
+                into: storage.pointer + slice.lowerBound * shape.count, workers: workers)
             progress(slice.upperBound, items.count)
         }
         // Keep only what decoded, in the original order.
@@ -171,25 +177,32 @@ final class TensorCache {
 
 /// Decodes and preprocesses one photo with the inference code and writes it as an NHWC tensor
 /// (`scratch` holds the planar tensor the preprocessing writes; its size is the tensor's).
-func writeModelInput(_ path: String, preprocessing: Preprocessing, decoder: ImageDecoder, scratch: inout [Float],
-                     into target: UnsafeMutablePointer<Float>) throws {
+func writeModelInput(
+    _ path: String, preprocessing: Preprocessing, decoder: ImageDecoder, scratch: inout [Float],
+    into target: UnsafeMutablePointer<Float>
+) throws {
     let image = try decoder.decode(fileAt: path, for: preprocessing)
     try preprocessing.writeTensor(from: image, to: &scratch)
-    planarToInterleaved(scratch, into: target,
-                        shape: Shape(height: preprocessing.height, width: preprocessing.width, channels: preprocessing.color.channels))
+    planarToInterleaved(
+        scratch, into: target,
+        shape: Shape(height: preprocessing.height, width: preprocessing.width, channels: preprocessing.color.channels))
 }
 
 /// Decodes `items` in parallel into consecutive NHWC tensors; returns which succeeded.
-func decode(_ items: [ImageFolder.Item], preprocessing: Preprocessing, shape: Shape, into target: UnsafeMutablePointer<Float>,
-            workers: Workers) -> [Bool] {
+func decode(
+    _ items: [ImageFolder.Item], preprocessing: Preprocessing, shape: Shape, into target: UnsafeMutablePointer<Float>,
+    workers: Workers
+) -> [Bool] {
     var succeeded = [Bool](repeating: false, count: items.count)
     succeeded.withUnsafeMutableBufferPointer { succeeded in
         workers.forEachShare(of: items.count) { _, positions in
             let decoder = ImageDecoder()
             var planar = [Float](repeating: 0, count: shape.count)
             for index in positions {
-                succeeded[index] = (try? writeModelInput(items[index].path, preprocessing: preprocessing, decoder: decoder,
-                                                         scratch: &planar, into: target + index * shape.count)) != nil
+                succeeded[index] =
+                    (try? writeModelInput(
+                        items[index].path, preprocessing: preprocessing, decoder: decoder,
+                        scratch: &planar, into: target + index * shape.count)) != nil
             }
         }
     }

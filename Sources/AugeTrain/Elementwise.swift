@@ -18,8 +18,10 @@ final class ReLU: Layer {
         }
     }
 
-    func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
-                  inputGradient: UnsafeMutablePointer<Float>?, batch: Int, workers: Workers) {
+    func backward(
+        input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+        inputGradient: UnsafeMutablePointer<Float>?, batch: Int, workers: Workers
+    ) {
         guard let dx = inputGradient else { return }
         let count = inputShape.count, ceiling = ceiling
         workers.forEachShare(of: batch) { _, images in
@@ -42,8 +44,11 @@ final class MaxPooling2D: Layer {
     let geometry: WindowGeometry
 
     convenience init(input: Shape, kernel: Int, stride: Int) {
-        self.init(input: input, window: WindowGeometry(inputHeight: input.height, inputWidth: input.width, channels: input.channels,
-                                                       kernel: kernel, stride: stride, padding: 0))
+        self.init(
+            input: input,
+            window: WindowGeometry(
+                inputHeight: input.height, inputWidth: input.width, channels: input.channels,
+                kernel: kernel, stride: stride, padding: 0))
     }
 
     init(input: Shape, window: WindowGeometry) {
@@ -83,8 +88,10 @@ final class MaxPooling2D: Layer {
         }
     }
 
-    func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
-                  inputGradient: UnsafeMutablePointer<Float>?, batch: Int, workers: Workers) {
+    func backward(
+        input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+        inputGradient: UnsafeMutablePointer<Float>?, batch: Int, workers: Workers
+    ) {
         guard let inputGradient else { return }
         let (inputCount, outputCount) = (inputShape.count, outputShape.count)
         workers.forEachShare(of: batch) { _, images in
@@ -123,8 +130,10 @@ final class GlobalAveragePooling: Layer {
         }
     }
 
-    func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
-                  inputGradient: UnsafeMutablePointer<Float>?, batch: Int, workers: Workers) {
+    func backward(
+        input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+        inputGradient: UnsafeMutablePointer<Float>?, batch: Int, workers: Workers
+    ) {
         guard let dx = inputGradient else { return }
         let c = inputShape.channels, pixels = inputShape.height * inputShape.width, inverse = 1 / Float(pixels)
         for n in 0..<batch {
@@ -137,8 +146,10 @@ final class GlobalAveragePooling: Layer {
 
     /// ONNX GlobalAveragePool keeps 1 x 1 spatial axes; Flatten makes the N x C matrix Gemm expects.
     func graphNodes(name: String, input: String, output: String) -> [Node] {
-        [Node(name: name, operation: .globalAveragePool, inputs: [input], outputs: [name + "_pooled"]),
-         Node(name: name + "_flatten", operation: .flatten(axis: 1), inputs: [name + "_pooled"], outputs: [output])]
+        [
+            Node(name: name, operation: .globalAveragePool, inputs: [input], outputs: [name + "_pooled"]),
+            Node(name: name + "_flatten", operation: .flatten(axis: 1), inputs: [name + "_pooled"], outputs: [output]),
+        ]
     }
 }
 
@@ -151,19 +162,24 @@ final class GlobalMaxPooling: Layer {
     var outputShape: Shape { pooling.outputShape }
 
     init(input: Shape) {
-        pooling = MaxPooling2D(input: input, window: WindowGeometry(
-            inputHeight: input.height, inputWidth: input.width, channels: input.channels,
-            kernelHeight: input.height, kernelWidth: input.width, stride: max(input.height, input.width), padding: 0))
+        pooling = MaxPooling2D(
+            input: input,
+            window: WindowGeometry(
+                inputHeight: input.height, inputWidth: input.width, channels: input.channels,
+                kernelHeight: input.height, kernelWidth: input.width, stride: max(input.height, input.width), padding: 0))
     }
 
     func forward(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int, training: Bool, workers: Workers) {
         pooling.forward(input, output, batch: batch, training: training, workers: workers)
     }
 
-    func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
-                  inputGradient: UnsafeMutablePointer<Float>?, batch: Int, workers: Workers) {
-        pooling.backward(input: input, output: output, outputGradient: outputGradient, inputGradient: inputGradient,
-                         batch: batch, workers: workers)
+    func backward(
+        input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+        inputGradient: UnsafeMutablePointer<Float>?, batch: Int, workers: Workers
+    ) {
+        pooling.backward(
+            input: input, output: output, outputGradient: outputGradient, inputGradient: inputGradient,
+            batch: batch, workers: workers)
     }
 
     func graphNodes(name: String, input: String, output: String) -> [Node] {
@@ -193,18 +209,22 @@ final class Dense: Layer {
 
     func forward(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int, training: Bool, workers: Workers) {
         let (i, o) = (inputShape.count, outputShape.count)
-        multiply(m: batch, n: o, k: i, a: input, aRowStride: i, aColumnStride: 1, b: weight.value.pointer, bRowStride: o,
-                 c: output, cRowStride: o, accumulate: false)
+        multiply(
+            m: batch, n: o, k: i, a: input, aRowStride: i, aColumnStride: 1, b: weight.value.pointer, bRowStride: o,
+            c: output, cRowStride: o, accumulate: false)
         for n in 0..<batch {
             for j in 0..<o { output[n &* o &+ j] += bias.value.pointer[j] }
         }
     }
 
-    func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
-                  inputGradient: UnsafeMutablePointer<Float>?, batch: Int, workers: Workers) {
+    func backward(
+        input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+        inputGradient: UnsafeMutablePointer<Float>?, batch: Int, workers: Workers
+    ) {
         let (i, o) = (inputShape.count, outputShape.count), dy = outputGradient
-        multiply(m: i, n: o, k: batch, a: input, aRowStride: 1, aColumnStride: i, b: dy, bRowStride: o,
-                 c: weight.gradient.pointer, cRowStride: o, accumulate: false)
+        multiply(
+            m: i, n: o, k: batch, a: input, aRowStride: 1, aColumnStride: i, b: dy, bRowStride: o,
+            c: weight.gradient.pointer, cRowStride: o, accumulate: false)
         let db = bias.gradient.pointer, w = weight.value.pointer
         db.update(repeating: 0, count: o)
         for n in 0..<batch {
@@ -222,8 +242,9 @@ final class Dense: Layer {
 
     func graphNodes(name: String, input: String, output: String) -> [Node] {
         let (i, o) = (inputShape.count, outputShape.count)
-        let layer = FullyConnected(weight: Tensor(shape: [i, o], data: weight.value.array),
-                                   bias: Tensor(shape: [o], data: bias.value.array), transB: false)
+        let layer = FullyConnected(
+            weight: Tensor(shape: [i, o], data: weight.value.array),
+            bias: Tensor(shape: [o], data: bias.value.array), transB: false)
         return [Node(name: name, operation: .fullyConnected(layer), inputs: [input], outputs: [output])]
     }
 }

@@ -33,7 +33,8 @@ extension Backbone {
                 }
                 let chain = Array(nodes[segment.dropLast()])
                 guard zip(chain, [value] + chain.map { $0.outputs[0] }).allSatisfy({ $0.inputs.first == $1 && $0.inputs.count == 1 }),
-                      chain.last?.outputs[0] == last.inputs[1 - skip] else {
+                    chain.last?.outputs[0] == last.inputs[1 - skip]
+                else {
                     throw fail(last, "the branch of this residual block is not a chain of single-input layers")
                 }
                 let inner = try Self.layers(from: chain, input: value, shape: shape, backbone: backbone)
@@ -135,13 +136,16 @@ final class Residual: Layer {
         for i in 0..<(batch * outputShape.count) { output[i] = x[i] + input[i] }
     }
 
-    func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
-                  inputGradient: UnsafeMutablePointer<Float>?, batch: Int, workers: Workers) {
+    func backward(
+        input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+        inputGradient: UnsafeMutablePointer<Float>?, batch: Int, workers: Workers
+    ) {
         var dy = outputGradient
         for i in stride(from: layers.count - 1, through: 0, by: -1) {
             let x = i == 0 ? input : UnsafePointer(outputs[i - 1].pointer)
-            layers[i].backward(input: x, output: outputs[i].pointer, outputGradient: dy, inputGradient: gradients[i].pointer,
-                               batch: batch, workers: workers)
+            layers[i].backward(
+                input: x, output: outputs[i].pointer, outputGradient: dy, inputGradient: gradients[i].pointer,
+                batch: batch, workers: workers)
             dy = UnsafePointer(gradients[i].pointer)
         }
         guard let dx = inputGradient else { return }

@@ -19,10 +19,12 @@ private func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>, accumul
 /// Blocking: a 16-column panel of B, `depthBlock` rows deep (16 KB), stays in L1 while 6-row tiles
 /// of A sweep over it; each tile keeps its 6 x 16 results in 12 SIMD8 registers.
 /// Not the engine's 6x16 tile (ConvolutionGemm), which needs weights packed once at load: here both operands change every step and A is read transposed, so packing per call would cost more than it saves.
-func multiply(m: Int, n: Int, k: Int,
-              a: UnsafePointer<Float>, aRowStride: Int, aColumnStride: Int,
-              b: UnsafePointer<Float>, bRowStride: Int,
-              c: UnsafeMutablePointer<Float>, cRowStride: Int, accumulate: Bool) {
+func multiply(
+    m: Int, n: Int, k: Int,
+    a: UnsafePointer<Float>, aRowStride: Int, aColumnStride: Int,
+    b: UnsafePointer<Float>, bRowStride: Int,
+    c: UnsafeMutablePointer<Float>, cRowStride: Int, accumulate: Bool
+) {
     let depthBlock = 256
     let fullRows = m - m % 6
     var j = 0
@@ -34,8 +36,9 @@ func multiply(m: Int, n: Int, k: Int,
             let add = accumulate || depth > 0
             var i = 0
             while i < fullRows {
-                multiplyTile6x16(a: blockA + i &* aRowStride, aRowStride: aRowStride, aColumnStride: aColumnStride, k: length,
-                                 b: blockB, bRowStride: bRowStride, c: c + (i &* cRowStride &+ j), cRowStride: cRowStride, accumulate: add)
+                multiplyTile6x16(
+                    a: blockA + i &* aRowStride, aRowStride: aRowStride, aColumnStride: aColumnStride, k: length,
+                    b: blockB, bRowStride: bRowStride, c: c + (i &* cRowStride &+ j), cRowStride: cRowStride, accumulate: add)
                 i &+= 6
             }
             depth &+= length
@@ -46,16 +49,19 @@ func multiply(m: Int, n: Int, k: Int,
         // Rows below the last full tile get every column; the others only the columns beyond the last panel.
         let columns = row < fullRows ? j..<n : 0..<n
         if !columns.isEmpty {
-            multiplyRow(row, columns: columns, k: k, a: a, aRowStride: aRowStride, aColumnStride: aColumnStride,
-                        b: b, bRowStride: bRowStride, c: c, cRowStride: cRowStride, accumulate: accumulate)
+            multiplyRow(
+                row, columns: columns, k: k, a: a, aRowStride: aRowStride, aColumnStride: aColumnStride,
+                b: b, bRowStride: bRowStride, c: c, cRowStride: cRowStride, accumulate: accumulate)
         }
     }
 }
 
 @inline(__always)
-private func multiplyTile6x16(a: UnsafePointer<Float>, aRowStride: Int, aColumnStride: Int, k: Int,
-                              b: UnsafePointer<Float>, bRowStride: Int,
-                              c: UnsafeMutablePointer<Float>, cRowStride: Int, accumulate: Bool) {
+private func multiplyTile6x16(
+    a: UnsafePointer<Float>, aRowStride: Int, aColumnStride: Int, k: Int,
+    b: UnsafePointer<Float>, bRowStride: Int,
+    c: UnsafeMutablePointer<Float>, cRowStride: Int, accumulate: Bool
+) {
     var c00 = SIMD8<Float>(), c01 = SIMD8<Float>(), c10 = SIMD8<Float>(), c11 = SIMD8<Float>()
     var c20 = SIMD8<Float>(), c21 = SIMD8<Float>(), c30 = SIMD8<Float>(), c31 = SIMD8<Float>()
     var c40 = SIMD8<Float>(), c41 = SIMD8<Float>(), c50 = SIMD8<Float>(), c51 = SIMD8<Float>()
@@ -90,10 +96,12 @@ private func multiplyTile6x16(a: UnsafePointer<Float>, aRowStride: Int, aColumnS
 
 /// One row of C over `columns`: 8 columns at a time, then one at a time.
 @inline(__always)
-private func multiplyRow(_ row: Int, columns: Range<Int>, k: Int,
-                         a: UnsafePointer<Float>, aRowStride: Int, aColumnStride: Int,
-                         b: UnsafePointer<Float>, bRowStride: Int,
-                         c: UnsafeMutablePointer<Float>, cRowStride: Int, accumulate: Bool) {
+private func multiplyRow(
+    _ row: Int, columns: Range<Int>, k: Int,
+    a: UnsafePointer<Float>, aRowStride: Int, aColumnStride: Int,
+    b: UnsafePointer<Float>, bRowStride: Int,
+    c: UnsafeMutablePointer<Float>, cRowStride: Int, accumulate: Bool
+) {
     let ar = a + row &* aRowStride
     let cr = c + row &* cRowStride
     var j = columns.lowerBound
@@ -143,8 +151,9 @@ struct WindowGeometry: Equatable, Sendable {
     }
 
     init(inputHeight: Int, inputWidth: Int, channels: Int, kernel: Int, stride: Int, padding: Int) {
-        self.init(inputHeight: inputHeight, inputWidth: inputWidth, channels: channels, kernelHeight: kernel, kernelWidth: kernel,
-                  stride: stride, padding: padding)
+        self.init(
+            inputHeight: inputHeight, inputWidth: inputWidth, channels: channels, kernelHeight: kernel, kernelWidth: kernel,
+            stride: stride, padding: padding)
     }
 
     /// Columns of one im2col row: kernel positions times input channels, ordered (ky, kx, channel).

@@ -29,8 +29,9 @@ protocol Layer: AnyObject {
     /// Allocates scratch space for batches of up to `maxBatch` images.
     func prepare(maxBatch: Int, workers: Workers)
     func forward(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int, training: Bool, workers: Workers)
-    func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
-                  inputGradient: UnsafeMutablePointer<Float>?, batch: Int, workers: Workers)
+    func backward(
+        input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+        inputGradient: UnsafeMutablePointer<Float>?, batch: Int, workers: Workers)
     /// The inference graph nodes computing this layer from value `input` into value `output`.
     func graphNodes(name: String, input: String, output: String) -> [Node]
 }

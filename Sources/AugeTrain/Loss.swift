@@ -19,8 +19,10 @@ enum SoftmaxCrossEntropy {
     }
 
     /// Returns the loss; writes the probabilities and the gradient with respect to the logits.
-    static func evaluate(logits: UnsafePointer<Float>, labels: [Int], classWeights: [Float], classes: Int,
-                         probabilities: UnsafeMutablePointer<Float>, logitGradient: UnsafeMutablePointer<Float>) -> Float {
+    static func evaluate(
+        logits: UnsafePointer<Float>, labels: [Int], classWeights: [Float], classes: Int,
+        probabilities: UnsafeMutablePointer<Float>, logitGradient: UnsafeMutablePointer<Float>
+    ) -> Float {
         let batch = labels.count
         softmax(logits, batch: batch, classes: classes, into: probabilities)
         let weightSum = labels.reduce(Float(0)) { $0 + classWeights[$1] }

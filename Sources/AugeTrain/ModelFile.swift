@@ -34,7 +34,9 @@ extension TrainedModel {
         let network: String
         if let backbone, let transfer = options.transfer {
             let head = transfer.hiddenUnits > 0 ? "MLP head (\(transfer.hiddenUnits) hidden units)" : "linear head"
-            let backboneUse = transfer.fineTunedLayers > 0 ? "\(backbone.origin) with its last \(transfer.fineTunedLayers) layers fine-tuned"
+            let backboneUse =
+                transfer.fineTunedLayers > 0
+                ? "\(backbone.origin) with its last \(transfer.fineTunedLayers) layers fine-tuned"
                 : "frozen \(backbone.origin) features"
             network = "\(head) on \(backboneUse) (\(backbone.pooling.rawValue) pooling of \(backbone.cut), \(transfer.variants) variants per photo)"
         } else {

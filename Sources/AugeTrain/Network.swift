@@ -95,10 +95,11 @@ public struct PackedFloats: Codable, Sendable, Equatable {
 
     public func encode(to encoder: Encoder) throws {
         var container = encoder.singleValueContainer()
-        try container.encode(wrappedValue.map { values in
-            var bits = values.map { $0.bitPattern.littleEndian }
-            return Data(bytes: &bits, count: 4 * bits.count)
-        })
+        try container.encode(
+            wrappedValue.map { values in
+                var bits = values.map { $0.bitPattern.littleEndian }
+                return Data(bytes: &bits, count: 4 * bits.count)
+            })
     }
 }
 
@@ -156,9 +157,10 @@ final class Network {
     /// are left in the parameters.
     func backward(batch: Int, workers: Workers) {
         for i in stride(from: layers.count - 1, through: 0, by: -1) {
-            layers[i].backward(input: activations[i].pointer, output: activations[i + 1].pointer,
-                               outputGradient: gradients[i + 1].pointer, inputGradient: i == 0 ? nil : gradients[i].pointer,
-                               batch: batch, workers: workers)
+            layers[i].backward(
+                input: activations[i].pointer, output: activations[i + 1].pointer,
+                outputGradient: gradients[i + 1].pointer, inputGradient: i == 0 ? nil : gradients[i].pointer,
+                batch: batch, workers: workers)
         }
     }
 

@@ -41,8 +41,10 @@ final class BatchNormalization2D: Layer {
     /// Per-channel sums over the batch, combined in worker order into `totals` (2 x channels):
     /// `accumulate(pixels, sums)` adds its pixels' contributions to one worker's `sums`.
     @inline(__always)
-    private func channelSums(batch: Int, workers: Workers, totals: UnsafeMutablePointer<Float>,
-                             _ accumulate: (_ pixels: Range<Int>, _ sums: UnsafeMutablePointer<Float>) -> Void) {
+    private func channelSums(
+        batch: Int, workers: Workers, totals: UnsafeMutablePointer<Float>,
+        _ accumulate: (_ pixels: Range<Int>, _ sums: UnsafeMutablePointer<Float>) -> Void
+    ) {
         let pixels = inputShape.height * inputShape.width, partials = partials!
         workers.forEachShare(of: batch) { worker, images in
             let sums = partials[worker]
@@ -107,8 +109,10 @@ final class BatchNormalization2D: Layer {
         }
     }
 
-    func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
-                  inputGradient: UnsafeMutablePointer<Float>?, batch: Int, workers: Workers) {
+    func backward(
+        input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+        inputGradient: UnsafeMutablePointer<Float>?, batch: Int, workers: Workers
+    ) {
         let c = inputShape.channels
         let xhat = UnsafePointer(normalized!.pointer), dy = outputGradient
         let sums = UnsafeMutablePointer<Float>.allocate(capacity: 2 * c)
@@ -154,8 +158,9 @@ final class BatchNormalization2D: Layer {
     }
 
     func graphNodes(name: String, input: String, output: String) -> [Node] {
-        let normalization = AugeEngine.BatchNormalization(scale: scale.value.array, bias: shift.value.array,
-                                                          mean: runningMean.array, variance: runningVariance.array, epsilon: epsilon)
+        let normalization = AugeEngine.BatchNormalization(
+            scale: scale.value.array, bias: shift.value.array,
+            mean: runningMean.array, variance: runningVariance.array, epsilon: epsilon)
         return [Node(name: name, operation: .batchNormalization(normalization), inputs: [input], outputs: [output])]
     }
 }

@@ -46,8 +46,10 @@ final class FeatureSamples: TrainingSamples {
 
     /// Decodes every photo once (in chunks, so only a chunk of full-size tensors is ever in memory)
     /// and runs the backbone on it and on `variants - 1` augmented copies.
-    init(_ folder: ImageFolder, backbone: Backbone, augmentation: AugmentationSettings, variants: Int, seed: UInt64,
-         workers: Workers, progress: (_ done: Int, _ total: Int) -> Void) throws {
+    init(
+        _ folder: ImageFolder, backbone: Backbone, augmentation: AugmentationSettings, variants: Int, seed: UInt64,
+        workers: Workers, progress: (_ done: Int, _ total: Int) -> Void
+    ) throws {
         precondition(variants >= 1, "at least the photo itself")
         featureCount = backbone.featureCount
         let featureShape = backbone.featureShape
@@ -93,8 +95,9 @@ final class FeatureSamples: TrainingSamples {
                 features.withUnsafeMutableBufferPointer { features in
                     // The engine's maps are NCHW, the trainer's NHWC.
                     for row in 0..<group.count {
-                        planarToInterleaved(output.pointer + row * featureCount, into: features.baseAddress! + (start + row) * featureCount,
-                                            shape: featureShape)
+                        planarToInterleaved(
+                            output.pointer + row * featureCount, into: features.baseAddress! + (start + row) * featureCount,
+                            shape: featureShape)
                     }
                 }
             }

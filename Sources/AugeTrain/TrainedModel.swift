@@ -28,13 +28,15 @@ public struct TrainedModel: Sendable {
         let heldOutDefects = provenance.validationImagesPerLabel.filter { !okLabels.contains($0.key) }.values.reduce(0, +)
         let needed = Int((1 / calibration.maxMissRate).rounded(.up))
         if heldOutDefects < needed {
-            warnings.append("only \(heldOutDefects) defect photos were held out for calibration; a missed-defect target of "
-                + String(format: "%g %%", 100 * calibration.maxMissRate) + " needs at least \(needed). "
-                + "Add defect photos, give a larger --val-split or --val folder, or raise --max-miss-rate.")
+            warnings.append(
+                "only \(heldOutDefects) defect photos were held out for calibration; a missed-defect target of "
+                    + String(format: "%g %%", 100 * calibration.maxMissRate) + " needs at least \(needed). "
+                    + "Add defect photos, give a larger --val-split or --val folder, or raise --max-miss-rate.")
         }
         if let falseRejects = validation.falseRejectRate, falseRejects > 0.2 {
-            warnings.append(String(format: "at the calibrated threshold %.1f %% of the held-out good parts are rejected: ", 100 * falseRejects)
-                + "this model is not ready for a line. Train longer (--epochs), with more photos, or allow more misses (--max-miss-rate).")
+            warnings.append(
+                String(format: "at the calibrated threshold %.1f %% of the held-out good parts are rejected: ", 100 * falseRejects)
+                    + "this model is not ready for a line. Train longer (--epochs), with more photos, or allow more misses (--max-miss-rate).")
         }
         return warnings
     }
@@ -45,11 +47,12 @@ public struct TrainedModel: Sendable {
 
     func makeNetwork() -> Network {
         // The head was built from this backbone once already, so building it again cannot fail.
-        let network = if let backbone, let transfer = options.transfer {
-            try! Network.head(on: backbone, hiddenUnits: transfer.hiddenUnits, classes: labels.count, seed: 0)
-        } else {
-            Network(architecture: architecture, input: inputShape, classes: labels.count, pooling: options.pooling, seed: 0)
-        }
+        let network =
+            if let backbone, let transfer = options.transfer {
+                try! Network.head(on: backbone, hiddenUnits: transfer.hiddenUnits, classes: labels.count, seed: 0)
+            } else {
+                Network(architecture: architecture, input: inputShape, classes: labels.count, pooling: options.pooling, seed: 0)
+            }
         network.state = state
         return network
     }

@@ -149,28 +149,37 @@ public final class Trainer {
     let network: Network
 
     /// Trains the built-in architecture `options.architecture` from scratch.
-    public convenience init(train: ImageFolder, validation: ImageFolder, preprocessing: Preprocessing, okLabels: [String],
-                            options: TrainingOptions) throws {
+    public convenience init(
+        train: ImageFolder, validation: ImageFolder, preprocessing: Preprocessing, okLabels: [String],
+        options: TrainingOptions
+    ) throws {
         let input = Shape(height: preprocessing.height, width: preprocessing.width, channels: preprocessing.color.channels)
-        let network = Network(architecture: options.architecture, input: input, classes: train.classes.count, pooling: options.pooling,
-                              seed: options.seed)
-        try self.init(train: train, validation: validation, preprocessing: preprocessing, backbone: nil, network: network,
-                      okLabels: okLabels, options: options)
+        let network = Network(
+            architecture: options.architecture, input: input, classes: train.classes.count, pooling: options.pooling,
+            seed: options.seed)
+        try self.init(
+            train: train, validation: validation, preprocessing: preprocessing, backbone: nil, network: network,
+            okLabels: okLabels, options: options)
     }
 
     /// Trains a head on `backbone`'s features, with the backbone's preprocessing; `options.transfer` says how.
-    public convenience init(train: ImageFolder, validation: ImageFolder, backbone: Backbone, okLabels: [String],
-                            options: TrainingOptions) throws {
+    public convenience init(
+        train: ImageFolder, validation: ImageFolder, backbone: Backbone, okLabels: [String],
+        options: TrainingOptions
+    ) throws {
         guard let transfer = options.transfer, transfer.variants >= 1 else {
             throw DatasetError(description: "transfer training needs transfer options with at least one variant per photo")
         }
         let network = try Network.head(on: backbone, hiddenUnits: transfer.hiddenUnits, classes: train.classes.count, seed: options.seed)
-        try self.init(train: train, validation: validation, preprocessing: backbone.preprocessing, backbone: backbone, network: network,
-                      okLabels: okLabels, options: options)
+        try self.init(
+            train: train, validation: validation, preprocessing: backbone.preprocessing, backbone: backbone, network: network,
+            okLabels: okLabels, options: options)
     }
 
-    private init(train: ImageFolder, validation: ImageFolder, preprocessing: Preprocessing, backbone: Backbone?, network: Network,
-                 okLabels: [String], options: TrainingOptions) throws {
+    private init(
+        train: ImageFolder, validation: ImageFolder, preprocessing: Preprocessing, backbone: Backbone?, network: Network,
+        okLabels: [String], options: TrainingOptions
+    ) throws {
         guard train.classes.count >= 2 else { throw DatasetError(description: "training needs at least two classes, found \(train.classes)") }
         guard validation.classes == train.classes else { throw DatasetError(description: "validation classes differ from training classes") }
         guard !validation.items.isEmpty else { throw DatasetError(description: "the validation set is empty") }
@@ -191,11 +200,14 @@ public final class Trainer {
     public var parameterCount: Int { network.parameterCount }
 
     /// Trains (or continues `resume`), calling `events` as it goes and `checkpoint` after each epoch.
-    public func run(resume: TrainingCheckpoint? = nil, events: (TrainingEvent) -> Void = { _ in },
-                    checkpoint: (TrainingCheckpoint) throws -> Void = { _ in }) throws -> TrainedModel {
+    public func run(
+        resume: TrainingCheckpoint? = nil, events: (TrainingEvent) -> Void = { _ in },
+        checkpoint: (TrainingCheckpoint) throws -> Void = { _ in }
+    ) throws -> TrainedModel {
         if let resume {
             guard resume.labels == train.classes, resume.options.architecture == options.architecture, resume.options.pooling == options.pooling,
-                  resume.options.transfer == options.transfer, resume.preprocessing == preprocessing else {
+                resume.options.transfer == options.transfer, resume.preprocessing == preprocessing
+            else {
                 throw DatasetError(description: "the checkpoint was made for other classes, architecture, backbone or preprocessing")
             }
             // The best score so far is only comparable with scores of the same kind.
@@ -213,9 +225,10 @@ public final class Trainer {
         let batchSize = min(options.batchSize, trainSamples.count)
         let batchesPerEpoch = trainSamples.count / batchSize
         network.reserve(batch: batchSize, workers: workers)
-        let schedule = LearningRateSchedule(peak: options.optimizer.learningRate,
-                                            warmupSteps: Int(options.warmupEpochs * Double(batchesPerEpoch)),
-                                            totalSteps: options.epochs * batchesPerEpoch)
+        let schedule = LearningRateSchedule(
+            peak: options.optimizer.learningRate,
+            warmupSteps: Int(options.warmupEpochs * Double(batchesPerEpoch)),
+            totalSteps: options.epochs * batchesPerEpoch)
         var optimizer = Optimizer(settings: options.optimizer)
         let classWeights = weights(for: trainSamples.labels)
 
@@ -252,8 +265,9 @@ public final class Trainer {
                 }
                 let labels = positions.map { trainSamples.labels[order[$0]] }
                 let logits = network.forward(batch: batchSize, training: true, workers: workers)
-                let loss = SoftmaxCrossEntropy.evaluate(logits: logits, labels: labels, classWeights: classWeights, classes: classes,
-                                                        probabilities: probabilities.pointer, logitGradient: network.logitGradient)
+                let loss = SoftmaxCrossEntropy.evaluate(
+                    logits: logits, labels: labels, classWeights: classWeights, classes: classes,
+                    probabilities: probabilities.pointer, logitGradient: network.logitGradient)
                 network.backward(batch: batchSize, workers: workers)
                 learningRate = schedule.rate(atStep: optimizer.step)
                 optimizer.update(network.parameters, learningRate: learningRate)
@@ -264,8 +278,9 @@ public final class Trainer {
                 }
                 events(.batch(epoch: epoch, batch: batch + 1, batches: batchesPerEpoch, loss: lossSum / Double(batch + 1)))
             }
-            let metrics = EvaluationMetrics(labels: train.classes, okLabels: okLabels, truths: validationSamples.labels,
-                                            probabilities: predict(validationSamples))
+            let metrics = EvaluationMetrics(
+                labels: train.classes, okLabels: okLabels, truths: validationSamples.labels,
+                probabilities: predict(validationSamples))
             let score = options.selection.score(metrics)
             let improved = bestScore.lexicographicallyPrecedes(score)
             if improved {
@@ -273,36 +288,42 @@ public final class Trainer {
             }
             let seconds = Date().timeIntervalSince(started)
             trainingSeconds += seconds
-            let summary = EpochSummary(epoch: epoch, learningRate: Double(learningRate), trainLoss: lossSum / Double(batchesPerEpoch),
-                                       trainAccuracy: Double(correct) / Double(batchesPerEpoch * batchSize),
-                                       validationLoss: metrics.loss, validationAccuracy: metrics.accuracy,
-                                       validationBalancedAccuracy: metrics.balancedAccuracy,
-                                       defectRecall: metrics.missedDefectRate.map { 1 - $0 }, seconds: seconds,
-                                       imagesPerSecond: Double(batchesPerEpoch * batchSize) / seconds, improved: improved)
+            let summary = EpochSummary(
+                epoch: epoch, learningRate: Double(learningRate), trainLoss: lossSum / Double(batchesPerEpoch),
+                trainAccuracy: Double(correct) / Double(batchesPerEpoch * batchSize),
+                validationLoss: metrics.loss, validationAccuracy: metrics.accuracy,
+                validationBalancedAccuracy: metrics.balancedAccuracy,
+                defectRecall: metrics.missedDefectRate.map { 1 - $0 }, seconds: seconds,
+                imagesPerSecond: Double(batchesPerEpoch * batchSize) / seconds, improved: improved)
             history.append(summary)
             events(.epoch(summary, of: options.epochs))
-            try checkpoint(TrainingCheckpoint(options: options, labels: train.classes, preprocessing: preprocessing, completedEpochs: epoch,
-                                              optimizerStep: optimizer.step, state: network.state, moments: network.moments, best: best,
-                                              bestEpoch: bestEpoch, bestScore: bestScore, history: history, trainingSeconds: trainingSeconds))
+            try checkpoint(
+                TrainingCheckpoint(
+                    options: options, labels: train.classes, preprocessing: preprocessing, completedEpochs: epoch,
+                    optimizerStep: optimizer.step, state: network.state, moments: network.moments, best: best,
+                    bestEpoch: bestEpoch, bestScore: bestScore, history: history, trainingSeconds: trainingSeconds))
             epoch += 1
         }
 
         network.state = best
         let validationProbabilities = predict(validationSamples)
         let calibration = calibrate(truths: validationSamples.labels, probabilities: validationProbabilities)
-        let metrics = EvaluationMetrics(labels: train.classes, okLabels: okLabels, truths: validationSamples.labels,
-                                        probabilities: validationProbabilities, threshold: calibration.threshold,
-                                        reviewBand: calibration.reviewBand)
+        let metrics = EvaluationMetrics(
+            labels: train.classes, okLabels: okLabels, truths: validationSamples.labels,
+            probabilities: validationProbabilities, threshold: calibration.threshold,
+            reviewBand: calibration.reviewBand)
         func perLabel(_ samples: TrainingSamples) -> [String: Int] {
             Dictionary(grouping: samples.labels, by: { train.classes[$0] }).mapValues(\.count)
         }
-        let provenance = Provenance(trainedAt: ISO8601DateFormatter().string(from: Date()), dataset: train.root,
-                                    validation: validation.root == train.root ? "held out from \(train.root)" : validation.root,
-                                    trainImagesPerLabel: perLabel(trainSamples), validationImagesPerLabel: perLabel(validationSamples),
-                                    epochsRun: history.count, bestEpoch: bestEpoch, trainingSeconds: trainingSeconds)
-        return TrainedModel(architecture: options.architecture, backbone: backbone, labels: train.classes, okLabels: okLabels, preprocessing: preprocessing,
-                            calibration: calibration, validation: metrics, options: options, provenance: provenance, history: history,
-                            parameterCount: network.parameterCount, state: network.state)
+        let provenance = Provenance(
+            trainedAt: ISO8601DateFormatter().string(from: Date()), dataset: train.root,
+            validation: validation.root == train.root ? "held out from \(train.root)" : validation.root,
+            trainImagesPerLabel: perLabel(trainSamples), validationImagesPerLabel: perLabel(validationSamples),
+            epochsRun: history.count, bestEpoch: bestEpoch, trainingSeconds: trainingSeconds)
+        return TrainedModel(
+            architecture: options.architecture, backbone: backbone, labels: train.classes, okLabels: okLabels, preprocessing: preprocessing,
+            calibration: calibration, validation: metrics, options: options, provenance: provenance, history: history,
+            parameterCount: network.parameterCount, state: network.state)
     }
 
     /// Inverse class frequency, normalised so the average photo weighs 1 (all 1 when balancing is off).
@@ -321,24 +342,28 @@ public final class Trainer {
             // the inspection module accepts without review.
             return Calibration(threshold: 0.5, reviewBand: 0, maxMissRate: options.maxMissRate, maxReviewRate: options.maxReviewRate)
         }
-        return Calibration.calibrate(defectScores: probabilities.map { EvaluationMetrics.defectProbability($0, okIndices: okIndices) },
-                                     isDefect: truths.map { !okIndices.contains($0) },
-                                     maxMissRate: options.maxMissRate, maxReviewRate: options.maxReviewRate)
+        return Calibration.calibrate(
+            defectScores: probabilities.map { EvaluationMetrics.defectProbability($0, okIndices: okIndices) },
+            isDefect: truths.map { !okIndices.contains($0) },
+            maxMissRate: options.maxMissRate, maxReviewRate: options.maxReviewRate)
     }
 
     /// The training and validation inputs: decoded photos, or the backbone's features of them.
     private func samples(events: (TrainingEvent) -> Void) throws -> (train: TrainingSamples, validation: TrainingSamples) {
         if let backbone, let transfer = options.transfer {
             func features(_ folder: ImageFolder, set: String, variants: Int) throws -> FeatureSamples {
-                try FeatureSamples(folder, backbone: backbone, augmentation: options.augmentation, variants: variants, seed: options.seed,
-                                   workers: workers) { events(.extracting(set: set, done: $0, total: $1)) }
+                try FeatureSamples(
+                    folder, backbone: backbone, augmentation: options.augmentation, variants: variants, seed: options.seed,
+                    workers: workers
+                ) { events(.extracting(set: set, done: $0, total: $1)) }
             }
             return (try features(train, set: "train", variants: transfer.variants), try features(validation, set: "validation", variants: 1))
         }
         let augmenter = Augmenter(settings: options.augmentation, preprocessing: preprocessing)
         func photos(_ folder: ImageFolder, set: String) -> PhotoSamples {
-            PhotoSamples(cache: TensorCache(folder, preprocessing: preprocessing, workers: workers) { events(.decoding(set: set, done: $0, total: $1)) },
-                         augmenter: augmenter)
+            PhotoSamples(
+                cache: TensorCache(folder, preprocessing: preprocessing, workers: workers) { events(.decoding(set: set, done: $0, total: $1)) },
+                augmenter: augmenter)
         }
         return (photos(train, set: "train"), photos(validation, set: "validation"))
     }

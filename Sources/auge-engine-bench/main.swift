@@ -81,8 +81,10 @@ struct EngineBench: ParsableCommand {
         }
         times.sort()
         let median = times[times.count / 2], p90 = times[times.count * 9 / 10]
-        print(String(format: "%-15@ %7d  %9.3f  %6.3f  %4d  %6.1f  %4.0f", name as NSString, threads, median * 1e3, p90 * 1e3, times.count,
-                     Double(macs) / median * 1e-9, cpuShare * 100))
+        print(
+            String(
+                format: "%-15@ %7d  %9.3f  %6.3f  %4d  %6.1f  %4.0f", name as NSString, threads, median * 1e3, p90 * 1e3, times.count,
+                Double(macs) / median * 1e-9, cpuShare * 100))
         if profile {
             // Thread CPU time per layer: robust against other processes on the machine (1-thread runs).
             engine.isProfiling = true
@@ -97,9 +99,11 @@ struct EngineBench: ParsableCommand {
             let total = fastest.reduce(0, +)
             print(String(format: "    sum of per-layer minimum times: %.3f ms", total * 1e3))
             for (layer, time) in zip(engine.layers, fastest).sorted(by: { $0.1 > $1.1 }).prefix(top) {
-                print(String(format: "    %6.3f ms %5.1f%%  %7.2f GMAC/s  %@  %@  %@", time * 1e3, time / total * 100,
-                             Double(layer.multiplyAccumulates) / time * 1e-9, layer.name as NSString, layer.kind as NSString,
-                             "\(layer.outputShape)" as NSString))
+                print(
+                    String(
+                        format: "    %6.3f ms %5.1f%%  %7.2f GMAC/s  %@  %@  %@", time * 1e3, time / total * 100,
+                        Double(layer.multiplyAccumulates) / time * 1e-9, layer.name as NSString, layer.kind as NSString,
+                        "\(layer.outputShape)" as NSString))
             }
         }
     }

@@ -74,8 +74,9 @@ struct Generate: ParsableCommand {
         var labels = "file,label\n"
         for number in 0..<unlabelled {
             let condition = chooser.nextChance(0.5) ? .ok : defects[chooser.nextIndex(below: defects.count)]
-            let file = try write(renderer.render(kind: condition, index: firstIndex + number), to: "incoming/part_\(number)",
-                                 index: number)
+            let file = try write(
+                renderer.render(kind: condition, index: firstIndex + number), to: "incoming/part_\(number)",
+                index: number)
             labels += "\(file),\(condition.rawValue)\n"
         }
         try labels.write(toFile: outDir + "/incoming/LABELS.csv", atomically: true, encoding: .utf8)

@@ -24,7 +24,8 @@ struct Annotate: ParsableCommand {
         _ = try resolved.classifier(threads: 1)
         let data = try Data(contentsOf: URL(fileURLWithPath: modelFile))
         try annotateONNX(data, name: modelFile, metadata: resolved.resolvedMetadata).write(to: URL(fileURLWithPath: output), options: .atomic)
-        print("\(output): \(resolved.policy.labels.count) labels, \(resolved.preprocessing.width)x\(resolved.preprocessing.height) "
-            + "\(resolved.preprocessing.color.rawValue), threshold \(resolved.policy.threshold)")
+        print(
+            "\(output): \(resolved.policy.labels.count) labels, \(resolved.preprocessing.width)x\(resolved.preprocessing.height) "
+                + "\(resolved.preprocessing.color.rawValue), threshold \(resolved.policy.threshold)")
     }
 }

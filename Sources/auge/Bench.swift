@@ -52,8 +52,9 @@ struct Bench: ParsableCommand {
         try requireKernelSupport()
         if Benchmark.buildConfiguration == "debug" {
             guard allowDebug else {
-                throw CommandFailure("this is a debug build: its kernels are hundreds of times slower and its numbers mean nothing. "
-                    + "Build with `swift build -c release` (or pass --allow-debug).")
+                throw CommandFailure(
+                    "this is a debug build: its kernels are hundreds of times slower and its numbers mean nothing. "
+                        + "Build with `swift build -c release` (or pass --allow-debug).")
             }
             log("WARNING: debug build; these numbers mean nothing")
         }
@@ -92,17 +93,22 @@ struct Bench: ParsableCommand {
             print("profile, batch 1, \(p.threads) thread(s), wall clock:")
             print("   ms      %   GFLOP/s  kind / output / layer")
             for layer in p.layers {
-                print(String(format: "%7.3f %6.1f %8.1f  ", layer.ms, layer.percent, layer.gflops)
-                    + "\(layer.kind)  \(layer.outputShape)  \(layer.name)")
+                print(
+                    String(format: "%7.3f %6.1f %8.1f  ", layer.ms, layer.percent, layer.gflops)
+                        + "\(layer.kind)  \(layer.outputShape)  \(layer.name)")
             }
-            print(String(format: "layers sum to %.3f ms of a %.3f ms run; model %.4f GFLOP -> %.1f GFLOP/s of a measured peak %.1f (%.0f %%)",
-                         p.layerSumMs, p.runMs, p.modelGflopPerImage, p.achievedGflops, p.peakGflops, 100 * p.achievedGflops / p.peakGflops))
+            print(
+                String(
+                    format: "layers sum to %.3f ms of a %.3f ms run; model %.4f GFLOP -> %.1f GFLOP/s of a measured peak %.1f (%.0f %%)",
+                    p.layerSumMs, p.runMs, p.modelGflopPerImage, p.achievedGflops, p.peakGflops, 100 * p.achievedGflops / p.peakGflops))
             print("(peak: one thread's register-resident SIMD8 FMA rate times the threads)")
         }
         if let e = r.pipeline {
             print("")
-            print(String(format: "end to end, %d photos (%d errors): read %.2f + decode %.2f + preprocess %.2f + infer %.2f = %.2f ms per photo, %.1f photos/s",
-                         e.images, e.errors, e.readMs, e.decodeMs, e.preprocessMs, e.inferMs, e.totalMs, e.imagesPerS))
+            print(
+                String(
+                    format: "end to end, %d photos (%d errors): read %.2f + decode %.2f + preprocess %.2f + infer %.2f = %.2f ms per photo, %.1f photos/s",
+                    e.images, e.errors, e.readMs, e.decodeMs, e.preprocessMs, e.inferMs, e.totalMs, e.imagesPerS))
         }
     }
 }

@@ -12,13 +12,15 @@ func requireKernelSupport() throws {
     guard !CPUFeatures.canRunKernels || forced else { return }
     let executable = Bundle.main.executablePath.map { URL(fileURLWithPath: $0).resolvingSymlinksInPath() }
     if let portable = executable?.deletingLastPathComponent().appendingPathComponent("auge-portable").path,
-       FileManager.default.isExecutableFile(atPath: portable) {
+        FileManager.default.isExecutableFile(atPath: portable)
+    {
         let arguments = [portable] + CommandLine.arguments.dropFirst()
         var cArguments = arguments.map { strdup($0) } + [nil]
         execv(portable, &cArguments)
         throw CommandFailure("could not start the portable build \(portable): \(String(cString: strerror(errno)))")
     }
-    throw CommandFailure("this CPU lacks the vector instructions Auge's kernels were built for. \(CPUFeatures.summary). "
-        + "x86-64 builds need AVX2 and FMA (Intel Haswell / AMD Zen or newer), or the portable build beside them: "
-        + "run scripts/build-portable.sh.")
+    throw CommandFailure(
+        "this CPU lacks the vector instructions Auge's kernels were built for. \(CPUFeatures.summary). "
+            + "x86-64 builds need AVX2 and FMA (Intel Haswell / AMD Zen or newer), or the portable build beside them: "
+            + "run scripts/build-portable.sh.")
 }

@@ -64,18 +64,20 @@ struct Classify: ParsableCommand {
 
         let sink = try OutputSink(path: output)
         let format = self.format ?? output.flatMap(ResultFormat.init(fileExtensionOf:)) ?? (sink.isTerminal ? .table : .jsonl)
-        let formatter = ResultFormatter(format: format, scoreLabels: scores ? inspection.policy.labels : nil, labels: inspection.policy.labels,
-                                        explained: explanation.asked, anomaly: inspection.policy.kind == .anomaly)
+        let formatter = ResultFormatter(
+            format: format, scoreLabels: scores ? inspection.policy.labels : nil, labels: inspection.policy.labels,
+            explained: explanation.asked, anomaly: inspection.policy.kind == .anomaly)
         let sorter = sortInto.map { Sorter(root: $0, grouping: by, move: move) }
         let progress = ProgressBar(total: walk.files.count, enabled: !quiet && isatty(STDERR_FILENO) == 1 && !sink.isTerminal)
         var summary = RunSummary()
 
         let pipeline = InspectionPipeline(lanes: try parallel.lanes(for: inspection, photos: walk.files.count))
         pipeline.includeScores = scores
-        pipeline.explanation = explanation.settings(photoRoots: paths.filter { path in
-            var isFolder: ObjCBool = false
-            return FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) && isFolder.boolValue
-        })
+        pipeline.explanation = explanation.settings(
+            photoRoots: paths.filter { path in
+                var isFolder: ObjCBool = false
+                return FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) && isFolder.boolValue
+            })
         if let header = formatter.header { sink.write(header) }
         pipeline.run(walk.files) { record in
             sink.write(formatter.line(record, isFirst: summary.count == 0))

@@ -29,8 +29,10 @@ struct Eval: ParsableCommand {
     @Option(help: "Evaluate only every n-th photo of each class by name: the validation photos `auge train --val-split 1/n` held out.")
     var holdout: Int?
 
-    @Option(help: ArgumentHelp("Anomaly models: ground-truth masks, MASKS/<class>/<photo name>.png, for pixel AUROC and PRO.",
-                               discussion: "A grey image the size of the photo, defect where bright (128 and up; a 0/1 mask: non-zero). A good photo without a mask counts as all good."))
+    @Option(
+        help: ArgumentHelp(
+            "Anomaly models: ground-truth masks, MASKS/<class>/<photo name>.png, for pixel AUROC and PRO.",
+            discussion: "A grey image the size of the photo, defect where bright (128 and up; a 0/1 mask: non-zero). A good photo without a mask counts as all good."))
     var masks: String?
 
     func run() throws {
@@ -64,8 +66,9 @@ struct Eval: ParsableCommand {
         }
         let seconds = Date().timeIntervalSince(started)
         let halfBand = policy.reviewBand.map { Double($0.upper - $0.lower) / 2 } ?? 0
-        let metrics = EvaluationMetrics(labels: policy.labels, okLabels: policy.okLabels, truths: truths, probabilities: rows,
-                                        threshold: Double(policy.threshold), reviewBand: halfBand)
+        let metrics = EvaluationMetrics(
+            labels: policy.labels, okLabels: policy.okLabels, truths: truths, probabilities: rows,
+            threshold: Double(policy.threshold), reviewBand: halfBand)
         let misclassified = zip(paths, zip(truths, rows)).compactMap { path, entry -> Misclassified? in
             let predicted = rows.isEmpty ? 0 : entry.1.indices.max { entry.1[$0] < entry.1[$1] }!
             guard predicted != entry.0 else { return nil }
@@ -87,8 +90,9 @@ struct Eval: ParsableCommand {
             folder = folder.split(validationEvery: holdout).validation
         }
         guard folder.classes.contains(where: policy.okLabels.contains) else {
-            throw ValidationError("\(dataset) has no folder of good photos named \(policy.okLabels.joined(separator: " or ")) "
-                + "(its folders: \(folder.classes.joined(separator: ", "))); give --ok-labels")
+            throw ValidationError(
+                "\(dataset) has no folder of good photos named \(policy.okLabels.joined(separator: " or ")) "
+                    + "(its folders: \(folder.classes.joined(separator: ", "))); give --ok-labels")
         }
         let started = Date()
         let pipeline = InspectionPipeline(lanes: try parallel.lanes(for: inspection, photos: folder.items.count))
@@ -130,8 +134,9 @@ struct Eval: ParsableCommand {
             pixels = accumulator
         }
         let band = policy.reviewBand.map { (lower: $0.lower, upper: $0.upper) }
-        let result = AnomalyEvaluation(scores: scores, isDefect: truths, threshold: policy.threshold, review: band, pixels: pixels,
-                                       maskedPhotos: maps.count)
+        let result = AnomalyEvaluation(
+            scores: scores, isDefect: truths, threshold: policy.threshold, review: band, pixels: pixels,
+            maskedPhotos: maps.count)
         let seconds = Date().timeIntervalSince(started)
         switch format {
         case .json:
@@ -147,11 +152,14 @@ struct Eval: ParsableCommand {
         case .text:
             func percent(_ rate: Double?) -> String { rate.map { String(format: "%.2f%%", 100 * $0) } ?? "n/a" }
             func number(_ value: Double?) -> String { value.map { String(format: "%.4f", $0) } ?? "n/a" }
-            print(String(format: "%d photos in %.1f s (%.1f photos/s): %d good, %d defect", scores.count, seconds, Double(scores.count) / seconds,
-                         result.goodPhotos, result.defectPhotos))
+            print(
+                String(
+                    format: "%d photos in %.1f s (%.1f photos/s): %d good, %d defect", scores.count, seconds, Double(scores.count) / seconds,
+                    result.goodPhotos, result.defectPhotos))
             print("image AUROC \(number(result.imageAUROC))")
-            print(String(format: "threshold %.3f", result.threshold) + (band.map { String(format: ", review %.3f-%.3f", $0.lower, $0.upper) } ?? "")
-                + ": missed defects \(percent(result.missedDefectRate)), false rejects \(percent(result.falseRejectRate)), review \(percent(result.reviewRate))")
+            print(
+                String(format: "threshold %.3f", result.threshold) + (band.map { String(format: ", review %.3f-%.3f", $0.lower, $0.upper) } ?? "")
+                    + ": missed defects \(percent(result.missedDefectRate)), false rejects \(percent(result.falseRejectRate)), review \(percent(result.reviewRate))")
             if masks != nil {
                 print("pixel AUROC \(number(result.pixelAUROC)), PRO (FPR <= 0.3) \(number(result.pro)) over \(result.maskedPhotos) photos")
             }
@@ -180,8 +188,10 @@ struct Eval: ParsableCommand {
     }
 
     private func printText(_ m: EvaluationMetrics, misclassified: [Misclassified], errors: [[String: String]], images: Int, seconds: Double) {
-        print(String(format: "%d photos in %.1f s (%.1f photos/s); accuracy %.2f%%, balanced %.2f%%", images, seconds, Double(images) / seconds,
-                     100 * m.accuracy, 100 * m.balancedAccuracy))
+        print(
+            String(
+                format: "%d photos in %.1f s (%.1f photos/s); accuracy %.2f%%, balanced %.2f%%", images, seconds, Double(images) / seconds,
+                100 * m.accuracy, 100 * m.balancedAccuracy))
         let width = max(12, m.labels.map(\.count).max() ?? 0)
         func padded(_ s: String) -> String { s.padding(toLength: width, withPad: " ", startingAt: 0) }
         print(padded("class") + "  precision  recall     F1  support")
@@ -194,9 +204,11 @@ struct Eval: ParsableCommand {
         }
         if !m.okLabels.isEmpty {
             func percent(_ rate: Double?) -> String { rate.map { String(format: "%.2f%%", 100 * $0) } ?? "n/a" }
-            print(String(format: "threshold %.4f ± %.4f: missed defects %@, false rejects %@, review %@, ROC AUC %@",
-                         m.threshold, m.reviewBand, percent(m.missedDefectRate), percent(m.falseRejectRate), percent(m.reviewRate),
-                         m.rocAUC.map { String(format: "%.4f", $0) } ?? "n/a"))
+            print(
+                String(
+                    format: "threshold %.4f ± %.4f: missed defects %@, false rejects %@, review %@, ROC AUC %@",
+                    m.threshold, m.reviewBand, percent(m.missedDefectRate), percent(m.falseRejectRate), percent(m.reviewRate),
+                    m.rocAUC.map { String(format: "%.4f", $0) } ?? "n/a"))
         }
         if !misclassified.isEmpty {
             print("misclassified (\(misclassified.count)):")

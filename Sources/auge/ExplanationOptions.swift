@@ -6,7 +6,8 @@ struct ExplanationOptions: ParsableArguments {
     @Flag(help: "For each defect or review photo, find where the evidence is (key `hotspot`: x, y, width, height in photo pixels, and the share of the evidence there). Costs (grid - 1)^2 extra inferences per such photo.")
     var hotspots = false
 
-    @Option(help: ArgumentHelp("Like --hotspots, and also write DIR/<photo name>.heatmap.png (keeping the folders below a given folder): the photo with the evidence in red to yellow and the hotspot framed (key `heatmap`).", valueName: "dir"))
+    @Option(
+        help: ArgumentHelp("Like --hotspots, and also write DIR/<photo name>.heatmap.png (keeping the folders below a given folder): the photo with the evidence in red to yellow and the hotspot framed (key `heatmap`).", valueName: "dir"))
     var heatmaps: String?
 
     @Option(help: ArgumentHelp("Cells down and across the model input for --hotspots and --heatmaps (2...64).", valueName: "n"))

@@ -47,8 +47,9 @@ struct Info: ParsableCommand {
         let nameWidth = min(40, d.layers.map(\.name.count).max() ?? 5)
         print(columns([("#", 4), ("layer", nameWidth), ("kind", kindWidth), ("output", 18)]) + columns([("params", 10), ("MACs", 12)], right: true))
         for (i, layer) in d.layers.enumerated() {
-            print(columns([(String(i), 4), (layer.name, nameWidth), (layer.kind, kindWidth), (shape(layer.outputShape.map { $0 }), 18)])
-                + columns([(String(layer.params), 10), (String(layer.macs), 12)], right: true))
+            print(
+                columns([(String(i), 4), (layer.name, nameWidth), (layer.kind, kindWidth), (shape(layer.outputShape.map { $0 }), 18)])
+                    + columns([(String(layer.params), 10), (String(layer.macs), 12)], right: true))
         }
         print("")
         print(String(format: "parameters: %d (%.2f MB as float32)", d.totalParams, Double(d.totalParams * 4) / 1e6))

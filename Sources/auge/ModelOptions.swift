@@ -76,8 +76,9 @@ struct ModelOptions: ParsableArguments {
     /// The pretrained backbone anomaly training uses by default (scripts/setup-backbone.sh makes it),
     /// looked up as the default model is.
     static func defaultBackbonePath() throws -> String {
-        try shippedModel("backbones/efficientnet-lite0.onnx",
-                         missing: "training needs a pretrained backbone (make it with scripts/setup-backbone.sh, or give --backbone); it is not in")
+        try shippedModel(
+            "backbones/efficientnet-lite0.onnx",
+            missing: "training needs a pretrained backbone (make it with scripts/setup-backbone.sh, or give --backbone); it is not in")
     }
 
     /// `name` under Models/ in the working directory, beside the source checkout, or in ../share/auge/;

@@ -47,4 +47,3 @@ struct Preview: ParsableCommand {
         print("\(output): \(seen.width)x\(seen.height) \(color.rawValue), from \(photo.width)x\(photo.height) \(image)")
     }
 }
-

@@ -69,8 +69,10 @@ struct Quantize: ParsableCommand {
         let data = try quantizer.quantizedFile(calibration)
         try data.write(to: URL(fileURLWithPath: output), options: .atomic)
         let convolutions = quantizer.graph.nodes.filter { if case .convolution = $0.operation { true } else { false } }.count
-        log(String(format: "auge quantize: %@: %d convolutions int8, %d activations calibrated on %d photos (%@ ranges) in %.1f s",
-                   output, convolutions, calibration.ranges.count, calibration.photos, ranges.method.name, Date().timeIntervalSince(started)))
+        log(
+            String(
+                format: "auge quantize: %@: %d convolutions int8, %d activations calibrated on %d photos (%@ ranges) in %.1f s",
+                output, convolutions, calibration.ranges.count, calibration.photos, ranges.method.name, Date().timeIntervalSince(started)))
         if let check { try compare(model, quantizedPath: output, on: check) }
     }
 
@@ -93,12 +95,16 @@ struct Quantize: ParsableCommand {
             let folder = ((pair.0.path as NSString).deletingLastPathComponent as NSString).lastPathComponent
             return model.policy.labels.contains(folder) ? (folder, pair.0.label, pair.1.label) : nil
         }
-        print(String(format: "check on %d photos: decisions agree on %.2f %%, labels on %.2f %%", decided.count,
-                     100 * Double(sameDecision) / Double(decided.count), 100 * Double(sameLabel) / Double(decided.count)))
+        print(
+            String(
+                format: "check on %d photos: decisions agree on %.2f %%, labels on %.2f %%", decided.count,
+                100 * Double(sameDecision) / Double(decided.count), 100 * Double(sameLabel) / Double(decided.count)))
         if !labelled.isEmpty {
             let floatRight = labelled.filter { $0.float == $0.truth }.count, int8Right = labelled.filter { $0.int8 == $0.truth }.count
-            print(String(format: "accuracy on %d labelled photos: float %.2f %%, int8 %.2f %%", labelled.count,
-                         100 * Double(floatRight) / Double(labelled.count), 100 * Double(int8Right) / Double(labelled.count)))
+            print(
+                String(
+                    format: "accuracy on %d labelled photos: float %.2f %%, int8 %.2f %%", labelled.count,
+                    100 * Double(floatRight) / Double(labelled.count), 100 * Double(int8Right) / Double(labelled.count)))
         }
     }
 }

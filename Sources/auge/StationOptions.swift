@@ -11,8 +11,9 @@ struct StationOptions: ParsableArguments {
     @Option(help: ArgumentHelp("A file holding the token every request must carry (Authorization: Bearer, or open the screen once with ?token=).", valueName: "file"))
     var httpToken: String?
 
-    @Flag(name: .customLong("http-heatmaps"), inversion: .prefixedNo,
-          help: "With --http and no --heatmaps: write OUT/heatmaps/ for defect and review parts, for the screen (a classifier's heatmap costs (grid - 1)^2 extra inferences; an anomaly model's is free).")
+    @Flag(
+        name: .customLong("http-heatmaps"), inversion: .prefixedNo,
+        help: "With --http and no --heatmaps: write OUT/heatmaps/ for defect and review parts, for the screen (a classifier's heatmap costs (grid - 1)^2 extra inferences; an anomaly model's is free).")
     var httpHeatmaps = true
 
     @Option(help: ArgumentHelp("Local times at which shifts start, for the screen's shift counts.", valueName: "hh:mm,..."))

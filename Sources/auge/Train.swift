@@ -40,8 +40,10 @@ struct Train: ParsableCommand {
     @Option(help: "Architecture: tiny (~70 k parameters), small (~290 k) or base (~560 k, depthwise-separable).")
     var arch: Architecture = .small
 
-    @Option(help: ArgumentHelp("How the last feature map is pooled: average or max.",
-                               discussion: "max finds small local marks (scratches, chips, spots) that average dilutes; average suits defects spread over much of the photo."))
+    @Option(
+        help: ArgumentHelp(
+            "How the last feature map is pooled: average or max.",
+            discussion: "max finds small local marks (scratches, chips, spots) that average dilutes; average suits defects spread over much of the photo."))
     var pool: GlobalPooling = .average
 
     @Option(help: "A pretrained ONNX classifier (e.g. Models/backbones/efficientnet-lite0.onnx from scripts/setup-backbone.sh) whose features a head learns from.")
@@ -59,8 +61,10 @@ struct Train: ParsableCommand {
     @Option(help: "With --backbone: feature vectors per training photo, the photo itself and augmented copies.")
     var variants = 4
 
-    @Option(help: ArgumentHelp("With --backbone: also train the backbone's last N layers, at a tenth of the learning rate.",
-                               discussion: "A convolution with its normalisation and activation, or a whole residual block, counts as one layer; batch normalisation keeps its pretrained statistics."))
+    @Option(
+        help: ArgumentHelp(
+            "With --backbone: also train the backbone's last N layers, at a tenth of the learning rate.",
+            discussion: "A convolution with its normalisation and activation, or a whole residual block, counts as one layer; batch normalisation keeps its pretrained statistics."))
     var finetune = 0
 
     @Option(help: "Most epochs to train (default 30; 60 with --backbone).")
@@ -120,8 +124,10 @@ struct Train: ParsableCommand {
     @Option(help: "With --anomaly: the most patch vectors the memory bank keeps (inference cost grows with it).")
     var bankSize = 3072
 
-    @Option(help: ArgumentHelp("With --anomaly: what makes the score: patches, photos, both, or automatic.",
-                               discussion: "patches finds small local marks, photos parts wrong as a whole; automatic takes whichever separates the held-out defect photos best."))
+    @Option(
+        help: ArgumentHelp(
+            "With --anomaly: what makes the score: patches, photos, both, or automatic.",
+            discussion: "patches finds small local marks, photos parts wrong as a whole; automatic takes whichever separates the held-out defect photos best."))
     var scoring: AnomalyScoring = .automatic
 
     @Option(help: "With --anomaly: dimensions the patch vectors are projected to (0: not projected).")
@@ -150,7 +156,8 @@ struct Train: ParsableCommand {
         guard variants >= 1, hidden >= 0, finetune >= 0 else { throw ValidationError("--variants must be at least 1, --hidden and --finetune at least 0") }
         let all = try ImageFolder.scan(dataset)
         logSkippedFolders(all, command: "train")
-        let okClasses = okLabels.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+        let okClasses =
+            okLabels.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
             ?? ImageFolder.defaultOKLabels(all.classes)
         if anomaly || (!okClasses.isEmpty && Set(okClasses) == Set(all.classes)) {
             return try trainAnomaly(all, okClasses: okClasses, size: size, region: region)
@@ -169,8 +176,9 @@ struct Train: ParsableCommand {
         options.pooling = pool
         options.epochs = epochs ?? (backbone == nil ? 30 : 60)
         options.batchSize = batch
-        options.optimizer = OptimizerSettings(kind: optimizer, learningRate: lr ?? (backbone == nil ? 0.003 : 0.001),
-                                              weightDecay: weightDecay, momentum: 0.9)
+        options.optimizer = OptimizerSettings(
+            kind: optimizer, learningRate: lr ?? (backbone == nil ? 0.003 : 0.001),
+            weightDecay: weightDecay, momentum: 0.9)
         options.seed = seed
         options.threads = max(1, threads)
         options.patience = patience ?? (backbone == nil ? 8 : 15)
@@ -186,13 +194,15 @@ struct Train: ParsableCommand {
             (transfer.featureNode, transfer.pooling, transfer.hiddenUnits, transfer.variants) = (featureNode, featurePool, hidden, variants)
             transfer.fineTunedLayers = finetune
             options.transfer = transfer
-            let loaded = try Backbone.load(backbone, featureNode: featureNode, pooling: featurePool, fineTunedLayers: finetune, size: size,
-                                           resize: resize, region: region)
+            let loaded = try Backbone.load(
+                backbone, featureNode: featureNode, pooling: featurePool, fineTunedLayers: finetune, size: size,
+                resize: resize, region: region)
             trainer = try Trainer(train: train, validation: validation, backbone: loaded, okLabels: ok, options: options)
         } else {
             let (width, height) = size ?? (128, 128)
-            let preprocessing = Preprocessing(width: width, height: height, color: color ?? .rgb, resize: resize, region: region,
-                                              mean: [0.5], std: [0.25])
+            let preprocessing = Preprocessing(
+                width: width, height: height, color: color ?? .rgb, resize: resize, region: region,
+                mean: [0.5], std: [0.25])
             trainer = try Trainer(train: train, validation: validation, preprocessing: preprocessing, okLabels: ok, options: options)
         }
         let counts = zip(all.classes, zip(train.countsPerClass, validation.countsPerClass)).map { "\($0) \($1.0)+\($1.1)" }
@@ -201,8 +211,9 @@ struct Train: ParsableCommand {
         let input = trainer.preprocessing
         if let backbone = trainer.backbone {
             let features = finetune > 0 ? "last \(finetune) layers fine-tuned (from its \(backbone.featureShape) map)" : "\(backbone.featureCount) features"
-            say("backbone: \(backbone.name), \(features), \(backbone.pooling.rawValue) pooling of \(backbone.cut); "
-                + "head: \(hidden > 0 ? "\(hidden) hidden units" : "linear"); \(trainer.parameterCount) trained parameters")
+            say(
+                "backbone: \(backbone.name), \(features), \(backbone.pooling.rawValue) pooling of \(backbone.cut); "
+                    + "head: \(hidden > 0 ? "\(hidden) hidden units" : "linear"); \(trainer.parameterCount) trained parameters")
         } else {
             say("model: \(arch.rawValue), \(trainer.parameterCount) parameters")
         }
@@ -210,16 +221,21 @@ struct Train: ParsableCommand {
 
         let checkpointPath = checkpoint ?? out + ".checkpoint"
         let progress = ProgressDisplay()
-        let model = try trainer.run(resume: try resume.map(TrainingCheckpoint.load(from:)), events: progress.show,
-                                    checkpoint: { try $0.save(to: checkpointPath) })
+        let model = try trainer.run(
+            resume: try resume.map(TrainingCheckpoint.load(from:)), events: progress.show,
+            checkpoint: { try $0.save(to: checkpointPath) })
         try model.onnxData().write(to: URL(fileURLWithPath: out), options: .atomic)
         let v = model.validation
-        say(String(format: "best epoch %d of %d; validation accuracy %.2f%%, balanced %.2f%%",
-                     model.provenance.bestEpoch, model.provenance.epochsRun, 100 * v.accuracy, 100 * v.balancedAccuracy))
+        say(
+            String(
+                format: "best epoch %d of %d; validation accuracy %.2f%%, balanced %.2f%%",
+                model.provenance.bestEpoch, model.provenance.epochsRun, 100 * v.accuracy, 100 * v.balancedAccuracy))
         if !model.okLabels.isEmpty {
-            say(String(format: "threshold %.4f, review band ±%.4f: missed defects %.2f%%, false rejects %.2f%%, review %.2f%%, ROC AUC %.4f",
-                         model.calibration.threshold, model.calibration.reviewBand, 100 * (v.missedDefectRate ?? 0),
-                         100 * (v.falseRejectRate ?? 0), 100 * (v.reviewRate ?? 0), v.rocAUC ?? .nan))
+            say(
+                String(
+                    format: "threshold %.4f, review band ±%.4f: missed defects %.2f%%, false rejects %.2f%%, review %.2f%%, ROC AUC %.4f",
+                    model.calibration.threshold, model.calibration.reviewBand, 100 * (v.missedDefectRate ?? 0),
+                    100 * (v.falseRejectRate ?? 0), 100 * (v.reviewRate ?? 0), v.rocAUC ?? .nan))
         }
         say(String(format: "training time %.1f s; wrote %@ (checkpoint %@)", model.provenance.trainingSeconds, out, checkpointPath))
         for warning in model.warnings { say("warning: " + warning) }
@@ -262,18 +278,24 @@ extension Train {
         options.maxFalseRejectRate = maxFalseRejectRate
         options.seed = seed
         options.threads = max(1, threads)
-        say("anomaly model: fit on \(fit.count) good photos (\(okClasses.joined(separator: ", "))); threshold from \(calibration.count) held-out good photos; "
-            + "\(defects.count) defect photos measured only")
+        say(
+            "anomaly model: fit on \(fit.count) good photos (\(okClasses.joined(separator: ", "))); threshold from \(calibration.count) held-out good photos; "
+                + "\(defects.count) defect photos measured only")
         let progress = ProgressDisplay()
-        let model = try AnomalyTrainer.fit(fit: fit, calibration: calibration, defects: defects, okLabel: okClasses[0], options: options,
-                                           dataset: dataset) { event in
+        let model = try AnomalyTrainer.fit(
+            fit: fit, calibration: calibration, defects: defects, okLabel: okClasses[0], options: options,
+            dataset: dataset
+        ) { event in
             switch event {
             case let .features(set, done, total): progress.show(.extracting(set: set, done: done, total: total))
             case let .coreset(patches, bank): say("memory bank: \(bank) of \(patches) patches (greedy coreset)")
             case let .scoring(chosen, auroc):
                 let measured = [AnomalyScoring.patches, .photos, .both].compactMap { s in auroc[s].map { String(format: "%@ %.4f", s.rawValue, $0) } }
-                say("scoring: \(chosen.rawValue)" + (measured.isEmpty ? " (no held-out defect photos to choose by)"
-                    : " (image AUROC on the held-out photos: " + measured.joined(separator: ", ") + ")"))
+                say(
+                    "scoring: \(chosen.rawValue)"
+                        + (measured.isEmpty
+                            ? " (no held-out defect photos to choose by)"
+                            : " (image AUROC on the held-out photos: " + measured.joined(separator: ", ") + ")"))
             }
         }
         try model.onnxData().write(to: URL(fileURLWithPath: out), options: .atomic)
@@ -281,9 +303,11 @@ extension Train {
         let metrics = model.metadata.provenance?.validationMetrics ?? [:]
         func percent(_ key: String) -> String { metrics[key].map { String(format: "%.2f%%", 100 * $0) } ?? "n/a" }
         let band = model.metadata.reviewBand!
-        say(String(format: "threshold 1.0, review band %.3f-%.3f: on the held-out photos false rejects %@, review %@",
-                   band.lower, band.upper, percent("false_reject_rate"), percent("review_rate"))
-            + (metrics["image_auroc"].map { String(format: ", missed defects %@, image AUROC %.4f", percent("missed_defect_rate"), $0) } ?? ""))
+        say(
+            String(
+                format: "threshold 1.0, review band %.3f-%.3f: on the held-out photos false rejects %@, review %@",
+                band.lower, band.upper, percent("false_reject_rate"), percent("review_rate"))
+                + (metrics["image_auroc"].map { String(format: ", missed defects %@, image AUROC %.4f", percent("missed_defect_rate"), $0) } ?? ""))
         say(String(format: "training time %.1f s; wrote %@", model.seconds, out))
         for warning in model.warnings { say("warning: " + warning) }
     }
@@ -316,10 +340,14 @@ final class ProgressDisplay {
             epochSeconds.append(s.seconds)
             let eta = epochSeconds.reduce(0, +) / Double(epochSeconds.count) * Double(epochs - s.epoch)
             let recall = s.defectRecall.map { String(format: "  defect recall %6.2f%%", 100 * $0) } ?? ""
-            say(String(format: "epoch %3d/%d  loss %.4f  acc %6.2f%%  val loss %.4f  val acc %6.2f%%", s.epoch, epochs, s.trainLoss,
-                         100 * s.trainAccuracy, s.validationLoss, 100 * s.validationAccuracy)
-                  + recall + String(format: "  %5.1f s  %5.0f img/s  lr %.2e  ETA %@%@", s.seconds, s.imagesPerSecond, s.learningRate,
-                                    Self.duration(eta), s.improved ? "  *" : ""))
+            say(
+                String(
+                    format: "epoch %3d/%d  loss %.4f  acc %6.2f%%  val loss %.4f  val acc %6.2f%%", s.epoch, epochs, s.trainLoss,
+                    100 * s.trainAccuracy, s.validationLoss, 100 * s.validationAccuracy)
+                    + recall
+                    + String(
+                        format: "  %5.1f s  %5.0f img/s  lr %.2e  ETA %@%@", s.seconds, s.imagesPerSecond, s.learningRate,
+                        Self.duration(eta), s.improved ? "  *" : ""))
         }
     }
 

@@ -76,7 +76,8 @@ struct Watch: ParsableCommand {
         // The screen shows where the model saw the defect: with --http, heatmaps go to OUT/heatmaps unless told otherwise.
         var defaultExplanation = ExplanationSettings(heatmapFolder: (out as NSString).appendingPathComponent("heatmaps"))
         defaultExplanation.photoRoots = [inbox]
-        options.explanation = explanation.settings(photoRoots: [inbox])
+        options.explanation =
+            explanation.settings(photoRoots: [inbox])
             ?? (station.http != nil && station.httpHeatmaps ? defaultExplanation : nil)
         options.statusInterval = statusInterval
         let threads = self.threads ?? ProcessInfo.processInfo.activeProcessorCount

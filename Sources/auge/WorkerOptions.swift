@@ -24,7 +24,8 @@ struct WorkerOptions: ParsableArguments {
     /// The classifiers of a pipeline over `photos` photos, saying so once if a deprecated name was used.
     func lanes(for model: InspectionModel, photos: Int) throws -> [Classifier] {
         if decodeThreads != nil { log("auge: --decode-threads is deprecated and will go: it is now --workers (same meaning)") }
-        return try InspectionPipeline.lanes(for: model, photos: photos, cores: ProcessInfo.processInfo.activeProcessorCount,
-                                            lanes: workers ?? decodeThreads, threads: threads)
+        return try InspectionPipeline.lanes(
+            for: model, photos: photos, cores: ProcessInfo.processInfo.activeProcessorCount,
+            lanes: workers ?? decodeThreads, threads: threads)
     }
 }

@@ -42,8 +42,10 @@ final class AnomalyCommandTests: XCTestCase {
     }
 
     func train() throws -> AugeProcess.Result {
-        try AugeProcess.run(["train", dataset.path, "--anomaly", "--backbone", backbone.path, "--size", "64", "--bank-size", "400",
-                             "--max-false-reject-rate", "0.1", "--out", model.path])
+        try AugeProcess.run([
+            "train", dataset.path, "--anomaly", "--backbone", backbone.path, "--size", "64", "--bank-size", "400",
+            "--max-false-reject-rate", "0.1", "--out", model.path,
+        ])
     }
 
     func testTrainClassifyEvalInfoBench() throws {
@@ -121,8 +123,9 @@ final class AnomalyCommandTests: XCTestCase {
         XCTAssertEqual(try train().status, 0)
         let inbox = root.appendingPathComponent("inbox"), out = root.appendingPathComponent("sorted")
         try FileManager.default.createDirectory(at: inbox, withIntermediateDirectories: true)
-        let watcher = try WatchCommandTests.WatchProcess([inbox.path, "--out", out.path, "--model", model.path, "--settle", "0"],
-                                                         log: root.appendingPathComponent("watch.log"))
+        let watcher = try WatchCommandTests.WatchProcess(
+            [inbox.path, "--out", out.path, "--model", model.path, "--settle", "0"],
+            log: root.appendingPathComponent("watch.log"))
         for name in ["good/g00.png", "spot/s3.png"] {
             let target = inbox.appendingPathComponent((name as NSString).lastPathComponent)
             try FileManager.default.copyItem(at: dataset.appendingPathComponent(name), to: target.appendingPathExtension("tmp"))

@@ -7,12 +7,14 @@ import XCTest
 final class BenchCommandTests: XCTestCase {
     func testJSONSchemaAndProfileAddsUp() throws {
         let model = repositoryRoot.appendingPathComponent("Tests/AugeONNXTests/Fixtures/resnet18_small.onnx").path
-        var arguments = ["bench", "--model", model, "--threads", "1,2", "--batch", "1,3", "--runs", "30", "--warmup", "3",
-                         "--profile", "--format", "json",
-                         "--images", repositoryRoot.appendingPathComponent("Tests/AugeImageTests/Fixtures/jpeg").path,
-                         "--mean", "0.5", "--std", "0.25"]
+        var arguments = [
+            "bench", "--model", model, "--threads", "1,2", "--batch", "1,3", "--runs", "30", "--warmup", "3",
+            "--profile", "--format", "json",
+            "--images", repositoryRoot.appendingPathComponent("Tests/AugeImageTests/Fixtures/jpeg").path,
+            "--mean", "0.5", "--std", "0.25",
+        ]
         #if DEBUG
-        arguments.append("--allow-debug")
+            arguments.append("--allow-debug")
         #endif
         let result = try AugeProcess.run(arguments)
         XCTAssertEqual(result.status, 0, result.stderr)

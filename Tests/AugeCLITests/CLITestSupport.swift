@@ -14,11 +14,14 @@ struct AugeProcess {
     typealias Result = ProcessResult
 
     /// `launcher`, when given, starts the binary (e.g. an emulator: [path, options...]).
-    static func run(_ arguments: [String], in directory: URL? = nil, environment: [String: String] = [:],
-                    launcher: [String] = [], executable: URL = binary) throws -> Result {
+    static func run(
+        _ arguments: [String], in directory: URL? = nil, environment: [String: String] = [:],
+        launcher: [String] = [], executable: URL = binary
+    ) throws -> Result {
         guard let start = launcher.first else { return try runProcess(executable, arguments, in: directory, environment: environment) }
-        return try runProcess(URL(fileURLWithPath: start), Array(launcher.dropFirst()) + [executable.path] + arguments,
-                              in: directory, environment: environment)
+        return try runProcess(
+            URL(fileURLWithPath: start), Array(launcher.dropFirst()) + [executable.path] + arguments,
+            in: directory, environment: environment)
     }
 }
 

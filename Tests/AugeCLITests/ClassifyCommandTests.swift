@@ -55,8 +55,9 @@ final class ClassifyCommandTests: XCTestCase {
     }
 
     var metadata: ModelMetadata {
-        ModelMetadata(labels: ["ok", "defect"], okLabels: ["ok"], inputSize: .init(width: 16, height: 16), color: .gray,
-                      threshold: 0.5)
+        ModelMetadata(
+            labels: ["ok", "defect"], okLabels: ["ok"], inputSize: .init(width: 16, height: 16), color: .gray,
+            threshold: 0.5)
     }
 
     func testJSONLinesForAFolderMixingGoodBadAndNonImageFiles() throws {
@@ -91,8 +92,10 @@ final class ClassifyCommandTests: XCTestCase {
         XCTAssertEqual(written.status, 3, written.stderr)  // broken.png
         let text = try String(contentsOfFile: csv, encoding: .utf8)
         XCTAssertTrue(text.hasPrefix("path,label,score,decision,ms,error"), text)
-        let clash = try AugeProcess.run(["classify", "--model", model, folder.appendingPathComponent("photos").path,
-                                         "--format", "jsonl", "-o", folder.appendingPathComponent("r.csv").path])
+        let clash = try AugeProcess.run([
+            "classify", "--model", model, folder.appendingPathComponent("photos").path,
+            "--format", "jsonl", "-o", folder.appendingPathComponent("r.csv").path,
+        ])
         XCTAssertEqual(clash.status, 64)
         XCTAssertTrue(clash.stderr.contains("does not match -o"), clash.stderr)
     }
@@ -105,8 +108,10 @@ final class ClassifyCommandTests: XCTestCase {
         }
         let model = try writeModel(metadata: metadata)
         let heatmaps = folder.appendingPathComponent("why").path
-        let result = try AugeProcess.run(["classify", "--model", model, "--format", "jsonl", "--heatmaps", heatmaps, "--heatmap-grid", "4",
-                                          "--workers", "2", "--threads", "1", folder.appendingPathComponent("photos").path])
+        let result = try AugeProcess.run([
+            "classify", "--model", model, "--format", "jsonl", "--heatmaps", heatmaps, "--heatmap-grid", "4",
+            "--workers", "2", "--threads", "1", folder.appendingPathComponent("photos").path,
+        ])
         XCTAssertEqual(result.status, 0, result.stderr)
         let written = try records(result.stdout).reduce(into: [String: String]()) { $0[$1["path"] as! String] = $1["heatmap"] as? String }
         XCTAssertEqual(written[folder.appendingPathComponent("photos/a/part.png").path], heatmaps + "/a/part.heatmap.png")
@@ -133,8 +138,9 @@ final class ClassifyCommandTests: XCTestCase {
             XCTAssertEqual(try AugeProcess.run(["classify", "--model", model] + bad + [photos]).status, 64, "\(bad)")
         }
         for (name, value) in [("set/ok/bright.png", UInt8(230)), ("set/defect/dark.png", 20), ("set/defect/darker.png", 10)] {
-            try FileManager.default.createDirectory(at: folder.appendingPathComponent("photos/" + name).deletingLastPathComponent(),
-                                                    withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: folder.appendingPathComponent("photos/" + name).deletingLastPathComponent(),
+                withIntermediateDirectories: true)
             try writePhoto(name, value: value)
         }
         let eval = try AugeProcess.run(["eval", "--model", model, "--workers", "2", "--threads", "1", "--format", "json", photos + "/set"])
@@ -174,8 +180,9 @@ final class ClassifyCommandTests: XCTestCase {
             XCTAssertTrue(lost.stderr.contains(place), "names \(place): \(lost.stderr)")
         }
         try FileManager.default.createDirectory(at: prefix.appendingPathComponent("share/auge"), withIntermediateDirectories: true)
-        try FileManager.default.copyItem(at: repositoryRoot.appendingPathComponent("Models/default.onnx"),
-                                         to: prefix.appendingPathComponent("share/auge/default.onnx"))
+        try FileManager.default.copyItem(
+            at: repositoryRoot.appendingPathComponent("Models/default.onnx"),
+            to: prefix.appendingPathComponent("share/auge/default.onnx"))
         let found = try AugeProcess.run(["classify", "--format", "jsonl", photo], in: folder, executable: installed)
         XCTAssertEqual(found.status, 0, found.stderr)
         XCTAssertEqual(try records(found.stdout).first?["decision"] as? String, "ok")
@@ -207,8 +214,10 @@ final class ClassifyCommandTests: XCTestCase {
         let model = try writeModel(metadata: metadata)
         let out = folder.appendingPathComponent("sorted").path
         let csv = folder.appendingPathComponent("results.csv").path
-        let result = try AugeProcess.run(["classify", "--model", model, "--format", "csv", "--output", csv,
-                                          "--sort-into", out, folder.appendingPathComponent("photos").path])
+        let result = try AugeProcess.run([
+            "classify", "--model", model, "--format", "csv", "--output", csv,
+            "--sort-into", out, folder.appendingPathComponent("photos").path,
+        ])
         XCTAssertEqual(result.status, 3, result.stderr)
         let lines = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(lines.first, "path,label,score,decision,ms,error,defect_probability")
@@ -228,15 +237,19 @@ final class ClassifyCommandTests: XCTestCase {
         XCTAssertEqual(plain.status, 0, plain.stderr)
         // Without metadata: labels are the output indices and there are no OK labels.
         XCTAssertEqual(try records(plain.stdout)[0]["label"] as? String, "1")
-        let flagged = try AugeProcess.run(["classify", "--model", model, "--labels", "good,bad", "--ok-labels", "good",
-                                           "--format", "jsonl", dark])
+        let flagged = try AugeProcess.run([
+            "classify", "--model", model, "--labels", "good,bad", "--ok-labels", "good",
+            "--format", "jsonl", dark,
+        ])
         let row = try records(flagged.stdout)[0]
         XCTAssertEqual(row["label"] as? String, "bad")
         XCTAssertEqual(row["decision"] as? String, "defect")
         // `auge annotate` writes the flags into the file; afterwards no flags are needed.
         let annotated = folder.appendingPathComponent("annotated.onnx").path
-        let annotate = try AugeProcess.run(["annotate", model, "--labels", "good,bad", "--ok-labels", "good", "--review-band", "0.1",
-                                            "-o", annotated])
+        let annotate = try AugeProcess.run([
+            "annotate", model, "--labels", "good,bad", "--ok-labels", "good", "--review-band", "0.1",
+            "-o", annotated,
+        ])
         XCTAssertEqual(annotate.status, 0, annotate.stderr)
         let metadata = try ONNXModel.load(contentsOf: URL(fileURLWithPath: annotated)).metadata
         XCTAssertEqual(metadata?.labels, ["good", "bad"])
@@ -249,8 +262,10 @@ final class ClassifyCommandTests: XCTestCase {
         XCTAssertEqual(wrong.status, 1)
         XCTAssertTrue(wrong.stderr.contains("outputs 2 scores but 3 labels"), wrong.stderr)
         // annotate refuses what classify would refuse, and writes nothing.
-        let badSize = try AugeProcess.run(["annotate", model, "--labels", "good,bad", "--size", "224x224",
-                                           "-o", folder.appendingPathComponent("bad.onnx").path])
+        let badSize = try AugeProcess.run([
+            "annotate", model, "--labels", "good,bad", "--size", "224x224",
+            "-o", folder.appendingPathComponent("bad.onnx").path,
+        ])
         XCTAssertEqual(badSize.status, 1, badSize.stderr)
         XCTAssertTrue(badSize.stderr.contains("but the preprocessing gives"), badSize.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appendingPathComponent("bad.onnx").path))
@@ -278,8 +293,10 @@ final class ClassifyCommandTests: XCTestCase {
 
         let csv = try AugeProcess.run(["classify", "--format", "csv", "--hotspots", crack])
         let rows = csv.stdout.split(separator: "\n")
-        XCTAssertEqual(rows.first, "path,label,score,decision,ms,error,defect_probability,"
-            + "hotspot_x,hotspot_y,hotspot_width,hotspot_height,hotspot_evidence,heatmap,heatmap_error")
+        XCTAssertEqual(
+            rows.first,
+            "path,label,score,decision,ms,error,defect_probability,"
+                + "hotspot_x,hotspot_y,hotspot_width,hotspot_height,hotspot_evidence,heatmap,heatmap_error")
         let fields = rows[1].split(separator: ",", omittingEmptySubsequences: false)
         XCTAssertEqual(fields.count, 14)
         XCTAssertNotNil(Int(fields[7]), "hotspot_x is a number: \(rows[1])")

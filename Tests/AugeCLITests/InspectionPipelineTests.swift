@@ -8,8 +8,9 @@ import XCTest
 final class InspectionPipelineTests: XCTestCase {
     /// Mean brightness above one half is "ok", below is "defect".
     func brightnessClassifier() throws -> Classifier {
-        try Classifier(graph: ClassifyCommandTests.brightnessGraph(size: 16), preprocessing: Preprocessing(width: 16, height: 16, color: .gray),
-                       policy: DecisionPolicy(labels: ["ok", "defect"], okLabels: ["ok"]), threads: 1)
+        try Classifier(
+            graph: ClassifyCommandTests.brightnessGraph(size: 16), preprocessing: Preprocessing(width: 16, height: 16, color: .gray),
+            policy: DecisionPolicy(labels: ["ok", "defect"], okLabels: ["ok"]), threads: 1)
     }
 
     func testLanesHandOutRecordsInFileOrderWithErrorsInPlace() throws {
@@ -27,8 +28,9 @@ final class InspectionPipelineTests: XCTestCase {
             default:
                 // Sizes vary so that photos take different times and lanes overtake one another.
                 let side = 16 + (index * 37) % 300, bright = index % 2 == 0
-                let image = Image(width: side, height: side, color: .gray,
-                                  pixels: [UInt8](repeating: bright ? 220 : 30, count: side * side))
+                let image = Image(
+                    width: side, height: side, color: .gray,
+                    pixels: [UInt8](repeating: bright ? 220 : 30, count: side * side))
                 try Data(PNGEncoder.encode(image)).write(to: URL(fileURLWithPath: path))
                 expected.append(bright ? .ok : .defect)
             }

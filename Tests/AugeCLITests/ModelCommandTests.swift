@@ -13,8 +13,10 @@ final class ModelCommandTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: folder) }
         for name in ["mobilenetv2_small", "resnet18_small", "efficientnet_lite_small", "squeezenet_small"] {
             let out = folder.appendingPathComponent("\(name).npy").path
-            let result = try AugeProcess.run(["run", fixtures.appendingPathComponent("\(name).onnx").path,
-                                              "--input", fixtures.appendingPathComponent("\(name).in0.npy").path, "-o", out])
+            let result = try AugeProcess.run([
+                "run", fixtures.appendingPathComponent("\(name).onnx").path,
+                "--input", fixtures.appendingPathComponent("\(name).in0.npy").path, "-o", out,
+            ])
             XCTAssertEqual(result.status, 0, "\(name): \(result.stderr)")
             let got = try NPY.read(contentsOf: URL(fileURLWithPath: out))
             let want = try NPY.read(contentsOf: fixtures.appendingPathComponent("\(name).out0.npy"))
@@ -26,8 +28,10 @@ final class ModelCommandTests: XCTestCase {
     }
 
     func testRunNamesAMissingInput() throws {
-        let result = try AugeProcess.run(["run", fixtures.appendingPathComponent("conv_basic.onnx").path,
-                                          "--input", "nope=/tmp/x.npy", "-o", "/tmp/never.npy"])
+        let result = try AugeProcess.run([
+            "run", fixtures.appendingPathComponent("conv_basic.onnx").path,
+            "--input", "nope=/tmp/x.npy", "-o", "/tmp/never.npy",
+        ])
         XCTAssertEqual(result.status, 64)
         XCTAssertTrue(result.stderr.contains("no input 'nope'"), result.stderr)
     }

@@ -50,8 +50,9 @@ final class PortableBuildTests: XCTestCase {
         XCTAssertTrue(emulated.stdout.contains("\"decision\":\"defect\""), emulated.stdout)
         // qemu-user shows the host's /proc/cpuinfo, so the hand-over is asked for; the portable build
         // it starts then runs natively.
-        let handedOver = try AugeProcess.run(["classify", "--format", "jsonl", crack], environment: ["AUGE_KERNELS": "portable"],
-                                             launcher: [qemu, "-cpu", "Nehalem"])
+        let handedOver = try AugeProcess.run(
+            ["classify", "--format", "jsonl", crack], environment: ["AUGE_KERNELS": "portable"],
+            launcher: [qemu, "-cpu", "Nehalem"])
         XCTAssertEqual(handedOver.status, 0, handedOver.stderr)
         XCTAssertTrue(handedOver.stdout.contains("\"decision\":\"defect\""), handedOver.stdout)
     }

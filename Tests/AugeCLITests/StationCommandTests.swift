@@ -9,9 +9,11 @@ final class StationCommandTests: XCTestCase {
         guard let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first(where: FileManager.default.isExecutableFile) else {
             throw XCTSkip("no chromium (apt-get install chromium): the real-browser test of the line station is not run")
         }
-        var arguments = [repositoryRoot.appendingPathComponent("scripts/station_browser.py").path, AugeProcess.binary.path,
-                         repositoryRoot.appendingPathComponent("Models/default.onnx").path,
-                         repositoryRoot.appendingPathComponent("SampleImages/incoming").path, "--chromium", chromium]
+        var arguments = [
+            repositoryRoot.appendingPathComponent("scripts/station_browser.py").path, AugeProcess.binary.path,
+            repositoryRoot.appendingPathComponent("Models/default.onnx").path,
+            repositoryRoot.appendingPathComponent("SampleImages/incoming").path, "--chromium", chromium,
+        ]
         if let folder = ProcessInfo.processInfo.environment["AUGE_SCREENSHOTS"] { arguments += ["--screenshots", folder] }
         let result = try AugeProcess.run(arguments, executable: URL(fileURLWithPath: "/usr/bin/python3"))
         XCTAssertEqual(result.status, 0, result.stdout + result.stderr)

@@ -41,8 +41,10 @@ final class TrainCommandTests: XCTestCase {
         let dataset = folder.appendingPathComponent("photos"), model = folder.appendingPathComponent("model.onnx").path
         try writeDataset(into: dataset, perClass: 30)
 
-        let train = try AugeProcess.run(["train", dataset.path, "--out", model, "--backbone", backbone, "--feature-pool", "both",
-                                         "--hidden", "16", "--variants", "2", "--epochs", "60", "--batch", "8", "--lr", "0.01", "--threads", "2"])
+        let train = try AugeProcess.run([
+            "train", dataset.path, "--out", model, "--backbone", backbone, "--feature-pool", "both",
+            "--hidden", "16", "--variants", "2", "--epochs", "60", "--batch", "8", "--lr", "0.01", "--threads", "2",
+        ])
         XCTAssertEqual(train.status, 0, train.stderr)
         XCTAssertTrue(train.stdout.contains("backbone: efficientnet_lite_small.onnx"), train.stdout)
         XCTAssertTrue(train.stdout.contains("backbone features of 48 train photos"), train.stdout)
@@ -59,7 +61,8 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(metrics["accuracy"] as! Double, 0.9, evaluation.stdout)
 
         let runtime = try ONNXRuntimeClassifier()
-        let photos = try FileManager.default.contentsOfDirectory(atPath: dataset.appendingPathComponent("ok").path).sorted().prefix(3)
+        let photos =
+            try FileManager.default.contentsOfDirectory(atPath: dataset.appendingPathComponent("ok").path).sorted().prefix(3)
             .map { dataset.appendingPathComponent("ok/\($0)").path }
             + ["000.png", "001.png", "002.png"].map { dataset.appendingPathComponent("dark_spot/\($0)").path }
         let auge = try AugeProcess.run(["classify", "--model", model, "--scores", "--format", "jsonl"] + photos)
@@ -107,11 +110,14 @@ final class TrainCommandTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: folder) }
         let dataset = folder.appendingPathComponent("washers"), model = folder.appendingPathComponent("washers.onnx")
         for label in ["ok", "stain"] {
-            try FileManager.default.copyItem(at: repositoryRoot.appendingPathComponent("SampleImages/\(label)"),
-                                             to: dataset.appendingPathComponent(label))
+            try FileManager.default.copyItem(
+                at: repositoryRoot.appendingPathComponent("SampleImages/\(label)"),
+                to: dataset.appendingPathComponent(label))
         }
-        let train = try AugeProcess.run(["train", dataset.path, "--out", model.path, "--backbone", lite0.path, "--variants", "2",
-                                         "--batch", "8", "--lr", "0.01", "--epochs", "40", "--threads", "2"])
+        let train = try AugeProcess.run([
+            "train", dataset.path, "--out", model.path, "--backbone", lite0.path, "--variants", "2",
+            "--batch", "8", "--lr", "0.01", "--epochs", "40", "--threads", "2",
+        ])
         XCTAssertEqual(train.status, 0, train.stderr)
         XCTAssertTrue(train.stdout.contains("1280 features"), train.stdout)
         let evaluation = try AugeProcess.run(["eval", "--model", model.path, dataset.path, "--format", "json"])

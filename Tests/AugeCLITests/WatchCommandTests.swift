@@ -52,8 +52,9 @@ final class WatchCommandTests: XCTestCase {
     }
 
     func start(_ extra: [String] = []) throws -> WatchProcess {
-        try WatchProcess([inbox, "--out", out, "--model", model, "--status-interval", "3600"] + extra,
-                         log: root.appendingPathComponent("watch.log"))
+        try WatchProcess(
+            [inbox, "--out", out, "--model", model, "--status-interval", "3600"] + extra,
+            log: root.appendingPathComponent("watch.log"))
     }
 
     static let bright = try! PNGEncoder.encode(Image(width: 24, height: 20, color: .gray, pixels: [UInt8](repeating: 220, count: 480)))
@@ -275,8 +276,9 @@ final class WatchCommandTests: XCTestCase {
     /// The status line's latencies are arrival-to-record times: photos waiting at start have no arrival.
     func testStatusLatencyLeavesOutTheBacklog() throws {
         try deliver("waiting.png", .direct)
-        let watcher = try WatchProcess([inbox, "--out", out, "--model", model, "--settle", "0", "--status-interval", "0.3"],
-                                       log: root.appendingPathComponent("watch.log"))
+        let watcher = try WatchProcess(
+            [inbox, "--out", out, "--model", model, "--settle", "0", "--status-interval", "0.3"],
+            log: root.appendingPathComponent("watch.log"))
         XCTAssertTrue(waitUntil(timeout: 10) { watcher.logText.contains("1 file done") }, watcher.logText)
         let backlogOnly = watcher.logText.components(separatedBy: "\n").first { $0.contains("1 file done") } ?? ""
         XCTAssertTrue(backlogOnly.contains("latency p50 - ms p99 - ms"), backlogOnly)
@@ -292,8 +294,10 @@ final class WatchCommandTests: XCTestCase {
         XCTAssertTrue(waitUntil(timeout: 5) { watcher.logText.contains("watching") })
         watcher.signal(SIGSTOP)
         // More events than the kernel queues (fs.inotify.max_queued_events, 16384 by default).
-        let limit = Int((try? String(contentsOfFile: "/proc/sys/fs/inotify/max_queued_events", encoding: .utf8))?
-            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 16384
+        let limit =
+            Int(
+                (try? String(contentsOfFile: "/proc/sys/fs/inotify/max_queued_events", encoding: .utf8))?
+                    .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 16384
         for i in 0...limit { close(open(inbox + "/noise\(i).tmp", O_WRONLY | O_CREAT, 0o644)) }
         try deliver("after-overflow.png", .direct)
         watcher.signal(SIGCONT)
@@ -325,8 +329,10 @@ final class WatchCommandTests: XCTestCase {
             try FileManager.default.createDirectory(atPath: out + "/ok", withIntermediateDirectories: true)
             try deliver("a.png", .direct)
             let source = inbox + "/a.png", target = out + "/ok/a.png"
-            let record: [String: Any] = ["path": source, "label": "ok", "score": 0.9, "decision": "ok", "ms": 1.0,
-                                         "id": "crash-1", "moved_to": target, "model": "model.onnx", "time": "2026-11-26T00:00:00.000Z"]
+            let record: [String: Any] = [
+                "path": source, "label": "ok", "score": 0.9, "decision": "ok", "ms": 1.0,
+                "id": "crash-1", "moved_to": target, "model": "model.onnx", "time": "2026-11-26T00:00:00.000Z",
+            ]
             let line = String(decoding: try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]), as: UTF8.self)
             let intent: [String: Any] = ["id": "crash-1", "source": source, "target": target, "line": line]
             let entry = String(decoding: try JSONSerialization.data(withJSONObject: ["intent": intent]), as: UTF8.self)
@@ -362,8 +368,10 @@ final class WatchCommandTests: XCTestCase {
         let outside = root.appendingPathComponent("precious.txt").path
         try Data("keep me".utf8).write(to: URL(fileURLWithPath: outside))
         try deliver("a.png", .direct)
-        for (source, target) in [(outside, out + "/ok/precious.txt"), (inbox + "/a.png", root.path + "/stolen.png"),
-                                 (inbox + "/../precious.txt", out + "/ok/p.txt"), (inbox + "/a.png", out + "/../stolen.png")] {
+        for (source, target) in [
+            (outside, out + "/ok/precious.txt"), (inbox + "/a.png", root.path + "/stolen.png"),
+            (inbox + "/../precious.txt", out + "/ok/p.txt"), (inbox + "/a.png", out + "/../stolen.png"),
+        ] {
             try? FileManager.default.removeItem(atPath: out)
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
             let intent: [String: Any] = ["id": "bad-1", "source": source, "target": target, "line": "{}"]

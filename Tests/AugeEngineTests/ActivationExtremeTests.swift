@@ -12,16 +12,20 @@ import XCTest
 ///    Swift's min returns its first argument when the comparison is unordered);
 ///  - sqrt of a negative number: NaN.
 final class ActivationExtremeTests: XCTestCase {
-    static let extremes: [Float] = [20, -20, 88, -88, 89, -89, 1e4, -1e4, .greatestFiniteMagnitude, -.greatestFiniteMagnitude,
-                                    1e38, -1e38, .infinity, -.infinity, .nan]
+    static let extremes: [Float] = [
+        20, -20, 88, -88, 89, -89, 1e4, -1e4, .greatestFiniteMagnitude, -.greatestFiniteMagnitude,
+        1e38, -1e38, .infinity, -.infinity, .nan,
+    ]
     /// Ordinary values, so the same checks also cover the functions' middle (and the kinks of the hard ones).
     static let ordinary: [Float] = [0, -0.0, 0.25, -0.25, 1, -1, 2.9, -2.9, 3, -3, 6, -6, 87, -87, 87.5, -87.5]
     static var values: [Float] { extremes + ordinary }
 
-    static let activations: [Activation] = [.relu, .clip(min: 0, max: 6), .leakyRelu(alpha: 0.1), .sigmoid,
-                                            .hardSigmoid(alpha: 0.2, beta: 0.5), .hardSwish, .silu, .tanh, .sqrt,
-                                            .fakeQuantize(scale: 0.05, zeroPoint: 128, lower: 0, upper: 255),
-                                            .fakeQuantize(scale: 0.5, zeroPoint: -3, lower: -128, upper: 127)]
+    static let activations: [Activation] = [
+        .relu, .clip(min: 0, max: 6), .leakyRelu(alpha: 0.1), .sigmoid,
+        .hardSigmoid(alpha: 0.2, beta: 0.5), .hardSwish, .silu, .tanh, .sqrt,
+        .fakeQuantize(scale: 0.05, zeroPoint: 128, lower: 0, upper: 255),
+        .fakeQuantize(scale: 0.5, zeroPoint: -3, lower: -128, upper: 127),
+    ]
 
     static func expected(_ activation: Activation, _ x: Float) -> Float {
         if x.isNaN { return .nan }
@@ -83,14 +87,17 @@ final class ActivationExtremeTests: XCTestCase {
         let values = Self.values
         let input = Tensor(shape: [1, values.count], data: values)
         for activation in Self.activations {
-            let standalone = Graph(name: "act", inputs: [GraphInput(name: "x", shape: [nil, values.count])],
-                                   nodes: [Node(name: "a", operation: .activation(activation), inputs: ["x"], outputs: ["y"])], outputs: ["y"])
+            let standalone = Graph(
+                name: "act", inputs: [GraphInput(name: "x", shape: [nil, values.count])],
+                nodes: [Node(name: "a", operation: .activation(activation), inputs: ["x"], outputs: ["y"])], outputs: ["y"])
             assertActivations(try Engine(graph: standalone, threads: 1).run(["x": input])["y"]!.data, activation, "activation layer")
             let identity = Convolution(weight: Tensor(shape: [1, 1, 1, 1], data: [1]), bias: Tensor(shape: [1], data: [0]))
-            let fused = Graph(name: "fused", inputs: [GraphInput(name: "x", shape: [nil, 1, 1, values.count])], nodes: [
-                Node(name: "c", operation: .convolution(identity), inputs: ["x"], outputs: ["c"]),
-                Node(name: "a", operation: .activation(activation), inputs: ["c"], outputs: ["y"]),
-            ], outputs: ["y"])
+            let fused = Graph(
+                name: "fused", inputs: [GraphInput(name: "x", shape: [nil, 1, 1, values.count])],
+                nodes: [
+                    Node(name: "c", operation: .convolution(identity), inputs: ["x"], outputs: ["c"]),
+                    Node(name: "a", operation: .activation(activation), inputs: ["c"], outputs: ["y"]),
+                ], outputs: ["y"])
             let engine = try Engine(graph: fused, threads: 1)
             XCTAssertEqual(engine.layers.filter { $0.kind.hasPrefix("conv") }.map(\.kind), ["conv 1x1/1 (gemm) + \(activation)"])
             let output = try engine.run(["x": Tensor(shape: [1, 1, 1, values.count], data: values)])["y"]!
@@ -145,8 +152,9 @@ final class ActivationExtremeTests: XCTestCase {
         ]
         let length = rows[0].count
         let x = Tensor(shape: [rows.count, length], data: rows.flatMap { $0 })
-        let graph = Graph(name: "softmax", inputs: [GraphInput(name: "x", shape: [nil, length])],
-                          nodes: [Node(name: "s", operation: .softmax(axis: 1), inputs: ["x"], outputs: ["y"])], outputs: ["y"])
+        let graph = Graph(
+            name: "softmax", inputs: [GraphInput(name: "x", shape: [nil, length])],
+            nodes: [Node(name: "s", operation: .softmax(axis: 1), inputs: ["x"], outputs: ["y"])], outputs: ["y"])
         let y = try Engine(graph: graph, batchSize: rows.count, threads: 1).run(["x": x])["y"]!
         XCTAssertFalse(y.data.contains { $0.isNaN }, "\(y.data)")
         for row in rows.indices {
@@ -160,17 +168,21 @@ final class ActivationExtremeTests: XCTestCase {
 
         // Along a middle axis (inner > 1), the same logits.
         let middle = Tensor(shape: [1, length, rows.count], data: (0..<(length * rows.count)).map { rows[$0 % rows.count][$0 / rows.count] })
-        let axisGraph = Graph(name: "softmax-axis", inputs: [GraphInput(name: "x", shape: [nil, length, rows.count])],
-                              nodes: [Node(name: "s", operation: .softmax(axis: 1), inputs: ["x"], outputs: ["y"])], outputs: ["y"])
+        let axisGraph = Graph(
+            name: "softmax-axis", inputs: [GraphInput(name: "x", shape: [nil, length, rows.count])],
+            nodes: [Node(name: "s", operation: .softmax(axis: 1), inputs: ["x"], outputs: ["y"])], outputs: ["y"])
         let z = try Engine(graph: axisGraph, threads: 1).run(["x": middle])["y"]!
         XCTAssertFalse(z.data.contains { $0.isNaN })
         assertClose(z, try runReference(axisGraph, inputs: ["x": middle])["y"]!, "softmax of large logits along axis 1 of 3")
 
         // NaN in one row: that row is NaN, the next one is untouched.
         let withNaN = Tensor(shape: [2, 3], data: [1, .nan, 2, 1e4, -1e4, 0])
-        let nanOutput = try Engine(graph: Graph(name: "softmax-nan", inputs: [GraphInput(name: "x", shape: [nil, 3])],
-                                                nodes: [Node(name: "s", operation: .softmax(axis: 1), inputs: ["x"], outputs: ["y"])],
-                                                outputs: ["y"]), batchSize: 2, threads: 1).run(["x": withNaN])["y"]!
+        let nanOutput = try Engine(
+            graph: Graph(
+                name: "softmax-nan", inputs: [GraphInput(name: "x", shape: [nil, 3])],
+                nodes: [Node(name: "s", operation: .softmax(axis: 1), inputs: ["x"], outputs: ["y"])],
+                outputs: ["y"]), batchSize: 2, threads: 1
+        ).run(["x": withNaN])["y"]!
         XCTAssert(nanOutput.data[0..<3].allSatisfy(\.isNaN), "\(nanOutput.data)")
         XCTAssertEqual(Array(nanOutput.data[3..<6]), [1, 0, 0])
     }

@@ -13,8 +13,10 @@ final class GemmMicroKernelTests: XCTestCase {
 
     /// |actual - exact| <= (K + 2) eps sum |terms|: the worst-case rounding of a K-term float sum (with a
     /// floor for sums that are exactly 0).
-    static func assertProduct(_ actual: [Float], _ exact: [Double], magnitudes: [Double], k: Int, _ label: String,
-                              file: StaticString = #filePath, line: UInt = #line) {
+    static func assertProduct(
+        _ actual: [Float], _ exact: [Double], magnitudes: [Double], k: Int, _ label: String,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         for i in exact.indices {
             let bound = Double(k + 2) * Double(Float.ulpOfOne) * magnitudes[i] + 1e-30
             if !(abs(Double(actual[i]) - exact[i]) <= bound) {
@@ -28,23 +30,31 @@ final class GemmMicroKernelTests: XCTestCase {
     /// `taps.columns` runs of `taps.inner` values: A's rows hold NaN between the runs (one float after
     /// each run, two more after each row of runs), so a wrong offset shows; B is packed in 16-wide
     /// blocks whose unused lanes hold NaN (lanes must not mix).
-    func tileProduct(m: Int, n: Int, taps: (rows: Int, columns: Int, inner: Int), a: [Float], b: [Float], bias: [Float],
-                     prefetch: Bool) -> [Float] {
+    func tileProduct(
+        m: Int, n: Int, taps: (rows: Int, columns: Int, inner: Int), a: [Float], b: [Float], bias: [Float],
+        prefetch: Bool
+    ) -> [Float] {
         let k = taps.rows * taps.columns * taps.inner
         let tapColumnStep = taps.inner + 1, tapRowStep = taps.columns * tapColumnStep + 2
         let rowLength = taps.rows * tapRowStep
         let spreadA = AlignedBuffer(count: m * rowLength)
         spreadA.pointer.update(repeating: .nan, count: m * rowLength)
-        for r in 0..<m { for q in 0..<k {
-            let (ky, kx, i) = (q / (taps.columns * taps.inner), (q / taps.inner) % taps.columns, q % taps.inner)
-            spreadA.pointer[r * rowLength + ky * tapRowStep + kx * tapColumnStep + i] = a[r * k + q]
-        } }
+        for r in 0..<m {
+            for q in 0..<k {
+                let (ky, kx, i) = (q / (taps.columns * taps.inner), (q / taps.inner) % taps.columns, q % taps.inner)
+                spreadA.pointer[r * rowLength + ky * tapRowStep + kx * tapColumnStep + i] = a[r * k + q]
+            }
+        }
         let blocks = (n + vectorWidth - 1) / vectorWidth
         let packed = AlignedBuffer(count: blocks * k * vectorWidth)
-        for block in 0..<blocks { for q in 0..<k { for lane in 0..<vectorWidth {
-            let column = block * vectorWidth + lane
-            packed.pointer[(block * k + q) * vectorWidth + lane] = column < n ? b[q * n + column] : .nan
-        } } }
+        for block in 0..<blocks {
+            for q in 0..<k {
+                for lane in 0..<vectorWidth {
+                    let column = block * vectorWidth + lane
+                    packed.pointer[(block * k + q) * vectorWidth + lane] = column < n ? b[q * n + column] : .nan
+                }
+            }
+        }
         let prefetched = AlignedBuffer(count: k * vectorWidth)
         let sentinel: Float = 12_345
         var c = [Float](repeating: sentinel, count: m * n + vectorWidth)
@@ -57,14 +67,16 @@ final class GemmMicroKernelTests: XCTestCase {
                 while row < m {
                     let count = min(6, m - row), last = count - 1
                     func pointer(_ index: Int) -> UnsafePointer<Float> { UnsafePointer(spreadA.pointer + (row + min(index, last)) * rowLength) }
-                    let tile = multiplyTile((pointer(0), pointer(1), pointer(2), pointer(3), pointer(4), pointer(5)),
-                                            kernelRows: taps.rows, tapRowStep: tapRowStep, tapColumns: taps.columns,
-                                            tapColumnStep: tapColumnStep, inner: taps.inner, weights: packed.pointer + block * k * vectorWidth,
-                                            initial: (biasVector, biasVector, biasVector, biasVector, biasVector, biasVector),
-                                            prefetching: prefetch ? UnsafeRawPointer(prefetched.pointer) : nil)
+                    let tile = multiplyTile(
+                        (pointer(0), pointer(1), pointer(2), pointer(3), pointer(4), pointer(5)),
+                        kernelRows: taps.rows, tapRowStep: tapRowStep, tapColumns: taps.columns,
+                        tapColumnStep: tapColumnStep, inner: taps.inner, weights: packed.pointer + block * k * vectorWidth,
+                        initial: (biasVector, biasVector, biasVector, biasVector, biasVector, biasVector),
+                        prefetching: prefetch ? UnsafeRawPointer(prefetched.pointer) : nil)
                     let offset = row * n + block * vectorWidth
-                    epilogue.store(tile, count: count, output: output.baseAddress! + offset, offset: offset, stride: n,
-                                   lanes: min(vectorWidth, n - block * vectorWidth))
+                    epilogue.store(
+                        tile, count: count, output: output.baseAddress! + offset, offset: offset, stride: n,
+                        lanes: min(vectorWidth, n - block * vectorWidth))
                     row += count
                 }
             }
@@ -76,16 +88,18 @@ final class GemmMicroKernelTests: XCTestCase {
     /// The exact product (+ bias) and the sum of the magnitudes of its terms.
     static func exactProduct(m: Int, n: Int, k: Int, a: [Float], b: [Float], bias: [Float]) -> (values: [Double], magnitudes: [Double]) {
         var values = [Double](repeating: 0, count: m * n), magnitudes = values
-        for r in 0..<m { for j in 0..<n {
-            var sum = Double(bias[j]), magnitude = abs(Double(bias[j]))
-            for q in 0..<k {
-                let term = Double(a[r * k + q]) * Double(b[q * n + j])
-                sum += term
-                magnitude += abs(term)
+        for r in 0..<m {
+            for j in 0..<n {
+                var sum = Double(bias[j]), magnitude = abs(Double(bias[j]))
+                for q in 0..<k {
+                    let term = Double(a[r * k + q]) * Double(b[q * n + j])
+                    sum += term
+                    magnitude += abs(term)
+                }
+                values[r * n + j] = sum
+                magnitudes[r * n + j] = magnitude
             }
-            values[r * n + j] = sum
-            magnitudes[r * n + j] = magnitude
-        } }
+        }
         return (values, magnitudes)
     }
 
@@ -133,13 +147,15 @@ final class GemmMicroKernelTests: XCTestCase {
                     let input = AlignedBuffer(count: m * k), output = AlignedBuffer(count: m * n + vectorWidth)
                     input.pointer.update(from: a, count: m * k)
                     output.pointer.update(repeating: sentinel, count: m * n + vectorWidth)
-                    let step = FullyConnectedStep(rows: m, inFeatures: k, outFeatures: n, weight: { w[$0 * n + $1] }, biasValue: { bias[$1] },
-                                                  input: input.pointer, output: output.pointer)
+                    let step = FullyConnectedStep(
+                        rows: m, inFeatures: k, outFeatures: n, weight: { w[$0 * n + $1] }, biasValue: { bias[$1] },
+                        input: input.pointer, output: output.pointer)
                     step.execute(pool: pools[(m + columnIndex) % 2])
                     let actual = Array(UnsafeBufferPointer(start: output.pointer, count: m * n))
                     Self.assertProduct(actual, exact.values, magnitudes: exact.magnitudes, k: k, "FullyConnectedStep m \(m) n \(n) k \(k)")
-                    XCTAssert(UnsafeBufferPointer(start: output.pointer + m * n, count: vectorWidth).allSatisfy { $0 == sentinel },
-                              "FullyConnectedStep m \(m) n \(n) k \(k): a store past the output's end")
+                    XCTAssert(
+                        UnsafeBufferPointer(start: output.pointer + m * n, count: vectorWidth).allSatisfy { $0 == sentinel },
+                        "FullyConnectedStep m \(m) n \(n) k \(k): a store past the output's end")
                 }
             }
         }

@@ -33,16 +33,19 @@ final class KernelSweepTests: XCTestCase {
         var channelsLastSource: Bool
 
         var outSize: (height: Int, width: Int) {
-            ((size.height + pads.top + pads.bottom - (kernel.0 - 1) * dilations.0 - 1) / strides.0 + 1,
-             (size.width + pads.left + pads.right - (kernel.1 - 1) * dilations.1 - 1) / strides.1 + 1)
+            (
+                (size.height + pads.top + pads.bottom - (kernel.0 - 1) * dilations.0 - 1) / strides.0 + 1,
+                (size.width + pads.left + pads.right - (kernel.1 - 1) * dilations.1 - 1) / strides.1 + 1
+            )
         }
 
         var geometry: ConvolutionGeometry {
-            ConvolutionGeometry(batch: batch, inHeight: size.height, inWidth: size.width, inChannels: channels.in,
-                                outHeight: outSize.height, outWidth: outSize.width, outChannels: channels.out,
-                                kernelHeight: kernel.0, kernelWidth: kernel.1, strideY: strides.0, strideX: strides.1,
-                                dilationY: dilations.0, dilationX: dilations.1, padTop: pads.top, padLeft: pads.left,
-                                padBottom: pads.bottom, padRight: pads.right, groups: groups)
+            ConvolutionGeometry(
+                batch: batch, inHeight: size.height, inWidth: size.width, inChannels: channels.in,
+                outHeight: outSize.height, outWidth: outSize.width, outChannels: channels.out,
+                kernelHeight: kernel.0, kernelWidth: kernel.1, strideY: strides.0, strideX: strides.1,
+                dilationY: dilations.0, dilationX: dilations.1, padTop: pads.top, padLeft: pads.left,
+                padBottom: pads.bottom, padRight: pads.right, groups: groups)
         }
 
         /// Swift source for this case.
@@ -60,21 +63,26 @@ final class KernelSweepTests: XCTestCase {
     static let namedCases: [SweepCase] = [
         // Depthwise 5x3 with dilation 2 across, stride 3 down, every pad different, on a map barely
         // larger than the dilated window, residual between two activations.
-        SweepCase(seed: 9001, batch: 2, channels: (17, 17), groups: 17, kernel: (5, 3), strides: (3, 1), dilations: (1, 2),
-                  pads: (4, 0, 1, 3), size: (2, 5), bias: true, batchNorm: true, activation: .hardSwish, residual: true,
-                  postActivation: .silu, channelsLastSource: false),
+        SweepCase(
+            seed: 9001, batch: 2, channels: (17, 17), groups: 17, kernel: (5, 3), strides: (3, 1), dilations: (1, 2),
+            pads: (4, 0, 1, 3), size: (2, 5), bias: true, batchNorm: true, activation: .hardSwish, residual: true,
+            postActivation: .silu, channelsLastSource: false),
         // Winograd 4x4 with partial tiles at both edges, channel tails on both sides, one-sided padding.
-        SweepCase(seed: 9002, batch: 2, channels: (33, 17), groups: 1, kernel: (3, 3), strides: (1, 1), dilations: (1, 1),
-                  pads: (0, 2, 2, 0), size: (17, 16), bias: false, batchNorm: true, activation: .relu, residual: true,
-                  postActivation: .clip(min: -0.5, max: 0.5), channelsLastSource: true),
+        SweepCase(
+            seed: 9002, batch: 2, channels: (33, 17), groups: 1, kernel: (3, 3), strides: (1, 1), dilations: (1, 1),
+            pads: (0, 2, 2, 0), size: (17, 16), bias: false, batchNorm: true, activation: .relu, residual: true,
+            postActivation: .clip(min: -0.5, max: 0.5), channelsLastSource: true),
         // A 1x1 planar "first layer" can't read directly (stride 2) and has a 1x1 output.
-        SweepCase(seed: 9003, batch: 1, channels: (4, 65), groups: 1, kernel: (1, 1), strides: (2, 3), dilations: (1, 1),
-                  pads: (0, 0, 0, 0), size: (1, 2), bias: true, batchNorm: false, activation: .tanh, residual: false,
-                  postActivation: nil, channelsLastSource: false),
+        SweepCase(
+            seed: 9003, batch: 1, channels: (4, 65), groups: 1, kernel: (1, 1), strides: (2, 3), dilations: (1, 1),
+            pads: (0, 0, 0, 0), size: (1, 2), bias: true, batchNorm: false, activation: .tanh, residual: false,
+            postActivation: nil, channelsLastSource: false),
     ]
 
-    static let activations: [Activation] = [.relu, .clip(min: 0, max: 6), .leakyRelu(alpha: 0.1), .sigmoid,
-                                            .hardSigmoid(alpha: 0.2, beta: 0.5), .hardSwish, .silu, .tanh]
+    static let activations: [Activation] = [
+        .relu, .clip(min: 0, max: 6), .leakyRelu(alpha: 0.1), .sigmoid,
+        .hardSigmoid(alpha: 0.2, beta: 0.5), .hardSwish, .silu, .tanh,
+    ]
 
     /// The sweep's case for `seed`; `seed % 6` picks the family (the algorithm it aims at).
     static func sweepCase(seed: UInt64) -> SweepCase {
@@ -85,36 +93,37 @@ final class KernelSweepTests: XCTestCase {
         func channelCount(_ range: ClosedRange<Int> = 1...40) -> Int { chance(0.85) ? int(range) : [47, 48, 49, 63, 64, 65][int(0...5)] }
         func activation() -> Activation { activations[int(0...(activations.count - 1))] }
 
-        var c = SweepCase(seed: seed, batch: int(1...2), channels: (channelCount(), channelCount()), groups: 1,
-                          kernel: chance(0.3) ? (3, 3) : (int(1...5), int(1...5)), strides: (int(1...3), int(1...3)),
-                          dilations: (chance(0.7) ? 1 : 2, chance(0.7) ? 1 : 2), pads: (0, 0, 0, 0), size: (1, 1),
-                          bias: chance(0.7), batchNorm: false, activation: nil, residual: false, postActivation: nil,
-                          channelsLastSource: chance(0.5))
+        var c = SweepCase(
+            seed: seed, batch: int(1...2), channels: (channelCount(), channelCount()), groups: 1,
+            kernel: chance(0.3) ? (3, 3) : (int(1...5), int(1...5)), strides: (int(1...3), int(1...3)),
+            dilations: (chance(0.7) ? 1 : 2, chance(0.7) ? 1 : 2), pads: (0, 0, 0, 0), size: (1, 1),
+            bias: chance(0.7), batchNorm: false, activation: nil, residual: false, postActivation: nil,
+            channelsLastSource: chance(0.5))
         var maximumSize = 16
         var padded = true
         switch seed % 6 {
-        case 0: // depthwise (on large maps too, so the in-place path is taken as well as the padded copy)
+        case 0:  // depthwise (on large maps too, so the in-place path is taken as well as the padded copy)
             let channels = chance(0.85) ? int(2...40) : [47, 48, 63, 64, 65, 96][int(0...5)]
             (c.channels, c.groups) = ((channels, channels), channels)
             maximumSize = 24
-        case 1: // winograd: 3x3 stride 1, at least 16 channels each way, an output of 9x9 to 19x19 (16x16 up: 4x4 tiles)
+        case 1:  // winograd: 3x3 stride 1, at least 16 channels each way, an output of 9x9 to 19x19 (16x16 up: 4x4 tiles)
             (c.kernel, c.strides, c.dilations) = ((3, 3), (1, 1), (1, 1))
             c.channels = (channelCount(16...40), channelCount(16...40))
             maximumSize = 19
-        case 2: // 1x1 stride 1 unpadded: the direct GEMM, sometimes grouped
+        case 2:  // 1x1 stride 1 unpadded: the direct GEMM, sometimes grouped
             (c.kernel, c.strides) = ((1, 1), (1, 1))
             padded = false
             if chance(0.3) {
                 c.groups = int(2...4)
                 c.channels = (c.groups * int(1...12), c.groups * int(1...12))
             }
-        case 3: // first layer: at most 4 channels of the plain graph input
+        case 3:  // first layer: at most 4 channels of the plain graph input
             c.channels.in = int(1...4)
             c.channelsLastSource = false
             if c.kernel == (1, 1) && c.strides == (1, 1) { c.strides.1 = 2 }
-        case 4: // anything: mostly the implicit GEMM
+        case 4:  // anything: mostly the implicit GEMM
             break
-        default: // grouped, g > 1 but not depthwise (or depthwise with a channel multiplier)
+        default:  // grouped, g > 1 but not depthwise (or depthwise with a channel multiplier)
             c.groups = int(2...6)
             c.channels = (c.groups * int(1...8), c.groups * int(1...8))
         }
@@ -126,8 +135,10 @@ final class KernelSweepTests: XCTestCase {
         let smallest = (max(1, dilated.0 - c.pads.top - c.pads.bottom), max(1, dilated.1 - c.pads.left - c.pads.right))
         if seed % 6 == 1 {
             let large = chance(0.4)
-            c.size = (int((large ? 16 : 9)...maximumSize) - c.pads.top - c.pads.bottom + 2,
-                      int((large ? 16 : 9)...maximumSize) - c.pads.left - c.pads.right + 2)
+            c.size = (
+                int((large ? 16 : 9)...maximumSize) - c.pads.top - c.pads.bottom + 2,
+                int((large ? 16 : 9)...maximumSize) - c.pads.left - c.pads.right + 2
+            )
         } else {
             c.size = (max(smallest.0, chance(0.15) ? 1 : int(1...maximumSize)), max(smallest.1, chance(0.15) ? 1 : int(1...maximumSize)))
         }
@@ -143,9 +154,11 @@ final class KernelSweepTests: XCTestCase {
 
     /// The graph of a case: x (-> 1x1 max pool) -> conv (-> BN) (-> activation) (-> + r -> activation) -> y.
     func graph(_ c: SweepCase) -> Graph {
-        let weight = randomTensor([c.channels.out, c.channels.in / c.groups, c.kernel.0, c.kernel.1], seed: c.seed, range: -0.5...0.5)
-        let conv = Convolution(weight: weight, bias: c.bias ? randomTensor([c.channels.out], seed: c.seed + 1) : nil, strides: c.strides,
-                               dilations: c.dilations, pads: c.pads, groups: c.groups)
+        let (inputs, outputs) = c.channels
+        let weight = randomTensor([outputs, inputs / c.groups, c.kernel.0, c.kernel.1], seed: c.seed, range: -0.5...0.5)
+        let conv = Convolution(
+            weight: weight, bias: c.bias ? randomTensor([c.channels.out], seed: c.seed + 1) : nil, strides: c.strides,
+            dilations: c.dilations, pads: c.pads, groups: c.groups)
         var nodes: [Node] = []
         var previous = "x"
         func append(_ operation: AugeEngine.Operation, _ extraInputs: [String] = []) {
@@ -157,9 +170,11 @@ final class KernelSweepTests: XCTestCase {
         append(.convolution(conv))
         if c.batchNorm {
             let n = c.channels.out
-            append(.batchNormalization(BatchNormalization(
-                scale: randomTensor([n], seed: c.seed + 2, range: 0.5...1.5).data, bias: randomTensor([n], seed: c.seed + 3).data,
-                mean: randomTensor([n], seed: c.seed + 4).data, variance: randomTensor([n], seed: c.seed + 5, range: 0.5...2).data)))
+            append(
+                .batchNormalization(
+                    BatchNormalization(
+                        scale: randomTensor([n], seed: c.seed + 2, range: 0.5...1.5).data, bias: randomTensor([n], seed: c.seed + 3).data,
+                        mean: randomTensor([n], seed: c.seed + 4).data, variance: randomTensor([n], seed: c.seed + 5, range: 0.5...2).data)))
         }
         if let activation = c.activation { append(.activation(activation)) }
         if c.residual {
@@ -198,8 +213,9 @@ final class KernelSweepTests: XCTestCase {
                 var winograd = false
                 if case .winograd = layer?.convolution { winograd = true }
                 let actual = try engine.run(inputs)[graph.outputs[0]]!
-                assertClose(actual, expected, atol: 1e-5 * (winograd ? max(1, rms) : 1),
-                            "seed \(c.seed), \(threads) thread(s), \(layer?.kind ?? "?")\n    \(c)\n   ", file: file, line: line)
+                assertClose(
+                    actual, expected, atol: 1e-5 * (winograd ? max(1, rms) : 1),
+                    "seed \(c.seed), \(threads) thread(s), \(layer?.kind ?? "?")\n    \(c)\n   ", file: file, line: line)
             }
         } catch {
             XCTFail("seed \(c.seed): \(error)\n    \(c)", file: file, line: line)
@@ -225,9 +241,11 @@ final class KernelSweepTests: XCTestCase {
             if c.batch == 2 { hits["batch 2", default: 0] += 1 }
         }
         print("KernelSweepTests: \(Self.sweepSeeds.count) cases:", hits.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
-        for required in ["depthwise", "winograd 2x2", "winograd 4x4", "gemm", "first layer, planar", "implicit gemm",
-                         "grouped implicit gemm", "grouped gemm", "depthwise on a padded copy", "depthwise in place",
-                         "fused residual", "a side of 1", "batch 2"] {
+        for required in [
+            "depthwise", "winograd 2x2", "winograd 4x4", "gemm", "first layer, planar", "implicit gemm",
+            "grouped implicit gemm", "grouped gemm", "depthwise on a padded copy", "depthwise in place",
+            "fused residual", "a side of 1", "batch 2",
+        ] {
             XCTAssertGreaterThan(hits[required, default: 0], 0, "the sweep never ran \(required): \(hits)")
         }
     }

@@ -19,8 +19,9 @@ final class NetworkTests: XCTestCase {
                 let name = network.outputs[0]
                 // Logits of deep random networks reach magnitudes of tens: scale atol with the largest one.
                 let magnitude = expected[name]!.data.map(abs).max()!
-                assertClose(actual[name]!, expected[name]!, rtol: 1e-4, atol: 1e-5 * max(1, magnitude),
-                            "\(graph.name) \(name) \(threads) thread(s)", file: file, line: line)
+                assertClose(
+                    actual[name]!, expected[name]!, rtol: 1e-4, atol: 1e-5 * max(1, magnitude),
+                    "\(graph.name) \(name) \(threads) thread(s)", file: file, line: line)
             }
         }
     }

@@ -7,10 +7,12 @@ final class ReferenceTests: XCTestCase {
 
     func testConvolutionWithPaddingStrideAndBias() throws {
         // 1x1x3x3 input 1...9, 2x2 kernel of ones, pad 1 on top/left only, stride 2.
-        let conv = Convolution(weight: Tensor(shape: [1, 1, 2, 2], data: [1, 1, 1, 1]), bias: Tensor(shape: [1], data: [10]),
-                               strides: (2, 2), pads: (1, 1, 0, 0))
-        let y = try run(singleNodeGraph(.convolution(conv), inputShape: [1, 1, 3, 3]),
-                        Tensor(shape: [1, 1, 3, 3], data: [1, 2, 3, 4, 5, 6, 7, 8, 9]))
+        let conv = Convolution(
+            weight: Tensor(shape: [1, 1, 2, 2], data: [1, 1, 1, 1]), bias: Tensor(shape: [1], data: [10]),
+            strides: (2, 2), pads: (1, 1, 0, 0))
+        let y = try run(
+            singleNodeGraph(.convolution(conv), inputShape: [1, 1, 3, 3]),
+            Tensor(shape: [1, 1, 3, 3], data: [1, 2, 3, 4, 5, 6, 7, 8, 9]))
         XCTAssertEqual(y, Tensor(shape: [1, 1, 2, 2], data: [11, 15, 21, 38]))
     }
 
@@ -62,8 +64,9 @@ final class ReferenceTests: XCTestCase {
 
     func testConcatPadFlattenReshape() throws {
         let x = Tensor(shape: [1, 2, 1, 2], data: [1, 2, 3, 4])
-        let concat = Graph(inputs: [GraphInput(name: "x", shape: [nil, 2, 1, 2])],
-                           nodes: [Node(name: "c", operation: .concat(axis: -1), inputs: ["x", "x"], outputs: ["y"])], outputs: ["y"])
+        let concat = Graph(
+            inputs: [GraphInput(name: "x", shape: [nil, 2, 1, 2])],
+            nodes: [Node(name: "c", operation: .concat(axis: -1), inputs: ["x", "x"], outputs: ["y"])], outputs: ["y"])
         XCTAssertEqual(try run(concat, x), Tensor(shape: [1, 2, 1, 4], data: [1, 2, 1, 2, 3, 4, 3, 4]))
         let pad = singleNodeGraph(.pad(pads: [0, 0, 0, 1, 0, -1, 0, 0], value: 9), inputShape: x.shape)
         XCTAssertEqual(try run(pad, x), Tensor(shape: [1, 1, 1, 3], data: [9, 1, 2]))
@@ -78,14 +81,16 @@ final class ReferenceTests: XCTestCase {
         XCTAssertEqual(up.data, [1, 1.25, 1.75, 2, 1.5, 1.75, 2.25, 2.5, 2.5, 2.75, 3.25, 3.5, 3, 3.25, 3.75, 4])
         let channels = Tensor(shape: [1, 3, 1, 2], data: [5, -1, 2, 7, -3, 0])
         XCTAssertEqual(try run(singleNodeGraph(.reduce(.min, axis: 1), inputShape: channels.shape), channels), Tensor(shape: [1, 1, 1, 2], data: [-3, -1]))
-        XCTAssertEqual(try run(singleNodeGraph(.reduce(.max, axis: -1), inputShape: channels.shape), channels),
-                       Tensor(shape: [1, 3, 1, 1], data: [5, 7, 0]))
+        XCTAssertEqual(
+            try run(singleNodeGraph(.reduce(.max, axis: -1), inputShape: channels.shape), channels),
+            Tensor(shape: [1, 3, 1, 1], data: [5, 7, 0]))
     }
 
     func testGemmMatMulSoftmax() throws {
         let x = Tensor(shape: [1, 2], data: [1, 2])
-        let fc = FullyConnected(weight: Tensor(shape: [3, 2], data: [1, 0, 0, 1, 1, 1]), bias: Tensor(shape: [3], data: [1, 1, 1]),
-                                transB: true, alpha: 2, beta: 0.5)
+        let fc = FullyConnected(
+            weight: Tensor(shape: [3, 2], data: [1, 0, 0, 1, 1, 1]), bias: Tensor(shape: [3], data: [1, 1, 1]),
+            transB: true, alpha: 2, beta: 0.5)
         XCTAssertEqual(try run(singleNodeGraph(.fullyConnected(fc), inputShape: x.shape), x).data, [2.5, 4.5, 6.5])
         let matMul = singleNodeGraph(.matMul(weight: Tensor(shape: [2, 1], data: [3, 4])), inputShape: x.shape)
         XCTAssertEqual(try run(matMul, x).data, [11])
@@ -96,13 +101,15 @@ final class ReferenceTests: XCTestCase {
 
     func testShapeErrorsNameTheNode() {
         let conv = Convolution(weight: Tensor(zeros: [4, 5, 3, 3]))
-        let graph = Graph(inputs: [GraphInput(name: "x", shape: [nil, 3, 8, 8])],
-                          nodes: [Node(name: "conv_3", operation: .convolution(conv), inputs: ["x"], outputs: ["y"])], outputs: ["y"])
+        let graph = Graph(
+            inputs: [GraphInput(name: "x", shape: [nil, 3, 8, 8])],
+            nodes: [Node(name: "conv_3", operation: .convolution(conv), inputs: ["x"], outputs: ["y"])], outputs: ["y"])
         XCTAssertThrowsError(try inferShapes(graph, batchSize: 1)) { error in
             XCTAssert("\(error)".contains("conv_3"), "\(error)")
         }
-        let dangling = Graph(inputs: [GraphInput(name: "x", shape: [nil, 3])],
-                             nodes: [Node(name: "relu", operation: .activation(.relu), inputs: ["nope"], outputs: ["y"])], outputs: ["y"])
+        let dangling = Graph(
+            inputs: [GraphInput(name: "x", shape: [nil, 3])],
+            nodes: [Node(name: "relu", operation: .activation(.relu), inputs: ["nope"], outputs: ["y"])], outputs: ["y"])
         XCTAssertThrowsError(try inferShapes(dangling, batchSize: 1))
     }
 

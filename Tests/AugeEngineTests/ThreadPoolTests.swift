@@ -11,10 +11,12 @@ final class ThreadPoolTests: XCTestCase {
                 counts.initialize(repeating: 0, count: max(count, 1))
                 let workers = UnsafeMutablePointer<Int>.allocate(capacity: max(count, 1))
                 // Enough declared work to go parallel; each task writes only its own slots.
-                pool.parallelFor(count, work: 1 << 30, withWorker: { task, worker in
-                    counts[task] += 1
-                    workers[task] = worker
-                })
+                pool.parallelFor(
+                    count, work: 1 << 30,
+                    withWorker: { task, worker in
+                        counts[task] += 1
+                        workers[task] = worker
+                    })
                 XCTAssertEqual((0..<count).filter { counts[$0] != 1 }, [], "\(threads) threads, \(count) tasks")
                 XCTAssert((0..<count).allSatisfy { (0..<threads).contains(workers[$0]) })
                 counts.deallocate()

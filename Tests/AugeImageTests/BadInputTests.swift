@@ -19,15 +19,18 @@ final class BadInputTests: XCTestCase {
         }
     }
 
-    func assertFails(_ name: String, with expected: (ImageError.Reason) -> Bool, mentioning words: [String] = [],
-                     file: StaticString = #filePath, line: UInt = #line) {
+    func assertFails(
+        _ name: String, with expected: (ImageError.Reason) -> Bool, mentioning words: [String] = [],
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         guard let error = error(for: fixture("bad/" + name)) else {
             return XCTFail("\(name) decoded without error", file: file, line: line)
         }
         XCTAssertTrue(expected(error.reason), "\(name): \(error)", file: file, line: line)
         for word in words {
-            XCTAssertTrue(error.description.localizedCaseInsensitiveContains(word), "\(name): '\(error)' lacks '\(word)'",
-                          file: file, line: line)
+            XCTAssertTrue(
+                error.description.localizedCaseInsensitiveContains(word), "\(name): '\(error)' lacks '\(word)'",
+                file: file, line: line)
         }
     }
 
@@ -94,8 +97,9 @@ final class BadInputTests: XCTestCase {
     func testLimitsAreCheckedBeforeAllocating() {
         var small = decoder
         small.maxPixels = 100
-        XCTAssertEqual(error(for: fixture("jpeg/baseline-420.jpg"), using: small).map(\.reason),
-                       .tooManyPixels(width: 61, height: 37, limit: 100))
+        XCTAssertEqual(
+            error(for: fixture("jpeg/baseline-420.jpg"), using: small).map(\.reason),
+            .tooManyPixels(width: 61, height: 37, limit: 100))
         small.maxFileBytes = 10
         XCTAssertThrowsError(try small.decode(fileAt: fixture("jpeg/baseline-420.jpg"), color: .rgb)) { error in
             XCTAssertTrue("\(error)".contains("file too large"))

@@ -28,8 +28,10 @@ final class PNGDecodingTests: XCTestCase {
         try decoder.decode(fileAt: fixture("png/" + name), color: color)
     }
 
-    func assertPixels(_ image: Image, file: StaticString = #filePath, line: UInt = #line,
-                      tolerance: Int = 0, _ expected: (Int, Int) -> [Int]) {
+    func assertPixels(
+        _ image: Image, file: StaticString = #filePath, line: UInt = #line,
+        tolerance: Int = 0, _ expected: (Int, Int) -> [Int]
+    ) {
         XCTAssertEqual(image.width, width, file: file, line: line)
         XCTAssertEqual(image.height, height, file: file, line: line)
         var worst = 0
@@ -107,8 +109,10 @@ final class JPEGDecodingTests: XCTestCase {
     let decoder = ImageDecoder()
 
     /// Compares with Pillow's decode of the same file (libjpeg-turbo both, ISLOW IDCT, same upsampling).
-    func assertMatchesPillow(_ name: String, color: ColorMode, expected: String? = nil, tolerance: Int = 1,
-                             file: StaticString = #filePath, line: UInt = #line) throws {
+    func assertMatchesPillow(
+        _ name: String, color: ColorMode, expected: String? = nil, tolerance: Int = 1,
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         let image = try decoder.decode(fileAt: fixture("jpeg/" + name), color: color)
         let want = try fixtureBytes("jpeg/" + (expected ?? name + ".expected"))
         XCTAssertEqual(image.pixels.count, want.count, "\(name): size \(image.width)x\(image.height)", file: file, line: line)

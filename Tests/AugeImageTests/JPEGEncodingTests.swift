@@ -16,8 +16,10 @@ final class JPEGEncodingTests: XCTestCase {
         return Image(width: width, height: height, color: color, pixels: pixels)
     }
 
-    func assertRoundTrip(_ image: Image, quality: Int, maxError: Int, meanError: Double,
-                         file: StaticString = #filePath, line: UInt = #line) throws {
+    func assertRoundTrip(
+        _ image: Image, quality: Int, maxError: Int, meanError: Double,
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         let bytes = try JPEGEncoder.encode(image, quality: quality)
         XCTAssertEqual(Array(bytes.prefix(2)), [0xFF, 0xD8], "JPEG start-of-image marker", file: file, line: line)
         XCTAssertEqual(Array(bytes.suffix(2)), [0xFF, 0xD9], "JPEG end-of-image marker", file: file, line: line)
@@ -26,8 +28,9 @@ final class JPEGEncodingTests: XCTestCase {
         XCTAssertEqual(decoded.height, image.height, file: file, line: line)
         let errors = zip(decoded.pixels, image.pixels).map { abs(Int($0) - Int($1)) }
         XCTAssertLessThanOrEqual(errors.max()!, maxError, "largest pixel difference", file: file, line: line)
-        XCTAssertLessThanOrEqual(Double(errors.reduce(0, +)) / Double(errors.count), meanError, "mean pixel difference",
-                                 file: file, line: line)
+        XCTAssertLessThanOrEqual(
+            Double(errors.reduce(0, +)) / Double(errors.count), meanError, "mean pixel difference",
+            file: file, line: line)
     }
 
     func testRGBRoundTripsWithinJPEGTolerance() throws {

@@ -9,15 +9,18 @@ final class InputMappingTests: XCTestCase {
     /// A region of interest, fitted with margins, on a JPEG decoded at half scale: input rectangles map
     /// back onto the photo rectangles they show.
     func testInputRectanglesMapBackOntoThePhoto() throws {
-        let preprocessing = Preprocessing(width: 100, height: 50, color: .gray, resize: .fit,
-                                          region: Region(x: 10, y: 20, width: 300, height: 300))
-        let decoded = Image(width: 200, height: 200, color: .gray, pixels: [UInt8](repeating: 0, count: 200 * 200),
-                            originalWidth: 400, originalHeight: 400)
+        let preprocessing = Preprocessing(
+            width: 100, height: 50, color: .gray, resize: .fit,
+            region: Region(x: 10, y: 20, width: 300, height: 300))
+        let decoded = Image(
+            width: 200, height: 200, color: .gray, pixels: [UInt8](repeating: 0, count: 200 * 200),
+            originalWidth: 400, originalHeight: 400)
         let mapping = try preprocessing.inputMapping(for: decoded)
         // fit: the 300x300 region fills a centred 50x50 square of the 100x50 input.
         XCTAssertEqual([mapping.destinationX, mapping.destinationY, mapping.destinationWidth, mapping.destinationHeight], [25, 0, 50, 50])
-        XCTAssertEqual(mapping.photoRegion(inputX: 0, inputY: 0, width: 100, height: 50), Region(x: 10, y: 20, width: 300, height: 300),
-                       "the whole input shows the whole region (the margins show nothing)")
+        XCTAssertEqual(
+            mapping.photoRegion(inputX: 0, inputY: 0, width: 100, height: 50), Region(x: 10, y: 20, width: 300, height: 300),
+            "the whole input shows the whole region (the margins show nothing)")
         XCTAssertEqual(mapping.photoRegion(inputX: 25, inputY: 0, width: 10, height: 5), Region(x: 10, y: 20, width: 60, height: 30))
         XCTAssertEqual(mapping.photoRegion(inputX: 70, inputY: 45, width: 5, height: 5), Region(x: 280, y: 290, width: 30, height: 30))
         // Decoded pixel (5 + 15, 10 + 15) is original (40, 50): 30 photo pixels into the region = 5 input pixels.
@@ -59,14 +62,19 @@ final class ExplanationTests: XCTestCase {
             nodes: [
                 Node(name: "max", operation: .maxPool(Pooling(kernel: (32, 32))), inputs: ["image"], outputs: ["m"]),
                 Node(name: "flat", operation: .flatten(axis: 1), inputs: ["m"], outputs: ["f"]),
-                Node(name: "fc", operation: .fullyConnected(FullyConnected(weight: Tensor(shape: [2, 1], data: [-8, 8]),
-                                                                          bias: Tensor(shape: [2], data: [4, -4]))),
-                     inputs: ["f"], outputs: ["logits"]),
+                Node(
+                    name: "fc",
+                    operation: .fullyConnected(
+                        FullyConnected(
+                            weight: Tensor(shape: [2, 1], data: [-8, 8]),
+                            bias: Tensor(shape: [2], data: [4, -4]))),
+                    inputs: ["f"], outputs: ["logits"]),
                 Node(name: "softmax", operation: .softmax(axis: 1), inputs: ["logits"], outputs: ["p"]),
             ],
             outputs: ["p"])
-        return try Classifier(graph: graph, preprocessing: Preprocessing(width: 32, height: 32, color: .gray),
-                              policy: DecisionPolicy(labels: ["ok", "spot"], okLabels: ["ok"]), threads: 1)
+        return try Classifier(
+            graph: graph, preprocessing: Preprocessing(width: 32, height: 32, color: .gray),
+            policy: DecisionPolicy(labels: ["ok", "spot"], okLabels: ["ok"]), threads: 1)
     }
 
     /// A 64x64 black photo (stretched to the 32x32 input) with a white 8x8 spot at (40, 16).
@@ -82,14 +90,16 @@ final class ExplanationTests: XCTestCase {
         let classifier = try brightSpotClassifier()
         let path = try writeSpotPhoto(named: "part.png")
         let heatmaps = folder.appendingPathComponent("heatmaps").path
-        let record = classifier.inspect(path: path, decoder: ImageDecoder(),
-                                        explanation: ExplanationSettings(grid: 8, heatmapFolder: heatmaps))
+        let record = classifier.inspect(
+            path: path, decoder: ImageDecoder(),
+            explanation: ExplanationSettings(grid: 8, heatmapFolder: heatmaps))
         XCTAssertEqual(record.decision, .defect)
         let hotspot = try XCTUnwrap(record.hotspot)
         // Grid 8 on the 32-pixel input: 4-pixel cells, 8-pixel windows; 16 photo pixels per window.
         XCTAssertEqual([hotspot.width, hotspot.height], [16, 16])
-        XCTAssertTrue(hotspot.x <= 40 && hotspot.x + hotspot.width >= 48 && hotspot.y <= 16 && hotspot.y + hotspot.height >= 24,
-                      "the hotspot \(hotspot) holds the whole spot (40, 16, 8x8)")
+        XCTAssertTrue(
+            hotspot.x <= 40 && hotspot.x + hotspot.width >= 48 && hotspot.y <= 16 && hotspot.y + hotspot.height >= 24,
+            "the hotspot \(hotspot) holds the whole spot (40, 16, 8x8)")
         XCTAssertGreaterThan(hotspot.evidence, 0.95, "flattening the spot's window removes the evidence")
 
         let heatmap = try XCTUnwrap(record.heatmap)
@@ -136,8 +146,9 @@ final class ExplanationTests: XCTestCase {
         let mapping = try preprocessing.inputMapping(for: photo)
         var heat = [Float](repeating: 0, count: 4 * 4)
         heat[0] = 1
-        let map = EvidenceMap(rows: 4, columns: 4, inputWidth: 100, inputHeight: 100, heat: heat,
-                              strongest: .init(x: 0, y: 0, width: 50, height: 50, share: 1), evidence: 0.9)
+        let map = EvidenceMap(
+            rows: 4, columns: 4, inputWidth: 100, inputHeight: 100, heat: heat,
+            strongest: .init(x: 0, y: 0, width: 50, height: 50, share: 1), evidence: 0.9)
         let overlay = HeatmapOverlay.render(photo, mapping: mapping, map: map)
         XCTAssertEqual([overlay.width, overlay.height], [1024, 512])
         func pixel(_ x: Int, _ y: Int) -> [UInt8] { Array(overlay.pixels[(y * 1024 + x) * 3..<(y * 1024 + x) * 3 + 3]) }
@@ -168,8 +179,9 @@ final class ExplanationTests: XCTestCase {
         let path = try writeSpotPhoto(named: "part.png")
         let blocker = folder.appendingPathComponent("file").path
         FileManager.default.createFile(atPath: blocker, contents: Data())
-        let record = classifier.inspect(path: path, decoder: ImageDecoder(),
-                                        explanation: ExplanationSettings(grid: 8, heatmapFolder: blocker + "/heatmaps"))
+        let record = classifier.inspect(
+            path: path, decoder: ImageDecoder(),
+            explanation: ExplanationSettings(grid: 8, heatmapFolder: blocker + "/heatmaps"))
         XCTAssertEqual(record.decision, .defect)
         XCTAssertNotNil(record.hotspot)
         XCTAssertNil(record.heatmap)

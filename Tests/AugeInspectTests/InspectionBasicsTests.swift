@@ -3,8 +3,9 @@ import Foundation
 import XCTest
 
 final class DecisionPolicyTests: XCTestCase {
-    let policy = DecisionPolicy(labels: ["ok", "scratch", "dent"], okLabels: ["ok"], threshold: 0.5,
-                                reviewBand: DecisionPolicy.band(around: 0.5, halfWidth: 0.1))
+    let policy = DecisionPolicy(
+        labels: ["ok", "scratch", "dent"], okLabels: ["ok"], threshold: 0.5,
+        reviewBand: DecisionPolicy.band(around: 0.5, halfWidth: 0.1))
 
     func testDefectProbabilityIsOneMinusOKProbability() {
         let (label, score, defect, decision) = policy.decide([0.2, 0.5, 0.3])
@@ -15,7 +16,7 @@ final class DecisionPolicyTests: XCTestCase {
     }
 
     func testReviewBandAroundTheThreshold() {
-        XCTAssertEqual(policy.decide([0.61, 0.2, 0.19]).decision, .ok)      // d = 0.39 < 0.4
+        XCTAssertEqual(policy.decide([0.61, 0.2, 0.19]).decision, .ok)  // d = 0.39 < 0.4
         XCTAssertEqual(policy.decide([0.55, 0.25, 0.2]).decision, .review)  // d = 0.45
         XCTAssertEqual(policy.decide([0.45, 0.5, 0.05]).decision, .review)  // d = 0.55 < 0.6
         XCTAssertEqual(policy.decide([0.39, 0.5, 0.11]).decision, .defect)  // d = 0.61
@@ -36,8 +37,11 @@ final class DecisionPolicyTests: XCTestCase {
         XCTAssertThrowsError(try DecisionPolicy(labels: ["a"], okLabels: ["b"]).validate())
         XCTAssertThrowsError(try DecisionPolicy(labels: ["a", "a"], okLabels: []).validate())
         XCTAssertNoThrow(try policy.validate())
-        XCTAssertThrowsError(try DecisionPolicy(labels: ["a"], okLabels: ["a"], threshold: 0.5,
-                                                reviewBand: .init(lower: 0.6, upper: 0.8)).validate(), "band must contain the threshold")
+        XCTAssertThrowsError(
+            try DecisionPolicy(
+                labels: ["a"], okLabels: ["a"], threshold: 0.5,
+                reviewBand: .init(lower: 0.6, upper: 0.8)
+            ).validate(), "band must contain the threshold")
     }
 }
 
@@ -61,8 +65,9 @@ final class FileWalkTests: XCTestCase {
         for name in ["z.jpg", "A.PNG", "a/b/deep.jpeg", "a/odd.gif", "Thumbs.db", ".DS_Store", "a/notes.txt", "a/.hidden.jpg"] {
             touch(name)
         }
-        try FileManager.default.createSymbolicLink(atPath: folder.appendingPathComponent("a/b/loop").path,
-                                                   withDestinationPath: folder.path)
+        try FileManager.default.createSymbolicLink(
+            atPath: folder.appendingPathComponent("a/b/loop").path,
+            withDestinationPath: folder.path)
         let root = folder.path
         let result = FileWalk().collect([root, root + "/missing.jpg"])
         XCTAssertEqual(result.files, ["A.PNG", "a/b/deep.jpeg", "a/odd.gif", "z.jpg"].map { root + "/" + $0 })
@@ -79,8 +84,9 @@ final class FileWalkTests: XCTestCase {
 
 final class ResultFormatterTests: XCTestCase {
     let records = [
-        InspectionRecord(path: "in/a,1.jpg", label: "ok", score: 0.97, decision: .ok, ms: 3.14159,
-                         defectProbability: 0.03, scores: ["ok": 0.97, "dent": 0.03]),
+        InspectionRecord(
+            path: "in/a,1.jpg", label: "ok", score: 0.97, decision: .ok, ms: 3.14159,
+            defectProbability: 0.03, scores: ["ok": 0.97, "dent": 0.03]),
         InspectionRecord.failure(path: "in/\"b\".png", error: "corrupt image data (CRC error)", ms: 0.5),
     ]
 
@@ -112,8 +118,9 @@ final class ResultFormatterTests: XCTestCase {
         let formatter = ResultFormatter(format: .csv, scoreLabels: ["ok", "dent"])
         XCTAssertEqual(formatter.header, "path,label,score,decision,ms,error,score_ok,score_dent,defect_probability")
         XCTAssertEqual(formatter.line(records[0], isFirst: true), "\"in/a,1.jpg\",ok,0.970000,ok,3.142,,0.970000,0.030000,0.030000")
-        XCTAssertEqual(formatter.line(records[1], isFirst: false),
-                       "\"in/\"\"b\"\".png\",,,error,0.500,corrupt image data (CRC error),,,")
+        XCTAssertEqual(
+            formatter.line(records[1], isFirst: false),
+            "\"in/\"\"b\"\".png\",,,error,0.500,corrupt image data (CRC error),,,")
     }
 
     func testTableColumnsLineUpWhateverTheLabelLength() {
@@ -123,8 +130,9 @@ final class ResultFormatterTests: XCTestCase {
         let pathColumns = lines.map { line in line.range(of: "  in/").map { line.distance(from: line.startIndex, to: $0.lowerBound) } }
         XCTAssertEqual(pathColumns.dropFirst().compactMap { $0 }.count, 3, "\(lines)")
         XCTAssertEqual(Set(pathColumns.dropFirst()).count, 1, "paths start in one column:\n\(lines.joined(separator: "\n"))")
-        XCTAssertEqual(lines[0].range(of: "  path").map { lines[0].distance(from: lines[0].startIndex, to: $0.lowerBound) },
-                       pathColumns[1], "the header's path sits above them")
+        XCTAssertEqual(
+            lines[0].range(of: "  path").map { lines[0].distance(from: lines[0].startIndex, to: $0.lowerBound) },
+            pathColumns[1], "the header's path sits above them")
     }
 }
 
@@ -169,8 +177,8 @@ final class LatencyStatisticsTests: XCTestCase {
         XCTAssertEqual(stats.max, 100)
         XCTAssertEqual(stats.mean, 50.5)
         let few = LatencyStatistics([3, 1, 2])!
-        XCTAssertEqual(few.p50, 2)   // rank ceil(1.5) = 2
-        XCTAssertEqual(few.p90, 3)   // rank ceil(2.7) = 3
+        XCTAssertEqual(few.p50, 2)  // rank ceil(1.5) = 2
+        XCTAssertEqual(few.p90, 3)  // rank ceil(2.7) = 3
         XCTAssertEqual(LatencyStatistics([7])!.p99, 7)
         XCTAssertNil(LatencyStatistics([]))
     }

@@ -7,9 +7,10 @@ final class ModelMetadataTests: XCTestCase {
         labels: ["ok", "scratch", "dent"], okLabels: ["ok"], inputSize: .init(width: 224, height: 160), color: .rgb,
         resize: .fit, roi: .init(x: 10, y: 20, width: 300, height: 200), mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225],
         threshold: 0.5, reviewBand: .init(lower: 0.3, upper: 0.7),
-        provenance: .init(tool: "auge 0.1", method: "fine-tuned head, 30 epochs", trainedAt: "2026-11-24T22:00:00Z",
-                          dataset: "parts/2026-11", samplesPerLabel: ["ok": 120, "scratch": 40, "dent": 35],
-                          validationMetrics: ["accuracy": 0.975, "recall_nok": 1.0]))
+        provenance: .init(
+            tool: "auge 0.1", method: "fine-tuned head, 30 epochs", trainedAt: "2026-11-24T22:00:00Z",
+            dataset: "parts/2026-11", samplesPerLabel: ["ok": 120, "scratch": 40, "dent": 35],
+            validationMetrics: ["accuracy": 0.975, "recall_nok": 1.0]))
 
     func testPropertiesUseTheDocumentedKeysAndFormats() throws {
         let properties = Dictionary(uniqueKeysWithValues: try Self.complete.properties().map { ($0.key, $0.value) })
@@ -32,8 +33,9 @@ final class ModelMetadataTests: XCTestCase {
     /// An anomaly model's keys: version 2 (older Auge refuses the file by name), a threshold and band
     /// in anomaly-score units, the heatmap range.
     func testAnomalyModelKeys() throws {
-        let anomaly = ModelMetadata(labels: ["good", "anomaly"], okLabels: ["good"], threshold: 1, reviewBand: .init(lower: 0.9, upper: 1.1),
-                                    kind: .anomaly, mapRange: .init(lower: 0.4, upper: 1.5))
+        let anomaly = ModelMetadata(
+            labels: ["good", "anomaly"], okLabels: ["good"], threshold: 1, reviewBand: .init(lower: 0.9, upper: 1.1),
+            kind: .anomaly, mapRange: .init(lower: 0.4, upper: 1.5))
         let properties = Dictionary(uniqueKeysWithValues: try anomaly.properties().map { ($0.key, $0.value) })
         XCTAssertEqual(properties["auge.format_version"], "2")
         XCTAssertEqual(properties["auge.kind"], "anomaly")
@@ -44,8 +46,10 @@ final class ModelMetadataTests: XCTestCase {
         high["auge.threshold"] = "2.5"
         high["auge.review_band"] = "2,3"
         XCTAssertEqual(try ModelMetadata(properties: high)?.threshold, 2.5, "an anomaly threshold may exceed 1")
-        for (key, value, expected) in [("auge.kind", "detector", "auge.kind"), ("auge.map_range", "1.5,0.4", "map range"),
-                                       ("auge.threshold", "-1", "outside 0 or more")] {
+        for (key, value, expected) in [
+            ("auge.kind", "detector", "auge.kind"), ("auge.map_range", "1.5,0.4", "map range"),
+            ("auge.threshold", "-1", "outside 0 or more"),
+        ] {
             var broken = properties
             broken[key] = value
             XCTAssertThrowsError(try ModelMetadata(properties: broken), "\(key) = \(value)") { error in

@@ -33,8 +33,9 @@ final class ONNXRuntimeParityTests: XCTestCase {
                 let expected = try NPY.read(contentsOf: FixtureManifest.url(file))
                 guard let actual = outputs[name] else { XCTFail("\(fixture.name): no output \(name)"); continue }
                 let difference = maxAbsoluteDifference(actual, expected)
-                XCTAssertLessThanOrEqual(difference, manifest.tolerance,
-                                         "\(fixture.name) output \(name): shape \(actual.shape) vs \(expected.shape), max |diff| \(difference)")
+                XCTAssertLessThanOrEqual(
+                    difference, manifest.tolerance,
+                    "\(fixture.name) output \(name): shape \(actual.shape) vs \(expected.shape), max |diff| \(difference)")
             }
         }
     }
@@ -95,12 +96,15 @@ final class ONNXRuntimeParityTests: XCTestCase {
     }
 
     func testClipBoundsAcrossOpsets() throws {
-        XCTAssertEqual(try load("clip_opset7_attributes").nodes.map(\.operation),
-                       [.activation(.clip(min: -0.5, max: 0.7)), .activation(.clip(min: -.infinity, max: 0.1))])
-        XCTAssertEqual(try load("clip_opset11_inputs").nodes.map(\.operation), [
-            .activation(.clip(min: -0.3, max: 0.4)), .activation(.clip(min: -.infinity, max: 0.4)),
-            .activation(.clip(min: -0.3, max: .infinity)), .activation(.clip(min: -.infinity, max: .infinity)),
-        ])
+        XCTAssertEqual(
+            try load("clip_opset7_attributes").nodes.map(\.operation),
+            [.activation(.clip(min: -0.5, max: 0.7)), .activation(.clip(min: -.infinity, max: 0.1))])
+        XCTAssertEqual(
+            try load("clip_opset11_inputs").nodes.map(\.operation),
+            [
+                .activation(.clip(min: -0.3, max: 0.4)), .activation(.clip(min: -.infinity, max: 0.4)),
+                .activation(.clip(min: -0.3, max: .infinity)), .activation(.clip(min: -.infinity, max: .infinity)),
+            ])
     }
 
     func testSubAndDivByConstantsBecomeAddAndMul() throws {

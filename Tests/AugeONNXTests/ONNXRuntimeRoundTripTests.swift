@@ -40,7 +40,8 @@ final class ONNXRuntimeRoundTripTests: XCTestCase {
 
     /// Runs every model in ONNX Runtime (one Python process) and returns, per model, its outputs by name.
     private func runONNXRuntime(_ python: URL, _ models: [(data: Data, inputs: [String: Tensor])]) throws
-        -> [(outputs: [String: Tensor], result: RuntimeResult)] {
+        -> [(outputs: [String: Tensor], result: RuntimeResult)]
+    {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("auge-onnx-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         var jobs: [Job] = []
@@ -101,8 +102,11 @@ final class ONNXRuntimeRoundTripTests: XCTestCase {
         let quantized = Quantization.quantized(network, ranges: calibrator.ranges(.minMax))
         let data = try exportONNX(graph: quantized, metadata: nil)
         let reimported = try ONNXModel.load(data: data, name: "quantized.onnx").graph
-        let scales = { (g: Graph) in g.nodes.compactMap { node -> [Float]? in
-            if case let .convolution(conv) = node.operation { return conv.weightScales } else { return nil } } }
+        let scales = { (g: Graph) in
+            g.nodes.compactMap { node -> [Float]? in
+                if case let .convolution(conv) = node.operation { return conv.weightScales } else { return nil }
+            }
+        }
         XCTAssertEqual(scales(reimported), scales(quantized), "int8 weights survive the file")
         XCTAssertEqual(scales(reimported).count, network.nodes.filter { if case .convolution = $0.operation { true } else { false } }.count)
 

@@ -19,8 +19,10 @@ final class StationFolder {
 
     /// Puts a photo into `out/<decision>/` and logs its record; returns the record id.
     @discardableResult
-    func addPart(_ name: String, decision: String, label: String, score: Float = 0.9, time: String = "2026-12-04T10:00:00.000Z",
-                 heatmap: Bool = false, id: String = UUID().uuidString.lowercased()) throws -> String {
+    func addPart(
+        _ name: String, decision: String, label: String, score: Float = 0.9, time: String = "2026-12-04T10:00:00.000Z",
+        heatmap: Bool = false, id: String = UUID().uuidString.lowercased()
+    ) throws -> String {
         let folder = out + "/" + decision
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let photo = folder + "/" + name
@@ -32,8 +34,9 @@ final class StationFolder {
             try Data("heatmap".utf8).write(to: URL(fileURLWithPath: path))
             heatmapKey = ",\"heatmap\":\"\(path)\""
         }
-        append("{\"path\":\"/line/inbox/\(name)\",\"label\":\"\(label)\",\"score\":\(score),\"decision\":\"\(decision)\",\"ms\":2.5"
-               + heatmapKey + ",\"id\":\"\(id)\",\"time\":\"\(time)\",\"moved_to\":\"\(photo)\",\"model\":\"m.onnx\",\"model_sha256\":\"abc\",\"threshold\":0.5}")
+        append(
+            "{\"path\":\"/line/inbox/\(name)\",\"label\":\"\(label)\",\"score\":\(score),\"decision\":\"\(decision)\",\"ms\":2.5"
+                + heatmapKey + ",\"id\":\"\(id)\",\"time\":\"\(time)\",\"moved_to\":\"\(photo)\",\"model\":\"m.onnx\",\"model_sha256\":\"abc\",\"threshold\":0.5}")
         return id
     }
 

@@ -60,8 +60,10 @@ final class StationServerTests: XCTestCase {
         try FileManager.default.createSymbolicLink(atPath: folder.out + "/ok/link.jpg", withDestinationPath: folder.root + "/secret.txt")
         let server = try await RunningStation(station: station(folder))
         XCTAssertEqual(try server.request("/files/ok/a.jpg").status, 200)
-        for attack in ["/files/../secret.txt", "/files/%2e%2e/secret.txt", "/files/ok/..%2f..%2fsecret.txt", "/files/ok/link.jpg",
-                       "/files//etc/passwd", "/files/%2fetc%2fpasswd", "/files/ok/%2e%2e/%2e%2e/secret.txt", "/files/..%5csecret.txt"] {
+        for attack in [
+            "/files/../secret.txt", "/files/%2e%2e/secret.txt", "/files/ok/..%2f..%2fsecret.txt", "/files/ok/link.jpg",
+            "/files//etc/passwd", "/files/%2fetc%2fpasswd", "/files/ok/%2e%2e/%2e%2e/secret.txt", "/files/..%5csecret.txt",
+        ] {
             let reply = try server.request(attack)
             XCTAssertNotEqual(reply.status, 200, attack)
             XCTAssertFalse(reply.body.contains("secret"), attack)

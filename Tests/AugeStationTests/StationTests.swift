@@ -163,8 +163,10 @@ final class OutputFilesTests: XCTestCase {
         let files = OutputFiles(outputFolder: folder.out)
         XCTAssertNotNil(files.resolve(urlPath: "ok/a%20b.jpg"))
         XCTAssertNotNil(files.resolve(urlPath: "ok/inside.jpg"), "a link that stays inside is fine")
-        for attack in ["../secret.txt", "%2e%2e/secret.txt", "ok/..%2F..%2Fsecret.txt", "ok/%2E%2E/%2E%2E/secret.txt", "/etc/passwd",
-                       "%2Fetc%2Fpasswd", "ok/link.jpg", "up/secret.txt", "ok", "", ".", "ok/a%00b.jpg", "%252e%252e/secret.txt"] {
+        for attack in [
+            "../secret.txt", "%2e%2e/secret.txt", "ok/..%2F..%2Fsecret.txt", "ok/%2E%2E/%2E%2E/secret.txt", "/etc/passwd",
+            "%2Fetc%2Fpasswd", "ok/link.jpg", "up/secret.txt", "ok", "", ".", "ok/a%00b.jpg", "%252e%252e/secret.txt",
+        ] {
             XCTAssertNil(files.resolve(urlPath: attack), attack)
         }
         XCTAssertEqual(files.url(for: folder.out + "/ok/a b.jpg"), "/files/ok/a%20b.jpg")

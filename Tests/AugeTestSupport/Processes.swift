@@ -9,8 +9,10 @@ public struct ProcessResult: Sendable {
 
 /// Runs `executable` to its end with both outputs captured: the one process runner of the test targets
 /// (the `auge` binary, Python with ONNX Runtime, system tools).
-public func runProcess(_ executable: URL, _ arguments: [String], in directory: URL? = nil,
-                       environment: [String: String] = [:]) throws -> ProcessResult {
+public func runProcess(
+    _ executable: URL, _ arguments: [String], in directory: URL? = nil,
+    environment: [String: String] = [:]
+) throws -> ProcessResult {
     let process = Process()
     process.executableURL = executable
     process.arguments = arguments
@@ -27,8 +29,9 @@ public func runProcess(_ executable: URL, _ arguments: [String], in directory: U
     let outData = out.fileHandleForReading.readDataToEndOfFile()
     errors.done.wait()
     process.waitUntilExit()
-    return ProcessResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                         stderr: String(decoding: errors.data, as: UTF8.self))
+    return ProcessResult(
+        status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+        stderr: String(decoding: errors.data, as: UTF8.self))
 }
 
 /// Reads a pipe to its end on another thread; `data` is complete once `done` is signalled.

@@ -48,20 +48,25 @@ final class AnomalyMetricsTests: XCTestCase {
     // MARK: connected regions
 
     func testDiagonalTouchIsOneRegion() {
-        let mask = [true, false, false,
-                    false, true, false,
-                    false, false, true]
+        let mask = [
+            true, false, false,
+            false, true, false,
+            false, false, true,
+        ]
         XCTAssertEqual(AnomalyMetrics.connectedRegions(mask: mask, width: 3, height: 3), [1, 0, 0, 0, 1, 0, 0, 0, 1])
     }
 
     func testSeparateBlobsAndNoWrapAcrossRows() {
-        let mask = [true, true, false, false,
-                    true, false, false, true,
-                    false, false, false, true]
+        let mask = [
+            true, true, false, false,
+            true, false, false, true,
+            false, false, false, true,
+        ]
         XCTAssertEqual(AnomalyMetrics.connectedRegions(mask: mask, width: 4, height: 3), [1, 1, 0, 0, 1, 0, 0, 2, 0, 0, 0, 2])
         // The last pixel of row 0 and the first of row 1 are next to each other in memory, not in the photo.
-        XCTAssertEqual(AnomalyMetrics.connectedRegions(mask: [false, false, true, true, false, false], width: 3, height: 2),
-                       [0, 0, 1, 2, 0, 0])
+        XCTAssertEqual(
+            AnomalyMetrics.connectedRegions(mask: [false, false, true, true, false, false], width: 3, height: 2),
+            [0, 0, 1, 2, 0, 0])
     }
 
     // MARK: pixel AUROC

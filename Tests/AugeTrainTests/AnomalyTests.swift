@@ -116,12 +116,16 @@ final class AnomalyTests: XCTestCase {
             }
         }
         for projected in [64, 8] {
-            let picked = Coreset.select(patches: points, count: owner.count, dimensions: d, stride: stride, picks: clusters,
-                                        projectedDimensions: projected, seed: 1, workers: Workers(count: 2))
+            let picked = Coreset.select(
+                patches: points, count: owner.count, dimensions: d, stride: stride, picks: clusters,
+                projectedDimensions: projected, seed: 1, workers: Workers(count: 2))
             XCTAssertEqual(Set(picked.map { owner[$0] }).count, clusters, "projected to \(projected)")
         }
-        XCTAssertEqual(Coreset.select(patches: points, count: owner.count, dimensions: d, stride: stride, picks: 5000, seed: 1,
-                                      workers: Workers(count: 1)).count, owner.count, "asking for more than there are keeps them all")
+        XCTAssertEqual(
+            Coreset.select(
+                patches: points, count: owner.count, dimensions: d, stride: stride, picks: 5000, seed: 1,
+                workers: Workers(count: 1)
+            ).count, owner.count, "asking for more than there are keeps them all")
     }
 
     /// Fitted on plain textured photos, the model scores photos with a bright spot above 1 and puts
@@ -146,8 +150,9 @@ final class AnomalyTests: XCTestCase {
         options.bankSize = 300
         options.threads = 2
         options.maxFalseRejectRate = 0.1
-        let model = try AnomalyTrainer.fit(fit: fit, calibration: calibration, defects: defects, okLabel: "good", options: options,
-                                           dataset: folder.path)
+        let model = try AnomalyTrainer.fit(
+            fit: fit, calibration: calibration, defects: defects, okLabel: "good", options: options,
+            dataset: folder.path)
         XCTAssertEqual(model.bankCount, 300)
         XCTAssertEqual(model.metadata.kind, .anomaly)
         XCTAssertEqual(model.metadata.threshold, 1)
@@ -175,8 +180,11 @@ final class AnomalyTests: XCTestCase {
 
     func testTooFewGoodPhotosIsAClearError() throws {
         let options = AnomalyOptions(backbone: folder.appendingPathComponent("none.onnx").path)
-        XCTAssertThrowsError(try AnomalyTrainer.fit(fit: ["a.png"], calibration: ["b.png"], defects: [], okLabel: "ok", options: options,
-                                                    dataset: "d")) { error in
+        XCTAssertThrowsError(
+            try AnomalyTrainer.fit(
+                fit: ["a.png"], calibration: ["b.png"], defects: [], okLabel: "ok", options: options,
+                dataset: "d")
+        ) { error in
             XCTAssertTrue("\(error)".contains("at least 2 good photos"), "\(error)")
         }
     }

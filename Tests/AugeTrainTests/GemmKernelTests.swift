@@ -14,8 +14,10 @@ final class GemmKernelTests: XCTestCase {
 
     /// Runs one product and checks it: |C - exact| <= (K + 3) eps sum |terms| (the worst-case rounding
     /// of the sum, plus the add of an accumulated block).
-    func check(m: Int, n: Int, k: Int, transposedA: Bool, accumulate: Bool, seed: UInt64,
-               file: StaticString = #filePath, line: UInt = #line) {
+    func check(
+        m: Int, n: Int, k: Int, transposedA: Bool, accumulate: Bool, seed: UInt64,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         let a = Self.random(m * k, seed: seed), b = Self.random(k * n, seed: seed + 1), c0 = Self.random(m * n, seed: seed + 2)
         // Strides with gaps: A plain rows of k + 3, A transposed columns of m + 2, B rows of n + 5, C rows of n + 3.
         let (aRowStride, aColumnStride) = transposedA ? (1, m + 2) : (k + 3, 1)
@@ -30,9 +32,10 @@ final class GemmKernelTests: XCTestCase {
         aBuffer.withUnsafeBufferPointer { aPointer in
             bBuffer.withUnsafeBufferPointer { bPointer in
                 cBuffer.withUnsafeMutableBufferPointer { cPointer in
-                    multiply(m: m, n: n, k: k, a: aPointer.baseAddress!, aRowStride: aRowStride, aColumnStride: aColumnStride,
-                             b: bPointer.baseAddress!, bRowStride: bRowStride, c: cPointer.baseAddress!, cRowStride: cRowStride,
-                             accumulate: accumulate)
+                    multiply(
+                        m: m, n: n, k: k, a: aPointer.baseAddress!, aRowStride: aRowStride, aColumnStride: aColumnStride,
+                        b: bPointer.baseAddress!, bRowStride: bRowStride, c: cPointer.baseAddress!, cRowStride: cRowStride,
+                        accumulate: accumulate)
                 }
             }
         }

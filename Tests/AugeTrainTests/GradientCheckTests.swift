@@ -8,36 +8,41 @@ final class GradientCheckTests: XCTestCase {
 
     func testConvolutionStride2Padding1WithOddChannels() {
         var generator = SeededGenerator(seed: 1)
-        let layer = Convolution2D(input: Shape(height: 7, width: 6, channels: 3), outputChannels: 5, kernel: 3, stride: 2, padding: 1,
-                                  generator: &generator)
+        let layer = Convolution2D(
+            input: Shape(height: 7, width: 6, channels: 3), outputChannels: 5, kernel: 3, stride: 2, padding: 1,
+            generator: &generator)
         checkGradients(of: layer, batch: 3)
     }
 
     func testConvolutionStride1WithFullRegisterTiles() {
         var generator = SeededGenerator(seed: 2)
-        let layer = Convolution2D(input: Shape(height: 5, width: 9, channels: 8), outputChannels: 16, kernel: 3, stride: 1, padding: 1,
-                                  generator: &generator)
+        let layer = Convolution2D(
+            input: Shape(height: 5, width: 9, channels: 8), outputChannels: 16, kernel: 3, stride: 1, padding: 1,
+            generator: &generator)
         checkGradients(of: layer, batch: 3)
     }
 
     func testConvolutionWithoutPadding() {
         var generator = SeededGenerator(seed: 3)
-        let layer = Convolution2D(input: Shape(height: 6, width: 5, channels: 4), outputChannels: 24, kernel: 3, stride: 1, padding: 0,
-                                  generator: &generator)
+        let layer = Convolution2D(
+            input: Shape(height: 6, width: 5, channels: 4), outputChannels: 24, kernel: 3, stride: 1, padding: 0,
+            generator: &generator)
         checkGradients(of: layer, batch: 2)
     }
 
     func testPointwiseConvolution() {
         var generator = SeededGenerator(seed: 4)
-        let layer = Convolution2D(input: Shape(height: 3, width: 5, channels: 16), outputChannels: 8, kernel: 1, stride: 1, padding: 0,
-                                  generator: &generator)
+        let layer = Convolution2D(
+            input: Shape(height: 3, width: 5, channels: 16), outputChannels: 8, kernel: 1, stride: 1, padding: 0,
+            generator: &generator)
         checkGradients(of: layer, batch: 3)
     }
 
     func testConvolutionWithBias() {
         var generator = SeededGenerator(seed: 12)
-        let layer = Convolution2D(input: Shape(height: 5, width: 4, channels: 3), outputChannels: 5, kernel: 3, stride: 1, padding: 1,
-                                  generator: &generator)
+        let layer = Convolution2D(
+            input: Shape(height: 5, width: 4, channels: 3), outputChannels: 5, kernel: 3, stride: 1, padding: 1,
+            generator: &generator)
         layer.bias = randomBias(count: 5, generator: &generator)
         checkGradients(of: layer, batch: 2)
     }
@@ -152,8 +157,9 @@ final class GradientCheckTests: XCTestCase {
             }
             return total / weightSum
         }
-        let value = SoftmaxCrossEntropy.evaluate(logits: logits, labels: labels, classWeights: weights, classes: classes,
-                                                 probabilities: &probabilities, logitGradient: &gradient)
+        let value = SoftmaxCrossEntropy.evaluate(
+            logits: logits, labels: labels, classWeights: weights, classes: classes,
+            probabilities: &probabilities, logitGradient: &gradient)
         XCTAssertEqual(Double(value), loss(logits), accuracy: 1e-5)
         for i in logits.indices {
             let saved = logits[i]
@@ -169,8 +175,10 @@ final class GradientCheckTests: XCTestCase {
     /// Compares the analytic input and parameter gradients with central differences at up to 60
     /// positions per tensor.
     /// Inputs stay 0.1 away from `kinks`, where a finite difference is not a derivative.
-    private func checkGradients(of layer: Layer, batch: Int, step: Float = 1e-2, kinks: [Float] = [],
-                                file: StaticString = #filePath, line: UInt = #line) {
+    private func checkGradients(
+        of layer: Layer, batch: Int, step: Float = 1e-2, kinks: [Float] = [],
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         var generator = SeededGenerator(seed: 42)
         let inputCount = batch * layer.inputShape.count, outputCount = batch * layer.outputShape.count
         let input = AlignedBuffer(count: inputCount), output = AlignedBuffer(count: outputCount)
@@ -190,8 +198,9 @@ final class GradientCheckTests: XCTestCase {
             return total
         }
         _ = loss()
-        layer.backward(input: input.pointer, output: output.pointer, outputGradient: weights.pointer,
-                       inputGradient: inputGradient.pointer, batch: batch, workers: workers)
+        layer.backward(
+            input: input.pointer, output: output.pointer, outputGradient: weights.pointer,
+            inputGradient: inputGradient.pointer, batch: batch, workers: workers)
         let analytic = [("input", inputGradient.array, input)] + layer.parameters.map { ($0.name, $0.gradient.array, $0.value) }
         for (name, gradient, values) in analytic {
             let positions = values.count <= 60 ? Array(0..<values.count) : (0..<60).map { _ in Int(generator.next() % UInt64(values.count)) }

@@ -11,8 +11,9 @@ final class MetricsTests: XCTestCase {
         // truth: ok x4, scratch x3, dent x3
         let truths = [0, 0, 0, 0, 1, 1, 1, 2, 2, 2]
         let predicted = [0, 0, 0, 1, 1, 1, 2, 2, 2, 0]
-        let metrics = EvaluationMetrics(labels: ["ok", "scratch", "dent"], okLabels: ["ok"], truths: truths,
-                                        probabilities: rows(predicted, classes: 3))
+        let metrics = EvaluationMetrics(
+            labels: ["ok", "scratch", "dent"], okLabels: ["ok"], truths: truths,
+            probabilities: rows(predicted, classes: 3))
         XCTAssertEqual(metrics.confusion, [[3, 1, 0], [0, 2, 1], [1, 0, 2]])
         XCTAssertEqual(metrics.accuracy, 0.7, accuracy: 1e-12)
         XCTAssertEqual(metrics.perClass.map(\.support), [4, 3, 3])
@@ -48,11 +49,12 @@ final class MetricsTests: XCTestCase {
     func testReviewBandDecisions() {
         // d = 1 - p(ok): 0.1, 0.45, 0.55, 0.9 around threshold 0.5 with band 0.1
         let probabilities: [[Float]] = [[0.9, 0.1], [0.55, 0.45], [0.45, 0.55], [0.1, 0.9]]
-        let metrics = EvaluationMetrics(labels: ["ok", "bad"], okLabels: ["ok"], truths: [1, 0, 1, 0], probabilities: probabilities,
-                                        threshold: 0.5, reviewBand: 0.1)
+        let metrics = EvaluationMetrics(
+            labels: ["ok", "bad"], okLabels: ["ok"], truths: [1, 0, 1, 0], probabilities: probabilities,
+            threshold: 0.5, reviewBand: 0.1)
         XCTAssertEqual(metrics.reviewRate!, 0.5)
-        XCTAssertEqual(metrics.missedDefectRate!, 0.5)   // the defect at d = 0.1
-        XCTAssertEqual(metrics.falseRejectRate!, 0.5)    // the OK part at d = 0.9
+        XCTAssertEqual(metrics.missedDefectRate!, 0.5)  // the defect at d = 0.1
+        XCTAssertEqual(metrics.falseRejectRate!, 0.5)  // the OK part at d = 0.9
     }
 
     func testAreaUnderROCWithTies() {
@@ -77,8 +79,9 @@ final class MetricsTests: XCTestCase {
         // Never above 0.5, whatever the defects score.
         let easy = Calibration.calibrate(defectScores: [0.9, 0.1], isDefect: [true, false], maxMissRate: 0, maxReviewRate: 0)
         XCTAssertEqual(easy.threshold, 0.5)
-        let metrics = EvaluationMetrics(labels: ["ok", "bad"], okLabels: ["ok"], truths: isDefect.map { $0 ? 1 : 0 },
-                                        probabilities: scores.map { [1 - $0, $0] }, threshold: tenPercent.threshold)
+        let metrics = EvaluationMetrics(
+            labels: ["ok", "bad"], okLabels: ["ok"], truths: isDefect.map { $0 ? 1 : 0 },
+            probabilities: scores.map { [1 - $0, $0] }, threshold: tenPercent.threshold)
         XCTAssertEqual(metrics.missedDefectRate!, 0.1)
         XCTAssertEqual(metrics.falseRejectRate!, 0)
     }
@@ -90,9 +93,10 @@ final class MetricsTests: XCTestCase {
         XCTAssertEqual(calibration.threshold, 0.5, accuracy: 1e-6)
         // Distances to 0.5 sorted: 0.02, 0.05, 0.08, ...: a band of 0.08 holds the two closest.
         XCTAssertEqual(calibration.reviewBand, 0.08, accuracy: 1e-6)
-        let metrics = EvaluationMetrics(labels: ["ok", "bad"], okLabels: ["ok"], truths: isDefect.map { $0 ? 1 : 0 },
-                                        probabilities: scores.map { [1 - $0, $0] }, threshold: calibration.threshold,
-                                        reviewBand: calibration.reviewBand)
+        let metrics = EvaluationMetrics(
+            labels: ["ok", "bad"], okLabels: ["ok"], truths: isDefect.map { $0 ? 1 : 0 },
+            probabilities: scores.map { [1 - $0, $0] }, threshold: calibration.threshold,
+            reviewBand: calibration.reviewBand)
         XCTAssertEqual(metrics.reviewRate!, 0.2)
     }
 

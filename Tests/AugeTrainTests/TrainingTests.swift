@@ -29,16 +29,19 @@ final class TrainingTests: XCTestCase {
         return options
     }
 
-    func trainer(epochs: Int, threads: Int = 2, architecture: Architecture = .tiny, pooling: GlobalPooling = .average,
-                 selection: EpochSelection = .balanced) throws -> Trainer {
+    func trainer(
+        epochs: Int, threads: Int = 2, architecture: Architecture = .tiny, pooling: GlobalPooling = .average,
+        selection: EpochSelection = .balanced
+    ) throws -> Trainer {
         let dataset = try ImageFolder.scan(folder.path)
         let (train, validation) = dataset.split(validationEvery: 5)
         var options = options(epochs: epochs, threads: threads)
         options.architecture = architecture
         options.pooling = pooling
         options.selection = selection
-        return try Trainer(train: train, validation: validation, preprocessing: SyntheticSquares.preprocessing,
-                           okLabels: ImageFolder.defaultOKLabels(dataset.classes), options: options)
+        return try Trainer(
+            train: train, validation: validation, preprocessing: SyntheticSquares.preprocessing,
+            okLabels: ImageFolder.defaultOKLabels(dataset.classes), options: options)
     }
 
     func testScanSplitAndDefaultOKLabels() throws {
@@ -73,8 +76,9 @@ final class TrainingTests: XCTestCase {
         XCTAssertTrue(reasons["sorted-by-csv"]!.contains("LABELS.csv"), reasons["sorted-by-csv"]!)
         XCTAssertTrue(reasons["notes"]!.contains("no JPEG or PNG"), reasons["notes"]!)
         // Given classes (a trained model's), a folder is judged by its name alone.
-        XCTAssertEqual(try ImageFolder.scan(folder.path, classes: ["dark_spot", "ok"], skippingOthers: true).skippedFolders.map(\.name),
-                       ["Unlabelled", "incoming", "notes", "sorted-by-csv"])
+        XCTAssertEqual(
+            try ImageFolder.scan(folder.path, classes: ["dark_spot", "ok"], skippingOthers: true).skippedFolders.map(\.name),
+            ["Unlabelled", "incoming", "notes", "sorted-by-csv"])
     }
 
     /// Two epochs that the three criteria rank differently: 9 common photos and 1 rare one.
@@ -142,10 +146,12 @@ final class TrainingTests: XCTestCase {
         XCTAssertEqual(onnx.metadata?.labels, model.labels)
         XCTAssertEqual(onnx.metadata?.okLabels, model.okLabels)
         XCTAssertEqual(onnx.metadata?.threshold, Float(model.calibration.threshold))
-        let preprocessing = try XCTUnwrap(onnx.metadata.map {
-            Preprocessing(width: $0.inputSize!.width, height: $0.inputSize!.height, color: $0.color!, resize: $0.resize!,
-                          region: $0.roi, mean: $0.mean!, std: $0.std!)
-        })
+        let preprocessing = try XCTUnwrap(
+            onnx.metadata.map {
+                Preprocessing(
+                    width: $0.inputSize!.width, height: $0.inputSize!.height, color: $0.color!, resize: $0.resize!,
+                    region: $0.roi, mean: $0.mean!, std: $0.std!)
+            })
         let engine = try Engine(graph: onnx.graph, batchSize: 1, threads: 2)
         let validation = try ImageFolder.scan(folder.path).split(validationEvery: 5).validation
         let rows = try validation.items.map { item -> [Float] in
@@ -153,8 +159,9 @@ final class TrainingTests: XCTestCase {
             let input = Tensor(shape: [1, 1, 24, 24], data: try preprocessing.tensor(from: image))
             return try engine.run([onnx.graph.inputs[0].name: input])[onnx.graph.outputs[0]]!.data
         }
-        let metrics = EvaluationMetrics(labels: model.labels, okLabels: model.okLabels, truths: validation.items.map(\.label),
-                                        probabilities: rows, threshold: model.calibration.threshold, reviewBand: model.calibration.reviewBand)
+        let metrics = EvaluationMetrics(
+            labels: model.labels, okLabels: model.okLabels, truths: validation.items.map(\.label),
+            probabilities: rows, threshold: model.calibration.threshold, reviewBand: model.calibration.reviewBand)
         XCTAssertEqual(metrics.confusion, model.validation.confusion)
         XCTAssertEqual(metrics.loss, model.validation.loss, accuracy: 1e-4)
     }

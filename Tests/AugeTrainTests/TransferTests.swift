@@ -28,17 +28,20 @@ final class TransferTests: XCTestCase {
         }
         let first = Convolution(weight: tensor([6, 3, 3, 3]), bias: tensor([6]), strides: (2, 2), pads: (1, 1, 1, 1))
         let second = Convolution(weight: tensor([5, 6, 3, 3]), bias: tensor([5]), pads: (1, 1, 1, 1))
-        let graph = Graph(name: "classifier", inputs: [GraphInput(name: "image", shape: [nil, 3, size, size])], nodes: [
-            Node(name: "conv1", operation: .convolution(first), inputs: ["image"], outputs: ["c1"]),
-            Node(name: "relu1", operation: .activation(.relu), inputs: ["c1"], outputs: ["r1"]),
-            Node(name: "conv2", operation: .convolution(second), inputs: ["r1"], outputs: ["c2"]),
-            Node(name: "relu2", operation: .activation(.relu), inputs: ["c2"], outputs: ["r2"]),
-            Node(name: "pool", operation: .globalAveragePool, inputs: ["r2"], outputs: ["pooled"]),
-            Node(name: "flatten", operation: .flatten(axis: 1), inputs: ["pooled"], outputs: ["flat"]),
-            Node(name: "fc", operation: .fullyConnected(FullyConnected(weight: tensor([10, 5]), bias: tensor([10]))),
-                 inputs: ["flat"], outputs: ["logits"]),
-            Node(name: "softmax", operation: .softmax(axis: 1), inputs: ["logits"], outputs: ["probabilities"]),
-        ], outputs: ["probabilities"])
+        let graph = Graph(
+            name: "classifier", inputs: [GraphInput(name: "image", shape: [nil, 3, size, size])],
+            nodes: [
+                Node(name: "conv1", operation: .convolution(first), inputs: ["image"], outputs: ["c1"]),
+                Node(name: "relu1", operation: .activation(.relu), inputs: ["c1"], outputs: ["r1"]),
+                Node(name: "conv2", operation: .convolution(second), inputs: ["r1"], outputs: ["c2"]),
+                Node(name: "relu2", operation: .activation(.relu), inputs: ["c2"], outputs: ["r2"]),
+                Node(name: "pool", operation: .globalAveragePool, inputs: ["r2"], outputs: ["pooled"]),
+                Node(name: "flatten", operation: .flatten(axis: 1), inputs: ["pooled"], outputs: ["flat"]),
+                Node(
+                    name: "fc", operation: .fullyConnected(FullyConnected(weight: tensor([10, 5]), bias: tensor([10]))),
+                    inputs: ["flat"], outputs: ["logits"]),
+                Node(name: "softmax", operation: .softmax(axis: 1), inputs: ["logits"], outputs: ["probabilities"]),
+            ], outputs: ["probabilities"])
         let path = folder.appendingPathComponent("classifier.onnx").path
         try exportONNX(graph: graph, metadata: nil).write(to: URL(fileURLWithPath: path))
         return (path, graph)
@@ -138,8 +141,12 @@ final class TransferTests: XCTestCase {
         let path = try writeResidualClassifier()
         let tuned = try Backbone.load(path, fineTunedLayers: 2)
         XCTAssertEqual(tuned.featureShape, Shape(height: 6, width: 6, channels: 6), "the map after the stem")
-        XCTAssertEqual(tuned.trainableNodes.map(\.name), ["block/expand", "block/expand_bn", "block/relu", "block/dw", "block/dw_bn", "block/add",
-                                                          "head/conv", "head/bn", "head/relu"])
+        XCTAssertEqual(
+            tuned.trainableNodes.map(\.name),
+            [
+                "block/expand", "block/expand_bn", "block/relu", "block/dw", "block/dw_bn", "block/add",
+                "head/conv", "head/bn", "head/relu",
+            ])
         XCTAssertEqual(tuned.trainableNodes[0].inputs, [Backbone.featuresValue])
         XCTAssertEqual(tuned.trainableNodes[5].inputs, ["block/dw_bn", Backbone.featuresValue])
         XCTAssertEqual(try Backbone.load(path, fineTunedLayers: 1).featureShape.channels, 6)
@@ -224,8 +231,9 @@ final class TransferTests: XCTestCase {
             let input = Tensor(shape: [1, 3, 24, 24], data: try backbone.preprocessing.tensor(from: image))
             return try XCTUnwrap(engine.run([onnx.graph.inputs[0].name: input])[onnx.graph.outputs[0]]).data
         }
-        let metrics = EvaluationMetrics(labels: model.labels, okLabels: model.okLabels, truths: validation.items.map(\.label),
-                                        probabilities: rows, threshold: model.calibration.threshold, reviewBand: model.calibration.reviewBand)
+        let metrics = EvaluationMetrics(
+            labels: model.labels, okLabels: model.okLabels, truths: validation.items.map(\.label),
+            probabilities: rows, threshold: model.calibration.threshold, reviewBand: model.calibration.reviewBand)
         XCTAssertEqual(metrics.confusion, model.validation.confusion, file: file, line: line)
         XCTAssertEqual(metrics.loss, model.validation.loss, accuracy: 1e-4, file: file, line: line)
     }

@@ -61,8 +61,10 @@ public struct Convolution: Sendable, Equatable {
     /// as INT8 with a DequantizeLinear; nil for float weights.
     public var weightScales: [Float]? = nil
 
-    public init(weight: Tensor, bias: Tensor? = nil, strides: (Int, Int) = (1, 1), dilations: (Int, Int) = (1, 1),
-                pads: (top: Int, left: Int, bottom: Int, right: Int) = (0, 0, 0, 0), groups: Int = 1) {
+    public init(
+        weight: Tensor, bias: Tensor? = nil, strides: (Int, Int) = (1, 1), dilations: (Int, Int) = (1, 1),
+        pads: (top: Int, left: Int, bottom: Int, right: Int) = (0, 0, 0, 0), groups: Int = 1
+    ) {
         self.weight = weight
         self.bias = bias
         self.strides = strides
@@ -106,8 +108,10 @@ public struct Pooling: Sendable, Equatable {
     /// AveragePool only: whether padded cells count in the divisor.
     public var countIncludePad: Bool
 
-    public init(kernel: (Int, Int), strides: (Int, Int) = (1, 1), pads: (top: Int, left: Int, bottom: Int, right: Int) = (0, 0, 0, 0),
-                ceilMode: Bool = false, countIncludePad: Bool = false) {
+    public init(
+        kernel: (Int, Int), strides: (Int, Int) = (1, 1), pads: (top: Int, left: Int, bottom: Int, right: Int) = (0, 0, 0, 0),
+        ceilMode: Bool = false, countIncludePad: Bool = false
+    ) {
         self.kernel = kernel
         self.strides = strides
         self.pads = pads

@@ -97,10 +97,12 @@ func outputShape(of node: Node, inputShapes: [[Int]]) throws -> [Int] {
         }
         let p = conv.pads
         guard p.top >= 0, p.left >= 0, p.bottom >= 0, p.right >= 0 else { throw fail("negative convolution padding") }
-        let h = slidingOutputSize(input: x[2], kernel: w[2], stride: conv.strides.0, dilation: conv.dilations.0,
-                                  padBegin: p.top, padEnd: p.bottom, ceilMode: false)
-        let wo = slidingOutputSize(input: x[3], kernel: w[3], stride: conv.strides.1, dilation: conv.dilations.1,
-                                   padBegin: p.left, padEnd: p.right, ceilMode: false)
+        let h = slidingOutputSize(
+            input: x[2], kernel: w[2], stride: conv.strides.0, dilation: conv.dilations.0,
+            padBegin: p.top, padEnd: p.bottom, ceilMode: false)
+        let wo = slidingOutputSize(
+            input: x[3], kernel: w[3], stride: conv.strides.1, dilation: conv.dilations.1,
+            padBegin: p.left, padEnd: p.right, ceilMode: false)
         guard h > 0, wo > 0 else { throw fail("kernel \(w[2])x\(w[3]) does not fit input \(x)") }
         return [x[0], w[0], h, wo]
     case let .batchNormalization(bn):
@@ -130,13 +132,16 @@ func outputShape(of node: Node, inputShapes: [[Int]]) throws -> [Int] {
         }
         let p = pool.pads
         guard p.top >= 0, p.left >= 0, p.bottom >= 0, p.right >= 0,
-              p.top < pool.kernel.0, p.bottom < pool.kernel.0, p.left < pool.kernel.1, p.right < pool.kernel.1 else {
+            p.top < pool.kernel.0, p.bottom < pool.kernel.0, p.left < pool.kernel.1, p.right < pool.kernel.1
+        else {
             throw fail("pooling pads must be non-negative and smaller than the kernel")
         }
-        let h = slidingOutputSize(input: x[2], kernel: pool.kernel.0, stride: pool.strides.0, dilation: 1,
-                                  padBegin: p.top, padEnd: p.bottom, ceilMode: pool.ceilMode)
-        let w = slidingOutputSize(input: x[3], kernel: pool.kernel.1, stride: pool.strides.1, dilation: 1,
-                                  padBegin: p.left, padEnd: p.right, ceilMode: pool.ceilMode)
+        let h = slidingOutputSize(
+            input: x[2], kernel: pool.kernel.0, stride: pool.strides.0, dilation: 1,
+            padBegin: p.top, padEnd: p.bottom, ceilMode: pool.ceilMode)
+        let w = slidingOutputSize(
+            input: x[3], kernel: pool.kernel.1, stride: pool.strides.1, dilation: 1,
+            padBegin: p.left, padEnd: p.right, ceilMode: pool.ceilMode)
         guard h > 0, w > 0 else { throw fail("pooling window does not fit input \(x)") }
         return [x[0], x[1], h, w]
     case .globalAveragePool:
@@ -150,7 +155,8 @@ func outputShape(of node: Node, inputShapes: [[Int]]) throws -> [Int] {
         var result = first
         for shape in inputShapes.dropFirst() {
             guard shape.count == first.count,
-                  zip(shape, first).enumerated().allSatisfy({ $0.offset == a || $0.element.0 == $0.element.1 }) else {
+                zip(shape, first).enumerated().allSatisfy({ $0.offset == a || $0.element.0 == $0.element.1 })
+            else {
                 throw fail("cannot concatenate \(shape) to \(first) along axis \(a)")
             }
             result[a] += shape[a]

@@ -57,14 +57,17 @@ final class ConvolutionGemmStep: Step {
     static let segmentPixels = 96
 
     /// `weight` is [outChannels, inChannels / groups, kH, kW]; `biasValues` has outChannels values.
-    init(geometry g: ConvolutionGeometry, weight: [Float], biasValues: [Float], source: UnsafePointer<Float>, sourceLayout: Layout,
-         gathered: UnsafeMutablePointer<Float>?, output: UnsafeMutablePointer<Float>, epilogue: Epilogue) {
+    init(
+        geometry g: ConvolutionGeometry, weight: [Float], biasValues: [Float], source: UnsafePointer<Float>, sourceLayout: Layout,
+        gathered: UnsafeMutablePointer<Float>?, output: UnsafeMutablePointer<Float>, epilogue: Epilogue
+    ) {
         geometry = g
         let planar = Self.isFirstLayer(g, sourceLayout: sourceLayout)
         padded = gathered.map {
-            PaddedInput(geometry: g, source: source, sourceLayout: sourceLayout, pixelStride: planar ? 1 : g.inChannels,
-                        paddedHeight: g.paddedInHeight, paddedWidth: g.paddedInWidth,
-                        planar: planar, destination: $0)
+            PaddedInput(
+                geometry: g, source: source, sourceLayout: sourceLayout, pixelStride: planar ? 1 : g.inChannels,
+                paddedHeight: g.paddedInHeight, paddedWidth: g.paddedInWidth,
+                planar: planar, destination: $0)
         }
         self.output = output
         self.epilogue = epilogue
@@ -79,12 +82,16 @@ final class ConvolutionGemmStep: Step {
                 for lane in 0..<vectorWidth where block * vectorWidth + lane < cog {
                     let o = group * cog + block * vectorWidth + lane
                     bias.pointer[blockIndex * vectorWidth + lane] = biasValues[o]
-                    for ky in 0..<kh { for kx in 0..<kw { for ci in 0..<cig {
-                        // Planar first layers run channel by channel: K ordered (channel, ky, kx).
-                        let k = planar ? (ci * kh + ky) * kw + kx : (ky * kw + kx) * cig + ci
-                        let packed = blockIndex * blockLength + k * vectorWidth + lane
-                        weights.pointer[packed] = weight[((o * cig + ci) * kh + ky) * kw + kx]
-                    } } }
+                    for ky in 0..<kh {
+                        for kx in 0..<kw {
+                            for ci in 0..<cig {
+                                // Planar first layers run channel by channel: K ordered (channel, ky, kx).
+                                let k = planar ? (ci * kh + ky) * kw + kx : (ky * kw + kx) * cig + ci
+                                let packed = blockIndex * blockLength + k * vectorWidth + lane
+                                weights.pointer[packed] = weight[((o * cig + ci) * kh + ky) * kw + kx]
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -192,12 +199,15 @@ final class ConvolutionGemmStep: Step {
                 while m < end {
                     let count = min(Self.tilePixels, end &- m), last = count &- 1
                     let p0 = inputBase + (m &* pixelStride &+ inputOffset)
-                    let pixels = (p0, p0 + min(1, last) &* pixelStride, p0 + min(2, last) &* pixelStride,
-                                  p0 + min(3, last) &* pixelStride, p0 + min(4, last) &* pixelStride, p0 + last &* pixelStride)
+                    let pixels = (
+                        p0, p0 + min(1, last) &* pixelStride, p0 + min(2, last) &* pixelStride,
+                        p0 + min(3, last) &* pixelStride, p0 + min(4, last) &* pixelStride, p0 + last &* pixelStride
+                    )
                     // Constant single tap: the compiler drops the tap loops around the channel loop.
-                    let a = multiplyTile(pixels, kernelRows: 1, tapRowStep: 0, tapColumns: 1, tapColumnStep: 0, inner: innerLength,
-                                         weights: blockWeights, initial: (blockBias, blockBias, blockBias, blockBias, blockBias, blockBias),
-                                         prefetching: m == first ? nextWeights : nil)
+                    let a = multiplyTile(
+                        pixels, kernelRows: 1, tapRowStep: 0, tapColumns: 1, tapColumnStep: 0, inner: innerLength,
+                        weights: blockWeights, initial: (blockBias, blockBias, blockBias, blockBias, blockBias, blockBias),
+                        prefetching: m == first ? nextWeights : nil)
                     let outputOffset = m &* outPixelStride &+ channelOffset
                     epilogue.store(a, count: count, output: output + outputOffset, offset: outputOffset, stride: outPixelStride, lanes: lanes)
                     m &+= count
@@ -223,12 +233,14 @@ final class ConvolutionGemmStep: Step {
                 // First layers' weights are small: a literal nil keeps the prefetch out of their inlined tile.
                 let pixels = (p0, p1, p2, p3, p4, p5), outputOffset = m &* outPixelStride &+ channelOffset
                 if padded?.planar == true {
-                    tile(pixels, inputOffset: inputOffset, count: count, tapRowStep: tapRowStep, tapColumnStep: tapColumnStep,
-                         weights: blockWeights, bias: blockBias, outputOffset: outputOffset, lanes: lanes, prefetching: nil)
+                    tile(
+                        pixels, inputOffset: inputOffset, count: count, tapRowStep: tapRowStep, tapColumnStep: tapColumnStep,
+                        weights: blockWeights, bias: blockBias, outputOffset: outputOffset, lanes: lanes, prefetching: nil)
                 } else {
-                    tile(pixels, inputOffset: inputOffset, count: count, tapRowStep: tapRowStep, tapColumnStep: tapColumnStep,
-                         weights: blockWeights, bias: blockBias, outputOffset: outputOffset, lanes: lanes,
-                         prefetching: m == first ? nextWeights : nil)
+                    tile(
+                        pixels, inputOffset: inputOffset, count: count, tapRowStep: tapRowStep, tapColumnStep: tapColumnStep,
+                        weights: blockWeights, bias: blockBias, outputOffset: outputOffset, lanes: lanes,
+                        prefetching: m == first ? nextWeights : nil)
                 }
             }
         }
@@ -236,10 +248,14 @@ final class ConvolutionGemmStep: Step {
 
     /// The register tile: `count` (<= 6) pixels x 16 output channels, then the epilogue.
     @inline(__always)
-    private func tile(_ pixels: PixelPointers, inputOffset: Int, count: Int, tapRowStep: Int, tapColumnStep: Int,
-                      weights: UnsafePointer<Float>, bias: Vector, outputOffset: Int, lanes: Int, prefetching ahead: UnsafeRawPointer?) {
-        let shifted = (pixels.0 + inputOffset, pixels.1 + inputOffset, pixels.2 + inputOffset,
-                       pixels.3 + inputOffset, pixels.4 + inputOffset, pixels.5 + inputOffset)
+    private func tile(
+        _ pixels: PixelPointers, inputOffset: Int, count: Int, tapRowStep: Int, tapColumnStep: Int,
+        weights: UnsafePointer<Float>, bias: Vector, outputOffset: Int, lanes: Int, prefetching ahead: UnsafeRawPointer?
+    ) {
+        let shifted = (
+            pixels.0 + inputOffset, pixels.1 + inputOffset, pixels.2 + inputOffset,
+            pixels.3 + inputOffset, pixels.4 + inputOffset, pixels.5 + inputOffset
+        )
         var a = (bias, bias, bias, bias, bias, bias)
         if let planeStride = padded?.planeStride {
             // First layer: one pass per input channel plane, each over the kernel window.
@@ -250,23 +266,28 @@ final class ConvolutionGemmStep: Step {
                 let channelPixels = (shifted.0 + o, shifted.1 + o, shifted.2 + o, shifted.3 + o, shifted.4 + o, shifted.5 + o)
                 if unrolled3x3 {
                     // Constant trip counts let the compiler unroll the nine taps (three-long loops cost more than their FMAs).
-                    a = multiplyTile(channelPixels, kernelRows: 3, tapRowStep: tapRowStep, tapColumns: 1, tapColumnStep: 0, inner: 3,
-                                     weights: weights + channel &* perChannel, initial: a)
+                    a = multiplyTile(
+                        channelPixels, kernelRows: 3, tapRowStep: tapRowStep, tapColumns: 1, tapColumnStep: 0, inner: 3,
+                        weights: weights + channel &* perChannel, initial: a)
                 } else {
-                    a = multiplyTile(channelPixels, kernelRows: geometry.kernelHeight, tapRowStep: tapRowStep, tapColumns: tapColumns,
-                                     tapColumnStep: tapColumnStep, inner: innerLength, weights: weights + channel &* perChannel, initial: a)
+                    a = multiplyTile(
+                        channelPixels, kernelRows: geometry.kernelHeight, tapRowStep: tapRowStep, tapColumns: tapColumns,
+                        tapColumnStep: tapColumnStep, inner: innerLength, weights: weights + channel &* perChannel, initial: a)
                 }
             }
         } else {
-            a = multiplyTile(shifted, kernelRows: geometry.kernelHeight, tapRowStep: tapRowStep, tapColumns: tapColumns,
-                             tapColumnStep: tapColumnStep, inner: innerLength, weights: weights, initial: a, prefetching: ahead)
+            a = multiplyTile(
+                shifted, kernelRows: geometry.kernelHeight, tapRowStep: tapRowStep, tapColumns: tapColumns,
+                tapColumnStep: tapColumnStep, inner: innerLength, weights: weights, initial: a, prefetching: ahead)
         }
         epilogue.store(a, count: count, output: output + outputOffset, offset: outputOffset, stride: outPixelStride, lanes: lanes)
     }
 }
 
-typealias PixelPointers = (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
-                           UnsafePointer<Float>, UnsafePointer<Float>)
+typealias PixelPointers = (
+    UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
+    UnsafePointer<Float>, UnsafePointer<Float>
+)
 typealias TileAccumulators = (Vector, Vector, Vector, Vector, Vector, Vector)
 
 /// The GEMM micro-kernel: 6 rows x 16 columns held in 12 ymm registers. Row r reads its K values at
@@ -277,8 +298,10 @@ typealias TileAccumulators = (Vector, Vector, Vector, Vector, Vector, Vector)
 /// far enough ahead of a loop this dense: ResNet-18's 7x7 Winograd layers, 16.8 MB of weights each,
 /// took 2.25 instead of 1.5 ms without it).
 @inline(__always)
-func multiplyTile(_ pixels: PixelPointers, kernelRows: Int, tapRowStep: Int, tapColumns: Int, tapColumnStep: Int, inner: Int,
-                  weights: UnsafePointer<Float>, initial: TileAccumulators, prefetching ahead: UnsafeRawPointer? = nil) -> TileAccumulators {
+func multiplyTile(
+    _ pixels: PixelPointers, kernelRows: Int, tapRowStep: Int, tapColumns: Int, tapColumnStep: Int, inner: Int,
+    weights: UnsafePointer<Float>, initial: TileAccumulators, prefetching ahead: UnsafeRawPointer? = nil
+) -> TileAccumulators {
     let (p0, p1, p2, p3, p4, p5) = pixels
     var (a0, a1, a2, a3, a4, a5) = initial
     var w = weights

@@ -26,10 +26,14 @@ final class DepthwiseStep: Step {
     /// windows that cross the border (small maps with 5x5 kernels), copying the input once costs less
     /// than their per-tap bounds (EfficientNet-Lite's 14x14x672 5x5 layers: 0.24 -> 0.22 ms).
     static func needsPaddedCopy(_ g: ConvolutionGeometry) -> Bool {
-        let (rows, columns) = (interiorRange(outSize: g.outHeight, inSize: g.inHeight, pad: g.padTop, stride: g.strideY,
-                                             kernel: g.kernelHeight, dilation: g.dilationY),
-                               interiorRange(outSize: g.outWidth, inSize: g.inWidth, pad: g.padLeft, stride: g.strideX,
-                                             kernel: g.kernelWidth, dilation: g.dilationX))
+        let (rows, columns) = (
+            interiorRange(
+                outSize: g.outHeight, inSize: g.inHeight, pad: g.padTop, stride: g.strideY,
+                kernel: g.kernelHeight, dilation: g.dilationY),
+            interiorRange(
+                outSize: g.outWidth, inSize: g.inWidth, pad: g.padLeft, stride: g.strideX,
+                kernel: g.kernelWidth, dilation: g.dilationX)
+        )
         return 5 * rows.count * columns.count < 4 * g.outHeight * g.outWidth
     }
 
@@ -37,12 +41,15 @@ final class DepthwiseStep: Step {
     static func paddedCount(_ g: ConvolutionGeometry) -> Int { g.paddedCopyCount(pixelStride: paddedChannels(g.inChannels)) }
 
     /// `gathered`: room for the padded copy (`paddedCount`) when `needsPaddedCopy`, else nil.
-    init(geometry g: ConvolutionGeometry, weight: [Float], biasValues: [Float], input: UnsafePointer<Float>,
-         gathered: UnsafeMutablePointer<Float>?, output: UnsafeMutablePointer<Float>, epilogue: Epilogue) {
+    init(
+        geometry g: ConvolutionGeometry, weight: [Float], biasValues: [Float], input: UnsafePointer<Float>,
+        gathered: UnsafeMutablePointer<Float>?, output: UnsafeMutablePointer<Float>, epilogue: Epilogue
+    ) {
         if let gathered {
-            let copy = PaddedInput(geometry: g, source: input, sourceLayout: .channelsLast, pixelStride: paddedChannels(g.inChannels),
-                                   paddedHeight: g.paddedInHeight, paddedWidth: g.paddedInWidth,
-                                   planar: false, destination: gathered)
+            let copy = PaddedInput(
+                geometry: g, source: input, sourceLayout: .channelsLast, pixelStride: paddedChannels(g.inChannels),
+                paddedHeight: g.paddedInHeight, paddedWidth: g.paddedInWidth,
+                planar: false, destination: gathered)
             padded = copy
             self.input = UnsafePointer(gathered)
             var unpadded = g
@@ -87,8 +94,9 @@ final class DepthwiseStep: Step {
         let imageInput = input + (image &* g.inHeight &* g.inWidth) &* stride
         // Output columns whose whole window lies inside the input; on rows whose windows have their
         // full height they take the fast interior path.
-        let interior = Self.interiorRange(outSize: g.outWidth, inSize: g.inWidth, pad: g.padLeft, stride: g.strideX,
-                                          kernel: g.kernelWidth, dilation: g.dilationX)
+        let interior = Self.interiorRange(
+            outSize: g.outWidth, inSize: g.inWidth, pad: g.padLeft, stride: g.strideX,
+            kernel: g.kernelWidth, dilation: g.dilationX)
         let (firstInterior, endInterior) = (interior.lowerBound, interior.upperBound)
         let fullHeight = rows.count == g.kernelHeight
         var channel = 0

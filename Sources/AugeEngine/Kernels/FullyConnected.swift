@@ -11,8 +11,10 @@ final class FullyConnectedStep: Step {
     let output: UnsafeMutablePointer<Float>
 
     /// `weight(k, m)` gives the (already scaled) weight; `biasValue(row, m)` the (already scaled) bias.
-    init(rows: Int, inFeatures: Int, outFeatures: Int, weight: (Int, Int) -> Float, biasValue: (Int, Int) -> Float,
-         input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+    init(
+        rows: Int, inFeatures: Int, outFeatures: Int, weight: (Int, Int) -> Float, biasValue: (Int, Int) -> Float,
+        input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>
+    ) {
         (self.rows, self.inFeatures, self.outFeatures) = (rows, inFeatures, outFeatures)
         let stride = paddedChannels(outFeatures)
         weights = AlignedBuffer(count: inFeatures * stride)

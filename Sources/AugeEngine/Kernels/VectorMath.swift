@@ -7,16 +7,16 @@ typealias Vector = SIMD16<Float>
 let vectorWidth = 16
 
 #if AUGE_PORTABLE
-// The portable build has no FMA target, where `addingProduct` becomes a libm call per lane (about 140x
-// slower). These shadow it with a multiply and an add (two roundings instead of one, well inside the
-// tests' tolerances). Public, so the training kernels, compiled the same way, use them too.
-extension SIMD16 where Scalar == Float {
-    @_transparent public func addingProduct(_ a: Self, _ b: Self) -> Self { self + a * b }
-}
+    // The portable build has no FMA target, where `addingProduct` becomes a libm call per lane (about 140x
+    // slower). These shadow it with a multiply and an add (two roundings instead of one, well inside the
+    // tests' tolerances). Public, so the training kernels, compiled the same way, use them too.
+    extension SIMD16 where Scalar == Float {
+        @_transparent public func addingProduct(_ a: Self, _ b: Self) -> Self { self + a * b }
+    }
 
-extension SIMD8 where Scalar == Float {
-    @_transparent public func addingProduct(_ a: Self, _ b: Self) -> Self { self + a * b }
-}
+    extension SIMD8 where Scalar == Float {
+        @_transparent public func addingProduct(_ a: Self, _ b: Self) -> Self { self + a * b }
+    }
 #endif
 
 /// Channel count rounded up to the vector width: the channel stride of a channels-last tensor.

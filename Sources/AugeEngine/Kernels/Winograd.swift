@@ -99,16 +99,19 @@ final class WinogradStep: Step {
         return gatheredCount(g) + max(1, threads) * perThread
     }
 
-    init(geometry g: ConvolutionGeometry, weight: [Float], biasValues: [Float], source: UnsafePointer<Float>, sourceLayout: Layout,
-         working: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, epilogue: Epilogue, threads: Int) {
+    init(
+        geometry g: ConvolutionGeometry, weight: [Float], biasValues: [Float], source: UnsafePointer<Float>, sourceLayout: Layout,
+        working: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, epilogue: Epilogue, threads: Int
+    ) {
         geometry = g
         tileSize = Self.tileSize(for: g)
         window = tileSize + 2
         inStride = paddedChannels(g.inChannels)
         outStride = paddedChannels(g.outChannels)
         let size = Self.paddedSize(g)
-        padded = PaddedInput(geometry: g, source: source, sourceLayout: sourceLayout, pixelStride: inStride,
-                             paddedHeight: size.height, paddedWidth: size.width, planar: false, destination: working)
+        padded = PaddedInput(
+            geometry: g, source: source, sourceLayout: sourceLayout, pixelStride: inStride,
+            paddedHeight: size.height, paddedWidth: size.width, planar: false, destination: working)
         self.output = output
         self.epilogue = epilogue
         (tilesY, tilesX) = Self.tileGrid(g)
@@ -141,12 +144,15 @@ final class WinogradStep: Step {
         let chunks = (tiles + chunkTiles - 1) / chunkTiles
         let perWorker = chunkTiles * window * window * (inStride + outStride)
         let blocks = outStride / vectorWidth
-        pool.parallelFor(chunks * blockRanges, work: geometry.multiplyAccumulates, withWorker: { task, worker in
-            let (chunk, range) = (task / blockRanges, task % blockRanges)
-            let first = chunk * chunkTiles
-            process(tiles: first..<min(first + chunkTiles, tiles), blocks: (range * blocks / blockRanges)..<((range + 1) * blocks / blockRanges),
+        pool.parallelFor(
+            chunks * blockRanges, work: geometry.multiplyAccumulates,
+            withWorker: { task, worker in
+                let (chunk, range) = (task / blockRanges, task % blockRanges)
+                let first = chunk * chunkTiles
+                process(
+                    tiles: first..<min(first + chunkTiles, tiles), blocks: (range * blocks / blockRanges)..<((range + 1) * blocks / blockRanges),
                     scratch: scratch + worker * perWorker)
-        })
+            })
     }
 
     /// Where tile t's input window starts in the padded input, and its top-left output pixel.
@@ -177,12 +183,15 @@ final class WinogradStep: Step {
                 var row = 0
                 while row < count {
                     let last = min(row &+ 5, count &- 1)
-                    let rows = (a + row &* inStride, a + min(row &+ 1, last) &* inStride, a + min(row &+ 2, last) &* inStride,
-                                a + min(row &+ 3, last) &* inStride, a + min(row &+ 4, last) &* inStride, a + last &* inStride)
+                    let rows = (
+                        a + row &* inStride, a + min(row &+ 1, last) &* inStride, a + min(row &+ 2, last) &* inStride,
+                        a + min(row &+ 3, last) &* inStride, a + min(row &+ 4, last) &* inStride, a + last &* inStride
+                    )
                     // The first pass over a weight block also pulls the next block into L2 (see `multiplyTile`).
-                    let r = multiplyTile(rows, kernelRows: 1, tapRowStep: 0, tapColumns: 1, tapColumnStep: 0, inner: inStride,
-                                         weights: u, initial: (Vector(), Vector(), Vector(), Vector(), Vector(), Vector()),
-                                         prefetching: row == 0 ? UnsafeRawPointer(u + inStride &* vectorWidth) : nil)
+                    let r = multiplyTile(
+                        rows, kernelRows: 1, tapRowStep: 0, tapColumns: 1, tapColumnStep: 0, inner: inStride,
+                        weights: u, initial: (Vector(), Vector(), Vector(), Vector(), Vector(), Vector()),
+                        prefetching: row == 0 ? UnsafeRawPointer(u + inStride &* vectorWidth) : nil)
                     let out = c + (row &* outStride &+ block &* vectorWidth)
                     let valid = last &- row &+ 1
                     storeVector(r.0, out)
@@ -281,8 +290,9 @@ final class WinogradStep: Step {
             let base = window + channel, out = target + channel
             for c in 0..<6 {
                 let column = base + c &* inStride
-                let r = winogradInput6(loadVector(column), loadVector(column + rowStride), loadVector(column + 2 &* rowStride),
-                                       loadVector(column + 3 &* rowStride), loadVector(column + 4 &* rowStride), loadVector(column + 5 &* rowStride))
+                let r = winogradInput6(
+                    loadVector(column), loadVector(column + rowStride), loadVector(column + 2 &* rowStride),
+                    loadVector(column + 3 &* rowStride), loadVector(column + 4 &* rowStride), loadVector(column + 5 &* rowStride))
                 let position = out + c &* plane
                 storeVector(r.0, position)
                 storeVector(r.1, position + 6 &* plane)
@@ -293,8 +303,9 @@ final class WinogradStep: Step {
             }
             for i in 0..<6 {
                 let row = out + i &* 6 &* plane
-                let r = winogradInput6(loadVector(row), loadVector(row + plane), loadVector(row + 2 &* plane),
-                                       loadVector(row + 3 &* plane), loadVector(row + 4 &* plane), loadVector(row + 5 &* plane))
+                let r = winogradInput6(
+                    loadVector(row), loadVector(row + plane), loadVector(row + 2 &* plane),
+                    loadVector(row + 3 &* plane), loadVector(row + 4 &* plane), loadVector(row + 5 &* plane))
                 storeVector(r.0, row)
                 storeVector(r.1, row + plane)
                 storeVector(r.2, row + 2 &* plane)
@@ -320,8 +331,9 @@ final class WinogradStep: Step {
             let base = source + channel
             for c in 0..<6 {
                 let column = base + c &* plane
-                let r = winogradOutput6(loadVector(column), loadVector(column + 6 &* plane), loadVector(column + 12 &* plane),
-                                        loadVector(column + 18 &* plane), loadVector(column + 24 &* plane), loadVector(column + 30 &* plane))
+                let r = winogradOutput6(
+                    loadVector(column), loadVector(column + 6 &* plane), loadVector(column + 12 &* plane),
+                    loadVector(column + 18 &* plane), loadVector(column + 24 &* plane), loadVector(column + 30 &* plane))
                 storeVector(r.0, column)
                 storeVector(r.1, column + 6 &* plane)
                 storeVector(r.2, column + 12 &* plane)
@@ -330,12 +342,14 @@ final class WinogradStep: Step {
             let b = loadVector(bias.pointer + channel)
             for r in 0..<rows {
                 let row = base + r &* 6 &* plane
-                let y4 = winogradOutput6(loadVector(row), loadVector(row + plane), loadVector(row + 2 &* plane), loadVector(row + 3 &* plane),
-                                         loadVector(row + 4 &* plane), loadVector(row + 5 &* plane))
+                let y4 = winogradOutput6(
+                    loadVector(row), loadVector(row + plane), loadVector(row + 2 &* plane), loadVector(row + 3 &* plane),
+                    loadVector(row + 4 &* plane), loadVector(row + 5 &* plane))
                 let offset = topLeft &+ r &* rowStep &+ channel
                 let last = y4.3 + b
-                epilogue.store((y4.0 + b, y4.1 + b, y4.2 + b, last, last, last), count: columns, output: output + offset, offset: offset,
-                               stride: outStride, lanes: vectorWidth)
+                epilogue.store(
+                    (y4.0 + b, y4.1 + b, y4.2 + b, last, last, last), count: columns, output: output + offset, offset: offset,
+                    stride: outStride, lanes: vectorWidth)
             }
             channel &+= vectorWidth
         }
@@ -345,7 +359,8 @@ final class WinogradStep: Step {
 /// B^T d for one column (or row) of a 6x6 window, F(4x4, 3x3) on the points 0, 1, -1, 1/2, -2.
 @inline(__always)
 private func winogradInput6(_ d0: Vector, _ d1: Vector, _ d2: Vector, _ d3: Vector, _ d4: Vector, _ d5: Vector)
-    -> (Vector, Vector, Vector, Vector, Vector, Vector) {
+    -> (Vector, Vector, Vector, Vector, Vector, Vector)
+{
     let half = Vector(repeating: 0.5), two = Vector(repeating: 2), oneAndHalf = Vector(repeating: 1.5), twoAndHalf = Vector(repeating: 2.5)
     let r0 = d0 + d4 + oneAndHalf * (d3 - d1) - two * d2
     let r1 = d4 - d1 + half * d2 + twoAndHalf * d3
@@ -359,7 +374,8 @@ private func winogradInput6(_ d0: Vector, _ d1: Vector, _ d2: Vector, _ d3: Vect
 /// A^T m for one column (or row) of a 6x6 transformed tile, F(4x4, 3x3) on the points 0, 1, -1, 1/2, -2.
 @inline(__always)
 private func winogradOutput6(_ m0: Vector, _ m1: Vector, _ m2: Vector, _ m3: Vector, _ m4: Vector, _ m5: Vector)
-    -> (Vector, Vector, Vector, Vector) {
+    -> (Vector, Vector, Vector, Vector)
+{
     let sum12 = m1 + m2, difference12 = m1 - m2
     let y0 = m0 + sum12 + m3 + m4
     let y1 = difference12 + Vector(repeating: 0.5) * m3 - Vector(repeating: 2) * m4

@@ -49,9 +49,11 @@ func fuseNodes(_ graph: Graph, shapes: [String: [Int]]) -> (nodes: [FusedNode], 
         guard case .mul = node.operation, node.inputs.count == 2 else { continue }
         for (gate, other) in [(node.inputs[0], node.inputs[1]), (node.inputs[1], node.inputs[0])] {
             guard let p = producer[gate], case .activation(.sigmoid) = nodes[p].operation, nodes[p].inputs == [other],
-                  fusable(gate, counts) else { continue }
-            nodes[index] = FusedNode(name: node.name, operation: .activation(.silu), inputs: [other], output: node.output,
-                                     absorbed: [nodes[p].name])
+                fusable(gate, counts)
+            else { continue }
+            nodes[index] = FusedNode(
+                name: node.name, operation: .activation(.silu), inputs: [other], output: node.output,
+                absorbed: [nodes[p].name])
             removed.insert(p)
             break
         }
@@ -67,8 +69,9 @@ func fuseNodes(_ graph: Graph, shapes: [String: [Int]]) -> (nodes: [FusedNode], 
         guard case .add = node.operation, node.inputs.count == 2 else { continue }
         for (product, biasName) in [(node.inputs[0], node.inputs[1]), (node.inputs[1], node.inputs[0])] {
             guard let p = producer[product], case let .matMul(weight) = nodes[p].operation, fusable(product, counts),
-                  let bias = graph.constants[biasName], let input = shapes[nodes[p].inputs[0]], input.count == 2,
-                  let output = shapes[product], broadcastShape(output, bias.shape) == output else { continue }
+                let bias = graph.constants[biasName], let input = shapes[nodes[p].inputs[0]], input.count == 2,
+                let output = shapes[product], broadcastShape(output, bias.shape) == output
+            else { continue }
             nodes[p].operation = .fullyConnected(FullyConnected(weight: weight, bias: bias, transB: false))
             nodes[p].output = node.output
             nodes[p].absorbed.append(node.name)

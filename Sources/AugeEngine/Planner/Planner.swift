@@ -39,9 +39,11 @@ final class Plan {
     let inputs: [(name: String, shape: [Int], pointer: UnsafeMutablePointer<Float>)]
     let outputs: [(name: String, shape: [Int], pointer: UnsafeMutablePointer<Float>)]
 
-    init(steps: [Step], layers: [LayerDescription], arena: AlignedBuffer, constants: [AlignedBuffer],
-         inputs: [(name: String, shape: [Int], pointer: UnsafeMutablePointer<Float>)],
-         outputs: [(name: String, shape: [Int], pointer: UnsafeMutablePointer<Float>)]) {
+    init(
+        steps: [Step], layers: [LayerDescription], arena: AlignedBuffer, constants: [AlignedBuffer],
+        inputs: [(name: String, shape: [Int], pointer: UnsafeMutablePointer<Float>)],
+        outputs: [(name: String, shape: [Int], pointer: UnsafeMutablePointer<Float>)]
+    ) {
         self.steps = steps
         self.layers = layers
         self.arena = arena
@@ -112,8 +114,10 @@ struct Planner {
             arenaCount = max(arenaCount, offset + size)
         }
         guard arenaCount <= Self.maximumArenaFloats else {
-            throw EngineError.invalidGraph(String(format: "the activations of one run need %.1f GB; the engine plans at most %.0f GB (a larger input or batch than the model was made for?)",
-                                                  Double(arenaCount) * 4 / 1e9, Double(Self.maximumArenaFloats) * 4 / 1e9))
+            throw EngineError.invalidGraph(
+                String(
+                    format: "the activations of one run need %.1f GB; the engine plans at most %.0f GB (a larger input or batch than the model was made for?)",
+                    Double(arenaCount) * 4 / 1e9, Double(Self.maximumArenaFloats) * 4 / 1e9))
         }
         let arena = AlignedBuffer(count: arenaCount)
         var constants: [AlignedBuffer] = []
@@ -129,9 +133,10 @@ struct Planner {
             }
         }
         let resolver = BufferResolver(pointers: pointers)
-        return Plan(steps: builders.map { $0(resolver) }, layers: layers, arena: arena, constants: constants,
-                    inputs: zip(graph.inputs, inputIDs).map { ($0.name, shapes[$0.name]!, pointers[$1]) },
-                    outputs: zip(graph.outputs, outputIDs).map { ($0, shapes[$0]!, pointers[$1]) })
+        return Plan(
+            steps: builders.map { $0(resolver) }, layers: layers, arena: arena, constants: constants,
+            inputs: zip(graph.inputs, inputIDs).map { ($0.name, shapes[$0.name]!, pointers[$1]) },
+            outputs: zip(graph.outputs, outputIDs).map { ($0, shapes[$0]!, pointers[$1]) })
     }
 
     /// Room for a buffer: whole vectors plus one vector of slack for partial-lane reads at the end.
@@ -171,8 +176,10 @@ struct Planner {
         use(sourceID)
         let toChannelsLast = layout == .channelsLast
         builders.append { LayoutConversionStep(toChannelsLast: toChannelsLast, shape: shape, input: $0(sourceID), output: $0(id)) }
-        layers.append(LayerDescription(name: "\(value) -> \(layout)", kind: toChannelsLast ? "to channels-last" : "to plain",
-                                       outputShape: shape, multiplyAccumulates: 0, parameters: 0))
+        layers.append(
+            LayerDescription(
+                name: "\(value) -> \(layout)", kind: toChannelsLast ? "to channels-last" : "to plain",
+                outputShape: shape, multiplyAccumulates: 0, parameters: 0))
         materialized[value, default: [:]][layout] = id
         use(id)
         return id
@@ -198,8 +205,9 @@ struct Planner {
         func describe(_ kind: String, macs: Int = 0, parameters: Int = 0) -> LayerDescription {
             let fused = [node.activation.map { "\($0)" }, node.residual.map { _ in "add" }, node.postActivation.map { "\($0)" }]
                 .compactMap { $0 }
-            return LayerDescription(name: node.name, kind: ([kind] + fused).joined(separator: " + "), outputShape: outputShape,
-                                    multiplyAccumulates: macs, parameters: parameters)
+            return LayerDescription(
+                name: node.name, kind: ([kind] + fused).joined(separator: " + "), outputShape: outputShape,
+                multiplyAccumulates: macs, parameters: parameters)
         }
         switch node.operation {
         case let .convolution(conv):
@@ -215,7 +223,8 @@ struct Planner {
                 scale[c] = Float(s)
                 shift[c] = Float(Double(bn.bias[c]) - Double(bn.mean[c]) * s)
             }
-            let (outer, inner) = layout == .plain
+            let (outer, inner) =
+                layout == .plain
                 ? (inputShapes[0][0], inputShapes[0][2...].reduce(1, *))
                 : (elementCount(inputShapes[0], .channelsLast) / scale.count, 1)
             append(describe("batch normalization", parameters: 2 * channels), reads: [input]) { [scale, shift] in
@@ -247,8 +256,9 @@ struct Planner {
             let inputShape = inputShapes[0]
             append(describe("global average pool"), reads: [input]) { GlobalAveragePoolStep(inputShape: inputShape, input: $0(input), output: $0(output)) }
         case let .concat(axis):
-            try emitConcat(node, axis: normalizedAxis(axis, rank: outputShape.count)!, inputShapes: inputShapes, outputShape: outputShape,
-                           describe: describe)
+            try emitConcat(
+                node, axis: normalizedAxis(axis, rank: outputShape.count)!, inputShapes: inputShapes, outputShape: outputShape,
+                describe: describe)
         case let .pad(pads, value):
             let input = try require(node.inputs[0], .plain, node: node.name)
             let output = define(node.output, .plain)
@@ -267,10 +277,11 @@ struct Planner {
             let biasShape = fc.bias?.shape ?? []
             let biasStrides = broadcastStrides(of: biasShape, over: [rows, m])
             append(describe("gemm", macs: rows * k * m, parameters: fc.weight.count + (fc.bias?.count ?? 0)), reads: [input]) {
-                FullyConnectedStep(rows: rows, inFeatures: k, outFeatures: m,
-                                   weight: { i, j in fc.alpha * (fc.transB ? fc.weight.data[j * k + i] : fc.weight.data[i * m + j]) },
-                                   biasValue: { r, j in fc.bias.map { fc.beta * $0.data[r * biasStrides[0] + j * biasStrides[1]] } ?? 0 },
-                                   input: $0(input), output: $0(output))
+                FullyConnectedStep(
+                    rows: rows, inFeatures: k, outFeatures: m,
+                    weight: { i, j in fc.alpha * (fc.transB ? fc.weight.data[j * k + i] : fc.weight.data[i * m + j]) },
+                    biasValue: { r, j in fc.bias.map { fc.beta * $0.data[r * biasStrides[0] + j * biasStrides[1]] } ?? 0 },
+                    input: $0(input), output: $0(output))
             }
         case let .matMul(weight):
             let input = try require(node.inputs[0], .plain, node: node.name)
@@ -278,8 +289,9 @@ struct Planner {
             let (k, m) = (weight.shape[0], weight.shape[1])
             let rows = outputShape.reduce(1, *) / m
             append(describe("matmul", macs: rows * k * m, parameters: weight.count), reads: [input]) {
-                FullyConnectedStep(rows: rows, inFeatures: k, outFeatures: m, weight: { i, j in weight.data[i * m + j] },
-                                   biasValue: { _, _ in 0 }, input: $0(input), output: $0(output))
+                FullyConnectedStep(
+                    rows: rows, inFeatures: k, outFeatures: m, weight: { i, j in weight.data[i * m + j] },
+                    biasValue: { _, _ in 0 }, input: $0(input), output: $0(output))
             }
         case let .softmax(axis):
             let input = try require(node.inputs[0], .plain, node: node.name)
@@ -312,8 +324,10 @@ struct Planner {
         }
     }
 
-    private mutating func emitConvolution(_ node: FusedNode, _ conv: Convolution, inputShape x: [Int], outputShape y: [Int],
-                                          describe: (String, Int, Int) -> LayerDescription) throws {
+    private mutating func emitConvolution(
+        _ node: FusedNode, _ conv: Convolution, inputShape x: [Int], outputShape y: [Int],
+        describe: (String, Int, Int) -> LayerDescription
+    ) throws {
         let geometry = ConvolutionGeometry(
             batch: x[0], inHeight: x[2], inWidth: x[3], inChannels: x[1], outHeight: y[2], outWidth: y[3], outChannels: y[1],
             kernelHeight: conv.kernel.0, kernelWidth: conv.kernel.1, strideY: conv.strides.0, strideX: conv.strides.1,
@@ -324,18 +338,20 @@ struct Planner {
         let sourceLayout = algorithm.sourceLayout(inputIsChannelsLast: inputIsChannelsLast)
         let input = try require(node.inputs[0], sourceLayout, node: node.name)
         let residual = try node.residual.map { try require($0, .channelsLast, node: node.name) }
-        let gathered: Int? = switch algorithm {
-        case .depthwise: DepthwiseStep.needsPaddedCopy(geometry) ? newBuffer(count: DepthwiseStep.paddedCount(geometry)) : nil
-        case .gemm: nil
-        case .winograd: newBuffer(count: WinogradStep.workingCount(geometry, threads: threads))
-        case .firstLayerPlanar, .implicitGemm: newBuffer(count: geometry.paddedCopyCount(pixelStride: geometry.inChannels))
-        }
+        let gathered: Int? =
+            switch algorithm {
+            case .depthwise: DepthwiseStep.needsPaddedCopy(geometry) ? newBuffer(count: DepthwiseStep.paddedCount(geometry)) : nil
+            case .gemm: nil
+            case .winograd: newBuffer(count: WinogradStep.workingCount(geometry, threads: threads))
+            case .firstLayerPlanar, .implicitGemm: newBuffer(count: geometry.paddedCopyCount(pixelStride: geometry.inChannels))
+            }
         let output = define(node.output, .channelsLast)
         let weight = conv.weight.data
         let bias = conv.bias?.data ?? [Float](repeating: 0, count: y[1])
         let (activation, postActivation) = (node.activation, node.postActivation)
         let threads = self.threads
-        let kind = "conv \(conv.kernel.0)x\(conv.kernel.1)/\(conv.strides.0)" + (conv.groups > 1 && algorithm != .depthwise ? " g\(conv.groups)" : "")
+        let kind =
+            "conv \(conv.kernel.0)x\(conv.kernel.1)/\(conv.strides.0)" + (conv.groups > 1 && algorithm != .depthwise ? " g\(conv.groups)" : "")
             + " (\(algorithm))"
         var layer = describe(kind, geometry.multiplyAccumulates, conv.weight.count + y[1])
         layer.convolution = algorithm
@@ -343,20 +359,25 @@ struct Planner {
             let epilogue = Epilogue(activation: activation, residual: residual.map { UnsafePointer(resolve($0)) }, postActivation: postActivation)
             switch algorithm {
             case .winograd:
-                return WinogradStep(geometry: geometry, weight: weight, biasValues: bias, source: resolve(input), sourceLayout: sourceLayout,
-                                    working: resolve(gathered!), output: resolve(output), epilogue: epilogue, threads: threads)
+                return WinogradStep(
+                    geometry: geometry, weight: weight, biasValues: bias, source: resolve(input), sourceLayout: sourceLayout,
+                    working: resolve(gathered!), output: resolve(output), epilogue: epilogue, threads: threads)
             case .depthwise:
-                return DepthwiseStep(geometry: geometry, weight: weight, biasValues: bias, input: resolve(input),
-                                     gathered: gathered.map { resolve($0) }, output: resolve(output), epilogue: epilogue)
+                return DepthwiseStep(
+                    geometry: geometry, weight: weight, biasValues: bias, input: resolve(input),
+                    gathered: gathered.map { resolve($0) }, output: resolve(output), epilogue: epilogue)
             case .gemm, .firstLayerPlanar, .implicitGemm:
-                return ConvolutionGemmStep(geometry: geometry, weight: weight, biasValues: bias, source: resolve(input), sourceLayout: sourceLayout,
-                                           gathered: gathered.map { resolve($0) }, output: resolve(output), epilogue: epilogue)
+                return ConvolutionGemmStep(
+                    geometry: geometry, weight: weight, biasValues: bias, source: resolve(input), sourceLayout: sourceLayout,
+                    gathered: gathered.map { resolve($0) }, output: resolve(output), epilogue: epilogue)
             }
         }
     }
 
-    private mutating func emitBinary(_ node: FusedNode, op: BinaryOperator, inputShapes: [[Int]], outputShape: [Int],
-                                     describe: (String, Int, Int) -> LayerDescription) throws {
+    private mutating func emitBinary(
+        _ node: FusedNode, op: BinaryOperator, inputShapes: [[Int]], outputShape: [Int],
+        describe: (String, Int, Int) -> LayerDescription
+    ) throws {
         let name = op == .add ? "add" : "mul"
         // Put the full-size operand first (both operators commute).
         var (a, b) = (node.inputs[0], node.inputs[1])
@@ -374,7 +395,8 @@ struct Planner {
             let count = elementCount(outputShape, .channelsLast)
             append(describe(name, 0, 0), reads: [idA, idB]) { BinaryStep(op: op, pattern: .same(count: count), a: $0(idA), b: $0(idB), output: $0(output)) }
         } else if rank4 && paddedB.count == 4 && paddedB[1] == outputShape[1] && paddedB[2] == 1 && paddedB[3] == 1
-                    && (paddedB[0] == 1 || paddedB[0] == outputShape[0]) && (graph.constants[b] != nil || shapeB.count == 4) {
+            && (paddedB[0] == 1 || paddedB[0] == outputShape[0]) && (graph.constants[b] != nil || shapeB.count == 4)
+        {
             // Channel broadcast (squeeze-excitation): one channel vector per image or for all images.
             let idA = try require(a, .channelsLast, node: node.name)
             let idB: Int
@@ -387,22 +409,27 @@ struct Planner {
                 idB = try require(b, .channelsLast, node: node.name)
             }
             output = define(node.output, .channelsLast)
-            let pattern = BinaryPattern.channelBroadcast(batch: outputShape[0], pixels: outputShape[2] * outputShape[3],
-                                                         stride: paddedChannels(outputShape[1]), perImage: paddedB[0] != 1)
+            let pattern = BinaryPattern.channelBroadcast(
+                batch: outputShape[0], pixels: outputShape[2] * outputShape[3],
+                stride: paddedChannels(outputShape[1]), perImage: paddedB[0] != 1)
             append(describe(name + " (channel broadcast)", 0, 0), reads: [idA, idB]) { BinaryStep(op: op, pattern: pattern, a: $0(idA), b: $0(idB), output: $0(output)) }
         } else {
             let idA = try require(node.inputs[0], .plain, node: node.name), idB = try require(node.inputs[1], .plain, node: node.name)
             output = define(node.output, .plain)
-            let pattern: BinaryPattern = inputShapes[0] == inputShapes[1]
+            let pattern: BinaryPattern =
+                inputShapes[0] == inputShapes[1]
                 ? .same(count: outputShape.reduce(1, *))
-                : .general(shape: outputShape, stridesA: broadcastStrides(of: inputShapes[0], over: outputShape),
-                           stridesB: broadcastStrides(of: inputShapes[1], over: outputShape))
+                : .general(
+                    shape: outputShape, stridesA: broadcastStrides(of: inputShapes[0], over: outputShape),
+                    stridesB: broadcastStrides(of: inputShapes[1], over: outputShape))
             append(describe(name, 0, 0), reads: [idA, idB]) { BinaryStep(op: op, pattern: pattern, a: $0(idA), b: $0(idB), output: $0(output)) }
         }
     }
 
-    private mutating func emitConcat(_ node: FusedNode, axis: Int, inputShapes: [[Int]], outputShape: [Int],
-                                     describe: (String, Int, Int) -> LayerDescription) throws {
+    private mutating func emitConcat(
+        _ node: FusedNode, axis: Int, inputShapes: [[Int]], outputShape: [Int],
+        describe: (String, Int, Int) -> LayerDescription
+    ) throws {
         let channelsLast = outputShape.count == 4 && axis == 1
         let layout: Layout = channelsLast ? .channelsLast : .plain
         let ids = try node.inputs.map { try require($0, layout, node: node.name) }
@@ -418,8 +445,9 @@ struct Planner {
             offset += length
         }
         append(describe("concat", 0, 0), reads: ids) { [layouts] resolve in
-            ConcatStep(parts: layouts.map { .init(input: resolve($0.id), inputStride: $0.stride, length: $0.length, offset: $0.offset) },
-                       outer: outer, outputStride: outputStride, output: resolve(output))
+            ConcatStep(
+                parts: layouts.map { .init(input: resolve($0.id), inputStride: $0.stride, length: $0.length, offset: $0.offset) },
+                outer: outer, outputStride: outputStride, output: resolve(output))
         }
     }
 }

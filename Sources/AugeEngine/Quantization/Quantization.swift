@@ -119,7 +119,8 @@ public enum Quantization {
         var removed = Set<Int>()
         for (index, node) in nodes.enumerated() {
             if case let .batchNormalization(bn) = node.operation, let source = producer[node.inputs[0]], readers[node.inputs[0]] == 1,
-               case let .convolution(conv) = nodes[source].operation {
+                case let .convolution(conv) = nodes[source].operation
+            {
                 nodes[source].operation = .convolution(foldBatchNormalization(bn, into: conv))
                 nodes[source].outputs = node.outputs
                 removed.insert(index)
@@ -195,12 +196,15 @@ public enum Quantization {
         return result
     }
 
-    private static func fakeQuantizeNode(_ value: String, _ range: CalibrationRange, _ unique: (String) -> String,
-                                         _ quantizedValue: inout [String: String]) -> Node {
+    private static func fakeQuantizeNode(
+        _ value: String, _ range: CalibrationRange, _ unique: (String) -> String,
+        _ quantizedValue: inout [String: String]
+    ) -> Node {
         let (scale, zeroPoint) = range.uint8Parameters
         let output = unique("\(value)/quantized")
         quantizedValue[value] = output
-        return Node(name: unique("\(value)/quantize"), operation: .activation(.fakeQuantize(scale: scale, zeroPoint: zeroPoint, lower: 0, upper: 255)),
-                    inputs: [value], outputs: [output])
+        return Node(
+            name: unique("\(value)/quantize"), operation: .activation(.fakeQuantize(scale: scale, zeroPoint: zeroPoint, lower: 0, upper: 255)),
+            inputs: [value], outputs: [output])
     }
 }

@@ -52,19 +52,29 @@ enum Reference {
         let (kh, kw) = conv.kernel
         let groupIn = c / conv.groups, groupOut = oc / conv.groups
         var y = Tensor(zeros: outputShape)
-        for b in 0..<n { for o in 0..<oc { for oy in 0..<oh { for ox in 0..<ow {
-            let group = o / groupOut
-            var sum = Double(conv.bias?.data[o] ?? 0)
-            for i in 0..<groupIn { for ky in 0..<kh { for kx in 0..<kw {
-                let iy = oy * conv.strides.0 - conv.pads.top + ky * conv.dilations.0
-                let ix = ox * conv.strides.1 - conv.pads.left + kx * conv.dilations.1
-                guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
-                let input = x.data[((b * c + group * groupIn + i) * h + iy) * w + ix]
-                let weight = conv.weight.data[((o * groupIn + i) * kh + ky) * kw + kx]
-                sum += Double(input) * Double(weight)
-            } } }
-            y.data[((b * oc + o) * oh + oy) * ow + ox] = Float(sum)
-        } } } }
+        for b in 0..<n {
+            for o in 0..<oc {
+                for oy in 0..<oh {
+                    for ox in 0..<ow {
+                        let group = o / groupOut
+                        var sum = Double(conv.bias?.data[o] ?? 0)
+                        for i in 0..<groupIn {
+                            for ky in 0..<kh {
+                                for kx in 0..<kw {
+                                    let iy = oy * conv.strides.0 - conv.pads.top + ky * conv.dilations.0
+                                    let ix = ox * conv.strides.1 - conv.pads.left + kx * conv.dilations.1
+                                    guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
+                                    let input = x.data[((b * c + group * groupIn + i) * h + iy) * w + ix]
+                                    let weight = conv.weight.data[((o * groupIn + i) * kh + ky) * kw + kx]
+                                    sum += Double(input) * Double(weight)
+                                }
+                            }
+                        }
+                        y.data[((b * oc + o) * oh + oy) * ow + ox] = Float(sum)
+                    }
+                }
+            }
+        }
         return y
     }
 
@@ -108,21 +118,27 @@ enum Reference {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (oh, ow) = (outputShape[2], outputShape[3])
         var y = Tensor(zeros: outputShape)
-        for b in 0..<n { for ch in 0..<c { for oy in 0..<oh { for ox in 0..<ow {
-            let y0 = oy * pool.strides.0 - pool.pads.top, x0 = ox * pool.strides.1 - pool.pads.left
-            let paddedY1 = min(y0 + pool.kernel.0, h + pool.pads.bottom), paddedX1 = min(x0 + pool.kernel.1, w + pool.pads.right)
-            var maximum = -Float.infinity, sum = 0.0, count = 0
-            for iy in max(y0, 0)..<min(y0 + pool.kernel.0, h) {
-                for ix in max(x0, 0)..<min(x0 + pool.kernel.1, w) {
-                    let value = x.data[((b * c + ch) * h + iy) * w + ix]
-                    maximum = max(maximum, value)
-                    sum += Double(value)
-                    count += 1
+        for b in 0..<n {
+            for ch in 0..<c {
+                for oy in 0..<oh {
+                    for ox in 0..<ow {
+                        let y0 = oy * pool.strides.0 - pool.pads.top, x0 = ox * pool.strides.1 - pool.pads.left
+                        let paddedY1 = min(y0 + pool.kernel.0, h + pool.pads.bottom), paddedX1 = min(x0 + pool.kernel.1, w + pool.pads.right)
+                        var maximum = -Float.infinity, sum = 0.0, count = 0
+                        for iy in max(y0, 0)..<min(y0 + pool.kernel.0, h) {
+                            for ix in max(x0, 0)..<min(x0 + pool.kernel.1, w) {
+                                let value = x.data[((b * c + ch) * h + iy) * w + ix]
+                                maximum = max(maximum, value)
+                                sum += Double(value)
+                                count += 1
+                            }
+                        }
+                        let divisor = pool.countIncludePad ? (paddedY1 - y0) * (paddedX1 - x0) : count
+                        y.data[((b * c + ch) * oh + oy) * ow + ox] = isMax ? maximum : Float(sum / Double(divisor))
+                    }
                 }
             }
-            let divisor = pool.countIncludePad ? (paddedY1 - y0) * (paddedX1 - x0) : count
-            y.data[((b * c + ch) * oh + oy) * ow + ox] = isMax ? maximum : Float(sum / Double(divisor))
-        } } } }
+        }
         return y
     }
 
@@ -143,9 +159,13 @@ enum Reference {
         var offset = 0
         for input in inputs {
             let length = input.shape[axis]
-            for o in 0..<outer { for a in 0..<length { for i in 0..<inner {
-                y.data[(o * outputShape[axis] + offset + a) * inner + i] = input.data[(o * length + a) * inner + i]
-            } } }
+            for o in 0..<outer {
+                for a in 0..<length {
+                    for i in 0..<inner {
+                        y.data[(o * outputShape[axis] + offset + a) * inner + i] = input.data[(o * length + a) * inner + i]
+                    }
+                }
+            }
             offset += length
         }
         return y
@@ -172,14 +192,16 @@ enum Reference {
     static func fullyConnected(_ x: Tensor, _ fc: FullyConnected, outputShape: [Int]) -> Tensor {
         let (n, k, m) = (x.shape[0], x.shape[1], outputShape[1])
         var product = Tensor(zeros: outputShape)
-        for row in 0..<n { for col in 0..<m {
-            var sum = 0.0
-            for i in 0..<k {
-                let weight = fc.transB ? fc.weight.data[col * k + i] : fc.weight.data[i * m + col]
-                sum += Double(x.data[row * k + i]) * Double(weight)
+        for row in 0..<n {
+            for col in 0..<m {
+                var sum = 0.0
+                for i in 0..<k {
+                    let weight = fc.transB ? fc.weight.data[col * k + i] : fc.weight.data[i * m + col]
+                    sum += Double(x.data[row * k + i]) * Double(weight)
+                }
+                product.data[row * m + col] = Float(Double(fc.alpha) * sum)
             }
-            product.data[row * m + col] = Float(Double(fc.alpha) * sum)
-        } }
+        }
         guard let bias = fc.bias else { return product }
         return binary(product, bias, outputShape: outputShape) { $0 + fc.beta * $1 }
     }
@@ -188,21 +210,25 @@ enum Reference {
         let (k, m) = (weight.shape[0], weight.shape[1])
         let rows = x.count / k
         var y = Tensor(zeros: outputShape)
-        for row in 0..<rows { for col in 0..<m {
-            var sum = 0.0
-            for i in 0..<k { sum += Double(x.data[row * k + i]) * Double(weight.data[i * m + col]) }
-            y.data[row * m + col] = Float(sum)
-        } }
+        for row in 0..<rows {
+            for col in 0..<m {
+                var sum = 0.0
+                for i in 0..<k { sum += Double(x.data[row * k + i]) * Double(weight.data[i * m + col]) }
+                y.data[row * m + col] = Float(sum)
+            }
+        }
         return y
     }
 
     static func reduce(_ x: Tensor, _ reduction: Reduction, axis: Int, outputShape: [Int]) -> Tensor {
         let (outer, length, inner) = axisSplit(x.shape, axis: axis)
         var y = Tensor(zeros: outputShape)
-        for o in 0..<outer { for i in 0..<inner {
-            let values = (0..<length).map { x.data[(o * length + $0) * inner + i] }
-            y.data[o * inner + i] = reduction == .min ? values.min()! : values.max()!
-        } }
+        for o in 0..<outer {
+            for i in 0..<inner {
+                let values = (0..<length).map { x.data[(o * length + $0) * inner + i] }
+                y.data[o * inner + i] = reduction == .min ? values.min()! : values.max()!
+            }
+        }
         return y
     }
 
@@ -217,32 +243,36 @@ enum Reference {
             return (low, min(low + 1, size - 1), position - Double(low))
         }
         var y = Tensor(zeros: outputShape)
-        for image in 0..<n { for channel in 0..<c {
-            let plane = (image * c + channel) * h * w
-            for oy in 0..<oh {
-                let (y0, y1, fy) = source(oy, h, oh)
-                for ox in 0..<ow {
-                    let (x0, x1, fx) = source(ox, w, ow)
-                    func at(_ yy: Int, _ xx: Int) -> Double { Double(x.data[plane + yy * w + xx]) }
-                    let top = at(y0, x0) * (1 - fx) + at(y0, x1) * fx
-                    let bottom = at(y1, x0) * (1 - fx) + at(y1, x1) * fx
-                    y.data[((image * c + channel) * oh + oy) * ow + ox] = Float(top * (1 - fy) + bottom * fy)
+        for image in 0..<n {
+            for channel in 0..<c {
+                let plane = (image * c + channel) * h * w
+                for oy in 0..<oh {
+                    let (y0, y1, fy) = source(oy, h, oh)
+                    for ox in 0..<ow {
+                        let (x0, x1, fx) = source(ox, w, ow)
+                        func at(_ yy: Int, _ xx: Int) -> Double { Double(x.data[plane + yy * w + xx]) }
+                        let top = at(y0, x0) * (1 - fx) + at(y0, x1) * fx
+                        let bottom = at(y1, x0) * (1 - fx) + at(y1, x1) * fx
+                        y.data[((image * c + channel) * oh + oy) * ow + ox] = Float(top * (1 - fy) + bottom * fy)
+                    }
                 }
             }
-        } }
+        }
         return y
     }
 
     static func softmax(_ x: Tensor, axis: Int) -> Tensor {
         let (outer, length, inner) = axisSplit(x.shape, axis: axis)
         var y = x
-        for o in 0..<outer { for i in 0..<inner {
-            let index = { (a: Int) in (o * length + a) * inner + i }
-            let maximum = (0..<length).map { x.data[index($0)] }.max()!
-            let exps = (0..<length).map { Foundation.exp(Double(x.data[index($0)] - maximum)) }
-            let total = exps.reduce(0, +)
-            for a in 0..<length { y.data[index(a)] = Float(exps[a] / total) }
-        } }
+        for o in 0..<outer {
+            for i in 0..<inner {
+                let index = { (a: Int) in (o * length + a) * inner + i }
+                let maximum = (0..<length).map { x.data[index($0)] }.max()!
+                let exps = (0..<length).map { Foundation.exp(Double(x.data[index($0)] - maximum)) }
+                let total = exps.reduce(0, +)
+                for a in 0..<length { y.data[index(a)] = Float(exps[a] / total) }
+            }
+        }
         return y
     }
 }

@@ -19,8 +19,10 @@ public enum Zoo {
         var b = NetworkBuilder(name: "mobilenetv2", channels: 3, resolution: resolution, seed: seed)
         let relu6 = Activation.clip(min: 0, max: 6)
         var x = b.convBNActivation("input", width(32), kernel: 3, stride: 2, activation: relu6)
-        for (expansion, channels, repeats, stride) in [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
-                                                       (6, 160, 3, 2), (6, 320, 1, 1)] {
+        for (expansion, channels, repeats, stride) in [
+            (1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
+            (6, 160, 3, 2), (6, 320, 1, 1),
+        ] {
             for index in 0..<repeats {
                 let input = x, inChannels = b.channels(of: x), outChannels = width(channels)
                 let s = index == 0 ? stride : 1
@@ -47,7 +49,8 @@ public enum Zoo {
                 let s = index == 0 ? stride : 1
                 var y = b.convBNActivation(x, channels, kernel: 3, stride: s, activation: .relu)
                 y = b.convBNActivation(y, channels, kernel: 3, stride: 1, activation: nil)
-                let shortcut = s != 1 || b.channels(of: x) != channels
+                let shortcut =
+                    s != 1 || b.channels(of: x) != channels
                     ? b.convBNActivation(x, channels, kernel: 1, stride: s, activation: nil) : x
                 x = b.activation(b.add(y, shortcut), .relu)
             }
@@ -97,17 +100,22 @@ struct NetworkBuilder {
     }
 
     /// Convolution (He-normal weights, no bias, "same" padding) + BatchNormalization + optional activation.
-    mutating func convBNActivation(_ x: String, _ outChannels: Int, kernel: Int, stride: Int, groups: Int = 1,
-                                   activation: Activation?) -> String {
+    mutating func convBNActivation(
+        _ x: String, _ outChannels: Int, kernel: Int, stride: Int, groups: Int = 1,
+        activation: Activation?
+    ) -> String {
         let inChannels = channels(of: x)
         let fanIn = inChannels / groups * kernel * kernel
-        let weight = Tensor(shape: [outChannels, inChannels / groups, kernel, kernel],
-                            data: normals(outChannels * fanIn, scale: Float((2 / Double(fanIn)).squareRoot())))
+        let weight = Tensor(
+            shape: [outChannels, inChannels / groups, kernel, kernel],
+            data: normals(outChannels * fanIn, scale: Float((2 / Double(fanIn)).squareRoot())))
         let pad = kernel / 2
-        var y = add(.convolution(Convolution(weight: weight, strides: (stride, stride), pads: (pad, pad, pad, pad), groups: groups)),
-                    [x], prefix: "conv", channels: outChannels)
-        let bn = BatchNormalization(scale: normals(outChannels, scale: 0.1, offset: 1), bias: normals(outChannels, scale: 0.1),
-                                    mean: normals(outChannels, scale: 0.1), variance: normals(outChannels, scale: 0.1).map { 1 + abs($0) })
+        var y = add(
+            .convolution(Convolution(weight: weight, strides: (stride, stride), pads: (pad, pad, pad, pad), groups: groups)),
+            [x], prefix: "conv", channels: outChannels)
+        let bn = BatchNormalization(
+            scale: normals(outChannels, scale: 0.1, offset: 1), bias: normals(outChannels, scale: 0.1),
+            mean: normals(outChannels, scale: 0.1), variance: normals(outChannels, scale: 0.1).map { 1 + abs($0) })
         y = add(.batchNormalization(bn), [y], prefix: "bn", channels: outChannels)
         if let activation { y = self.activation(y, activation) }
         return y
@@ -122,7 +130,8 @@ struct NetworkBuilder {
     }
 
     mutating func maxPool(_ x: String, kernel: Int, stride: Int, pad: Int) -> String {
-        add(.maxPool(Pooling(kernel: (kernel, kernel), strides: (stride, stride), pads: (pad, pad, pad, pad))), [x],
+        add(
+            .maxPool(Pooling(kernel: (kernel, kernel), strides: (stride, stride), pads: (pad, pad, pad, pad))), [x],
             prefix: "maxpool", channels: channels(of: x))
     }
 
@@ -131,8 +140,9 @@ struct NetworkBuilder {
         let features = channels(of: x)
         var y = add(.globalAveragePool, [x], prefix: "gap", channels: features)
         y = add(.flatten(axis: 1), [y], prefix: "flatten", channels: features)
-        let fc = FullyConnected(weight: Tensor(shape: [classes, features], data: normals(classes * features, scale: Float(1 / Double(features).squareRoot()))),
-                                bias: Tensor(shape: [classes], data: normals(classes, scale: 0.01)))
+        let fc = FullyConnected(
+            weight: Tensor(shape: [classes, features], data: normals(classes * features, scale: Float(1 / Double(features).squareRoot()))),
+            bias: Tensor(shape: [classes], data: normals(classes, scale: 0.01)))
         y = add(.fullyConnected(fc), [y], prefix: "fc", channels: classes)
         nodes.append(Node(name: "softmax", operation: .softmax(axis: 1), inputs: [y], outputs: ["prob"]))
         return Graph(name: name, inputs: [GraphInput(name: "input", shape: inputShape)], nodes: nodes, outputs: ["prob"])

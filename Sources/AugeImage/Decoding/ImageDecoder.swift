@@ -17,8 +17,10 @@ public struct ImageDecoder: Sendable {
     /// Colour that transparent PNG pixels are composited onto (8-bit RGB).
     public var background: (red: UInt8, green: UInt8, blue: UInt8)
 
-    public init(maxPixels: Int = 100_000_000, maxFileBytes: Int = 256 << 20, strict: Bool = true,
-                background: (red: UInt8, green: UInt8, blue: UInt8) = (255, 255, 255)) {
+    public init(
+        maxPixels: Int = 100_000_000, maxFileBytes: Int = 256 << 20, strict: Bool = true,
+        background: (red: UInt8, green: UInt8, blue: UInt8) = (255, 255, 255)
+    ) {
         self.maxPixels = maxPixels
         self.maxFileBytes = maxFileBytes
         self.strict = strict
@@ -71,8 +73,10 @@ public struct ImageDecoder: Sendable {
     }
 
     /// `minimumSize` maps the upright full size to the smallest decoded size the caller can use.
-    private func decode(_ bytes: [UInt8], name: String, color: ColorMode,
-                        minimumSize: ((Int, Int) -> (width: Int, height: Int))?) throws -> Image {
+    private func decode(
+        _ bytes: [UInt8], name: String, color: ColorMode,
+        minimumSize: ((Int, Int) -> (width: Int, height: Int))?
+    ) throws -> Image {
         guard !bytes.isEmpty else { throw ImageError(file: name, reason: .emptyFile) }
         return try bytes.withUnsafeBytes { raw in
             switch ImageFormat.detect(raw) {
@@ -99,8 +103,10 @@ public struct ImageDecoder: Sendable {
     // MARK: JPEG
 
     /// Largest DCT scale denominator (1, 2, 4, 8) that keeps the upright image at least `minimumSize`.
-    static func jpegScaleDenominator(width: Int, height: Int, minimumSize: ((Int, Int) -> (width: Int, height: Int))?,
-                                     swapsAxes: Bool) -> Int {
+    static func jpegScaleDenominator(
+        width: Int, height: Int, minimumSize: ((Int, Int) -> (width: Int, height: Int))?,
+        swapsAxes: Bool
+    ) -> Int {
         guard let minimumSize else { return 1 }
         let (w, h) = swapsAxes ? (height, width) : (width, height)
         let minimum = minimumSize(w, h)
@@ -113,8 +119,10 @@ public struct ImageDecoder: Sendable {
         return 1
     }
 
-    private func decodeJPEG(_ raw: UnsafeRawBufferPointer, name: String, color: ColorMode,
-                            minimumSize: ((Int, Int) -> (width: Int, height: Int))?, orientation: Orientation) throws -> Image {
+    private func decodeJPEG(
+        _ raw: UnsafeRawBufferPointer, name: String, color: ColorMode,
+        minimumSize: ((Int, Int) -> (width: Int, height: Int))?, orientation: Orientation
+    ) throws -> Image {
         let data = raw.bindMemory(to: UInt8.self).baseAddress!
         let wantGray: Int32 = color == .gray ? 1 : 0
         var info = cjpeg_info()
@@ -123,8 +131,9 @@ public struct ImageDecoder: Sendable {
             throw ImageError(file: name, reason: .corrupt(cString(message)))
         }
         try checkPixels(width: Int(info.image_width), height: Int(info.image_height), name: name)
-        let denominator = Self.jpegScaleDenominator(width: Int(info.image_width), height: Int(info.image_height),
-                                                    minimumSize: minimumSize, swapsAxes: orientation.swapsAxes)
+        let denominator = Self.jpegScaleDenominator(
+            width: Int(info.image_width), height: Int(info.image_height),
+            minimumSize: minimumSize, swapsAxes: orientation.swapsAxes)
         if denominator != 1 {
             guard cjpeg_probe(data, raw.count, Int32(denominator), wantGray, &info, &message) == 0 else {
                 throw ImageError(file: name, reason: .corrupt(cString(message)))
@@ -138,8 +147,9 @@ public struct ImageDecoder: Sendable {
             count = size
         }
         guard status == 0 else { throw ImageError(file: name, reason: .corrupt(cString(message))) }
-        return Image(width: width, height: height, color: color, pixels: pixels,
-                     originalWidth: Int(info.image_width), originalHeight: Int(info.image_height))
+        return Image(
+            width: width, height: height, color: color, pixels: pixels,
+            originalWidth: Int(info.image_width), originalHeight: Int(info.image_height))
     }
 
     // MARK: PNG

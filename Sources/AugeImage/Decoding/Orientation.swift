@@ -49,8 +49,9 @@ public struct Orientation: Sendable, Equatable {
             }
         }
         let (originalWidth, originalHeight) = swapsAxes ? (image.originalHeight, image.originalWidth) : (image.originalWidth, image.originalHeight)
-        return Image(width: outWidth, height: outHeight, color: image.color, pixels: out,
-                     originalWidth: originalWidth, originalHeight: originalHeight)
+        return Image(
+            width: outWidth, height: outHeight, color: image.color, pixels: out,
+            originalWidth: originalWidth, originalHeight: originalHeight)
     }
 }
 

@@ -18,7 +18,8 @@ public struct Region: Sendable, Codable, Equatable, CustomStringConvertible {
     public init?(_ text: String) {
         let parts = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard parts.count == 4, let x = parts[0], let y = parts[1], let w = parts[2], let h = parts[3],
-              x >= 0, y >= 0, w > 0, h > 0 else { return nil }
+            x >= 0, y >= 0, w > 0, h > 0
+        else { return nil }
         self.init(x: x, y: y, width: w, height: h)
     }
 
@@ -59,8 +60,10 @@ public struct InputMapping: Sendable {
 
     /// The decoded image's position that input position (x, y) shows: the inverse of `inputPoint`.
     public func imagePoint(inputX x: Double, inputY y: Double) -> (x: Double, y: Double) {
-        (sourceX + (x - Double(destinationX)) / Double(destinationWidth) * sourceWidth,
-         sourceY + (y - Double(destinationY)) / Double(destinationHeight) * sourceHeight)
+        (
+            sourceX + (x - Double(destinationX)) / Double(destinationWidth) * sourceWidth,
+            sourceY + (y - Double(destinationY)) / Double(destinationHeight) * sourceHeight
+        )
     }
 
     /// The rectangle of the original photo (full-resolution, upright pixels) that an input rectangle
@@ -71,8 +74,9 @@ public struct InputMapping: Sendable {
         let (right, bottom) = (clipped(x + width, destinationX, destinationWidth), clipped(y + height, destinationY, destinationHeight))
         let first = imagePoint(inputX: left, inputY: top), last = imagePoint(inputX: right, inputY: bottom)
         let photoX = Int((first.x / imageScale.x).rounded(.down)), photoY = Int((first.y / imageScale.y).rounded(.down))
-        return Region(x: photoX, y: photoY, width: max(1, Int((last.x / imageScale.x).rounded(.up)) - photoX),
-                      height: max(1, Int((last.y / imageScale.y).rounded(.up)) - photoY))
+        return Region(
+            x: photoX, y: photoY, width: max(1, Int((last.x / imageScale.x).rounded(.up)) - photoX),
+            height: max(1, Int((last.y / imageScale.y).rounded(.up)) - photoY))
     }
 }
 
@@ -106,8 +110,10 @@ public struct Preprocessing: Sendable, Codable, Equatable {
     public var mean: [Float]
     public var std: [Float]
 
-    public init(width: Int, height: Int, color: ColorMode, resize: ResizePolicy = .stretch, region: Region? = nil,
-                mean: [Float] = [0], std: [Float] = [1]) {
+    public init(
+        width: Int, height: Int, color: ColorMode, resize: ResizePolicy = .stretch, region: Region? = nil,
+        mean: [Float] = [0], std: [Float] = [1]
+    ) {
         self.width = width
         self.height = height
         self.color = color
@@ -144,20 +150,23 @@ public struct Preprocessing: Sendable, Codable, Equatable {
         let (w, h) = (Double(width), Double(height))
         switch resize {
         case .stretch:
-            return InputMapping(sourceX: 0, sourceY: 0, sourceWidth: rw, sourceHeight: rh,
-                                destinationX: 0, destinationY: 0, destinationWidth: width, destinationHeight: height)
+            return InputMapping(
+                sourceX: 0, sourceY: 0, sourceWidth: rw, sourceHeight: rh,
+                destinationX: 0, destinationY: 0, destinationWidth: width, destinationHeight: height)
         case .crop:
             let s = max(w / rw, h / rh)
             let (cw, ch) = (w / s, h / s)
-            return InputMapping(sourceX: (rw - cw) / 2, sourceY: (rh - ch) / 2, sourceWidth: cw, sourceHeight: ch,
-                                destinationX: 0, destinationY: 0, destinationWidth: width, destinationHeight: height)
+            return InputMapping(
+                sourceX: (rw - cw) / 2, sourceY: (rh - ch) / 2, sourceWidth: cw, sourceHeight: ch,
+                destinationX: 0, destinationY: 0, destinationWidth: width, destinationHeight: height)
         case .fit:
             let s = min(w / rw, h / rh)
             let dw = max(1, min(width, Int((rw * s).rounded())))
             let dh = max(1, min(height, Int((rh * s).rounded())))
-            return InputMapping(sourceX: 0, sourceY: 0, sourceWidth: rw, sourceHeight: rh,
-                                destinationX: (width - dw) / 2, destinationY: (height - dh) / 2,
-                                destinationWidth: dw, destinationHeight: dh)
+            return InputMapping(
+                sourceX: 0, sourceY: 0, sourceWidth: rw, sourceHeight: rh,
+                destinationX: (width - dw) / 2, destinationY: (height - dh) / 2,
+                destinationWidth: dw, destinationHeight: dh)
         }
     }
 
@@ -166,8 +175,9 @@ public struct Preprocessing: Sendable, Codable, Equatable {
     public func inputMapping(for image: Image) throws -> InputMapping {
         let region = self.region ?? Region(x: 0, y: 0, width: image.originalWidth, height: image.originalHeight)
         guard region.x + region.width <= image.originalWidth, region.y + region.height <= image.originalHeight else {
-            throw PreprocessingError(description:
-                "region of interest \(region) lies outside the \(image.originalWidth)x\(image.originalHeight) image")
+            throw PreprocessingError(
+                description:
+                    "region of interest \(region) lies outside the \(image.originalWidth)x\(image.originalHeight) image")
         }
         let scaleX = Double(image.width) / Double(image.originalWidth)
         let scaleY = Double(image.height) / Double(image.originalHeight)
@@ -206,8 +216,9 @@ public struct Preprocessing: Sendable, Codable, Equatable {
     public func preview(of image: Image) throws -> Image {
         let channels = color.channels
         let planar = try [Float](unsafeUninitializedCapacity: tensorCount) { buffer, count in
-            try resample(image.converted(to: color), gains: [Float](repeating: 1, count: channels),
-                         offsets: [Float](repeating: 0, count: channels), into: buffer.baseAddress!)
+            try resample(
+                image.converted(to: color), gains: [Float](repeating: 1, count: channels),
+                offsets: [Float](repeating: 0, count: channels), into: buffer.baseAddress!)
             count = tensorCount
         }
         let plane = width * height
@@ -222,20 +233,23 @@ public struct Preprocessing: Sendable, Codable, Equatable {
 
     private func resample(_ image: Image, gains: [Float], offsets: [Float], into destination: UnsafeMutablePointer<Float>) throws {
         let mapping = try inputMapping(for: image)
-        let horizontal = ResampleWeights(sourceStart: mapping.sourceX, sourceLength: mapping.sourceWidth,
-                                         sourceLimit: image.width, outputLength: mapping.destinationWidth)
-        let vertical = ResampleWeights(sourceStart: mapping.sourceY, sourceLength: mapping.sourceHeight,
-                                       sourceLimit: image.height, outputLength: mapping.destinationHeight)
+        let horizontal = ResampleWeights(
+            sourceStart: mapping.sourceX, sourceLength: mapping.sourceWidth,
+            sourceLimit: image.width, outputLength: mapping.destinationWidth)
+        let vertical = ResampleWeights(
+            sourceStart: mapping.sourceY, sourceLength: mapping.sourceHeight,
+            sourceLimit: image.height, outputLength: mapping.destinationHeight)
         let plane = width * height
         for c in 0..<color.channels {
             // Margins (fit policy) hold the normalised value of black.
             (destination + c * plane).update(repeating: offsets[c], count: plane)
         }
         image.pixels.withUnsafeBufferPointer { pixels in
-            Resampler.run(pixels.baseAddress!, width: image.width, channels: image.channels,
-                          horizontal: horizontal, vertical: vertical, gains: gains, offsets: offsets,
-                          destination: destination, destinationWidth: width, destinationHeight: height,
-                          originX: mapping.destinationX, originY: mapping.destinationY)
+            Resampler.run(
+                pixels.baseAddress!, width: image.width, channels: image.channels,
+                horizontal: horizontal, vertical: vertical, gains: gains, offsets: offsets,
+                destination: destination, destinationWidth: width, destinationHeight: height,
+                originX: mapping.destinationX, originY: mapping.destinationY)
         }
     }
 }

@@ -56,10 +56,12 @@ struct ResampleWeights {
 /// The horizontal pass writes a planar intermediate (channel, row, x), so the vertical pass and the
 /// epilogue run over contiguous rows that the compiler vectorises.
 enum Resampler {
-    static func run(_ source: UnsafePointer<UInt8>, width sourceWidth: Int, channels: Int,
-                    horizontal: ResampleWeights, vertical: ResampleWeights, gains: [Float], offsets: [Float],
-                    destination: UnsafeMutablePointer<Float>, destinationWidth: Int, destinationHeight: Int,
-                    originX: Int, originY: Int) {
+    static func run(
+        _ source: UnsafePointer<UInt8>, width sourceWidth: Int, channels: Int,
+        horizontal: ResampleWeights, vertical: ResampleWeights, gains: [Float], offsets: [Float],
+        destination: UnsafeMutablePointer<Float>, destinationWidth: Int, destinationHeight: Int,
+        originX: Int, originY: Int
+    ) {
         let rows = vertical.sourceRange
         let outWidth = horizontal.outputLength
         let channelStride = rows.count * outWidth
@@ -68,9 +70,10 @@ enum Resampler {
         horizontal.weights.withUnsafeBufferPointer { weights in
             horizontal.starts.withUnsafeBufferPointer { starts in
                 horizontal.counts.withUnsafeBufferPointer { counts in
-                    horizontalPass(source, sourceWidth: sourceWidth, channels: channels, rows: rows,
-                                   starts: starts.baseAddress!, counts: counts.baseAddress!, weights: weights.baseAddress!,
-                                   taps: horizontal.tapsPerOutput, outWidth: outWidth, into: intermediate)
+                    horizontalPass(
+                        source, sourceWidth: sourceWidth, channels: channels, rows: rows,
+                        starts: starts.baseAddress!, counts: counts.baseAddress!, weights: weights.baseAddress!,
+                        taps: horizontal.tapsPerOutput, outWidth: outWidth, into: intermediate)
                 }
             }
         }
@@ -83,18 +86,21 @@ enum Resampler {
                 for c in 0..<channels {
                     let out = destination + c * plane + rowOffset
                     let input = intermediate + c * channelStride + first * outWidth
-                    verticalRow(input, rowStride: outWidth, weights: w, count: count,
-                                gain: gains[c], offset: offsets[c], width: outWidth, into: out)
+                    verticalRow(
+                        input, rowStride: outWidth, weights: w, count: count,
+                        gain: gains[c], offset: offsets[c], width: outWidth, into: out)
                 }
             }
         }
     }
 
     /// Each kept source row filtered along x, into one plane per channel.
-    private static func horizontalPass(_ source: UnsafePointer<UInt8>, sourceWidth: Int, channels: Int, rows: Range<Int>,
-                                       starts: UnsafePointer<Int32>, counts: UnsafePointer<Int32>,
-                                       weights: UnsafePointer<Float>, taps: Int, outWidth: Int,
-                                       into intermediate: UnsafeMutablePointer<Float>) {
+    private static func horizontalPass(
+        _ source: UnsafePointer<UInt8>, sourceWidth: Int, channels: Int, rows: Range<Int>,
+        starts: UnsafePointer<Int32>, counts: UnsafePointer<Int32>,
+        weights: UnsafePointer<Float>, taps: Int, outWidth: Int,
+        into intermediate: UnsafeMutablePointer<Float>
+    ) {
         let channelStride = rows.count * outWidth
         for (r, y) in rows.enumerated() {
             let row = source + y &* sourceWidth &* channels
@@ -113,8 +119,10 @@ enum Resampler {
     }
 
     /// One output row: a weighted sum of `count` intermediate rows, then gain and offset.
-    private static func verticalRow(_ input: UnsafePointer<Float>, rowStride: Int, weights: UnsafePointer<Float>, count: Int,
-                                    gain: Float, offset: Float, width: Int, into out: UnsafeMutablePointer<Float>) {
+    private static func verticalRow(
+        _ input: UnsafePointer<Float>, rowStride: Int, weights: UnsafePointer<Float>, count: Int,
+        gain: Float, offset: Float, width: Int, into out: UnsafeMutablePointer<Float>
+    ) {
         let w0 = weights[0] * gain
         for x in 0..<width { out[x] = input[x] * w0 + offset }
         for k in 1..<max(1, count) {

@@ -37,19 +37,21 @@ public struct Benchmark {
 
         public static var current: Machine {
             let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
-            let model = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }
+            let model =
+                cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }
                 .map { String($0.split(separator: ":", maxSplits: 1)[1]).trimmingCharacters(in: .whitespaces) } ?? "unknown CPU"
-            return Machine(cpu: model, cores: ProcessInfo.processInfo.activeProcessorCount,
-                           kernelLevel: CPUFeatures.kernelLevel.rawValue, build: Benchmark.buildConfiguration,
-                           summary: CPUFeatures.summary)
+            return Machine(
+                cpu: model, cores: ProcessInfo.processInfo.activeProcessorCount,
+                kernelLevel: CPUFeatures.kernelLevel.rawValue, build: Benchmark.buildConfiguration,
+                summary: CPUFeatures.summary)
         }
     }
 
     public static var buildConfiguration: String {
         #if DEBUG
-        return "debug"
+            return "debug"
         #else
-        return "release"
+            return "release"
         #endif
     }
 
@@ -167,20 +169,23 @@ public struct Benchmark {
         var runs: [Run] = []
         for threads in options.threads {
             for batch in options.batches {
-                let engine = threads == options.threads[0] && batch == options.batches[0]
+                let engine =
+                    threads == options.threads[0] && batch == options.batches[0]
                     ? firstEngine : try Engine(graph: onnx.graph, batchSize: batch, threads: threads)
                 let times = timeRuns(engine)
                 let stats = LatencyStatistics(times.map { $0 * 1000 })!
-                let run = Run(threads: threads, batch: batch, latencyMs: stats,
-                              imagesPerS: Double(batch * times.count) / times.reduce(0, +))
+                let run = Run(
+                    threads: threads, batch: batch, latencyMs: stats,
+                    imagesPerS: Double(batch * times.count) / times.reduce(0, +))
                 runs.append(run)
                 progress(String(format: "threads %d batch %d: p50 %.3f ms, %.1f images/s", threads, batch, stats.p50, run.imagesPerS))
             }
         }
         let profile = options.profile ? try self.profile(onnx.graph) : nil
         let pipeline = try options.images.map { try endToEnd(onnx, folder: $0) }
-        return Report(machine: .current, model: modelPath, loadMs: loadMs, firstRunMs: firstRunMs, runs: runs,
-                      layers: profile, pipeline: pipeline, peakRssMb: Self.peakResidentMegabytes())
+        return Report(
+            machine: .current, model: modelPath, loadMs: loadMs, firstRunMs: firstRunMs, runs: runs,
+            layers: profile, pipeline: pipeline, peakRssMb: Self.peakResidentMegabytes())
     }
 
     private static func inputCount(_ engine: Engine) -> Int { engine.inputShapes[engine.inputNames[0]]!.reduce(1, *) }
@@ -234,12 +239,14 @@ public struct Benchmark {
         let perRun = engine.layerTimings.map { $0 * 1000 / Double(engine.profiledRuns) }
         let sum = perRun.reduce(0, +)
         let layers = zip(engine.layers, perRun).map { layer, ms in
-            Layer(name: layer.name, kind: layer.kind, outputShape: layer.outputShape, ms: ms, percent: sum > 0 ? 100 * ms / sum : 0,
-                  gflops: ms > 0 ? Double(2 * layer.multiplyAccumulates) / (ms / 1000) / 1e9 : 0)
+            Layer(
+                name: layer.name, kind: layer.kind, outputShape: layer.outputShape, ms: ms, percent: sum > 0 ? 100 * ms / sum : 0,
+                gflops: ms > 0 ? Double(2 * layer.multiplyAccumulates) / (ms / 1000) / 1e9 : 0)
         }
         let gflop = Double(engine.layers.reduce(0) { $0 + $1.multiplyAccumulates }) * 2 / 1e9
-        return Profile(threads: threads, layers: layers, layerSumMs: sum, runMs: runMs, modelGflopPerImage: gflop,
-                       achievedGflops: gflop / (runMs / 1000), peakGflops: PeakThroughput.measureOneThread() * Double(threads))
+        return Profile(
+            threads: threads, layers: layers, layerSumMs: sum, runMs: runMs, modelGflopPerImage: gflop,
+            achievedGflops: gflop / (runMs / 1000), peakGflops: PeakThroughput.measureOneThread() * Double(threads))
     }
 
     /// The photos of a folder through read, decode, preprocess and inference, one after another,
@@ -269,23 +276,24 @@ public struct Benchmark {
         }
         let total = Self.now() - start
         let done = Double(max(1, files.count - errors))
-        return Pipeline(images: files.count, errors: errors, readMs: read * 1000 / done, decodeMs: decode * 1000 / done,
-                        preprocessMs: prepare * 1000 / done, inferMs: infer * 1000 / done,
-                        totalMs: total * 1000 / Double(max(1, files.count)), imagesPerS: Double(files.count) / total)
+        return Pipeline(
+            images: files.count, errors: errors, readMs: read * 1000 / done, decodeMs: decode * 1000 / done,
+            preprocessMs: prepare * 1000 / done, inferMs: infer * 1000 / done,
+            totalMs: total * 1000 / Double(max(1, files.count)), imagesPerS: Double(files.count) / total)
     }
 
     /// Peak resident set size of this process (ru_maxrss is in kilobytes on Linux, bytes on macOS).
     public static func peakResidentMegabytes() -> Double {
         var usage = rusage()
         #if os(Linux)
-        getrusage(RUSAGE_SELF.rawValue, &usage)
+            getrusage(RUSAGE_SELF.rawValue, &usage)
         #else
-        getrusage(RUSAGE_SELF, &usage)
+            getrusage(RUSAGE_SELF, &usage)
         #endif
         #if os(macOS)
-        return Double(usage.ru_maxrss) / 1e6
+            return Double(usage.ru_maxrss) / 1e6
         #else
-        return Double(usage.ru_maxrss) / 1024
+            return Double(usage.ru_maxrss) / 1024
         #endif
     }
 }

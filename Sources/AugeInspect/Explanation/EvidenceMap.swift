@@ -35,8 +35,10 @@ public struct EvidenceMap: Sendable, Equatable {
     /// Measures the map for a planar input tensor (channels x height x width, as the classifier takes
     /// it); `evidenceOf` runs the model and returns the evidence of the answer being explained. The
     /// tensor is changed while this runs and restored before it returns.
-    static func measure(tensor: UnsafeMutablePointer<Float>, channels: Int, width: Int, height: Int, grid requestedGrid: Int,
-                        evidenceOf: (UnsafePointer<Float>) -> Float) -> EvidenceMap {
+    static func measure(
+        tensor: UnsafeMutablePointer<Float>, channels: Int, width: Int, height: Int, grid requestedGrid: Int,
+        evidenceOf: (UnsafePointer<Float>) -> Float
+    ) -> EvidenceMap {
         let grid = max(2, min(requestedGrid, width, height))
         let xs = cellEdges(width, grid: grid), ys = cellEdges(height, grid: grid)
         let plane = width * height
@@ -87,10 +89,12 @@ public struct EvidenceMap: Sendable, Equatable {
         }
         let best = shares.indices.max { shares[$0] < shares[$1] }!
         let (row, column) = (best / windows, best % windows)
-        let strongest = InputWindow(x: xs[column], y: ys[row], width: xs[column + 2] - xs[column], height: ys[row + 2] - ys[row],
-                                    share: shares[best])
-        return EvidenceMap(rows: grid, columns: grid, inputWidth: width, inputHeight: height, heat: heat, strongest: strongest,
-                           evidence: baseline)
+        let strongest = InputWindow(
+            x: xs[column], y: ys[row], width: xs[column + 2] - xs[column], height: ys[row + 2] - ys[row],
+            share: shares[best])
+        return EvidenceMap(
+            rows: grid, columns: grid, inputWidth: width, inputHeight: height, heat: heat, strongest: strongest,
+            evidence: baseline)
     }
 
     /// The heat at an input position (continuous input pixels), interpolated between cell centres.
@@ -114,8 +118,10 @@ extension EvidenceMap {
     /// The strongest window is the patch of cells around the peak that rise at least half as far above the
     /// map's median as the peak does; its share is how much of the peak's rise above the median would go
     /// were that patch like the rest of the photo (the largest value outside it instead of the peak).
-    public init(anomalyMap values: [Float], rows: Int, columns: Int, inputWidth: Int, inputHeight: Int, score: Float,
-                range: ClosedRange<Float>) {
+    public init(
+        anomalyMap values: [Float], rows: Int, columns: Int, inputWidth: Int, inputHeight: Int, score: Float,
+        range: ClosedRange<Float>
+    ) {
         precondition(values.count == rows * columns && !values.isEmpty, "one value per cell")
         let span = max(range.upperBound - range.lowerBound, .leastNormalMagnitude)
         let peak = values.indices.max { values[$0] < values[$1] }!
@@ -137,16 +143,19 @@ extension EvidenceMap {
             }
         }
         var outside: Float = 0
-        for r in 0..<rows { for c in 0..<columns where !(top...bottom).contains(r) || !(left...right).contains(c) {
-            outside = max(outside, values[r * columns + c])
-        } }
+        for r in 0..<rows {
+            for c in 0..<columns where !(top...bottom).contains(r) || !(left...right).contains(c) {
+                outside = max(outside, values[r * columns + c])
+            }
+        }
         let xs = Self.cellEdges(inputWidth, grid: columns), ys = Self.cellEdges(inputHeight, grid: rows)
         let rise = values[peak] - median
         let share = rise > 0 ? min(1, max(0, (values[peak] - outside) / rise)) : 0
-        self.init(rows: rows, columns: columns, inputWidth: inputWidth, inputHeight: inputHeight,
-                  heat: values.map { min(1, max(0, ($0 - range.lowerBound) / span)) },
-                  strongest: InputWindow(x: xs[left], y: ys[top], width: xs[right + 1] - xs[left], height: ys[bottom + 1] - ys[top], share: share),
-                  evidence: score)
+        self.init(
+            rows: rows, columns: columns, inputWidth: inputWidth, inputHeight: inputHeight,
+            heat: values.map { min(1, max(0, ($0 - range.lowerBound) / span)) },
+            strongest: InputWindow(x: xs[left], y: ys[top], width: xs[right + 1] - xs[left], height: ys[bottom + 1] - ys[top], share: share),
+            evidence: score)
     }
 }
 
@@ -168,8 +177,9 @@ public struct Hotspot: Sendable, Equatable, Codable {
     }
 
     public init(_ window: EvidenceMap.InputWindow, through mapping: InputMapping) {
-        let region = mapping.photoRegion(inputX: Double(window.x), inputY: Double(window.y),
-                                         width: Double(window.width), height: Double(window.height))
+        let region = mapping.photoRegion(
+            inputX: Double(window.x), inputY: Double(window.y),
+            width: Double(window.width), height: Double(window.height))
         self.init(x: region.x, y: region.y, width: region.width, height: region.height, evidence: window.share)
     }
 }

@@ -39,8 +39,10 @@ extension Classifier {
     public func evidenceMap(for tensor: UnsafeMutablePointer<Float>, probabilities: [Float], grid: Int) -> EvidenceMap {
         var chosen = 0
         for i in probabilities.indices where probabilities[i] > probabilities[chosen] { chosen = i }
-        return EvidenceMap.measure(tensor: tensor, channels: preprocessing.color.channels, width: preprocessing.width,
-                                   height: preprocessing.height, grid: grid) { occluded in
+        return EvidenceMap.measure(
+            tensor: tensor, channels: preprocessing.color.channels, width: preprocessing.width,
+            height: preprocessing.height, grid: grid
+        ) { occluded in
             policy.evidence(self.probabilities(for: occluded), label: chosen)
         }
     }
@@ -48,16 +50,19 @@ extension Classifier {
     /// Adds `hotspot` (and with a heatmap folder, `heatmap` or `heatmap_error`) to the record of `image`,
     /// whose tensor and answer are given. A classifier's evidence is found by occlusion; an anomaly
     /// model's map is its own evidence, at no extra cost.
-    func explain(_ record: inout InspectionRecord, image: Image, tensor: UnsafeMutablePointer<Float>, answer: Answer,
-                 settings: ExplanationSettings) {
+    func explain(
+        _ record: inout InspectionRecord, image: Image, tensor: UnsafeMutablePointer<Float>, answer: Answer,
+        settings: ExplanationSettings
+    ) {
         let map: EvidenceMap
         switch answer {
         case let .probabilities(probabilities):
             map = evidenceMap(for: tensor, probabilities: probabilities, grid: settings.grid)
         case let .anomaly(score, values):
             let layout = anomalyMap!
-            map = EvidenceMap(anomalyMap: values, rows: layout.rows, columns: layout.columns, inputWidth: preprocessing.width,
-                              inputHeight: preprocessing.height, score: score, range: layout.range)
+            map = EvidenceMap(
+                anomalyMap: values, rows: layout.rows, columns: layout.columns, inputWidth: preprocessing.width,
+                inputHeight: preprocessing.height, score: score, range: layout.range)
         }
         do {
             let mapping = try preprocessing.inputMapping(for: image)

@@ -36,9 +36,11 @@ public enum HeatmapOverlay {
         }
         // The strongest window: input pixels -> decoded image pixels -> overlay pixels.
         let window = map.strongest
-        let corners = [mapping.imagePoint(inputX: Double(window.x), inputY: Double(window.y)),
-                       mapping.imagePoint(inputX: Double(window.x + window.width), inputY: Double(window.y + window.height))]
-            .map { (x: min(max(Int(($0.x * scale).rounded()), 0), width - 1), y: min(max(Int(($0.y * scale).rounded()), 0), height - 1)) }
+        let corners = [
+            mapping.imagePoint(inputX: Double(window.x), inputY: Double(window.y)),
+            mapping.imagePoint(inputX: Double(window.x + window.width), inputY: Double(window.y + window.height)),
+        ]
+        .map { (x: min(max(Int(($0.x * scale).rounded()), 0), width - 1), y: min(max(Int(($0.y * scale).rounded()), 0), height - 1)) }
         outline(&pixels, width: width, height: height, left: corners[0].x, top: corners[0].y, right: corners[1].x - 1, bottom: corners[1].y - 1)
         return Image(width: width, height: height, color: .rgb, pixels: pixels)
     }
@@ -78,8 +80,12 @@ public enum HeatmapOverlay {
         let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o644)
         guard descriptor >= 0 else {
             if errno == EEXIST { return false }
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey:
-                "cannot write \(path): \(String(validatingCString: strerror(errno)) ?? "error")"])
+            throw CocoaError(
+                .fileWriteUnknown,
+                userInfo: [
+                    NSLocalizedDescriptionKey:
+                        "cannot write \(path): \(String(validatingCString: strerror(errno)) ?? "error")"
+                ])
         }
         try FileHandle(fileDescriptor: descriptor, closeOnDealloc: true).write(contentsOf: data)
         return true

@@ -23,8 +23,9 @@ final class FolderLock {
                 throw WatchError(description: "cannot lock \(what) (\(path)): \(String(cString: strerror(reason)))")
             }
             let who = holder.map { "process \($0)\(Self.commandLine(of: $0).map { " (\($0))" } ?? "")" } ?? "another process"
-            throw WatchError(description: "\(what) is already used by another auge watch: \(who) holds its lock. "
-                + "Only one watcher may use an inbox or an output folder; stop that one first.")
+            throw WatchError(
+                description: "\(what) is already used by another auge watch: \(who) holds its lock. "
+                    + "Only one watcher may use an inbox or an output folder; stop that one first.")
         }
     }
 

@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Finds the photos that are ready in a hot folder: files a producer has finished writing.
@@ -44,15 +44,16 @@ public final class HotFolder {
         self.ignorePatterns = ignorePatterns
         self.wakeDescriptor = wakeDescriptor
         #if os(Linux)
-        if mode == .inotify {
-            inotifyDescriptor = inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK))
-            guard inotifyDescriptor >= 0,
-                  inotify_add_watch(inotifyDescriptor, folder, UInt32(IN_CLOSE_WRITE | IN_MOVED_TO)) >= 0 else {
-                throw HotFolderError(description: "cannot watch \(folder) with inotify: \(String(validatingCString: strerror(errno)) ?? "")")
+            if mode == .inotify {
+                inotifyDescriptor = inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK))
+                guard inotifyDescriptor >= 0,
+                    inotify_add_watch(inotifyDescriptor, folder, UInt32(IN_CLOSE_WRITE | IN_MOVED_TO)) >= 0
+                else {
+                    throw HotFolderError(description: "cannot watch \(folder) with inotify: \(String(validatingCString: strerror(errno)) ?? "")")
+                }
             }
-        }
         #else
-        if mode == .inotify { throw HotFolderError(description: "inotify is not available here; use --poll SECONDS") }
+            if mode == .inotify { throw HotFolderError(description: "inotify is not available here; use --poll SECONDS") }
         #endif
     }
 
@@ -93,35 +94,36 @@ public final class HotFolder {
 
     private func waitForEvents(timeout: Double) -> [String] {
         #if os(Linux)
-        block(on: [inotifyDescriptor, wakeDescriptor], timeout: timeout)
-        var ready: [String] = []
-        var overflow = false
-        let capacity = 64 * 1024
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
-        defer { buffer.deallocate() }
-        while true {
-            let count = read(inotifyDescriptor, buffer, capacity)
-            guard count > 0 else { break }
-            var offset = 0
-            while offset < count {
-                let event = (buffer + offset).assumingMemoryBound(to: inotify_event.self).pointee
-                let nameLength = Int(event.len)
-                let name = nameLength > 0
-                    ? String(cString: (buffer + offset + MemoryLayout<inotify_event>.size).assumingMemoryBound(to: CChar.self)) : ""
-                if event.mask & UInt32(IN_Q_OVERFLOW) != 0 {
-                    overflow = true
-                } else if !name.isEmpty && !isIgnored(name) && event.mask & UInt32(IN_ISDIR) == 0 {
-                    ready.append((folder as NSString).appendingPathComponent(name))
+            block(on: [inotifyDescriptor, wakeDescriptor], timeout: timeout)
+            var ready: [String] = []
+            var overflow = false
+            let capacity = 64 * 1024
+            let buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
+            defer { buffer.deallocate() }
+            while true {
+                let count = read(inotifyDescriptor, buffer, capacity)
+                guard count > 0 else { break }
+                var offset = 0
+                while offset < count {
+                    let event = (buffer + offset).assumingMemoryBound(to: inotify_event.self).pointee
+                    let nameLength = Int(event.len)
+                    let name =
+                        nameLength > 0
+                        ? String(cString: (buffer + offset + MemoryLayout<inotify_event>.size).assumingMemoryBound(to: CChar.self)) : ""
+                    if event.mask & UInt32(IN_Q_OVERFLOW) != 0 {
+                        overflow = true
+                    } else if !name.isEmpty && !isIgnored(name) && event.mask & UInt32(IN_ISDIR) == 0 {
+                        ready.append((folder as NSString).appendingPathComponent(name))
+                    }
+                    offset += MemoryLayout<inotify_event>.size + nameLength
                 }
-                offset += MemoryLayout<inotify_event>.size + nameLength
             }
-        }
-        // The kernel dropped events: whatever is in the folder now is the truth.
-        guard overflow else { return ready }
-        overflows += 1
-        return scan()
+            // The kernel dropped events: whatever is in the folder now is the truth.
+            guard overflow else { return ready }
+            overflows += 1
+            return scan()
         #else
-        return []
+            return []
         #endif
     }
 

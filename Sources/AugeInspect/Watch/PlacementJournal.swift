@@ -69,8 +69,9 @@ final class PlacementJournal {
         if let intent = open {
             let outputFolder = (journalPath as NSString).deletingLastPathComponent
             guard Self.isPath(intent.source, inside: inbox), intent.target.map({ Self.isPath($0, inside: outputFolder) }) ?? true else {
-                throw WatchError(description: "\(journalPath) is damaged: its open entry moves \(intent.source) to \(intent.target ?? "nowhere"), "
-                                 + "outside the inbox \(inbox) or the output folder; look at it, then remove it to start")
+                throw WatchError(
+                    description: "\(journalPath) is damaged: its open entry moves \(intent.source) to \(intent.target ?? "nowhere"), "
+                        + "outside the inbox \(inbox) or the output folder; look at it, then remove it to start")
             }
             if !lastLineHasID(intent.id) { try appendRecord(intent.line) }
             try complete(intent)
@@ -192,11 +193,11 @@ final class PlacementJournal {
     /// Flushes an appended file's data (and its size), not its timestamps.
     private func dataSync(_ handle: FileHandle) throws {
         #if os(Linux)
-        guard fdatasync(handle.fileDescriptor) == 0 else {
-            throw WatchError(description: "cannot sync: \(String(validatingCString: strerror(errno)) ?? "")")
-        }
+            guard fdatasync(handle.fileDescriptor) == 0 else {
+                throw WatchError(description: "cannot sync: \(String(validatingCString: strerror(errno)) ?? "")")
+            }
         #else
-        try handle.synchronize()
+            try handle.synchronize()
         #endif
     }
 

@@ -52,8 +52,10 @@ public final class Watcher {
     public var observer: (any WatchObserver)?
 
     /// `emit` receives each results line (for `--jsonl`); `log` receives messages for people.
-    public init(options: Options, modelPath: String, loadModel: @escaping ModelLoader,
-                log: @escaping (String) -> Void, emit: @escaping (String) -> Void) throws {
+    public init(
+        options: Options, modelPath: String, loadModel: @escaping ModelLoader,
+        log: @escaping (String) -> Void, emit: @escaping (String) -> Void
+    ) throws {
         self.options = options
         self.loadModel = loadModel
         self.modelPath = modelPath
@@ -90,16 +92,18 @@ public final class Watcher {
         if let recovered = try journal.recover(inbox: options.inbox) {
             log("auge watch: completed \(recovered.source) after an interrupted run")
         }
-        let hotFolder = try HotFolder(folder: options.inbox, mode: options.mode, ignorePatterns: options.ignorePatterns,
-                                      wakeDescriptor: signals.readDescriptor)
+        let hotFolder = try HotFolder(
+            folder: options.inbox, mode: options.mode, ignorePatterns: options.ignorePatterns,
+            wakeDescriptor: signals.readDescriptor)
         var queue = PendingFiles(settle: options.settle)
         // Backlog first, oldest first; files written moments ago must settle before they are trusted.
         for path in hotFolder.scan() where !(options.keep && journal.isKept(path)) {
             queue.add(path, vouched: false, backlog: true)
         }
         var nextStatus = Date().timeIntervalSince1970 + options.statusInterval
-        log("auge watch: watching \(options.inbox) (\(options.mode == .inotify ? "inotify" : "polling")), "
-            + "results in \((options.outputFolder as NSString).appendingPathComponent("results.jsonl")), model \(modelName)")
+        log(
+            "auge watch: watching \(options.inbox) (\(options.mode == .inotify ? "inotify" : "polling")), "
+                + "results in \((options.outputFolder as NSString).appendingPathComponent("results.jsonl")), model \(modelName)")
         while true {
             while let (path, arrival) = queue.next() {
                 observer?.watcherWaiting(queueDepth: queue.count + 1)
@@ -131,14 +135,18 @@ public final class Watcher {
     private func process(_ path: String, arrival: Double?) throws {
         guard FileManager.default.fileExists(atPath: path) else { return }  // already handled (a repeated event)
         if options.keep && journal.isKept(path) { return }
-        let record = classifier.inspect(path: path, decoder: decoder, includeScores: options.includeScores,
-                                        explanation: options.explanation)
+        let record = classifier.inspect(
+            path: path, decoder: decoder, includeScores: options.includeScores,
+            explanation: options.explanation)
         let target = options.keep ? nil : uniqueTarget(for: record)
         let id = UUID().uuidString.lowercased()
-        let line = WatchRecord(record: record, id: id, time: Date(), movedTo: target, model: modelName, modelSHA256: modelSHA256,
-                               threshold: classifier.policy.threshold).jsonLine()
-        let intent = PlacementJournal.Intent(id: id, source: path, target: target,
-                                             sidecar: record.error.map { "\(path): \($0)\n" }, line: line)
+        let line = WatchRecord(
+            record: record, id: id, time: Date(), movedTo: target, model: modelName, modelSHA256: modelSHA256,
+            threshold: classifier.policy.threshold
+        ).jsonLine()
+        let intent = PlacementJournal.Intent(
+            id: id, source: path, target: target,
+            sidecar: record.error.map { "\(path): \($0)\n" }, line: line)
         try journal.place(intent)
         let latency = arrival.map { Date().timeIntervalSince1970 - $0 }
         stats.add(record, latency: latency)
@@ -303,8 +311,9 @@ struct WatchRecord: Encodable {
     }()
 
     func jsonLine() -> String {
-        let rounded = WatchRecord(record: ResultFormatter.roundedForOutput(record), id: id, time: time, movedTo: movedTo, model: model,
-                                  modelSHA256: modelSHA256, threshold: threshold)
+        let rounded = WatchRecord(
+            record: ResultFormatter.roundedForOutput(record), id: id, time: time, movedTo: movedTo, model: model,
+            modelSHA256: modelSHA256, threshold: threshold)
         // Encoding strings, numbers and dates cannot fail.
         return String(decoding: try! ResultFormatter.encoder.encode(rounded), as: UTF8.self)
     }
@@ -333,8 +342,9 @@ struct WatchStatistics {
         func percentile(_ p: Double) -> String {
             sorted.isEmpty ? "-" : String(format: "%.1f", sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] * 1000)
         }
-        let line = String(format: "auge watch: %d %@ done, %.1f files/s, latency p50 %@ ms p99 %@ ms, queue %d, errors %d",
-                          done, (done == 1 ? "file" : "files") as NSString, rate, percentile(0.5), percentile(0.99), queueDepth, errors)
+        let line = String(
+            format: "auge watch: %d %@ done, %.1f files/s, latency p50 %@ ms p99 %@ ms, queue %d, errors %d",
+            done, (done == 1 ? "file" : "files") as NSString, rate, percentile(0.5), percentile(0.99), queueDepth, errors)
         latencies.removeAll(keepingCapacity: true)
         windowStart = now
         windowCount = 0

@@ -17,9 +17,13 @@ public func annotateONNX(_ data: Data, name: String, metadata: ModelMetadata) th
     } catch {
         throw ONNXError(.invalidMetadata, file: name, "metadata: \(error)")
     }
-    model.metadataProps = model.metadataProps.filter { !$0.key.hasPrefix("auge.") } + entries.map { entry in
-        Onnx_StringStringEntryProto.with { $0.key = entry.key; $0.value = entry.value }
-    }
+    model.metadataProps =
+        model.metadataProps.filter { !$0.key.hasPrefix("auge.") }
+        + entries.map { entry in
+            Onnx_StringStringEntryProto.with {
+                $0.key = entry.key; $0.value = entry.value
+            }
+        }
     do {
         return try model.serializedBytes()
     } catch {

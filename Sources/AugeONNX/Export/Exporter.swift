@@ -18,12 +18,18 @@ public func exportONNX(graph: Graph, metadata: ModelMetadata?, producerVersion: 
     model.irVersion = 8
     model.producerName = "auge"
     model.producerVersion = producerVersion
-    model.opsetImport = [Onnx_OperatorSetIdProto.with { $0.domain = ""; $0.version = Int64(exportedOpsetVersion) }]
+    model.opsetImport = [
+        Onnx_OperatorSetIdProto.with {
+            $0.domain = ""; $0.version = Int64(exportedOpsetVersion)
+        }
+    ]
     model.graph = try exporter.export()
     if let metadata {
         do {
             model.metadataProps = try metadata.properties().map { entry in
-                Onnx_StringStringEntryProto.with { $0.key = entry.key; $0.value = entry.value }
+                Onnx_StringStringEntryProto.with {
+                    $0.key = entry.key; $0.value = entry.value
+                }
             }
         } catch {
             throw ONNXError(.invalidMetadata, file: graph.name, "metadata: \(error)")
@@ -123,20 +129,22 @@ private struct GraphExporter {
         let perChannel = weight.count / max(1, scales.count)
         let integers = weight.data.indices.map { i in Int8(min(max((weight.data[i] / scales[i / perChannel]).rounded(.toNearestOrEven), -127), 127)) }
         let quantized = names.unique(base + ".quantized")
-        proto.initializer.append(Onnx_TensorProto.with {
-            $0.name = quantized
-            $0.dataType = Int32(Onnx_TensorProto.DataType.int8.rawValue)
-            $0.dims = weight.shape.map { Int64($0) }
-            $0.rawData = Data(integers.map { UInt8(bitPattern: $0) })
-        })
+        proto.initializer.append(
+            Onnx_TensorProto.with {
+                $0.name = quantized
+                $0.dataType = Int32(Onnx_TensorProto.DataType.int8.rawValue)
+                $0.dims = weight.shape.map { Int64($0) }
+                $0.rawData = Data(integers.map { UInt8(bitPattern: $0) })
+            })
         let scaleName = initializer(base + ".scale", Tensor(shape: [scales.count], data: scales))
         let zeroName = names.unique(base + ".zero_point")
-        proto.initializer.append(Onnx_TensorProto.with {
-            $0.name = zeroName
-            $0.dataType = Int32(Onnx_TensorProto.DataType.int8.rawValue)
-            $0.dims = [Int64(scales.count)]
-            $0.rawData = Data(repeating: 0, count: scales.count)
-        })
+        proto.initializer.append(
+            Onnx_TensorProto.with {
+                $0.name = zeroName
+                $0.dataType = Int32(Onnx_TensorProto.DataType.int8.rawValue)
+                $0.dims = [Int64(scales.count)]
+                $0.rawData = Data(repeating: 0, count: scales.count)
+            })
         let output = names.unique(base)
         append("DequantizeLinear", names.unique(base + "/dequantize"), inputs: [quantized, scaleName, zeroName], outputs: [output], [.int("axis", 0)])
         return output
@@ -144,23 +152,25 @@ private struct GraphExporter {
 
     private mutating func integerInitializer(_ base: String, _ values: [Int]) -> String {
         let name = names.unique(base)
-        proto.initializer.append(Onnx_TensorProto.with {
-            $0.name = name
-            $0.dataType = Int32(Onnx_TensorProto.DataType.int64.rawValue)
-            $0.dims = [Int64(values.count)]
-            $0.int64Data = values.map { Int64($0) }
-        })
+        proto.initializer.append(
+            Onnx_TensorProto.with {
+                $0.name = name
+                $0.dataType = Int32(Onnx_TensorProto.DataType.int64.rawValue)
+                $0.dims = [Int64(values.count)]
+                $0.int64Data = values.map { Int64($0) }
+            })
         return name
     }
 
     private mutating func append(_ op: String, _ name: String, inputs: [String], outputs: [String], _ attributes: [Onnx_AttributeProto] = []) {
-        proto.node.append(Onnx_NodeProto.with {
-            $0.opType = op
-            $0.name = name
-            $0.input = inputs
-            $0.output = outputs
-            $0.attribute = attributes
-        })
+        proto.node.append(
+            Onnx_NodeProto.with {
+                $0.opType = op
+                $0.name = name
+                $0.input = inputs
+                $0.output = outputs
+                $0.attribute = attributes
+            })
     }
 
     /// The height and width of an NCHW value, from shape inference at batch 1.
@@ -184,11 +194,13 @@ private struct GraphExporter {
         case .convolution(let c):
             var inputs = [x, c.weightScales.map { int8Weight("\(name).weight", c.weight, scales: $0) } ?? initializer("\(name).weight", c.weight)]
             if let bias = c.bias { inputs.append(initializer("\(name).bias", bias)) }
-            append("Conv", name, inputs: inputs, outputs: outputs, [
-                .ints("kernel_shape", [c.kernel.0, c.kernel.1]), .ints("strides", [c.strides.0, c.strides.1]),
-                .ints("dilations", [c.dilations.0, c.dilations.1]), .ints("pads", [c.pads.top, c.pads.left, c.pads.bottom, c.pads.right]),
-                .int("group", c.groups),
-            ])
+            append(
+                "Conv", name, inputs: inputs, outputs: outputs,
+                [
+                    .ints("kernel_shape", [c.kernel.0, c.kernel.1]), .ints("strides", [c.strides.0, c.strides.1]),
+                    .ints("dilations", [c.dilations.0, c.dilations.1]), .ints("pads", [c.pads.top, c.pads.left, c.pads.bottom, c.pads.right]),
+                    .int("group", c.groups),
+                ])
         case .batchNormalization(let b):
             let parameters = [("scale", b.scale), ("bias", b.bias), ("mean", b.mean), ("var", b.variance)].map { role, values in
                 initializer("\(name).\(role)", Tensor(shape: [values.count], data: values))
@@ -232,10 +244,17 @@ private struct GraphExporter {
             // Opset 13 form: X, roi (unused), scales. Scales rather than sizes, as the batch stays open;
             // out / in gives back exactly out on import (floor of in * scale).
             let input = try spatialSize(of: x, node: node.name)
-            let scales = initializer("\(name).scales", Tensor(shape: [4], data: [1, 1, Float(height) / Float(input.height),
-                                                                               Float(width) / Float(input.width)]))
-            append("Resize", name, inputs: [x, "", scales], outputs: outputs,
-                   [.string("mode", "linear"), .string("coordinate_transformation_mode", "half_pixel")])
+            let scales = initializer(
+                "\(name).scales",
+                Tensor(
+                    shape: [4],
+                    data: [
+                        1, 1, Float(height) / Float(input.height),
+                        Float(width) / Float(input.width),
+                    ]))
+            append(
+                "Resize", name, inputs: [x, "", scales], outputs: outputs,
+                [.string("mode", "linear"), .string("coordinate_transformation_mode", "half_pixel")])
         case .identity:
             append("Identity", name, inputs: [x], outputs: outputs)
         }
@@ -263,11 +282,12 @@ private struct GraphExporter {
             // QuantizeLinear then DequantizeLinear, sharing one scale and one typed zero point.
             let scaleName = initializer("\(name).scale", Tensor(shape: [], data: [scale]))
             let zeroName = names.unique("\(name).zero_point")
-            proto.initializer.append(Onnx_TensorProto.with {
-                $0.name = zeroName
-                $0.dataType = Int32((lower < 0 ? Onnx_TensorProto.DataType.int8 : .uint8).rawValue)
-                $0.rawData = Data([UInt8(bitPattern: Int8(truncatingIfNeeded: Int(zeroPoint)))])
-            })
+            proto.initializer.append(
+                Onnx_TensorProto.with {
+                    $0.name = zeroName
+                    $0.dataType = Int32((lower < 0 ? Onnx_TensorProto.DataType.int8 : .uint8).rawValue)
+                    $0.rawData = Data([UInt8(bitPattern: Int8(truncatingIfNeeded: Int(zeroPoint)))])
+                })
             let quantized = names.unique("\(outputs[0])/quantized")
             append("QuantizeLinear", names.unique("\(name)/quantize"), inputs: [x, scaleName, zeroName], outputs: [quantized])
             append("DequantizeLinear", name, inputs: [quantized, scaleName, zeroName], outputs: outputs)
@@ -277,18 +297,26 @@ private struct GraphExporter {
 
 private extension Onnx_AttributeProto {
     static func int(_ name: String, _ value: Int) -> Self {
-        .with { $0.name = name; $0.type = .int; $0.i = Int64(value) }
+        .with {
+            $0.name = name; $0.type = .int; $0.i = Int64(value)
+        }
     }
 
     static func ints(_ name: String, _ values: [Int]) -> Self {
-        .with { $0.name = name; $0.type = .ints; $0.ints = values.map { Int64($0) } }
+        .with {
+            $0.name = name; $0.type = .ints; $0.ints = values.map { Int64($0) }
+        }
     }
 
     static func float(_ name: String, _ value: Float) -> Self {
-        .with { $0.name = name; $0.type = .float; $0.f = value }
+        .with {
+            $0.name = name; $0.type = .float; $0.f = value
+        }
     }
 
     static func string(_ name: String, _ value: String) -> Self {
-        .with { $0.name = name; $0.type = .string; $0.s = Data(value.utf8) }
+        .with {
+            $0.name = name; $0.type = .string; $0.s = Data(value.utf8)
+        }
     }
 }

@@ -87,12 +87,13 @@ extension GraphImporter {
         let (shape, leftIndices, rightIndices) = try ShapeRules.broadcastIndices(left.shape, right.shape)
         switch (left.elements, right.elements) {
         case (.floats(let l), .floats(let r)):
-            let operation: (Float, Float) -> Float = switch scope.op {
-            case "Add": (+)
-            case "Sub": (-)
-            case "Mul": (*)
-            default: (/)
-            }
+            let operation: (Float, Float) -> Float =
+                switch scope.op {
+                case "Add": (+)
+                case "Sub": (-)
+                case "Mul": (*)
+                default: (/)
+                }
             return ConstantTensor(shape: shape, floats: zip(leftIndices, rightIndices).map { operation(l[$0], r[$1]) })
         case (.integers(let l), .integers(let r)):
             let results = try zip(leftIndices, rightIndices).map { i, j throws(SymbolicInt.Unrepresentable) -> SymbolicInt in

@@ -114,22 +114,26 @@ struct TensorDecoder {
 
         switch Onnx_TensorProto.DataType(rawValue: Int(proto.dataType)) {
         case .float:
-            let values = hasRaw
+            let values =
+                hasRaw
                 ? try raw(4) { Float(bitPattern: UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: $1, as: UInt32.self))) }
                 : try checked(proto.floatData, "float_data")
             return ConstantTensor(shape: shape, floats: values)
         case .double:
-            let values = hasRaw
+            let values =
+                hasRaw
                 ? try raw(8) { Double(bitPattern: UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: $1, as: UInt64.self))) }
                 : try checked(proto.doubleData, "double_data")
             return ConstantTensor(shape: shape, floats: values.map { Float($0) })
         case .int64:
-            let values = hasRaw
+            let values =
+                hasRaw
                 ? try raw(8) { Int64(littleEndian: $0.loadUnaligned(fromByteOffset: $1, as: Int64.self)) }
                 : try checked(proto.int64Data, "int64_data")
             return ConstantTensor(shape: shape, integers: values.map { .known(Int($0)) })
         case .int32:
-            let values = hasRaw
+            let values =
+                hasRaw
                 ? try raw(4) { Int32(littleEndian: $0.loadUnaligned(fromByteOffset: $1, as: Int32.self)) }
                 : try checked(proto.int32Data, "int32_data")
             return ConstantTensor(shape: shape, integers: values.map { .known(Int($0)) })
@@ -137,7 +141,8 @@ struct TensorDecoder {
             // Without raw_data, ONNX keeps 8-bit values in int32_data.
             let signed = proto.dataType == Int32(Onnx_TensorProto.DataType.int8.rawValue)
             let range = signed ? -128...127 : 0...255
-            let values = hasRaw
+            let values =
+                hasRaw
                 ? try raw(1) { signed ? Int($0.load(fromByteOffset: $1, as: Int8.self)) : Int($0.load(fromByteOffset: $1, as: UInt8.self)) }
                 : try checked(proto.int32Data, "int32_data").map { Int($0) }
             guard values.allSatisfy(range.contains) else { throw fail(.invalidTensor, "has values outside \(range) for its type \(typeName(Int(proto.dataType)))") }

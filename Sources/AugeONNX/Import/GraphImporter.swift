@@ -106,8 +106,9 @@ struct GraphImporter {
             let op = node.domain.isEmpty || node.domain == "ai.onnx" ? node.opType : "\(node.domain).\(node.opType)"
             return node.name.isEmpty ? "#\(index) (\(op))" : "'\(node.name)' (\(op))"
         }
-        throw fail(.unsupportedOperator,
-                   "unsupported operators at opset \(opset): \(list.joined(separator: ", ")). Auge reads \(Self.supportedOperators.sorted().joined(separator: ", ")).")
+        throw fail(
+            .unsupportedOperator,
+            "unsupported operators at opset \(opset): \(list.joined(separator: ", ")). Auge reads \(Self.supportedOperators.sorted().joined(separator: ", ")).")
     }
 
     private func inputShape(_ input: Onnx_ValueInfoProto) throws -> [SymbolicInt] {
@@ -128,11 +129,12 @@ struct GraphImporter {
             case .dimParam where axis == 0, nil where axis == 0:
                 shape.append(.batch)
             default:
-                let shown = switch dim.value {
-                case .dimValue(let value): String(value)
-                case .dimParam(let name): "'\(name)'"
-                case nil: "unknown"
-                }
+                let shown =
+                    switch dim.value {
+                    case .dimValue(let value): String(value)
+                    case .dimParam(let name): "'\(name)'"
+                    case nil: "unknown"
+                    }
                 throw fail(.invalidShape, "graph input '\(input.name)' has dimension \(shown) at axis \(axis); only the batch (axis 0) may be open, the others must be positive sizes")
             }
         }
@@ -193,8 +195,10 @@ struct GraphImporter {
     // MARK: Helpers for the operator mappings
 
     /// Appends an engine node writing one runtime value of `shape`.
-    mutating func emit(_ scope: NodeScope, _ operation: Operation, inputs: [String], output: String, shape: [SymbolicInt],
-                       name: String? = nil) throws {
+    mutating func emit(
+        _ scope: NodeScope, _ operation: Operation, inputs: [String], output: String, shape: [SymbolicInt],
+        name: String? = nil
+    ) throws {
         guard let perBatch = SymbolicInt.product(shape), perBatch.coefficient <= maximumElements, perBatch.coefficient > 0 else {
             throw scope.fail(.limitExceeded, "output shape \(shape) is empty or has more than \(maximumElements) elements")
         }

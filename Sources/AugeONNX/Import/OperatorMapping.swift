@@ -146,14 +146,16 @@ extension GraphImporter {
             bias = Tensor(shape: [outChannels], data: bias!.data)
         }
         let geometry = try windowGeometry(scope, input: shape, kernel: (weight.shape[2], weight.shape[3]), ceilMode: false, allowDilation: true)
-        var convolution = Convolution(weight: weight, bias: bias, strides: geometry.strides, dilations: geometry.dilations,
-                                      pads: geometry.pads, groups: groups)
+        var convolution = Convolution(
+            weight: weight, bias: bias, strides: geometry.strides, dilations: geometry.dilations,
+            pads: geometry.pads, groups: groups)
         // Int8 weights (a DequantizeLinear folded above) stay known as such, per output channel.
         if let scales = try constant(scope, weightName, "weight").symmetricInt8Scales {
             convolution.weightScales = scales.count == 1 ? [Float](repeating: scales[0], count: outChannels) : scales
         }
-        try emit(scope, .convolution(convolution), inputs: [x], output: scope.output,
-                 shape: [shape[0], .known(outChannels), .known(geometry.output.0), .known(geometry.output.1)])
+        try emit(
+            scope, .convolution(convolution), inputs: [x], output: scope.output,
+            shape: [shape[0], .known(outChannels), .known(geometry.output.0), .known(geometry.output.1)])
     }
 
     private mutating func importBatchNormalization(_ scope: NodeScope) throws {
@@ -174,8 +176,9 @@ extension GraphImporter {
             guard tensor.count == channels else { throw scope.fail(.invalidShape, "\(role) has \(tensor.count) values for \(channels) channels") }
             return tensor.data
         }
-        let normalization = BatchNormalization(scale: parameters[0], bias: parameters[1], mean: parameters[2], variance: parameters[3],
-                                               epsilon: try a.float("epsilon", default: 1e-5))
+        let normalization = BatchNormalization(
+            scale: parameters[0], bias: parameters[1], mean: parameters[2], variance: parameters[3],
+            epsilon: try a.float("epsilon", default: 1e-5))
         try emit(scope, .batchNormalization(normalization), inputs: [x], output: scope.output, shape: shape)
     }
 
@@ -250,7 +253,8 @@ extension GraphImporter {
     // MARK: Pooling
 
     private mutating func windowGeometry(_ scope: NodeScope, input: [SymbolicInt], kernel: (Int, Int), ceilMode: Bool, allowDilation: Bool) throws
-        -> (strides: (Int, Int), dilations: (Int, Int), pads: (top: Int, left: Int, bottom: Int, right: Int), output: (Int, Int)) {
+        -> (strides: (Int, Int), dilations: (Int, Int), pads: (top: Int, left: Int, bottom: Int, right: Int), output: (Int, Int))
+    {
         let a = scope.attributes
         let strides = try a.ints("strides") ?? [1, 1]
         let dilations = try a.ints("dilations") ?? [1, 1]
@@ -263,12 +267,16 @@ extension GraphImporter {
             throw scope.fail(.invalidShape, "spatial size of input \(input) is not known")
         }
         let autoPad = try a.string("auto_pad", default: "NOTSET")
-        let vertical = try ShapeRules.window(input: height, kernel: kernel.0, stride: strides[0], dilation: dilations[0],
-                                             pads: (pads[0], pads[2]), autoPad: autoPad, ceilMode: ceilMode)
-        let horizontal = try ShapeRules.window(input: width, kernel: kernel.1, stride: strides[1], dilation: dilations[1],
-                                               pads: (pads[1], pads[3]), autoPad: autoPad, ceilMode: ceilMode)
-        return ((strides[0], strides[1]), (dilations[0], dilations[1]),
-                (vertical.pads.0, horizontal.pads.0, vertical.pads.1, horizontal.pads.1), (vertical.output, horizontal.output))
+        let vertical = try ShapeRules.window(
+            input: height, kernel: kernel.0, stride: strides[0], dilation: dilations[0],
+            pads: (pads[0], pads[2]), autoPad: autoPad, ceilMode: ceilMode)
+        let horizontal = try ShapeRules.window(
+            input: width, kernel: kernel.1, stride: strides[1], dilation: dilations[1],
+            pads: (pads[1], pads[3]), autoPad: autoPad, ceilMode: ceilMode)
+        return (
+            (strides[0], strides[1]), (dilations[0], dilations[1]),
+            (vertical.pads.0, horizontal.pads.0, vertical.pads.1, horizontal.pads.1), (vertical.output, horizontal.output)
+        )
     }
 
     private mutating func importPooling(_ scope: NodeScope) throws {
@@ -285,10 +293,12 @@ extension GraphImporter {
         if kernel[0] <= max(geometry.pads.top, geometry.pads.bottom) || kernel[1] <= max(geometry.pads.left, geometry.pads.right) {
             throw scope.fail(.invalidShape, "pads \(geometry.pads) must be smaller than the kernel \(kernel)")
         }
-        let pooling = Pooling(kernel: (kernel[0], kernel[1]), strides: geometry.strides, pads: geometry.pads, ceilMode: ceilMode,
-                              countIncludePad: try a.int("count_include_pad", default: 0) != 0)
-        try emit(scope, scope.op == "MaxPool" ? .maxPool(pooling) : .averagePool(pooling), inputs: [x], output: scope.output,
-                 shape: [shape[0], shape[1], .known(geometry.output.0), .known(geometry.output.1)])
+        let pooling = Pooling(
+            kernel: (kernel[0], kernel[1]), strides: geometry.strides, pads: geometry.pads, ceilMode: ceilMode,
+            countIncludePad: try a.int("count_include_pad", default: 0) != 0)
+        try emit(
+            scope, scope.op == "MaxPool" ? .maxPool(pooling) : .averagePool(pooling), inputs: [x], output: scope.output,
+            shape: [shape[0], shape[1], .known(geometry.output.0), .known(geometry.output.1)])
     }
 
     /// ReduceMean over both spatial axes is a global average pool (what `x.mean([2, 3])` exports).
@@ -307,8 +317,9 @@ extension GraphImporter {
         let intermediate = names.unique("\(scope.output)/pooled")
         try emit(scope, .globalAveragePool, inputs: [x], output: intermediate, shape: pooled)
         let squeezed = Array(pooled[0..<2])
-        try emit(scope, .reshape(shape: reshapeTarget(from: pooled, to: squeezed)), inputs: [intermediate], output: scope.output,
-                 shape: squeezed, name: names.unique("\(scope.engineName)/squeeze"))
+        try emit(
+            scope, .reshape(shape: reshapeTarget(from: pooled, to: squeezed)), inputs: [intermediate], output: scope.output,
+            shape: squeezed, name: names.unique("\(scope.engineName)/squeeze"))
     }
 
     /// ReduceMin / ReduceMax over one axis (axes an attribute before opset 18, an input since).
@@ -330,8 +341,9 @@ extension GraphImporter {
         try emit(scope, .reduce(reduction, axis: axis), inputs: [x], output: intermediate, shape: kept)
         var squeezed = kept
         squeezed.remove(at: axis)
-        try emit(scope, .reshape(shape: reshapeTarget(from: kept, to: squeezed)), inputs: [intermediate], output: scope.output,
-                 shape: squeezed, name: names.unique("\(scope.engineName)/squeeze"))
+        try emit(
+            scope, .reshape(shape: reshapeTarget(from: kept, to: squeezed)), inputs: [intermediate], output: scope.output,
+            shape: squeezed, name: names.unique("\(scope.engineName)/squeeze"))
     }
 
     /// Resize of the spatial axes of an NCHW tensor, bilinear with half-pixel centres (the form PyTorch's
@@ -376,8 +388,9 @@ extension GraphImporter {
             throw scope.fail(.invalidGraph, "Resize needs scales or sizes")
         }
         guard output.height > 0, output.width > 0 else { throw scope.fail(.invalidShape, "Resize to \(output.width)x\(output.height)") }
-        try emit(scope, .resize(height: output.height, width: output.width), inputs: [x], output: scope.output,
-                 shape: [shape[0], shape[1], .known(output.height), .known(output.width)])
+        try emit(
+            scope, .resize(height: output.height, width: output.width), inputs: [x], output: scope.output,
+            shape: [shape[0], shape[1], .known(output.height), .known(output.width)])
     }
 
     // MARK: Shape-changing operators
@@ -460,7 +473,8 @@ extension GraphImporter {
         let allowZero = try scope.attributes.int("allowzero", default: 0) != 0
         let result = try reshaped(shape, to: target, allowZero: allowZero)
         // Keep the file's own 0 / -1 where they say it; resolve only what involves the batch.
-        let engineTarget = target.allSatisfy({ !$0.timesBatch }) && !(allowZero && target.contains(.known(0)))
+        let engineTarget =
+            target.allSatisfy({ !$0.timesBatch }) && !(allowZero && target.contains(.known(0)))
             ? target.map(\.coefficient) : reshapeTarget(from: shape, to: result)
         try emit(scope, .reshape(shape: engineTarget), inputs: [x], output: scope.output, shape: result)
     }
@@ -538,13 +552,15 @@ extension GraphImporter {
             let c = try floatConstant(scope, biasName, "C")
             // C broadcasts to [M, N]; the engine keeps one row of N (or a scalar repeated).
             guard c.shape.dropFirst(max(0, c.shape.count - 1)).allSatisfy({ $0 == outFeatures || $0 == 1 }),
-                  c.shape.dropLast().allSatisfy({ $0 == 1 }) else {
+                c.shape.dropLast().allSatisfy({ $0 == 1 })
+            else {
                 throw scope.fail(.unsupportedOperator, "bias C of shape \(c.shape) is not a row of \(outFeatures) or a scalar")
             }
             bias = Tensor(shape: [outFeatures], data: c.count == outFeatures ? c.data : Array(repeating: c.data[0], count: outFeatures))
         }
-        let layer = FullyConnected(weight: weight, bias: bias, transB: transB, alpha: try a.float("alpha", default: 1),
-                                   beta: try a.float("beta", default: 1))
+        let layer = FullyConnected(
+            weight: weight, bias: bias, transB: transB, alpha: try a.float("alpha", default: 1),
+            beta: try a.float("beta", default: 1))
         try emit(scope, .fullyConnected(layer), inputs: [x], output: scope.output, shape: [shape[0], .known(outFeatures)])
     }
 
@@ -573,8 +589,9 @@ extension GraphImporter {
         let flatName = names.unique("\(scope.output)/flat"), softmaxName = names.unique("\(scope.output)/softmax")
         try emit(scope, .flatten(axis: axis), inputs: [x], output: flatName, shape: flat, name: names.unique("\(scope.engineName)/flatten"))
         try emit(scope, .softmax(axis: 1), inputs: [flatName], output: softmaxName, shape: flat)
-        try emit(scope, .reshape(shape: reshapeTarget(from: flat, to: shape)), inputs: [softmaxName], output: scope.output, shape: shape,
-                 name: names.unique("\(scope.engineName)/unflatten"))
+        try emit(
+            scope, .reshape(shape: reshapeTarget(from: flat, to: shape)), inputs: [softmaxName], output: scope.output, shape: shape,
+            name: names.unique("\(scope.engineName)/unflatten"))
     }
 
     private mutating func importDropout(_ scope: NodeScope) throws {

@@ -43,11 +43,14 @@ extension GraphImporter {
         }
         let (scale, zeroPoint, _) = try quantizationParameters(scope)
         guard scale == quantized.scale, zeroPoint == quantized.zeroPoint else {
-            throw scope.fail(.unsupportedOperator, "dequantizes with scale \(scale) and zero point \(zeroPoint), but '\(x)' was quantized with "
-                + "\(quantized.scale) and \(quantized.zeroPoint); Auge takes a pair that agrees")
+            throw scope.fail(
+                .unsupportedOperator,
+                "dequantizes with scale \(scale) and zero point \(zeroPoint), but '\(x)' was quantized with "
+                    + "\(quantized.scale) and \(quantized.zeroPoint); Auge takes a pair that agrees")
         }
-        let fakeQuantize = Activation.fakeQuantize(scale: scale, zeroPoint: Float(zeroPoint), lower: Float(quantized.range.lowerBound),
-                                                   upper: Float(quantized.range.upperBound))
+        let fakeQuantize = Activation.fakeQuantize(
+            scale: scale, zeroPoint: Float(zeroPoint), lower: Float(quantized.range.lowerBound),
+            upper: Float(quantized.range.upperBound))
         try emit(scope, .activation(fakeQuantize), inputs: [quantized.source], output: scope.output, shape: quantized.shape)
     }
 
@@ -55,12 +58,13 @@ extension GraphImporter {
     func foldDequantize(_ scope: NodeScope, _ x: ConstantTensor, scale: ConstantTensor, zeroPoint: ConstantTensor?) throws -> ConstantTensor {
         guard let values = x.knownIntegers else { throw scope.fail(.invalidTensor, "dequantizes a tensor that is not integer") }
         guard let scales = scale.floats else { throw scope.fail(.invalidTensor, "scale is not a float tensor") }
-        let zeros = try zeroPoint.map { zero -> [Int] in
-            guard let known = zero.knownIntegers, known.count == scales.count else {
-                throw scope.fail(.invalidTensor, "zero point has \(zero.count) values for \(scales.count) scales")
-            }
-            return known
-        } ?? [Int](repeating: 0, count: scales.count)
+        let zeros =
+            try zeroPoint.map { zero -> [Int] in
+                guard let known = zero.knownIntegers, known.count == scales.count else {
+                    throw scope.fail(.invalidTensor, "zero point has \(zero.count) values for \(scales.count) scales")
+                }
+                return known
+            } ?? [Int](repeating: 0, count: scales.count)
         guard try scope.attributes.int("block_size", default: 0) == 0 else {
             throw scope.fail(.unsupportedOperator, "blocked dequantization (block_size) is not supported")
         }
@@ -77,10 +81,12 @@ extension GraphImporter {
             throw scope.fail(.invalidShape, "has \(scales.count) scales for axis \(axis) of a tensor of shape \(x.shape)")
         }
         let inner = x.shape[(axis + 1)...].reduce(1, *), length = x.shape[axis]
-        var result = ConstantTensor(shape: x.shape, floats: values.indices.map { i in
-            let channel = (i / inner) % length
-            return Float(values[i] - zeros[channel]) * scales[channel]
-        })
+        var result = ConstantTensor(
+            shape: x.shape,
+            floats: values.indices.map { i in
+                let channel = (i / inner) % length
+                return Float(values[i] - zeros[channel]) * scales[channel]
+            })
         if symmetric && axis == 0 { result.symmetricInt8Scales = scales }
         return result
     }
@@ -92,10 +98,12 @@ extension GraphImporter {
         }
         let range = zeroPoint?.eightBitRange ?? 0...255
         let zero = zeroPoint?.knownIntegers?.first ?? 0
-        var result = ConstantTensor(shape: x.shape, integers: floats.map { value in
-            let rounded = (value / s).rounded(.toNearestOrEven) + Float(zero)
-            return .known(Int(min(max(rounded, Float(range.lowerBound)), Float(range.upperBound))))
-        })
+        var result = ConstantTensor(
+            shape: x.shape,
+            integers: floats.map { value in
+                let rounded = (value / s).rounded(.toNearestOrEven) + Float(zero)
+                return .known(Int(min(max(rounded, Float(range.lowerBound)), Float(range.upperBound))))
+            })
         result.eightBitRange = range
         return result
     }

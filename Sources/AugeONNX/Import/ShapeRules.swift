@@ -59,8 +59,10 @@ enum ShapeRules {
 
     /// Window geometry of Conv and pooling along one spatial axis: resolves auto_pad and returns the
     /// padding and output size, refusing windows that do not fit.
-    static func window(input: Int, kernel: Int, stride: Int, dilation: Int, pads: (Int, Int), autoPad: String,
-                       ceilMode: Bool) throws(Mismatch) -> (pads: (Int, Int), output: Int) {
+    static func window(
+        input: Int, kernel: Int, stride: Int, dilation: Int, pads: (Int, Int), autoPad: String,
+        ceilMode: Bool
+    ) throws(Mismatch) -> (pads: (Int, Int), output: Int) {
         guard kernel > 0, stride > 0, dilation > 0 else {
             throw Mismatch(reason: "kernel \(kernel), stride \(stride) and dilation \(dilation) must be positive")
         }

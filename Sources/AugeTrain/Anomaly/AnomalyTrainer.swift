@@ -88,8 +88,10 @@ public enum AnomalyTrainer {
     /// `fit`: the good photos the banks are made of; `calibration`: held-out good photos that set the
     /// threshold; `defects`: held-out defect photos, never fitted on; they only choose the scoring
     /// (`.automatic`) and are measured.
-    public static func fit(fit: [String], calibration: [String], defects: [String], okLabel: String, options: AnomalyOptions,
-                           dataset: String, events: (AnomalyEvent) -> Void = { _ in }) throws -> AnomalyModel {
+    public static func fit(
+        fit: [String], calibration: [String], defects: [String], okLabel: String, options: AnomalyOptions,
+        dataset: String, events: (AnomalyEvent) -> Void = { _ in }
+    ) throws -> AnomalyModel {
         let started = Date()
         guard fit.count >= 2 else { throw DatasetError(description: "anomaly training needs at least 2 good photos to fit on, got \(fit.count)") }
         guard !calibration.isEmpty else { throw DatasetError(description: "anomaly training needs held-out good photos to set the threshold") }
@@ -99,8 +101,9 @@ public enum AnomalyTrainer {
         if let dimensions = options.projection, dimensions > 0, dimensions < patchGraph.tapChannels {
             // Gaussian entries / sqrt(dimensions): distances are kept to within a few percent (Johnson-Lindenstrauss).
             let count = dimensions * patchGraph.tapChannels, scale = 1 / Float(dimensions).squareRoot()
-            patchGraph.projection = Tensor(shape: [dimensions, patchGraph.tapChannels, 1, 1],
-                                           data: (0..<count).map { _ in generator.nextGaussian() * scale })
+            patchGraph.projection = Tensor(
+                shape: [dimensions, patchGraph.tapChannels, 1, 1],
+                data: (0..<count).map { _ in generator.nextGaussian() * scale })
         }
         let d = patchGraph.featureCount, stride = (d + 15) / 16 * 16, g = patchGraph.photoFeatureCount
         let cells = patchGraph.grid.rows * patchGraph.grid.columns
@@ -129,8 +132,9 @@ public enum AnomalyTrainer {
         // 2. The memory banks: coresets of the patches and of the photos.
         let bankCount = min(options.bankSize, patchCount)
         events(.coreset(patches: patchCount, bank: bankCount))
-        let picked = Coreset.select(patches: patches, count: patchCount, dimensions: d, stride: stride, picks: bankCount,
-                                    seed: options.seed, workers: workers)
+        let picked = Coreset.select(
+            patches: patches, count: patchCount, dimensions: d, stride: stride, picks: bankCount,
+            seed: options.seed, workers: workers)
         var patchBank = [Float](repeating: 0, count: bankCount * d)
         for (row, index) in picked.enumerated() {
             for channel in 0..<d { patchBank[row * d + channel] = patches[index * stride + channel] }
@@ -139,14 +143,16 @@ public enum AnomalyTrainer {
         let photoStride = (g + 15) / 16 * 16
         var paddedPhotos = [Float](repeating: 0, count: fitted * photoStride)
         for photo in 0..<fitted { for i in 0..<g { paddedPhotos[photo * photoStride + i] = photos[photo * g + i] } }
-        let photoPicks = Coreset.select(patches: paddedPhotos, count: fitted, dimensions: g, stride: photoStride,
-                                        picks: min(options.photoBankSize, fitted), seed: options.seed, workers: workers)
+        let photoPicks = Coreset.select(
+            patches: paddedPhotos, count: fitted, dimensions: g, stride: photoStride,
+            picks: min(options.photoBankSize, fitted), seed: options.seed, workers: workers)
         let photoBank = photoPicks.flatMap { photos[($0 * g)..<($0 * g + g)] }
         let banks = PatchGraph.Banks(patches: patchBank, patchCount: bankCount, photos: photoBank, photoCount: photoPicks.count)
 
         // 3. Raw scores of the held-out photos: each search's own scale, the scoring, then the threshold.
-        let raw = try Engine(graph: patchGraph.calibrationGraph(banks: banks, smoothing: options.smoothing, border: options.border),
-                             batchSize: 1, threads: workers.count)
+        let raw = try Engine(
+            graph: patchGraph.calibrationGraph(banks: banks, smoothing: options.smoothing, border: options.border),
+            batchSize: 1, threads: workers.count)
         func measure(_ paths: [String], set: String) throws -> (patch: [Float], photo: [Float], cells: [Float]) {
             var patch: [Float] = [], photo: [Float] = [], values: [Float] = []
             try forEachTensor(paths, preprocessing: preprocessing, workers: workers, progress: { events(.features(set: set, done: $0, total: paths.count)) }) { tensor in
@@ -175,20 +181,24 @@ public enum AnomalyTrainer {
         var aurocs: [AnomalyScoring: Double] = [:]
         if !bad.patch.isEmpty {
             for scoring in [AnomalyScoring.patches, .photos, .both] {
-                aurocs[scoring] = AnomalyMetrics.imageAUROC(scores: combined(scoring, good) + combined(scoring, bad),
-                                                           isDefect: good.patch.map { _ in false } + bad.patch.map { _ in true })
+                aurocs[scoring] = AnomalyMetrics.imageAUROC(
+                    scores: combined(scoring, good) + combined(scoring, bad),
+                    isDefect: good.patch.map { _ in false } + bad.patch.map { _ in true })
             }
         }
         // Ties go to the later candidate: `both` covers what either finds alone.
-        let scoring = options.scoring != .automatic ? options.scoring
+        let scoring =
+            options.scoring != .automatic
+            ? options.scoring
             : aurocs.isEmpty ? .both : [AnomalyScoring.patches, .photos, .both].max { aurocs[$0]! < aurocs[$1]! }!
         events(.scoring(chosen: scoring, auroc: aurocs))
         let rawThreshold = max(quantile(combined(scoring, good), level), .leastNormalMagnitude)
         var warnings: [String] = []
         let needed = Int((1 / options.maxFalseRejectRate).rounded(.up))
         if good.patch.count < needed {
-            warnings.append("\(good.patch.count) held-out good photos cannot pin a \(percent(options.maxFalseRejectRate)) false-reject rate "
-                + "(that needs \(needed) or more): the threshold is near the highest good score seen, and the real rate may differ")
+            warnings.append(
+                "\(good.patch.count) held-out good photos cannot pin a \(percent(options.maxFalseRejectRate)) false-reject rate "
+                    + "(that needs \(needed) or more): the threshold is near the highest good score seen, and the real rate may differ")
         }
 
         // 4. Normalised: 1.0 is the threshold. The review band holds the good photos' top tail below it and as much above.
@@ -199,8 +209,9 @@ public enum AnomalyTrainer {
         let mapScale = scoring == .photos ? patchScale : patchScale / rawThreshold
         let coldCells = quantile(good.cells.map { $0 * mapScale }, 0.95)
         let mapRange = ModelMetadata.ReviewBand(lower: min(coldCells, 0.9), upper: 1.5)
-        let scales = PatchGraph.Scales(map: mapScale, scoresPatches: scoring != .photos,
-                                       photo: scoring == .patches ? nil : photoScale / rawThreshold)
+        let scales = PatchGraph.Scales(
+            map: mapScale, scoresPatches: scoring != .photos,
+            photo: scoring == .patches ? nil : photoScale / rawThreshold)
         let graph = patchGraph.anomalyGraph(banks: banks, scales: scales, smoothing: options.smoothing, border: options.border)
 
         var metrics: [String: Double] = [
@@ -213,7 +224,8 @@ public enum AnomalyTrainer {
         }
         let seconds = Date().timeIntervalSince(started)
         let projection = d < patchGraph.tapChannels ? " projected to \(d)" : ""
-        let method = "memory bank (PatchCore-style) on \(origin): taps \(patchGraph.taps.map(\.name).joined(separator: ", ")), "
+        let method =
+            "memory bank (PatchCore-style) on \(origin): taps \(patchGraph.taps.map(\.name).joined(separator: ", ")), "
             + "\(options.aggregation)x\(options.aggregation) aggregation, \(patchGraph.tapChannels) features per patch\(projection) on a "
             + "\(patchGraph.grid.columns)x\(patchGraph.grid.rows) grid, bank of \(bankCount) (coreset of \(patchCount) patches from \(fitted) good photos), "
             + "photo bank of \(photoPicks.count), scoring \(scoring.rawValue), smoothing \(options.smoothing) cells, border \(options.border); "
@@ -227,9 +239,10 @@ public enum AnomalyTrainer {
             inputSize: .init(width: preprocessing.width, height: preprocessing.height), color: .rgb, resize: preprocessing.resize,
             roi: preprocessing.region, mean: perChannel(preprocessing.mean), std: perChannel(preprocessing.std), threshold: 1, reviewBand: band,
             provenance: provenance, kind: .anomaly, mapRange: mapRange)
-        return AnomalyModel(graph: graph, metadata: metadata, bankCount: bankCount, photoBankCount: photoPicks.count, featureCount: d,
-                            grid: patchGraph.grid, taps: patchGraph.taps.map(\.name), scoring: scoring, goodScores: goodScores,
-                            defectScores: defectScores, seconds: seconds, warnings: warnings)
+        return AnomalyModel(
+            graph: graph, metadata: metadata, bankCount: bankCount, photoBankCount: photoPicks.count, featureCount: d,
+            grid: patchGraph.grid, taps: patchGraph.taps.map(\.name), scoring: scoring, goodScores: goodScores,
+            defectScores: defectScores, seconds: seconds, warnings: warnings)
     }
 
     /// The backbone cut at its taps, and the preprocessing of its input at the model's size.
@@ -254,8 +267,9 @@ public enum AnomalyTrainer {
             throw DatasetError(description: "backbone \(name): every feature value must be a map [N, C, H, W]")
         }
         let metadata = model.metadata
-        let preprocessing = Preprocessing(width: size.width, height: size.height, color: .rgb, resize: options.resize, region: options.region,
-                                          mean: metadata?.mean ?? Backbone.imageNetMean, std: metadata?.std ?? Backbone.imageNetStd)
+        let preprocessing = Preprocessing(
+            width: size.width, height: size.height, color: .rgb, resize: options.resize, region: options.region,
+            mean: metadata?.mean ?? Backbone.imageNetMean, std: metadata?.std ?? Backbone.imageNetStd)
         try preprocessing.validate()
         let origin = metadata?.provenance?.method ?? name
         return (PatchGraph(backbone: backbone, taps: tapShapes, aggregation: options.aggregation), preprocessing, origin)
@@ -263,8 +277,10 @@ public enum AnomalyTrainer {
 
     /// Decodes the photos (in parallel, in chunks) and calls `body` with each one's input tensor, in order;
     /// photos that cannot be read are skipped.
-    static func forEachTensor(_ paths: [String], preprocessing: Preprocessing, workers: Workers, progress: (Int) -> Void,
-                              _ body: (Tensor) throws -> Void) throws {
+    static func forEachTensor(
+        _ paths: [String], preprocessing: Preprocessing, workers: Workers, progress: (Int) -> Void,
+        _ body: (Tensor) throws -> Void
+    ) throws {
         let shape = Shape(height: preprocessing.height, width: preprocessing.width, channels: preprocessing.color.channels)
         let chunk = 32
         let decoded = AlignedBuffer(count: chunk * shape.count)

@@ -9,14 +9,19 @@ enum Coreset {
     /// Indices of the picked rows of `patches` ([n][stride] values, the first `dimensions` of each row
     /// meaningful, `stride` a multiple of 16). The distances are measured on a random projection to at
     /// most `projectedDimensions` (Johnson-Lindenstrauss: distances kept to a few percent, at a fraction of the work).
-    static func select(patches: [Float], count n: Int, dimensions: Int, stride: Int, picks: Int, projectedDimensions: Int = 64,
-                       seed: UInt64, workers: Workers) -> [Int] {
+    static func select(
+        patches: [Float], count n: Int, dimensions: Int, stride: Int, picks: Int, projectedDimensions: Int = 64,
+        seed: UInt64, workers: Workers
+    ) -> [Int] {
         precondition(stride % 16 == 0 && dimensions <= stride && patches.count == n * stride)
         guard picks < n else { return Array(0..<n) }
         var generator = SeededGenerator(seed: seed).derived(0xC0DE)
-        let (points, width) = dimensions > projectedDimensions
-            ? (project(patches, count: n, dimensions: dimensions, stride: stride, to: projectedDimensions, generator: &generator, workers: workers),
-               projectedDimensions)
+        let (points, width) =
+            dimensions > projectedDimensions
+            ? (
+                project(patches, count: n, dimensions: dimensions, stride: stride, to: projectedDimensions, generator: &generator, workers: workers),
+                projectedDimensions
+            )
             : (patches, stride)
         let paddedWidth = (width + 15) / 16 * 16
         var nearest = [Float](repeating: .infinity, count: n)
@@ -62,8 +67,10 @@ enum Coreset {
     }
 
     /// The rows times a random Gaussian matrix [dimensions x target] / sqrt(target), in rows padded to 16.
-    private static func project(_ patches: [Float], count n: Int, dimensions: Int, stride: Int, to target: Int,
-                                generator: inout SeededGenerator, workers: Workers) -> [Float] {
+    private static func project(
+        _ patches: [Float], count n: Int, dimensions: Int, stride: Int, to target: Int,
+        generator: inout SeededGenerator, workers: Workers
+    ) -> [Float] {
         let width = (target + 15) / 16 * 16
         let scale = 1 / Float(target).squareRoot()
         var matrix = [Float](repeating: 0, count: dimensions * width)

@@ -46,15 +46,19 @@ struct PatchGraph {
             graph.nodes.append(Node(name: average, operation: .globalAveragePool, inputs: [tap.name], outputs: [average]))
             averages.append(average)
         }
-        graph.nodes.append(Node(name: Self.photoFeaturesValue, operation: averages.count == 1 ? .identity : .concat(axis: 1), inputs: averages,
-                                outputs: [Self.photoFeaturesValue]))
+        graph.nodes.append(
+            Node(
+                name: Self.photoFeaturesValue, operation: averages.count == 1 ? .identity : .concat(axis: 1), inputs: averages,
+                outputs: [Self.photoFeaturesValue]))
         for (index, tap) in taps.enumerated() {
             var value = tap.name
             if aggregation > 1 {
                 let pad = aggregation / 2
                 let pooled = Self.prefix + "aggregate\(index)"
-                graph.nodes.append(Node(name: pooled, operation: .averagePool(Pooling(kernel: (aggregation, aggregation), pads: (pad, pad, pad, pad))),
-                                        inputs: [value], outputs: [pooled]))
+                graph.nodes.append(
+                    Node(
+                        name: pooled, operation: .averagePool(Pooling(kernel: (aggregation, aggregation), pads: (pad, pad, pad, pad))),
+                        inputs: [value], outputs: [pooled]))
                 value = pooled
             }
             if tap.shape[2] != grid.rows || tap.shape[3] != grid.columns {
@@ -67,8 +71,10 @@ struct PatchGraph {
         let joined = projection == nil ? Self.featuresValue : Self.prefix + "patch_concat"
         graph.nodes.append(Node(name: joined, operation: parts.count == 1 ? .identity : .concat(axis: 1), inputs: parts, outputs: [joined]))
         if let projection {
-            graph.nodes.append(Node(name: Self.featuresValue, operation: .convolution(Convolution(weight: projection)), inputs: [joined],
-                                    outputs: [Self.featuresValue]))
+            graph.nodes.append(
+                Node(
+                    name: Self.featuresValue, operation: .convolution(Convolution(weight: projection)), inputs: [joined],
+                    outputs: [Self.featuresValue]))
         }
         graph.outputs = [Self.featuresValue, Self.photoFeaturesValue]
         return graph
@@ -107,13 +113,18 @@ struct PatchGraph {
             graph.constants[Self.prefix + name] = Tensor(shape: [1, 1, 1, 1], data: [value])
             return Self.prefix + name
         }
-        let distance = nearestDistance(Self.featuresValue, bank: banks.patches, count: banks.patchCount, dimensions: featureCount,
-                                       name: "patch", node: node)
+        let distance = nearestDistance(
+            Self.featuresValue, bank: banks.patches, count: banks.patchCount, dimensions: featureCount,
+            name: "patch", node: node)
         var map = node("normalised", .mul, [distance, constant("map_scale", scales.map)])
         if smoothing > 0 {
             let radius = max(1, Int((2 * smoothing).rounded(.up)))
-            map = node("smoothed", .convolution(Convolution(weight: Self.gaussian(radius: radius, sigma: smoothing),
-                                                            pads: (radius, radius, radius, radius))), [map])
+            map = node(
+                "smoothed",
+                .convolution(
+                    Convolution(
+                        weight: Self.gaussian(radius: radius, sigma: smoothing),
+                        pads: (radius, radius, radius, radius))), [map])
         }
         nodes.append(Node(name: Self.mapValue, operation: .identity, inputs: [map], outputs: [Self.mapValue]))
         // The score: the largest map value inside the border (the backbone's zero padding makes edge patches look unusual).
@@ -127,8 +138,9 @@ struct PatchGraph {
         let patchScore = node("patch_score", .maxPool(Pooling(kernel: (rows, columns))), [inner])
         var score = patchScore
         if let photoScale = scales.photo {
-            let photoDistance = nearestDistance(Self.photoFeaturesValue, bank: banks.photos, count: banks.photoCount,
-                                                dimensions: photoFeatureCount, name: "photo", node: node)
+            let photoDistance = nearestDistance(
+                Self.photoFeaturesValue, bank: banks.photos, count: banks.photoCount,
+                dimensions: photoFeatureCount, name: "photo", node: node)
             let photoScore = node("photo_score", .mul, [photoDistance, constant("photo_scale", photoScale)])
             if !scales.scoresPatches {
                 score = photoScore
@@ -155,8 +167,10 @@ struct PatchGraph {
 
     /// The distance from each vector of `value` ([N, d, h, w]) to its nearest of `count` bank vectors [N, 1, h, w]:
     /// |q - m|² = |q|² - 2 q·m + |m|², the last two terms for every bank vector m in one 1x1 convolution.
-    private func nearestDistance(_ value: String, bank: [Float], count: Int, dimensions d: Int, name: String,
-                                 node: (String, AugeEngine.Operation, [String]) -> String) -> String {
+    private func nearestDistance(
+        _ value: String, bank: [Float], count: Int, dimensions d: Int, name: String,
+        node: (String, AugeEngine.Operation, [String]) -> String
+    ) -> String {
         precondition(bank.count == count * d, "bank of \(count) x \(d)")
         var squaredNorms = [Float](repeating: 0, count: count)
         for k in 0..<count {
@@ -164,8 +178,11 @@ struct PatchGraph {
             for i in 0..<d { sum += bank[k * d + i] * bank[k * d + i] }
             squaredNorms[k] = sum
         }
-        let cross = node(name + "_bank_distances", .convolution(Convolution(
-            weight: Tensor(shape: [count, d, 1, 1], data: bank.map { -2 * $0 }), bias: Tensor(shape: [count], data: squaredNorms))), [value])
+        let cross = node(
+            name + "_bank_distances",
+            .convolution(
+                Convolution(
+                    weight: Tensor(shape: [count, d, 1, 1], data: bank.map { -2 * $0 }), bias: Tensor(shape: [count], data: squaredNorms))), [value])
         let nearest = node(name + "_nearest", .reduce(.min, axis: 1), [cross])
         let squares = node(name + "_squares", .mul, [value, value])
         let ones = Tensor(shape: [1, d, 1, 1], data: [Float](repeating: 1, count: d))
@@ -179,10 +196,12 @@ struct PatchGraph {
     static func gaussian(radius: Int, sigma: Float) -> Tensor {
         let side = 2 * radius + 1
         var weights = [Float](repeating: 0, count: side * side)
-        for y in 0..<side { for x in 0..<side {
-            let (dy, dx) = (Float(y - radius), Float(x - radius))
-            weights[y * side + x] = expf(-(dx * dx + dy * dy) / (2 * sigma * sigma))
-        } }
+        for y in 0..<side {
+            for x in 0..<side {
+                let (dy, dx) = (Float(y - radius), Float(x - radius))
+                weights[y * side + x] = expf(-(dx * dx + dy * dy) / (2 * sigma * sigma))
+            }
+        }
         let total = weights.reduce(0, +)
         return Tensor(shape: [1, 1, side, side], data: weights.map { $0 / total })
     }
@@ -192,16 +211,18 @@ struct PatchGraph {
     /// two at 16), or where a stride has no residual block, its last narrowest value.
     static func defaultTaps(_ graph: Graph, inputSize: (width: Int, height: Int), strides: [Int] = [8, 16]) throws -> [String] {
         let shapes = try inferShapes(graph, batchSize: 1)
-        let producedByAdd = Set(graph.nodes.filter { $0.operation == .add && $0.inputs.allSatisfy { graph.constants[$0] == nil } }
-            .map { $0.outputs[0] })
+        let producedByAdd = Set(
+            graph.nodes.filter { $0.operation == .add && $0.inputs.allSatisfy { graph.constants[$0] == nil } }
+                .map { $0.outputs[0] })
         return try strides.flatMap { stride -> [String] in
             let atStride = graph.nodes.map { $0.outputs[0] }.filter { value in
                 guard let shape = shapes[value], shape.count == 4 else { return false }
                 return shape[2] * stride == inputSize.height && shape[3] * stride == inputSize.width
             }
             guard !atStride.isEmpty else {
-                throw DatasetError(description: "the backbone has no feature map at stride \(stride) for a \(inputSize.width)x\(inputSize.height) input; "
-                    + "choose an input size divisible by \(stride) or name the feature values")
+                throw DatasetError(
+                    description: "the backbone has no feature map at stride \(stride) for a \(inputSize.width)x\(inputSize.height) input; "
+                        + "choose an input size divisible by \(stride) or name the feature values")
             }
             let residuals = atStride.filter(producedByAdd.contains)
             if !residuals.isEmpty {
