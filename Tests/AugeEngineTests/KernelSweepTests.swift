@@ -154,8 +154,8 @@ final class KernelSweepTests: XCTestCase {
 
     /// The graph of a case: x (-> 1x1 max pool) -> conv (-> BN) (-> activation) (-> + r -> activation) -> y.
     func graph(_ c: SweepCase) -> Graph {
-        let (inputs, outputs) = c.channels
-        let weight = randomTensor([outputs, inputs / c.groups, c.kernel.0, c.kernel.1], seed: c.seed, range: -0.5...0.5)
+        let (inChannels, outChannels) = c.channels
+        let weight = randomTensor([outChannels, inChannels / c.groups, c.kernel.0, c.kernel.1], seed: c.seed, range: -0.5...0.5)
         let conv = Convolution(
             weight: weight, bias: c.bias ? randomTensor([c.channels.out], seed: c.seed + 1) : nil, strides: c.strides,
             dilations: c.dilations, pads: c.pads, groups: c.groups)
