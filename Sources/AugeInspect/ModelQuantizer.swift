@@ -55,4 +55,50 @@ public struct ModelQuantizer {
         metadata.provenance = provenance
         return try exportONNX(graph: quantized, metadata: metadata)
     }
+
+    /// How the quantized model's answers compare with the float one's on the same photos.
+    public struct Agreement: Sendable {
+        /// Photos both models decided (unreadable ones are left out).
+        public var photos: Int
+        public var sameDecision: Int
+        public var sameLabel: Int
+        /// Photos in a folder named after one of the model's labels, and how many each model got right.
+        public var labelled: Int
+        public var floatRight: Int
+        public var quantizedRight: Int
+
+        public var report: String {
+            func percent(_ part: Int, _ whole: Int) -> String { String(format: "%.2f %%", 100 * Double(part) / Double(max(1, whole))) }
+            var text = "check on \(photos) photos: decisions agree on \(percent(sameDecision, photos)), labels on \(percent(sameLabel, photos))"
+            if labelled > 0 {
+                text += "\naccuracy on \(labelled) labelled photos: float \(percent(floatRight, labelled)), int8 \(percent(quantizedRight, labelled))"
+            }
+            return text
+        }
+    }
+
+    /// Runs the float and the quantized model over `photos`; a photo's class is its folder's name where
+    /// that is one of the model's labels.
+    public func agreement(with quantized: InspectionModel, photos: [String], lanes: (InspectionModel) throws -> [Classifier]) throws -> Agreement {
+        func records(_ model: InspectionModel) throws -> [InspectionRecord] {
+            var result: [InspectionRecord] = []
+            InspectionPipeline(lanes: try lanes(model)).run(photos) { result.append($0) }
+            return result
+        }
+        let decided = zip(try records(model), try records(quantized)).filter { $0.0.error == nil && $0.1.error == nil }
+        let labelled = decided.compactMap { pair -> (truth: String, float: String?, int8: String?)? in
+            let folder = ((pair.0.path as NSString).deletingLastPathComponent as NSString).lastPathComponent
+            return model.policy.labels.contains(folder) ? (folder, pair.0.label, pair.1.label) : nil
+        }
+        return Agreement(
+            photos: decided.count, sameDecision: decided.filter { $0.0.decision == $0.1.decision }.count,
+            sameLabel: decided.filter { $0.0.label == $0.1.label }.count, labelled: labelled.count,
+            floatRight: labelled.filter { $0.float == $0.truth }.count, quantizedRight: labelled.filter { $0.int8 == $0.truth }.count)
+    }
+
+    /// Up to `count` of `photos`, taken evenly.
+    public static func evenlyTaken(_ photos: [String], count: Int) -> [String] {
+        let step = max(1, photos.count / max(1, count))
+        return Swift.stride(from: 0, to: photos.count, by: step).prefix(count).map { photos[$0] }
+    }
 }

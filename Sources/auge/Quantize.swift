@@ -58,8 +58,7 @@ struct Quantize: ParsableCommand {
         let walk = FileWalk().collect(calibrate)
         for problem in walk.problems { log("auge quantize: \(problem.path): \(problem.reason)") }
         guard !walk.files.isEmpty else { throw CommandFailure("no photos found in \(calibrate.joined(separator: " "))") }
-        let step = max(1, walk.files.count / maxPhotos)
-        let photos = Swift.stride(from: 0, to: walk.files.count, by: step).prefix(maxPhotos).map { walk.files[$0] }
+        let photos = ModelQuantizer.evenlyTaken(walk.files, count: maxPhotos)
 
         let quantizer = ModelQuantizer(model: model, method: ranges.method)
         let started = Date()
@@ -73,38 +72,13 @@ struct Quantize: ParsableCommand {
             String(
                 format: "auge quantize: %@: %d convolutions int8, %d activations calibrated on %d photos (%@ ranges) in %.1f s",
                 output, convolutions, calibration.ranges.count, calibration.photos, ranges.method.name, Date().timeIntervalSince(started)))
-        if let check { try compare(model, quantizedPath: output, on: check) }
-    }
-
-    /// Decisions and labels of the float and the quantized model on labelled photos.
-    private func compare(_ model: InspectionModel, quantizedPath: String, on dataset: String) throws {
-        let quantized = try InspectionModel.load(path: quantizedPath)
-        let walk = FileWalk().collect([dataset])
-        func records(_ model: InspectionModel) throws -> [InspectionRecord] {
-            var result: [InspectionRecord] = []
-            InspectionPipeline(lanes: try parallel.lanes(for: model, photos: walk.files.count)).run(walk.files) { result.append($0) }
-            return result
-        }
-        let (float, int8) = (try records(model), try records(quantized))
-        let decided = zip(float, int8).filter { $0.0.error == nil && $0.1.error == nil }
-        guard !decided.isEmpty else { throw CommandFailure("no photo in \(dataset) could be decided") }
-        let sameDecision = decided.filter { $0.0.decision == $0.1.decision }.count
-        let sameLabel = decided.filter { $0.0.label == $0.1.label }.count
-        // A photo's class is its folder's name, where that is a label of the model.
-        let labelled = decided.compactMap { pair -> (truth: String, float: String?, int8: String?)? in
-            let folder = ((pair.0.path as NSString).deletingLastPathComponent as NSString).lastPathComponent
-            return model.policy.labels.contains(folder) ? (folder, pair.0.label, pair.1.label) : nil
-        }
-        print(
-            String(
-                format: "check on %d photos: decisions agree on %.2f %%, labels on %.2f %%", decided.count,
-                100 * Double(sameDecision) / Double(decided.count), 100 * Double(sameLabel) / Double(decided.count)))
-        if !labelled.isEmpty {
-            let floatRight = labelled.filter { $0.float == $0.truth }.count, int8Right = labelled.filter { $0.int8 == $0.truth }.count
-            print(
-                String(
-                    format: "accuracy on %d labelled photos: float %.2f %%, int8 %.2f %%", labelled.count,
-                    100 * Double(floatRight) / Double(labelled.count), 100 * Double(int8Right) / Double(labelled.count)))
+        if let check {
+            let checked = FileWalk().collect([check]).files
+            let agreement = try quantizer.agreement(with: try InspectionModel.load(path: output), photos: checked) {
+                try parallel.lanes(for: $0, photos: checked.count)
+            }
+            guard agreement.photos > 0 else { throw CommandFailure("no photo in \(check) could be decided") }
+            print(agreement.report)
         }
     }
 }

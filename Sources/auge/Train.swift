@@ -1,4 +1,5 @@
 import AugeImage
+import AugeInspect
 import AugeTrain
 import ArgumentParser
 import Foundation
@@ -139,6 +140,9 @@ struct Train: ParsableCommand {
     @Option(help: "With --anomaly: Gaussian smoothing of the map, in cells (0: none).")
     var smoothing: Float = 1
 
+    @Flag(help: "Also write OUT.int8.onnx: the model quantized to INT8 (ONNX QDQ, as auge quantize makes it), calibrated on training photos and compared with the float model on the validation photos.")
+    var int8 = false
+
     @Option(help: "Checkpoint file written after every epoch (default: OUT.checkpoint).")
     var checkpoint: String?
 
@@ -160,6 +164,7 @@ struct Train: ParsableCommand {
             okLabels.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
             ?? ImageFolder.defaultOKLabels(all.classes)
         if anomaly || (!okClasses.isEmpty && Set(okClasses) == Set(all.classes)) {
+            if int8 { throw ValidationError("--int8 goes with classifiers: anomaly models are not quantized yet") }
             return try trainAnomaly(all, okClasses: okClasses, size: size, region: region)
         }
         let train: ImageFolder, validation: ImageFolder
@@ -225,6 +230,7 @@ struct Train: ParsableCommand {
             resume: try resume.map(TrainingCheckpoint.load(from:)), events: progress.show,
             checkpoint: { try $0.save(to: checkpointPath) })
         try model.onnxData().write(to: URL(fileURLWithPath: out), options: .atomic)
+        if int8 { try writeQuantized(train: train, validation: validation, threads: options.threads) }
         let v = model.validation
         say(
             String(
@@ -245,6 +251,19 @@ struct Train: ParsableCommand {
 extension Train {
     /// `auge train --anomaly`: the good classes' photos, every n-th held out to set the threshold; the
     /// defect classes' photos are measured (and choose the scoring), never fitted on.
+    /// OUT.int8.onnx beside OUT: calibrated on training photos, compared on the validation photos.
+    private func writeQuantized(train: ImageFolder, validation: ImageFolder, threads: Int) throws {
+        let path = (out as NSString).deletingPathExtension + ".int8.onnx"
+        let quantizer = ModelQuantizer(model: try InspectionModel.load(path: out))
+        let calibration = try quantizer.calibrate(photos: ModelQuantizer.evenlyTaken(train.items.map(\.path), count: 300), threads: threads)
+        try quantizer.quantizedFile(calibration).write(to: URL(fileURLWithPath: path), options: .atomic)
+        let photos = validation.items.map(\.path)
+        let agreement = try quantizer.agreement(with: try InspectionModel.load(path: path), photos: photos) {
+            try InspectionPipeline.lanes(for: $0, photos: photos.count, cores: threads)
+        }
+        say("int8 model \(path), calibrated on \(calibration.photos) training photos; on the validation photos:\n" + agreement.report)
+    }
+
     func trainAnomaly(_ all: ImageFolder, okClasses: [String], size: (width: Int, height: Int)?, region: Region?) throws {
         guard !okClasses.isEmpty else {
             throw ValidationError("--anomaly fits on good photos: name the good class with --ok-labels (classes are \(all.classes.joined(separator: ", ")))")
