@@ -87,7 +87,7 @@ public enum CPUFeatures {
     public static var summary: String {
         let wanted = ["avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx_vnni", "avx512_bf16", "f16c"].filter(flags.contains)
         return "CPU kernel level \(kernelLevel.rawValue) (features: \(wanted.isEmpty ? "none of interest" : wanted.joined(separator: " "))), "
-            + "kernels compiled for \(compiledLevel.rawValue), int8 kernels \(int8Path), \(ProcessInfo.processInfo.activeProcessorCount) cores"
+            + "kernels compiled for \(compiledLevel.rawValue), int8 GEMM \(int8Path) (not used by models yet), \(ProcessInfo.processInfo.activeProcessorCount) cores"
     }
 
     private static func readFlags() -> Set<String> {

@@ -98,7 +98,8 @@ public struct ModelQuantizer {
 
     /// Up to `count` of `photos`, taken evenly.
     public static func evenlyTaken(_ photos: [String], count: Int) -> [String] {
-        let step = max(1, photos.count / max(1, count))
-        return Swift.stride(from: 0, to: photos.count, by: step).prefix(count).map { photos[$0] }
+        guard photos.count > count else { return photos }
+        // Spread over the whole (sorted by class) list, so that every class is calibrated on.
+        return (0..<count).map { photos[$0 * photos.count / count] }
     }
 }

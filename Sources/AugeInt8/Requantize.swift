@@ -1,5 +1,5 @@
 // Requantization of int8 GEMM accumulators to uint8, shared by every int8 path (the engine's portable
-// kernel and this module's VNNI kernel) so that they agree bit for bit.
+// kernel, the AVX2 kernel and this module's VNNI kernel) so that they agree bit for bit.
 //
 // @_transparent: always inlined at SIL level, so each caller compiles it with its own CPU flags. A plain
 // @inlinable function may stay an outlined call into this module, which is compiled for AVX-512 and

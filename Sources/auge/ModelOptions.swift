@@ -84,7 +84,9 @@ struct ModelOptions: ParsableArguments {
     /// `name` under Models/ in the working directory, beside the source checkout, or in ../share/auge/;
     /// when it is in none, an error that names every place looked in.
     private static func shippedModel(_ name: String, missing: String) throws -> String {
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        // The running binary itself (found through PATH, argv[0] is only its name), symlinks resolved.
+        let executable = FileManager.default.fileExists(atPath: "/proc/self/exe") ? "/proc/self/exe" : CommandLine.arguments[0]
+        let binary = URL(fileURLWithPath: executable).resolvingSymlinksInPath().deletingLastPathComponent()
         let candidates = [
             URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("Models/" + name),
             binary.appendingPathComponent("../../../Models/" + name).standardized,

@@ -249,13 +249,12 @@ struct Train: ParsableCommand {
 }
 
 extension Train {
-    /// `auge train --anomaly`: the good classes' photos, every n-th held out to set the threshold; the
-    /// defect classes' photos are measured (and choose the scoring), never fitted on.
     /// OUT.int8.onnx beside OUT: calibrated on training photos, compared on the validation photos.
     private func writeQuantized(train: ImageFolder, validation: ImageFolder, threads: Int) throws {
         let path = (out as NSString).deletingPathExtension + ".int8.onnx"
         let quantizer = ModelQuantizer(model: try InspectionModel.load(path: out))
         let calibration = try quantizer.calibrate(photos: ModelQuantizer.evenlyTaken(train.items.map(\.path), count: 300), threads: threads)
+        guard calibration.photos > 0 else { throw CommandFailure("\(out) is written, but no training photo could be read to quantize it") }
         try quantizer.quantizedFile(calibration).write(to: URL(fileURLWithPath: path), options: .atomic)
         let photos = validation.items.map(\.path)
         let agreement = try quantizer.agreement(with: try InspectionModel.load(path: path), photos: photos) {
@@ -264,6 +263,8 @@ extension Train {
         say("int8 model \(path), calibrated on \(calibration.photos) training photos; on the validation photos:\n" + agreement.report)
     }
 
+    /// `auge train --anomaly`: the good classes' photos, every n-th held out to set the threshold; the
+    /// defect classes' photos are measured (and choose the scoring), never fitted on.
     func trainAnomaly(_ all: ImageFolder, okClasses: [String], size: (width: Int, height: Int)?, region: Region?) throws {
         guard !okClasses.isEmpty else {
             throw ValidationError("--anomaly fits on good photos: name the good class with --ok-labels (classes are \(all.classes.joined(separator: ", ")))")

@@ -3,7 +3,7 @@ import AugeInspect
 import Foundation
 
 /// Photos in flight and engine threads, with one meaning in every subcommand that has several workers
-/// (classify, eval). `--threads` alone means engine threads everywhere (watch and bench too).
+/// (classify, eval, quantize). `--threads` alone means engine threads everywhere (watch and bench too).
 struct WorkerOptions: ParsableArguments {
     @Option(help: "Photos in flight, each read, decoded and inspected by its own worker (default: all cores, at most one per photo).")
     var workers: Int?

@@ -46,6 +46,7 @@ final class QuantizeCommandTests: XCTestCase {
         let description = try JSONSerialization.jsonObject(with: Data(try AugeProcess.run(["info", "--format", "json", output]).stdout.utf8))
         let labels = try XCTUnwrap(((description as? [String: Any])?["metadata"] as? [String: Any])?["labels"] as? [String])
         var largest = 0.0
+        XCTAssertEqual(try records(classified.stdout).count, photos.count)
         for record in try records(classified.stdout) {
             let path = record["path"] as! String, scores = record["scores"] as! [String: Double]
             let reference = try XCTUnwrap(expected[path], path)

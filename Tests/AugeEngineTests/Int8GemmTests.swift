@@ -173,7 +173,7 @@ final class Int8GemmTests: XCTestCase {
         XCTAssertEqual(Int8GemmPath.best == .avx512VNNI, CPUFeatures.hasAVX512VNNI && CPUFeatures.compiledAVX512VNNI)
         XCTAssertEqual(Int8GemmPath.best == .avx2, !CPUFeatures.hasAVX512VNNI && CPUFeatures.compiledAVX512VNNI && CPUFeatures.kernelLevel >= .avx2)
         XCTAssertEqual(CPUFeatures.int8Path, Int8GemmPath.best.rawValue)
-        XCTAssertTrue(CPUFeatures.summary.contains("int8 kernels \(Int8GemmPath.best.rawValue)"))
+        XCTAssertTrue(CPUFeatures.summary.contains("int8 GEMM \(Int8GemmPath.best.rawValue)"))
         if CPUFeatures.flags.contains("avx512_vnni") && CPUFeatures.kernelLevel == .avx512 {
             XCTAssertEqual(Int8GemmPath.best, .avx512VNNI, CPUFeatures.summary)
         }

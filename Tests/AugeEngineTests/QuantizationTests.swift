@@ -58,6 +58,21 @@ final class QuantizationTests: XCTestCase {
         XCTAssertLessThan(kept.upper, 9_999)
         XCTAssertGreaterThan(kept.upper, 9_980)
         XCTAssertNil(observer.range("b", method: .minMax))
+        // Non-finite values first, or alone, leave the range as the finite ones make it.
+        observer.observe("c", [.nan, .infinity, -3, 2])
+        observer.observe("d", [.nan, -.infinity])
+        XCTAssertEqual(observer.range("c", method: .minMax), CalibrationRange(lower: -3, upper: 2))
+        XCTAssertNil(observer.range("d", method: .minMax))
+    }
+
+    func testNonFiniteWeightsQuantizeToZero() {
+        let conv = Convolution(weight: Tensor(shape: [1, 1, 1, 3], data: [.nan, 0.5, -1]))
+        let quantized = Quantization.quantizingWeights(conv)
+        let scale = try! XCTUnwrap(quantized.weightScales?.first)
+        XCTAssertEqual(scale, 1 / 127, accuracy: 1e-9, "the NaN does not set the scale")
+        XCTAssertEqual(quantized.weight.data[0], 0)
+        XCTAssertEqual(quantized.weight.data[1] / scale, 64, accuracy: 1e-3, "0.5 is 63.5 steps: ties to even")
+        XCTAssertEqual(quantized.weight.data[2], -1, accuracy: 1e-6)
     }
 
     /// Calibrated on a few inputs, the quantized network stays close to the float one; every convolution

@@ -7,6 +7,16 @@ final class DecisionPolicyTests: XCTestCase {
         labels: ["ok", "scratch", "dent"], okLabels: ["ok"], threshold: 0.5,
         reviewBand: DecisionPolicy.band(around: 0.5, halfWidth: 0.1))
 
+    /// Calibration photos are spread over the whole list (sorted by class), never its first part.
+    func testCalibrationPhotosAreTakenEvenly() {
+        let photos = (0..<500).map { "\($0 < 250 ? "defect" : "ok")/\($0)" }
+        let taken = ModelQuantizer.evenlyTaken(photos, count: 300)
+        XCTAssertEqual(taken.count, 300)
+        XCTAssertEqual(Set(taken).count, 300)
+        XCTAssertEqual(taken.filter { $0.hasPrefix("ok/") }.count, 150, "both classes, in proportion")
+        XCTAssertEqual(ModelQuantizer.evenlyTaken(Array(photos.prefix(7)), count: 300), Array(photos.prefix(7)))
+    }
+
     func testDefectProbabilityIsOneMinusOKProbability() {
         let (label, score, defect, decision) = policy.decide([0.2, 0.5, 0.3])
         XCTAssertEqual(label, "scratch")

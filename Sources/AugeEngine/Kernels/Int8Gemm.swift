@@ -1,4 +1,5 @@
-// Int8 GEMM for convolutions (as implicit/explicit GEMM, 1x1, first layers) and fully connected layers:
+// Int8 GEMM for convolutions (as implicit/explicit GEMM, 1x1, first layers) and fully connected layers
+// (the planner does not call it yet: quantized models still run in float, with fake quantization):
 //
 //     C[m][n] = clamp(roundHalfEven(Float(acc[m][n]) * scale[n]), low, high) + zy
 //     acc[m][n] = sum_k (A[m][k] - za) * B[k][n] + bias[n]          (Int32, exact)

@@ -48,8 +48,9 @@ public struct RangeObserver: Sendable {
     }
 
     public mutating func observe(_ name: String, _ values: [Float]) {
-        guard !values.isEmpty else { return }
-        var (low, high) = extremes[name] ?? (values[0], values[0])
+        // Non-finite values say nothing about the range; a tensor of none but them is not observed.
+        guard let first = values.first(where: \.isFinite) else { return }
+        var (low, high) = extremes[name] ?? (first, first)
         for value in values where value.isFinite {
             low = min(low, value)
             high = max(high, value)
@@ -151,10 +152,11 @@ public enum Quantization {
         var data = conv.weight.data
         for c in 0..<channels {
             let slice = (c * perChannel)..<((c + 1) * perChannel)
-            let largest = data[slice].reduce(0) { max($0, abs($1)) }
+            let largest = data[slice].reduce(0) { $1.isFinite ? max($0, abs($1)) : $0 }
             let scale = largest > 0 ? largest / 127 : 1
             scales[c] = scale
-            for i in slice { data[i] = min(max((data[i] / scale).rounded(.toNearestOrEven), -127), 127) * scale }
+            // A non-finite weight (a broken file) becomes 0 rather than a NaN that no int8 can hold.
+            for i in slice { data[i] = data[i].isFinite ? min(max((data[i] / scale).rounded(.toNearestOrEven), -127), 127) * scale : 0 }
         }
         quantized.weight = Tensor(shape: conv.weight.shape, data: data)
         quantized.weightScales = scales

@@ -8,7 +8,8 @@ public struct ExplanationSettings: Sendable, Equatable {
     /// Where heatmap overlays go (`<photo name>.heatmap.png`); nil for the `hotspot` alone.
     public var heatmapFolder: String?
     /// The folders the photos were found in: a photo's heatmap keeps its sub-folders below the root it
-    /// came from (`a/x.jpg` -> `a/x.heatmap.png`), so two photos of one name never share a heatmap name.
+    /// came from (`a/x.jpg` -> `a/x.heatmap.png`), so photos of one name in different sub-folders get
+    /// their own heatmaps in file order (a name still taken, e.g. by `x.png` beside `x.jpg`, gets `-1`).
     public var photoRoots: [String] = []
     /// The decisions that get explained.
     public var decisions: Set<Decision>

@@ -127,7 +127,10 @@ private struct GraphExporter {
     /// DequantizeLinear (axis 0) giving the float weights; returns the float weights' name.
     private mutating func int8Weight(_ base: String, _ weight: Tensor, scales: [Float]) -> String {
         let perChannel = weight.count / max(1, scales.count)
-        let integers = weight.data.indices.map { i in Int8(min(max((weight.data[i] / scales[i / perChannel]).rounded(.toNearestOrEven), -127), 127)) }
+        let integers = weight.data.indices.map { i in
+            let steps = weight.data[i] / scales[i / perChannel]
+            return steps.isFinite ? Int8(min(max(steps.rounded(.toNearestOrEven), -127), 127)) : 0
+        }
         let quantized = names.unique(base + ".quantized")
         proto.initializer.append(
             Onnx_TensorProto.with {

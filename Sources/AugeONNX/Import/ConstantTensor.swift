@@ -69,7 +69,11 @@ struct ConstantTensor {
         }
     }
 
-    func reshaped(_ shape: [Int]) -> ConstantTensor { ConstantTensor(shape: shape, elements: elements) }
+    func reshaped(_ shape: [Int]) -> ConstantTensor {
+        var result = ConstantTensor(shape: shape, elements: elements)
+        result.eightBitRange = eightBitRange
+        return result
+    }
 }
 
 /// Reads TensorProto payloads (initializers, Constant values) with every size checked before use.

@@ -93,9 +93,10 @@ extension GraphImporter {
 
     /// QuantizeLinear on constants (a float weight quantized in the file): saturate(round(x / scale) + zeroPoint).
     func foldQuantize(_ scope: NodeScope, _ x: ConstantTensor, scale: ConstantTensor, zeroPoint: ConstantTensor?) throws -> ConstantTensor {
-        guard let floats = x.floats, let scales = scale.floats, scales.count == 1, let s = scales.first, s > 0 else {
+        guard let floats = x.floats, let scales = scale.floats, scales.count == 1, let s = scales.first, s > 0, s.isFinite else {
             throw scope.fail(.unsupportedOperator, "folds QuantizeLinear of float constants with one positive scale only")
         }
+        guard floats.allSatisfy(\.isFinite) else { throw scope.fail(.invalidTensor, "quantizes a constant that holds NaN or infinite values") }
         let range = zeroPoint?.eightBitRange ?? 0...255
         let zero = zeroPoint?.knownIntegers?.first ?? 0
         var result = ConstantTensor(
