@@ -56,7 +56,7 @@ while let argument = arguments.next() {
     }
 }
 
-print(CPUFeatures.summary)
+print(kernelSummary)
 guard CPUFeatures.canRunKernels else {
     print("this CPU cannot run the compiled kernels")
     exit(1)

@@ -58,36 +58,10 @@ public enum CPUFeatures {
         #endif
     }
 
-    /// AVX-VNNI: the same dot product on ymm, VEX-encoded, for CPUs without AVX-512 (Alder Lake and
-    /// later Intel cores, Zen 5). Linux names it `avx_vnni`. Detected only; no kernel uses it yet.
-    public static var hasAVXVNNI: Bool {
-        #if arch(x86_64)
-            return kernelLevel >= .avx2 && flags.contains("avx_vnni")
-        #else
-            return false
-        #endif
-    }
-
-    /// Whether this build holds the AVX-512 VNNI and AVX2 int8 kernels (the main x86-64 build; not the portable one).
-    public static var compiledAVX512VNNI: Bool {
-        #if AUGE_PORTABLE || !arch(x86_64)
-            return false
-        #else
-            return true
-        #endif
-    }
-
-    /// The int8 GEMM path the engine picks (the engine's `Int8GemmPath.best`): `avx512-vnni` when compiled in
-    /// and the CPU has it, else `avx2` when compiled in and the CPU has AVX2, else `portable`.
-    public static var int8Path: String {
-        guard compiledAVX512VNNI else { return "portable" }
-        return hasAVX512VNNI ? "avx512-vnni" : kernelLevel >= .avx2 ? "avx2" : "portable"
-    }
-
     public static var summary: String {
         let wanted = ["avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx_vnni", "avx512_bf16", "f16c"].filter(flags.contains)
         return "CPU kernel level \(kernelLevel.rawValue) (features: \(wanted.isEmpty ? "none of interest" : wanted.joined(separator: " "))), "
-            + "kernels compiled for \(compiledLevel.rawValue), int8 GEMM \(int8Path) (not used by models yet), \(ProcessInfo.processInfo.activeProcessorCount) cores"
+            + "kernels compiled for \(compiledLevel.rawValue), \(ProcessInfo.processInfo.activeProcessorCount) cores"
     }
 
     private static func readFlags() -> Set<String> {

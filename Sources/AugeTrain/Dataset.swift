@@ -44,16 +44,22 @@ public struct ImageFolder: Sendable, Equatable {
         }
         var folders = entries.filter { !$0.lastPathComponent.hasPrefix(".") && (try? $0.resourceValues(forKeys: [.isDirectoryKey]).isDirectory) == true }
             .map(\.lastPathComponent).sorted()
+        // Each sub-folder is listed once, whether it is judged, read, or both.
+        var listings: [String: [String]] = [:]
+        func listing(_ folder: String) throws -> [String] {
+            if let known = listings[folder] { return known }
+            let names = try manager.contentsOfDirectory(atPath: rootURL.appendingPathComponent(folder).path)
+            listings[folder] = names
+            return names
+        }
         func photos(in folder: String) throws -> [String] {
-            try manager.contentsOfDirectory(atPath: rootURL.appendingPathComponent(folder).path)
-                .filter { !$0.hasPrefix(".") && photoExtensions.contains(($0 as NSString).pathExtension.lowercased()) }
-                .sorted()
+            try listing(folder).filter { !$0.hasPrefix(".") && photoExtensions.contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
         }
         var skipped: [SkippedFolder] = []
         if given == nil {
             // The folders define the classes: leave out those that cannot be one, saying why.
             for folder in folders {
-                let contents = (try? manager.contentsOfDirectory(atPath: rootURL.appendingPathComponent(folder).path)) ?? []
+                let contents = (try? listing(folder)) ?? []
                 let reason: String? =
                     if unlabelledFolderNames.contains(folder.lowercased()) {
                         "its name says its photos have no label yet"
@@ -70,7 +76,7 @@ public struct ImageFolder: Sendable, Equatable {
         }
         let classes = given ?? folders
         if skippingOthers {
-            skipped = folders.filter { !classes.contains($0) }.map { SkippedFolder(name: $0, reason: "not a class of the model (\(classes.joined(separator: ", ")))") }
+            skipped += folders.filter { !classes.contains($0) }.map { SkippedFolder(name: $0, reason: "not a class of the model (\(classes.joined(separator: ", ")))") }
             folders.removeAll { !classes.contains($0) }
         }
         guard !folders.isEmpty else {

@@ -42,7 +42,7 @@ struct EngineBench: ParsableCommand {
     }
 
     func run() throws {
-        print(CPUFeatures.summary)
+        print(kernelSummary)
         guard CPUFeatures.canRunKernels else { throw ValidationError("this CPU cannot run the compiled kernels") }
         // cpu%: process CPU time over wall time during the timed runs; far below 100 x threads means the
         // machine was busy with other work and the latencies are inflated.

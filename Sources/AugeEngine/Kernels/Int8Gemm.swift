@@ -36,6 +36,10 @@ package struct Int8Quantization {
 }
 
 /// Which int8 kernel runs.
+/// The machine line benchmarks print: the CPU's features, the kernels compiled, and the int8 GEMM path
+/// this build and CPU pick.
+public var kernelSummary: String { CPUFeatures.summary + ", int8 GEMM \(Int8GemmPath.best.rawValue) (not used by models yet)" }
+
 package enum Int8GemmPath: String, CaseIterable {
     case portable
     case avx2

@@ -43,7 +43,7 @@ public struct Benchmark {
             return Machine(
                 cpu: model, cores: ProcessInfo.processInfo.activeProcessorCount,
                 kernelLevel: CPUFeatures.kernelLevel.rawValue, build: Benchmark.buildConfiguration,
-                summary: CPUFeatures.summary)
+                summary: kernelSummary)
         }
     }
 
