@@ -110,14 +110,16 @@ class Builder:
 CASES = []
 
 
-def case(name, opset, inputs, batch=1, ir_version=None, initializers_as_inputs=False, step=None):
+def case(name, opset, inputs, batch=1, ir_version=None, initializers_as_inputs=False, step=None, quantized_layers=None):
     """Registers a fixture: the decorated function fills a Builder and returns its output names.
     inputs: [(name, shape with "N" for the symbolic batch)]. step: a quantized output's quantization
     step; a runtime that sums in another order may land one step away where a value sits on a
-    rounding edge, so results are compared to within one step there."""
+    rounding edge, so results are compared to within one step there. quantized_layers: requantizations in
+    series before the output (default 1); each may move a value on an edge, so more of them may differ."""
     def register(build):
         CASES.append(dict(name=name, opset=opset, inputs=inputs, batch=batch, build=build,
-                          ir_version=ir_version, initializers_as_inputs=initializers_as_inputs, step=step))
+                          ir_version=ir_version, initializers_as_inputs=initializers_as_inputs, step=step,
+                          quantized_layers=quantized_layers))
         return build
     return register
 
@@ -423,6 +425,29 @@ def _(b):
     return [qdq(y, 0.05, np.uint8(0))]
 
 
+@case("qdq_residual_block_int8", 13, [("x", ["N", 3, 9, 9])], batch=2, step=0.04, quantized_layers=5)
+def _(b):
+    # The int8 kernels' paths in one file, as ORT's quantizer writes them (ReLU folded into the
+    # following Q): a 3x3 stride-2 first layer (gathered), a 1x1 expansion read directly, a depthwise
+    # 3x3 and a 1x1 projection that adds the block's input on codes.
+    def qdq(x, scale, zero):
+        s, z = b.const(b.uid("scale"), np.float32(scale)), b.const(b.uid("zero"), np.uint8(zero))
+        return b.node("DequantizeLinear", [b.node("QuantizeLinear", [x, s, z]), s, z])
+    def conv(x, cin, cout, k, stride=1, group=1):
+        q, scales = quantize_per_channel(b.weights((cout, cin // group, k, k), cin // group * k * k))
+        name = b.uid("conv")
+        w = b.node("DequantizeLinear", [b.const(f"{name}.q", q), b.const(f"{name}.scale", scales),
+                                        b.const(f"{name}.zero", np.zeros(cout, np.int8))], axis=0)
+        bias = b.const(f"{name}.bias", (b.rng.standard_normal(cout) * 0.1).astype(np.float32))
+        return b.node("Conv", [x, w, bias], kernel_shape=[k, k], strides=[stride, stride], pads=[k // 2] * 4, group=group)
+    x = qdq("x", 0.03, 120)
+    stem = qdq(conv(x, 3, 17, 3, stride=2), 0.02, 0)
+    expanded = qdq(conv(stem, 17, 40, 1), 0.02, 0)
+    depthwise = qdq(conv(expanded, 40, 40, 3, group=40), 0.02, 0)
+    projected = qdq(conv(depthwise, 40, 17, 1), 0.03, 128)
+    return [qdq(b.node("Add", [projected, stem]), 0.04, 100)]
+
+
 @case("qdq_gemm_int8_typed_fields", 13, X1)
 def _(b):
     pooled = b.node("Flatten", [b.node("GlobalAveragePool", ["x"])])
@@ -662,6 +687,8 @@ def main():
         entry = {"name": name, "model": name + ".onnx", "opset": c["opset"], "inputs": {}, "outputs": {}}
         if c["step"]:
             entry["step"] = c["step"]
+        if c["quantized_layers"]:
+            entry["quantized_layers"] = c["quantized_layers"]
         for i, (n, array) in enumerate(feeds.items()):
             entry["inputs"][n] = f"{name}.in{i}.npy"
             save_npy(os.path.join(OUT, entry["inputs"][n]), array)

@@ -100,3 +100,41 @@ public func storeInt32x16(_ values: SIMD16<Int32>, _ pointer: UnsafeMutablePoint
         for j in 0..<lanes { pointer[j] = values[j] }
     }
 }
+
+/// 16 codes widened to Int32 lanes (vpmovzxbd): the generic SIMD conversion is a per-lane loop.
+@_transparent
+public func widen16(_ codes: SIMD16<UInt8>) -> SIMD16<Int32> {
+    var result = SIMD16<Int32>()
+    result._storage._value = Builtin.zext_Vec16xInt8_Vec16xInt32(codes._storage._value)
+    return result
+}
+
+/// 16 Int32 lanes as Float (cvtdq2ps, rounding to nearest even), for the same reason.
+@_transparent
+public func float16(_ values: SIMD16<Int32>) -> SIMD16<Float> {
+    var result = SIMD16<Float>()
+    result._storage._value = Builtin.sitofp_Vec16xInt32_Vec16xFPIEEE32(values._storage._value)
+    return result
+}
+
+/// Float values to codes on a grid: clamp(roundHalfEven(x / scale) + zeroPoint, ...), as QuantizeLinear
+/// (a division, not a reciprocal multiply). `low` / `high` are the code bounds minus the zero point, as in
+/// `requantize16`; NaN gives the lower bound.
+@_transparent
+public func quantize16(_ x: SIMD16<Float>, scale: SIMD16<Float>, low: SIMD16<Float>, high: SIMD16<Float>, zeroPoint: SIMD16<Int32>) -> SIMD16<Int32> {
+    var y = SIMD16<Float>()
+    y._storage._value = Builtin.fdiv_Vec16xFPIEEE32(x._storage._value, scale._storage._value)
+    // !(y >= low) also catches NaN.
+    y = y.replacing(with: low, where: .!(y .>= low))
+    y = y.replacing(with: high, where: high .< y)
+    let shifted = y + SIMD16<Float>(repeating: 12_582_912)
+    return unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- SIMD16<Int32>(repeating: 0x4B40_0000) &+ zeroPoint
+}
+
+/// 16 whole-number Float lanes (|x| < 2^31) to Int32 (cvttps2dq): exact for whole numbers.
+@_transparent
+public func int16(_ values: SIMD16<Float>) -> SIMD16<Int32> {
+    var result = SIMD16<Int32>()
+    result._storage._value = Builtin.fptosi_Vec16xFPIEEE32_Vec16xInt32(values._storage._value)
+    return result
+}

@@ -76,7 +76,8 @@ final class QuantizationTests: XCTestCase {
     }
 
     /// Calibrated on a few inputs, the quantized network stays close to the float one; every convolution
-    /// is int8 and reads a fake-quantized input.
+    /// is int8, reads a fake-quantized input and runs on the int8 kernels, close to the fake-quantized
+    /// float reference.
     func testQuantizedNetworkStaysCloseToTheFloatOne() throws {
         let graph = Quantization.foldingBatchNormalization(network)
         let name = graph.inputs[0].name
@@ -96,13 +97,23 @@ final class QuantizationTests: XCTestCase {
         XCTAssertEqual(fakeQuantized.count, points.count)
 
         let floatEngine = try Engine(graph: graph, batchSize: 1, threads: 1), int8Engine = try Engine(graph: quantized, batchSize: 1, threads: 1)
+        let algorithms = int8Engine.layers.compactMap(\.convolution)
+        XCTAssertEqual(algorithms.count, quantized.nodes.filter { if case .convolution = $0.operation { true } else { false } }.count)
+        XCTAssert(algorithms.allSatisfy { $0 == .int8Gemm || $0 == .int8Depthwise }, "\(algorithms)")
+        XCTAssert(algorithms.contains(.int8Depthwise))
         for seed in 0..<4 as Range<UInt64> {
             let x = randomTensor([1, 3, 32, 32], seed: 200 + seed)
             let expected = try floatEngine.run([name: x])[graph.outputs[0]]!.data
             let actual = try int8Engine.run([name: x])[quantized.outputs[0]]!.data
+            let fakeQuantizedReference = try runReference(quantized, inputs: [name: x])[quantized.outputs[0]]!.data
             let spread = expected.max()! - expected.min()!
             let error = zip(actual, expected).map { abs($0 - $1) }.max()!
-            XCTAssertLessThan(error, 0.1 * spread, "seed \(seed): \(actual) against \(expected)")
+            let integerError = zip(actual, fakeQuantizedReference).map { abs($0 - $1) }.max()!
+            // The int8 kernels round a tie or a last bit differently from float arithmetic now and then,
+            // and a code off by one moves through the layers: measured 0.009-0.047 of a spread of 0.37-0.48
+            // against the float network (the fake-quantized float reference: 0.013-0.039).
+            XCTAssertLessThan(error, 0.15 * spread, "seed \(seed): \(actual) against \(expected)")
+            XCTAssertLessThan(integerError, 0.1 * spread, "seed \(seed): \(actual) against \(fakeQuantizedReference)")
         }
     }
 }

@@ -12,6 +12,8 @@ struct FixtureManifest: Decodable {
         let outputs: [String: String]
         /// A quantized output's step: another summation order may land a value on a rounding edge one step away.
         let step: Float?
+        /// Requantizations in series before a quantized output (nil: one); each may move a value on an edge.
+        let quantizedLayers: Int?
     }
 
     struct Malformed: Decodable {
@@ -27,7 +29,9 @@ struct FixtureManifest: Decodable {
     static let directory = Bundle.module.resourceURL!.appendingPathComponent("Fixtures")
 
     static func load() throws -> FixtureManifest {
-        try JSONDecoder().decode(FixtureManifest.self, from: Data(contentsOf: directory.appendingPathComponent("manifest.json")))
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return try decoder.decode(FixtureManifest.self, from: Data(contentsOf: directory.appendingPathComponent("manifest.json")))
     }
 
     static func url(_ file: String) -> URL { directory.appendingPathComponent(file) }

@@ -86,6 +86,14 @@ final class ONNXRuntimeParityTests: XCTestCase {
         XCTAssertEqual(engine.layers.filter { !$0.kind.hasPrefix("to ") }.map(\.kind), ["silu"])
     }
 
+    func testQuantizedConvolutionsRunOnTheInt8Kernels() throws {
+        // The parity test compares the outputs with ONNX Runtime's (to within one output step); here,
+        // that the engine ran them on codes: every convolution int8, the block's end on codes too.
+        let engine = try Engine(graph: try load("qdq_residual_block_int8"), threads: 1)
+        XCTAssertEqual(engine.layers.compactMap(\.convolution), [.int8Gemm, .int8Gemm, .int8Depthwise, .int8Gemm])
+        XCTAssertEqual(engine.layers.filter { $0.kind == "dequantize" }.count, 1, "\(engine.layers.map(\.kind))")
+    }
+
     func testOldSoftmaxIsCoercedTo2D() throws {
         let old = try load("softmax_opset11_coerced_2d")
         // axis = 1 given, and the default axis (1 before opset 13): both flatten from axis 1.

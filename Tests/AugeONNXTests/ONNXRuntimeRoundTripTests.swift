@@ -132,9 +132,11 @@ final class ONNXRuntimeRoundTripTests: XCTestCase {
                 let actual = try XCTUnwrap(run.outputs[name], "\(fixture.name) \(name)")
                 XCTAssertLessThanOrEqual(maxAbsoluteDifference(actual, expected), manifest.tolerance(fixture), "\(fixture.name) output \(name)")
                 if fixture.step != nil {
-                    // A step away only on rounding edges: a few values, never many.
+                    // A step away only on rounding edges: a few values per requantization, never many
+                    // (ONNX Runtime may pick other kernels for the re-exported file, e.g. a float bias).
                     let offEdge = zip(actual.data, expected.data).filter { abs($0 - $1) > manifest.tolerance }.count
-                    XCTAssertLessThanOrEqual(offEdge * 100, actual.count, "\(fixture.name): \(offEdge) of \(actual.count) values a step away")
+                    XCTAssertLessThanOrEqual(
+                        offEdge * 100, actual.count * (fixture.quantizedLayers.map { 2 * $0 } ?? 1), "\(fixture.name): \(offEdge) of \(actual.count) values a step away")
                 }
             }
         }

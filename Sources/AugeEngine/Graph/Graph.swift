@@ -43,6 +43,11 @@ public enum Activation: Sendable, Equatable {
     /// [lower, upper] is the integer type's range (0...255 for uint8, -128...127 for int8). The value
     /// a quantized model passes between layers, computed in float where no int8 kernel runs.
     case fakeQuantize(scale: Float, zeroPoint: Float, lower: Float, upper: Float)
+
+    public var isFakeQuantize: Bool {
+        if case .fakeQuantize = self { return true }
+        return false
+    }
 }
 
 /// 2-D convolution, ONNX `Conv` semantics.

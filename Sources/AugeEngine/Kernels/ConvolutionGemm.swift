@@ -398,6 +398,8 @@ struct PaddedInput {
             for x in 0..<g.inWidth {
                 for channel in 0..<c { interior[x &* stride &+ channel] = sourceRow[channel &* plane &+ x] }
             }
+        case .codes:
+            preconditionFailure("codes are gathered by the int8 convolution")
         }
         let tail = interior + g.inWidth &* stride
         tail.update(repeating: 0, count: (paddedWidth &- g.padLeft &- g.inWidth) &* stride)

@@ -1,5 +1,5 @@
 // Int8 GEMM for convolutions (as implicit/explicit GEMM, 1x1, first layers) and fully connected layers
-// (the planner does not call it yet: quantized models still run in float, with fake quantization):
+// (`Int8ConvolutionStep` runs a quantized model's convolutions on it):
 //
 //     C[m][n] = clamp(roundHalfEven(Float(acc[m][n]) * scale[n]), low, high) + zy
 //     acc[m][n] = sum_k (A[m][k] - za) * B[k][n] + bias[n]          (Int32, exact)
@@ -38,7 +38,7 @@ package struct Int8Quantization {
 /// Which int8 kernel runs.
 /// The machine line benchmarks print: the CPU's features, the kernels compiled, and the int8 GEMM path
 /// this build and CPU pick.
-public var kernelSummary: String { CPUFeatures.summary + ", int8 GEMM \(Int8GemmPath.best.rawValue) (not used by models yet)" }
+public var kernelSummary: String { CPUFeatures.summary + ", int8 GEMM \(Int8GemmPath.best.rawValue)" }
 
 package enum Int8GemmPath: String, CaseIterable {
     case portable
@@ -111,17 +111,24 @@ package final class Int8PackedWeights {
 
 /// C = requantize(A x B) for `rows` rows of A (uint8, row m at a + m * aRowStride, readable up to
 /// 4 * kGroups bytes) into `output` (uint8, row stride `outputRowStride`), and/or the corrected Int32
-/// accumulators into `accumulators`. No allocation; the caller splits rows (and, by offsetting
-/// pointers, column blocks) over threads.
+/// accumulators into `accumulators`, for the 16-column blocks `columnBlocks` (default all; `output`
+/// and `accumulators` point at column 0 either way). No allocation; the caller splits rows and
+/// column blocks over threads.
 package func int8Gemm(
-    path: Int8GemmPath, a: UnsafePointer<UInt8>, aRowStride: Int, rows: Int, weights w: Int8PackedWeights, output: UnsafeMutablePointer<UInt8>?,
-    outputRowStride: Int, accumulators: UnsafeMutablePointer<Int32>? = nil, accumulatorRowStride: Int = 0
+    path: Int8GemmPath, a: UnsafePointer<UInt8>, aRowStride: Int, rows: Int, weights w: Int8PackedWeights, columnBlocks: Range<Int>? = nil,
+    output: UnsafeMutablePointer<UInt8>?, outputRowStride: Int, accumulators: UnsafeMutablePointer<Int32>? = nil, accumulatorRowStride: Int = 0
 ) {
     let q = w.quantization
+    // A range of 16-column blocks: every pointer moves to its first column.
+    let blocks = columnBlocks ?? 0..<w.blocks
+    guard !blocks.isEmpty else { return }
+    let column = blocks.lowerBound &* 16
     var arguments = Int8GemmArguments(
-        a: a, aRowStride: aRowStride, rows: rows, packedB: w.packed, kGroups: w.kGroups, columns: w.n, biasFolded: w.biasFolded, scale: w.scale,
+        a: a, aRowStride: aRowStride, rows: rows, packedB: w.packed + blocks.lowerBound &* w.kGroups &* 64, kGroups: w.kGroups,
+        columns: min(w.n, blocks.upperBound &* 16) &- column, biasFolded: w.biasFolded + column, scale: w.scale + column,
         low: Float(q.outputRange.lowerBound &- q.outputZeroPoint), high: Float(q.outputRange.upperBound &- q.outputZeroPoint), zeroPoint: q.outputZeroPoint,
-        output: output, outputRowStride: outputRowStride, accumulators: accumulators, accumulatorRowStride: accumulatorRowStride)
+        output: output.map { $0 + column }, outputRowStride: outputRowStride, accumulators: accumulators.map { $0 + column },
+        accumulatorRowStride: accumulatorRowStride)
     switch path {
     case .portable:
         int8GemmPortable(&arguments)

@@ -11,6 +11,10 @@ public enum ConvolutionAlgorithm: Sendable, Hashable, CustomStringConvertible {
     case firstLayerPlanar
     /// Every other convolution: GEMM over a zero-padded channels-last copy of the input.
     case implicitGemm
+    /// A quantized model's ungrouped convolution on uint8 codes: the int8 GEMM (`Int8GemmPath`).
+    case int8Gemm
+    /// A quantized model's depthwise convolution on uint8 codes.
+    case int8Depthwise
 
     /// The algorithm for `geometry`, given whether the input is already available channels-last.
     static func choose(for geometry: ConvolutionGeometry, inputIsChannelsLast: Bool) -> ConvolutionAlgorithm {
@@ -28,6 +32,7 @@ public enum ConvolutionAlgorithm: Sendable, Hashable, CustomStringConvertible {
         case .depthwise, .gemm: .channelsLast
         case .firstLayerPlanar: .plain
         case .winograd, .implicitGemm: inputIsChannelsLast ? .channelsLast : .plain
+        case .int8Gemm, .int8Depthwise: .codes
         }
     }
 
@@ -38,6 +43,8 @@ public enum ConvolutionAlgorithm: Sendable, Hashable, CustomStringConvertible {
         case .gemm: "gemm"
         case .firstLayerPlanar: "first layer, planar"
         case .implicitGemm: "implicit gemm"
+        case .int8Gemm: "int8 gemm"
+        case .int8Depthwise: "int8 depthwise"
         }
     }
 }

@@ -15,6 +15,12 @@ struct FusedNode {
     var postActivation: Activation?
     /// Names of the nodes folded into this one.
     var absorbed: [String] = []
+
+    /// The activation the output ends on (for a convolution, the last of its epilogue).
+    var finalActivation: Activation? {
+        if case let .activation(activation) = operation { return activation }
+        return residual == nil ? postActivation ?? activation : postActivation
+    }
 }
 
 /// The fused node list of `graph` and the value each graph output now refers to.
@@ -101,7 +107,8 @@ func fuseNodes(_ graph: Graph, shapes: [String: [Int]]) -> (nodes: [FusedNode], 
                 case let .activation(activation) where current.activation == nil && current.residual == nil:
                     current.activation = activation
                     absorbed = true
-                case let .activation(activation) where current.residual != nil && current.postActivation == nil:
+                case let .activation(activation) where current.postActivation == nil && (current.residual != nil || activation.isFakeQuantize):
+                    // After an Add, or a quantized model's ReLU / Clip then fake-quantize (one int8 epilogue).
                     current.postActivation = activation
                     absorbed = true
                 case .add where current.residual == nil && candidate.inputs.count == 2:

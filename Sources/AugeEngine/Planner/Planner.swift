@@ -62,6 +62,8 @@ struct Planner {
     private var materialized: [String: [Layout: Int]] = [:]
     private var builders: [(BufferResolver) -> Step] = []
     private var layers: [LayerDescription] = []
+    /// The uint8 grid of each value a fake-quantize produced: such a value may also be kept as codes.
+    private var valueQuantization: [String: ValueQuantization] = [:]
 
     /// Threads the kernels will run on (per-thread scratch memory).
     let threads: Int
@@ -142,8 +144,13 @@ struct Planner {
     /// Room for a buffer: whole vectors plus one vector of slack for partial-lane reads at the end.
     private func roundedSize(_ count: Int) -> Int { paddedChannels(count) + vectorWidth }
 
+    /// Floats a value of `shape` takes in `layout` (codes: four per float).
     private func elementCount(_ shape: [Int], _ layout: Layout) -> Int {
-        layout == .plain ? shape.reduce(1, *) : shape[0] * shape[2] * shape[3] * paddedChannels(shape[1])
+        switch layout {
+        case .plain: shape.reduce(1, *)
+        case .channelsLast: shape[0] * shape[2] * shape[3] * paddedChannels(shape[1])
+        case .codes: (shape[0] * shape[2] * shape[3] * paddedChannels(shape[1]) + 3) / 4
+        }
     }
 
     private mutating func newBuffer(count: Int, first: Int? = nil) -> Int {
@@ -169,9 +176,35 @@ struct Planner {
             materialized[value, default: [:]][layout] = buffers.count - 1
             return buffers.count - 1
         }
-        guard let (_, sourceID) = materialized[value]?.first else {
+        guard let available = materialized[value], !available.isEmpty else {
             throw EngineError.invalidNode(node: node, message: "value \"\(value)\" is used before it is computed")
         }
+        if layout == .codes {
+            guard let quantization = valueQuantization[value] else {
+                throw EngineError.invalidNode(node: node, message: "value \"\(value)\" has no uint8 grid to be kept as codes")
+            }
+            let sourceLayout: Layout = available[.channelsLast] != nil ? .channelsLast : .plain
+            let sourceID = try require(value, sourceLayout, node: node)
+            let id = newBuffer(count: elementCount(shape, .codes))
+            builders.append { QuantizeStep(quantization: quantization, shape: shape, sourceLayout: sourceLayout, input: $0(sourceID), output: bytes($0(id))) }
+            layers.append(LayerDescription(name: "\(value) -> codes", kind: "quantize", outputShape: shape, multiplyAccumulates: 0, parameters: 0))
+            materialized[value, default: [:]][.codes] = id
+            use(id)
+            return id
+        }
+        guard let floatLayout = [Layout.channelsLast, .plain].first(where: { available[$0] != nil }) else {
+            // Codes only: dequantize to channels-last, then convert from there if need be.
+            let (codesID, quantization) = (available[.codes]!, valueQuantization[value]!)
+            let id = newBuffer(count: elementCount(shape, .channelsLast))
+            use(codesID)
+            let count = elementCount(shape, .channelsLast)
+            builders.append { DequantizeStep(quantization: quantization, count: count, input: bytes($0(codesID)), output: $0(id)) }
+            layers.append(LayerDescription(name: "\(value) -> channelsLast", kind: "dequantize", outputShape: shape, multiplyAccumulates: 0, parameters: 0))
+            materialized[value, default: [:]][.channelsLast] = id
+            use(id)
+            return try require(value, layout, node: node)
+        }
+        let sourceID = available[floatLayout]!
         let id = newBuffer(count: elementCount(shape, layout))
         use(sourceID)
         let toChannelsLast = layout == .channelsLast
@@ -200,6 +233,7 @@ struct Planner {
     }
 
     private mutating func emit(_ node: FusedNode) throws {
+        if let quantization = ValueQuantization(node.finalActivation) { valueQuantization[node.output] = quantization }
         let outputShape = shapes[node.output]!
         let inputShapes = node.inputs.map { shapes[$0]! }
         func describe(_ kind: String, macs: Int = 0, parameters: Int = 0) -> LayerDescription {
@@ -333,6 +367,9 @@ struct Planner {
             kernelHeight: conv.kernel.0, kernelWidth: conv.kernel.1, strideY: conv.strides.0, strideX: conv.strides.1,
             dilationY: conv.dilations.0, dilationX: conv.dilations.1,
             padTop: conv.pads.top, padLeft: conv.pads.left, padBottom: conv.pads.bottom, padRight: conv.pads.right, groups: conv.groups)
+        if let choice = int8Choice(node, conv, geometry) {
+            return try emitInt8Convolution(node, conv, geometry: geometry, choice: choice, describe: describe)
+        }
         let inputIsChannelsLast = isAvailable(node.inputs[0], .channelsLast)
         let algorithm = ConvolutionAlgorithm.choose(for: geometry, inputIsChannelsLast: inputIsChannelsLast)
         let sourceLayout = algorithm.sourceLayout(inputIsChannelsLast: inputIsChannelsLast)
@@ -344,6 +381,7 @@ struct Planner {
             case .gemm: nil
             case .winograd: newBuffer(count: WinogradStep.workingCount(geometry, threads: threads))
             case .firstLayerPlanar, .implicitGemm: newBuffer(count: geometry.paddedCopyCount(pixelStride: geometry.inChannels))
+            case .int8Gemm, .int8Depthwise: preconditionFailure("int8 convolutions are emitted by emitInt8Convolution")
             }
         let output = define(node.output, .channelsLast)
         let weight = conv.weight.data
@@ -366,11 +404,86 @@ struct Planner {
                 return DepthwiseStep(
                     geometry: geometry, weight: weight, biasValues: bias, input: resolve(input),
                     gathered: gathered.map { resolve($0) }, output: resolve(output), epilogue: epilogue)
+            case .int8Gemm, .int8Depthwise:
+                preconditionFailure("int8 convolutions are emitted by emitInt8Convolution")
             case .gemm, .firstLayerPlanar, .implicitGemm:
                 return ConvolutionGemmStep(
                     geometry: geometry, weight: weight, biasValues: bias, source: resolve(input), sourceLayout: sourceLayout,
                     gathered: gathered.map { resolve($0) }, output: resolve(output), epilogue: epilogue)
             }
+        }
+    }
+
+    /// What a quantized model's convolution writes: codes requantized in the kernel (an epilogue that
+    /// ends on a fake-quantize, with at most a ReLU or Clip before it), codes after adding a residual
+    /// kept as codes, or float for any other epilogue.
+    private enum Int8Result {
+        case codes(ValueQuantization, range: ClosedRange<Int32>)
+        case residualCodes(ValueQuantization, residual: ValueQuantization)
+        case float
+    }
+
+    /// How a quantized model's convolution runs on codes, or nil (it runs in float) without int8
+    /// weights, for an input that is not on a uint8 grid, for grouped convolutions, and for depthwise
+    /// ones that do not end on a grid.
+    private func int8Choice(
+        _ node: FusedNode, _ conv: Convolution, _ g: ConvolutionGeometry
+    ) -> (algorithm: ConvolutionAlgorithm, input: ValueQuantization, result: Int8Result)? {
+        guard conv.weightScales != nil, let input = valueQuantization[node.inputs[0]] else { return nil }
+        var result = Int8Result.float
+        if let residual = node.residual {
+            if let output = ValueQuantization(node.postActivation), let skip = valueQuantization[residual] {
+                result = .residualCodes(output, residual: skip)
+            }
+        } else if let output = ValueQuantization(node.postActivation ?? node.activation),
+            let range = output.range(after: node.postActivation != nil ? node.activation : nil)
+        {
+            result = .codes(output, range: range)
+        }
+        if g.groups > 1 && g.groups == g.inChannels && g.groups == g.outChannels {
+            guard case .codes = result, Int8DepthwiseStep.applies(g) else { return nil }
+            return (.int8Depthwise, input, result)
+        }
+        return g.groups == 1 ? (.int8Gemm, input, result) : nil
+    }
+
+    private mutating func emitInt8Convolution(
+        _ node: FusedNode, _ conv: Convolution, geometry: ConvolutionGeometry,
+        choice: (algorithm: ConvolutionAlgorithm, input: ValueQuantization, result: Int8Result),
+        describe: (String, Int, Int) -> LayerDescription
+    ) throws {
+        let input = try require(node.inputs[0], .codes, node: node.name)
+        let residualLayout: Layout
+        if case .residualCodes = choice.result { residualLayout = .codes } else { residualLayout = .channelsLast }
+        let residual = try node.residual.map { try require($0, residualLayout, node: node.name) }
+        let output: Int
+        if case .float = choice.result { output = define(node.output, .channelsLast) } else { output = define(node.output, .codes) }
+        let weights = Int8ConvolutionWeights(conv, inputScale: choice.input.scale)
+        let (activation, postActivation, threads) = (node.activation, node.postActivation, self.threads)
+        var layer = describe(
+            "conv \(conv.kernel.0)x\(conv.kernel.1)/\(conv.strides.0) (\(choice.algorithm))", geometry.multiplyAccumulates,
+            conv.weight.count + geometry.outChannels)
+        layer.convolution = choice.algorithm
+        append(layer, reads: [input] + (residual.map { [$0] } ?? [])) { resolve in
+            let source = UnsafePointer(bytes(resolve(input)))
+            let target: Int8ConvolutionOutput
+            switch choice.result {
+            case let .codes(quantization, range):
+                if choice.algorithm == .int8Depthwise {
+                    return Int8DepthwiseStep(
+                        geometry: geometry, weights: weights, input: choice.input, source: source, output: bytes(resolve(output)),
+                        outputQuantization: quantization, range: range)
+                }
+                target = .codes(bytes(resolve(output)), quantization, range: range)
+            case let .residualCodes(quantization, skip):
+                target = .residualCodes(
+                    bytes(resolve(output)), quantization, activation: activation, residual: UnsafePointer(bytes(resolve(residual!))),
+                    residualQuantization: skip)
+            case .float:
+                target = .float(
+                    resolve(output), Epilogue(activation: activation, residual: residual.map { UnsafePointer(resolve($0)) }, postActivation: postActivation))
+            }
+            return Int8ConvolutionStep(geometry: geometry, weights: weights, input: choice.input, source: source, output: target, threads: threads)
         }
     }
 

@@ -1,0 +1,505 @@
+// Convolutions of a quantized model on uint8 codes (value = (code - zeroPoint) * scale), channels-last
+// with the float layout's channel stride (`paddedChannels`, in bytes):
+//  - `Int8ConvolutionStep`: every ungrouped convolution as an int8 GEMM (`int8Gemm`): 1x1 stride-1
+//    unpadded layers read the codes directly; any other gathers each output pixel's window into a row
+//    of K = kernelHeight x kernelWidth x inChannels bytes (padding holds the input's zero point, which
+//    is the value 0), a segment of rows at a time into per-thread scratch.
+//  - `Int8DepthwiseStep`: one filter per channel, 16 channels at a time in Int32.
+// Both requantize to the next layer's codes in the epilogue, or (for an epilogue that adds a residual
+// or applies another activation) hand the dequantized accumulators to the float `Epilogue`.
+// Each equals `referenceInt8Convolution` bit for bit.
+
+import AugeInt8
+
+/// How a computed value is stored as uint8 codes: value = (code - zeroPoint) * scale, codes in `range`
+/// (the fake-quantize that produced it).
+struct ValueQuantization: Equatable {
+    var scale: Float
+    var zeroPoint: Int32
+    var range: ClosedRange<Int32>
+
+    /// The quantization `activation` applies, if it is a fake-quantize onto a uint8 grid.
+    init?(_ activation: Activation?) {
+        guard case let .fakeQuantize(scale, zeroPoint, lower, upper)? = activation, lower >= 0, upper <= 255, lower <= zeroPoint,
+            zeroPoint <= upper
+        else { return nil }
+        self.init(scale: scale, zeroPoint: Int32(zeroPoint), range: Int32(lower)...Int32(upper))
+    }
+
+    init(scale: Float, zeroPoint: Int32, range: ClosedRange<Int32>) {
+        self.scale = scale
+        self.zeroPoint = zeroPoint
+        self.range = range
+    }
+
+    /// The code range after `activation` then this quantization (ReLU and Clip narrow it; nil for
+    /// an activation that is not a clamp).
+    func range(after activation: Activation?) -> ClosedRange<Int32>? {
+        let (lower, upper): (Float, Float)
+        switch activation {
+        case nil: return range
+        case .relu?: (lower, upper) = (0, .infinity)
+        case let .clip(minimum, maximum)?: (lower, upper) = (minimum, maximum)
+        default: return nil
+        }
+        // round(clamp(y, a, b) / s) = clamp(round(y / s), round(a / s), round(b / s)): rounding is monotone.
+        func code(_ bound: Float) -> Int32 {
+            let position = (bound / scale).rounded(.toNearestOrEven)
+            return Int32(max(-1e6, min(1e6, position))) + zeroPoint
+        }
+        let low = max(range.lowerBound, code(lower)), high = min(range.upperBound, upper.isFinite ? code(upper) : range.upperBound)
+        return low <= high ? low...high : nil
+    }
+}
+
+/// The integer form of a convolution whose weights are symmetric int8 per output channel.
+struct Int8ConvolutionWeights {
+    /// [outChannels][kernelHeight][kernelWidth][inChannels / groups] (channels innermost, as gathered).
+    var weights: [Int8]
+    /// The bias in accumulator units (input scale x weight scale), per output channel.
+    var bias: [Int32]
+    /// input scale x weight scale: what one accumulator unit is worth, per output channel.
+    var unit: [Float]
+
+    /// `conv.weight` must be whole multiples of `conv.weightScales` (as the importer and quantizer make them).
+    init(_ conv: Convolution, inputScale: Float) {
+        let scales = conv.weightScales!
+        let (outChannels, perGroup) = (conv.outChannels, conv.weight.shape[1])
+        let (kernelHeight, kernelWidth) = conv.kernel
+        let taps = kernelHeight * kernelWidth
+        weights = [Int8](repeating: 0, count: conv.weight.count)
+        bias = [Int32](repeating: 0, count: outChannels)
+        unit = [Float](repeating: 0, count: outChannels)
+        for o in 0..<outChannels {
+            let scale = scales[o]
+            unit[o] = Float(Double(inputScale) * Double(scale))
+            for c in 0..<perGroup {
+                for tap in 0..<taps {
+                    let value = scale > 0 ? (conv.weight.data[(o * perGroup + c) * taps + tap] / scale).rounded(.toNearestOrEven) : 0
+                    weights[(o * taps + tap) * perGroup + c] = Int8(max(-127, min(127, value)))
+                }
+            }
+            let units = (Double(conv.bias?.data[o] ?? 0) / (Double(inputScale) * Double(scale))).rounded(.toNearestOrEven)
+            bias[o] = unit[o] > 0 && units.isFinite ? Int32(max(-1e9, min(1e9, units))) : 0
+        }
+    }
+
+    /// The requantization multipliers onto an output grid of step `outputScale`: unit / outputScale.
+    func multipliers(outputScale: Float) -> [Float] { unit.map { Float(Double($0) / Double(outputScale)) } }
+}
+
+/// Where an int8 convolution's result goes.
+enum Int8ConvolutionOutput {
+    /// Requantized to codes in the kernel: value = (code - quantization.zeroPoint) * quantization.scale,
+    /// codes clamped to `range` (the quantization's, narrowed by a fused ReLU or Clip).
+    case codes(UnsafeMutablePointer<UInt8>, ValueQuantization, range: ClosedRange<Int32>)
+    /// A residual block's end on codes: activation(dequantized accumulators) + the residual (codes), then
+    /// quantized onto the output's grid.
+    case residualCodes(
+        UnsafeMutablePointer<UInt8>, ValueQuantization, activation: Activation?, residual: UnsafePointer<UInt8>, residualQuantization: ValueQuantization)
+    /// Dequantized to float (channels-last) and finished by a float epilogue.
+    case float(UnsafeMutablePointer<Float>, Epilogue)
+}
+
+/// Reinterprets arena memory (floats) as bytes: codes live in the same arena as float values.
+@inline(__always) func bytes(_ pointer: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<UInt8> {
+    UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: UInt8.self)
+}
+
+/// Copies `count` bytes 16 at a time: up to 15 bytes past the end are read and written, so both
+/// buffers need that slack, and the bytes written past the end must be free to overwrite.
+@inline(__always) func copyBytes(from source: UnsafePointer<UInt8>, to target: UnsafeMutablePointer<UInt8>, count: Int) {
+    var offset = 0
+    while offset < count {
+        UnsafeMutableRawPointer(target + offset).storeBytes(
+            of: UnsafeRawPointer(source + offset).loadUnaligned(as: SIMD16<UInt8>.self), as: SIMD16<UInt8>.self)
+        offset &+= 16
+    }
+}
+
+final class Int8ConvolutionStep: Step {
+    let geometry: ConvolutionGeometry
+    let packed: Int8PackedWeights
+    let path: Int8GemmPath
+    let source: UnsafePointer<UInt8>
+    let sourceStride: Int
+    let inputZeroPoint: UInt8
+    /// Whether the kernel reads the codes directly (1x1, stride 1, no padding).
+    let direct: Bool
+    /// Otherwise the input is first copied compactly (`inChannels` bytes per pixel) with its padding
+    /// (the zero point) around it, so that a kernel row of the window is one run of bytes.
+    let padded: UnsafeMutablePointer<UInt8>?
+    let paddedWidth: Int, paddedHeight: Int
+    /// Bytes of one gathered row (K rounded up to whole groups of 4, and to 16 for the copies' slack).
+    let rowBytes: Int
+    let output: Int8ConvolutionOutput
+    let outputStride: Int
+    /// Dequantization multiplier per output channel, padded to whole vectors.
+    let unit: AlignedBuffer
+    /// Per thread: `segmentRows` gathered rows (plus slack), then `segmentRows` rows of Int32 accumulators.
+    let scratch: UnsafeMutableRawPointer
+    let scratchBytesPerThread: Int
+    let accumulatorOffset: Int
+    let outputPixels: Int
+    static let segmentRows = 64
+
+    init(
+        geometry g: ConvolutionGeometry, weights: Int8ConvolutionWeights, input: ValueQuantization, source: UnsafePointer<UInt8>,
+        output: Int8ConvolutionOutput, threads: Int, path: Int8GemmPath = .best
+    ) {
+        precondition(g.groups == 1, "grouped int8 convolutions run as depthwise or in float")
+        geometry = g
+        self.path = path
+        self.source = source
+        sourceStride = paddedChannels(g.inChannels)
+        inputZeroPoint = UInt8(input.zeroPoint)
+        direct = ConvolutionGemmStep.readsDirectly(g)
+        (paddedHeight, paddedWidth) = (g.paddedInHeight, g.paddedInWidth)
+        if direct {
+            padded = nil
+        } else {
+            let count = g.batch * paddedHeight * paddedWidth * g.inChannels + 16
+            padded = .allocate(capacity: count)
+            padded!.initialize(repeating: UInt8(input.zeroPoint), count: count)
+        }
+        let k = g.kernelHeight * g.kernelWidth * g.inChannels
+        rowBytes = (k + 15) / 16 * 16
+        self.output = output
+        outputStride = paddedChannels(g.outChannels)
+        let quantization: Int8Quantization
+        var multipliers = weights.unit
+        switch output {
+        case let .codes(_, outputQuantization, range):
+            quantization = Int8Quantization(inputZeroPoint: input.zeroPoint, outputZeroPoint: outputQuantization.zeroPoint, outputRange: range)
+            multipliers = weights.multipliers(outputScale: outputQuantization.scale)
+        case .residualCodes, .float:
+            quantization = Int8Quantization(inputZeroPoint: input.zeroPoint, outputZeroPoint: 0)
+        }
+        packed = Int8PackedWeights(weights: weights.weights, k: k, n: g.outChannels, bias: weights.bias, scale: multipliers, quantization: quantization)
+        unit = AlignedBuffer(count: outputStride)
+        unit.pointer.update(from: weights.unit, count: weights.unit.count)
+        outputPixels = g.batch * g.outHeight * g.outWidth
+        accumulatorOffset = Self.segmentRows * rowBytes + 64
+        scratchBytesPerThread = accumulatorOffset + Self.segmentRows * 4 * outputStride
+        scratch = .allocate(byteCount: threads * scratchBytesPerThread, alignment: 64)
+        scratch.initializeMemory(as: UInt8.self, repeating: 0, count: threads * scratchBytesPerThread)
+    }
+
+    deinit {
+        scratch.deallocate()
+        padded?.deallocate()
+    }
+
+    func execute(pool: ThreadPool) {
+        if let padded { copyPadded(into: padded, pool: pool) }
+        // Tasks: segments of output pixels x ranges of 16-channel blocks (a small map with many
+        // channels splits over channels so that both threads get work).
+        let segments = (outputPixels + Self.segmentRows - 1) / Self.segmentRows
+        let blocks = packed.blocks
+        let blockRanges = min(blocks, max(1, (4 * pool.threadCount + segments - 1) / segments))
+        let work = geometry.multiplyAccumulates / 4
+        pool.parallelFor(segments * blockRanges, work: work) { task, worker in
+            let (segment, range) = (task / blockRanges, task % blockRanges)
+            compute(segment: segment, blocks: (range * blocks / blockRanges)..<((range + 1) * blocks / blockRanges), worker: worker)
+        }
+    }
+
+    /// The interior of the padded copy (its border keeps the zero point written at init).
+    private func copyPadded(into padded: UnsafeMutablePointer<UInt8>, pool: ThreadPool) {
+        let g = geometry
+        let c = g.inChannels
+        pool.parallelFor(g.batch * g.inHeight, work: g.batch * g.inHeight * g.inWidth * c) { row in
+            let (image, y) = row.quotientAndRemainder(dividingBy: g.inHeight)
+            let target = padded + ((image &* paddedHeight &+ y &+ g.padTop) &* paddedWidth &+ g.padLeft) &* c
+            let line = source + (image &* g.inHeight &+ y) &* g.inWidth &* sourceStride
+            if c >= 16 {
+                // 16-byte copies whose overrun lands on the next pixel, written next; the last one exact
+                // (its overrun would reach the border or a row another thread writes).
+                for x in 0..<(g.inWidth &- 1) { copyBytes(from: line + x &* sourceStride, to: target + x &* c, count: c) }
+                (target + (g.inWidth &- 1) &* c).update(from: line + (g.inWidth &- 1) &* sourceStride, count: c)
+            } else {
+                for x in 0..<g.inWidth {
+                    for channel in 0..<c { target[x &* c &+ channel] = line[x &* sourceStride &+ channel] }
+                }
+            }
+        }
+    }
+
+    private func compute(segment: Int, blocks: Range<Int>, worker: Int) {
+        let first = segment &* Self.segmentRows
+        let rows = min(Self.segmentRows, outputPixels &- first)
+        let threadScratch = scratch + worker &* scratchBytesPerThread
+        let a: UnsafePointer<UInt8>, aStride: Int
+        if let padded {
+            let gathered = threadScratch.assumingMemoryBound(to: UInt8.self)
+            for row in 0..<rows { gather(pixel: first &+ row, from: padded, into: gathered + row &* rowBytes) }
+            (a, aStride) = (UnsafePointer(gathered), rowBytes)
+        } else {
+            (a, aStride) = (source + first &* sourceStride, sourceStride)
+        }
+        if case let .codes(codes, _, _) = output {
+            int8Gemm(
+                path: path, a: a, aRowStride: aStride, rows: rows, weights: packed, columnBlocks: blocks, output: codes + first &* outputStride,
+                outputRowStride: outputStride)
+            return
+        }
+        let accumulators = (threadScratch + accumulatorOffset).assumingMemoryBound(to: Int32.self)
+        int8Gemm(
+            path: path, a: a, aRowStride: aStride, rows: rows, weights: packed, columnBlocks: blocks, output: nil, outputRowStride: 0,
+            accumulators: accumulators, accumulatorRowStride: outputStride)
+        let channels = geometry.outChannels
+        for row in 0..<rows {
+            for block in blocks {
+                let channel = block &* vectorWidth
+                let offset = (first &+ row) &* outputStride &+ channel
+                let sums = UnsafeRawPointer(accumulators + (row &* outputStride &+ channel)).loadUnaligned(as: SIMD16<Int32>.self)
+                let value = float16(sums) * loadVector(unit.pointer + channel)
+                let lanes = min(vectorWidth, channels &- channel)
+                switch output {
+                case let .float(values, epilogue):
+                    storeVector(epilogue.apply(value, offset: offset), values + offset, lanes: lanes)
+                case let .residualCodes(codes, quantization, activation, residual, residualQuantization):
+                    let skip = UnsafeRawPointer(residual + offset).loadUnaligned(as: SIMD16<UInt8>.self)
+                    let sum =
+                        (activation.map { $0.apply(value) } ?? value)
+                        + float16(widen16(skip) &- SIMD16(repeating: residualQuantization.zeroPoint)) * Vector(repeating: residualQuantization.scale)
+                    let code = quantize16(
+                        sum, scale: Vector(repeating: quantization.scale), low: Vector(repeating: Float(quantization.range.lowerBound - quantization.zeroPoint)),
+                        high: Vector(repeating: Float(quantization.range.upperBound - quantization.zeroPoint)),
+                        zeroPoint: SIMD16(repeating: quantization.zeroPoint))
+                    storeBytes16(code, codes + offset, lanes: lanes)
+                case .codes:
+                    preconditionFailure("requantized in the kernel")
+                }
+            }
+        }
+    }
+
+    /// Gathers output pixel `pixel`'s window from the padded copy: taps in (kernel row, kernel column)
+    /// order, `inChannels` bytes each. Up to 15 bytes past the row's K may be overwritten (they meet zero
+    /// weights, and the next row is gathered after this one).
+    @inline(__always) private func gather(pixel: Int, from padded: UnsafeMutablePointer<UInt8>, into row: UnsafeMutablePointer<UInt8>) {
+        let g = geometry
+        let (image, rest) = pixel.quotientAndRemainder(dividingBy: g.outHeight &* g.outWidth)
+        let (outY, outX) = rest.quotientAndRemainder(dividingBy: g.outWidth)
+        let c = g.inChannels
+        let windowRun = g.kernelWidth &* c
+        var target = row
+        for ky in 0..<g.kernelHeight {
+            let line = padded + ((image &* paddedHeight &+ outY &* g.strideY &+ ky &* g.dilationY) &* paddedWidth &+ outX &* g.strideX) &* c
+            if g.dilationX == 1 {
+                copyBytes(from: line, to: target, count: windowRun)
+            } else {
+                for kx in 0..<g.kernelWidth { copyBytes(from: line + kx &* g.dilationX &* c, to: target + kx &* c, count: c) }
+            }
+            target += windowRun
+        }
+    }
+}
+
+final class Int8DepthwiseStep: Step {
+    let geometry: ConvolutionGeometry
+    let source: UnsafePointer<UInt8>
+    let output: UnsafeMutablePointer<UInt8>
+    let stride: Int
+    /// [tap][paddedChannels] as Float, the bias in accumulator units and the requantization multipliers.
+    let weights: AlignedBuffer
+    let bias: UnsafeMutablePointer<Int32>
+    let multipliers: AlignedBuffer
+    let inputZeroPoint: Int32, outputZeroPoint: Int32
+    let low: Float, high: Float
+
+    /// Whether the sums stay exact in Float arithmetic: every product is at most 255 x 127 in magnitude, so
+    /// sums of up to 512 of them stay below 2^24.
+    static func applies(_ g: ConvolutionGeometry) -> Bool { g.kernelHeight * g.kernelWidth <= 512 }
+
+    init(
+        geometry g: ConvolutionGeometry, weights integer: Int8ConvolutionWeights, input: ValueQuantization, source: UnsafePointer<UInt8>,
+        output: UnsafeMutablePointer<UInt8>, outputQuantization: ValueQuantization, range: ClosedRange<Int32>
+    ) {
+        precondition(g.groups == g.inChannels && g.groups == g.outChannels && Self.applies(g))
+        geometry = g
+        self.source = source
+        self.output = output
+        stride = paddedChannels(g.outChannels)
+        let taps = g.kernelHeight * g.kernelWidth
+        weights = AlignedBuffer(count: taps * stride)
+        bias = .allocate(capacity: stride)
+        bias.initialize(repeating: 0, count: stride)
+        multipliers = AlignedBuffer(count: stride)
+        multipliers.pointer.update(from: integer.multipliers(outputScale: outputQuantization.scale), count: g.outChannels)
+        for channel in 0..<g.outChannels {
+            for tap in 0..<taps { weights.pointer[tap * stride + channel] = Float(integer.weights[channel * taps + tap]) }
+            bias[channel] = integer.bias[channel]
+        }
+        inputZeroPoint = input.zeroPoint
+        outputZeroPoint = outputQuantization.zeroPoint
+        (low, high) = (Float(range.lowerBound - outputZeroPoint), Float(range.upperBound - outputZeroPoint))
+    }
+
+    deinit { bias.deallocate() }
+
+    func execute(pool: ThreadPool) {
+        let g = geometry
+        pool.parallelFor(g.batch * g.outHeight, work: g.multiplyAccumulates) { row in computeRow(row) }
+    }
+
+    private func computeRow(_ row: Int) {
+        let g = geometry
+        let (image, outY) = row.quotientAndRemainder(dividingBy: g.outHeight)
+        let originY = outY &* g.strideY &- g.padTop
+        let rows = tapRange(origin: originY, taps: g.kernelHeight, dilation: g.dilationY, limit: g.inHeight)
+        let interior = DepthwiseStep.interiorRange(
+            outSize: g.outWidth, inSize: g.inWidth, pad: g.padLeft, stride: g.strideX, kernel: g.kernelWidth, dilation: g.dilationX)
+        let fast = rows.count == 3 && g.kernelHeight == 3 && g.kernelWidth == 3
+        var channel = 0
+        while channel < g.outChannels {
+            if fast {
+                for x in 0..<interior.lowerBound { pixel(x, image: image, outY: outY, originY: originY, rows: rows, channel: channel) }
+                interior3x3(image: image, outY: outY, originY: originY, channel: channel, columns: interior)
+                for x in interior.upperBound..<g.outWidth { pixel(x, image: image, outY: outY, originY: originY, rows: rows, channel: channel) }
+            } else {
+                for x in 0..<g.outWidth { pixel(x, image: image, outY: outY, originY: originY, rows: rows, channel: channel) }
+            }
+            channel &+= 16
+        }
+    }
+
+    /// Requantizes and stores one output pixel's 16 channels from the Float sum (a whole number below 2^24,
+    /// so exact: the same as an Int32 sum, see `applies`).
+    @inline(__always) private func store(_ sum: Vector, image: Int, outY: Int, x: Int, channel: Int) {
+        let g = geometry
+        let accumulator = int16(sum) &+ UnsafeRawPointer(bias + channel).loadUnaligned(as: SIMD16<Int32>.self)
+        let codes = requantize16(
+            accumulator, scale: loadVector(multipliers.pointer + channel), low: Vector(repeating: low), high: Vector(repeating: high),
+            zeroPoint: SIMD16(repeating: outputZeroPoint))
+        storeBytes16(codes, output + (((image &* g.outHeight &+ outY) &* g.outWidth &+ x) &* stride &+ channel), lanes: min(16, g.outChannels &- channel))
+    }
+
+    /// 16 codes at `pointer` as Float, less the input's zero point.
+    @inline(__always) private func centred(_ pointer: UnsafePointer<UInt8>) -> Vector {
+        float16(widen16(UnsafeRawPointer(pointer).loadUnaligned(as: SIMD16<UInt8>.self)) &- SIMD16(repeating: inputZeroPoint))
+    }
+
+    /// Any window: only the taps inside the input (outside is the zero point, the value 0).
+    private func pixel(_ x: Int, image: Int, outY: Int, originY: Int, rows: Range<Int>, channel: Int) {
+        let g = geometry
+        let originX = x &* g.strideX &- g.padLeft
+        let columns = tapRange(origin: originX, taps: g.kernelWidth, dilation: g.dilationX, limit: g.inWidth)
+        var sum = Vector(repeating: 0)
+        for ky in rows {
+            let line = source + ((image &* g.inHeight &+ originY &+ ky &* g.dilationY) &* g.inWidth &* stride &+ channel)
+            let tapWeights = weights.pointer + (ky &* g.kernelWidth &* stride &+ channel)
+            for kx in columns { sum = sum.addingProduct(centred(line + (originX &+ kx &* g.dilationX) &* stride), loadVector(tapWeights + kx &* stride)) }
+        }
+        store(sum, image: image, outY: outY, x: x, channel: channel)
+    }
+
+    /// 3x3 windows fully inside the input: nine taps unrolled, the block's weights held for the row.
+    @inline(__always) private func interior3x3(image: Int, outY: Int, originY: Int, channel: Int, columns: Range<Int>) {
+        let g = geometry
+        let w = weights.pointer + channel
+        let (w0, w1, w2) = (loadVector(w), loadVector(w + stride), loadVector(w + 2 &* stride))
+        let (w3, w4, w5) = (loadVector(w + 3 &* stride), loadVector(w + 4 &* stride), loadVector(w + 5 &* stride))
+        let (w6, w7, w8) = (loadVector(w + 6 &* stride), loadVector(w + 7 &* stride), loadVector(w + 8 &* stride))
+        let rowStep = g.dilationY &* g.inWidth &* stride, tapStep = g.dilationX &* stride
+        let top = source + ((image &* g.inHeight &+ originY) &* g.inWidth &* stride &+ channel)
+        for x in columns {
+            let p = top + (x &* g.strideX &- g.padLeft) &* stride
+            let q = p + rowStep, r = q + rowStep
+            var a = centred(p) * w0
+            a = a.addingProduct(centred(p + tapStep), w1)
+            a = a.addingProduct(centred(p + 2 &* tapStep), w2)
+            a = a.addingProduct(centred(q), w3)
+            a = a.addingProduct(centred(q + tapStep), w4)
+            a = a.addingProduct(centred(q + 2 &* tapStep), w5)
+            a = a.addingProduct(centred(r), w6)
+            a = a.addingProduct(centred(r + tapStep), w7)
+            a = a.addingProduct(centred(r + 2 &* tapStep), w8)
+            store(a, image: image, outY: outY, x: x, channel: channel)
+        }
+    }
+}
+
+/// Float (channels-last or plain) -> uint8 codes (channels-last): code = clamp(roundHalfEven(x / scale) + zeroPoint).
+final class QuantizeStep: Step {
+    let quantization: ValueQuantization
+    let batch: Int, channels: Int, pixels: Int
+    let sourceLayout: Layout
+    let input: UnsafePointer<Float>
+    let output: UnsafeMutablePointer<UInt8>
+
+    init(quantization: ValueQuantization, shape: [Int], sourceLayout: Layout, input: UnsafePointer<Float>, output: UnsafeMutablePointer<UInt8>) {
+        self.quantization = quantization
+        (batch, channels, pixels) = (shape[0], shape[1], shape[2...].reduce(1, *))
+        self.sourceLayout = sourceLayout
+        self.input = input
+        self.output = output
+    }
+
+    func execute(pool: ThreadPool) {
+        let stride = paddedChannels(channels)
+        let q = quantization
+        let scale = Vector(repeating: q.scale), zeroPoint = SIMD16<Int32>(repeating: q.zeroPoint)
+        let low = Vector(repeating: Float(q.range.lowerBound - q.zeroPoint)), high = Vector(repeating: Float(q.range.upperBound - q.zeroPoint))
+        let (batch, channels, pixels) = (self.batch, self.channels, self.pixels)
+        if sourceLayout == .plain && pixels >= 16 {
+            // 16 pixels of one channel at a time, stored a pixel stride apart.
+            let blocks = (pixels + 15) / 16
+            pool.parallelFor(batch * channels, work: batch * channels * pixels) { plane in
+                let (image, channel) = plane.quotientAndRemainder(dividingBy: channels)
+                let planeStart = input + plane &* pixels
+                var packed = SIMD16<UInt8>()
+                for block in 0..<blocks {
+                    let first = block &* 16, lanes = min(16, pixels &- first)
+                    // The last block re-reads the 16 pixels ending at the plane's end (planes have at least 16).
+                    let start = lanes == 16 ? first : max(0, pixels &- 16)
+                    let codes = quantize16(loadVector(planeStart + start), scale: scale, low: low, high: high, zeroPoint: zeroPoint)
+                    withUnsafeMutableBytes(of: &packed) { storeBytes16(codes, $0.baseAddress!.assumingMemoryBound(to: UInt8.self), lanes: 16) }
+                    let target = output + ((image &* pixels &+ start) &* stride &+ channel)
+                    for lane in 0..<16 { target[lane &* stride] = packed[lane] }
+                }
+            }
+        } else if sourceLayout == .plain {
+            for image in 0..<batch {
+                for channel in 0..<channels {
+                    for pixel in 0..<pixels {
+                        var values = Vector(repeating: 0)
+                        values[0] = input[(image &* channels &+ channel) &* pixels &+ pixel]
+                        let codes = quantize16(values, scale: scale, low: low, high: high, zeroPoint: zeroPoint)
+                        output[(image &* pixels &+ pixel) &* stride &+ channel] = UInt8(truncatingIfNeeded: codes[0])
+                    }
+                }
+            }
+        } else {
+            let count = batch * pixels * stride
+            pool.parallelFor(count / vectorWidth, work: count) { index in
+                let codes = quantize16(loadVector(input + index &* vectorWidth), scale: scale, low: low, high: high, zeroPoint: zeroPoint)
+                storeBytes16(codes, output + index &* vectorWidth, lanes: 16)
+            }
+        }
+    }
+}
+
+/// uint8 codes (channels-last) -> float channels-last: x = (code - zeroPoint) * scale.
+final class DequantizeStep: Step {
+    let quantization: ValueQuantization
+    let count: Int
+    let input: UnsafePointer<UInt8>
+    let output: UnsafeMutablePointer<Float>
+
+    init(quantization: ValueQuantization, count: Int, input: UnsafePointer<UInt8>, output: UnsafeMutablePointer<Float>) {
+        self.quantization = quantization
+        self.count = count
+        self.input = input
+        self.output = output
+    }
+
+    func execute(pool: ThreadPool) {
+        let scale = Vector(repeating: quantization.scale), zeroPoint = SIMD16<Int32>(repeating: quantization.zeroPoint)
+        pool.parallelFor(count / vectorWidth, work: count) { index in
+            let codes = UnsafeRawPointer(input + index &* vectorWidth).loadUnaligned(as: SIMD16<UInt8>.self)
+            storeVector(float16(widen16(codes) &- zeroPoint) * scale, output + index &* vectorWidth)
+        }
+    }
+}

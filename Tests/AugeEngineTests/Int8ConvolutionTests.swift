@@ -1,0 +1,216 @@
+import XCTest
+
+@testable import AugeEngine
+
+/// The int8 convolution steps against `referenceInt8Convolution`, bit for bit: seeded random
+/// geometries (odd channel counts around the 16-channel blocks and 4-byte groups, 1x1 direct and
+/// gathered, strides, padding, dilation, first layers, depthwise, batch 2) on every int8 GEMM path,
+/// on two threads. Codes are requantized in the kernels; the float output must equal the reference
+/// accumulators times the dequantization unit. Padding lanes of the output keep their sentinels.
+final class Int8ConvolutionTests: XCTestCase {
+    struct Case: CustomStringConvertible {
+        var batch = 1, channels: Int, height: Int, width: Int, outChannels: Int
+        var kernel: (Int, Int), stride: (Int, Int) = (1, 1), dilation: (Int, Int) = (1, 1)
+        var pads: (top: Int, left: Int, bottom: Int, right: Int) = (0, 0, 0, 0)
+        var depthwise = false
+        var seed: UInt64
+
+        var description: String {
+            "batch \(batch) \(channels)x\(height)x\(width) -> \(outChannels), kernel \(kernel) stride \(stride) dilation \(dilation) pads \(pads)"
+                + (depthwise ? " depthwise" : "") + " seed \(seed)"
+        }
+    }
+
+    static func randomCases(count: Int) -> [Case] {
+        var generator = SeededGenerator(seed: 8)
+        return (0..<count).map { index in
+            let depthwise = index % 4 == 3
+            let channels = [1, 3, 4, 5, 15, 16, 17, 31, 33, 40][Int(generator.next() % 10)]
+            let kernelSize = [1, 1, 3, 3, 3, 5, 7][Int(generator.next() % 7)]
+            let stride = Int(generator.next() % 2) + 1
+            let dilation = kernelSize > 1 && generator.next() % 5 == 0 ? 2 : 1
+            let pad = Int(generator.next() % UInt64(kernelSize / 2 + 2))
+            let reach = dilation * (kernelSize - 1) + 1
+            let height = max(reach, 3 + Int(generator.next() % 12)), width = max(reach, 3 + Int(generator.next() % 12))
+            return Case(
+                batch: index % 7 == 0 ? 2 : 1, channels: channels, height: height, width: width,
+                outChannels: depthwise ? channels : [1, 5, 16, 17, 33, 48][Int(generator.next() % 6)],
+                kernel: (kernelSize, kernelSize), stride: (stride, stride), dilation: (dilation, dilation),
+                pads: (pad, pad, Int(generator.next() % UInt64(pad + 1)), pad), depthwise: depthwise, seed: UInt64(index))
+        }
+    }
+
+    static let namedCases: [Case] = [
+        Case(channels: 64, height: 9, width: 11, outChannels: 70, kernel: (1, 1), seed: 1),  // 1x1 read directly
+        Case(channels: 3, height: 17, width: 15, outChannels: 32, kernel: (3, 3), stride: (2, 2), pads: (1, 1, 1, 1), seed: 2),  // first layer
+        Case(channels: 3, height: 20, width: 20, outChannels: 16, kernel: (7, 7), stride: (2, 2), pads: (3, 3, 3, 3), seed: 3),  // ResNet's first
+        Case(channels: 32, height: 1, width: 1, outChannels: 20, kernel: (1, 1), seed: 4),  // a side of 1
+        Case(channels: 48, height: 7, width: 7, outChannels: 48, kernel: (3, 3), pads: (1, 1, 1, 1), depthwise: true, seed: 5),
+        Case(channels: 20, height: 9, width: 9, outChannels: 20, kernel: (5, 5), stride: (2, 2), pads: (2, 2, 2, 2), depthwise: true, seed: 6),
+        Case(channels: 1, height: 5, width: 5, outChannels: 1, kernel: (3, 3), pads: (1, 1, 1, 1), depthwise: true, seed: 7),
+    ]
+
+    let pool = ThreadPool(threads: 2)
+
+    func testEveryPathEqualsTheReference() {
+        let paths = Int8GemmPath.allCases.filter(Int8GemmPath.isAvailable)
+        var checked = 0
+        var (inside, total) = (0, 0)
+        for c in Self.namedCases + Self.randomCases(count: 160) {
+            for path in paths where !c.depthwise || path == paths[0] {
+                for floatOutput in c.depthwise ? [false] : [false, true] {
+                    let codes = check(c, path: path, floatOutput: floatOutput)
+                    inside += codes.inside
+                    total += codes.total
+                    checked += 1
+                }
+            }
+        }
+        XCTAssertGreaterThan(checked, 300)
+        // The cases exercise the requantization, not only its clamps.
+        XCTAssertGreaterThan(Double(inside), 0.5 * Double(total))
+    }
+
+    /// Checks one case; returns how many reference codes fell strictly inside the output range, of how many.
+    @discardableResult
+    private func check(_ c: Case, path: Int8GemmPath, floatOutput: Bool) -> (inside: Int, total: Int) {
+        var generator = SeededGenerator(seed: c.seed &* 0x9E37_79B9 &+ 11)
+        let groups = c.depthwise ? c.channels : 1
+        let inPerGroup = c.channels / groups
+        let (kh, kw) = c.kernel
+        let input = (0..<(c.batch * c.channels * c.height * c.width)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let integerWeights = (0..<(c.outChannels * inPerGroup * kh * kw)).map { _ in Int8.random(in: -127...127, using: &generator) }
+        let weightScales = (0..<c.outChannels).map { _ in Float.random(in: 0.001...0.1, using: &generator) }
+        let inputQuantization = ValueQuantization(scale: Float.random(in: 0.01...0.1, using: &generator), zeroPoint: Int32.random(in: 0...255, using: &generator), range: 0...255)
+        let outputZero = Int32.random(in: 0...255, using: &generator)
+        let outputQuantization = ValueQuantization(scale: 0, zeroPoint: outputZero, range: 0...255)
+        let integerBias = (0..<c.outChannels).map { _ in Int32.random(in: -20_000...20_000, using: &generator) }
+
+        // The float model a quantized file describes: weights and bias on the int8 / accumulator grids.
+        var conv = Convolution(
+            weight: Tensor(
+                shape: [c.outChannels, inPerGroup, kh, kw],
+                data: integerWeights.indices.map { Float(integerWeights[$0]) * weightScales[$0 / (inPerGroup * kh * kw)] }),
+            bias: Tensor(shape: [c.outChannels], data: (0..<c.outChannels).map { Float(integerBias[$0]) * inputQuantization.scale * weightScales[$0] }),
+            strides: c.stride, dilations: c.dilation, pads: c.pads, groups: groups)
+        conv.weightScales = weightScales
+        let weights = Int8ConvolutionWeights(conv, inputScale: inputQuantization.scale)
+        XCTAssertEqual(weights.bias, integerBias, "\(c)")
+        // An output step that spreads the codes over the range (an accumulator's spread is about
+        // sqrt(K) x 150 x 73: code offsets x weights); half the cases narrow the range as a ReLU would.
+        var output = outputQuantization
+        let meanUnit = weights.unit.reduce(0, +) / Float(weights.unit.count)
+        output.scale = meanUnit * Float(inPerGroup * kh * kw).squareRoot() * 11_000 / 60
+        let range = c.seed % 2 == 0 ? 0...255 : outputZero...255
+
+        let reference = referenceInt8Convolution(
+            input: input, shape: [c.batch, c.channels, c.height, c.width], weights: integerWeights, outChannels: c.outChannels,
+            kernel: c.kernel, strides: c.stride, dilations: c.dilation, pads: c.pads, groups: groups, bias: integerBias,
+            multipliers: weights.multipliers(outputScale: output.scale),
+            quantization: Int8Quantization(inputZeroPoint: inputQuantization.zeroPoint, outputZeroPoint: outputZero, outputRange: range))
+        let (outHeight, outWidth) = (reference.outputShape[2], reference.outputShape[3])
+        let spreadCodes = (inside: reference.output.filter { $0 > range.lowerBound && $0 < range.upperBound }.count, total: reference.output.count)
+        let geometry = ConvolutionGeometry(
+            batch: c.batch, inHeight: c.height, inWidth: c.width, inChannels: c.channels, outHeight: outHeight, outWidth: outWidth,
+            outChannels: c.outChannels, kernelHeight: kh, kernelWidth: kw, strideY: c.stride.0, strideX: c.stride.1,
+            dilationY: c.dilation.0, dilationX: c.dilation.1, padTop: c.pads.top, padLeft: c.pads.left, padBottom: c.pads.bottom,
+            padRight: c.pads.right, groups: groups)
+
+        // Channels-last codes with random bytes in the padding lanes (the kernels must not depend on them).
+        let (inStride, outStride) = (paddedChannels(c.channels), paddedChannels(c.outChannels))
+        let inPixels = c.batch * c.height * c.width, outPixels = c.batch * outHeight * outWidth
+        let source = UnsafeMutablePointer<UInt8>.allocate(capacity: inPixels * inStride + 64)
+        defer { source.deallocate() }
+        for i in 0..<(inPixels * inStride + 64) { source[i] = UInt8.random(in: 0...255, using: &generator) }
+        for n in 0..<c.batch {
+            for channel in 0..<c.channels {
+                for pixel in 0..<(c.height * c.width) {
+                    source[(n * c.height * c.width + pixel) * inStride + channel] = input[(n * c.channels + channel) * c.height * c.width + pixel]
+                }
+            }
+        }
+        let sentinel: UInt8 = 0xA5
+        func referenceIndex(_ pixel: Int, _ channel: Int) -> Int {
+            let (n, rest) = pixel.quotientAndRemainder(dividingBy: outHeight * outWidth)
+            return (n * c.outChannels + channel) * outHeight * outWidth + rest
+        }
+        if floatOutput {
+            let values = UnsafeMutablePointer<Float>.allocate(capacity: outPixels * outStride)
+            defer { values.deallocate() }
+            values.initialize(repeating: -7, count: outPixels * outStride)
+            let step = Int8ConvolutionStep(
+                geometry: geometry, weights: weights, input: inputQuantization, source: source,
+                output: .float(values, Epilogue(activation: nil, residual: nil, postActivation: nil)), threads: 2, path: path)
+            step.execute(pool: pool)
+            for pixel in 0..<outPixels {
+                for channel in 0..<c.outChannels {
+                    let expected = Float(reference.accumulators[referenceIndex(pixel, channel)]) * weights.unit[channel]
+                    guard values[pixel * outStride + channel] == expected else {
+                        XCTFail("\(c) \(path) float output, pixel \(pixel) channel \(channel): \(values[pixel * outStride + channel]) != \(expected)")
+                        return spreadCodes
+                    }
+                }
+                for lane in c.outChannels..<outStride where values[pixel * outStride + lane] != -7 {
+                    XCTFail("\(c) \(path): padding lane \(lane) of pixel \(pixel) written")
+                    return spreadCodes
+                }
+            }
+            return spreadCodes
+        }
+        let codes = UnsafeMutablePointer<UInt8>.allocate(capacity: outPixels * outStride)
+        defer { codes.deallocate() }
+        codes.initialize(repeating: sentinel, count: outPixels * outStride)
+        let step: Step =
+            c.depthwise
+            ? Int8DepthwiseStep(
+                geometry: geometry, weights: weights, input: inputQuantization, source: source, output: codes, outputQuantization: output, range: range)
+            : Int8ConvolutionStep(
+                geometry: geometry, weights: weights, input: inputQuantization, source: source, output: .codes(codes, output, range: range), threads: 2,
+                path: path)
+        step.execute(pool: pool)
+        for pixel in 0..<outPixels {
+            for channel in 0..<c.outChannels {
+                let expected = reference.output[referenceIndex(pixel, channel)]
+                guard codes[pixel * outStride + channel] == expected else {
+                    XCTFail("\(c) \(path), pixel \(pixel) channel \(channel): \(codes[pixel * outStride + channel]) != \(expected)")
+                    return spreadCodes
+                }
+            }
+            for lane in c.outChannels..<outStride where codes[pixel * outStride + lane] != sentinel {
+                XCTFail("\(c) \(path): padding lane \(lane) of pixel \(pixel) written")
+                return spreadCodes
+            }
+        }
+        return spreadCodes
+    }
+
+    /// Codes <-> float: quantizing a fake-quantized value gives its code back, dequantizing gives the value.
+    func testQuantizeAndDequantizeRoundTrip() {
+        let quantization = ValueQuantization(scale: 0.0371, zeroPoint: 131, range: 0...255)
+        let (batch, channels, pixels) = (2, 19, 5)
+        let stride = paddedChannels(channels)
+        var generator = SeededGenerator(seed: 3)
+        let fakeQuantize = Activation.fakeQuantize(scale: 0.0371, zeroPoint: 131, lower: 0, upper: 255)
+        let plain = (0..<(batch * channels * pixels)).map { _ in Float.random(in: -6...6, using: &generator) }
+        let expected = plain.map { fakeQuantize.referenceValue($0) }
+        let codes = UnsafeMutablePointer<UInt8>.allocate(capacity: batch * pixels * stride)
+        let values = UnsafeMutablePointer<Float>.allocate(capacity: batch * pixels * stride)
+        defer {
+            codes.deallocate()
+            values.deallocate()
+        }
+        codes.initialize(repeating: 131, count: batch * pixels * stride)
+        plain.withUnsafeBufferPointer {
+            QuantizeStep(quantization: quantization, shape: [batch, channels, pixels, 1], sourceLayout: .plain, input: $0.baseAddress!, output: codes)
+                .execute(pool: pool)
+        }
+        DequantizeStep(quantization: quantization, count: batch * pixels * stride, input: codes, output: values).execute(pool: pool)
+        for n in 0..<batch {
+            for channel in 0..<channels {
+                for pixel in 0..<pixels {
+                    XCTAssertEqual(values[(n * pixels + pixel) * stride + channel], expected[(n * channels + channel) * pixels + pixel])
+                }
+            }
+        }
+    }
+}
