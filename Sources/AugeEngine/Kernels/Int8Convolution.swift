@@ -133,6 +133,9 @@ final class Int8ConvolutionStep: Step {
     /// Bytes of one gathered row (K rounded up to whole groups of 4, and to 16 for the copies' slack).
     let rowBytes: Int
     let output: Int8ConvolutionOutput
+    /// For a residual block's end whose activation is a fake-quantize: its grid. The kernel requantizes onto
+    /// it (as for `.codes`), and the residual is added to those codes' values.
+    let blockQuantization: ValueQuantization?
     let outputStride: Int
     /// Dequantization multiplier per output channel, padded to whole vectors.
     let unit: AlignedBuffer
@@ -172,9 +175,17 @@ final class Int8ConvolutionStep: Step {
         case let .codes(_, outputQuantization, range):
             quantization = Int8Quantization(inputZeroPoint: input.zeroPoint, outputZeroPoint: outputQuantization.zeroPoint, outputRange: range)
             multipliers = weights.multipliers(outputScale: outputQuantization.scale)
-        case .residualCodes, .float:
+        case let .residualCodes(_, _, activation, _, _):
+            if let block = ValueQuantization(activation) {
+                quantization = Int8Quantization(inputZeroPoint: input.zeroPoint, outputZeroPoint: block.zeroPoint, outputRange: block.range)
+                multipliers = weights.multipliers(outputScale: block.scale)
+            } else {
+                quantization = Int8Quantization(inputZeroPoint: input.zeroPoint, outputZeroPoint: 0)
+            }
+        case .float:
             quantization = Int8Quantization(inputZeroPoint: input.zeroPoint, outputZeroPoint: 0)
         }
+        if case let .residualCodes(_, _, activation, _, _) = output { blockQuantization = ValueQuantization(activation) } else { blockQuantization = nil }
         packed = Int8PackedWeights(weights: weights.weights, k: k, n: g.outChannels, bias: weights.bias, scale: multipliers, quantization: quantization)
         unit = AlignedBuffer(count: outputStride)
         unit.pointer.update(from: weights.unit, count: weights.unit.count)
@@ -243,6 +254,12 @@ final class Int8ConvolutionStep: Step {
                 outputRowStride: outputStride)
             return
         }
+        if let block = blockQuantization, case let .residualCodes(codes, quantization, _, residual, residualQuantization) = output {
+            addResidual(
+                a: a, aStride: aStride, first: first, rows: rows, blocks: blocks, block: block, scratch: threadScratch + accumulatorOffset, codes: codes,
+                quantization: quantization, residual: residual, residualQuantization: residualQuantization)
+            return
+        }
         let accumulators = (threadScratch + accumulatorOffset).assumingMemoryBound(to: Int32.self)
         int8Gemm(
             path: path, a: a, aRowStride: aStride, rows: rows, weights: packed, columnBlocks: blocks, output: nil, outputRowStride: 0,
@@ -271,6 +288,33 @@ final class Int8ConvolutionStep: Step {
                 case .codes:
                     preconditionFailure("requantized in the kernel")
                 }
+            }
+        }
+    }
+
+    /// A residual block's end when its activation is a fake-quantize: the kernel requantizes onto that grid
+    /// (into scratch), then each value plus the residual's goes onto the output's grid.
+    @inline(__always) private func addResidual(
+        a: UnsafePointer<UInt8>, aStride: Int, first: Int, rows: Int, blocks: Range<Int>, block: ValueQuantization, scratch: UnsafeMutableRawPointer,
+        codes: UnsafeMutablePointer<UInt8>, quantization: ValueQuantization, residual: UnsafePointer<UInt8>, residualQuantization: ValueQuantization
+    ) {
+        let blockCodes = scratch.assumingMemoryBound(to: UInt8.self)
+        int8Gemm(path: path, a: a, aRowStride: aStride, rows: rows, weights: packed, columnBlocks: blocks, output: blockCodes, outputRowStride: outputStride)
+        let (blockZero, blockScale) = (SIMD16<Int32>(repeating: block.zeroPoint), Vector(repeating: block.scale))
+        let (skipZero, skipScale) = (SIMD16<Int32>(repeating: residualQuantization.zeroPoint), Vector(repeating: residualQuantization.scale))
+        let scale = Vector(repeating: quantization.scale), zeroPoint = SIMD16<Int32>(repeating: quantization.zeroPoint)
+        let low = Vector(repeating: Float(quantization.range.lowerBound - quantization.zeroPoint))
+        let high = Vector(repeating: Float(quantization.range.upperBound - quantization.zeroPoint))
+        let channels = geometry.outChannels
+        for row in 0..<rows {
+            for block in blocks {
+                let channel = block &* vectorWidth
+                let offset = (first &+ row) &* outputStride &+ channel
+                let own = UnsafeRawPointer(blockCodes + (row &* outputStride &+ channel)).loadUnaligned(as: SIMD16<UInt8>.self)
+                let skip = UnsafeRawPointer(residual + offset).loadUnaligned(as: SIMD16<UInt8>.self)
+                let sum = float16(widen16(own) &- blockZero) * blockScale + float16(widen16(skip) &- skipZero) * skipScale
+                storeBytes16(
+                    quantize16(sum, scale: scale, low: low, high: high, zeroPoint: zeroPoint), codes + offset, lanes: min(vectorWidth, channels &- channel))
             }
         }
     }
@@ -308,6 +352,11 @@ final class Int8DepthwiseStep: Step {
     let multipliers: AlignedBuffer
     let inputZeroPoint: Int32, outputZeroPoint: Int32
     let low: Float, high: Float
+    /// Per thread: the kernel rows of one output row for one block of 16 channels, as Float less the zero
+    /// point, with the padding (0) around them: each input code is converted once per output row rather
+    /// than once per tap, and every window reads without bounds checks.
+    let rows: AlignedBuffer
+    let rowFloats: Int
 
     /// Whether the sums stay exact in Float arithmetic: every product is at most 255 x 127 in magnitude, so
     /// sums of up to 512 of them stay below 2^24.
@@ -315,7 +364,7 @@ final class Int8DepthwiseStep: Step {
 
     init(
         geometry g: ConvolutionGeometry, weights integer: Int8ConvolutionWeights, input: ValueQuantization, source: UnsafePointer<UInt8>,
-        output: UnsafeMutablePointer<UInt8>, outputQuantization: ValueQuantization, range: ClosedRange<Int32>
+        output: UnsafeMutablePointer<UInt8>, outputQuantization: ValueQuantization, range: ClosedRange<Int32>, threads: Int
     ) {
         precondition(g.groups == g.inChannels && g.groups == g.outChannels && Self.applies(g))
         geometry = g
@@ -335,31 +384,43 @@ final class Int8DepthwiseStep: Step {
         inputZeroPoint = input.zeroPoint
         outputZeroPoint = outputQuantization.zeroPoint
         (low, high) = (Float(range.lowerBound - outputZeroPoint), Float(range.upperBound - outputZeroPoint))
+        rowFloats = g.paddedInWidth * 16
+        rows = AlignedBuffer(count: threads * g.kernelHeight * rowFloats)
+        rows.pointer.initialize(repeating: 0, count: threads * g.kernelHeight * rowFloats)
     }
 
     deinit { bias.deallocate() }
 
     func execute(pool: ThreadPool) {
         let g = geometry
-        pool.parallelFor(g.batch * g.outHeight, work: g.multiplyAccumulates) { row in computeRow(row) }
+        pool.parallelFor(g.batch * g.outHeight, work: g.multiplyAccumulates) { row, worker in computeRow(row, worker: worker) }
     }
 
-    private func computeRow(_ row: Int) {
+    private func computeRow(_ row: Int, worker: Int) {
         let g = geometry
         let (image, outY) = row.quotientAndRemainder(dividingBy: g.outHeight)
-        let originY = outY &* g.strideY &- g.padTop
-        let rows = tapRange(origin: originY, taps: g.kernelHeight, dilation: g.dilationY, limit: g.inHeight)
-        let interior = DepthwiseStep.interiorRange(
-            outSize: g.outWidth, inSize: g.inWidth, pad: g.padLeft, stride: g.strideX, kernel: g.kernelWidth, dilation: g.dilationX)
-        let fast = rows.count == 3 && g.kernelHeight == 3 && g.kernelWidth == 3
+        let scratch = rows.pointer + worker &* g.kernelHeight &* rowFloats
+        let zeroPoint = SIMD16<Int32>(repeating: inputZeroPoint)
         var channel = 0
         while channel < g.outChannels {
-            if fast {
-                for x in 0..<interior.lowerBound { pixel(x, image: image, outY: outY, originY: originY, rows: rows, channel: channel) }
-                interior3x3(image: image, outY: outY, originY: originY, channel: channel, columns: interior)
-                for x in interior.upperBound..<g.outWidth { pixel(x, image: image, outY: outY, originY: originY, rows: rows, channel: channel) }
+            for ky in 0..<g.kernelHeight {
+                let y = outY &* g.strideY &- g.padTop &+ ky &* g.dilationY
+                let target = scratch + ky &* rowFloats
+                guard y >= 0 && y < g.inHeight else {
+                    target.update(repeating: 0, count: rowFloats)
+                    continue
+                }
+                let line = source + ((image &* g.inHeight &+ y) &* g.inWidth &* stride &+ channel)
+                let interior = target + g.padLeft &* 16
+                for x in 0..<g.inWidth {
+                    let codes = UnsafeRawPointer(line + x &* stride).loadUnaligned(as: SIMD16<UInt8>.self)
+                    storeVector(float16(widen16(codes) &- zeroPoint), interior + x &* 16)
+                }
+            }
+            if g.kernelHeight == 3 && g.kernelWidth == 3 {
+                windows3x3(scratch, image: image, outY: outY, channel: channel)
             } else {
-                for x in 0..<g.outWidth { pixel(x, image: image, outY: outY, originY: originY, rows: rows, channel: channel) }
+                windows(scratch, image: image, outY: outY, channel: channel)
             }
             channel &+= 16
         }
@@ -376,46 +437,40 @@ final class Int8DepthwiseStep: Step {
         storeBytes16(codes, output + (((image &* g.outHeight &+ outY) &* g.outWidth &+ x) &* stride &+ channel), lanes: min(16, g.outChannels &- channel))
     }
 
-    /// 16 codes at `pointer` as Float, less the input's zero point.
-    @inline(__always) private func centred(_ pointer: UnsafePointer<UInt8>) -> Vector {
-        float16(widen16(UnsafeRawPointer(pointer).loadUnaligned(as: SIMD16<UInt8>.self)) &- SIMD16(repeating: inputZeroPoint))
-    }
-
-    /// Any window: only the taps inside the input (outside is the zero point, the value 0).
-    private func pixel(_ x: Int, image: Int, outY: Int, originY: Int, rows: Range<Int>, channel: Int) {
+    /// Any kernel size, from the converted rows.
+    private func windows(_ scratch: UnsafeMutablePointer<Float>, image: Int, outY: Int, channel: Int) {
         let g = geometry
-        let originX = x &* g.strideX &- g.padLeft
-        let columns = tapRange(origin: originX, taps: g.kernelWidth, dilation: g.dilationX, limit: g.inWidth)
-        var sum = Vector(repeating: 0)
-        for ky in rows {
-            let line = source + ((image &* g.inHeight &+ originY &+ ky &* g.dilationY) &* g.inWidth &* stride &+ channel)
-            let tapWeights = weights.pointer + (ky &* g.kernelWidth &* stride &+ channel)
-            for kx in columns { sum = sum.addingProduct(centred(line + (originX &+ kx &* g.dilationX) &* stride), loadVector(tapWeights + kx &* stride)) }
+        for x in 0..<g.outWidth {
+            var sum = Vector(repeating: 0)
+            for ky in 0..<g.kernelHeight {
+                let line = scratch + (ky &* rowFloats &+ x &* g.strideX &* 16)
+                let tapWeights = weights.pointer + (ky &* g.kernelWidth &* stride &+ channel)
+                for kx in 0..<g.kernelWidth { sum = sum.addingProduct(loadVector(line + kx &* g.dilationX &* 16), loadVector(tapWeights + kx &* stride)) }
+            }
+            store(sum, image: image, outY: outY, x: x, channel: channel)
         }
-        store(sum, image: image, outY: outY, x: x, channel: channel)
     }
 
-    /// 3x3 windows fully inside the input: nine taps unrolled, the block's weights held for the row.
-    @inline(__always) private func interior3x3(image: Int, outY: Int, originY: Int, channel: Int, columns: Range<Int>) {
+    /// 3x3 kernels: nine taps unrolled, the block's weights held for the row.
+    @inline(__always) private func windows3x3(_ scratch: UnsafeMutablePointer<Float>, image: Int, outY: Int, channel: Int) {
         let g = geometry
         let w = weights.pointer + channel
         let (w0, w1, w2) = (loadVector(w), loadVector(w + stride), loadVector(w + 2 &* stride))
         let (w3, w4, w5) = (loadVector(w + 3 &* stride), loadVector(w + 4 &* stride), loadVector(w + 5 &* stride))
         let (w6, w7, w8) = (loadVector(w + 6 &* stride), loadVector(w + 7 &* stride), loadVector(w + 8 &* stride))
-        let rowStep = g.dilationY &* g.inWidth &* stride, tapStep = g.dilationX &* stride
-        let top = source + ((image &* g.inHeight &+ originY) &* g.inWidth &* stride &+ channel)
-        for x in columns {
-            let p = top + (x &* g.strideX &- g.padLeft) &* stride
-            let q = p + rowStep, r = q + rowStep
-            var a = centred(p) * w0
-            a = a.addingProduct(centred(p + tapStep), w1)
-            a = a.addingProduct(centred(p + 2 &* tapStep), w2)
-            a = a.addingProduct(centred(q), w3)
-            a = a.addingProduct(centred(q + tapStep), w4)
-            a = a.addingProduct(centred(q + 2 &* tapStep), w5)
-            a = a.addingProduct(centred(r), w6)
-            a = a.addingProduct(centred(r + tapStep), w7)
-            a = a.addingProduct(centred(r + 2 &* tapStep), w8)
+        let tap = g.dilationX &* 16, step = g.strideX &* 16
+        let (r0, r1, r2) = (scratch, scratch + rowFloats, scratch + 2 &* rowFloats)
+        for x in 0..<g.outWidth {
+            let offset = x &* step
+            var a = loadVector(r0 + offset) * w0
+            a = a.addingProduct(loadVector(r0 + (offset &+ tap)), w1)
+            a = a.addingProduct(loadVector(r0 + (offset &+ 2 &* tap)), w2)
+            a = a.addingProduct(loadVector(r1 + offset), w3)
+            a = a.addingProduct(loadVector(r1 + (offset &+ tap)), w4)
+            a = a.addingProduct(loadVector(r1 + (offset &+ 2 &* tap)), w5)
+            a = a.addingProduct(loadVector(r2 + offset), w6)
+            a = a.addingProduct(loadVector(r2 + (offset &+ tap)), w7)
+            a = a.addingProduct(loadVector(r2 + (offset &+ 2 &* tap)), w8)
             store(a, image: image, outY: outY, x: x, channel: channel)
         }
     }

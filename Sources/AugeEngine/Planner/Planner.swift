@@ -472,7 +472,7 @@ struct Planner {
                 if choice.algorithm == .int8Depthwise {
                     return Int8DepthwiseStep(
                         geometry: geometry, weights: weights, input: choice.input, source: source, output: bytes(resolve(output)),
-                        outputQuantization: quantization, range: range)
+                        outputQuantization: quantization, range: range, threads: threads)
                 }
                 target = .codes(bytes(resolve(output)), quantization, range: range)
             case let .residualCodes(quantization, skip):
