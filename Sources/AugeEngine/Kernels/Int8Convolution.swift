@@ -223,16 +223,13 @@ final class Int8ConvolutionStep: Step {
             let (image, y) = row.quotientAndRemainder(dividingBy: g.inHeight)
             let target = padded + ((image &* paddedHeight &+ y &+ g.padTop) &* paddedWidth &+ g.padLeft) &* c
             let line = source + (image &* g.inHeight &+ y) &* g.inWidth &* sourceStride
-            if c >= 16 {
-                // 16-byte copies whose overrun lands on the next pixel, written next; the last one exact
-                // (its overrun would reach the border or a row another thread writes).
-                for x in 0..<(g.inWidth &- 1) { copyBytes(from: line + x &* sourceStride, to: target + x &* c, count: c) }
-                (target + (g.inWidth &- 1) &* c).update(from: line + (g.inWidth &- 1) &* sourceStride, count: c)
-            } else {
-                for x in 0..<g.inWidth {
-                    for channel in 0..<c { target[x &* c &+ channel] = line[x &* sourceStride &+ channel] }
-                }
-            }
+            // 16-byte copies (a source pixel has at least 16 readable bytes) whose overrun lands on the next
+            // pixels, written next; exact copies where it would pass the row's end (into the border, or a
+            // row another thread writes).
+            let span = (c &+ 15) / 16 &* 16
+            let whole = g.inWidth &* c >= span ? (g.inWidth &* c &- span) / c &+ 1 : 0
+            for x in 0..<whole { copyBytes(from: line + x &* sourceStride, to: target + x &* c, count: c) }
+            for x in whole..<g.inWidth { (target + x &* c).update(from: line + x &* sourceStride, count: c) }
         }
     }
 
@@ -243,7 +240,20 @@ final class Int8ConvolutionStep: Step {
         let a: UnsafePointer<UInt8>, aStride: Int
         if let padded {
             let gathered = threadScratch.assumingMemoryBound(to: UInt8.self)
-            for row in 0..<rows { gather(pixel: first &+ row, from: padded, into: gathered + row &* rowBytes) }
+            let g = geometry
+            // The first pixel's place once; then step along the output rows (no division per pixel).
+            let (image, rest) = first.quotientAndRemainder(dividingBy: g.outHeight &* g.outWidth)
+            var (y, x) = rest.quotientAndRemainder(dividingBy: g.outWidth)
+            var imageRow = image &* paddedHeight
+            for row in 0..<rows {
+                gather(imageRow: imageRow, outY: y, outX: x, from: padded, into: gathered + row &* rowBytes)
+                x &+= 1
+                if x == g.outWidth {
+                    x = 0
+                    y &+= 1
+                    if y == g.outHeight { (y, imageRow) = (0, imageRow &+ paddedHeight) }
+                }
+            }
             (a, aStride) = (UnsafePointer(gathered), rowBytes)
         } else {
             (a, aStride) = (source + first &* sourceStride, sourceStride)
@@ -319,18 +329,17 @@ final class Int8ConvolutionStep: Step {
         }
     }
 
-    /// Gathers output pixel `pixel`'s window from the padded copy: taps in (kernel row, kernel column)
+    /// Gathers the window of the output pixel at (outY, outX) of the image whose padded copy starts at
+    /// row `imageRow`: taps in (kernel row, kernel column)
     /// order, `inChannels` bytes each. Up to 15 bytes past the row's K may be overwritten (they meet zero
     /// weights, and the next row is gathered after this one).
-    @inline(__always) private func gather(pixel: Int, from padded: UnsafeMutablePointer<UInt8>, into row: UnsafeMutablePointer<UInt8>) {
+    @inline(__always) private func gather(imageRow: Int, outY: Int, outX: Int, from padded: UnsafeMutablePointer<UInt8>, into row: UnsafeMutablePointer<UInt8>) {
         let g = geometry
-        let (image, rest) = pixel.quotientAndRemainder(dividingBy: g.outHeight &* g.outWidth)
-        let (outY, outX) = rest.quotientAndRemainder(dividingBy: g.outWidth)
         let c = g.inChannels
         let windowRun = g.kernelWidth &* c
         var target = row
         for ky in 0..<g.kernelHeight {
-            let line = padded + ((image &* paddedHeight &+ outY &* g.strideY &+ ky &* g.dilationY) &* paddedWidth &+ outX &* g.strideX) &* c
+            let line = padded + ((imageRow &+ outY &* g.strideY &+ ky &* g.dilationY) &* paddedWidth &+ outX &* g.strideX) &* c
             if g.dilationX == 1 {
                 copyBytes(from: line, to: target, count: windowRun)
             } else {

@@ -48,13 +48,17 @@ package enum Int8GemmPath: String, CaseIterable {
     /// The fastest path this build and CPU can run.
     package static var best: Int8GemmPath { [.avx512VNNI, .avx2].first(where: isAvailable) ?? .portable }
 
+    /// Whether this build and CPU can run `path` (the CPU is read once, not on every call).
     package static func isAvailable(_ path: Int8GemmPath) -> Bool {
         switch path {
         case .portable: return true
-        case .avx2: return int8AVX2Compiled && CPUFeatures.kernelLevel >= .avx2
-        case .avx512VNNI: return int8VNNICompiled && CPUFeatures.hasAVX512VNNI
+        case .avx2: return avx2Available
+        case .avx512VNNI: return vnniAvailable
         }
     }
+
+    private static let avx2Available = int8AVX2Compiled && CPUFeatures.kernelLevel >= .avx2
+    private static let vnniAvailable = int8VNNICompiled && CPUFeatures.hasAVX512VNNI
 }
 
 /// B (K x N int8) packed for the kernels, with the folded bias and multipliers; made once at plan time.
