@@ -18,7 +18,6 @@ files given with --model.
 Usage: PY=$(scripts/python-env.sh); $PY bench/compare.py [--threads 1,2] [--rounds 3] [--seconds 2]
 """
 import argparse
-import glob
 import importlib.util
 import json
 import os
@@ -156,22 +155,32 @@ def max_difference(auge, model, work):
     return float(np.abs(np.load(os.path.join(work, "y.npy")) - session.run(None, {inp.name: x})[0]).max())
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", action="append", help="an ONNX model (repeatable); default: the peer kit's three")
+def peer_arguments(description):
+    """The options every peer comparison takes: where the peer kit and its models are, threads, rounds, auge."""
+    ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models-dir", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "auge-peer-models"))
     ap.add_argument("--peers", default=os.path.join(ROOT, "..", "shared", "peers"))
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--auge", default=os.path.join(ROOT, ".build", "release", "auge"))
+    return ap
+
+
+def peer_models(args):
+    """The peer kit's three benchmark models, built into --models-dir the first time."""
+    names = ("inspect-small", "mobilenetv2", "resnet18")
+    if not all(os.path.exists(os.path.join(args.models_dir, name + ".onnx")) for name in names):
+        subprocess.run([sys.executable, os.path.join(args.peers, "make_models.py"), args.models_dir], check=True,
+                       stdout=subprocess.DEVNULL)
+    return [os.path.join(args.models_dir, name + ".onnx") for name in names]
+
+
+def main():
+    ap = peer_arguments(__doc__)
+    ap.add_argument("--model", action="append", help="an ONNX model (repeatable); default: the peer kit's three")
     args = ap.parse_args()
-    models = args.model
-    if not models:
-        if not glob.glob(os.path.join(args.models_dir, "*.onnx")):
-            subprocess.run([sys.executable, os.path.join(args.peers, "make_models.py"), args.models_dir], check=True,
-                           stdout=subprocess.DEVNULL)
-        models = [os.path.join(args.models_dir, name + ".onnx") for name in ("inspect-small", "mobilenetv2", "resnet18")]
+    models = args.model or peer_models(args)
     threads = [int(t) for t in args.threads.split(",")]
     work = tempfile.mkdtemp(prefix="auge-compare-")
     differences = {model: max_difference(args.auge, model, work) for model in models}

@@ -14,7 +14,6 @@ Runtime INT8 on one random input.
 Usage: PY=$(scripts/python-env.sh); $PY bench/int8.py [--threads 1,2] [--rounds 3] [--seconds 2]
 (openvino: `$PY -m pip install openvino`; without it those columns are left out)
 """
-import argparse
 import os
 import statistics
 import subprocess
@@ -29,7 +28,7 @@ from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantTy
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import ROOT, auge_p50, max_difference, openvino_p50, ort_p50  # noqa: E402
+from compare import ROOT, auge_p50, max_difference, openvino_p50, ort_p50, peer_arguments, peer_models  # noqa: E402
 
 
 class RandomInputs(CalibrationDataReader):
@@ -58,21 +57,9 @@ def quantize_with_ort(model, work):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models-dir", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "auge-peer-models"))
-    ap.add_argument("--peers", default=os.path.join(ROOT, "..", "shared", "peers"))
-    ap.add_argument("--threads", default="1,2")
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--seconds", type=float, default=2.0)
-    ap.add_argument("--auge", default=os.path.join(ROOT, ".build", "release", "auge"))
-    args = ap.parse_args()
+    args = peer_arguments(__doc__).parse_args()
     work = tempfile.mkdtemp(prefix="auge-int8-")
-    names = ("inspect-small", "mobilenetv2", "resnet18")
-    if not all(os.path.exists(os.path.join(args.models_dir, n + ".onnx")) for n in names):
-        subprocess.run([sys.executable, os.path.join(args.peers, "make_models.py"), args.models_dir], check=True,
-                       stdout=subprocess.DEVNULL)
-    pairs = [(os.path.join(args.models_dir, n + ".onnx"), None) for n in names]
-    pairs = [(fp32, quantize_with_ort(fp32, work)) for fp32, _ in pairs]
+    pairs = [(fp32, quantize_with_ort(fp32, work)) for fp32 in peer_models(args)]
     default = os.path.join(ROOT, "Models", "default.onnx")
     default_int8 = os.path.join(work, "default.int8.onnx")
     subprocess.run([args.auge, "quantize", default, "--calibrate", os.path.join(ROOT, "SampleImages"), "-o", default_int8],
