@@ -6,7 +6,7 @@ import Foundation
 /// Quantizes an inspection model for INT8 runtimes: calibrates the ranges of the convolutions' inputs
 /// on photos, through the model's own preprocessing, and writes the model in ONNX's QDQ format (int8
 /// weights per output channel, uint8 activations per tensor) with its labels, preprocessing and policy,
-/// so that ONNX Runtime and OpenVINO run the same file. Auge runs it in float until its int8 kernels do.
+/// so that Auge (on its int8 kernels), ONNX Runtime and OpenVINO run the same file.
 public struct ModelQuantizer {
     public let model: InspectionModel
     /// The graph that is quantized: BatchNormalization folded into the convolutions.
