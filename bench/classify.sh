@@ -12,7 +12,7 @@ work=${TMPDIR:-/tmp}/auge-classify-bench
 PY=$(scripts/python-env.sh)
 "$PY" bench/make_photos.py "$work/photos" "$files"
 cc -O2 bench/jpeg_baseline.c -ljpeg -o "$work/jpeg_baseline"
-swift build -c release --product auge >&2
+swift build -c release --product auge -Xswiftc -enable-testing >&2
 auge=.build/release/auge
 size=$("$auge" info --format json "$model" | "$PY" -c 'import json,sys; s=json.load(sys.stdin)["inputs"][0]["shape"]; print(s[3])')
 scale=1; for d in 8 4 2; do if [ $((1920 / d)) -ge "$size" ] && [ $((1080 / d)) -ge "$size" ]; then scale=$d; break; fi; done

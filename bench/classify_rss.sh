@@ -12,7 +12,7 @@ rm -rf "$work" && mkdir -p "$work/photos"
 for round in $(seq 0 $(( count / 200 - 1 ))); do
     for photo in "${TMPDIR:-/tmp}"/auge-classify-bench/photos/*.jpg; do ln -f "$photo" "$work/photos/r${round}_$(basename "$photo")"; done
 done
-swift build -c release --product auge >&2
+swift build -c release --product auge -Xswiftc -enable-testing >&2
 .build/release/auge classify --model "$model" "$@" --format jsonl --quiet "$work/photos" > "$work/results.jsonl" 2> "$work/summary.txt" &
 pid=$!
 while kill -0 $pid 2>/dev/null; do

@@ -19,7 +19,7 @@ img += rng.normal(0, 6, img.shape)  # sensor noise, so the file is photo-sized (
 Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(sys.argv[1], quality=90)
 PYEOF
 cc -O2 bench/jpeg_baseline.c -ljpeg -o "$work/jpeg_baseline"
-swift build -c release --product DecodeBenchmark >&2
+swift build -c release --product DecodeBenchmark -Xswiftc -enable-testing >&2
 echo "file: $(stat -c %s "$work/photo-1920x1080.jpg") bytes, 1920x1080; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
 for round in $(seq "$rounds"); do
     "$work/jpeg_baseline" "$work/photo-1920x1080.jpg" "$runs" | sed 's/^/libjpeg-turbo /'

@@ -12,7 +12,7 @@ PEERS=${PEERS:-/tmp/peers}
 SECONDS_PER_CONFIG=${1:-3}
 OUT=$(mktemp -d)
 
-swift build -c release --product auge-engine-bench >/dev/null
+swift build -c release --product auge-engine-bench -Xswiftc -enable-testing >/dev/null
 [ -f "$PEERS/models/resnet18.onnx" ] || (cd "$PEERS" && venv/bin/python make_models.py >/dev/null)
 
 echo "== Auge engine"

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/datasets}
 OUT=${1:-/tmp/auge-anomaly-results}
 [ -d "$DATA/casting/train" ] || { echo "no datasets at $DATA: nothing to measure" >&2; exit 0; }
-swift build -c release --product auge >&2
+swift build -c release --product auge -Xswiftc -enable-testing >&2
 auge=.build/release/auge
 PY=$(scripts/python-env.sh)
 mkdir -p "$OUT"

@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 per_class=${1:-350}; epochs=${2:-30}
 work=${TMPDIR:-/tmp}/auge-default-model
 scripts/install-deps.sh
-swift build -c release --product auge >&2
-swift build -c release --product auge-samples >&2
+swift build -c release --product auge -Xswiftc -enable-testing >&2
+swift build -c release --product auge-samples -Xswiftc -enable-testing >&2
 rm -rf "$work" && mkdir -p "$work"
 # The two sets render in parallel: the generator is single-threaded.
 .build/release/auge-samples generate "$work/train" --per-class "$per_class" --seed 1 --format mixed &
