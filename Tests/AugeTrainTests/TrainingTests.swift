@@ -112,8 +112,10 @@ final class TrainingTests: XCTestCase {
         XCTAssertEqual(model.validation.rocAUC ?? 0, 1, accuracy: 0.02)
         XCTAssertEqual(model.okLabels, ["ok"])
         XCTAssertEqual(model.provenance.trainImagesPerLabel, ["ok": 32, "dark_spot": 32])
-        // 8 held-out defect photos cannot support a 1 % missed-defect target.
-        XCTAssertTrue(model.warnings.contains { $0.hasPrefix("only 8 defect photos were held out") }, "\(model.warnings)")
+        // 8 held-out defect photos cannot support a 1 % missed-defect target: the false-reject cap sets the threshold.
+        XCTAssertEqual(model.calibration.basis, .falseRejectCap)
+        XCTAssertTrue(model.warnings.contains { $0.contains("only 8 held-out defect photos") }, "\(model.warnings)")
+        XCTAssertEqual(model.validation.falseRejectRate ?? 1, 0)
     }
 
     func testSameSeedAndThreadsGiveIdenticalModels() throws {
