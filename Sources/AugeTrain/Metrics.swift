@@ -131,6 +131,8 @@ public struct Calibration: Codable, Sendable, Equatable {
     public var basis = Basis.missRate
     /// Held-out defect photos the threshold was calibrated on.
     public var defectPhotos = 0
+    /// With the false-reject cap: whether a threshold up to 0.5 keeps false rejects within it.
+    public var capMet = true
 
     public enum Basis: String, Codable, Sendable {
         /// The miss-rate target, measured on enough held-out defect photos (or no OK labels at all).
@@ -169,9 +171,11 @@ public struct Calibration: Codable, Sendable, Equatable {
         let pinned = defectScoresAscending.count >= defectPhotosNeeded(maxMissRate: maxMissRate)
         let goodScoresDescending = zip(defectScores, isDefect).filter { !$0.1 }.map(\.0).sorted(by: >)
         let allowedRejects = Int((maxFalseRejectRate * Double(goodScoresDescending.count)).rounded(.down))
+        var capMet = true
         if !pinned, allowedRejects < goodScoresDescending.count {
             // Just above the first good score that must pass (the model file stores the threshold as a Float).
             let lowestWithinCap = Double(goodScoresDescending[allowedRejects].nextUp)
+            capMet = lowestWithinCap <= 0.5
             threshold = min(0.5, max(threshold, lowestWithinCap))
         }
         let distances = defectScores.map { abs(Double($0) - threshold) }.sorted()
@@ -182,6 +186,7 @@ public struct Calibration: Codable, Sendable, Equatable {
         calibration.maxFalseRejectRate = maxFalseRejectRate
         calibration.basis = pinned ? .missRate : .falseRejectCap
         calibration.defectPhotos = defectScoresAscending.count
+        calibration.capMet = capMet
         return calibration
     }
 
@@ -195,6 +200,7 @@ public struct Calibration: Codable, Sendable, Equatable {
             return "only \(defectPhotos) held-out defect photos, too few to measure a \(percent(maxMissRate)) missed-defect target "
                 + "(it needs \(Calibration.defectPhotosNeeded(maxMissRate: maxMissRate))); threshold set instead to reject at most "
                 + "\(percent(maxFalseRejectRate)) of the held-out good photos, catching as many defects as that allows"
+                + (capMet ? "" : "; more good photos than that score above 0.5, so the threshold is 0.5, its highest")
         }
     }
 }

@@ -100,6 +100,7 @@ final class MetricsTests: XCTestCase {
         XCTAssertEqual(capped.defectPhotos, 20)
         // 1 % of 200 good photos: two may be rejected, so the threshold is just above the third, 0.3.
         XCTAssertEqual(capped.threshold, Double(Float(0.3).nextUp))
+        XCTAssertTrue(capped.capMet)
         XCTAssertTrue(capped.explanation.contains("only 20 held-out defect photos"), capped.explanation)
         XCTAssertTrue(capped.explanation.contains("it needs 100"), capped.explanation)
         let metrics = EvaluationMetrics(
@@ -112,6 +113,13 @@ final class MetricsTests: XCTestCase {
             defectScores: Array(scores.dropFirst()), isDefect: Array(isDefect.dropFirst()), maxMissRate: 0.01, maxReviewRate: 0)
         XCTAssertEqual(clean.threshold, 0.5)  // the lowest defect is 0.6: never above 0.5
         XCTAssertEqual(clean.basis, .falseRejectCap)
+        // Three good photos above 0.5 when only two may be rejected: the cap cannot be met, and it says so.
+        let marked = goodScores.map { $0 >= 0.3 ? $0 + 0.5 : $0 }
+        let unmet = Calibration.calibrate(
+            defectScores: defectScores + marked, isDefect: isDefect, maxMissRate: 0.01, maxReviewRate: 0)
+        XCTAssertEqual(unmet.threshold, 0.5)
+        XCTAssertFalse(unmet.capMet)
+        XCTAssertTrue(unmet.explanation.hasSuffix("so the threshold is 0.5, its highest"), unmet.explanation)
         // With 100 defect photos the miss rate is measured, and it alone sets the threshold.
         let many = (0..<5).flatMap { _ in defectScores }
         let pinned = Calibration.calibrate(
