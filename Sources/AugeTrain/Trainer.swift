@@ -254,7 +254,7 @@ public final class Trainer {
         }
         let classes = train.classes.count
         let probabilities = AlignedBuffer(count: batchSize * classes)
-        var epoch = firstEpoch, lastEpoch = options.epochs
+        var epoch = firstEpoch, lastEpoch = options.epochs, epochSecondsSum = 0.0
         while epoch <= lastEpoch && epoch - bestEpoch <= options.patience {
             let started = Date()
             let epochGenerator = SeededGenerator(seed: options.seed).derived(epoch)
@@ -303,10 +303,12 @@ public final class Trainer {
                 defectRecall: metrics.missedDefectRate.map { 1 - $0 }, seconds: seconds,
                 imagesPerSecond: Double(batchesPerEpoch * batchSize) / seconds, improved: improved)
             history.append(summary)
-            if epoch == firstEpoch, let budget = options.timeBudget {
-                // The epochs that still fit the budget at this epoch's pace; the learning-rate decay is
-                // shortened to end with them.
-                let fitting = epoch + Int(max(0, budget - trainingSeconds) / max(seconds, 1e-3))
+            epochSecondsSum += seconds
+            if let budget = options.timeBudget {
+                // The epochs that still fit the budget at the pace so far (measured again every epoch, as
+                // the machine's load changes); the learning-rate decay is shortened to end with them.
+                let pace = epochSecondsSum / Double(epoch - firstEpoch + 1)
+                let fitting = epoch + Int(max(0, budget - trainingSeconds) / max(pace, 1e-3))
                 if fitting < lastEpoch {
                     lastEpoch = max(epoch, fitting)
                     schedule.totalSteps = max(1, lastEpoch * batchesPerEpoch)

@@ -123,7 +123,7 @@ struct Train: ParsableCommand {
         help: "Which validation score keeps an epoch (and what --patience waits for): balanced (mean per-class recall), accuracy, or loss (default: balanced, accuracy when a class has fewer than 10 validation photos).")
     var select: EpochSelection?
 
-    @Option(help: "Minutes training may take; after the first epoch, the epochs are cut to fit (0: no limit; a cut run depends on the machine's speed).")
+    @Option(help: "Minutes training may take; after every epoch, the epochs are cut to those that fit at the pace so far (0: no limit; a cut run depends on the machine's speed).")
     var timeBudget = 10.0
 
     @Flag(help: "Fit an anomaly model on the good photos only (the default for a dataset with no defect class).")

@@ -118,6 +118,22 @@ final class TrainingTests: XCTestCase {
         XCTAssertEqual(model.validation.falseRejectRate ?? 1, 0)
     }
 
+    func testAnExhaustedTimeBudgetStopsAfterTheEpochInHand() throws {
+        var options = options(epochs: 12)
+        options.timeBudget = 1e-9  // spent before the first epoch ends, however fast the machine
+        let dataset = try ImageFolder.scan(folder.path)
+        let (train, validation) = dataset.split(validationEvery: 5)
+        let trainer = try Trainer(
+            train: train, validation: validation, preprocessing: SyntheticSquares.preprocessing, okLabels: ["ok"], options: options)
+        var cuts: [Int] = []
+        let model = try trainer.run { event in
+            if case .budgetCut(let epochs, _) = event { cuts.append(epochs) }
+        }
+        XCTAssertEqual(cuts, [1])
+        XCTAssertEqual(model.history.count, 1)
+        XCTAssertEqual(model.provenance.bestEpoch, 1)
+    }
+
     func testSameSeedAndThreadsGiveIdenticalModels() throws {
         let first = try trainer(epochs: 2).run()
         let second = try trainer(epochs: 2).run()
