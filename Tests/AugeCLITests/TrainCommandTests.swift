@@ -130,6 +130,36 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertTrue(conflicting.stderr.contains("leave out --arch, --pool and --color"), conflicting.stderr)
     }
 
+    /// An installed binary (/opt/auge/bin/auge) trains on the backbone installed beside it
+    /// (/opt/auge/share/auge/backbones/); without one, it says where it looked and trains from scratch.
+    func testInstalledBinaryFindsItsBackboneOrSaysItHasNone() throws {
+        let folder = try temporaryFolder("auge-train-installed")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let dataset = folder.appendingPathComponent("photos"), model = folder.appendingPathComponent("model.onnx").path
+        try writeDataset(into: dataset, perClass: 10)
+        let bin = folder.appendingPathComponent("opt/bin"), backbones = folder.appendingPathComponent("opt/share/auge/backbones")
+        try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+        let installed = bin.appendingPathComponent("auge")
+        do { try FileManager.default.linkItem(at: AugeProcess.binary, to: installed) } catch {
+            try FileManager.default.copyItem(at: AugeProcess.binary, to: installed)
+        }
+        let arguments = ["train", dataset.path, "--out", model, "--epochs", "1", "--size", "32", "--threads", "2"]
+
+        let bare = try AugeProcess.run(arguments, in: folder, executable: installed)
+        XCTAssertEqual(bare.status, 0, bare.stderr)
+        XCTAssertTrue(bare.stdout.hasPrefix("no pretrained backbone (looked for "), bare.stdout)
+        XCTAssertTrue(bare.stdout.contains(backbones.appendingPathComponent("efficientnet-lite0.onnx").path), bare.stdout)
+        XCTAssertTrue(bare.stdout.contains("from scratch (no pretrained backbone)"), bare.stdout)
+
+        try FileManager.default.createDirectory(at: backbones, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(
+            at: URL(fileURLWithPath: backbone), to: backbones.appendingPathComponent("efficientnet-lite0.onnx"))
+        let equipped = try AugeProcess.run(arguments, in: folder, executable: installed)
+        XCTAssertEqual(equipped.status, 0, equipped.stderr)
+        XCTAssertFalse(equipped.stdout.contains("no pretrained backbone"), equipped.stdout)
+        XCTAssertTrue(equipped.stdout.contains("backbone: efficientnet-lite0.onnx, last 3 layers fine-tuned"), equipped.stdout)
+    }
+
     /// The real pretrained backbone (scripts/setup-backbone.sh makes it; skipped, saying so, without it):
     /// a head learns OK against stained washers from SampleImages, and the exported model gives ONNX
     /// Runtime's probabilities.
