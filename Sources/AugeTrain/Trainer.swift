@@ -101,7 +101,7 @@ public enum TrainingEvent: Sendable {
     case epoch(EpochSummary, of: Int)
     case undecodable(paths: [String])
     /// The time budget leaves room for this many epochs in all (fewer than asked).
-    case budgetCut(epochs: Int, budget: Double)
+    case budgetCut(epochs: Int)
 }
 
 /// Where a model came from.
@@ -312,7 +312,7 @@ public final class Trainer {
                 if fitting < lastEpoch {
                     lastEpoch = max(epoch, fitting)
                     schedule.totalSteps = max(1, lastEpoch * batchesPerEpoch)
-                    events(.budgetCut(epochs: lastEpoch, budget: budget))
+                    events(.budgetCut(epochs: lastEpoch))
                 }
             }
             events(.epoch(summary, of: lastEpoch))

@@ -160,6 +160,7 @@ struct Train: ParsableCommand {
     var resume: String?
 
     func run() throws {
+        let started = Date()
         try requireKernelSupport()
         let region = roi
         let scratchAsked = arch != nil || pool != nil || color != nil || backbone == "none"
@@ -237,7 +238,8 @@ struct Train: ParsableCommand {
         options.maxMissRate = maxMissRate
         options.maxReviewRate = maxReviewRate
         options.maxFalseRejectRate = maxFalseRejectRate
-        options.timeBudget = timeBudget > 0 ? timeBudget * 60 : nil
+        // The budget is the whole command's: what reading the folder, the photo survey and loading the backbone took counts.
+        options.timeBudget = timeBudget > 0 ? timeBudget * 60 - Date().timeIntervalSince(started) : nil
         options.augmentation = try augment.map(AugmentationSettings.init(parsing:)) ?? .productPhotos
         options.balanceClasses = !noBalance
         options.selection = select ?? recipe.selection
@@ -272,7 +274,7 @@ struct Train: ParsableCommand {
         say(
             "input \(input.width)x\(input.height) \(input.color.rawValue); best epoch by \(options.selection.rawValue); "
                 + "\(options.threads) threads, seed \(seed)"
-                + (options.timeBudget.map { String(format: "; time budget %g min", $0 / 60) } ?? ""))
+                + (timeBudget > 0 ? String(format: "; time budget %g min", timeBudget) : ""))
 
         let checkpointPath = checkpoint ?? out + ".checkpoint"
         let progress = ProgressDisplay()
@@ -405,8 +407,8 @@ final class ProgressDisplay {
             }
         case .batch(let epoch, let batch, let batches, let loss):
             bar("epoch \(epoch)", done: batch, total: batches, suffix: String(format: " loss %.4f", loss))
-        case .budgetCut(let epochs, let budget):
-            say("the time budget (\(Self.duration(budget))) leaves room for \(epochs) epochs at this pace: training stops there")
+        case .budgetCut(let epochs):
+            say("the time budget leaves room for \(epochs) epochs at this pace: training stops there")
         case .undecodable(let paths):
             FileHandle.standardError.write("skipped \(paths.count) unreadable photos, e.g. \(paths[0])\n".data(using: .utf8)!)
         case .epoch(let s, let epochs):

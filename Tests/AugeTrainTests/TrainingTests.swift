@@ -127,7 +127,7 @@ final class TrainingTests: XCTestCase {
             train: train, validation: validation, preprocessing: SyntheticSquares.preprocessing, okLabels: ["ok"], options: options)
         var cuts: [Int] = []
         let model = try trainer.run { event in
-            if case .budgetCut(let epochs, _) = event { cuts.append(epochs) }
+            if case .budgetCut(let epochs) = event { cuts.append(epochs) }
         }
         XCTAssertEqual(cuts, [1])
         XCTAssertEqual(model.history.count, 1)
