@@ -17,5 +17,5 @@ rm -rf "$work" && mkdir -p "$work"
 wait
 mkdir -p Models
 .build/release/auge train "$work/train" --out Models/default.onnx --size 256 --color rgb --arch small \
-    --pool max --epochs "$epochs" --patience 10 --seed 1 --threads "$(nproc)" --checkpoint "$work/default.checkpoint"
+    --pool max --epochs "$epochs" --patience 10 --seed 1 --threads "$(nproc)" --time-budget 0 --checkpoint "$work/default.checkpoint"
 .build/release/auge eval --model Models/default.onnx "$work/test"

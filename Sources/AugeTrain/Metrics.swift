@@ -125,22 +125,82 @@ public struct Calibration: Codable, Sendable, Equatable {
     public var reviewBand: Double
     public var maxMissRate: Double
     public var maxReviewRate: Double
+    /// The false-reject cap that sets the threshold when too few defect photos pin the miss rate.
+    public var maxFalseRejectRate = 0.01
+    /// What set the threshold.
+    public var basis = Basis.missRate
+    /// Held-out defect photos the threshold was calibrated on.
+    public var defectPhotos = 0
+    /// With the false-reject cap: whether a threshold up to 0.5 keeps false rejects within it.
+    public var capMet = true
 
-    /// The threshold is the highest value up to 0.5 at which at most `maxMissRate` of the defect
-    /// photos score below it (so a part is never passed more readily than by the most probable class);
-    /// the review band is the widest (at most 0.2, and inside 0...1) that sends at most `maxReviewRate`
-    /// of the photos to review.
-    public static func calibrate(defectScores: [Float], isDefect: [Bool], maxMissRate: Double, maxReviewRate: Double) -> Calibration {
+    public enum Basis: String, Codable, Sendable {
+        /// The miss-rate target, measured on enough held-out defect photos (or no OK labels at all).
+        case missRate = "miss-rate"
+        /// Too few held-out defect photos to measure the miss-rate target: the threshold is the lowest
+        /// that keeps false rejects of held-out good photos within the cap.
+        case falseRejectCap = "false-reject-cap"
+    }
+
+    public init(threshold: Double, reviewBand: Double, maxMissRate: Double, maxReviewRate: Double) {
+        (self.threshold, self.reviewBand, self.maxMissRate, self.maxReviewRate) = (threshold, reviewBand, maxMissRate, maxReviewRate)
+    }
+
+    /// Held-out defect photos a miss-rate target needs to be measured at all: one allowed miss.
+    public static func defectPhotosNeeded(maxMissRate: Double) -> Int {
+        maxMissRate > 0 ? Int((1 / maxMissRate).rounded(.up)) : 0
+    }
+
+    /// The threshold is never above 0.5 (so a part is never passed more readily than by the most
+    /// probable class). With enough held-out defect photos for `maxMissRate` (at least one allowed
+    /// miss; or a target of 0) it is the highest value at which at most `maxMissRate` of them score
+    /// below it. With fewer, that empirical tail is one photo's score and would reject good parts by
+    /// chance, so the threshold is instead the lowest that rejects at most `maxFalseRejectRate` of the
+    /// good photos, or, when every defect photo scores above that, the lowest defect score. The review
+    /// band is the widest (at most 0.2, and inside 0...1) that sends at most `maxReviewRate` of the
+    /// photos to review.
+    public static func calibrate(
+        defectScores: [Float], isDefect: [Bool], maxMissRate: Double, maxReviewRate: Double, maxFalseRejectRate: Double = 0.01
+    ) -> Calibration {
         let defectScoresAscending = zip(defectScores, isDefect).filter(\.1).map { Double($0.0) }.sorted()
         var threshold = 0.5
         let allowedMisses = Int((maxMissRate * Double(defectScoresAscending.count)).rounded(.down))
         if allowedMisses < defectScoresAscending.count {
             threshold = min(threshold, defectScoresAscending[allowedMisses])
         }
+        let pinned = defectScoresAscending.count >= defectPhotosNeeded(maxMissRate: maxMissRate)
+        let goodScoresDescending = zip(defectScores, isDefect).filter { !$0.1 }.map(\.0).sorted(by: >)
+        let allowedRejects = Int((maxFalseRejectRate * Double(goodScoresDescending.count)).rounded(.down))
+        var capMet = true
+        if !pinned, allowedRejects < goodScoresDescending.count {
+            // Just above the first good score that must pass (the model file stores the threshold as a Float).
+            let lowestWithinCap = Double(goodScoresDescending[allowedRejects].nextUp)
+            capMet = lowestWithinCap <= 0.5
+            threshold = min(0.5, max(threshold, lowestWithinCap))
+        }
         let distances = defectScores.map { abs(Double($0) - threshold) }.sorted()
         let reviewable = Int((maxReviewRate * Double(distances.count)).rounded(.down))
         var band = reviewable < distances.count ? distances[reviewable] : 0.2
         band = min(band, 0.2, threshold, 1 - threshold)
-        return Calibration(threshold: threshold, reviewBand: band, maxMissRate: maxMissRate, maxReviewRate: maxReviewRate)
+        var calibration = Calibration(threshold: threshold, reviewBand: band, maxMissRate: maxMissRate, maxReviewRate: maxReviewRate)
+        calibration.maxFalseRejectRate = maxFalseRejectRate
+        calibration.basis = pinned ? .missRate : .falseRejectCap
+        calibration.defectPhotos = defectScoresAscending.count
+        calibration.capMet = capMet
+        return calibration
+    }
+
+    /// What set the threshold, in plain words.
+    public var explanation: String {
+        func percent(_ rate: Double) -> String { String(format: "%g %%", 100 * rate) }
+        switch basis {
+        case .missRate:
+            return "threshold set for at most \(percent(maxMissRate)) missed defects on \(defectPhotos) held-out defect photos"
+        case .falseRejectCap:
+            return "only \(defectPhotos) held-out defect photos, too few to measure a \(percent(maxMissRate)) missed-defect target "
+                + "(it needs \(Calibration.defectPhotosNeeded(maxMissRate: maxMissRate))); threshold set instead to reject at most "
+                + "\(percent(maxFalseRejectRate)) of the held-out good photos, catching as many defects as that allows"
+                + (capMet ? "" : "; more good photos than that score above 0.5, so the threshold is 0.5, its highest")
+        }
     }
 }

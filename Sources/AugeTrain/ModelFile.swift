@@ -42,8 +42,10 @@ extension TrainedModel {
         } else {
             network = "\(architecture.rawValue) CNN (\(options.pooling.rawValue) pooling) from scratch"
         }
-        return network + ", \(provenance.epochsRun) epochs (best \(provenance.bestEpoch)), "
+        let training =
+            network + ", \(provenance.epochsRun) epochs (best \(provenance.bestEpoch)), "
             + "\(options.optimizer.kind.rawValue) lr \(options.optimizer.learningRate), batch \(options.batchSize), seed \(options.seed)"
+        return ([training] + [recipe, okLabels.isEmpty ? nil : calibration.explanation].compactMap { $0 }).joined(separator: "; ")
     }
 
     /// The model as one ONNX file (graph and metadata) that Auge and ONNX Runtime both run.

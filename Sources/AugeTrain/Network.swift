@@ -212,7 +212,9 @@ final class Network {
         var generator = SeededGenerator(seed: seed)
         var layers = try backbone.trainableLayers()
         var shape = layers.last?.outputShape ?? backbone.featureShape
-        if shape.height * shape.width > 1 {
+        // Fine-tuned layers end in a map, which the head pools even when it is 1x1 (the exported graph
+        // then flattens it); a frozen backbone's features come pooled.
+        if !layers.isEmpty {
             switch backbone.pooling {
             case .average: layers.append(GlobalAveragePooling(input: shape))
             case .max: layers.append(GlobalMaxPooling(input: shape))

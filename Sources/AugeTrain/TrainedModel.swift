@@ -19,18 +19,17 @@ public struct TrainedModel: Sendable {
     public var history: [EpochSummary]
     public var parameterCount: Int
     public var state: NetworkState
+    /// How the recipe was chosen, in plain words, when the trainer's caller chose it.
+    public var recipe: String?
 
     /// What a person must know before putting this model on a line: a calibration resting on too few
     /// held-out defect photos, or an operating point that rejects many good parts.
     public var warnings: [String] {
         guard !okLabels.isEmpty else { return [] }
         var warnings: [String] = []
-        let heldOutDefects = provenance.validationImagesPerLabel.filter { !okLabels.contains($0.key) }.values.reduce(0, +)
-        let needed = Int((1 / calibration.maxMissRate).rounded(.up))
-        if heldOutDefects < needed {
+        if calibration.basis == .falseRejectCap {
             warnings.append(
-                "only \(heldOutDefects) defect photos were held out for calibration; a missed-defect target of "
-                    + String(format: "%g %%", 100 * calibration.maxMissRate) + " needs at least \(needed). "
+                "the missed-defect rate of this model is not measured: \(calibration.explanation). "
                     + "Add defect photos, give a larger --val-split or --val folder, or raise --max-miss-rate.")
         }
         if let falseRejects = validation.falseRejectRate, falseRejects > 0.2 {

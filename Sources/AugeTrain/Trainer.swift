@@ -25,6 +25,11 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var maxMissRate = 0.01
     /// Calibration target: the largest share of photos the review band may hold.
     public var maxReviewRate = 0.02
+    /// Calibration with too few held-out defect photos for `maxMissRate`: the largest share of
+    /// held-out good photos the threshold may reject.
+    public var maxFalseRejectRate = 0.01
+    /// Wall-clock seconds training may take (nil: no limit); epochs are cut to fit after the first.
+    public var timeBudget: Double?
     /// Train a head on a pretrained backbone instead of a network from scratch.
     public var transfer: TransferOptions?
 
@@ -95,6 +100,8 @@ public enum TrainingEvent: Sendable {
     case batch(epoch: Int, batch: Int, batches: Int, loss: Double)
     case epoch(EpochSummary, of: Int)
     case undecodable(paths: [String])
+    /// The time budget leaves room for this many epochs in all (fewer than asked).
+    case budgetCut(epochs: Int)
 }
 
 /// Where a model came from.
@@ -225,7 +232,7 @@ public final class Trainer {
         let batchSize = min(options.batchSize, trainSamples.count)
         let batchesPerEpoch = trainSamples.count / batchSize
         network.reserve(batch: batchSize, workers: workers)
-        let schedule = LearningRateSchedule(
+        var schedule = LearningRateSchedule(
             peak: options.optimizer.learningRate,
             warmupSteps: Int(options.warmupEpochs * Double(batchesPerEpoch)),
             totalSteps: options.epochs * batchesPerEpoch)
@@ -247,8 +254,8 @@ public final class Trainer {
         }
         let classes = train.classes.count
         let probabilities = AlignedBuffer(count: batchSize * classes)
-        var epoch = firstEpoch
-        while epoch <= options.epochs && epoch - bestEpoch <= options.patience {
+        var epoch = firstEpoch, lastEpoch = options.epochs, epochSecondsSum = 0.0
+        while epoch <= lastEpoch && epoch - bestEpoch <= options.patience {
             let started = Date()
             let epochGenerator = SeededGenerator(seed: options.seed).derived(epoch)
             var orderGenerator = epochGenerator.derived(-1)
@@ -296,7 +303,19 @@ public final class Trainer {
                 defectRecall: metrics.missedDefectRate.map { 1 - $0 }, seconds: seconds,
                 imagesPerSecond: Double(batchesPerEpoch * batchSize) / seconds, improved: improved)
             history.append(summary)
-            events(.epoch(summary, of: options.epochs))
+            epochSecondsSum += seconds
+            if let budget = options.timeBudget {
+                // The epochs that still fit the budget at the pace so far (measured again every epoch, as
+                // the machine's load changes); the learning-rate decay is shortened to end with them.
+                let pace = epochSecondsSum / Double(epoch - firstEpoch + 1)
+                let fitting = epoch + Int(max(0, budget - trainingSeconds) / max(pace, 1e-3))
+                if fitting < lastEpoch {
+                    lastEpoch = max(epoch, fitting)
+                    schedule.totalSteps = max(1, lastEpoch * batchesPerEpoch)
+                    events(.budgetCut(epochs: lastEpoch))
+                }
+            }
+            events(.epoch(summary, of: lastEpoch))
             try checkpoint(
                 TrainingCheckpoint(
                     options: options, labels: train.classes, preprocessing: preprocessing, completedEpochs: epoch,
@@ -345,7 +364,7 @@ public final class Trainer {
         return Calibration.calibrate(
             defectScores: probabilities.map { EvaluationMetrics.defectProbability($0, okIndices: okIndices) },
             isDefect: truths.map { !okIndices.contains($0) },
-            maxMissRate: options.maxMissRate, maxReviewRate: options.maxReviewRate)
+            maxMissRate: options.maxMissRate, maxReviewRate: options.maxReviewRate, maxFalseRejectRate: options.maxFalseRejectRate)
     }
 
     /// The training and validation inputs: decoded photos, or the backbone's features of them.

@@ -73,28 +73,35 @@ struct ModelOptions: ParsableArguments {
         try shippedModel("default.onnx", missing: "no --model given, and the demo model default.onnx is not in")
     }
 
-    /// The pretrained backbone anomaly training uses by default (scripts/setup-backbone.sh makes it),
+    static let defaultBackbone = "backbones/efficientnet-lite0.onnx"
+
+    /// The pretrained backbone training uses by default (scripts/setup-backbone.sh makes it),
     /// looked up as the default model is.
     static func defaultBackbonePath() throws -> String {
         try shippedModel(
-            "backbones/efficientnet-lite0.onnx",
+            defaultBackbone,
             missing: "training needs a pretrained backbone (make it with scripts/setup-backbone.sh, or give --backbone); it is not in")
     }
 
-    /// `name` under Models/ in the working directory, beside the source checkout, or in ../share/auge/;
-    /// when it is in none, an error that names every place looked in.
-    private static func shippedModel(_ name: String, missing: String) throws -> String {
+    /// Where `name` may be: under Models/ in the working directory, beside the source checkout the
+    /// binary was built in, or in ../share/auge/ of an installed binary.
+    static func shippedModelPlaces(_ name: String) -> [String] {
         // The running binary itself (found through PATH, argv[0] is only its name), symlinks resolved.
         let executable = FileManager.default.fileExists(atPath: "/proc/self/exe") ? "/proc/self/exe" : CommandLine.arguments[0]
         let binary = URL(fileURLWithPath: executable).resolvingSymlinksInPath().deletingLastPathComponent()
-        let candidates = [
+        return [
             URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("Models/" + name),
             binary.appendingPathComponent("../../../Models/" + name).standardized,
             binary.appendingPathComponent("../share/auge/" + name).standardized,
-        ]
-        guard let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0.path) }) else {
-            throw CommandFailure("\(missing) " + candidates.map(\.path).joined(separator: ", "))
+        ].map(\.path)
+    }
+
+    /// The first of `shippedModelPlaces(name)` that exists; when none does, an error that names them.
+    private static func shippedModel(_ name: String, missing: String) throws -> String {
+        let places = shippedModelPlaces(name)
+        guard let found = places.first(where: FileManager.default.fileExists(atPath:)) else {
+            throw CommandFailure("\(missing) " + places.joined(separator: ", "))
         }
-        return found.path
+        return found
     }
 }

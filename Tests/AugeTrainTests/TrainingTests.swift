@@ -112,8 +112,26 @@ final class TrainingTests: XCTestCase {
         XCTAssertEqual(model.validation.rocAUC ?? 0, 1, accuracy: 0.02)
         XCTAssertEqual(model.okLabels, ["ok"])
         XCTAssertEqual(model.provenance.trainImagesPerLabel, ["ok": 32, "dark_spot": 32])
-        // 8 held-out defect photos cannot support a 1 % missed-defect target.
-        XCTAssertTrue(model.warnings.contains { $0.hasPrefix("only 8 defect photos were held out") }, "\(model.warnings)")
+        // 8 held-out defect photos cannot support a 1 % missed-defect target: the false-reject cap sets the threshold.
+        XCTAssertEqual(model.calibration.basis, .falseRejectCap)
+        XCTAssertTrue(model.warnings.contains { $0.contains("only 8 held-out defect photos") }, "\(model.warnings)")
+        XCTAssertEqual(model.validation.falseRejectRate ?? 1, 0)
+    }
+
+    func testAnExhaustedTimeBudgetStopsAfterTheEpochInHand() throws {
+        var options = options(epochs: 12)
+        options.timeBudget = 1e-9  // spent before the first epoch ends, however fast the machine
+        let dataset = try ImageFolder.scan(folder.path)
+        let (train, validation) = dataset.split(validationEvery: 5)
+        let trainer = try Trainer(
+            train: train, validation: validation, preprocessing: SyntheticSquares.preprocessing, okLabels: ["ok"], options: options)
+        var cuts: [Int] = []
+        let model = try trainer.run { event in
+            if case .budgetCut(let epochs) = event { cuts.append(epochs) }
+        }
+        XCTAssertEqual(cuts, [1])
+        XCTAssertEqual(model.history.count, 1)
+        XCTAssertEqual(model.provenance.bestEpoch, 1)
     }
 
     func testSameSeedAndThreadsGiveIdenticalModels() throws {

@@ -201,6 +201,26 @@ final class TransferTests: XCTestCase {
         try checkTransferTraining(path: try writeResidualClassifier(), fineTunedLayers: 2)
     }
 
+    /// At a 2x2 input the residual backbone's last map is 1x1: the fine-tuned head still pools and
+    /// flattens it, so the exported model runs (it once fed [N, C, 1, 1] to the head's Gemm).
+    func testFineTunedHeadOnAOneByOneMapExportsARunnableModel() throws {
+        let photos = folder.appendingPathComponent("photos")
+        try SyntheticSquares.write(into: photos, perClass: 8, seed: 3)
+        let (train, validation) = try ImageFolder.scan(photos.path).split(validationEvery: 4)
+        let path = try writeResidualClassifier()
+        var options = TrainingOptions()
+        (options.epochs, options.batchSize, options.threads) = (1, 4, 1)
+        options.transfer = TransferOptions(backbone: path)
+        options.transfer?.fineTunedLayers = 2
+        let backbone = try Backbone.load(path, fineTunedLayers: 2, size: (width: 2, height: 2))
+        let model = try Trainer(train: train, validation: validation, backbone: backbone, okLabels: ["ok"], options: options).run()
+        let onnx = try ONNXModel.load(data: model.onnxData(), name: "model.onnx")
+        let engine = try Engine(graph: onnx.graph, batchSize: 1, threads: 1)
+        let output = try XCTUnwrap(engine.run([onnx.graph.inputs[0].name: Tensor(shape: [1, 3, 2, 2], data: [Float](repeating: 0.3, count: 12))])[onnx.graph.outputs[0]])
+        XCTAssertEqual(output.shape, [1, 2])
+        XCTAssertEqual(output.data.reduce(0, +), 1, accuracy: 1e-5)
+    }
+
     func checkTransferTraining(path: String, fineTunedLayers: Int, file: StaticString = #filePath, line: UInt = #line) throws {
         let photos = folder.appendingPathComponent("photos")
         try SyntheticSquares.write(into: photos, perClass: 40, seed: 3)
