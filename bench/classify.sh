@@ -2,11 +2,13 @@
 # End-to-end classification benchmark: a folder of 1920x1080 JPEGs classified by `auge classify`,
 # by the Python pipeline (Pillow + ONNX Runtime, draft-mode decode) and decoded by libjpeg-turbo alone
 # (same DCT scale, one process per core), all in one run, several rounds. Quote the ratios.
-# Usage: bench/classify.sh MODEL.onnx [rounds] [files]     e.g. bench/classify.sh /tmp/peers/models/mobilenetv2.onnx
+# Usage: bench/classify.sh MODEL.onnx [rounds] [files] [PYTHON_MODEL.onnx]
+#   e.g. bench/classify.sh /tmp/peers/models/mobilenetv2.onnx
+# PYTHON_MODEL (default MODEL) is what the Python pipeline runs: the FP32 file when MODEL is its INT8 copy.
 # A plain ONNX model (no Auge metadata) is run with ImageNet mean/std and RGB input.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-model=$1; rounds=${2:-3}; files=${3:-200}
+model=$1; rounds=${2:-3}; files=${3:-200}; python_model=${4:-$1}
 cores=$(nproc)
 work=${TMPDIR:-/tmp}/auge-classify-bench
 PY=$(scripts/python-env.sh)
@@ -17,14 +19,14 @@ auge=.build/release/auge
 size=$("$auge" info --format json "$model" | "$PY" -c 'import json,sys; s=json.load(sys.stdin)["inputs"][0]["shape"]; print(s[3])')
 scale=1; for d in 8 4 2; do if [ $((1920 / d)) -ge "$size" ] && [ $((1080 / d)) -ge "$size" ]; then scale=$d; break; fi; done
 flags=(); "$auge" info "$model" | grep -q "metadata:   none" && flags=(--mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 --color rgb)
-echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $cores cores; $files files 1920x1080; model $(basename "$model") ${size}x${size}; $(date -u +%F)"
+echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $cores cores; $files files 1920x1080; model $(basename "$model") ${size}x${size} (python: $(basename "$python_model")); $(date -u +%F)"
 cat "$work"/photos/*.jpg > /dev/null  # warm the page cache
 for round in $(seq "$rounds"); do
     start=$(date +%s.%N)
     "$auge" classify --model "$model" "${flags[@]}" --format jsonl --quiet "$work/photos" > "$work/auge.jsonl" 2> "$work/auge.log"
     end=$(date +%s.%N)
     echo "auge images_per_s=$("$PY" -c "print(round($files / ($end - $start), 2))")"
-    "$PY" bench/python_pipeline.py "$model" "$work/photos" "$cores" draft | sed 's/^/python-draft /'
+    "$PY" bench/python_pipeline.py "$python_model" "$work/photos" "$cores" draft | sed 's/^/python-draft /'
     # libjpeg-turbo alone: the same files split over one process per core, at the scale Auge decodes
     ls "$work"/photos/*.jpg > "$work/list"
     start=$(date +%s.%N)
