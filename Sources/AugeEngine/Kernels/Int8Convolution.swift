@@ -123,11 +123,9 @@ final class Int8ConvolutionStep: Step {
     let path: Int8GemmPath
     let source: UnsafePointer<UInt8>
     let sourceStride: Int
-    let inputZeroPoint: UInt8
-    /// Whether the kernel reads the codes directly (1x1, stride 1, no padding).
-    let direct: Bool
-    /// Otherwise the input is first copied compactly (`inChannels` bytes per pixel) with its padding
-    /// (the zero point) around it, so that a kernel row of the window is one run of bytes.
+    /// Nil when the kernel reads the codes directly (1x1, stride 1, no padding); otherwise the input is
+    /// first copied compactly (`inChannels` bytes per pixel) with its padding (the zero point) around it,
+    /// so that a kernel row of the window is one run of bytes.
     let padded: UnsafeMutablePointer<UInt8>?
     let paddedWidth: Int, paddedHeight: Int
     /// Bytes of one gathered row (K rounded up to whole groups of 4, and to 16 for the copies' slack).
@@ -155,10 +153,8 @@ final class Int8ConvolutionStep: Step {
         self.path = path
         self.source = source
         sourceStride = paddedChannels(g.inChannels)
-        inputZeroPoint = UInt8(input.zeroPoint)
-        direct = ConvolutionGemmStep.readsDirectly(g)
         (paddedHeight, paddedWidth) = (g.paddedInHeight, g.paddedInWidth)
-        if direct {
+        if ConvolutionGemmStep.readsDirectly(g) {
             padded = nil
         } else {
             let count = g.batch * paddedHeight * paddedWidth * g.inChannels + 16
