@@ -50,6 +50,18 @@ struct ValueQuantization: Equatable {
         let low = max(range.lowerBound, code(lower)), high = min(range.upperBound, upper.isFinite ? code(upper) : range.upperBound)
         return low <= high ? low...high : nil
     }
+
+    /// The values of 16 codes: (code - zeroPoint) * scale.
+    @inline(__always) func values(_ codes: SIMD16<UInt8>) -> Vector {
+        float16(widen16(codes) &- SIMD16(repeating: zeroPoint)) * Vector(repeating: scale)
+    }
+
+    /// 16 values onto the grid (as QuantizeLinear: a division, ties to even, clamped to `range`).
+    @inline(__always) func codes(_ values: Vector) -> SIMD16<Int32> {
+        quantize16(
+            values, scale: Vector(repeating: scale), low: Vector(repeating: Float(range.lowerBound - zeroPoint)),
+            high: Vector(repeating: Float(range.upperBound - zeroPoint)), zeroPoint: SIMD16(repeating: zeroPoint))
+    }
 }
 
 /// The integer form of a convolution whose weights are symmetric int8 per output channel.
@@ -131,9 +143,6 @@ final class Int8ConvolutionStep: Step {
     /// Bytes of one gathered row (K rounded up to whole groups of 4, and to 16 for the copies' slack).
     let rowBytes: Int
     let output: Int8ConvolutionOutput
-    /// For a residual block's end whose activation is a fake-quantize: its grid. The kernel requantizes onto
-    /// it (as for `.codes`), and the residual is added to those codes' values.
-    let blockQuantization: ValueQuantization?
     let outputStride: Int
     /// Dequantization multiplier per output channel, padded to whole vectors.
     let unit: AlignedBuffer
@@ -172,6 +181,8 @@ final class Int8ConvolutionStep: Step {
             quantization = Int8Quantization(inputZeroPoint: input.zeroPoint, outputZeroPoint: outputQuantization.zeroPoint, outputRange: range)
             multipliers = weights.multipliers(outputScale: outputQuantization.scale)
         case let .residualCodes(_, _, activation, _, _):
+            // An activation that is a fake-quantize: the kernel requantizes onto its grid, and the residual
+            // is added to those codes' values.
             if let block = ValueQuantization(activation) {
                 quantization = Int8Quantization(inputZeroPoint: input.zeroPoint, outputZeroPoint: block.zeroPoint, outputRange: block.range)
                 multipliers = weights.multipliers(outputScale: block.scale)
@@ -181,7 +192,6 @@ final class Int8ConvolutionStep: Step {
         case .float:
             quantization = Int8Quantization(inputZeroPoint: input.zeroPoint, outputZeroPoint: 0)
         }
-        if case let .residualCodes(_, _, activation, _, _) = output { blockQuantization = ValueQuantization(activation) } else { blockQuantization = nil }
         packed = Int8PackedWeights(weights: weights.weights, k: k, n: g.outChannels, bias: weights.bias, scale: multipliers, quantization: quantization)
         unit = AlignedBuffer(count: outputStride)
         unit.pointer.update(from: weights.unit, count: weights.unit.count)
@@ -254,73 +264,49 @@ final class Int8ConvolutionStep: Step {
         } else {
             (a, aStride) = (source + first &* sourceStride, sourceStride)
         }
-        if case let .codes(codes, _, _) = output {
-            int8Gemm(
-                path: path, a: a, aRowStride: aStride, rows: rows, weights: packed, columnBlocks: blocks, output: codes + first &* outputStride,
-                outputRowStride: outputStride)
-            return
-        }
-        if let block = blockQuantization, case let .residualCodes(codes, quantization, _, residual, residualQuantization) = output {
-            addResidual(
-                a: a, aStride: aStride, first: first, rows: rows, blocks: blocks, block: block, scratch: threadScratch + accumulatorOffset, codes: codes,
-                quantization: quantization, residual: residual, residualQuantization: residualQuantization)
-            return
-        }
-        let accumulators = (threadScratch + accumulatorOffset).assumingMemoryBound(to: Int32.self)
-        int8Gemm(
-            path: path, a: a, aRowStride: aStride, rows: rows, weights: packed, columnBlocks: blocks, output: nil, outputRowStride: 0,
-            accumulators: accumulators, accumulatorRowStride: outputStride)
+        let results = threadScratch + accumulatorOffset
+        let accumulators = results.assumingMemoryBound(to: Int32.self), blockCodes = results.assumingMemoryBound(to: UInt8.self)
         let channels = geometry.outChannels
-        for row in 0..<rows {
-            for block in blocks {
-                let channel = block &* vectorWidth
-                let offset = (first &+ row) &* outputStride &+ channel
-                let sums = UnsafeRawPointer(accumulators + (row &* outputStride &+ channel)).loadUnaligned(as: SIMD16<Int32>.self)
-                let value = float16(sums) * loadVector(unit.pointer + channel)
-                let lanes = min(vectorWidth, channels &- channel)
-                switch output {
-                case let .float(values, epilogue):
-                    storeVector(epilogue.apply(value, offset: offset), values + offset, lanes: lanes)
-                case let .residualCodes(codes, quantization, activation, residual, residualQuantization):
-                    let skip = UnsafeRawPointer(residual + offset).loadUnaligned(as: SIMD16<UInt8>.self)
-                    let sum =
-                        (activation.map { $0.apply(value) } ?? value)
-                        + float16(widen16(skip) &- SIMD16(repeating: residualQuantization.zeroPoint)) * Vector(repeating: residualQuantization.scale)
-                    let code = quantize16(
-                        sum, scale: Vector(repeating: quantization.scale), low: Vector(repeating: Float(quantization.range.lowerBound - quantization.zeroPoint)),
-                        high: Vector(repeating: Float(quantization.range.upperBound - quantization.zeroPoint)),
-                        zeroPoint: SIMD16(repeating: quantization.zeroPoint))
-                    storeBytes16(code, codes + offset, lanes: lanes)
-                case .codes:
-                    preconditionFailure("requantized in the kernel")
+        /// Each 16-channel vector of the segment's outputs: its offset in the scratch rows and in the output.
+        @inline(__always) func eachVector(_ body: (_ scratchOffset: Int, _ offset: Int, _ channel: Int, _ lanes: Int) -> Void) {
+            for row in 0..<rows {
+                for block in blocks {
+                    let channel = block &* vectorWidth
+                    body(row &* outputStride &+ channel, (first &+ row) &* outputStride &+ channel, channel, min(vectorWidth, channels &- channel))
                 }
             }
         }
-    }
-
-    /// A residual block's end when its activation is a fake-quantize: the kernel requantizes onto that grid
-    /// (into scratch), then each value plus the residual's goes onto the output's grid.
-    @inline(__always) private func addResidual(
-        a: UnsafePointer<UInt8>, aStride: Int, first: Int, rows: Int, blocks: Range<Int>, block: ValueQuantization, scratch: UnsafeMutableRawPointer,
-        codes: UnsafeMutablePointer<UInt8>, quantization: ValueQuantization, residual: UnsafePointer<UInt8>, residualQuantization: ValueQuantization
-    ) {
-        let blockCodes = scratch.assumingMemoryBound(to: UInt8.self)
-        int8Gemm(path: path, a: a, aRowStride: aStride, rows: rows, weights: packed, columnBlocks: blocks, output: blockCodes, outputRowStride: outputStride)
-        let (blockZero, blockScale) = (SIMD16<Int32>(repeating: block.zeroPoint), Vector(repeating: block.scale))
-        let (skipZero, skipScale) = (SIMD16<Int32>(repeating: residualQuantization.zeroPoint), Vector(repeating: residualQuantization.scale))
-        let scale = Vector(repeating: quantization.scale), zeroPoint = SIMD16<Int32>(repeating: quantization.zeroPoint)
-        let low = Vector(repeating: Float(quantization.range.lowerBound - quantization.zeroPoint))
-        let high = Vector(repeating: Float(quantization.range.upperBound - quantization.zeroPoint))
-        let channels = geometry.outChannels
-        for row in 0..<rows {
-            for block in blocks {
-                let channel = block &* vectorWidth
-                let offset = (first &+ row) &* outputStride &+ channel
-                let own = UnsafeRawPointer(blockCodes + (row &* outputStride &+ channel)).loadUnaligned(as: SIMD16<UInt8>.self)
-                let skip = UnsafeRawPointer(residual + offset).loadUnaligned(as: SIMD16<UInt8>.self)
-                let sum = float16(widen16(own) &- blockZero) * blockScale + float16(widen16(skip) &- skipZero) * skipScale
-                storeBytes16(
-                    quantize16(sum, scale: scale, low: low, high: high, zeroPoint: zeroPoint), codes + offset, lanes: min(vectorWidth, channels &- channel))
+        /// The accumulators' values (before any activation).
+        @inline(__always) func dequantized(_ scratchOffset: Int, _ channel: Int) -> Vector {
+            float16(UnsafeRawPointer(accumulators + scratchOffset).loadUnaligned(as: SIMD16<Int32>.self)) * loadVector(unit.pointer + channel)
+        }
+        switch output {
+        case let .codes(codes, _, _):
+            int8Gemm(
+                path: path, a: a, aRowStride: aStride, rows: rows, weights: packed, columnBlocks: blocks, output: codes + first &* outputStride,
+                outputRowStride: outputStride)
+        case let .float(values, epilogue):
+            int8Gemm(
+                path: path, a: a, aRowStride: aStride, rows: rows, weights: packed, columnBlocks: blocks, output: nil, outputRowStride: 0,
+                accumulators: accumulators, accumulatorRowStride: outputStride)
+            eachVector { scratchOffset, offset, channel, lanes in
+                storeVector(epilogue.apply(dequantized(scratchOffset, channel), offset: offset), values + offset, lanes: lanes)
+            }
+        case let .residualCodes(codes, quantization, activation, residual, residualQuantization):
+            let block = ValueQuantization(activation)
+            if block != nil {
+                int8Gemm(path: path, a: a, aRowStride: aStride, rows: rows, weights: packed, columnBlocks: blocks, output: blockCodes, outputRowStride: outputStride)
+            } else {
+                int8Gemm(
+                    path: path, a: a, aRowStride: aStride, rows: rows, weights: packed, columnBlocks: blocks, output: nil, outputRowStride: 0,
+                    accumulators: accumulators, accumulatorRowStride: outputStride)
+            }
+            eachVector { scratchOffset, offset, channel, lanes in
+                let own =
+                    block.map { $0.values(UnsafeRawPointer(blockCodes + scratchOffset).loadUnaligned(as: SIMD16<UInt8>.self)) }
+                    ?? activation.map { $0.apply(dequantized(scratchOffset, channel)) } ?? dequantized(scratchOffset, channel)
+                let sum = own + residualQuantization.values(UnsafeRawPointer(residual + offset).loadUnaligned(as: SIMD16<UInt8>.self))
+                storeBytes16(quantization.codes(sum), codes + offset, lanes: lanes)
             }
         }
     }
@@ -500,8 +486,6 @@ final class QuantizeStep: Step {
     func execute(pool: ThreadPool) {
         let stride = paddedChannels(channels)
         let q = quantization
-        let scale = Vector(repeating: q.scale), zeroPoint = SIMD16<Int32>(repeating: q.zeroPoint)
-        let low = Vector(repeating: Float(q.range.lowerBound - q.zeroPoint)), high = Vector(repeating: Float(q.range.upperBound - q.zeroPoint))
         let (batch, channels, pixels) = (self.batch, self.channels, self.pixels)
         if sourceLayout == .plain && pixels >= 16 {
             // 16 pixels of one channel at a time, stored a pixel stride apart.
@@ -514,7 +498,7 @@ final class QuantizeStep: Step {
                     let first = block &* 16, lanes = min(16, pixels &- first)
                     // The last block re-reads the 16 pixels ending at the plane's end (planes have at least 16).
                     let start = lanes == 16 ? first : max(0, pixels &- 16)
-                    let codes = quantize16(loadVector(planeStart + start), scale: scale, low: low, high: high, zeroPoint: zeroPoint)
+                    let codes = q.codes(loadVector(planeStart + start))
                     withUnsafeMutableBytes(of: &packed) { storeBytes16(codes, $0.baseAddress!.assumingMemoryBound(to: UInt8.self), lanes: 16) }
                     let target = output + ((image &* pixels &+ start) &* stride &+ channel)
                     for lane in 0..<16 { target[lane &* stride] = packed[lane] }
@@ -526,7 +510,7 @@ final class QuantizeStep: Step {
                     for pixel in 0..<pixels {
                         var values = Vector(repeating: 0)
                         values[0] = input[(image &* channels &+ channel) &* pixels &+ pixel]
-                        let codes = quantize16(values, scale: scale, low: low, high: high, zeroPoint: zeroPoint)
+                        let codes = q.codes(values)
                         output[(image &* pixels &+ pixel) &* stride &+ channel] = UInt8(truncatingIfNeeded: codes[0])
                     }
                 }
@@ -534,7 +518,7 @@ final class QuantizeStep: Step {
         } else {
             let count = batch * pixels * stride
             pool.parallelFor(count / vectorWidth, work: count) { index in
-                let codes = quantize16(loadVector(input + index &* vectorWidth), scale: scale, low: low, high: high, zeroPoint: zeroPoint)
+                let codes = q.codes(loadVector(input + index &* vectorWidth))
                 storeBytes16(codes, output + index &* vectorWidth, lanes: 16)
             }
         }
@@ -556,10 +540,9 @@ final class DequantizeStep: Step {
     }
 
     func execute(pool: ThreadPool) {
-        let scale = Vector(repeating: quantization.scale), zeroPoint = SIMD16<Int32>(repeating: quantization.zeroPoint)
+        let q = quantization
         pool.parallelFor(count / vectorWidth, work: count) { index in
-            let codes = UnsafeRawPointer(input + index &* vectorWidth).loadUnaligned(as: SIMD16<UInt8>.self)
-            storeVector(float16(widen16(codes) &- zeroPoint) * scale, output + index &* vectorWidth)
+            storeVector(q.values(UnsafeRawPointer(input + index &* vectorWidth).loadUnaligned(as: SIMD16<UInt8>.self)), output + index &* vectorWidth)
         }
     }
 }
