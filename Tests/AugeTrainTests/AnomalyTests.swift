@@ -128,6 +128,51 @@ final class AnomalyTests: XCTestCase {
             ).count, owner.count, "asking for more than there are keeps them all")
     }
 
+    /// The principal axes of correlated vectors of odd length: each axis is an eigenvector of the
+    /// covariance (A v = λ v, checked in plain loops), they are orthonormal and sorted by variance; the
+    /// whitening, applied by the SIMD projection, leaves the leading axes with unit variance.
+    func testPrincipalAxesWhitenTheLeadingDirections() {
+        var generator = SeededGenerator(seed: 11)
+        let d = 19, stride = 32, count = 3001
+        // Independent sources of very different spread, mixed by a random matrix: a correlated cloud.
+        let spreads: [Float] = (0..<d).map { 20 / Float($0 + 1) }
+        let mixing = (0..<(d * d)).map { _ in generator.nextGaussian() }
+        var rows = [Float](repeating: 0, count: count * stride)
+        for row in 0..<count {
+            let sources = spreads.map { $0 * generator.nextGaussian() }
+            for i in 0..<d { rows[row * stride + i] = 3 + (0..<d).reduce(0) { $0 + mixing[i * d + $1] * sources[$1] } }
+        }
+        let workers = Workers(count: 2)
+        let covariance = PrincipalAxes.covariance(rows: rows, count: count, dimensions: d, stride: stride, sample: count, workers: workers)
+        let axes = PrincipalAxes(rows: rows, count: count, dimensions: d, stride: stride, sample: count, workers: workers)
+        XCTAssertEqual(axes.variances, axes.variances.sorted(by: >))
+        let largest = axes.variances[0]
+        for (value, vector) in zip(axes.variances, axes.axes) {
+            for i in 0..<d {
+                let product = (0..<d).reduce(0.0) { $0 + covariance[i * d + $1] * vector[$1] }
+                XCTAssertEqual(product, value * vector[i], accuracy: 1e-9 * largest)
+            }
+        }
+        for a in 0..<d {
+            for b in 0..<d {
+                let dot = zip(axes.axes[a], axes.axes[b]).reduce(0.0) { $0 + $1.0 * $1.1 }
+                XCTAssertEqual(dot, a == b ? 1 : 0, accuracy: 1e-9)
+            }
+        }
+        let kept = 5
+        let projected = Coreset.project(
+            rows, count: count, dimensions: d, stride: stride, by: axes.whitening(count: kept, floor: 0), rows: kept, workers: workers)
+        let width = 16
+        XCTAssertEqual(projected.count, count * width)
+        for axis in 0..<kept {
+            let values = (0..<count).map { Double(projected[$0 * width + axis]) }
+            let mean = values.reduce(0, +) / Double(count)
+            let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(count - 1)
+            XCTAssertEqual(variance, 1, accuracy: 1e-3, "axis \(axis)")
+        }
+        XCTAssertTrue((0..<count).allSatisfy { row in projected[(row * width + kept)..<(row * width + width)].allSatisfy { $0 == 0 } }, "padding stays zero")
+    }
+
     /// Fitted on plain textured photos, the model scores photos with a bright spot above 1 and puts
     /// the map's peak on the spot; held-out good photos mostly stay below 1.
     func testFitFindsSpotsItNeverSaw() throws {

@@ -71,15 +71,26 @@ enum Coreset {
         _ patches: [Float], count n: Int, dimensions: Int, stride: Int, to target: Int,
         generator: inout SeededGenerator, workers: Workers
     ) -> [Float] {
-        let width = (target + 15) / 16 * 16
         let scale = 1 / Float(target).squareRoot()
-        var matrix = [Float](repeating: 0, count: dimensions * width)
-        for i in 0..<dimensions { for j in 0..<target { matrix[i * width + j] = generator.nextGaussian() * scale } }
+        var matrix = [Float](repeating: 0, count: target * dimensions)
+        for i in 0..<dimensions { for j in 0..<target { matrix[j * dimensions + i] = generator.nextGaussian() * scale } }
+        return project(patches, count: n, dimensions: dimensions, stride: stride, by: matrix, rows: target, workers: workers)
+    }
+
+    /// The rows times `matrix`ᵀ (`matrix`: [target][dimensions]), in rows of `target` values padded to 16.
+    static func project(
+        _ patches: [Float], count n: Int, dimensions: Int, stride: Int, by matrix: [Float], rows target: Int, workers: Workers
+    ) -> [Float] {
+        precondition(matrix.count == target * dimensions)
+        let width = (target + 15) / 16 * 16
+        // Transposed and padded, so that one input value scales a row of 16 outputs' weights.
+        var columns = [Float](repeating: 0, count: dimensions * width)
+        for j in 0..<target { for i in 0..<dimensions { columns[i * width + j] = matrix[j * dimensions + i] } }
         var projected = [Float](repeating: 0, count: n * width)
         patches.withUnsafeBufferPointer { patches in
-            matrix.withUnsafeBufferPointer { matrix in
+            columns.withUnsafeBufferPointer { columns in
                 projected.withUnsafeMutableBufferPointer { projected in
-                    let (source, weights, target) = (patches.baseAddress!, matrix.baseAddress!, projected.baseAddress!)
+                    let (source, weights, target) = (patches.baseAddress!, columns.baseAddress!, projected.baseAddress!)
                     workers.forEachShare(of: n) { _, rows in
                         for row in rows {
                             let input = source + row * stride, output = target + row * width
