@@ -4,8 +4,8 @@ import AugeONNX
 import Foundation
 
 /// A model ready to inspect photos: the planned network, the preprocessing its input needs and the
-/// policy that turns its answer into decisions. The answer is class probabilities (a classifier) or
-/// an anomaly score with its map (an anomaly model, `policy.kind == .anomaly`).
+/// policy that turns its answer into decisions. The answer is class probabilities (a classifier),
+/// an anomaly score with its map (an anomaly model, `policy.kind == .anomaly`), or both (`.gated`).
 public final class Classifier: @unchecked Sendable {
     public let preprocessing: Preprocessing
     public let policy: DecisionPolicy
@@ -16,7 +16,8 @@ public final class Classifier: @unchecked Sendable {
     public let anomalyMap: (rows: Int, columns: Int, range: ClosedRange<Float>)?
     /// The preprocessed photo of `inspect`, reused: like the engine, a classifier serves one photo at a time.
     private let input: UnsafeMutablePointer<Float>
-    /// An anomaly model's outputs, reused: the score, then the map.
+    /// The outputs, reused: a gated model's class scores, then an anomaly head's score and map.
+    private let classScores: UnsafeMutablePointer<Float>
     private let score: UnsafeMutablePointer<Float>
     private let map: UnsafeMutablePointer<Float>
     private let outputBuffers: [UnsafeMutablePointer<Float>]
@@ -31,11 +32,14 @@ public final class Classifier: @unchecked Sendable {
         /// The anomaly score (1.0 = the threshold the model was calibrated for) and the map it is the
         /// largest value of (row-major, `anomalyMap.rows` x `anomalyMap.columns`).
         case anomaly(score: Float, map: [Float])
+        /// A gated model's class probabilities and anomaly head.
+        case gated(probabilities: [Float], score: Float, map: [Float])
 
         public var values: [Float] {
             switch self {
             case let .probabilities(p): return p
             case let .anomaly(score, map): return [score] + map
+            case let .gated(p, score, map): return p + [score] + map
             }
         }
     }
@@ -47,7 +51,7 @@ public final class Classifier: @unchecked Sendable {
     ) throws {
         try preprocessing.validate()
         try policy.validate()
-        let outputs = policy.kind == .anomaly ? 2 : 1
+        let outputs = policy.kind.outputCount
         guard graph.inputs.count == 1, graph.outputs.count == outputs else {
             throw ModelMismatch(
                 description: "this kind of model (\(policy.kind.rawValue)) has one input and \(outputs) output(s); this one has "
@@ -60,19 +64,21 @@ public final class Classifier: @unchecked Sendable {
             throw ModelMismatch(description: "the model's input is \(inputShape) (NCHW) but the preprocessing gives \(expected)")
         }
         let outputCount = engine.outputShapes[engine.outputNames[0]]!.reduce(1, *)
-        if policy.kind == .anomaly {
-            let mapShape = engine.outputShapes[engine.outputNames[1]]!
-            guard outputCount == 1, mapShape.count == 4, mapShape[1] == 1 else {
-                throw ModelMismatch(description: "an anomaly model outputs a score [1, 1] and a map [1, 1, h, w], not \(outputCount) values and \(mapShape)")
+        if policy.kind.hasAnomalyHead {
+            let scoreCount = engine.outputShapes[engine.outputNames[outputs - 2]]!.reduce(1, *)
+            let mapShape = engine.outputShapes[engine.outputNames[outputs - 1]]!
+            guard scoreCount == 1, mapShape.count == 4, mapShape[1] == 1 else {
+                throw ModelMismatch(description: "an anomaly head outputs a score [1, 1] and a map [1, 1, h, w], not \(scoreCount) values and \(mapShape)")
             }
-            let threshold = policy.threshold
+            // The anomaly score's threshold: the policy's for an anomaly model, 1.0 for a gated one.
+            let threshold = policy.kind == .anomaly ? policy.threshold : DecisionPolicy.gateThreshold
             let range = mapRange.map { $0.lower...$0.upper } ?? (0.5 * threshold)...(1.5 * threshold)
             anomalyMap = (mapShape[2], mapShape[3], range)
         } else {
-            guard outputCount == policy.labels.count else {
-                throw ModelMismatch(description: "the model outputs \(outputCount) scores but has \(policy.labels.count) labels")
-            }
             anomalyMap = nil
+        }
+        if policy.kind != .anomaly, outputCount != policy.labels.count {
+            throw ModelMismatch(description: "the model outputs \(outputCount) scores but has \(policy.labels.count) labels")
         }
         self.engine = engine
         self.preprocessing = preprocessing
@@ -82,30 +88,42 @@ public final class Classifier: @unchecked Sendable {
                 if case .softmax = $0.operation { return true } else { return false }
             } ?? false
         input = .allocate(capacity: preprocessing.tensorCount)
+        classScores = .allocate(capacity: policy.labels.count)
         score = .allocate(capacity: 1)
         map = .allocate(capacity: max(1, (anomalyMap?.rows ?? 1) * (anomalyMap?.columns ?? 1)))
-        outputBuffers = [score, map]
+        outputBuffers = policy.kind == .gated ? [classScores, score, map] : [score, map]
     }
 
     deinit {
         input.deallocate()
+        classScores.deallocate()
         score.deallocate()
         map.deallocate()
     }
 
-    /// Class probabilities for one preprocessed input tensor (planar, `preprocessing.tensorCount` floats); classifiers only.
+    /// Class probabilities for one preprocessed input tensor (planar, `preprocessing.tensorCount` floats);
+    /// classifiers and gated models.
     public func probabilities(for tensor: UnsafePointer<Float>) -> [Float] {
-        precondition(policy.kind == .classifier, "an anomaly model gives an anomaly score, not probabilities: use answer(for:)")
-        var scores = [Float](repeating: 0, count: policy.labels.count)
-        scores.withUnsafeMutableBufferPointer { engine.run(input: tensor, output: $0.baseAddress!) }
+        precondition(policy.kind != .anomaly, "an anomaly model gives an anomaly score, not probabilities: use answer(for:)")
+        if policy.kind == .gated {
+            engine.run(input: tensor, outputs: outputBuffers)
+        } else {
+            engine.run(input: tensor, output: classScores)
+        }
+        let scores = Array(UnsafeBufferPointer(start: classScores, count: policy.labels.count))
         return outputsProbabilities ? scores : softmax(scores)
     }
 
     /// The network's answer for one preprocessed input tensor, whatever the kind of model.
     public func answer(for tensor: UnsafePointer<Float>) -> Answer {
         guard let anomalyMap else { return .probabilities(probabilities(for: tensor)) }
+        let cells = { Array(UnsafeBufferPointer(start: self.map, count: anomalyMap.rows * anomalyMap.columns)) }
+        if policy.kind == .gated {
+            let probabilities = probabilities(for: tensor)
+            return .gated(probabilities: probabilities, score: score[0], map: cells())
+        }
         engine.run(input: tensor, outputs: outputBuffers)
-        return .anomaly(score: score[0], map: Array(UnsafeBufferPointer(start: map, count: anomalyMap.rows * anomalyMap.columns)))
+        return .anomaly(score: score[0], map: cells())
     }
 
     /// The record for one photo whose probabilities are known.
@@ -125,6 +143,15 @@ public final class Classifier: @unchecked Sendable {
         case let .anomaly(score, map):
             let (label, decision) = policy.decide(anomalyScore: score)
             var record = InspectionRecord(path: path, label: label, score: score, decision: decision, ms: ms)
+            record.anomalyScore = score
+            if includeScores { record.anomalyMap = map }
+            return record
+        case let .gated(probabilities, score, map):
+            let decided = policy.decide(probabilities: probabilities, anomalyScore: score)
+            var record = InspectionRecord(
+                path: path, label: decided.label, score: decided.score, decision: decided.decision, ms: ms,
+                defectProbability: decided.defectProbability,
+                scores: includeScores ? Dictionary(uniqueKeysWithValues: zip(policy.labels, probabilities)) : nil)
             record.anomalyScore = score
             if includeScores { record.anomalyMap = map }
             return record

@@ -23,25 +23,37 @@ public enum Decision: String, Sendable, Codable, CaseIterable {
 ///
 /// An anomaly model (trained on good parts only) gives one anomaly score instead: `ok` (with the OK
 /// label) below the threshold, `defect` (label `anomaly`) at or above it, `review` inside the band.
+///
+/// A gated model gives both: the classifier's probabilities (decided as above) and an anomaly score
+/// (threshold 1.0, review inside `anomalyBand`). The classifier's defect stands with its label; a part
+/// that only the anomaly head rejects is a `defect` labelled `unknown` (a kind of defect the classifier
+/// was not taught); a part either head is unsure of goes to review; the rest is `ok`.
 public struct DecisionPolicy: Sendable, Equatable, Codable {
     public var labels: [String]
     public var okLabels: [String]
     public var threshold: Float
     public var reviewBand: ModelMetadata.ReviewBand?
     public var kind: ModelMetadata.Kind
+    /// A gated model's review band for its anomaly score (the anomaly threshold is 1.0).
+    public var anomalyBand: ModelMetadata.ReviewBand?
 
     /// The label of a part an anomaly model finds anomalous.
     public static let anomalyLabel = "anomaly"
+    /// The label of a part a gated model's anomaly head rejects and its classifier does not.
+    public static let unknownDefectLabel = "unknown"
+    /// A gated model's anomaly threshold: its scores are normalised to it.
+    public static let gateThreshold: Float = 1
 
     public init(
         labels: [String], okLabels: [String], threshold: Float = 0.5, reviewBand: ModelMetadata.ReviewBand? = nil,
-        kind: ModelMetadata.Kind = .classifier
+        kind: ModelMetadata.Kind = .classifier, anomalyBand: ModelMetadata.ReviewBand? = nil
     ) {
         self.labels = labels
         self.okLabels = okLabels
         self.threshold = threshold
         self.reviewBand = reviewBand
         self.kind = kind
+        self.anomalyBand = anomalyBand
     }
 
     /// The band threshold +- halfWidth, clipped to 0...1 (an anomaly score has no upper limit; nil for a zero width).
@@ -67,6 +79,12 @@ public struct DecisionPolicy: Sendable, Equatable, Codable {
         } else {
             guard (0...1).contains(threshold) else { throw PolicyError(description: "the threshold must be in 0...1, got \(threshold)") }
         }
+        if kind == .gated {
+            guard !okLabels.isEmpty else { throw PolicyError(description: "a gated model needs OK labels: its anomaly head learnt what they look like") }
+            guard !labels.contains(Self.unknownDefectLabel) else {
+                throw PolicyError(description: "a gated model's labels cannot include \(Self.unknownDefectLabel): it names the defects no label fits")
+            }
+        }
         let upperLimit: Float = kind == .anomaly ? .greatestFiniteMagnitude : 1
         if let band = reviewBand, !(band.lower <= threshold && threshold <= band.upper && band.lower >= 0 && band.upper <= upperLimit) {
             throw PolicyError(description: "the review band \(band.lower)...\(band.upper) must lie in 0...\(kind == .anomaly ? "" : "1") and contain the threshold \(threshold)")
@@ -78,6 +96,23 @@ public struct DecisionPolicy: Sendable, Equatable, Codable {
         let label = score >= threshold ? Self.anomalyLabel : labels[0]
         if let band = reviewBand, score >= band.lower && score < band.upper { return (label, .review) }
         return (label, score >= threshold ? .defect : .ok)
+    }
+
+    /// A gated model's label and decision: the classifier's (`decide(_:)`), and the anomaly head's for its score.
+    public func decide(probabilities: [Float], anomalyScore: Float) -> (label: String, score: Float, defectProbability: Float?, decision: Decision) {
+        let classified = decide(probabilities)
+        if classified.decision == .defect { return classified }
+        switch (gateDecision(anomalyScore: anomalyScore), classified.decision) {
+        case (.defect, _): return (Self.unknownDefectLabel, classified.score, classified.defectProbability, .defect)
+        case (.review, _), (_, .review): return (classified.label, classified.score, classified.defectProbability, .review)
+        default: return classified
+        }
+    }
+
+    /// What a gated model's anomaly head alone decides for its score.
+    public func gateDecision(anomalyScore: Float) -> Decision {
+        if let band = anomalyBand, anomalyScore >= band.lower && anomalyScore < band.upper { return .review }
+        return anomalyScore >= Self.gateThreshold ? .defect : .ok
     }
 
     /// 1 - the OK labels' total probability; nil for a model without OK labels.

@@ -55,11 +55,8 @@ public struct InspectionModel: Sendable {
         func fail(_ message: String) -> SettingsError { SettingsError(description: "\(name): \(message)") }
         let graph = onnx.graph, metadata = onnx.metadata
         let kind = metadata?.resolvedKind ?? .classifier
-        let outputs = kind == .anomaly ? 2 : 1
-        guard graph.inputs.count == 1, graph.outputs.count == outputs else {
-            throw fail(
-                "\(kind == .anomaly ? "an anomaly model has one input and two outputs (score, map)" : "an inspection model has one input and one output"); "
-                    + "this one has \(graph.inputs.count) and \(graph.outputs.count)")
+        guard graph.inputs.count == 1, graph.outputs.count == kind.outputCount else {
+            throw fail("\(kind.outputDescription); this one has \(graph.inputs.count) and \(graph.outputs.count)")
         }
         // NCHW input: channels and size come from the graph when nothing else says them.
         let inputShape = graph.inputs[0].shape
@@ -87,12 +84,14 @@ public struct InspectionModel: Sendable {
             throw fail("the model outputs \(outputCount) scores per photo; a classifier gives at most \(Self.maximumClasses) class scores")
         }
         let labels = overrides.labels ?? metadata.flatMap { $0.labels.isEmpty ? nil : $0.labels } ?? (0..<outputCount).map(String.init)
-        if kind == .anomaly {
-            let map = shapes[graph.outputs[1]] ?? []
-            guard outputCount == 1, map.count == 4, map[0] == 1, map[1] == 1 else {
-                throw fail("an anomaly model outputs a score [N, 1] and a map [N, 1, h, w], not \(shapes[graph.outputs[0]] ?? []) and \(map)")
+        if kind.hasAnomalyHead {
+            let score = shapes[graph.outputs[kind.outputCount - 2]].map { $0.reduce(1, *) } ?? 0
+            let map = shapes[graph.outputs[kind.outputCount - 1]] ?? []
+            guard score == 1, map.count == 4, map[0] == 1, map[1] == 1 else {
+                throw fail("an anomaly head outputs a score [N, 1] and a map [N, 1, h, w], not \(score) values and \(map)")
             }
-        } else if labels.count != outputCount {
+        }
+        if kind != .anomaly, labels.count != outputCount {
             throw fail("the model outputs \(outputCount) scores but \(labels.count) labels were given")
         }
         let threshold = overrides.threshold ?? metadata?.threshold ?? (kind == .anomaly ? 1 : 0.5)
@@ -102,7 +101,7 @@ public struct InspectionModel: Sendable {
             ?? (overrides.threshold == nil ? metadata?.reviewBand : nil)
         let policy = DecisionPolicy(
             labels: labels, okLabels: overrides.okLabels ?? metadata?.okLabels ?? [],
-            threshold: threshold, reviewBand: band, kind: kind)
+            threshold: threshold, reviewBand: band, kind: kind, anomalyBand: metadata?.anomalyReviewBand)
         do { try policy.validate() } catch { throw fail("\(error)") }
 
         self.path = path
@@ -120,7 +119,7 @@ public struct InspectionModel: Sendable {
             resize: preprocessing.resize, roi: preprocessing.region,
             mean: Self.perChannel(preprocessing.mean, preprocessing.color), std: Self.perChannel(preprocessing.std, preprocessing.color),
             threshold: policy.threshold, reviewBand: policy.reviewBand, provenance: onnx.metadata?.provenance,
-            kind: onnx.metadata?.kind, mapRange: onnx.metadata?.mapRange)
+            kind: onnx.metadata?.kind, mapRange: onnx.metadata?.mapRange, anomalyReviewBand: policy.anomalyBand)
     }
 
     private static func perChannel(_ values: [Float], _ color: ColorMode) -> [Float] {

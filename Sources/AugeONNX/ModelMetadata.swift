@@ -6,9 +6,10 @@ import Foundation
 /// the model came from. The key table is in docs/model-metadata.md.
 public struct ModelMetadata: Codable, Sendable, Equatable {
     /// The newest version of the key set this type reads; files with a higher one are refused.
-    /// Version 2 added `auge.kind` and `auge.map_range` (anomaly models); classifiers are still written as 1,
-    /// so that older Auge versions keep reading them.
-    public static let currentFormatVersion = 2
+    /// Version 2 added `auge.kind` and `auge.map_range` (anomaly models), version 3 the kind `gated` and
+    /// `auge.anomaly_review_band`; each file is written with the lowest version that holds it, so that
+    /// older Auge versions keep reading what they can run.
+    public static let currentFormatVersion = 3
 
     /// What the graph computes, and so how its outputs become a decision.
     public enum Kind: String, Codable, Sendable, CaseIterable {
@@ -17,6 +18,40 @@ public struct ModelMetadata: Codable, Sendable, Equatable {
         /// Two outputs trained on good parts only: `anomaly_score` [N, 1], the largest value of
         /// `anomaly_map` [N, 1, h, w]; both normalised so that the threshold reads 1.0 for any model.
         case anomaly
+        /// A classifier and an anomaly head on one backbone pass, three outputs: the classifier's scores,
+        /// `anomaly_score` and `anomaly_map`. A part is a defect when either head says so; one that only
+        /// the anomaly head rejects is a defect of an unknown kind.
+        case gated
+
+        /// Whether the graph computes an anomaly score and map.
+        public var hasAnomalyHead: Bool { self != .classifier }
+
+        /// The graph's outputs: the classifier's scores, then the anomaly score and map.
+        public var outputCount: Int {
+            switch self {
+            case .classifier: 1
+            case .anomaly: 2
+            case .gated: 3
+            }
+        }
+
+        /// What the graph's inputs and outputs must be, for an error message.
+        public var outputDescription: String {
+            switch self {
+            case .classifier: "an inspection model has one input and one output"
+            case .anomaly: "an anomaly model has one input and two outputs (score, map)"
+            case .gated: "a gated model has one input and three outputs (class scores, anomaly score, map)"
+            }
+        }
+
+        /// The lowest format version that can describe a model of this kind.
+        var formatVersion: Int {
+            switch self {
+            case .classifier: 1
+            case .anomaly: 2
+            case .gated: 3
+            }
+        }
     }
 
     public struct InputSize: Codable, Sendable, Equatable {
@@ -92,9 +127,11 @@ public struct ModelMetadata: Codable, Sendable, Equatable {
     public var provenance: Provenance?
     /// Absent: a classifier.
     public var kind: Kind?
-    /// Anomaly models: the map values drawn from cold (lower) to hot (upper) in every heatmap of the model,
-    /// so that good parts stay cold whatever the photo.
+    /// Anomaly and gated models: the map values drawn from cold (lower) to hot (upper) in every heatmap of
+    /// the model, so that good parts stay cold whatever the photo.
     public var mapRange: ReviewBand?
+    /// Gated models: the anomaly scores (threshold 1.0) that send a part to review.
+    public var anomalyReviewBand: ReviewBand?
 
     public var resolvedKind: Kind { kind ?? .classifier }
 
@@ -107,11 +144,12 @@ public struct ModelMetadata: Codable, Sendable, Equatable {
         labels: [String], okLabels: [String], inputSize: InputSize? = nil, color: ColorMode? = nil,
         resize: ResizePolicy? = nil, roi: Region? = nil, mean: [Float]? = nil, std: [Float]? = nil,
         threshold: Float? = nil, reviewBand: ReviewBand? = nil, provenance: Provenance? = nil,
-        kind: Kind? = nil, mapRange: ReviewBand? = nil
+        kind: Kind? = nil, mapRange: ReviewBand? = nil, anomalyReviewBand: ReviewBand? = nil
     ) {
-        self.formatVersion = kind == .anomaly ? 2 : 1
+        self.formatVersion = (kind ?? .classifier).formatVersion
         self.kind = kind
         self.mapRange = mapRange
+        self.anomalyReviewBand = anomalyReviewBand
         self.labels = labels
         self.okLabels = okLabels
         self.inputSize = inputSize
@@ -141,6 +179,7 @@ public struct ModelMetadata: Codable, Sendable, Equatable {
         case provenance = "auge.provenance"
         case kind = "auge.kind"
         case mapRange = "auge.map_range"
+        case anomalyReviewBand = "auge.anomaly_review_band"
     }
 
     /// Reads the `auge.*` entries of metadata_props; nil when the file has none (a plain ONNX model).
@@ -174,6 +213,7 @@ public struct ModelMetadata: Codable, Sendable, Equatable {
         provenance = try parse(.provenance, "a JSON object", { Self.decodeJSON(Provenance.self, $0) })
         kind = try parse(.kind, "one of " + Kind.allCases.map(\.rawValue).joined(separator: ", "), Kind.init(rawValue:))
         mapRange = try parse(.mapRange, "\"lower,upper\" with numbers", Self.parseReviewBand)
+        anomalyReviewBand = try parse(.anomalyReviewBand, "\"lower,upper\" with numbers", Self.parseReviewBand)
         try validate()
     }
 
@@ -181,7 +221,7 @@ public struct ModelMetadata: Codable, Sendable, Equatable {
     public func properties() throws(MetadataError) -> [(key: String, value: String)] {
         try validate()
         let entries: [(Key, String?)] = [
-            (.formatVersion, String(kind == .anomaly ? max(2, formatVersion) : formatVersion)),
+            (.formatVersion, String(max(resolvedKind.formatVersion, formatVersion))),
             (.labels, Self.encodeJSON(labels)),
             (.okLabels, Self.encodeJSON(okLabels)),
             (.inputSize, inputSize.map { "\($0.width)x\($0.height)" }),
@@ -195,6 +235,7 @@ public struct ModelMetadata: Codable, Sendable, Equatable {
             (.provenance, provenance.map(Self.encodeJSON)),
             (.kind, kind?.rawValue),
             (.mapRange, mapRange.map { "\($0.lower),\($0.upper)" }),
+            (.anomalyReviewBand, anomalyReviewBand.map { "\($0.lower),\($0.upper)" }),
         ]
         return entries.compactMap { key, value in value.map { (key.rawValue, $0) } }
     }
@@ -229,7 +270,15 @@ public struct ModelMetadata: Codable, Sendable, Equatable {
         if let band = mapRange, !(band.lower < band.upper && band.lower.isFinite && band.upper.isFinite) {
             throw MetadataError("map range \(band.lower),\(band.upper) is not an interval from cold to hot")
         }
-        if mapRange != nil, resolvedKind != .anomaly { throw MetadataError("a map range belongs to an anomaly model (auge.kind = anomaly)") }
+        if mapRange != nil, !resolvedKind.hasAnomalyHead {
+            throw MetadataError("a map range belongs to a model with an anomaly head (auge.kind = anomaly or gated)")
+        }
+        if let band = anomalyReviewBand {
+            guard resolvedKind == .gated else { throw MetadataError("an anomaly review band belongs to a gated model (auge.kind = gated)") }
+            guard band.lower >= 0, band.lower <= 1, 1 <= band.upper, band.upper.isFinite else {
+                throw MetadataError("anomaly review band \(band.lower),\(band.upper) must contain the anomaly threshold 1.0")
+            }
+        }
     }
 
     public struct MetadataError: Error, Sendable, Equatable, CustomStringConvertible {

@@ -49,3 +49,74 @@ public struct AnomalyEvaluation: Codable, Sendable, Equatable {
         self.maskedPhotos = maskedPhotos
     }
 }
+
+/// How a gated model (classifier + anomaly gate) decides on labelled photos, and how each of its heads
+/// would decide alone on the same photos: is the gate worth its false rejects? Snake-case keys
+/// (`gated`, `classifier_alone`, `anomaly_alone`, each with `missed_defect_rate`, `false_reject_rate`,
+/// `review_rate`; `unknown_rate`, `accuracy`, `image_auroc`): a public interface.
+public struct GateEvaluation: Codable, Sendable, Equatable {
+    /// One way of deciding a photo.
+    public enum Outcome: Sendable {
+        case pass, reject, review
+    }
+
+    /// One photo: the truth, each way's outcome, whether the gated model's label is the photo's class,
+    /// whether that label is the unknown-defect one, and the anomaly score.
+    public struct Photo: Sendable {
+        public var isDefect: Bool
+        public var gated: Outcome
+        public var classifierAlone: Outcome
+        public var anomalyAlone: Outcome
+        public var labelRight: Bool
+        public var labelledUnknown: Bool
+        public var anomalyScore: Float
+
+        public init(
+            isDefect: Bool, gated: Outcome, classifierAlone: Outcome, anomalyAlone: Outcome, labelRight: Bool, labelledUnknown: Bool,
+            anomalyScore: Float
+        ) {
+            (self.isDefect, self.gated, self.classifierAlone, self.anomalyAlone) = (isDefect, gated, classifierAlone, anomalyAlone)
+            (self.labelRight, self.labelledUnknown, self.anomalyScore) = (labelRight, labelledUnknown, anomalyScore)
+        }
+    }
+
+    public struct Rates: Codable, Sendable, Equatable {
+        /// Defect photos passed (review is not a miss).
+        public var missedDefectRate: Double?
+        /// Good photos rejected.
+        public var falseRejectRate: Double?
+        public var reviewRate: Double
+    }
+
+    public var goodPhotos: Int
+    public var defectPhotos: Int
+    public var gated: Rates
+    public var classifierAlone: Rates
+    public var anomalyAlone: Rates
+    /// Defect photos the gated model labelled `unknown`.
+    public var unknownRate: Double?
+    /// Photos whose gated label is their class (a defect labelled `unknown` is not).
+    public var accuracy: Double
+    /// The anomaly score alone, good against defect photos.
+    public var imageAUROC: Double?
+
+    public init(_ photos: [Photo]) {
+        func share(_ subset: [Photo], _ predicate: (Photo) -> Bool) -> Double? {
+            subset.isEmpty ? nil : Double(subset.filter(predicate).count) / Double(subset.count)
+        }
+        let good = photos.filter { !$0.isDefect }, bad = photos.filter(\.isDefect)
+        func rates(_ outcome: (Photo) -> Outcome) -> Rates {
+            Rates(
+                missedDefectRate: share(bad) { outcome($0) == .pass }, falseRejectRate: share(good) { outcome($0) == .reject },
+                reviewRate: share(photos) { outcome($0) == .review } ?? 0)
+        }
+        goodPhotos = good.count
+        defectPhotos = bad.count
+        gated = rates(\.gated)
+        classifierAlone = rates(\.classifierAlone)
+        anomalyAlone = rates(\.anomalyAlone)
+        unknownRate = share(bad, \.labelledUnknown)
+        accuracy = share(photos, \.labelRight) ?? 0
+        imageAUROC = AnomalyMetrics.imageAUROC(scores: photos.map(\.anomalyScore), isDefect: photos.map(\.isDefect))
+    }
+}

@@ -66,7 +66,7 @@ struct Classify: ParsableCommand {
         let format = self.format ?? output.flatMap(ResultFormat.init(fileExtensionOf:)) ?? (sink.isTerminal ? .table : .jsonl)
         let formatter = ResultFormatter(
             format: format, scoreLabels: scores ? inspection.policy.labels : nil, labels: inspection.policy.labels,
-            explained: explanation.asked, anomaly: inspection.policy.kind == .anomaly)
+            explained: explanation.asked, anomaly: inspection.policy.kind.hasAnomalyHead)
         let sorter = sortInto.map { Sorter(root: $0, grouping: by, move: move) }
         let progress = ProgressBar(total: walk.files.count, enabled: !quiet && isatty(STDERR_FILENO) == 1 && !sink.isTerminal)
         var summary = RunSummary()

@@ -52,6 +52,7 @@ struct Eval: ParsableCommand {
         let pipeline = InspectionPipeline(lanes: try parallel.lanes(for: inspection, photos: folder.items.count))
         pipeline.includeScores = true
         var truths: [Int] = [], rows: [[Float]] = [], paths: [String] = [], errors: [[String: String]] = []
+        var gatePhotos: [GateEvaluation.Photo] = []
         var index = 0
         pipeline.run(folder.items.map(\.path)) { record in
             let item = folder.items[index]
@@ -62,6 +63,9 @@ struct Eval: ParsableCommand {
                 truths.append(item.label)
                 rows.append(policy.labels.map { scores[$0] ?? 0 })
                 paths.append(item.path)
+                if let anomalyScore = record.anomalyScore {
+                    gatePhotos.append(Self.gatePhoto(record, probabilities: rows.last!, anomalyScore: anomalyScore, truth: policy.labels[item.label], policy: policy))
+                }
             }
         }
         let seconds = Date().timeIntervalSince(started)
@@ -74,9 +78,34 @@ struct Eval: ParsableCommand {
             guard predicted != entry.0 else { return nil }
             return Misclassified(path: path, truth: policy.labels[entry.0], predicted: policy.labels[predicted], score: entry.1[predicted])
         }
+        let gate = policy.kind == .gated ? GateEvaluation(gatePhotos) : nil
         switch format {
-        case .json: try printJSON(metrics, misclassified: misclassified, errors: errors, seconds: seconds)
-        case .text: printText(metrics, misclassified: misclassified, errors: errors, images: rows.count, seconds: seconds)
+        case .json: try printJSON(metrics, gate: gate, misclassified: misclassified, errors: errors, seconds: seconds)
+        case .text:
+            printText(metrics, misclassified: misclassified, errors: errors, images: rows.count, seconds: seconds)
+            if let gate { printGate(gate) }
+        }
+    }
+
+    private static func gatePhoto(
+        _ record: InspectionRecord, probabilities: [Float], anomalyScore: Float, truth: String, policy: DecisionPolicy
+    ) -> GateEvaluation.Photo {
+        func outcome(_ decision: Decision) -> GateEvaluation.Outcome { decision == .defect ? .reject : decision == .review ? .review : .pass }
+        return GateEvaluation.Photo(
+            isDefect: !policy.okLabels.contains(truth), gated: outcome(record.decision), classifierAlone: outcome(policy.decide(probabilities).decision),
+            anomalyAlone: outcome(policy.gateDecision(anomalyScore: anomalyScore)), labelRight: record.label == truth,
+            labelledUnknown: record.label == DecisionPolicy.unknownDefectLabel, anomalyScore: anomalyScore)
+    }
+
+    private func printGate(_ gate: GateEvaluation) {
+        func percent(_ rate: Double?) -> String { rate.map { String(format: "%.2f%%", 100 * $0) } ?? "n/a" }
+        print(
+            String(format: "gated model: labels right %.2f%%, ", 100 * gate.accuracy) + "defects labelled unknown \(percent(gate.unknownRate)), "
+                + "anomaly image AUROC \(gate.imageAUROC.map { String(format: "%.4f", $0) } ?? "n/a")")
+        for (name, rates) in [("gated", gate.gated), ("classifier alone", gate.classifierAlone), ("anomaly alone", gate.anomalyAlone)] {
+            print(
+                "  \(name.padding(toLength: 17, withPad: " ", startingAt: 0))missed defects \(percent(rates.missedDefectRate)), "
+                    + "false rejects \(percent(rates.falseRejectRate)), review \(percent(rates.reviewRate))")
         }
     }
 
@@ -174,10 +203,13 @@ struct Eval: ParsableCommand {
         var score: Float
     }
 
-    private func printJSON(_ metrics: EvaluationMetrics, misclassified: [Misclassified], errors: [[String: String]], seconds: Double) throws {
+    private func printJSON(
+        _ metrics: EvaluationMetrics, gate: GateEvaluation?, misclassified: [Misclassified], errors: [[String: String]], seconds: Double
+    ) throws {
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
         var object = try JSONSerialization.jsonObject(with: encoder.encode(metrics)) as! [String: Any]
+        if let gate { object["gate"] = try JSONSerialization.jsonObject(with: encoder.encode(gate)) }
         object["misclassified"] = try JSONSerialization.jsonObject(with: encoder.encode(misclassified))
         object["errors"] = errors
         object["model"] = try settings.model ?? ModelOptions.defaultModelPath()

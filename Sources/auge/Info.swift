@@ -60,7 +60,11 @@ struct Info: ParsableCommand {
             return
         }
         let anomaly = m.resolvedKind == .anomaly
-        print("kind:       " + (anomaly ? "anomaly (fitted on good parts only; anomaly score 1.0 = threshold)" : "classifier"))
+        switch m.resolvedKind {
+        case .classifier: print("kind:       classifier")
+        case .anomaly: print("kind:       anomaly (fitted on good parts only; anomaly score 1.0 = threshold)")
+        case .gated: print("kind:       gated (a classifier and an anomaly head fitted on its good parts; anomaly score 1.0 = threshold)")
+        }
         print("labels:     \(m.labels.joined(separator: ", "))")
         print("OK labels:  \(m.okLabels.isEmpty ? "none (decides by label)" : m.okLabels.joined(separator: ", "))")
         if let size = m.inputSize { print("input:      \(size.width)x\(size.height) \(m.color?.rawValue ?? "") resize \(m.resize?.rawValue ?? "stretch")") }
@@ -69,6 +73,9 @@ struct Info: ParsableCommand {
         if let threshold = m.threshold { print("threshold:  \(threshold)") }
         if let band = m.reviewBand {
             print(String(format: "review:     %@ from %.4f to %.4f goes to review", anomaly ? "anomaly score" : "defect probability", band.lower, band.upper))
+        }
+        if let band = m.anomalyReviewBand {
+            print(String(format: "review:     anomaly score from %.4f to %.4f goes to review", band.lower, band.upper))
         }
         if let range = m.mapRange { print(String(format: "heatmaps:   anomaly map from %.3f (cold) to %.3f (hot)", range.lower, range.upper)) }
         if let p = m.provenance {

@@ -53,7 +53,7 @@ struct Quantize: ParsableCommand {
         settings.model = modelFile
         let model = try settings.load()
         guard model.policy.kind == .classifier else {
-            throw CommandFailure("\(modelFile) is an anomaly model; auge quantize takes classifiers for now")
+            throw CommandFailure("\(modelFile) is \(model.policy.kind == .anomaly ? "an anomaly" : "a gated") model; auge quantize takes classifiers for now")
         }
         let walk = FileWalk().collect(calibrate)
         for problem in walk.problems { log("auge quantize: \(problem.path): \(problem.reason)") }

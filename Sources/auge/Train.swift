@@ -1,4 +1,5 @@
 import AugeImage
+import AugeONNX
 import AugeInspect
 import AugeTrain
 import ArgumentParser
@@ -129,6 +130,14 @@ struct Train: ParsableCommand {
     @Flag(help: "Fit an anomaly model on the good photos only (the default for a dataset with no defect class).")
     var anomaly = false
 
+    @Flag(
+        help: ArgumentHelp(
+            "Add an anomaly gate to the classifier: an anomaly head fitted on the OK classes' training photos, on the same backbone pass.",
+            discussion:
+                "A part is then a defect when either head says so; one that only the gate rejects is labelled unknown (a kind of defect the classifier was not taught). Needs a backbone and OK labels; the --anomaly options below shape the gate."
+        ))
+    var anomalyGate = false
+
     @Option(help: "The threshold lets at most this share of held-out good photos be rejected (anomaly models; classifiers with too few held-out defect photos for --max-miss-rate).")
     var maxFalseRejectRate = 0.01
 
@@ -175,7 +184,7 @@ struct Train: ParsableCommand {
             okLabels.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
             ?? ImageFolder.defaultOKLabels(all.classes)
         if anomaly || (!okClasses.isEmpty && Set(okClasses) == Set(all.classes)) {
-            if int8 { throw ValidationError("--int8 goes with classifiers: anomaly models are not quantized yet") }
+            if int8 || anomalyGate { throw ValidationError("--int8 and --anomaly-gate go with classifiers") }
             return try trainAnomaly(all, okClasses: okClasses, size: size?.pair, region: region)
         }
         let train: ImageFolder, validation: ImageFolder
@@ -201,9 +210,11 @@ struct Train: ParsableCommand {
                         + "and train again to train on it.")
             }
         }
-        if backbonePath == nil, featureNode != nil || hidden != 0 || finetune != nil || variants != nil {
-            throw ValidationError("--feature-node, --hidden, --variants and --finetune go with a backbone")
+        if backbonePath == nil, featureNode != nil || hidden != 0 || finetune != nil || variants != nil || anomalyGate {
+            throw ValidationError("--feature-node, --hidden, --variants, --finetune and --anomaly-gate go with a backbone")
         }
+        if anomalyGate, ok.isEmpty { throw ValidationError("--anomaly-gate fits on the good photos: name the good class with --ok-labels") }
+        if anomalyGate, int8 { throw ValidationError("--int8 goes with classifiers without an anomaly gate: gated models are not quantized yet") }
         // Loaded once as it is (which checks the file, and gives its own input size), then as chosen.
         let native = try backbonePath.map { try Backbone.load($0, featureNode: featureNode, pooling: featurePool) }
         let recipe = Recipe.choose(
@@ -299,6 +310,7 @@ struct Train: ParsableCommand {
         }
         say(String(format: "training time %.1f s; wrote %@ (checkpoint %@)", model.provenance.trainingSeconds, out, checkpointPath))
         for warning in model.warnings { say("warning: " + warning) }
+        if anomalyGate { try addAnomalyGate(train: train, validation: validation, okClasses: ok) }
     }
 }
 
@@ -315,6 +327,47 @@ extension Train {
             try InspectionPipeline.lanes(for: $0, photos: photos.count, cores: threads)
         }
         say("int8 model \(path), calibrated on \(calibration.photos) training photos; on the validation photos:\n" + agreement.report)
+    }
+
+    /// Replaces the classifier at OUT by the gated model: its anomaly head fitted on the training part's good
+    /// photos, its threshold set on the validation part's; the validation defects are measured only.
+    private func addAnomalyGate(train: ImageFolder, validation: ImageFolder, okClasses: [String]) throws {
+        let okIndices = Set(okClasses.compactMap { train.classes.firstIndex(of: $0) })
+        let fit = train.items.filter { okIndices.contains($0.label) }.map(\.path)
+        let calibration = validation.items.filter { okIndices.contains($0.label) }.map(\.path)
+        let defects = validation.items.filter { !okIndices.contains($0.label) }.map(\.path)
+        say("anomaly gate: fit on \(fit.count) good training photos; threshold from \(calibration.count) good validation photos")
+        let gated = try AnomalyGate.fit(
+            classifier: try ONNXModel.load(contentsOf: URL(fileURLWithPath: out)), fit: fit, calibration: calibration, defects: defects,
+            okLabel: okClasses[0], options: anomalyOptions(backbone: out), dataset: dataset
+        ) { event in if case let .scoring(chosen, auroc) = event { say(Self.scoringLine(chosen, auroc)) } }
+        try exportONNX(graph: gated.graph, metadata: gated.metadata).write(to: URL(fileURLWithPath: out), options: .atomic)
+        let metrics = gated.head.metadata.provenance?.validationMetrics ?? [:]
+        say(
+            "anomaly gate: " + String(format: "on the validation photos false rejects %.2f%%", 100 * (metrics["false_reject_rate"] ?? 0))
+                + (metrics["image_auroc"].map { String(format: ", image AUROC %.4f", $0) } ?? "") + "; wrote the gated model to \(out)")
+        for warning in gated.head.warnings { say("warning: " + warning) }
+    }
+
+    /// The anomaly options the flags give, on `backbone`.
+    private func anomalyOptions(backbone: String) -> AnomalyOptions {
+        var options = AnomalyOptions(backbone: backbone)
+        options.taps = featureNode.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+        options.bankSize = bankSize
+        options.scoring = scoring
+        options.projection = projection > 0 ? projection : nil
+        options.border = border
+        options.smoothing = smoothing
+        options.maxFalseRejectRate = maxFalseRejectRate
+        options.seed = seed
+        options.threads = max(1, threads)
+        return options
+    }
+
+    static func scoringLine(_ chosen: AnomalyScoring, _ auroc: [AnomalyScoring: Double]) -> String {
+        let measured = [AnomalyScoring.patches, .photos, .both].compactMap { s in auroc[s].map { String(format: "%@ %.4f", s.rawValue, $0) } }
+        return "scoring: \(chosen.rawValue)"
+            + (measured.isEmpty ? " (no held-out defect photos to choose by)" : " (image AUROC on the held-out photos: " + measured.joined(separator: ", ") + ")")
     }
 
     /// `auge train --anomaly`: the good classes' photos, every n-th held out to set the threshold; the
@@ -339,19 +392,10 @@ extension Train {
         let calibration = held.items.filter { okIndices.contains($0.label) }.map(\.path)
         // Every defect photo: none is fitted on; they choose the scoring and are measured.
         let defects = all.items.filter { !okIndices.contains($0.label) }.map(\.path)
-        var options = AnomalyOptions(backbone: backbonePath)
+        var options = anomalyOptions(backbone: backbonePath)
         options.size = size
         options.resize = resize
         options.region = region
-        options.taps = featureNode.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
-        options.bankSize = bankSize
-        options.scoring = scoring
-        options.projection = projection > 0 ? projection : nil
-        options.border = border
-        options.smoothing = smoothing
-        options.maxFalseRejectRate = maxFalseRejectRate
-        options.seed = seed
-        options.threads = max(1, threads)
         say(
             "anomaly model: fit on \(fit.count) good photos (\(okClasses.joined(separator: ", "))); threshold from \(calibration.count) held-out good photos; "
                 + "\(defects.count) defect photos measured only")
@@ -363,13 +407,7 @@ extension Train {
             switch event {
             case let .features(set, done, total): progress.show(.extracting(set: set, done: done, total: total))
             case let .coreset(patches, bank): say("memory bank: \(bank) of \(patches) patches (greedy coreset)")
-            case let .scoring(chosen, auroc):
-                let measured = [AnomalyScoring.patches, .photos, .both].compactMap { s in auroc[s].map { String(format: "%@ %.4f", s.rawValue, $0) } }
-                say(
-                    "scoring: \(chosen.rawValue)"
-                        + (measured.isEmpty
-                            ? " (no held-out defect photos to choose by)"
-                            : " (image AUROC on the held-out photos: " + measured.joined(separator: ", ") + ")"))
+            case let .scoring(chosen, auroc): say(Self.scoringLine(chosen, auroc))
             }
         }
         try model.onnxData().write(to: URL(fileURLWithPath: out), options: .atomic)

@@ -1,5 +1,6 @@
 import AugeEngine
 import AugeImage
+import AugeInspect
 import AugeONNX
 import Foundation
 import XCTest
@@ -29,10 +30,12 @@ final class AnomalyCommandTests: XCTestCase {
         try? FileManager.default.removeItem(at: root)
     }
 
-    /// A 64x64 grey texture, with a 10x10 bright spot (and its mask) where given.
-    func photo(_ name: String, seed: UInt64, spot: (Int, Int)?) throws {
+    /// A 64x64 grey texture, with a 10x10 bright spot (and its mask) where given, or a dark bar 6 rows
+    /// high from row `bar` (a kind of defect no class shows).
+    func photo(_ name: String, seed: UInt64, spot: (Int, Int)?, bar: Int? = nil) throws {
         var generator = SeededGenerator(seed: seed)
         var pixels = (0..<(64 * 64)).map { i in UInt8(110 + 20 * sin(Double(i % 64) * 0.4) + Double(generator.nextFloat(in: 0...12))) }
+        if let bar { for i in (bar * 64)..<((bar + 6) * 64) { pixels[i] = 20 } }
         var mask = [UInt8](repeating: 0, count: 64 * 64)
         if let (sx, sy) = spot {
             for y in sy..<(sy + 10) { for x in sx..<(sx + 10) { pixels[y * 64 + x] = 250; mask[y * 64 + x] = 255 } }
@@ -140,6 +143,69 @@ final class AnomalyCommandTests: XCTestCase {
         XCTAssertNotNil(decisions["s3.png"]?["anomaly_score"] as? Double)
         XCTAssertEqual(decisions["s3.png"]?["threshold"] as? Double, 1)
         XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent("defect/s3.png").path))
+    }
+
+    /// `--anomaly-gate`: a classifier of good and spot photos with an anomaly head on its own backbone
+    /// pass. Photos of a kind of defect it was never shown (a dark bar) are rejected, as `unknown`
+    /// where the classifier alone would pass them; ONNX Runtime gives the same three outputs; eval
+    /// compares the gated decisions with each head's alone.
+    func testAnomalyGateOnAClassifier() throws {
+        let unseen = root.appendingPathComponent("unseen")
+        try FileManager.default.createDirectory(at: unseen, withIntermediateDirectories: true)
+        for (i, bar) in [10, 24, 40, 50].enumerated() { try photo("../unseen/b\(i).png", seed: UInt64(200 + i), spot: nil, bar: bar) }
+        let trained = try AugeProcess.run([
+            "train", dataset.path, "--backbone", backbone.path, "--size", "64", "--ok-labels", "good", "--epochs", "4",
+            "--anomaly-gate", "--bank-size", "400", "--max-false-reject-rate", "0.1", "--out", model.path,
+        ])
+        XCTAssertEqual(trained.status, 0, trained.stderr + trained.stdout)
+        XCTAssertTrue(trained.stdout.contains("anomaly gate: fit on 32 good training photos"), trained.stdout)
+        let info = try AugeProcess.run(["info", model.path])
+        XCTAssertTrue(info.stdout.contains("kind:       gated"), info.stdout)
+        XCTAssertTrue(info.stdout.contains("review:     anomaly score from"), info.stdout)
+
+        let classified = try AugeProcess.run(["classify", "--model", model.path, unseen.path, "--format", "jsonl", "--scores", "--hotspots"])
+        XCTAssertEqual(classified.status, 0, classified.stderr)
+        let results = try records(classified.stdout)
+        XCTAssertEqual(results.count, 4)
+        let policy = try InspectionModel.load(path: model.path).policy
+        for record in results {
+            let path = record["path"] as! String
+            XCTAssertEqual(record["decision"] as? String, "defect", "\(path): \(record)")
+            XCTAssertGreaterThanOrEqual(try XCTUnwrap(record["anomaly_score"] as? Double), 1, path)
+            XCTAssertNotNil(record["hotspot"], path)
+            // The classifier's own label where it alone rejects the part, else unknown.
+            let scores = try XCTUnwrap(record["scores"] as? [String: Double])
+            let classifierAlone = policy.decide(policy.labels.map { Float(scores[$0]!) }).decision
+            XCTAssertEqual(record["label"] as? String, classifierAlone == .defect ? "spot" : "unknown", "\(path): \(record)")
+        }
+        XCTAssertTrue(results.contains { $0["label"] as? String == "unknown" }, "\(results)")
+
+        let runtime = try ONNXRuntimeClassifier()
+        let onnx = try ONNXModel.load(contentsOf: model)
+        var generator = SeededGenerator(seed: 3)
+        let input = Tensor(shape: [1, 3, 64, 64], data: (0..<(3 * 64 * 64)).map { _ in generator.nextGaussian() })
+        let ours = try Engine(graph: onnx.graph, threads: 1).run([onnx.graph.inputs[0].name: input])
+        let inputURL = root.appendingPathComponent("input.npy")
+        try NPY.write(input, to: inputURL)
+        let theirs = try runtime.allOutputs(model: model, input: inputURL, in: root.appendingPathComponent("ort"))
+        XCTAssertEqual(theirs.count, 3)
+        for (name, reference) in zip(onnx.graph.outputs, theirs) {
+            let mine = try XCTUnwrap(ours[name])
+            XCTAssertEqual(mine.shape, reference.shape, name)
+            for (a, b) in zip(mine.data, reference.data) { XCTAssertEqual(a, b, accuracy: 1e-4 * max(1, abs(b)), name) }
+        }
+
+        let eval = try AugeProcess.run(["eval", "--model", model.path, dataset.path, "--format", "json"])
+        XCTAssertEqual(eval.status, 0, eval.stderr)
+        let metrics = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(eval.stdout.utf8)) as? [String: Any])
+        let gate = try XCTUnwrap(metrics["gate"] as? [String: Any])
+        XCTAssertEqual(gate["good_photos"] as? Int, 40)
+        XCTAssertEqual(gate["defect_photos"] as? Int, 6)
+        for way in ["gated", "classifier_alone", "anomaly_alone"] {
+            let rates = try XCTUnwrap(gate[way] as? [String: Any], way)
+            for key in ["missed_defect_rate", "false_reject_rate", "review_rate"] { XCTAssertNotNil(rates[key] as? Double, "\(way) \(key)") }
+        }
+        for key in ["accuracy", "unknown_rate", "image_auroc"] { XCTAssertNotNil(gate[key] as? Double, key) }
     }
 
     func testGoodOnlyDatasetTrainsAnAnomalyModelWithoutTheFlag() throws {

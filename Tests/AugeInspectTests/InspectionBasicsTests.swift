@@ -43,6 +43,37 @@ final class DecisionPolicyTests: XCTestCase {
         XCTAssertNil(types.decide([0.3, 0.7]).defectProbability)
     }
 
+    /// A gated model: the classifier's defect keeps its label; a part only the anomaly head rejects is an
+    /// `unknown` defect; either head's doubt sends the part to review; both content: `ok`.
+    func testGatedDecisions() throws {
+        var gated = policy
+        gated.kind = .gated
+        gated.anomalyBand = .init(lower: 0.9, upper: 1.1)
+        try gated.validate()
+        let cases: [(probabilities: [Float], anomaly: Float, label: String, decision: Decision)] = [
+            ([0.2, 0.7, 0.1], 0.5, "scratch", .defect),  // the classifier's defect, the gate content
+            ([0.2, 0.1, 0.7], 3.0, "dent", .defect),  // both reject: the classifier names it
+            ([0.9, 0.05, 0.05], 1.2, "unknown", .defect),  // only the gate rejects
+            ([0.9, 0.05, 0.05], 1.0, "ok", .review),  // the gate unsure
+            ([0.55, 0.25, 0.2], 0.5, "ok", .review),  // the classifier unsure
+            ([0.55, 0.25, 0.2], 1.5, "unknown", .defect),  // the classifier unsure, the gate sure
+            ([0.9, 0.05, 0.05], 0.89, "ok", .ok),
+        ]
+        for (probabilities, anomaly, label, decision) in cases {
+            let decided = gated.decide(probabilities: probabilities, anomalyScore: anomaly)
+            XCTAssertEqual(decided.label, label, "\(probabilities), \(anomaly)")
+            XCTAssertEqual(decided.decision, decision, "\(probabilities), \(anomaly)")
+            XCTAssertEqual(decided.defectProbability, policy.decide(probabilities).defectProbability)
+        }
+        XCTAssertEqual(gated.gateDecision(anomalyScore: 1.1), .defect)
+        var withoutOK = gated
+        withoutOK.okLabels = []
+        XCTAssertThrowsError(try withoutOK.validate()) { XCTAssertTrue("\($0)".contains("needs OK labels"), "\($0)") }
+        var clash = gated
+        clash.labels[2] = DecisionPolicy.unknownDefectLabel
+        XCTAssertThrowsError(try clash.validate())
+    }
+
     func testValidation() {
         XCTAssertThrowsError(try DecisionPolicy(labels: ["a"], okLabels: ["b"]).validate())
         XCTAssertThrowsError(try DecisionPolicy(labels: ["a", "a"], okLabels: []).validate())

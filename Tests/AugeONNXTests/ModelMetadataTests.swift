@@ -26,8 +26,9 @@ final class ModelMetadataTests: XCTestCase {
         let provenance = try XCTUnwrap(properties["auge.provenance"])
         XCTAssertTrue(provenance.contains(#""trained_at":"2026-11-24T22:00:00Z""#), provenance)
         XCTAssertTrue(provenance.contains(#""validation_metrics":{"accuracy":0.975,"recall_nok":1}"#), provenance)
-        // Every key but the anomaly models' own.
-        XCTAssertEqual(Set(properties.keys), Set(ModelMetadata.Key.allCases.map(\.rawValue)).subtracting(["auge.kind", "auge.map_range"]))
+        // Every key but the anomaly and gated models' own.
+        XCTAssertEqual(
+            Set(properties.keys), Set(ModelMetadata.Key.allCases.map(\.rawValue)).subtracting(["auge.kind", "auge.map_range", "auge.anomaly_review_band"]))
     }
 
     /// An anomaly model's keys: version 2 (older Auge refuses the file by name), a threshold and band
@@ -58,7 +59,34 @@ final class ModelMetadataTests: XCTestCase {
         }
         var classifier = ["auge.format_version": "1", "auge.labels": #"["a","b"]"#, "auge.ok_labels": #"["a"]"#]
         classifier["auge.map_range"] = "0,1"
-        XCTAssertThrowsError(try ModelMetadata(properties: classifier)) { XCTAssertTrue("\($0)".contains("anomaly model"), "\($0)") }
+        XCTAssertThrowsError(try ModelMetadata(properties: classifier)) { XCTAssertTrue("\($0)".contains("anomaly head"), "\($0)") }
+    }
+
+    /// A gated model's keys: version 3, the classifier's threshold and band as probabilities, the
+    /// anomaly head's band around its threshold 1.0, the heatmap range.
+    func testGatedModelKeys() throws {
+        let gated = ModelMetadata(
+            labels: ["good", "crack"], okLabels: ["good"], threshold: 0.4, reviewBand: .init(lower: 0.3, upper: 0.5),
+            kind: .gated, mapRange: .init(lower: 0.6, upper: 1.5), anomalyReviewBand: .init(lower: 0.95, upper: 1.05))
+        let properties = Dictionary(uniqueKeysWithValues: try gated.properties().map { ($0.key, $0.value) })
+        XCTAssertEqual(properties["auge.format_version"], "3")
+        XCTAssertEqual(properties["auge.kind"], "gated")
+        XCTAssertEqual(properties["auge.anomaly_review_band"], "0.95,1.05")
+        XCTAssertEqual(try ModelMetadata(properties: properties), gated)
+        for (key, value, expected) in [
+            ("auge.anomaly_review_band", "1.1,1.3", "must contain the anomaly threshold"), ("auge.threshold", "1.5", "outside 0...1"),
+            ("auge.format_version", "4", "update Auge"),
+        ] {
+            var broken = properties
+            broken[key] = value
+            XCTAssertThrowsError(try ModelMetadata(properties: broken), "\(key) = \(value)") { error in
+                XCTAssertTrue("\(error)".contains(expected), "\(key) = \(value): \(error)")
+            }
+        }
+        var anomaly = properties
+        (anomaly["auge.kind"], anomaly["auge.labels"], anomaly["auge.threshold"]) = ("anomaly", #"["good","anomaly"]"#, "1")
+        anomaly["auge.review_band"] = nil
+        XCTAssertThrowsError(try ModelMetadata(properties: anomaly)) { XCTAssertTrue("\($0)".contains("belongs to a gated model"), "\($0)") }
     }
 
     func testRoundTripThroughProperties() throws {
@@ -86,7 +114,7 @@ final class ModelMetadataTests: XCTestCase {
             ("auge.threshold", "1.5", "outside 0...1"),
             ("auge.review_band", "0.8,0.2", "review band"),
             ("auge.ok_labels", #"["c"]"#, "not one of the labels"),
-            ("auge.format_version", "3", "update Auge"),
+            ("auge.format_version", "4", "update Auge"),
             ("auge.std", "[0]", "positive"),
         ]
         for (key, value, expected) in broken {

@@ -48,6 +48,13 @@ extension Classifier {
         }
     }
 
+    private func anomalyEvidence(score: Float, values: [Float]) -> EvidenceMap {
+        let layout = anomalyMap!
+        return EvidenceMap(
+            anomalyMap: values, rows: layout.rows, columns: layout.columns, inputWidth: preprocessing.width,
+            inputHeight: preprocessing.height, score: score, range: layout.range)
+    }
+
     /// Adds `hotspot` (and with a heatmap folder, `heatmap` or `heatmap_error`) to the record of `image`,
     /// whose tensor and answer are given. A classifier's evidence is found by occlusion; an anomaly
     /// model's map is its own evidence, at no extra cost.
@@ -60,10 +67,13 @@ extension Classifier {
         case let .probabilities(probabilities):
             map = evidenceMap(for: tensor, probabilities: probabilities, grid: settings.grid)
         case let .anomaly(score, values):
-            let layout = anomalyMap!
-            map = EvidenceMap(
-                anomalyMap: values, rows: layout.rows, columns: layout.columns, inputWidth: preprocessing.width,
-                inputHeight: preprocessing.height, score: score, range: layout.range)
+            map = anomalyEvidence(score: score, values: values)
+        case let .gated(probabilities, score, values):
+            // The anomaly map where the anomaly head spoke (free); else the classifier's evidence, by occlusion.
+            let gateSpoke = score >= (policy.anomalyBand?.lower ?? DecisionPolicy.gateThreshold)
+            map =
+                gateSpoke
+                ? anomalyEvidence(score: score, values: values) : evidenceMap(for: tensor, probabilities: probabilities, grid: settings.grid)
         }
         do {
             let mapping = try preprocessing.inputMapping(for: image)

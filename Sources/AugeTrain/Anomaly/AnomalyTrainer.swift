@@ -20,6 +20,8 @@ public enum AnomalyScoring: String, Codable, Sendable, CaseIterable {
 public struct AnomalyOptions: Sendable {
     /// The pretrained backbone (ONNX classifier) whose feature maps describe the patches.
     public var backbone: String
+    /// What the provenance calls the backbone; nil: the file's own provenance, or its name.
+    public var backboneDescription: String?
     /// The model's input size; nil: 224 x 224.
     public var size: (width: Int, height: Int)?
     public var resize: ResizePolicy = .stretch
@@ -273,7 +275,7 @@ public enum AnomalyTrainer {
             width: size.width, height: size.height, color: .rgb, resize: options.resize, region: options.region,
             mean: metadata?.mean ?? Backbone.imageNetMean, std: metadata?.std ?? Backbone.imageNetStd)
         try preprocessing.validate()
-        let origin = metadata?.provenance?.method ?? name
+        let origin = options.backboneDescription ?? metadata?.provenance?.method ?? name
         return (PatchGraph(backbone: backbone, taps: tapShapes, aggregation: options.aggregation), preprocessing, origin)
     }
 
