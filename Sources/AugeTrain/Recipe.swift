@@ -64,6 +64,8 @@ public struct Recipe: Sendable, Equatable {
     /// From scratch: the colour and pooling the network gets.
     public var color: ColorMode
     public var pooling: GlobalPooling
+    /// With a backbone and OK labels: an anomaly gate fitted on the good photos beside the classifier.
+    public var anomalyGate = false
     /// One sentence per choice.
     public var reasons: [String]
 
@@ -71,8 +73,11 @@ public struct Recipe: Sendable, Equatable {
     ///   - trainCounts, validationCounts: photos per class in the training and validation parts.
     ///   - backboneInput: the pretrained backbone's own square input size, or nil when there is none.
     ///   - fineTuning: whether the backbone's layers may be trained (pooling both averages and maxima is frozen only).
+    ///   - validationDefects: defect photos in the validation part (nil: no OK labels, so no good/defect split), and
+    ///     `defectPhotosNeeded` how many the missed-defect target needs to be measured.
     public static func choose(
-        survey: PhotoSurvey, trainCounts: [Int], validationCounts: [Int], backboneInput: Int?, fineTuning: Bool = true
+        survey: PhotoSurvey, trainCounts: [Int], validationCounts: [Int], backboneInput: Int?, fineTuning: Bool = true,
+        validationDefects: Int? = nil, defectPhotosNeeded: Int = 100
     ) -> Recipe {
         var reasons: [String] = []
         let photos = trainCounts.reduce(0, +)
@@ -116,8 +121,17 @@ public struct Recipe: Sendable, Equatable {
             "\(variants) augmented copies of each photo"
                 + (photos > 3000 ? " (\(photos) photos: fewer copies keep the epochs within the time budget)" : ""))
         reasons.append(selectionReason)
-        return Recipe(
+        var recipe = Recipe(
             useBackbone: true, size: size, fineTunedLayers: layers, variants: variants, selection: selection, color: .rgb, pooling: .average,
             reasons: reasons)
+        if let validationDefects, validationDefects < defectPhotosNeeded {
+            // The classifier's threshold then rests on good photos alone; the gate guards against the defects it passes.
+            recipe.anomalyGate = true
+            recipe.reasons.append(
+                "an anomaly gate beside the classifier: with \(validationDefects) validation defect photos (the missed-defect target needs "
+                    + "\(defectPhotosNeeded)) the threshold is set on good photos, and defects the classifier learnt poorly can pass; "
+                    + "the gate, fitted on the good photos, rejects what looks like none of them (label unknown), at about 1 % more false rejects")
+        }
+        return recipe
     }
 }

@@ -131,12 +131,13 @@ struct Train: ParsableCommand {
     var anomaly = false
 
     @Flag(
+        inversion: .prefixedNo,
         help: ArgumentHelp(
-            "Add an anomaly gate to the classifier: an anomaly head fitted on the OK classes' training photos, on the same backbone pass.",
+            "Add an anomaly gate to the classifier (default: when there are too few validation defect photos to measure --max-miss-rate): an anomaly head fitted on the OK classes' training photos, on the same backbone pass.",
             discussion:
                 "A part is then a defect when either head says so; one that only the gate rejects is labelled unknown (a kind of defect the classifier was not taught). Needs a backbone and OK labels; the --anomaly options below shape the gate."
         ))
-    var anomalyGate = false
+    var anomalyGate: Bool?
 
     @Option(help: "The threshold lets at most this share of held-out good photos be rejected (anomaly models; classifiers with too few held-out defect photos for --max-miss-rate).")
     var maxFalseRejectRate = 0.01
@@ -184,7 +185,7 @@ struct Train: ParsableCommand {
             okLabels.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
             ?? ImageFolder.defaultOKLabels(all.classes)
         if anomaly || (!okClasses.isEmpty && Set(okClasses) == Set(all.classes)) {
-            if int8 || anomalyGate { throw ValidationError("--int8 and --anomaly-gate go with classifiers") }
+            if int8 || anomalyGate == true { throw ValidationError("--int8 and --anomaly-gate go with classifiers") }
             return try trainAnomaly(all, okClasses: okClasses, size: size?.pair, region: region)
         }
         let train: ImageFolder, validation: ImageFolder
@@ -210,22 +211,25 @@ struct Train: ParsableCommand {
                         + "and train again to train on it.")
             }
         }
-        if backbonePath == nil, featureNode != nil || hidden != 0 || finetune != nil || variants != nil || anomalyGate {
+        if backbonePath == nil, featureNode != nil || hidden != 0 || finetune != nil || variants != nil || anomalyGate == true {
             throw ValidationError("--feature-node, --hidden, --variants, --finetune and --anomaly-gate go with a backbone")
         }
-        if anomalyGate, ok.isEmpty { throw ValidationError("--anomaly-gate fits on the good photos: name the good class with --ok-labels") }
-        if anomalyGate, int8 { throw ValidationError("--int8 goes with classifiers without an anomaly gate: gated models are not quantized yet") }
+        if anomalyGate == true, ok.isEmpty { throw ValidationError("--anomaly-gate fits on the good photos: name the good class with --ok-labels") }
+        if anomalyGate == true, int8 { throw ValidationError("--int8 goes with classifiers without an anomaly gate: gated models are not quantized yet") }
         // Loaded once as it is (which checks the file, and gives its own input size), then as chosen.
         let native = try backbonePath.map { try Backbone.load($0, featureNode: featureNode, pooling: featurePool) }
         let recipe = Recipe.choose(
             survey: PhotoSurvey.survey(train), trainCounts: train.countsPerClass, validationCounts: validation.countsPerClass,
-            backboneInput: native?.preprocessing.width, fineTuning: featurePool != .both)
+            backboneInput: native?.preprocessing.width, fineTuning: featurePool != .both,
+            validationDefects: ok.isEmpty || int8 ? nil : validation.items.filter { !ok.contains(validation.classes[$0.label]) }.count,
+            defectPhotosNeeded: Calibration.defectPhotosNeeded(maxMissRate: maxMissRate))
         let given = [
             ("--size", size.map { "\($0.pair.width)x\($0.pair.height)" }), ("--finetune", finetune.map(String.init)),
             ("--variants", variants.map(String.init)), ("--select", select?.rawValue), ("--arch", arch?.rawValue),
             ("--pool", pool?.rawValue), ("--color", color?.rawValue), ("--backbone", backbone),
             ("--feature-pool", featurePool == .average ? nil : featurePool.rawValue),
-        ].compactMap { flag, value in value.map { "\(flag) \($0)" } }
+            (anomalyGate == true ? "--anomaly-gate" : "--no-anomaly-gate", anomalyGate.map { _ in "" }),
+        ].compactMap { flag, value in value.map { $0.isEmpty ? flag : "\(flag) \($0)" } }
         say("chosen from the data (flags given override them\(given.isEmpty ? "" : ": " + given.joined(separator: ", "))):")
         for reason in recipe.reasons { say("  - " + reason) }
         let chosenSize: (width: Int, height: Int) = size?.pair ?? (recipe.size, recipe.size)
@@ -310,7 +314,7 @@ struct Train: ParsableCommand {
         }
         say(String(format: "training time %.1f s; wrote %@ (checkpoint %@)", model.provenance.trainingSeconds, out, checkpointPath))
         for warning in model.warnings { say("warning: " + warning) }
-        if anomalyGate { try addAnomalyGate(train: train, validation: validation, okClasses: ok) }
+        if anomalyGate ?? recipe.anomalyGate { try addAnomalyGate(train: train, validation: validation, okClasses: ok) }
     }
 }
 

@@ -51,11 +51,7 @@ final class ModelMetadataTests: XCTestCase {
             ("auge.kind", "detector", "auge.kind"), ("auge.map_range", "1.5,0.4", "map range"),
             ("auge.threshold", "-1", "outside 0 or more"),
         ] {
-            var broken = properties
-            broken[key] = value
-            XCTAssertThrowsError(try ModelMetadata(properties: broken), "\(key) = \(value)") { error in
-                XCTAssertTrue("\(error)".contains(expected), "\(key) = \(value): \(error)")
-            }
+            assertRefused(properties, key, value, saying: expected)
         }
         var classifier = ["auge.format_version": "1", "auge.labels": #"["a","b"]"#, "auge.ok_labels": #"["a"]"#]
         classifier["auge.map_range"] = "0,1"
@@ -77,16 +73,21 @@ final class ModelMetadataTests: XCTestCase {
             ("auge.anomaly_review_band", "1.1,1.3", "must contain the anomaly threshold"), ("auge.threshold", "1.5", "outside 0...1"),
             ("auge.format_version", "4", "update Auge"),
         ] {
-            var broken = properties
-            broken[key] = value
-            XCTAssertThrowsError(try ModelMetadata(properties: broken), "\(key) = \(value)") { error in
-                XCTAssertTrue("\(error)".contains(expected), "\(key) = \(value): \(error)")
-            }
+            assertRefused(properties, key, value, saying: expected)
         }
         var anomaly = properties
         (anomaly["auge.kind"], anomaly["auge.labels"], anomaly["auge.threshold"]) = ("anomaly", #"["good","anomaly"]"#, "1")
         anomaly["auge.review_band"] = nil
         XCTAssertThrowsError(try ModelMetadata(properties: anomaly)) { XCTAssertTrue("\($0)".contains("belongs to a gated model"), "\($0)") }
+    }
+
+    /// `properties` with `key` set to `value` is refused with a message containing `expected`.
+    func assertRefused(_ properties: [String: String], _ key: String, _ value: String, saying expected: String, line: UInt = #line) {
+        var broken = properties
+        broken[key] = value
+        XCTAssertThrowsError(try ModelMetadata(properties: broken), "\(key) = \(value)", line: line) { error in
+            XCTAssertTrue("\(error)".contains(expected), "\(key) = \(value): \(error)", line: line)
+        }
     }
 
     func testRoundTripThroughProperties() throws {

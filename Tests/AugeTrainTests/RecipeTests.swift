@@ -23,6 +23,21 @@ final class RecipeTests: XCTestCase {
         XCTAssertEqual(tiles.selection, .accuracy)  // 4 validation photos in the smallest class
         XCTAssertTrue(tiles.reasons.contains { $0.contains("smallest class has 4 validation photos") }, "\(tiles.reasons)")
         XCTAssertTrue(tiles.reasons.contains { $0.contains("vary in size") }, "\(tiles.reasons)")
+        XCTAssertFalse(tiles.anomalyGate, "no OK labels given: no gate")
+        // Too few validation defect photos to measure a 1 % miss rate: a gate beside the classifier.
+        let gated = Recipe.choose(
+            survey: varied, trainCounts: [60, 44, 30, 17, 488, 54], validationCounts: [14, 11, 7, 4, 122, 13], backboneInput: 224,
+            validationDefects: 49, defectPhotosNeeded: 100)
+        XCTAssertTrue(gated.anomalyGate)
+        XCTAssertTrue(gated.reasons.last!.contains("with 49 validation defect photos"), "\(gated.reasons)")
+        XCTAssertFalse(
+            Recipe.choose(
+                survey: alike, trainCounts: [2300, 3000], validationCounts: [575, 751], backboneInput: 224, validationDefects: 751,
+                defectPhotosNeeded: 100
+            ).anomalyGate)
+        XCTAssertFalse(
+            Recipe.choose(survey: alike, trainCounts: [50, 50], validationCounts: [12, 12], backboneInput: nil, validationDefects: 12).anomalyGate,
+            "no backbone: no gate")
         // Features pooled two ways (average and maximum) are computed frozen only.
         let frozen = Recipe.choose(survey: alike, trainCounts: [24, 24], validationCounts: [6, 6], backboneInput: 224, fineTuning: false)
         XCTAssertEqual(frozen.fineTunedLayers, 0)

@@ -343,11 +343,19 @@ final class Int8DepthwiseStep: Step {
     let multipliers: AlignedBuffer
     let inputZeroPoint: Int32, outputZeroPoint: Int32
     let low: Float, high: Float
-    /// Per thread: the kernel rows of one output row for one block of 16 channels, as Float less the zero
-    /// point, with the padding (0) around them: each input code is converted once per output row rather
-    /// than once per tap, and every window reads without bounds checks.
+    /// Per thread: input rows converted to Float less the zero point, every channel, with zero columns
+    /// around them ([paddedInWidth][stride] each), in `slots` slots: input row y lives in slot y % slots and
+    /// stays there for the next output rows that read it (a thread's tasks come in runs of consecutive
+    /// rows), so each input code is converted about once rather than once per kernel row.
     let rows: AlignedBuffer
     let rowFloats: Int
+    let slots: Int
+    /// Per thread and slot: which input row (image x inHeight + y) the slot holds; -1: none.
+    let slotRows: UnsafeMutablePointer<Int>
+    /// A row of zeros for the kernel rows in the vertical padding.
+    let zeroRow: AlignedBuffer
+    /// Per thread: the kernel rows of the output row being computed.
+    let kernelRows: UnsafeMutablePointer<UnsafePointer<Float>>
 
     /// Whether the sums stay exact in Float arithmetic: every product is at most 255 x 127 in magnitude, so
     /// sums of up to 512 of them stay below 2^24.
@@ -375,46 +383,68 @@ final class Int8DepthwiseStep: Step {
         inputZeroPoint = input.zeroPoint
         outputZeroPoint = outputQuantization.zeroPoint
         (low, high) = (Float(range.lowerBound - outputZeroPoint), Float(range.upperBound - outputZeroPoint))
-        rowFloats = g.paddedInWidth * 16
-        rows = AlignedBuffer(count: threads * g.kernelHeight * rowFloats)
-        rows.pointer.initialize(repeating: 0, count: threads * g.kernelHeight * rowFloats)
+        rowFloats = g.paddedInWidth * stride
+        // Kernel rows ky * dilation apart fall in distinct slots modulo kernelHeight * dilation.
+        slots = g.kernelHeight * g.dilationY
+        rows = AlignedBuffer(count: threads * slots * rowFloats)
+        rows.pointer.initialize(repeating: 0, count: threads * slots * rowFloats)
+        slotRows = .allocate(capacity: threads * slots)
+        zeroRow = AlignedBuffer(count: rowFloats)
+        zeroRow.pointer.initialize(repeating: 0, count: rowFloats)
+        kernelRows = .allocate(capacity: threads * g.kernelHeight)
+        kernelRows.initialize(repeating: UnsafePointer(zeroRow.pointer), count: threads * g.kernelHeight)
     }
 
-    deinit { bias.deallocate() }
+    deinit {
+        bias.deallocate()
+        slotRows.deallocate()
+        kernelRows.deallocate()
+    }
 
     func execute(pool: ThreadPool) {
         let g = geometry
+        // The input changed since the last run: no slot holds a converted row yet.
+        slotRows.update(repeating: -1, count: rows.count / rowFloats)
         pool.parallelFor(g.batch * g.outHeight, work: g.multiplyAccumulates) { row, worker in computeRow(row, worker: worker) }
     }
 
     private func computeRow(_ row: Int, worker: Int) {
         let g = geometry
         let (image, outY) = row.quotientAndRemainder(dividingBy: g.outHeight)
-        let scratch = rows.pointer + worker &* g.kernelHeight &* rowFloats
-        let zeroPoint = SIMD16<Int32>(repeating: inputZeroPoint)
+        let kernel = kernelRows + worker &* g.kernelHeight
+        for ky in 0..<g.kernelHeight {
+            let y = outY &* g.strideY &- g.padTop &+ ky &* g.dilationY
+            kernel[ky] = y >= 0 && y < g.inHeight ? convertedRow(image: image, y: y, worker: worker) : UnsafePointer(zeroRow.pointer)
+        }
         var channel = 0
         while channel < g.outChannels {
-            for ky in 0..<g.kernelHeight {
-                let y = outY &* g.strideY &- g.padTop &+ ky &* g.dilationY
-                let target = scratch + ky &* rowFloats
-                guard y >= 0 && y < g.inHeight else {
-                    target.update(repeating: 0, count: rowFloats)
-                    continue
-                }
-                let line = source + ((image &* g.inHeight &+ y) &* g.inWidth &* stride &+ channel)
-                let interior = target + g.padLeft &* 16
-                for x in 0..<g.inWidth {
-                    let codes = UnsafeRawPointer(line + x &* stride).loadUnaligned(as: SIMD16<UInt8>.self)
-                    storeVector(float16(widen16(codes) &- zeroPoint), interior + x &* 16)
-                }
-            }
             if g.kernelHeight == 3 && g.kernelWidth == 3 {
-                windows3x3(scratch, image: image, outY: outY, channel: channel)
+                windows3x3(kernel, image: image, outY: outY, channel: channel)
             } else {
-                windows(scratch, image: image, outY: outY, channel: channel)
+                windows(kernel, image: image, outY: outY, channel: channel)
             }
             channel &+= 16
         }
+    }
+
+    /// Input row y of `image` as Float less the zero point, from this thread's slot, converted if the slot
+    /// holds another row.
+    @inline(__always) private func convertedRow(image: Int, y: Int, worker: Int) -> UnsafePointer<Float> {
+        let g = geometry
+        let slot = worker &* slots &+ y % slots
+        let target = rows.pointer + slot &* rowFloats
+        let key = image &* g.inHeight &+ y
+        if slotRows[slot] != key {
+            slotRows[slot] = key
+            let line = source + (key &* g.inWidth &* stride)
+            let interior = target + g.padLeft &* stride
+            let zeroPoint = SIMD16<Int32>(repeating: inputZeroPoint)
+            for i in Swift.stride(from: 0, to: g.inWidth &* stride, by: 16) {
+                let codes = UnsafeRawPointer(line + i).loadUnaligned(as: SIMD16<UInt8>.self)
+                storeVector(float16(widen16(codes) &- zeroPoint), interior + i)
+            }
+        }
+        return UnsafePointer(target)
     }
 
     /// Requantizes and stores one output pixel's 16 channels from the Float sum (a whole number below 2^24,
@@ -429,28 +459,30 @@ final class Int8DepthwiseStep: Step {
     }
 
     /// Any kernel size, from the converted rows.
-    private func windows(_ scratch: UnsafeMutablePointer<Float>, image: Int, outY: Int, channel: Int) {
+    private func windows(_ kernel: UnsafeMutablePointer<UnsafePointer<Float>>, image: Int, outY: Int, channel: Int) {
         let g = geometry
         for x in 0..<g.outWidth {
             var sum = Vector(repeating: 0)
             for ky in 0..<g.kernelHeight {
-                let line = scratch + (ky &* rowFloats &+ x &* g.strideX &* 16)
+                let line = kernel[ky] + (x &* g.strideX &* stride &+ channel)
                 let tapWeights = weights.pointer + (ky &* g.kernelWidth &* stride &+ channel)
-                for kx in 0..<g.kernelWidth { sum = sum.addingProduct(loadVector(line + kx &* g.dilationX &* 16), loadVector(tapWeights + kx &* stride)) }
+                for kx in 0..<g.kernelWidth {
+                    sum = sum.addingProduct(loadVector(line + kx &* g.dilationX &* stride), loadVector(tapWeights + kx &* stride))
+                }
             }
             store(sum, image: image, outY: outY, x: x, channel: channel)
         }
     }
 
     /// 3x3 kernels: nine taps unrolled, the block's weights held for the row.
-    @inline(__always) private func windows3x3(_ scratch: UnsafeMutablePointer<Float>, image: Int, outY: Int, channel: Int) {
+    @inline(__always) private func windows3x3(_ kernel: UnsafeMutablePointer<UnsafePointer<Float>>, image: Int, outY: Int, channel: Int) {
         let g = geometry
         let w = weights.pointer + channel
         let (w0, w1, w2) = (loadVector(w), loadVector(w + stride), loadVector(w + 2 &* stride))
         let (w3, w4, w5) = (loadVector(w + 3 &* stride), loadVector(w + 4 &* stride), loadVector(w + 5 &* stride))
         let (w6, w7, w8) = (loadVector(w + 6 &* stride), loadVector(w + 7 &* stride), loadVector(w + 8 &* stride))
-        let tap = g.dilationX &* 16, step = g.strideX &* 16
-        let (r0, r1, r2) = (scratch, scratch + rowFloats, scratch + 2 &* rowFloats)
+        let tap = g.dilationX &* stride, step = g.strideX &* stride
+        let (r0, r1, r2) = (kernel[0] + channel, kernel[1] + channel, kernel[2] + channel)
         for x in 0..<g.outWidth {
             let offset = x &* step
             var a = loadVector(r0 + offset) * w0
