@@ -12,11 +12,15 @@ public struct ModelQuantizer {
     /// The graph that is quantized: BatchNormalization folded into the convolutions.
     public let graph: Graph
     public let method: RangeObserver.Method
+    /// The convolutions quantized: a gated model's class scores' (its anomaly head, a nearest-neighbour
+    /// search whose distances are small differences of large sums, stays float); nil: every one.
+    public let convolutions: Set<String>?
 
     public init(model: InspectionModel, method: RangeObserver.Method = .minMax) {
         self.model = model
         self.graph = Quantization.foldingBatchNormalization(model.onnx.graph)
         self.method = method
+        convolutions = model.policy.kind == .gated ? Quantization.nodes(computing: graph.outputs[0], in: graph) : nil
     }
 
     public struct Calibration: Sendable {
@@ -27,7 +31,7 @@ public struct ModelQuantizer {
 
     /// Runs the float model over `photos` and measures the values at every quantization point.
     public func calibrate(photos: [String], threads: Int, decoder: ImageDecoder = ImageDecoder()) throws -> Calibration {
-        var calibrator = try Calibrator(graph: graph, threads: threads)
+        var calibrator = try Calibrator(graph: graph, threads: threads, convolutions: convolutions)
         let shape = [1, model.preprocessing.color.channels, model.preprocessing.height, model.preprocessing.width]
         var failures: [(String, String)] = []
         for path in photos {
@@ -46,7 +50,7 @@ public struct ModelQuantizer {
     /// The quantized model as an ONNX file (QDQ), keeping the model's metadata and noting the
     /// quantization in its provenance.
     public func quantizedFile(_ calibration: Calibration) throws -> Data {
-        let quantized = Quantization.quantized(graph, ranges: calibration.ranges)
+        let quantized = Quantization.quantized(graph, ranges: calibration.ranges, convolutions: convolutions)
         var metadata = model.resolvedMetadata
         var provenance = metadata.provenance ?? ModelMetadata.Provenance()
         provenance.quantization =

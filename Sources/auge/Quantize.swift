@@ -52,8 +52,8 @@ struct Quantize: ParsableCommand {
         var settings = self.settings
         settings.model = modelFile
         let model = try settings.load()
-        guard model.policy.kind == .classifier else {
-            throw CommandFailure("\(modelFile) is \(model.policy.kind == .anomaly ? "an anomaly" : "a gated") model; auge quantize takes classifiers for now")
+        guard model.policy.kind != .anomaly else {
+            throw CommandFailure("\(modelFile) is an anomaly model; auge quantize takes classifiers (and gated ones, whose anomaly head stays float) for now")
         }
         let walk = FileWalk().collect(calibrate)
         for problem in walk.problems { log("auge quantize: \(problem.path): \(problem.reason)") }
@@ -67,11 +67,19 @@ struct Quantize: ParsableCommand {
         guard calibration.photos > 0 else { throw CommandFailure("none of the calibration photos could be read") }
         let data = try quantizer.quantizedFile(calibration)
         try data.write(to: URL(fileURLWithPath: output), options: .atomic)
-        let convolutions = quantizer.graph.nodes.filter { if case .convolution = $0.operation { true } else { false } }.count
+        let convolutions = quantizer.graph.nodes.filter { node in
+            guard case .convolution = node.operation else { return false }
+            return quantizer.convolutions?.contains(node.name) ?? true
+        }.count
         log(
             String(
                 format: "auge quantize: %@: %d convolutions int8, %d activations calibrated on %d photos (%@ ranges) in %.1f s",
                 output, convolutions, calibration.ranges.count, calibration.photos, ranges.method.name, Date().timeIntervalSince(started)))
+        if model.policy.kind == .gated {
+            log(
+                "auge quantize: the anomaly gate stays float, but it reads the quantized backbone: its threshold and review band were "
+                    + "set on the float model, so check its review and false-reject rates with auge eval before it goes on a line")
+        }
         if let check {
             let checked = FileWalk().collect([check]).files
             let agreement = try quantizer.agreement(with: try InspectionModel.load(path: output), photos: checked) {

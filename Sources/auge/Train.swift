@@ -215,13 +215,12 @@ struct Train: ParsableCommand {
             throw ValidationError("--feature-node, --hidden, --variants, --finetune and --anomaly-gate go with a backbone")
         }
         if anomalyGate == true, ok.isEmpty { throw ValidationError("--anomaly-gate fits on the good photos: name the good class with --ok-labels") }
-        if anomalyGate == true, int8 { throw ValidationError("--int8 goes with classifiers without an anomaly gate: gated models are not quantized yet") }
         // Loaded once as it is (which checks the file, and gives its own input size), then as chosen.
         let native = try backbonePath.map { try Backbone.load($0, featureNode: featureNode, pooling: featurePool) }
         let recipe = Recipe.choose(
             survey: PhotoSurvey.survey(train), trainCounts: train.countsPerClass, validationCounts: validation.countsPerClass,
             backboneInput: native?.preprocessing.width, fineTuning: featurePool != .both,
-            validationDefects: ok.isEmpty || int8 ? nil : validation.items.filter { !ok.contains(validation.classes[$0.label]) }.count,
+            validationDefects: ok.isEmpty ? nil : validation.items.filter { !ok.contains(validation.classes[$0.label]) }.count,
             defectPhotosNeeded: Calibration.defectPhotosNeeded(maxMissRate: maxMissRate))
         let given = [
             ("--size", size.map { "\($0.pair.width)x\($0.pair.height)" }), ("--finetune", finetune.map(String.init)),
@@ -298,7 +297,6 @@ struct Train: ParsableCommand {
             checkpoint: { try $0.save(to: checkpointPath) })
         model.recipe = "chosen from the data: " + recipe.reasons.joined(separator: "; ") + (given.isEmpty ? "" : "; given: " + given.joined(separator: ", "))
         try model.onnxData().write(to: URL(fileURLWithPath: out), options: .atomic)
-        if int8 { try writeQuantized(train: train, validation: validation, threads: options.threads) }
         let v = model.validation
         say(
             String(
@@ -315,6 +313,7 @@ struct Train: ParsableCommand {
         say(String(format: "training time %.1f s; wrote %@ (checkpoint %@)", model.provenance.trainingSeconds, out, checkpointPath))
         for warning in model.warnings { say("warning: " + warning) }
         if anomalyGate ?? recipe.anomalyGate { try addAnomalyGate(train: train, validation: validation, okClasses: ok) }
+        if int8 { try writeQuantized(train: train, validation: validation, threads: options.threads) }
     }
 }
 

@@ -196,6 +196,16 @@ final class AnomalyCommandTests: XCTestCase {
             for key in ["missed_defect_rate", "false_reject_rate", "review_rate"] { XCTAssertNotNil(rates[key] as? Double, "\(way) \(key)") }
         }
         for key in ["accuracy", "unknown_rate", "image_auroc"] { XCTAssertNotNil(gate[key] as? Double, key) }
+        // INT8: the class scores' convolutions run on int8 kernels, the anomaly head's stay float.
+        let quantizedModel = root.appendingPathComponent("gated.int8.onnx")
+        let quantized = try AugeProcess.run(["quantize", model.path, "--calibrate", dataset.path, "-o", quantizedModel.path])
+        XCTAssertEqual(quantized.status, 0, quantized.stderr)
+        XCTAssertTrue(quantized.stderr.contains("the anomaly gate stays float"), quantized.stderr)
+        let layers = try AugeProcess.run(["info", quantizedModel.path]).stdout.split(separator: "\n")
+        XCTAssertTrue(layers.contains { $0.contains("int8") }, layers.joined(separator: "\n"))
+        let bankSearch = try XCTUnwrap(layers.first { $0.contains("auge_anomaly_patch_bank_distances") })
+        XCTAssertFalse(bankSearch.contains("int8"), String(bankSearch))
+        XCTAssertEqual(try AugeProcess.run(["eval", "--model", quantizedModel.path, dataset.path]).status, 0)
         // Last: it skips without ONNX Runtime.
         try assertONNXRuntimeAgrees(try ONNXRuntimeClassifier(), outputs: 3)
     }

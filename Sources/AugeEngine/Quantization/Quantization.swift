@@ -85,9 +85,10 @@ public struct Calibrator {
     private var observer = RangeObserver()
     public private(set) var runs = 0
 
-    public init(graph: Graph, threads: Int) throws {
+    /// `convolutions`: the names of the convolution nodes that get quantized; nil: all.
+    public init(graph: Graph, threads: Int, convolutions: Set<String>? = nil) throws {
         self.graph = graph
-        points = Quantization.quantizationPoints(in: graph)
+        points = Quantization.quantizationPoints(in: graph, convolutions: convolutions)
         var observed = graph
         observed.outputs += points.filter { point in !graph.inputs.contains { $0.name == point } && !graph.outputs.contains(point) }
         engine = try Engine(graph: observed, batchSize: 1, threads: threads)
@@ -135,13 +136,28 @@ public enum Quantization {
         return folded
     }
 
-    /// The values that get quantized: the data inputs of convolutions.
-    public static func quantizationPoints(in graph: Graph) -> [String] {
+    /// The values that get quantized: the data inputs of the convolutions (those named in `convolutions`, if given).
+    public static func quantizationPoints(in graph: Graph, convolutions: Set<String>? = nil) -> [String] {
         var points: [String] = []
-        for node in graph.nodes {
-            if case .convolution = node.operation, !points.contains(node.inputs[0]) { points.append(node.inputs[0]) }
+        for node in graph.nodes where isQuantized(node, convolutions) {
+            if !points.contains(node.inputs[0]) { points.append(node.inputs[0]) }
         }
         return points
+    }
+
+    private static func isQuantized(_ node: Node, _ convolutions: Set<String>?) -> Bool {
+        guard case .convolution = node.operation else { return false }
+        return convolutions?.contains(node.name) ?? true
+    }
+
+    /// The nodes `output` depends on: for a model with several heads, the ones a head's result needs.
+    public static func nodes(computing output: String, in graph: Graph) -> Set<String> {
+        var needed: Set<String> = [output], names: Set<String> = []
+        for node in graph.nodes.reversed() where node.outputs.contains(where: needed.contains) {
+            names.insert(node.name)
+            needed.formUnion(node.inputs)
+        }
+        return names
     }
 
     /// Per-output-channel symmetric int8 weights: the scale of each channel and the weights rounded to it.
@@ -164,8 +180,9 @@ public enum Quantization {
     }
 
     /// The quantized graph: BatchNormalization folded, every convolution's weights int8, and a uint8
-    /// fake quantization in front of every convolution whose input has a range in `ranges`.
-    public static func quantized(_ graph: Graph, ranges: [String: CalibrationRange]) -> Graph {
+    /// fake quantization in front of every convolution whose input has a range in `ranges`; with
+    /// `convolutions`, only the convolutions so named (the others stay float).
+    public static func quantized(_ graph: Graph, ranges: [String: CalibrationRange], convolutions: Set<String>? = nil) -> Graph {
         var result = foldingBatchNormalization(graph)
         var names = Set(result.nodes.map(\.name)).union(result.nodes.flatMap(\.outputs)).union(result.inputs.map(\.name))
         func unique(_ base: String) -> String {
@@ -174,7 +191,7 @@ public enum Quantization {
             names.insert(name)
             return name
         }
-        let points = Set(quantizationPoints(in: result))
+        let points = Set(quantizationPoints(in: result, convolutions: convolutions))
         var quantizedValue: [String: String] = [:]
         var nodes: [Node] = []
         // Graph inputs first: their quantization node comes before every node.
@@ -182,7 +199,7 @@ public enum Quantization {
             if let range = ranges[input] { nodes.append(fakeQuantizeNode(input, range, unique, &quantizedValue)) }
         }
         for var node in result.nodes {
-            if case let .convolution(conv) = node.operation { node.operation = .convolution(quantizingWeights(conv)) }
+            if isQuantized(node, convolutions), case let .convolution(conv) = node.operation { node.operation = .convolution(quantizingWeights(conv)) }
             nodes.append(node)
             for output in node.outputs where points.contains(output) {
                 if let range = ranges[output] { nodes.append(fakeQuantizeNode(output, range, unique, &quantizedValue)) }
@@ -190,7 +207,7 @@ public enum Quantization {
         }
         // Convolutions read the quantized values (each is produced before its readers: topological order).
         for index in nodes.indices {
-            if case .convolution = nodes[index].operation, let quantized = quantizedValue[nodes[index].inputs[0]] {
+            if isQuantized(nodes[index], convolutions), let quantized = quantizedValue[nodes[index].inputs[0]] {
                 nodes[index].inputs[0] = quantized
             }
         }
