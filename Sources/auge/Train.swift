@@ -340,9 +340,11 @@ extension Train {
         let calibration = validation.items.filter { okIndices.contains($0.label) }.map(\.path)
         let defects = validation.items.filter { !okIndices.contains($0.label) }.map(\.path)
         say("anomaly gate: fit on \(fit.count) good training photos; threshold from \(calibration.count) good validation photos")
+        var options = anomalyOptions(backbone: out)
+        options.taps = nil  // --feature-node named the classifier's cut: the gate taps its default stages
         let gated = try AnomalyGate.fit(
             classifier: try ONNXModel.load(contentsOf: URL(fileURLWithPath: out)), fit: fit, calibration: calibration, defects: defects,
-            okLabel: okClasses[0], options: anomalyOptions(backbone: out), dataset: dataset
+            okLabel: okClasses[0], options: options, dataset: dataset
         ) { event in if case let .scoring(chosen, auroc) = event { say(Self.scoringLine(chosen, auroc)) } }
         try exportONNX(graph: gated.graph, metadata: gated.metadata).write(to: URL(fileURLWithPath: out), options: .atomic)
         let metrics = gated.head.metadata.provenance?.validationMetrics ?? [:]
