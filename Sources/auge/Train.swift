@@ -1,3 +1,4 @@
+import AugeEngine
 import AugeImage
 import AugeONNX
 import AugeInspect
@@ -252,8 +253,14 @@ struct Train: ParsableCommand {
         options.maxMissRate = maxMissRate
         options.maxReviewRate = maxReviewRate
         options.maxFalseRejectRate = maxFalseRejectRate
-        // The budget is the whole command's: what reading the folder, the photo survey and loading the backbone took counts.
-        options.timeBudget = timeBudget > 0 ? timeBudget * 60 - Date().timeIntervalSince(started) : nil
+        // The budget is the whole command's: what reading the folder, the photo survey and loading the backbone took counts,
+        // and the anomaly gate fitted after training is kept room for.
+        let gated = anomalyGate ?? recipe.anomalyGate
+        let gateReserve =
+            gated && timeBudget > 0
+            ? try loaded.map { try Self.gateSeconds(backbone: $0, photos: train.items.count + validation.items.count, threads: max(1, threads)) } ?? 0 : 0
+        if gateReserve > 0 { say(String(format: "the time budget keeps %.0f s for the anomaly gate", gateReserve)) }
+        options.timeBudget = timeBudget > 0 ? timeBudget * 60 - Date().timeIntervalSince(started) - gateReserve : nil
         options.augmentation = try augment.map(AugmentationSettings.init(parsing:)) ?? .productPhotos
         options.balanceClasses = !noBalance
         options.selection = select ?? recipe.selection
@@ -312,7 +319,7 @@ struct Train: ParsableCommand {
         }
         say(String(format: "training time %.1f s; wrote %@ (checkpoint %@)", model.provenance.trainingSeconds, out, checkpointPath))
         for warning in model.warnings { say("warning: " + warning) }
-        if anomalyGate ?? recipe.anomalyGate { try addAnomalyGate(train: train, validation: validation, okClasses: ok) }
+        if gated { try addAnomalyGate(train: train, validation: validation, okClasses: ok) }
         if int8 { try writeQuantized(train: train, validation: validation, threads: options.threads) }
     }
 }
@@ -330,6 +337,23 @@ extension Train {
             try InspectionPipeline.lanes(for: $0, photos: photos.count, cores: threads)
         }
         say("int8 model \(path), calibrated on \(calibration.photos) training photos; on the validation photos:\n" + agreement.report)
+    }
+
+    /// What the anomaly gate will take after training, estimated before it: a pass of the backbone's frozen
+    /// part (the gate's taps lie in it) per photo, timed here on a blank input, with room for decoding and
+    /// the coreset. An upper estimate: the gate reads the good photos and the validation defects only.
+    static func gateSeconds(backbone: Backbone, photos: Int, threads: Int) throws -> Double {
+        let engine = try Engine(graph: backbone.graph, batchSize: 1, threads: threads)
+        let input = Tensor(
+            shape: [1, 3, backbone.preprocessing.height, backbone.preprocessing.width],
+            data: [Float](repeating: 0, count: 3 * backbone.preprocessing.height * backbone.preprocessing.width))
+        var fastest = Double.infinity
+        for _ in 0..<3 {
+            let start = Date()
+            _ = try engine.run([engine.inputNames[0]: input])
+            fastest = min(fastest, Date().timeIntervalSince(start))
+        }
+        return Double(photos) * fastest * 1.5 + 10
     }
 
     /// Replaces the classifier at OUT by the gated model: its anomaly head fitted on the training part's good
