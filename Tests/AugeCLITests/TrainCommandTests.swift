@@ -11,6 +11,15 @@ final class TrainCommandTests: XCTestCase {
     let backbone = repositoryRoot.appendingPathComponent("Tests/AugeONNXTests/Fixtures/efficientnet_lite_small.onnx").path
     let imageNet = (mean: "0.485,0.456,0.406", std: "0.229,0.224,0.225")
 
+    /// A temporary folder, removed after the test, with `photos/` (`writeDataset`) and the path of a model beside it.
+    func photoFolder(_ name: String, perClass: Int) throws -> (folder: URL, dataset: URL, model: String) {
+        let folder = try temporaryFolder(name)
+        addTeardownBlock { try? FileManager.default.removeItem(at: folder) }
+        let dataset = folder.appendingPathComponent("photos")
+        try writeDataset(into: dataset, perClass: perClass)
+        return (folder, dataset, folder.appendingPathComponent("model.onnx").path)
+    }
+
     /// 32x32 RGB photos: a bright square on grey is OK, a dark one is a defect.
     func writeDataset(into folder: URL, perClass: Int) throws {
         var state: UInt64 = 9
@@ -36,10 +45,7 @@ final class TrainCommandTests: XCTestCase {
     }
 
     func testBackboneHeadIsOneModelThatClassifiesLikeONNXRuntime() throws {
-        let folder = try temporaryFolder("auge-train-backbone")
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let dataset = folder.appendingPathComponent("photos"), model = folder.appendingPathComponent("model.onnx").path
-        try writeDataset(into: dataset, perClass: 30)
+        let (_, dataset, model) = try photoFolder("auge-train-backbone", perClass: 30)
 
         let train = try AugeProcess.run([
             "train", dataset.path, "--out", model, "--backbone", backbone, "--feature-pool", "both",
@@ -81,10 +87,7 @@ final class TrainCommandTests: XCTestCase {
     }
 
     func testBackboneErrorsNameTheProblem() throws {
-        let folder = try temporaryFolder("auge-train-backbone-errors")
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let dataset = folder.appendingPathComponent("photos")
-        try writeDataset(into: dataset, perClass: 4)
+        let (folder, dataset, _) = try photoFolder("auge-train-backbone-errors", perClass: 4)
         let out = folder.appendingPathComponent("m.onnx").path
         let unknownNode = try AugeProcess.run(["train", dataset.path, "--out", out, "--backbone", backbone, "--feature-node", "no_such_node"])
         XCTAssertNotEqual(unknownNode.status, 0)
@@ -100,10 +103,7 @@ final class TrainCommandTests: XCTestCase {
     /// Without recipe flags, `auge train` chooses from the data, says what and why, and keeps it (and how
     /// the threshold was set) in the model's provenance; flags override the choice.
     func testChosenRecipeAndCalibrationAreSaidAndKeptInTheModel() throws {
-        let folder = try temporaryFolder("auge-train-recipe")
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let dataset = folder.appendingPathComponent("photos"), model = folder.appendingPathComponent("model.onnx").path
-        try writeDataset(into: dataset, perClass: 30)
+        let (_, dataset, model) = try photoFolder("auge-train-recipe", perClass: 30)
 
         let transfer = try AugeProcess.run(["train", dataset.path, "--out", model, "--backbone", backbone, "--epochs", "2", "--threads", "2"])
         XCTAssertEqual(transfer.status, 0, transfer.stderr)
@@ -133,10 +133,7 @@ final class TrainCommandTests: XCTestCase {
     /// An installed binary (/opt/auge/bin/auge) trains on the backbone installed beside it
     /// (/opt/auge/share/auge/backbones/); without one, it says where it looked and trains from scratch.
     func testInstalledBinaryFindsItsBackboneOrSaysItHasNone() throws {
-        let folder = try temporaryFolder("auge-train-installed")
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let dataset = folder.appendingPathComponent("photos"), model = folder.appendingPathComponent("model.onnx").path
-        try writeDataset(into: dataset, perClass: 10)
+        let (folder, dataset, model) = try photoFolder("auge-train-installed", perClass: 10)
         let bin = folder.appendingPathComponent("opt/bin"), backbones = folder.appendingPathComponent("opt/share/auge/backbones")
         try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
         let installed = bin.appendingPathComponent("auge")
