@@ -87,7 +87,7 @@ for (m, n, k) in shapes {
             for path in paths {
                 output.update(repeating: 0)  // so that a path that stores nothing cannot pass on another's output
                 let seconds = measure(samples: samples) {
-                    int8Gemm(path: path, a: a.baseAddress!, aRowStride: stride, rows: m, weights: packed, output: output.baseAddress!, outputRowStride: n)
+                    int8Gemm(path: path, input: .matrix(a.baseAddress!, rowStride: stride), rows: m, weights: packed, output: output.baseAddress!, outputRowStride: n)
                 }
                 rates.append(macs / seconds * 1e-9)
                 if let expected, !expected.elementsEqual(output) {

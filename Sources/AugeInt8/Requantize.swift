@@ -32,10 +32,16 @@ public func requantize16(_ accumulator: SIMD16<Int32>, scale: SIMD16<Float>, low
 /// for `rows` x `columns`, B pre-packed in 16-column blocks of 4-k groups (see the engine's
 /// `Int8PackedWeights`). A pointer struct, so the entry point is one non-inlined call with no generics.
 public struct Int8GemmArguments {
-    /// Row m of A starts at a + m * aRowStride; `kGroups * 4` bytes are read per row (bytes past K
-    /// meet zero weights, but must be readable).
+    /// Row m of A starts at rowStarts[m], or (nil) at a + m * aRowStride. A row is read as runs of
+    /// `runGroups` 4-byte groups, run r from the row's start + r * runStride: one run of `kGroups` groups
+    /// for a plain matrix, or a convolution's kernel rows read in place from its padded input (implicit
+    /// GEMM: no gathered copy). `kGroups * 4` bytes are read per row in all (bytes past K meet zero
+    /// weights, but must be readable).
     public var a: UnsafePointer<UInt8>
     public var aRowStride: Int
+    public var rowStarts: UnsafePointer<UnsafePointer<UInt8>>?
+    public var runGroups: Int
+    public var runStride: Int
     public var rows: Int
     /// Blocks of 16 columns, `kGroups * 64` bytes each: byte (g * 16 + j) * 4 + t is B[4g + t][16 * block + j].
     public var packedB: UnsafePointer<Int8>
@@ -58,10 +64,14 @@ public struct Int8GemmArguments {
     public init(
         a: UnsafePointer<UInt8>, aRowStride: Int, rows: Int, packedB: UnsafePointer<Int8>, kGroups: Int, columns: Int, biasFolded: UnsafePointer<Int32>,
         scale: UnsafePointer<Float>, low: Float, high: Float, zeroPoint: Int32, output: UnsafeMutablePointer<UInt8>?, outputRowStride: Int,
-        accumulators: UnsafeMutablePointer<Int32>?, accumulatorRowStride: Int
+        accumulators: UnsafeMutablePointer<Int32>?, accumulatorRowStride: Int, rowStarts: UnsafePointer<UnsafePointer<UInt8>>? = nil,
+        runGroups: Int? = nil, runStride: Int = 0
     ) {
         self.a = a
         self.aRowStride = aRowStride
+        self.rowStarts = rowStarts
+        self.runGroups = runGroups ?? kGroups
+        self.runStride = runStride
         self.rows = rows
         self.packedB = packedB
         self.kGroups = kGroups
@@ -76,6 +86,13 @@ public struct Int8GemmArguments {
         self.accumulators = accumulators
         self.accumulatorRowStride = accumulatorRowStride
     }
+}
+
+/// Where row `row` of A starts (see `Int8GemmArguments.rowStarts`).
+@_transparent
+public func rowStart(_ p: Int8GemmArguments, _ row: Int) -> UnsafePointer<UInt8> {
+    if let starts = p.rowStarts { return starts[row] }
+    return p.a + row &* p.aRowStride
 }
 
 /// Stores the first `lanes` (1...16) of `values` as bytes (the codes are already in 0...255).

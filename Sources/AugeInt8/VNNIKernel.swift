@@ -68,11 +68,10 @@ public var int8VNNICompiled: Bool {
     /// last one (their results are not stored), so the loop has no row tail.
     @_transparent
     func rowPointers(_ p: Int8GemmArguments, row: Int, count: Int) -> RowPointers8 {
-        let last = count &- 1, stride = p.aRowStride
-        let a0 = p.a + row &* stride
+        let last = count &- 1
         return (
-            a0, a0 + min(1, last) &* stride, a0 + min(2, last) &* stride, a0 + min(3, last) &* stride,
-            a0 + min(4, last) &* stride, a0 + min(5, last) &* stride, a0 + min(6, last) &* stride, a0 + last &* stride
+            rowStart(p, row), rowStart(p, row &+ min(1, last)), rowStart(p, row &+ min(2, last)), rowStart(p, row &+ min(3, last)),
+            rowStart(p, row &+ min(4, last)), rowStart(p, row &+ min(5, last)), rowStart(p, row &+ min(6, last)), rowStart(p, row &+ last)
         )
     }
 
@@ -90,17 +89,23 @@ public var int8VNNICompiled: Bool {
         let zero = SIMD16<Int32>(repeating: 0)
         var c00 = zero, c10 = zero, c20 = zero, c30 = zero, c40 = zero, c50 = zero, c60 = zero, c70 = zero
         var c01 = zero, c11 = zero, c21 = zero, c31 = zero, c41 = zero, c51 = zero, c61 = zero, c71 = zero
-        var g = 0
+        // g: the group of B; k: its byte in the rows of A, which jumps by runStride at each run's end.
+        var g = 0, runStart = 0
         while g < p.kGroups {
-            let k = g &* 4
-            let b0 = load16(w0 + g &* 64), b1 = load16(w1 + g &* 64)
-            let x0 = broadcast4(a0 + k), x1 = broadcast4(a1 + k), x2 = broadcast4(a2 + k), x3 = broadcast4(a3 + k)
-            let x4 = broadcast4(a4 + k), x5 = broadcast4(a5 + k), x6 = broadcast4(a6 + k), x7 = broadcast4(a7 + k)
-            c00 = dotBytes(c00, x0, b0); c10 = dotBytes(c10, x1, b0); c20 = dotBytes(c20, x2, b0); c30 = dotBytes(c30, x3, b0)
-            c40 = dotBytes(c40, x4, b0); c50 = dotBytes(c50, x5, b0); c60 = dotBytes(c60, x6, b0); c70 = dotBytes(c70, x7, b0)
-            c01 = dotBytes(c01, x0, b1); c11 = dotBytes(c11, x1, b1); c21 = dotBytes(c21, x2, b1); c31 = dotBytes(c31, x3, b1)
-            c41 = dotBytes(c41, x4, b1); c51 = dotBytes(c51, x5, b1); c61 = dotBytes(c61, x6, b1); c71 = dotBytes(c71, x7, b1)
-            g &+= 1
+            let runEnd = g &+ p.runGroups
+            var k = runStart
+            while g < runEnd {
+                let b0 = load16(w0 + g &* 64), b1 = load16(w1 + g &* 64)
+                let x0 = broadcast4(a0 + k), x1 = broadcast4(a1 + k), x2 = broadcast4(a2 + k), x3 = broadcast4(a3 + k)
+                let x4 = broadcast4(a4 + k), x5 = broadcast4(a5 + k), x6 = broadcast4(a6 + k), x7 = broadcast4(a7 + k)
+                c00 = dotBytes(c00, x0, b0); c10 = dotBytes(c10, x1, b0); c20 = dotBytes(c20, x2, b0); c30 = dotBytes(c30, x3, b0)
+                c40 = dotBytes(c40, x4, b0); c50 = dotBytes(c50, x5, b0); c60 = dotBytes(c60, x6, b0); c70 = dotBytes(c70, x7, b0)
+                c01 = dotBytes(c01, x0, b1); c11 = dotBytes(c11, x1, b1); c21 = dotBytes(c21, x2, b1); c31 = dotBytes(c31, x3, b1)
+                c41 = dotBytes(c41, x4, b1); c51 = dotBytes(c51, x5, b1); c61 = dotBytes(c61, x6, b1); c71 = dotBytes(c71, x7, b1)
+                g &+= 1
+                k &+= 4
+            }
+            runStart &+= p.runStride
         }
         finish(p, (c00, c10, c20, c30, c40, c50, c60, c70), row: row, count: count, column: column)
         finish(p, (c01, c11, c21, c31, c41, c51, c61, c71), row: row, count: count, column: column &+ 16)
@@ -113,15 +118,20 @@ public var int8VNNICompiled: Bool {
         let w0 = p.packedB + (column &>> 4) &* blockBytes
         let zero = SIMD16<Int32>(repeating: 0)
         var c0 = zero, c1 = zero, c2 = zero, c3 = zero, c4 = zero, c5 = zero, c6 = zero, c7 = zero
-        var g = 0
+        var g = 0, runStart = 0
         while g < p.kGroups {
-            let k = g &* 4
-            let b = load16(w0 + g &* 64)
-            c0 = dotBytes(c0, broadcast4(a0 + k), b); c1 = dotBytes(c1, broadcast4(a1 + k), b)
-            c2 = dotBytes(c2, broadcast4(a2 + k), b); c3 = dotBytes(c3, broadcast4(a3 + k), b)
-            c4 = dotBytes(c4, broadcast4(a4 + k), b); c5 = dotBytes(c5, broadcast4(a5 + k), b)
-            c6 = dotBytes(c6, broadcast4(a6 + k), b); c7 = dotBytes(c7, broadcast4(a7 + k), b)
-            g &+= 1
+            let runEnd = g &+ p.runGroups
+            var k = runStart
+            while g < runEnd {
+                let b = load16(w0 + g &* 64)
+                c0 = dotBytes(c0, broadcast4(a0 + k), b); c1 = dotBytes(c1, broadcast4(a1 + k), b)
+                c2 = dotBytes(c2, broadcast4(a2 + k), b); c3 = dotBytes(c3, broadcast4(a3 + k), b)
+                c4 = dotBytes(c4, broadcast4(a4 + k), b); c5 = dotBytes(c5, broadcast4(a5 + k), b)
+                c6 = dotBytes(c6, broadcast4(a6 + k), b); c7 = dotBytes(c7, broadcast4(a7 + k), b)
+                g &+= 1
+                k &+= 4
+            }
+            runStart &+= p.runStride
         }
         finish(p, (c0, c1, c2, c3, c4, c5, c6, c7), row: row, count: count, column: column)
     }

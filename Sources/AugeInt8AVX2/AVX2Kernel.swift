@@ -89,24 +89,30 @@ public var int8AVX2Compiled: Bool {
     /// (3 rows needed 17 ymm registers and spilled an accumulator through memory every iteration: 32 G MAC/s).
     @_transparent
     func tile(_ p: Int8GemmArguments, row: Int, count: Int, column: Int, weights: UnsafePointer<Int8>) {
-        let a0 = p.a + row &* p.aRowStride
-        let a1 = a0 + (count &- 1) &* p.aRowStride
+        let a0 = rowStart(p, row), a1 = rowStart(p, row &+ count &- 1)
         let zero = SIMD8<Int32>(repeating: 0)
         var c00 = zero, c01 = zero, c02 = zero, c03 = zero
         var c10 = zero, c11 = zero, c12 = zero, c13 = zero
-        var g = 0
+        // g: the group of B; k: its byte in the rows of A, which jumps by runStride at each run's end.
+        var g = 0, runStart = 0
         while g < p.kGroups {
-            let k = g &* 4, w = weights + g &* 64
-            let x0 = rowPattern(a0 + k), x1 = rowPattern(a1 + k)
-            let b0 = weights16(w)
-            c00 = multiplyAdd(c00, x0, b0); c10 = multiplyAdd(c10, x1, b0)
-            let b1 = weights16(w + 16)
-            c01 = multiplyAdd(c01, x0, b1); c11 = multiplyAdd(c11, x1, b1)
-            let b2 = weights16(w + 32)
-            c02 = multiplyAdd(c02, x0, b2); c12 = multiplyAdd(c12, x1, b2)
-            let b3 = weights16(w + 48)
-            c03 = multiplyAdd(c03, x0, b3); c13 = multiplyAdd(c13, x1, b3)
-            g &+= 1
+            let runEnd = g &+ p.runGroups
+            var k = runStart
+            while g < runEnd {
+                let w = weights + g &* 64
+                let x0 = rowPattern(a0 + k), x1 = rowPattern(a1 + k)
+                let b0 = weights16(w)
+                c00 = multiplyAdd(c00, x0, b0); c10 = multiplyAdd(c10, x1, b0)
+                let b1 = weights16(w + 16)
+                c01 = multiplyAdd(c01, x0, b1); c11 = multiplyAdd(c11, x1, b1)
+                let b2 = weights16(w + 32)
+                c02 = multiplyAdd(c02, x0, b2); c12 = multiplyAdd(c12, x1, b2)
+                let b3 = weights16(w + 48)
+                c03 = multiplyAdd(c03, x0, b3); c13 = multiplyAdd(c13, x1, b3)
+                g &+= 1
+                k &+= 4
+            }
+            runStart &+= p.runStride
         }
         let lanes = min(16, p.columns &- column)
         let bias = UnsafeRawPointer(p.biasFolded + column).loadUnaligned(as: SIMD16<Int32>.self)

@@ -57,7 +57,7 @@ final class Int8ConvolutionTests: XCTestCase {
         var checked = 0
         var (inside, total) = (0, 0)
         for c in Self.namedCases + Self.randomCases(count: 160) {
-            for path in paths where !c.depthwise || path == paths[0] {
+            for path in paths {
                 for floatOutput in c.depthwise ? [false] : [false, true] {
                     let codes = check(c, path: path, floatOutput: floatOutput)
                     inside += codes.inside
@@ -164,7 +164,7 @@ final class Int8ConvolutionTests: XCTestCase {
             c.depthwise
             ? Int8DepthwiseStep(
                 geometry: geometry, weights: weights, input: inputQuantization, source: source, output: codes, outputQuantization: output, range: range,
-                threads: 2)
+                threads: 2, path: path)
             : Int8ConvolutionStep(
                 geometry: geometry, weights: weights, input: inputQuantization, source: source, output: .codes(codes, output, range: range), threads: 2,
                 path: path)
@@ -237,6 +237,34 @@ final class Int8ConvolutionTests: XCTestCase {
                     }
                 }
                 XCTAssertEqual(mismatches, 0, "\(path) \(channels) -> \(outChannels), \(kernel)x\(kernel)")
+            }
+        }
+    }
+
+    /// A fake-quantize read only by int8 convolutions (a quantized model's input) is planned as one
+    /// quantize step onto codes, with no float copy, and the model computes what the reference does; read
+    /// by anything else as well (here: it is also an output), it keeps its float value.
+    func testFakeQuantizeReadOnlyByInt8ConvolutionsBecomesCodes() throws {
+        let fakeQuantize = Activation.fakeQuantize(scale: 0.031, zeroPoint: 121, lower: 0, upper: 255)
+        var conv = Convolution(
+            weight: Tensor(shape: [20, 3, 3, 3], data: (0..<540).map { Float(($0 * 37) % 255 - 127) * 0.002 }), bias: nil, pads: (1, 1, 1, 1))
+        conv.weightScales = [Float](repeating: 0.002, count: 20)
+        for alsoAnOutput in [false, true] {
+            let graph = Graph(
+                name: "quantized input", inputs: [GraphInput(name: "x", shape: [nil, 3, 9, 11])],
+                nodes: [
+                    Node(name: "q", operation: .activation(fakeQuantize), inputs: ["x"], outputs: ["xq"]),
+                    Node(name: "conv", operation: .convolution(conv), inputs: ["xq"], outputs: ["y"]),
+                ], outputs: alsoAnOutput ? ["y", "xq"] : ["y"])
+            let engine = try Engine(graph: graph, batchSize: 1, threads: 2)
+            let kinds = engine.layers.map(\.kind).filter { !$0.hasPrefix("to ") }
+            XCTAssertEqual(kinds.first, alsoAnOutput ? "\(fakeQuantize)" : "quantize", "\(kinds)")
+            XCTAssertEqual(engine.layers.compactMap(\.convolution), [.int8Gemm])
+            let x = randomTensor([1, 3, 9, 11], seed: 5)
+            let (actual, expected) = (try engine.run(["x": x]), try runReference(graph, inputs: ["x": x]))
+            for output in graph.outputs {
+                let error = zip(actual[output]!.data, expected[output]!.data).map { abs($0 - $1) }.max()!
+                XCTAssertLessThan(error, 1e-4, "\(output), also an output: \(alsoAnOutput)")
             }
         }
     }

@@ -68,7 +68,7 @@ final class Int8GemmTests: XCTestCase {
             output.withUnsafeMutableBufferPointer { output in
                 accumulators.withUnsafeMutableBufferPointer { accumulators in
                     int8Gemm(
-                        path: path, a: a.baseAddress!, aRowStride: aRowStride, rows: c.m, weights: packed, output: output.baseAddress!,
+                        path: path, input: .matrix(a.baseAddress!, rowStride: aRowStride), rows: c.m, weights: packed, output: output.baseAddress!,
                         outputRowStride: outputStride, accumulators: accumulators.baseAddress!, accumulatorRowStride: accumulatorStride)
                 }
             }
@@ -147,6 +147,47 @@ final class Int8GemmTests: XCTestCase {
         print("Int8GemmTests: avx2 path checked on \(cases) cases")
     }
 
+    /// Rows read in place as runs (`Int8GemmInput.windows`, a convolution's kernel rows in its padded input)
+    /// equal the reference on the same rows gathered into a matrix: 1...4 runs of 1...5 groups, run strides
+    /// shorter and longer than a run, rows starting anywhere (also on each other), every row-tile tail.
+    func testWindowedRowsEqualReference() {
+        var generator = SeededGenerator(seed: 2026)
+        for path in Int8GemmPath.allCases where Int8GemmPath.isAvailable(path) {
+            for m in [1, 2, 3, 7, 8, 9, 13, 64] {
+                for (runs, runGroups) in [(1, 1), (1, 7), (2, 3), (3, 1), (3, 3), (3, 5), (4, 2)] {
+                    let n = [1, 16, 17, 33, 64][(m + runs) % 5]
+                    let runStride = [1, 4 * runGroups, 4 * runGroups + 13, 301][(m + runGroups) % 4]
+                    let k = runs * runGroups * 4
+                    let image = (0..<(runs * runStride + k + 512)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                    let starts = (0..<m).map { _ in Int.random(in: 0...512, using: &generator) }
+                    var gathered = [UInt8]()
+                    for start in starts {
+                        for run in 0..<runs { gathered += image[(start + run * runStride)..<(start + run * runStride + runGroups * 4)] }
+                    }
+                    let weights = (0..<(n * k)).map { _ in Int8.random(in: -128...127, using: &generator) }
+                    let bias = (0..<n).map { _ in Int32.random(in: -10_000...10_000, using: &generator) }
+                    let scale = (0..<n).map { _ in Float.random(in: 0.0001...0.01, using: &generator) }
+                    let quantization = Int8Quantization(inputZeroPoint: Int32.random(in: 0...255, using: &generator), outputZeroPoint: 128)
+                    let expected = referenceInt8Gemm(
+                        a: gathered, aRowStride: k, m: m, k: k, n: n, weights: weights, bias: bias, scale: scale, quantization: quantization)
+                    let packed = Int8PackedWeights(weights: weights, k: k, n: n, bias: bias, scale: scale, quantization: quantization)
+                    var output = [UInt8](repeating: 0, count: m * n + 16), accumulators = [Int32](repeating: 0, count: m * n + 16)
+                    image.withUnsafeBufferPointer { image in
+                        let rowStarts = starts.map { image.baseAddress! + $0 }
+                        rowStarts.withUnsafeBufferPointer { rowStarts in
+                            int8Gemm(
+                                path: path, input: .windows(rowStarts.baseAddress!, runGroups: runGroups, runStride: runStride), rows: m,
+                                weights: packed, output: &output, outputRowStride: n, accumulators: &accumulators, accumulatorRowStride: n)
+                        }
+                    }
+                    let label = "\(path) M=\(m) N=\(n) runs=\(runs)x\(runGroups) stride=\(runStride)"
+                    XCTAssertEqual(Array(accumulators.prefix(m * n)), expected.accumulators, label)
+                    XCTAssertEqual(Array(output.prefix(m * n)), expected.output, label)
+                }
+            }
+        }
+    }
+
     /// Ties round half to even: accumulators 1, 3, 5, -1, -3 with scale 0.5 give 0, 2, 2, 0, -2 (then + zy).
     func testRoundingHalfToEven() {
         // K = 1, A = 1 with zero point 0, weight 1: the accumulator is 1 + bias.
@@ -163,7 +204,9 @@ final class Int8GemmTests: XCTestCase {
         for path in Int8GemmPath.allCases where Int8GemmPath.isAvailable(path) {
             var output = [UInt8](repeating: 0, count: biases.count)
             let a: [UInt8] = [1, 0, 0, 0]
-            int8Gemm(path: path, a: a, aRowStride: 4, rows: 1, weights: packed, output: &output, outputRowStride: biases.count)
+            a.withUnsafeBufferPointer { a in
+                int8Gemm(path: path, input: .matrix(a.baseAddress!, rowStride: 4), rows: 1, weights: packed, output: &output, outputRowStride: biases.count)
+            }
             XCTAssertEqual(output.map(Int32.init), expected.map { $0 + 100 }, "\(path)")
         }
     }

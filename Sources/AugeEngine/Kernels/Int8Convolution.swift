@@ -1,10 +1,11 @@
 // Convolutions of a quantized model on uint8 codes (value = (code - zeroPoint) * scale), channels-last
 // with the float layout's channel stride (`paddedChannels`, in bytes):
 //  - `Int8ConvolutionStep`: every ungrouped convolution as an int8 GEMM (`int8Gemm`): 1x1 stride-1
-//    unpadded layers read the codes directly; any other gathers each output pixel's window into a row
-//    of K = kernelHeight x kernelWidth x inChannels bytes (padding holds the input's zero point, which
-//    is the value 0), a segment of rows at a time into per-thread scratch.
-//  - `Int8DepthwiseStep`: one filter per channel, 16 channels at a time in Int32.
+//    unpadded layers read the codes directly; any other first copies its input compactly with the
+//    padding around it (the input's zero point, which is the value 0), and the GEMM reads each output
+//    pixel's window there in place, a run of kernelWidth x channels bytes per kernel row (implicit GEMM);
+//    with a horizontal dilation the window is gathered into a row of per-thread scratch instead.
+//  - `Int8DepthwiseStep`: one filter per channel, 16 channels at a time (AugeInt8's `int8DepthwiseRow`).
 // Both requantize to the next layer's codes in the epilogue, or (for an epilogue that adds a residual
 // or applies another activation) hand the dequantized accumulators to the float `Epilogue`.
 // Each equals `referenceInt8Convolution` bit for bit.
@@ -136,17 +137,22 @@ final class Int8ConvolutionStep: Step {
     let source: UnsafePointer<UInt8>
     let sourceStride: Int
     /// Nil when the kernel reads the codes directly (1x1, stride 1, no padding); otherwise the input is
-    /// first copied compactly (`inChannels` bytes per pixel) with its padding (the zero point) around it,
+    /// first copied compactly (`pixelBytes` per pixel) with its padding (the zero point) around it,
     /// so that a kernel row of the window is one run of bytes.
     let padded: UnsafeMutablePointer<UInt8>?
     let paddedWidth: Int, paddedHeight: Int
+    /// Bytes per pixel of the padded copy: the channels, and for windows read in place as many more as
+    /// make a kernel row whole groups of 4 bytes (the extra channels meet zero weights).
+    let pixelBytes: Int
+    /// Whether the GEMM reads the windows in the padded copy in place; else (a horizontal dilation) they are gathered.
+    let readsWindows: Bool
     /// Bytes of one gathered row (K rounded up to whole groups of 4, and to 16 for the copies' slack).
     let rowBytes: Int
     let output: Int8ConvolutionOutput
     let outputStride: Int
     /// Dequantization multiplier per output channel, padded to whole vectors.
     let unit: AlignedBuffer
-    /// Per thread: `segmentRows` gathered rows (plus slack), then `segmentRows` rows of Int32 accumulators.
+    /// Per thread: `segmentRows` gathered rows (plus slack) or window starts, then `segmentRows` rows of Int32 accumulators.
     let scratch: UnsafeMutableRawPointer
     let scratchBytesPerThread: Int
     let accumulatorOffset: Int
@@ -163,15 +169,18 @@ final class Int8ConvolutionStep: Step {
         self.source = source
         sourceStride = paddedChannels(g.inChannels)
         (paddedHeight, paddedWidth) = (g.paddedInHeight, g.paddedInWidth)
-        if ConvolutionGemmStep.readsDirectly(g) {
+        let direct = ConvolutionGemmStep.readsDirectly(g)
+        readsWindows = !direct && g.dilationX == 1
+        pixelBytes = readsWindows && g.kernelWidth * g.inChannels % 4 != 0 ? (g.inChannels + 3) / 4 * 4 : g.inChannels
+        if direct {
             padded = nil
         } else {
-            let count = g.batch * paddedHeight * paddedWidth * g.inChannels + 16
+            let count = g.batch * paddedHeight * paddedWidth * pixelBytes + 16
             padded = .allocate(capacity: count)
             padded!.initialize(repeating: UInt8(input.zeroPoint), count: count)
         }
-        let k = g.kernelHeight * g.kernelWidth * g.inChannels
-        rowBytes = (k + 15) / 16 * 16
+        let k = g.kernelHeight * g.kernelWidth * pixelBytes
+        rowBytes = readsWindows ? MemoryLayout<UnsafePointer<UInt8>>.stride : (k + 15) / 16 * 16
         self.output = output
         outputStride = paddedChannels(g.outChannels)
         let quantization: Int8Quantization
@@ -192,7 +201,9 @@ final class Int8ConvolutionStep: Step {
         case .float:
             quantization = Int8Quantization(inputZeroPoint: input.zeroPoint, outputZeroPoint: 0)
         }
-        packed = Int8PackedWeights(weights: weights.weights, k: k, n: g.outChannels, bias: weights.bias, scale: multipliers, quantization: quantization)
+        packed = Int8PackedWeights(
+            weights: Self.widened(weights.weights, from: g.inChannels, to: pixelBytes), k: k, n: g.outChannels, bias: weights.bias, scale: multipliers,
+            quantization: quantization)
         unit = AlignedBuffer(count: outputStride)
         unit.pointer.update(from: weights.unit, count: weights.unit.count)
         outputPixels = g.batch * g.outHeight * g.outWidth
@@ -205,6 +216,16 @@ final class Int8ConvolutionStep: Step {
     deinit {
         scratch.deallocate()
         padded?.deallocate()
+    }
+
+    /// Weights [out][tap][channels] with zeros for the padded copy's extra channels.
+    static func widened(_ weights: [Int8], from channels: Int, to pixelBytes: Int) -> [Int8] {
+        guard pixelBytes != channels else { return weights }
+        var result = [Int8](repeating: 0, count: weights.count / channels * pixelBytes)
+        for tap in 0..<(weights.count / channels) {
+            for c in 0..<channels { result[tap * pixelBytes + c] = weights[tap * channels + c] }
+        }
+        return result
     }
 
     func execute(pool: ThreadPool) {
@@ -224,18 +245,18 @@ final class Int8ConvolutionStep: Step {
     /// The interior of the padded copy (its border keeps the zero point written at init).
     private func copyPadded(into padded: UnsafeMutablePointer<UInt8>, pool: ThreadPool) {
         let g = geometry
-        let c = g.inChannels
+        let (c, p) = (g.inChannels, pixelBytes)
         pool.parallelFor(g.batch * g.inHeight, work: g.batch * g.inHeight * g.inWidth * c) { row in
             let (image, y) = row.quotientAndRemainder(dividingBy: g.inHeight)
-            let target = padded + ((image &* paddedHeight &+ y &+ g.padTop) &* paddedWidth &+ g.padLeft) &* c
+            let target = padded + ((image &* paddedHeight &+ y &+ g.padTop) &* paddedWidth &+ g.padLeft) &* p
             let line = source + (image &* g.inHeight &+ y) &* g.inWidth &* sourceStride
             // 16-byte copies (a source pixel has at least 16 readable bytes) whose overrun lands on the next
-            // pixels, written next; exact copies where it would pass the row's end (into the border, or a
-            // row another thread writes).
+            // pixels, written next (or on extra channels, which meet zero weights); exact copies where it
+            // would pass the row's end (into the border, or a row another thread writes).
             let span = (c &+ 15) / 16 &* 16
-            let whole = g.inWidth &* c >= span ? (g.inWidth &* c &- span) / c &+ 1 : 0
-            for x in 0..<whole { copyBytes(from: line + x &* sourceStride, to: target + x &* c, count: c) }
-            for x in whole..<g.inWidth { (target + x &* c).update(from: line + x &* sourceStride, count: c) }
+            let whole = g.inWidth &* p >= span ? (g.inWidth &* p &- span) / p &+ 1 : 0
+            for x in 0..<whole { copyBytes(from: line + x &* sourceStride, to: target + x &* p, count: c) }
+            for x in whole..<g.inWidth { (target + x &* p).update(from: line + x &* sourceStride, count: c) }
         }
     }
 
@@ -243,16 +264,21 @@ final class Int8ConvolutionStep: Step {
         let first = segment &* Self.segmentRows
         let rows = min(Self.segmentRows, outputPixels &- first)
         let threadScratch = scratch + worker &* scratchBytesPerThread
-        let a: UnsafePointer<UInt8>, aStride: Int
+        let input: Int8GemmInput
         if let padded {
-            let gathered = threadScratch.assumingMemoryBound(to: UInt8.self)
             let g = geometry
+            let starts = threadScratch.assumingMemoryBound(to: UnsafePointer<UInt8>.self)
+            let gathered = threadScratch.assumingMemoryBound(to: UInt8.self)
             // The first pixel's place once; then step along the output rows (no division per pixel).
             let (image, rest) = first.quotientAndRemainder(dividingBy: g.outHeight &* g.outWidth)
             var (y, x) = rest.quotientAndRemainder(dividingBy: g.outWidth)
             var imageRow = image &* paddedHeight
             for row in 0..<rows {
-                gather(imageRow: imageRow, outY: y, outX: x, from: padded, into: gathered + row &* rowBytes)
+                if readsWindows {
+                    starts[row] = UnsafePointer(padded + ((imageRow &+ y &* g.strideY) &* paddedWidth &+ x &* g.strideX) &* pixelBytes)
+                } else {
+                    gather(imageRow: imageRow, outY: y, outX: x, from: padded, into: gathered + row &* rowBytes)
+                }
                 x &+= 1
                 if x == g.outWidth {
                     x = 0
@@ -260,9 +286,12 @@ final class Int8ConvolutionStep: Step {
                     if y == g.outHeight { (y, imageRow) = (0, imageRow &+ paddedHeight) }
                 }
             }
-            (a, aStride) = (UnsafePointer(gathered), rowBytes)
+            input =
+                readsWindows
+                ? .windows(UnsafePointer(starts), runGroups: g.kernelWidth &* pixelBytes / 4, runStride: g.dilationY &* paddedWidth &* pixelBytes)
+                : .matrix(UnsafePointer(gathered), rowStride: rowBytes)
         } else {
-            (a, aStride) = (source + first &* sourceStride, sourceStride)
+            input = .matrix(source + first &* sourceStride, rowStride: sourceStride)
         }
         let results = threadScratch + accumulatorOffset
         let accumulators = results.assumingMemoryBound(to: Int32.self), blockCodes = results.assumingMemoryBound(to: UInt8.self)
@@ -283,11 +312,11 @@ final class Int8ConvolutionStep: Step {
         switch output {
         case let .codes(codes, _, _):
             int8Gemm(
-                path: path, a: a, aRowStride: aStride, rows: rows, weights: packed, columnBlocks: blocks, output: codes + first &* outputStride,
+                path: path, input: input, rows: rows, weights: packed, columnBlocks: blocks, output: codes + first &* outputStride,
                 outputRowStride: outputStride)
         case let .float(values, epilogue):
             int8Gemm(
-                path: path, a: a, aRowStride: aStride, rows: rows, weights: packed, columnBlocks: blocks, output: nil, outputRowStride: 0,
+                path: path, input: input, rows: rows, weights: packed, columnBlocks: blocks, output: nil, outputRowStride: 0,
                 accumulators: accumulators, accumulatorRowStride: outputStride)
             eachVector { scratchOffset, offset, channel, lanes in
                 storeVector(epilogue.apply(dequantized(scratchOffset, channel), offset: offset), values + offset, lanes: lanes)
@@ -295,10 +324,10 @@ final class Int8ConvolutionStep: Step {
         case let .residualCodes(codes, quantization, activation, residual, residualQuantization):
             let block = ValueQuantization(activation)
             if block != nil {
-                int8Gemm(path: path, a: a, aRowStride: aStride, rows: rows, weights: packed, columnBlocks: blocks, output: blockCodes, outputRowStride: outputStride)
+                int8Gemm(path: path, input: input, rows: rows, weights: packed, columnBlocks: blocks, output: blockCodes, outputRowStride: outputStride)
             } else {
                 int8Gemm(
-                    path: path, a: a, aRowStride: aStride, rows: rows, weights: packed, columnBlocks: blocks, output: nil, outputRowStride: 0,
+                    path: path, input: input, rows: rows, weights: packed, columnBlocks: blocks, output: nil, outputRowStride: 0,
                     accumulators: accumulators, accumulatorRowStride: outputStride)
             }
             eachVector { scratchOffset, offset, channel, lanes in
@@ -356,6 +385,8 @@ final class Int8DepthwiseStep: Step {
     let zeroRow: AlignedBuffer
     /// Per thread: the kernel rows of the output row being computed.
     let kernelRows: UnsafeMutablePointer<UnsafePointer<Float>>
+    /// `.avx512VNNI`: the row kernel's AVX-512 build (AugeInt8); any other: the one compiled here.
+    let path: Int8GemmPath
 
     /// Whether the sums stay exact in Float arithmetic: every product is at most 255 x 127 in magnitude, so
     /// sums of up to 512 of them stay below 2^24.
@@ -363,10 +394,13 @@ final class Int8DepthwiseStep: Step {
 
     init(
         geometry g: ConvolutionGeometry, weights integer: Int8ConvolutionWeights, input: ValueQuantization, source: UnsafePointer<UInt8>,
-        output: UnsafeMutablePointer<UInt8>, outputQuantization: ValueQuantization, range: ClosedRange<Int32>, threads: Int
+        output: UnsafeMutablePointer<UInt8>, outputQuantization: ValueQuantization, range: ClosedRange<Int32>, threads: Int,
+        path: Int8GemmPath = .best
     ) {
         precondition(g.groups == g.inChannels && g.groups == g.outChannels && Self.applies(g))
+        precondition(Int8GemmPath.isAvailable(path), "the \(path) int8 kernels cannot run on this CPU or build")
         geometry = g
+        self.path = path
         self.source = source
         self.output = output
         stride = paddedChannels(g.outChannels)
@@ -416,14 +450,14 @@ final class Int8DepthwiseStep: Step {
             let y = outY &* g.strideY &- g.padTop &+ ky &* g.dilationY
             kernel[ky] = y >= 0 && y < g.inHeight ? convertedRow(image: image, y: y, worker: worker) : UnsafePointer(zeroRow.pointer)
         }
-        var channel = 0
-        while channel < g.outChannels {
-            if g.kernelHeight == 3 && g.kernelWidth == 3 {
-                windows3x3(kernel, image: image, outY: outY, channel: channel)
-            } else {
-                windows(kernel, image: image, outY: outY, channel: channel)
-            }
-            channel &+= 16
+        var arguments = Int8DepthwiseRowArguments(
+            inputRows: kernel, kernelHeight: g.kernelHeight, kernelWidth: g.kernelWidth, strideX: g.strideX, dilationX: g.dilationX,
+            weights: weights.pointer, bias: bias, multipliers: multipliers.pointer, low: low, high: high, zeroPoint: outputZeroPoint,
+            output: output + (image &* g.outHeight &+ outY) &* g.outWidth &* stride, outWidth: g.outWidth, channels: g.outChannels, stride: stride)
+        if path == .avx512VNNI {
+            int8DepthwiseRowAVX512(&arguments)
+        } else {
+            int8DepthwiseRow(arguments)
         }
     }
 
@@ -445,57 +479,6 @@ final class Int8DepthwiseStep: Step {
             }
         }
         return UnsafePointer(target)
-    }
-
-    /// Requantizes and stores one output pixel's 16 channels from the Float sum (a whole number below 2^24,
-    /// so exact: the same as an Int32 sum, see `applies`).
-    @inline(__always) private func store(_ sum: Vector, image: Int, outY: Int, x: Int, channel: Int) {
-        let g = geometry
-        let accumulator = int16(sum) &+ UnsafeRawPointer(bias + channel).loadUnaligned(as: SIMD16<Int32>.self)
-        let codes = requantize16(
-            accumulator, scale: loadVector(multipliers.pointer + channel), low: Vector(repeating: low), high: Vector(repeating: high),
-            zeroPoint: SIMD16(repeating: outputZeroPoint))
-        storeBytes16(codes, output + (((image &* g.outHeight &+ outY) &* g.outWidth &+ x) &* stride &+ channel), lanes: min(16, g.outChannels &- channel))
-    }
-
-    /// Any kernel size, from the converted rows.
-    private func windows(_ kernel: UnsafeMutablePointer<UnsafePointer<Float>>, image: Int, outY: Int, channel: Int) {
-        let g = geometry
-        for x in 0..<g.outWidth {
-            var sum = Vector(repeating: 0)
-            for ky in 0..<g.kernelHeight {
-                let line = kernel[ky] + (x &* g.strideX &* stride &+ channel)
-                let tapWeights = weights.pointer + (ky &* g.kernelWidth &* stride &+ channel)
-                for kx in 0..<g.kernelWidth {
-                    sum = sum.addingProduct(loadVector(line + kx &* g.dilationX &* stride), loadVector(tapWeights + kx &* stride))
-                }
-            }
-            store(sum, image: image, outY: outY, x: x, channel: channel)
-        }
-    }
-
-    /// 3x3 kernels: nine taps unrolled, the block's weights held for the row.
-    @inline(__always) private func windows3x3(_ kernel: UnsafeMutablePointer<UnsafePointer<Float>>, image: Int, outY: Int, channel: Int) {
-        let g = geometry
-        let w = weights.pointer + channel
-        let (w0, w1, w2) = (loadVector(w), loadVector(w + stride), loadVector(w + 2 &* stride))
-        let (w3, w4, w5) = (loadVector(w + 3 &* stride), loadVector(w + 4 &* stride), loadVector(w + 5 &* stride))
-        let (w6, w7, w8) = (loadVector(w + 6 &* stride), loadVector(w + 7 &* stride), loadVector(w + 8 &* stride))
-        let tap = g.dilationX &* stride, step = g.strideX &* stride
-        let (r0, r1, r2) = (kernel[0] + channel, kernel[1] + channel, kernel[2] + channel)
-        for x in 0..<g.outWidth {
-            let offset = x &* step
-            var a = loadVector(r0 + offset) * w0
-            a = a.addingProduct(loadVector(r0 + (offset &+ tap)), w1)
-            a = a.addingProduct(loadVector(r0 + (offset &+ 2 &* tap)), w2)
-            a = a.addingProduct(loadVector(r1 + offset), w3)
-            a = a.addingProduct(loadVector(r1 + (offset &+ tap)), w4)
-            a = a.addingProduct(loadVector(r1 + (offset &+ 2 &* tap)), w5)
-            a = a.addingProduct(loadVector(r2 + offset), w6)
-            a = a.addingProduct(loadVector(r2 + (offset &+ tap)), w7)
-            a = a.addingProduct(loadVector(r2 + (offset &+ 2 &* tap)), w8)
-            store(a, image: image, outY: outY, x: x, channel: channel)
-        }
     }
 }
 

@@ -113,13 +113,21 @@ package final class Int8PackedWeights {
     }
 }
 
-/// C = requantize(A x B) for `rows` rows of A (uint8, row m at a + m * aRowStride, readable up to
-/// 4 * kGroups bytes) into `output` (uint8, row stride `outputRowStride`), and/or the corrected Int32
-/// accumulators into `accumulators`, for the 16-column blocks `columnBlocks` (default all; `output`
-/// and `accumulators` point at column 0 either way). No allocation; the caller splits rows and
-/// column blocks over threads.
+/// Where the rows of an int8 GEMM's A are (uint8, 4 * kGroups bytes read per row).
+package enum Int8GemmInput {
+    /// Row m at a + m * rowStride.
+    case matrix(UnsafePointer<UInt8>, rowStride: Int)
+    /// Row m at starts[m], read as runs of `runGroups` 4-byte groups `runStride` bytes apart: a
+    /// convolution's window read in place, one run per kernel row (see `Int8GemmArguments`).
+    case windows(UnsafePointer<UnsafePointer<UInt8>>, runGroups: Int, runStride: Int)
+}
+
+/// C = requantize(A x B) for `rows` rows of A (`input`) into `output` (uint8, row stride
+/// `outputRowStride`), and/or the corrected Int32 accumulators into `accumulators`, for the 16-column
+/// blocks `columnBlocks` (default all; `output` and `accumulators` point at column 0 either way). No
+/// allocation; the caller splits rows and column blocks over threads.
 package func int8Gemm(
-    path: Int8GemmPath, a: UnsafePointer<UInt8>, aRowStride: Int, rows: Int, weights w: Int8PackedWeights, columnBlocks: Range<Int>? = nil,
+    path: Int8GemmPath, input: Int8GemmInput, rows: Int, weights w: Int8PackedWeights, columnBlocks: Range<Int>? = nil,
     output: UnsafeMutablePointer<UInt8>?, outputRowStride: Int, accumulators: UnsafeMutablePointer<Int32>? = nil, accumulatorRowStride: Int = 0
 ) {
     let q = w.quantization
@@ -127,12 +135,19 @@ package func int8Gemm(
     let blocks = columnBlocks ?? 0..<w.blocks
     guard !blocks.isEmpty else { return }
     let column = blocks.lowerBound &* 16
+    let a: UnsafePointer<UInt8>, aRowStride: Int, rowStarts: UnsafePointer<UnsafePointer<UInt8>>?, runGroups: Int?, runStride: Int
+    switch input {
+    case let .matrix(matrix, rowStride): (a, aRowStride, rowStarts, runGroups, runStride) = (matrix, rowStride, nil, nil, 0)
+    case let .windows(starts, groups, stride):
+        precondition(groups > 0 && w.kGroups % groups == 0, "the runs must make up the weights' depth")
+        (a, aRowStride, rowStarts, runGroups, runStride) = (starts[0], 0, starts, groups, stride)
+    }
     var arguments = Int8GemmArguments(
         a: a, aRowStride: aRowStride, rows: rows, packedB: w.packed + blocks.lowerBound &* w.kGroups &* 64, kGroups: w.kGroups,
         columns: min(w.n, blocks.upperBound &* 16) &- column, biasFolded: w.biasFolded + column, scale: w.scale + column,
         low: Float(q.outputRange.lowerBound &- q.outputZeroPoint), high: Float(q.outputRange.upperBound &- q.outputZeroPoint), zeroPoint: q.outputZeroPoint,
         output: output.map { $0 + column }, outputRowStride: outputRowStride, accumulators: accumulators.map { $0 + column },
-        accumulatorRowStride: accumulatorRowStride)
+        accumulatorRowStride: accumulatorRowStride, rowStarts: rowStarts, runGroups: runGroups, runStride: runStride)
     switch path {
     case .portable:
         int8GemmPortable(&arguments)
@@ -167,24 +182,30 @@ func int8GemmPortable(_ p: UnsafePointer<Int8GemmArguments>) {
 
 @inline(__always)
 private func portableTile(_ p: Int8GemmArguments, row: Int, count: Int, column: Int, weights: UnsafePointer<Int8>) {
-    let last = count &- 1, stride = p.aRowStride
-    let a0 = p.a + row &* stride
-    let a1 = a0 + min(1, last) &* stride, a2 = a0 + min(2, last) &* stride, a3 = a0 + last &* stride
+    let last = count &- 1
+    let a0 = rowStart(p, row), a1 = rowStart(p, row &+ min(1, last)), a2 = rowStart(p, row &+ min(2, last)), a3 = rowStart(p, row &+ last)
     var c0 = SIMD16<Int32>(repeating: 0), c1 = c0, c2 = c0, c3 = c0
-    var g = 0
+    // g: the group of B; k: its byte in the rows of A, which jumps by runStride at each run's end.
+    var g = 0, runStart = 0
     while g < p.kGroups {
-        let packed = UnsafeRawPointer(weights + g &* 64).loadUnaligned(as: SIMD16<Int32>.self)
-        let b0 = (packed &<< 24) &>> 24, b1 = (packed &<< 16) &>> 24, b2 = (packed &<< 8) &>> 24, b3 = packed &>> 24
-        let k = g &* 4
-        @inline(__always) func dot(_ r: UnsafePointer<UInt8>) -> SIMD16<Int32> {
-            SIMD16(repeating: Int32(r[k])) &* b0 &+ SIMD16(repeating: Int32(r[k &+ 1])) &* b1
-                &+ SIMD16(repeating: Int32(r[k &+ 2])) &* b2 &+ SIMD16(repeating: Int32(r[k &+ 3])) &* b3
+        let runEnd = g &+ p.runGroups
+        var offset = runStart
+        while g < runEnd {
+            let k = offset
+            let packed = UnsafeRawPointer(weights + g &* 64).loadUnaligned(as: SIMD16<Int32>.self)
+            let b0 = (packed &<< 24) &>> 24, b1 = (packed &<< 16) &>> 24, b2 = (packed &<< 8) &>> 24, b3 = packed &>> 24
+            @inline(__always) func dot(_ r: UnsafePointer<UInt8>) -> SIMD16<Int32> {
+                SIMD16(repeating: Int32(r[k])) &* b0 &+ SIMD16(repeating: Int32(r[k &+ 1])) &* b1
+                    &+ SIMD16(repeating: Int32(r[k &+ 2])) &* b2 &+ SIMD16(repeating: Int32(r[k &+ 3])) &* b3
+            }
+            c0 &+= dot(a0)
+            c1 &+= dot(a1)
+            c2 &+= dot(a2)
+            c3 &+= dot(a3)
+            g &+= 1
+            offset &+= 4
         }
-        c0 &+= dot(a0)
-        c1 &+= dot(a1)
-        c2 &+= dot(a2)
-        c3 &+= dot(a3)
-        g &+= 1
+        runStart &+= p.runStride
     }
     let lanes = min(16, p.columns &- column)
     let bias = UnsafeRawPointer(p.biasFolded + column).loadUnaligned(as: SIMD16<Int32>.self)

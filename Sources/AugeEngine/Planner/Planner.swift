@@ -64,6 +64,9 @@ struct Planner {
     private var layers: [LayerDescription] = []
     /// The uint8 grid of each value a fake-quantize produced: such a value may also be kept as codes.
     private var valueQuantization: [String: ValueQuantization] = [:]
+    /// Values of a fake-quantize node read only by convolutions with int8 weights (a quantized model's
+    /// input, say): quantized straight to codes, with no float copy (a float reader would dequantize them).
+    private var codesOnly: Set<String> = []
 
     /// Threads the kernels will run on (per-thread scratch memory).
     let threads: Int
@@ -86,6 +89,7 @@ struct Planner {
 
     private mutating func build() throws -> Plan {
         let (nodes, outputNames) = fuseNodes(graph, shapes: shapes)
+        codesOnly = Self.codesOnlyValues(nodes, outputs: Set(outputNames))
         var inputIDs: [Int] = []
         for input in graph.inputs {
             let id = newBuffer(count: shapes[input.name]!.reduce(1, *), first: -1)
@@ -218,6 +222,23 @@ struct Planner {
         return id
     }
 
+    /// See `codesOnly`.
+    static func codesOnlyValues(_ nodes: [FusedNode], outputs: Set<String>) -> Set<String> {
+        var readers: [String: [FusedNode]] = [:]
+        for node in nodes { for input in node.inputs + [node.residual].compactMap({ $0 }) { readers[input, default: []].append(node) } }
+        func readsCodes(_ reader: FusedNode, _ value: String) -> Bool {
+            guard case let .convolution(conv) = reader.operation else { return false }
+            return conv.weightScales != nil && reader.inputs == [value] && reader.residual != value
+        }
+        return Set(
+            nodes.compactMap { node in
+                guard case let .activation(activation) = node.operation, ValueQuantization(activation) != nil, !outputs.contains(node.output),
+                    let nodeReaders = readers[node.output], nodeReaders.allSatisfy({ readsCodes($0, node.output) })
+                else { return nil }
+                return node.output
+            })
+    }
+
     /// Registers the output buffer of the step about to be appended.
     private mutating func define(_ value: String, _ layout: Layout) -> Int {
         let id = newBuffer(count: elementCount(shapes[value]!, layout))
@@ -267,6 +288,14 @@ struct Planner {
         case let .activation(activation):
             let layout: Layout = isAvailable(node.inputs[0], .channelsLast) ? .channelsLast : .plain
             let input = try require(node.inputs[0], layout, node: node.name)
+            if codesOnly.contains(node.output), let quantization = valueQuantization[node.output] {
+                // QuantizeLinear of the fake-quantized value gives the codes the fake-quantize rounded to.
+                let output = define(node.output, .codes)
+                append(describe("quantize"), reads: [input]) {
+                    QuantizeStep(quantization: quantization, shape: outputShape, sourceLayout: layout, input: $0(input), output: bytes($0(output)))
+                }
+                return
+            }
             let output = define(node.output, layout)
             let count = elementCount(outputShape, layout)
             append(describe("\(activation)"), reads: [input]) { ActivationStep(activation: activation, input: $0(input), output: $0(output), count: count) }

@@ -1,0 +1,194 @@
+// One output row of an int8 depthwise convolution (one filter per channel), 16 channels at a time.
+// The engine converts the input codes to Float less the zero point (whole numbers), so the sums of
+// products of codes and int8 weights are exact in Float up to 2^24 (at most 512 taps, see the engine's
+// `Int8DepthwiseStep.applies`): the same as Int32 sums, then requantized by `requantize16`.
+//
+// The body is @_transparent and written on Builtin vector operations, so that it compiles well both
+// where the engine inlines it (x86-64-v3: two ymm per vector, the kernel's 9 weights no longer all in
+// registers) and in `int8DepthwiseRowAVX512`, this module's AVX-512 build of it (one zmm per vector,
+// 32 registers), which the engine calls only after the CPU check.
+import Swift
+
+/// The arguments of one output row (see `int8DepthwiseRow`).
+public struct Int8DepthwiseRowArguments {
+    /// The row's `kernelHeight` input rows: Float, code less the input zero point, `stride` values per
+    /// pixel, with the left padding's zero columns, so that output pixel x, tap kx reads pixel
+    /// x * strideX + kx * dilationX of each.
+    public var inputRows: UnsafePointer<UnsafePointer<Float>>
+    public var kernelHeight: Int, kernelWidth: Int
+    public var strideX: Int, dilationX: Int
+    /// [tap][stride] Float (whole numbers), the bias in accumulator units and the multipliers ([stride]).
+    public var weights: UnsafePointer<Float>
+    public var bias: UnsafePointer<Int32>
+    public var multipliers: UnsafePointer<Float>
+    /// Output bounds minus the zero point, and the output zero point (see `requantize16`).
+    public var low: Float, high: Float
+    public var zeroPoint: Int32
+    /// The output row: `outWidth` pixels of `stride` bytes, `channels` of them written.
+    public var output: UnsafeMutablePointer<UInt8>
+    public var outWidth: Int
+    public var channels: Int
+    public var stride: Int
+
+    @_transparent
+    public init(
+        inputRows: UnsafePointer<UnsafePointer<Float>>, kernelHeight: Int, kernelWidth: Int, strideX: Int, dilationX: Int, weights: UnsafePointer<Float>,
+        bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>, low: Float, high: Float, zeroPoint: Int32, output: UnsafeMutablePointer<UInt8>,
+        outWidth: Int, channels: Int, stride: Int
+    ) {
+        self.inputRows = inputRows
+        self.kernelHeight = kernelHeight
+        self.kernelWidth = kernelWidth
+        self.strideX = strideX
+        self.dilationX = dilationX
+        self.weights = weights
+        self.bias = bias
+        self.multipliers = multipliers
+        self.low = low
+        self.high = high
+        self.zeroPoint = zeroPoint
+        self.output = output
+        self.outWidth = outWidth
+        self.channels = channels
+        self.stride = stride
+    }
+}
+
+@_transparent @usableFromInline
+func loadFloats(_ pointer: UnsafePointer<Float>) -> SIMD16<Float> {
+    Builtin.loadRaw(pointer._rawValue)
+}
+
+@_transparent @usableFromInline
+func loadInt32s(_ pointer: UnsafePointer<Int32>) -> SIMD16<Int32> {
+    Builtin.loadRaw(pointer._rawValue)
+}
+
+/// a * b + c. Fused where the build has FMA (exact either way: whole numbers below 2^24); a multiply and
+/// an add in the portable build, where a fused one would be a library call per lane.
+@_transparent @usableFromInline
+func productSum(_ a: SIMD16<Float>, _ b: SIMD16<Float>, _ c: SIMD16<Float>) -> SIMD16<Float> {
+    var result = SIMD16<Float>()
+    #if AUGE_VNNI
+        result._storage._value = Builtin.int_fma_Vec16xFPIEEE32(a._storage._value, b._storage._value, c._storage._value)
+    #else
+        result._storage._value = Builtin.fadd_Vec16xFPIEEE32(Builtin.fmul_Vec16xFPIEEE32(a._storage._value, b._storage._value), c._storage._value)
+    #endif
+    return result
+}
+
+@_transparent @usableFromInline
+func product(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
+    var result = SIMD16<Float>()
+    result._storage._value = Builtin.fmul_Vec16xFPIEEE32(a._storage._value, b._storage._value)
+    return result
+}
+
+/// Computes one output row (see `Int8DepthwiseRowArguments`).
+@_transparent
+public func int8DepthwiseRow(_ p: Int8DepthwiseRowArguments) {
+    var channel = 0
+    while channel < p.channels {
+        if p.kernelHeight == 3 && p.kernelWidth == 3 {
+            depthwiseBlock3x3(p, channel: channel)
+        } else {
+            depthwiseBlock(p, channel: channel)
+        }
+        channel &+= 16
+    }
+}
+
+/// Requantizes and stores one output pixel's 16 channels from the Float sum.
+///
+/// No generic standard-library call here (`min`, `storeBytes`): a second user of their specializations in
+/// this module made the compiler outline them, also in the GEMM's hot loop (calls, and copies compiled
+/// for AVX-512 that the linker may share with the engine's).
+@_transparent @usableFromInline
+func storeDepthwise(_ p: Int8DepthwiseRowArguments, _ sum: SIMD16<Float>, x: Int, channel: Int, scale: SIMD16<Float>, bias: SIMD16<Int32>) {
+    let codes = requantize16(
+        int16(sum) &+ bias, scale: scale, low: SIMD16<Float>(repeating: p.low), high: SIMD16<Float>(repeating: p.high),
+        zeroPoint: SIMD16<Int32>(repeating: p.zeroPoint))
+    let bytes = Builtin.trunc_Vec16xInt32_Vec16xInt8(codes._storage._value)
+    let target = p.output + (x &* p.stride &+ channel), lanes = p.channels &- channel
+    if lanes >= 16 {
+        Builtin.storeRaw(bytes, target._rawValue)
+    } else {
+        var lane = 0
+        while lane < lanes {
+            target[lane] = UInt8(Builtin.extractelement_Vec16xInt8_Int32(bytes, Int32(truncatingIfNeeded: lane)._value))
+            lane &+= 1
+        }
+    }
+}
+
+/// Any kernel size.
+@_transparent @usableFromInline
+func depthwiseBlock(_ p: Int8DepthwiseRowArguments, channel: Int) {
+    let scale = loadFloats(p.multipliers + channel)
+    let bias = loadInt32s(p.bias + channel)
+    let tap = p.dilationX &* p.stride, step = p.strideX &* p.stride
+    var x = 0
+    while x < p.outWidth {
+        var sum = SIMD16<Float>(repeating: 0)
+        var ky = 0
+        while ky < p.kernelHeight {
+            let line = p.inputRows[ky] + (x &* step &+ channel)
+            let weights = p.weights + (ky &* p.kernelWidth &* p.stride &+ channel)
+            var kx = 0
+            while kx < p.kernelWidth {
+                sum = productSum(loadFloats(line + kx &* tap), loadFloats(weights + kx &* p.stride), sum)
+                kx &+= 1
+            }
+            ky &+= 1
+        }
+        storeDepthwise(p, sum, x: x, channel: channel, scale: scale, bias: bias)
+        x &+= 1
+    }
+}
+
+/// 3x3 kernels: nine taps unrolled, the block's weights held for the row.
+@_transparent @usableFromInline
+func depthwiseBlock3x3(_ p: Int8DepthwiseRowArguments, channel: Int) {
+    let scale = loadFloats(p.multipliers + channel)
+    let bias = loadInt32s(p.bias + channel)
+    let s = p.stride, w = p.weights + channel
+    let w0 = loadFloats(w), w1 = loadFloats(w + s), w2 = loadFloats(w + 2 &* s)
+    let w3 = loadFloats(w + 3 &* s), w4 = loadFloats(w + 4 &* s), w5 = loadFloats(w + 5 &* s)
+    let w6 = loadFloats(w + 6 &* s), w7 = loadFloats(w + 7 &* s), w8 = loadFloats(w + 8 &* s)
+    let tap = p.dilationX &* s, step = p.strideX &* s
+    let r0 = p.inputRows[0] + channel, r1 = p.inputRows[1] + channel, r2 = p.inputRows[2] + channel
+    var x = 0
+    while x < p.outWidth {
+        let offset = x &* step
+        var a = product(loadFloats(r0 + offset), w0)
+        a = productSum(loadFloats(r0 + (offset &+ tap)), w1, a)
+        a = productSum(loadFloats(r0 + (offset &+ 2 &* tap)), w2, a)
+        a = productSum(loadFloats(r1 + offset), w3, a)
+        a = productSum(loadFloats(r1 + (offset &+ tap)), w4, a)
+        a = productSum(loadFloats(r1 + (offset &+ 2 &* tap)), w5, a)
+        a = productSum(loadFloats(r2 + offset), w6, a)
+        a = productSum(loadFloats(r2 + (offset &+ tap)), w7, a)
+        a = productSum(loadFloats(r2 + (offset &+ 2 &* tap)), w8, a)
+        storeDepthwise(p, a, x: x, channel: channel, scale: scale, bias: bias)
+        x &+= 1
+    }
+}
+
+#if AUGE_VNNI
+
+    /// `int8DepthwiseRow` compiled for AVX-512. Only on a CPU with AVX-512 (the engine asks for VNNI too,
+    /// as for the module's GEMM).
+    @inline(never)
+    public func int8DepthwiseRowAVX512(_ args: UnsafePointer<Int8DepthwiseRowArguments>) {
+        int8DepthwiseRow(args.pointee)
+    }
+
+#else
+
+    /// Not in this build (portable, or not x86-64): the engine never calls it.
+    @inline(never)
+    public func int8DepthwiseRowAVX512(_ args: UnsafePointer<Int8DepthwiseRowArguments>) {
+        fatalError("the AVX-512 depthwise kernel is not in this build")
+    }
+
+#endif
