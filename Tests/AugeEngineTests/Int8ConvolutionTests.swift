@@ -269,6 +269,35 @@ final class Int8ConvolutionTests: XCTestCase {
         }
     }
 
+    /// A fully connected layer with int8 weights per output feature (a QDQ file's Gemm) that reads a
+    /// fake-quantized input runs on the int8 GEMM, as the 1x1 convolution it is, and computes what the
+    /// reference does; without the input's grid it stays float.
+    func testInt8FullyConnected() throws {
+        let fakeQuantize = Activation.fakeQuantize(scale: 0.043, zeroPoint: 117, lower: 0, upper: 255)
+        let (rows, k, m) = (3, 37, 21)
+        let scales = (0..<m).map { 0.001 + Float($0) * 0.0003 }
+        var fc = FullyConnected(
+            weight: Tensor(shape: [m, k], data: (0..<(m * k)).map { Float(($0 * 53) % 255 - 127) * scales[$0 / k] }),
+            // On the accumulator grid (input scale x weight scale), as a quantizer writes it.
+            bias: Tensor(shape: [m], data: (0..<m).map { Float(($0 - 10) * 70) * 0.043 * scales[$0] }))
+        fc.weightScales = scales
+        for quantizedInput in [true, false] {
+            let graph = Graph(
+                name: "int8 fc", inputs: [GraphInput(name: "x", shape: [nil, k])],
+                nodes: [
+                    Node(name: "q", operation: .activation(quantizedInput ? fakeQuantize : .relu), inputs: ["x"], outputs: ["xq"]),
+                    Node(name: "fc", operation: .fullyConnected(fc), inputs: ["xq"], outputs: ["y"]),
+                ], outputs: ["y"])
+            let engine = try Engine(graph: graph, batchSize: rows, threads: 2)
+            XCTAssertEqual(engine.layers.compactMap(\.convolution), quantizedInput ? [.int8Gemm] : [])
+            let x = randomTensor([rows, k], seed: 9)
+            let (actual, expected) = (try engine.run(["x": x])["y"]!.data, try runReference(graph, inputs: ["x": x])["y"]!.data)
+            XCTAssertEqual(actual.count, rows * m)
+            let error = zip(actual, expected).map { abs($0 - $1) }.max()!
+            XCTAssertLessThan(error, 1e-4 * expected.map(abs).max()!, "quantized input: \(quantizedInput)")
+        }
+    }
+
     /// Codes <-> float: quantizing a fake-quantized value gives its code back, dequantizing gives the value.
     func testQuantizeAndDequantizeRoundTrip() {
         let quantization = ValueQuantization(scale: 0.0371, zeroPoint: 131, range: 0...255)

@@ -139,6 +139,9 @@ public struct FullyConnected: Sendable, Equatable {
     public var transB: Bool
     public var alpha: Float
     public var beta: Float
+    /// Set when `weight` holds int8 values times one scale per output feature (a QDQ file's
+    /// DequantizeLinear), so that the layer may run on the int8 kernels.
+    public var weightScales: [Float]? = nil
 
     public init(weight: Tensor, bias: Tensor? = nil, transB: Bool = true, alpha: Float = 1, beta: Float = 1) {
         self.weight = weight

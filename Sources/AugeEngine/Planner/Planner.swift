@@ -152,8 +152,9 @@ struct Planner {
     private func elementCount(_ shape: [Int], _ layout: Layout) -> Int {
         switch layout {
         case .plain: shape.reduce(1, *)
-        case .channelsLast: shape[0] * shape[2] * shape[3] * paddedChannels(shape[1])
-        case .codes: (shape[0] * shape[2] * shape[3] * paddedChannels(shape[1]) + 3) / 4
+        // [N, C] as [N, C, 1, 1].
+        case .channelsLast: shape[0] * shape[2...].reduce(1, *) * paddedChannels(shape[1])
+        case .codes: (shape[0] * shape[2...].reduce(1, *) * paddedChannels(shape[1]) + 3) / 4
         }
     }
 
@@ -334,6 +335,10 @@ struct Planner {
             let input = try require(node.inputs[0], .plain, node: node.name)
             materialized[node.output] = [.plain: input]
         case let .fullyConnected(fc):
+            if let (conv, geometry) = Self.int8Form(fc, inputShape: inputShapes[0]), let choice = int8Choice(node, conv, geometry) {
+                try emitInt8Convolution(node, conv, geometry: geometry, choice: choice, kind: "gemm", describe: describe)
+                break
+            }
             let input = try require(node.inputs[0], .plain, node: node.name)
             let output = define(node.output, .plain)
             let (rows, k, m) = (inputShapes[0][0], inputShapes[0][1], outputShape[1])
@@ -476,9 +481,24 @@ struct Planner {
         return g.groups == 1 ? (.int8Gemm, input, result) : nil
     }
 
+    /// A fully connected layer with int8 weights per output feature as the 1x1 convolution it is (each
+    /// input row a 1x1 image, channels-last [N, C] the same bytes), or nil.
+    static func int8Form(_ fc: FullyConnected, inputShape: [Int]) -> (Convolution, ConvolutionGeometry)? {
+        guard let scales = fc.weightScales, fc.transB, fc.alpha == 1, inputShape.count == 2 else { return nil }
+        let (rows, k, m) = (inputShape[0], inputShape[1], fc.weight.shape[0])
+        var conv = Convolution(
+            weight: Tensor(shape: [m, k, 1, 1], data: fc.weight.data),
+            bias: fc.bias.map { Tensor(shape: [m], data: $0.data.map { $0 * fc.beta }) })
+        conv.weightScales = scales
+        let geometry = ConvolutionGeometry(
+            batch: rows, inHeight: 1, inWidth: 1, inChannels: k, outHeight: 1, outWidth: 1, outChannels: m, kernelHeight: 1, kernelWidth: 1,
+            strideY: 1, strideX: 1, dilationY: 1, dilationX: 1, padTop: 0, padLeft: 0, padBottom: 0, padRight: 0, groups: 1)
+        return (conv, geometry)
+    }
+
     private mutating func emitInt8Convolution(
         _ node: FusedNode, _ conv: Convolution, geometry: ConvolutionGeometry,
-        choice: (algorithm: ConvolutionAlgorithm, input: ValueQuantization, result: Int8Result),
+        choice: (algorithm: ConvolutionAlgorithm, input: ValueQuantization, result: Int8Result), kind: String? = nil,
         describe: (String, Int, Int) -> LayerDescription
     ) throws {
         let input = try require(node.inputs[0], .codes, node: node.name)
@@ -490,7 +510,7 @@ struct Planner {
         let weights = Int8ConvolutionWeights(conv, inputScale: choice.input.scale)
         let (activation, postActivation, threads) = (node.activation, node.postActivation, self.threads)
         var layer = describe(
-            "conv \(conv.kernel.0)x\(conv.kernel.1)/\(conv.strides.0) (\(choice.algorithm))", geometry.multiplyAccumulates,
+            "\(kind ?? "conv \(conv.kernel.0)x\(conv.kernel.1)/\(conv.strides.0)") (\(choice.algorithm))", geometry.multiplyAccumulates,
             conv.weight.count + geometry.outChannels)
         layer.convolution = choice.algorithm
         append(layer, reads: [input] + (residual.map { [$0] } ?? [])) { resolve in

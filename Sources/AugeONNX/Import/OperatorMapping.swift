@@ -558,9 +558,13 @@ extension GraphImporter {
             }
             bias = Tensor(shape: [outFeatures], data: c.count == outFeatures ? c.data : Array(repeating: c.data[0], count: outFeatures))
         }
-        let layer = FullyConnected(
+        var layer = FullyConnected(
             weight: weight, bias: bias, transB: transB, alpha: try a.float("alpha", default: 1),
             beta: try a.float("beta", default: 1))
+        // Int8 weights per output feature (axis 0 of a transposed B), as for convolutions.
+        if transB, let scales = try constant(scope, try scope.requiredInput(1, "B"), "B").symmetricInt8Scales {
+            layer.weightScales = scales.count == 1 ? [Float](repeating: scales[0], count: outFeatures) : scales
+        }
         try emit(scope, .fullyConnected(layer), inputs: [x], output: scope.output, shape: [shape[0], .known(outFeatures)])
     }
 
