@@ -269,6 +269,39 @@ final class Int8ConvolutionTests: XCTestCase {
         }
     }
 
+    /// A quantized model's max pool between int8 convolutions (DequantizeLinear, MaxPool, QuantizeLinear
+    /// onto the same grid) runs on the codes, the fake-quantize after it is no step at all, and the model
+    /// computes what the reference does.
+    func testMaxPoolBetweenInt8ConvolutionsStaysOnCodes() throws {
+        let inputGrid = Activation.fakeQuantize(scale: 0.02, zeroPoint: 128, lower: 0, upper: 255)
+        let grid = Activation.fakeQuantize(scale: 0.05, zeroPoint: 3, lower: 0, upper: 255)
+        func conv(_ inChannels: Int, _ outChannels: Int) -> Convolution {
+            var conv = Convolution(
+                weight: Tensor(
+                    shape: [outChannels, inChannels, 3, 3], data: (0..<(outChannels * inChannels * 9)).map { Float(($0 * 41) % 255 - 127) * 0.003 }),
+                bias: nil, pads: (1, 1, 1, 1))
+            conv.weightScales = [Float](repeating: 0.003, count: outChannels)
+            return conv
+        }
+        let graph = Graph(
+            name: "pool on codes", inputs: [GraphInput(name: "x", shape: [nil, 3, 13, 11])],
+            nodes: [
+                Node(name: "q", operation: .activation(inputGrid), inputs: ["x"], outputs: ["xq"]),
+                Node(name: "conv1", operation: .convolution(conv(3, 19)), inputs: ["xq"], outputs: ["c"]),
+                Node(name: "cq", operation: .activation(grid), inputs: ["c"], outputs: ["cq"]),
+                Node(name: "pool", operation: .maxPool(Pooling(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1))), inputs: ["cq"], outputs: ["p"]),
+                Node(name: "pq", operation: .activation(grid), inputs: ["p"], outputs: ["pq"]),
+                Node(name: "conv2", operation: .convolution(conv(19, 5)), inputs: ["pq"], outputs: ["y"]),
+            ], outputs: ["y"])
+        let engine = try Engine(graph: graph, batchSize: 2, threads: 2)
+        XCTAssertEqual(engine.layers.map(\.kind).filter { !$0.hasPrefix("to ") }.map { $0.prefix(while: { $0 != "(" }) }, ["quantize", "conv 3x3/1 ", "max pool ", "conv 3x3/1 "])
+        XCTAssertEqual(engine.layers.filter { $0.kind.hasPrefix("max pool") }.map(\.kind), ["max pool (codes)"])
+        let x = randomTensor([2, 3, 13, 11], seed: 12)
+        let (actual, expected) = (try engine.run(["x": x])["y"]!.data, try runReference(graph, inputs: ["x": x])["y"]!.data)
+        let error = zip(actual, expected).map { abs($0 - $1) }.max()!
+        XCTAssertLessThan(error, 1e-4 * expected.map(abs).max()!)
+    }
+
     /// A fully connected layer with int8 weights per output feature (a QDQ file's Gemm) that reads a
     /// fake-quantized input runs on the int8 GEMM, as the 1x1 convolution it is, and computes what the
     /// reference does; without the input's grid it stays float.

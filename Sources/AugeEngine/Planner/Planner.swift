@@ -287,6 +287,15 @@ struct Planner {
                 AffineStep(outer: outer, channels: scale.count, inner: inner, scale: scale, shift: shift, input: $0(input), output: $0(output))
             }
         case let .activation(activation):
+            if let grid = ValueQuantization(activation), let values = valueQuantization[node.inputs[0]], values.scale == grid.scale,
+                values.zeroPoint == grid.zeroPoint, grid.range.contains(values.range.lowerBound), grid.range.contains(values.range.upperBound),
+                let available = materialized[node.inputs[0]]
+            {
+                // A fake-quantize onto the grid its input is already on changes nothing: the same buffers.
+                materialized[node.output] = available
+                valueQuantization[node.output] = values
+                return
+            }
             let layout: Layout = isAvailable(node.inputs[0], .channelsLast) ? .channelsLast : .plain
             let input = try require(node.inputs[0], layout, node: node.name)
             if codesOnly.contains(node.output), let quantization = valueQuantization[node.output] {
@@ -305,9 +314,21 @@ struct Planner {
         case let .maxPool(pooling), let .averagePool(pooling):
             let isMax: Bool
             if case .maxPool = node.operation { isMax = true } else { isMax = false }
+            let inputShape = inputShapes[0]
+            if isMax, let quantization = valueQuantization[node.inputs[0]], materialized[node.inputs[0]]?[.codes] != nil,
+                CodesMaxPoolStep.applies(pooling, inputShape: inputShape, outputShape: outputShape)
+            {
+                // A quantized model's max pool between two int8 layers: on the codes, onto the same grid.
+                let input = try require(node.inputs[0], .codes, node: node.name)
+                let output = define(node.output, .codes)
+                valueQuantization[node.output] = quantization
+                append(describe("max pool (codes)"), reads: [input]) {
+                    CodesMaxPoolStep(pooling: pooling, inputShape: inputShape, outputShape: outputShape, input: bytes($0(input)), output: bytes($0(output)))
+                }
+                break
+            }
             let input = try require(node.inputs[0], .channelsLast, node: node.name)
             let output = define(node.output, .channelsLast)
-            let inputShape = inputShapes[0]
             append(describe(isMax ? "max pool" : "average pool"), reads: [input]) {
                 PoolingStep(pooling: pooling, isMax: isMax, inputShape: inputShape, outputShape: outputShape, input: $0(input), output: $0(output))
             }
