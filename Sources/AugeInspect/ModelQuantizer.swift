@@ -47,17 +47,50 @@ public struct ModelQuantizer {
         return Calibration(ranges: calibrator.ranges(method), photos: calibrator.runs, failures: failures)
     }
 
-    /// The quantized model as an ONNX file (QDQ), keeping the model's metadata and noting the
-    /// quantization in its provenance.
-    public func quantizedFile(_ calibration: Calibration) throws -> Data {
+    /// A threshold and review band set on the quantized model's own scores, and how.
+    public struct Recalibration: Sendable {
+        public var threshold: Float
+        public var reviewBand: ModelMetadata.ReviewBand?
+        /// What set it, in plain words, for the provenance.
+        public var basis: String
+
+        public init(threshold: Float, reviewBand: ModelMetadata.ReviewBand?, basis: String) {
+            (self.threshold, self.reviewBand, self.basis) = (threshold, reviewBand, basis)
+        }
+    }
+
+    /// The quantized model as an ONNX file (QDQ), keeping the model's metadata (with the classifier's
+    /// threshold and band of `recalibration` when given) and noting the quantization in its provenance.
+    public func quantizedFile(_ calibration: Calibration, recalibration: Recalibration? = nil) throws -> Data {
         let quantized = Quantization.quantized(graph, ranges: calibration.ranges, convolutions: convolutions)
         var metadata = model.resolvedMetadata
         var provenance = metadata.provenance ?? ModelMetadata.Provenance()
         provenance.quantization =
             "auge \(augeVersion) quantize: int8 weights per output channel (symmetric), uint8 activations "
             + "per tensor, \(method.name) ranges from \(calibration.photos) photos"
+        if let recalibration {
+            metadata.threshold = recalibration.threshold
+            metadata.reviewBand = recalibration.reviewBand
+            provenance.quantization! += "; threshold recalibrated on the quantized model: \(recalibration.basis)"
+        }
         metadata.provenance = provenance
         return try exportONNX(graph: quantized, metadata: metadata)
+    }
+
+    /// A model's defect probability on each photo in a folder named after one of its labels, and whether
+    /// that label is a defect: what a threshold is calibrated on. Nil without OK labels (no threshold).
+    public static func labelledDefectScores(
+        of model: InspectionModel, photos: [String], lanes: (InspectionModel) throws -> [Classifier]
+    ) throws -> (scores: [Float], isDefect: [Bool])? {
+        guard !model.policy.okLabels.isEmpty else { return nil }
+        var result: (scores: [Float], isDefect: [Bool]) = ([], [])
+        InspectionPipeline(lanes: try lanes(model)).run(photos) { record in
+            let folder = ((record.path as NSString).deletingLastPathComponent as NSString).lastPathComponent
+            guard model.policy.labels.contains(folder), let score = record.defectProbability else { return }
+            result.scores.append(score)
+            result.isDefect.append(!model.policy.okLabels.contains(folder))
+        }
+        return result
     }
 
     /// How the quantized model's answers compare with the float one's on the same photos.

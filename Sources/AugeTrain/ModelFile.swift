@@ -3,11 +3,19 @@ import AugeImage
 import AugeONNX
 import Foundation
 
+extension Calibration {
+    /// The threshold and review band as a model file stores them.
+    public var filePolicy: (threshold: Float, reviewBand: ModelMetadata.ReviewBand?) {
+        let threshold = Float(self.threshold), half = Float(reviewBand)
+        return (threshold, half > 0 ? .init(lower: max(0, threshold - half), upper: min(1, threshold + half)) : nil)
+    }
+}
+
 extension TrainedModel {
     /// Everything inference needs, for the model file: labels, preprocessing, the calibrated policy,
     /// and how, when and on what the model was trained, with its validation metrics.
     public var metadata: ModelMetadata {
-        let threshold = Float(calibration.threshold), half = Float(calibration.reviewBand)
+        let policy = calibration.filePolicy
         var metrics: [String: Double] = ["accuracy": validation.accuracy, "balanced_accuracy": validation.balancedAccuracy]
         metrics["missed_defect_rate"] = validation.missedDefectRate
         metrics["false_reject_rate"] = validation.falseRejectRate
@@ -20,8 +28,7 @@ extension TrainedModel {
             inputSize: .init(width: preprocessing.width, height: preprocessing.height), color: preprocessing.color,
             resize: preprocessing.resize, roi: preprocessing.region,
             mean: perChannel(preprocessing.mean), std: perChannel(preprocessing.std),
-            threshold: threshold,
-            reviewBand: half > 0 ? .init(lower: max(0, threshold - half), upper: min(1, threshold + half)) : nil,
+            threshold: policy.threshold, reviewBand: policy.reviewBand,
             provenance: .init(
                 tool: provenance.tool,
                 method: method,

@@ -2,6 +2,7 @@ import ArgumentParser
 import AugeEngine
 import AugeInspect
 import AugeONNX
+import AugeTrain
 import Foundation
 
 struct Quantize: ParsableCommand {
@@ -10,9 +11,11 @@ struct Quantize: ParsableCommand {
         discussion: """
             Convolution weights become int8 per output channel (symmetric), their inputs uint8 per tensor with ranges \
             measured on the --calibrate photos. The file keeps the model's labels, preprocessing and policy; ONNX Runtime \
-            and OpenVINO run it on their INT8 kernels. With --check, the quantized model is compared with the float one \
-            on labelled photos (decisions and labels that agree, and each one's accuracy).
-            Example: auge quantize model.onnx --calibrate photos/ --check held-out/ -o model.int8.onnx
+            and OpenVINO run it on their INT8 kernels. With --recalibrate, the classifier's threshold and review band \
+            are set again on the quantized model's own scores of labelled held-out photos, by the rule auge train uses. \
+            With --check, the quantized model is compared with the float one on labelled photos (decisions and labels \
+            that agree, and each one's accuracy).
+            Example: auge quantize model.onnx --calibrate photos/ --recalibrate held-out/ --check more-held-out/ -o model.int8.onnx
             """)
 
     @Argument(help: "The model file (ONNX) to quantize.")
@@ -31,6 +34,22 @@ struct Quantize: ParsableCommand {
 
     @Option(help: ArgumentHelp("Labelled photos (DATASET/<class>/<photo>) to compare the quantized model with the float one.", valueName: "dir"))
     var check: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Labelled held-out photos (DATASET/<class>/<photo>) to set the classifier's threshold and review band again on the quantized model's scores.",
+            discussion: "By auge train's rule: --max-miss-rate of the defect photos, or with too few of them --max-false-reject-rate of the good ones; --max-review-rate in the band. Without it the float model's threshold is kept.",
+            valueName: "dir"))
+    var recalibrate: String?
+
+    @Option(help: "With --recalibrate: largest share of defects the threshold may pass as OK.")
+    var maxMissRate = 0.01
+
+    @Option(help: "With --recalibrate: largest share of photos the review band may hold.")
+    var maxReviewRate = 0.02
+
+    @Option(help: "With --recalibrate and too few defect photos for --max-miss-rate: largest share of good photos the threshold may reject.")
+    var maxFalseRejectRate = 0.01
 
     @Option(name: .shortAndLong, help: "The quantized model file to write.")
     var output: String
@@ -65,8 +84,7 @@ struct Quantize: ParsableCommand {
         let calibration = try quantizer.calibrate(photos: photos, threads: parallel.threads ?? ProcessInfo.processInfo.activeProcessorCount)
         for failure in calibration.failures { log("auge quantize: \(failure.path): \(failure.error) (not used)") }
         guard calibration.photos > 0 else { throw CommandFailure("none of the calibration photos could be read") }
-        let data = try quantizer.quantizedFile(calibration)
-        try data.write(to: URL(fileURLWithPath: output), options: .atomic)
+        try quantizer.quantizedFile(calibration).write(to: URL(fileURLWithPath: output), options: .atomic)
         let convolutions = quantizer.graph.nodes.filter { node in
             guard case .convolution = node.operation else { return false }
             return quantizer.convolutions?.contains(node.name) ?? true
@@ -75,6 +93,27 @@ struct Quantize: ParsableCommand {
             String(
                 format: "auge quantize: %@: %d convolutions int8, %d activations calibrated on %d photos (%@ ranges) in %.1f s",
                 output, convolutions, calibration.ranges.count, calibration.photos, ranges.method.name, Date().timeIntervalSince(started)))
+        if let recalibrate {
+            let photos = FileWalk().collect([recalibrate]).files
+            guard
+                let labelled = try ModelQuantizer.labelledDefectScores(
+                    of: try InspectionModel.load(path: output), photos: photos, lanes: { try parallel.lanes(for: $0, photos: photos.count) })
+            else { throw CommandFailure("\(modelFile) has no OK labels, so no threshold to recalibrate") }
+            guard !labelled.scores.isEmpty else {
+                throw CommandFailure("no photo in \(recalibrate) is in a folder named after one of the model's labels (\(model.policy.labels.joined(separator: ", ")))")
+            }
+            let threshold = Calibration.calibrate(
+                defectScores: labelled.scores, isDefect: labelled.isDefect, maxMissRate: maxMissRate, maxReviewRate: maxReviewRate,
+                maxFalseRejectRate: maxFalseRejectRate)
+            let file = threshold.filePolicy
+            let recalibration = ModelQuantizer.Recalibration(
+                threshold: file.threshold, reviewBand: file.reviewBand, basis: "\(threshold.explanation), on \(labelled.scores.count) photos")
+            try quantizer.quantizedFile(calibration, recalibration: recalibration).write(to: URL(fileURLWithPath: output), options: .atomic)
+            log(
+                String(
+                    format: "auge quantize: threshold %.4f (the float model's: %.4f), review band ±%.4f: %@", file.threshold,
+                    model.policy.threshold, threshold.reviewBand, recalibration.basis))
+        }
         if model.policy.kind == .gated {
             log(
                 "auge quantize: the anomaly gate stays float, but it reads the quantized backbone: its threshold and review band were "

@@ -57,6 +57,36 @@ final class QuantizeCommandTests: XCTestCase {
         XCTAssertLessThan(largest, 0.05, "Auge's float emulation against ONNX Runtime's int8 kernels, on the same file")
     }
 
+    /// `--recalibrate` sets the threshold again on the quantized model's own scores, by auge train's rule:
+    /// the sample photos hold 12 good ones and too few defects (60) for a 1 % miss rate, so the threshold
+    /// rejects none of the good photos and passes as few defects as that allows, and the file and `auge
+    /// info` carry it.
+    func testRecalibrateSetsTheThresholdOnTheQuantizedModelsScores() throws {
+        let output = folder.appendingPathComponent("default.int8.onnx").path
+        let result = try AugeProcess.run(["quantize", model, "--calibrate", samples, "--recalibrate", samples, "-o", output])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stderr.contains("threshold set instead to reject at most 1 % of the held-out good photos"), result.stderr)
+        let description = try JSONSerialization.jsonObject(with: Data(try AugeProcess.run(["info", "--format", "json", output]).stdout.utf8))
+        let metadata = try XCTUnwrap((description as? [String: Any])?["metadata"] as? [String: Any], "\(description)")
+        let threshold = try XCTUnwrap(metadata["threshold"] as? Double, "\(metadata)")
+        XCTAssertTrue(result.stderr.contains(String(format: "threshold %.4f", threshold)), result.stderr)
+        let classified = try AugeProcess.run(["classify", "--model", output, "--format", "jsonl", samples])
+        XCTAssertEqual(classified.status, 0, classified.stderr)
+        let all = try records(classified.stdout)
+        func scores(good: Bool) -> [Double] {
+            let folders = good ? ["ok"] : ["crack", "dent", "scratch", "stain", "chip"]  // not incoming/: unlabelled
+            return all.filter { folders.contains((($0["path"] as! String) as NSString).deletingLastPathComponent.components(separatedBy: "/").last!) }
+                .map { $0["defect_probability"] as! Double }
+        }
+        XCTAssertEqual(scores(good: true).count, 12)
+        XCTAssertEqual(scores(good: false).count, 60)
+        XCTAssertLessThan(scores(good: true).max()!, threshold, "no good photo is rejected")
+        // The rule: up to the lowest defect score, but at least just above the highest good one; at most 0.5.
+        let expected = min(0.5, max(scores(good: false).min()!, Double(Float(scores(good: true).max()!).nextUp)))
+        XCTAssertEqual(threshold, expected, accuracy: 1e-6)
+        XCTAssertTrue(try AugeProcess.run(["info", output]).stdout.contains("threshold recalibrated on the quantized model"))
+    }
+
     /// `auge train --int8` writes OUT.int8.onnx beside OUT and says how it compares on the validation photos.
     func testTrainWritesAnInt8ModelBesideTheFloatOne() throws {
         let output = folder.appendingPathComponent("washer.onnx").path

@@ -1,48 +1,68 @@
 // MaxPool, AveragePool and GlobalAveragePool on channels-last data, 16 channels at a time; MaxPool also
 // on a quantized model's uint8 codes.
 
-final class PoolingStep: Step {
+/// The windows of a MaxPool or AveragePool over channels-last data, for the float and the codes steps.
+struct PoolingWindows {
     let pooling: Pooling
-    let isMax: Bool
     let batch: Int, channels: Int, inHeight: Int, inWidth: Int, outHeight: Int, outWidth: Int
+
+    init(_ pooling: Pooling, inputShape: [Int], outputShape: [Int]) {
+        self.pooling = pooling
+        (batch, channels, inHeight, inWidth) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3])
+        (outHeight, outWidth) = (outputShape[2], outputShape[3])
+    }
+
+    /// Output rows (the parallel tasks) and the work of all of them.
+    var rows: Int { batch * outHeight }
+    var work: Int { rows * outWidth * channels * pooling.kernel.0 * pooling.kernel.1 }
+
+    /// Each output pixel of output row `row`: its index, the kernel rows and columns that fall inside the
+    /// input, the input pixel index of the kernel's origin (tap (ky, kx) is origin + ky x inWidth + kx),
+    /// and the taps inside the padded input (AveragePool's count_include_pad divisor).
+    @inline(__always) func forEachWindow(row: Int, _ body: (_ pixel: Int, _ rows: Range<Int>, _ columns: Range<Int>, _ origin: Int, _ paddedTaps: Int) -> Void) {
+        let p = pooling
+        let (image, y) = (row / outHeight, row % outHeight)
+        let originY = y &* p.strides.0 &- p.pads.top
+        let rows = tapRange(origin: originY, taps: p.kernel.0, dilation: 1, limit: inHeight)
+        let paddedRows = min(originY &+ p.kernel.0, inHeight &+ p.pads.bottom) &- originY
+        for x in 0..<outWidth {
+            let originX = x &* p.strides.1 &- p.pads.left
+            let columns = tapRange(origin: originX, taps: p.kernel.1, dilation: 1, limit: inWidth)
+            let paddedColumns = min(originX &+ p.kernel.1, inWidth &+ p.pads.right) &- originX
+            body(row &* outWidth &+ x, rows, columns, (image &* inHeight &+ originY) &* inWidth &+ originX, paddedRows &* paddedColumns)
+        }
+    }
+}
+
+final class PoolingStep: Step {
+    let windows: PoolingWindows
+    let isMax: Bool
     let input: UnsafePointer<Float>
     let output: UnsafeMutablePointer<Float>
 
     init(pooling: Pooling, isMax: Bool, inputShape: [Int], outputShape: [Int], input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
-        self.pooling = pooling
+        windows = PoolingWindows(pooling, inputShape: inputShape, outputShape: outputShape)
         self.isMax = isMax
-        (batch, channels, inHeight, inWidth) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3])
-        (outHeight, outWidth) = (outputShape[2], outputShape[3])
         self.input = input
         self.output = output
     }
 
     func execute(pool: ThreadPool) {
-        let work = batch * outHeight * outWidth * channels * pooling.kernel.0 * pooling.kernel.1
-        pool.parallelFor(batch * outHeight, work: work) { row in computeRow(row) }
+        pool.parallelFor(windows.rows, work: windows.work) { row in computeRow(row) }
     }
 
     private func computeRow(_ row: Int) {
-        let p = pooling
-        let stride = paddedChannels(channels)
-        let (image, y) = (row / outHeight, row % outHeight)
-        let originY = y &* p.strides.0 &- p.pads.top
-        let rows = tapRange(origin: originY, taps: p.kernel.0, dilation: 1, limit: inHeight)
-        let paddedRows = min(originY &+ p.kernel.0, inHeight &+ p.pads.bottom) &- originY
-        let imageInput = input + (image &* inHeight &* inWidth) &* stride
-        for x in 0..<outWidth {
-            let originX = x &* p.strides.1 &- p.pads.left
-            let columns = tapRange(origin: originX, taps: p.kernel.1, dilation: 1, limit: inWidth)
-            let paddedColumns = min(originX &+ p.kernel.1, inWidth &+ p.pads.right) &- originX
-            let divisor = Float(p.countIncludePad ? paddedRows &* paddedColumns : rows.count &* columns.count)
-            let out = output + ((row &* outWidth) &+ x) &* stride
+        let stride = paddedChannels(windows.channels), inWidth = windows.inWidth
+        windows.forEachWindow(row: row) { pixel, rows, columns, origin, paddedTaps in
+            let divisor = Float(windows.pooling.countIncludePad ? paddedTaps : rows.count &* columns.count)
+            let out = output + pixel &* stride
             var channel = 0
             while channel < stride {
                 var accumulator = Vector(repeating: isMax ? -.infinity : 0)
                 for ky in rows {
-                    let inputRow = imageInput + (((originY &+ ky) &* inWidth) &* stride &+ channel)
+                    let line = input + ((origin &+ ky &* inWidth) &* stride &+ channel)
                     for kx in columns {
-                        let value = loadVector(inputRow + (originX &+ kx) &* stride)
+                        let value = loadVector(line + kx &* stride)
                         accumulator = isMax ? vectorMax(accumulator, value) : accumulator + value
                     }
                 }
@@ -56,55 +76,44 @@ final class PoolingStep: Step {
 /// MaxPool on channels-last uint8 codes: the largest code is the code of the largest value (a value is
 /// (code - zeroPoint) x scale, scale > 0), so the result stays on the input's grid.
 final class CodesMaxPoolStep: Step {
-    let pooling: Pooling
-    let batch: Int, channels: Int, inHeight: Int, inWidth: Int, outHeight: Int, outWidth: Int
+    let windows: PoolingWindows
     let input: UnsafePointer<UInt8>
     let output: UnsafeMutablePointer<UInt8>
 
     /// Whether every window of `pooling` holds at least one input pixel (else its float maximum is -inf,
     /// which no code holds).
     static func applies(_ pooling: Pooling, inputShape: [Int], outputShape: [Int]) -> Bool {
-        let p = pooling
-        return (0..<outputShape[2]).allSatisfy { !tapRange(origin: $0 * p.strides.0 - p.pads.top, taps: p.kernel.0, dilation: 1, limit: inputShape[2]).isEmpty }
-            && (0..<outputShape[3]).allSatisfy { !tapRange(origin: $0 * p.strides.1 - p.pads.left, taps: p.kernel.1, dilation: 1, limit: inputShape[3]).isEmpty }
+        let windows = PoolingWindows(pooling, inputShape: inputShape, outputShape: outputShape)
+        var empty = false
+        for row in 0..<windows.rows { windows.forEachWindow(row: row) { _, rows, columns, _, _ in empty = empty || rows.isEmpty || columns.isEmpty } }
+        return !empty
     }
 
     init(pooling: Pooling, inputShape: [Int], outputShape: [Int], input: UnsafePointer<UInt8>, output: UnsafeMutablePointer<UInt8>) {
-        self.pooling = pooling
-        (batch, channels, inHeight, inWidth) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3])
-        (outHeight, outWidth) = (outputShape[2], outputShape[3])
+        windows = PoolingWindows(pooling, inputShape: inputShape, outputShape: outputShape)
         self.input = input
         self.output = output
     }
 
     func execute(pool: ThreadPool) {
-        let work = batch * outHeight * outWidth * channels * pooling.kernel.0 * pooling.kernel.1 / 4
-        pool.parallelFor(batch * outHeight, work: work) { row in computeRow(row) }
+        pool.parallelFor(windows.rows, work: windows.work / 4) { row in computeRow(row) }
     }
 
     private func computeRow(_ row: Int) {
-        let p = pooling
-        let stride = paddedChannels(channels)
-        let (image, y) = (row / outHeight, row % outHeight)
-        let originY = y &* p.strides.0 &- p.pads.top
-        let rows = tapRange(origin: originY, taps: p.kernel.0, dilation: 1, limit: inHeight)
-        let imageInput = input + (image &* inHeight &* inWidth) &* stride
-        for x in 0..<outWidth {
-            let originX = x &* p.strides.1 &- p.pads.left
-            let columns = tapRange(origin: originX, taps: p.kernel.1, dilation: 1, limit: inWidth)
-            let out = output + ((row &* outWidth) &+ x) &* stride
+        let stride = paddedChannels(windows.channels), inWidth = windows.inWidth, channels = windows.channels
+        windows.forEachWindow(row: row) { pixel, rows, columns, origin, _ in
             var channel = 0
             while channel < channels {
                 var largest = SIMD16<UInt8>(repeating: 0)
                 for ky in rows {
-                    let inputRow = imageInput + (((originY &+ ky) &* inWidth) &* stride &+ channel)
+                    let line = input + ((origin &+ ky &* inWidth) &* stride &+ channel)
                     for kx in columns {
-                        let codes = UnsafeRawPointer(inputRow + (originX &+ kx) &* stride).loadUnaligned(as: SIMD16<UInt8>.self)
+                        let codes = UnsafeRawPointer(line + kx &* stride).loadUnaligned(as: SIMD16<UInt8>.self)
                         largest = largest.replacing(with: codes, where: largest .< codes)
                     }
                 }
                 // Whole vectors: a pixel's codes are `stride` bytes, a multiple of 16.
-                UnsafeMutableRawPointer(out + channel).storeBytes(of: largest, as: SIMD16<UInt8>.self)
+                UnsafeMutableRawPointer(output + (pixel &* stride &+ channel)).storeBytes(of: largest, as: SIMD16<UInt8>.self)
                 channel &+= 16
             }
         }
