@@ -21,7 +21,8 @@ What is checked:
   `model.onnx` starts as a copy of Models/default.onnx (the tour's `auge train ... --out model.onnx`
   then replaces it, as it would for a reader; docs/ sections start again from the default model),
   `photos/` and `more-photos/` are two halves of the ok, scratch and dent sample folders (with a copy
-  of `incoming/`, which `auge eval` must say it skips), `photo.jpg` is a sample photo, `resnet.onnx` a
+  of `incoming/`, which `auge eval` must say it skips; `held-out/` is the second half again, without it),
+  `photo.jpg` is a sample photo, `resnet.onnx` a
   3-class model trained here with its `auge.*` metadata stripped (a plain ONNX file), `x.npy` a tensor
   of the model's input shape; for `--anomaly`, `photos/` becomes `good-photos/` (a `good` and a
   `scratch` folder, as the README's `--ok-labels good` asks) and `test-photos/` with `masks/` the other
@@ -594,6 +595,8 @@ class TourTests(unittest.TestCase):
             (d / "more-photos" / name).mkdir(parents=True)
             for i, photo in enumerate(photos):
                 shutil.copy(photo, d / ("photos" if i % 2 == 0 else "more-photos") / name / photo.name)
+        # Labelled held-out photos (auge quantize --recalibrate): the second half again.
+        shutil.copytree(d / "more-photos", d / "held-out")
         shutil.copytree(SAMPLES / "incoming", d / "more-photos" / "incoming")
         # Anomaly detection: good photos (the OK class named `good`, as the README's command says),
         # defect photos with masks for the test folder.
