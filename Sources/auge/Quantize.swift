@@ -56,6 +56,31 @@ struct Quantize: ParsableCommand {
 
     @OptionGroup var parallel: WorkerOptions
 
+    /// Sets the quantized model's threshold and review band again on its own scores of the labelled
+    /// `photos` (auge train's rule) and rewrites `file`; returns what was done, in words, or nil for a
+    /// model without OK labels.
+    static func recalibrate(
+        _ quantizer: ModelQuantizer, _ calibration: ModelQuantizer.Calibration, file: String, photos: [String], maxMissRate: Double,
+        maxReviewRate: Double, maxFalseRejectRate: Double, lanes: (InspectionModel) throws -> [Classifier]
+    ) throws -> String? {
+        guard let labelled = try ModelQuantizer.labelledDefectScores(of: try InspectionModel.load(path: file), photos: photos, lanes: lanes) else {
+            return nil
+        }
+        guard !labelled.scores.isEmpty else {
+            throw CommandFailure("no photo to recalibrate on is in a folder named after one of the model's labels")
+        }
+        let threshold = Calibration.calibrate(
+            defectScores: labelled.scores, isDefect: labelled.isDefect, maxMissRate: maxMissRate, maxReviewRate: maxReviewRate,
+            maxFalseRejectRate: maxFalseRejectRate)
+        let policy = threshold.filePolicy
+        let recalibration = ModelQuantizer.Recalibration(
+            threshold: policy.threshold, reviewBand: policy.reviewBand, basis: "\(threshold.explanation), on \(labelled.scores.count) photos")
+        try quantizer.quantizedFile(calibration, recalibration: recalibration).write(to: URL(fileURLWithPath: file), options: .atomic)
+        return String(
+            format: "threshold %.4f (the float model's: %.4f), review band ±%.4f: %@", policy.threshold, quantizer.model.policy.threshold,
+            threshold.reviewBand, recalibration.basis)
+    }
+
     enum RangeMethod: String, ExpressibleByArgument {
         case minmax, percentile
         var method: RangeObserver.Method { self == .minmax ? .minMax : .percentile(99.99) }
@@ -96,23 +121,11 @@ struct Quantize: ParsableCommand {
         if let recalibrate {
             let photos = FileWalk().collect([recalibrate]).files
             guard
-                let labelled = try ModelQuantizer.labelledDefectScores(
-                    of: try InspectionModel.load(path: output), photos: photos, lanes: { try parallel.lanes(for: $0, photos: photos.count) })
+                let said = try Self.recalibrate(
+                    quantizer, calibration, file: output, photos: photos, maxMissRate: maxMissRate, maxReviewRate: maxReviewRate,
+                    maxFalseRejectRate: maxFalseRejectRate, lanes: { try parallel.lanes(for: $0, photos: photos.count) })
             else { throw CommandFailure("\(modelFile) has no OK labels, so no threshold to recalibrate") }
-            guard !labelled.scores.isEmpty else {
-                throw CommandFailure("no photo in \(recalibrate) is in a folder named after one of the model's labels (\(model.policy.labels.joined(separator: ", ")))")
-            }
-            let threshold = Calibration.calibrate(
-                defectScores: labelled.scores, isDefect: labelled.isDefect, maxMissRate: maxMissRate, maxReviewRate: maxReviewRate,
-                maxFalseRejectRate: maxFalseRejectRate)
-            let file = threshold.filePolicy
-            let recalibration = ModelQuantizer.Recalibration(
-                threshold: file.threshold, reviewBand: file.reviewBand, basis: "\(threshold.explanation), on \(labelled.scores.count) photos")
-            try quantizer.quantizedFile(calibration, recalibration: recalibration).write(to: URL(fileURLWithPath: output), options: .atomic)
-            log(
-                String(
-                    format: "auge quantize: threshold %.4f (the float model's: %.4f), review band ±%.4f: %@", file.threshold,
-                    model.policy.threshold, threshold.reviewBand, recalibration.basis))
+            log("auge quantize: " + said)
         }
         if model.policy.kind == .gated {
             log(

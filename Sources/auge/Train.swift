@@ -161,7 +161,7 @@ struct Train: ParsableCommand {
     @Option(help: "With --anomaly: Gaussian smoothing of the map, in cells (0: none).")
     var smoothing: Float = 1
 
-    @Flag(help: "Also write OUT.int8.onnx: the model quantized to INT8 (ONNX QDQ, as auge quantize makes it), calibrated on training photos and compared with the float model on the validation photos.")
+    @Flag(help: "Also write OUT.int8.onnx: the model quantized to INT8 (ONNX QDQ, as auge quantize makes it), calibrated on training photos, its threshold set again on the validation photos, and compared with the float model on them.")
     var int8 = false
 
     @Option(help: "Checkpoint file written after every epoch (default: OUT.checkpoint).")
@@ -325,7 +325,8 @@ struct Train: ParsableCommand {
 }
 
 extension Train {
-    /// OUT.int8.onnx beside OUT: calibrated on training photos, compared on the validation photos.
+    /// OUT.int8.onnx beside OUT: calibrated on training photos, its threshold recalibrated and compared on
+    /// the validation photos.
     private func writeQuantized(train: ImageFolder, validation: ImageFolder, threads: Int) throws {
         let path = (out as NSString).deletingPathExtension + ".int8.onnx"
         let quantizer = ModelQuantizer(model: try InspectionModel.load(path: out))
@@ -333,10 +334,15 @@ extension Train {
         guard calibration.photos > 0 else { throw CommandFailure("\(out) is written, but no training photo could be read to quantize it") }
         try quantizer.quantizedFile(calibration).write(to: URL(fileURLWithPath: path), options: .atomic)
         let photos = validation.items.map(\.path)
-        let agreement = try quantizer.agreement(with: try InspectionModel.load(path: path), photos: photos) {
-            try InspectionPipeline.lanes(for: $0, photos: photos.count, cores: threads)
-        }
-        say("int8 model \(path), calibrated on \(calibration.photos) training photos; on the validation photos:\n" + agreement.report)
+        let lanes = { (model: InspectionModel) in try InspectionPipeline.lanes(for: model, photos: photos.count, cores: threads) }
+        // Its threshold set again on its own scores of the validation photos, as the float model's was.
+        let recalibrated = try Quantize.recalibrate(
+            quantizer, calibration, file: path, photos: photos, maxMissRate: maxMissRate, maxReviewRate: maxReviewRate,
+            maxFalseRejectRate: maxFalseRejectRate, lanes: lanes)
+        let agreement = try quantizer.agreement(with: try InspectionModel.load(path: path), photos: photos, lanes: lanes)
+        say("int8 model \(path), calibrated on \(calibration.photos) training photos")
+        if let recalibrated { say("int8 " + recalibrated) }
+        say("on the validation photos:\n" + agreement.report)
     }
 
     /// What the anomaly gate will take after training, estimated before it: a pass of the backbone's frozen

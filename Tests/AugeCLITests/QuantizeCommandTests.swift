@@ -87,13 +87,15 @@ final class QuantizeCommandTests: XCTestCase {
         XCTAssertTrue(try AugeProcess.run(["info", output]).stdout.contains("threshold recalibrated on the quantized model"))
     }
 
-    /// `auge train --int8` writes OUT.int8.onnx beside OUT and says how it compares on the validation photos.
+    /// `auge train --int8` writes OUT.int8.onnx beside OUT, its threshold set again on the validation photos,
+    /// and says how it compares on them.
     func testTrainWritesAnInt8ModelBesideTheFloatOne() throws {
         let output = folder.appendingPathComponent("washer.onnx").path
         let train = try AugeProcess.run(["train", samples, "--out", output, "--size", "32", "--epochs", "2", "--arch", "tiny", "--threads", "2", "--int8"])
         XCTAssertEqual(train.status, 0, train.stderr)
         XCTAssertTrue(train.stdout.contains("int8 model \(folder.appendingPathComponent("washer.int8.onnx").path)"), train.stdout)
         XCTAssertTrue(train.stdout.contains("on the validation photos:\ncheck on 12 photos: decisions agree on"), train.stdout)
+        XCTAssertTrue(train.stdout.contains("int8 threshold "), "recalibrated on the validation photos: \(train.stdout)")
         let info = try AugeProcess.run(["info", folder.appendingPathComponent("washer.int8.onnx").path])
         XCTAssertTrue(info.stdout.contains("quantized:  auge") && info.stdout.contains("from 60 photos"), info.stdout)
         let anomaly = try AugeProcess.run(["train", samples, "--out", output, "--anomaly", "--int8"])

@@ -146,7 +146,8 @@ final class Int8ConvolutionStep: Step {
     let pixelBytes: Int
     /// Whether the GEMM reads the windows in the padded copy in place; else (a horizontal dilation) they are gathered.
     let readsWindows: Bool
-    /// Bytes of one gathered row (K rounded up to whole groups of 4, and to 16 for the copies' slack).
+    /// Bytes of one gathered row (K rounded up to whole groups of 4, and to 16 for the copies' slack), or
+    /// of one window's start when the windows are read in place.
     let rowBytes: Int
     let output: Int8ConvolutionOutput
     let outputStride: Int
