@@ -170,9 +170,24 @@ public var int8VNNICompiled: Bool {
             storeInt32x16(corrected, accumulators + (row &* p.accumulatorRowStride &+ column), lanes: e.lanes)
         }
         if let output = p.output {
-            let q = requantize16(corrected, scale: e.scale, low: e.low, high: e.high, zeroPoint: e.zeroPoint)
+            let q = requantize16AVX512(corrected, scale: e.scale, low: e.low, high: e.high, zeroPoint: e.zeroPoint)
             storeBytes16(q, output + (row &* p.outputRowStride &+ column), lanes: e.lanes)
         }
+    }
+
+    /// `requantize16` in fewer AVX-512 instructions, with the same result: the clamp as vmaxps / vminps (no
+    /// NaN reaches them: the accumulator and multiplier are finite), the rounding as vcvtps2dq under the
+    /// default rounding mode (to nearest, ties to even), exact on the clamped whole-number range.
+    @_transparent
+    func requantize16AVX512(_ accumulator: SIMD16<Int32>, scale: SIMD16<Float>, low: SIMD16<Float>, high: SIMD16<Float>, zeroPoint: SIMD16<Int32>) -> SIMD16<Int32> {
+        let y = Builtin.fmul_Vec16xFPIEEE32(Builtin.sitofp_Vec16xInt32_Vec16xFPIEEE32(accumulator._storage._value), scale._storage._value)
+        let currentDirection = Int32(4)._value
+        let clamped = Builtin.int_x86_avx512_min_ps_512(
+            Builtin.int_x86_avx512_max_ps_512(y, low._storage._value, currentDirection), high._storage._value, currentDirection)
+        var rounded = SIMD16<Int32>()
+        rounded._storage._value = Builtin.int_x86_avx512_mask_cvtps2dq_512(
+            clamped, zeroPoint._storage._value, Int16(-1)._value, currentDirection)
+        return rounded &+ zeroPoint
     }
 
     /// A throughput probe: 16 independent chains of vpdpbusd on registers, `iterations` rounds (1024
