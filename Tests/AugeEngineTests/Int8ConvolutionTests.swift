@@ -333,8 +333,12 @@ final class Int8ConvolutionTests: XCTestCase {
 
     /// Codes <-> float: quantizing a fake-quantized value gives its code back, dequantizing gives the value.
     func testQuantizeAndDequantizeRoundTrip() {
+        // Planes shorter than 16 pixels, and longer than a run of 256 with a partial last group.
+        for (batch, channels, pixels) in [(2, 19, 5), (2, 3, 16), (2, 3, 300), (1, 5, 529)] { roundTrip(batch: batch, channels: channels, pixels: pixels) }
+    }
+
+    private func roundTrip(batch: Int, channels: Int, pixels: Int) {
         let quantization = ValueQuantization(scale: 0.0371, zeroPoint: 131, range: 0...255)
-        let (batch, channels, pixels) = (2, 19, 5)
         let stride = paddedChannels(channels)
         var generator = SeededGenerator(seed: 3)
         let fakeQuantize = Activation.fakeQuantize(scale: 0.0371, zeroPoint: 131, lower: 0, upper: 255)
@@ -355,7 +359,8 @@ final class Int8ConvolutionTests: XCTestCase {
         for n in 0..<batch {
             for channel in 0..<channels {
                 for pixel in 0..<pixels {
-                    XCTAssertEqual(values[(n * pixels + pixel) * stride + channel], expected[(n * channels + channel) * pixels + pixel])
+                    XCTAssertEqual(
+                        values[(n * pixels + pixel) * stride + channel], expected[(n * channels + channel) * pixels + pixel], "\(batch)x\(channels)x\(pixels)")
                 }
             }
         }

@@ -504,20 +504,28 @@ final class QuantizeStep: Step {
         let q = quantization
         let (batch, channels, pixels) = (self.batch, self.channels, self.pixels)
         if sourceLayout == .plain && pixels >= 16 {
-            // 16 pixels of one channel at a time, stored a pixel stride apart.
-            let blocks = (pixels + 15) / 16
-            pool.parallelFor(batch * channels, work: batch * channels * pixels) { plane in
-                let (image, channel) = plane.quotientAndRemainder(dividingBy: channels)
-                let planeStart = input + plane &* pixels
+            // Tasks: runs of pixels with every channel, so that no two threads write the same output pixel
+            // (a task per channel plane had both threads write the same cache lines). Within a run, 16
+            // pixels of one channel at a time, stored a pixel stride apart.
+            let runPixels = 256
+            let runs = (pixels + runPixels - 1) / runPixels
+            pool.parallelFor(batch * runs, work: batch * channels * pixels) { task in
+                let (image, run) = task.quotientAndRemainder(dividingBy: runs)
+                let (runStart, runEnd) = (run &* runPixels, min(pixels, (run &+ 1) &* runPixels))
                 var packed = SIMD16<UInt8>()
-                for block in 0..<blocks {
-                    let first = block &* 16, lanes = min(16, pixels &- first)
-                    // The last block re-reads the 16 pixels ending at the plane's end (planes have at least 16).
-                    let start = lanes == 16 ? first : max(0, pixels &- 16)
-                    let codes = q.codes(loadVector(planeStart + start))
-                    withUnsafeMutableBytes(of: &packed) { storeBytes16(codes, $0.baseAddress!.assumingMemoryBound(to: UInt8.self), lanes: 16) }
-                    let target = output + ((image &* pixels &+ start) &* stride &+ channel)
-                    for lane in 0..<16 { target[lane &* stride] = packed[lane] }
+                for channel in 0..<channels {
+                    let planeStart = input + (image &* channels &+ channel) &* pixels
+                    var first = runStart
+                    while first < runEnd {
+                        // Past the plane's end, the 16 pixels ending there are read (planes have at least 16),
+                        // and only this run's are stored.
+                        let start = first &+ 16 <= pixels ? first : pixels &- 16
+                        let codes = q.codes(loadVector(planeStart + start))
+                        withUnsafeMutableBytes(of: &packed) { storeBytes16(codes, $0.baseAddress!.assumingMemoryBound(to: UInt8.self), lanes: 16) }
+                        let target = output + ((image &* pixels &+ start) &* stride &+ channel)
+                        for lane in (first &- start)..<min(16, runEnd &- start) { target[lane &* stride] = packed[lane] }
+                        first &+= 16
+                    }
                 }
             }
         } else if sourceLayout == .plain {
