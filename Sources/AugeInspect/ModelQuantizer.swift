@@ -23,6 +23,15 @@ public struct ModelQuantizer {
         convolutions = model.policy.kind == .gated ? Quantization.nodes(computing: graph.outputs[0], in: graph) : nil
     }
 
+    /// How many convolutions get int8 weights.
+    public var quantizedConvolutionCount: Int { graph.nodes.filter { Quantization.isQuantized($0, convolutions) }.count }
+
+    /// A photo's class: its folder's name, where that is one of `model`'s labels.
+    private static func truth(of path: String, in model: InspectionModel) -> String? {
+        let folder = ((path as NSString).deletingLastPathComponent as NSString).lastPathComponent
+        return model.policy.labels.contains(folder) ? folder : nil
+    }
+
     public struct Calibration: Sendable {
         public var ranges: [String: CalibrationRange]
         public var photos: Int
@@ -85,10 +94,9 @@ public struct ModelQuantizer {
         guard !model.policy.okLabels.isEmpty else { return nil }
         var result: (scores: [Float], isDefect: [Bool]) = ([], [])
         InspectionPipeline(lanes: try lanes(model)).run(photos) { record in
-            let folder = ((record.path as NSString).deletingLastPathComponent as NSString).lastPathComponent
-            guard model.policy.labels.contains(folder), let score = record.defectProbability else { return }
+            guard let truth = truth(of: record.path, in: model), let score = record.defectProbability else { return }
             result.scores.append(score)
-            result.isDefect.append(!model.policy.okLabels.contains(folder))
+            result.isDefect.append(!model.policy.okLabels.contains(truth))
         }
         return result
     }
@@ -124,8 +132,7 @@ public struct ModelQuantizer {
         }
         let decided = zip(try records(model), try records(quantized)).filter { $0.0.error == nil && $0.1.error == nil }
         let labelled = decided.compactMap { pair -> (truth: String, float: String?, int8: String?)? in
-            let folder = ((pair.0.path as NSString).deletingLastPathComponent as NSString).lastPathComponent
-            return model.policy.labels.contains(folder) ? (folder, pair.0.label, pair.1.label) : nil
+            Self.truth(of: pair.0.path, in: model).map { ($0, pair.0.label, pair.1.label) }
         }
         return Agreement(
             photos: decided.count, sameDecision: decided.filter { $0.0.decision == $0.1.decision }.count,

@@ -110,14 +110,10 @@ struct Quantize: ParsableCommand {
         for failure in calibration.failures { log("auge quantize: \(failure.path): \(failure.error) (not used)") }
         guard calibration.photos > 0 else { throw CommandFailure("none of the calibration photos could be read") }
         try quantizer.quantizedFile(calibration).write(to: URL(fileURLWithPath: output), options: .atomic)
-        let convolutions = quantizer.graph.nodes.filter { node in
-            guard case .convolution = node.operation else { return false }
-            return quantizer.convolutions?.contains(node.name) ?? true
-        }.count
         log(
             String(
                 format: "auge quantize: %@: %d convolutions int8, %d activations calibrated on %d photos (%@ ranges) in %.1f s",
-                output, convolutions, calibration.ranges.count, calibration.photos, ranges.method.name, Date().timeIntervalSince(started)))
+                output, quantizer.quantizedConvolutionCount, calibration.ranges.count, calibration.photos, ranges.method.name, Date().timeIntervalSince(started)))
         if let recalibrate {
             let photos = FileWalk().collect([recalibrate]).files
             guard

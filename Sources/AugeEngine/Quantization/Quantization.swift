@@ -145,7 +145,8 @@ public enum Quantization {
         return points
     }
 
-    private static func isQuantized(_ node: Node, _ convolutions: Set<String>?) -> Bool {
+    /// Whether `node` is a convolution that gets int8 weights (one named in `convolutions`, if given).
+    public static func isQuantized(_ node: Node, _ convolutions: Set<String>?) -> Bool {
         guard case .convolution = node.operation else { return false }
         return convolutions?.contains(node.name) ?? true
     }
