@@ -7,6 +7,8 @@ import XCTest
 /// gathered, strides, padding, dilation, first layers, depthwise, batch 2) on every int8 GEMM path,
 /// on two threads. Codes are requantized in the kernels; the float output must equal the reference
 /// accumulators times the dequantization unit. Padding lanes of the output keep their sentinels.
+/// Convolutions with a padded copy also take a plain float input (a quantized model's input),
+/// quantized while copied, and must give the same codes.
 final class Int8ConvolutionTests: XCTestCase {
     struct Case: CustomStringConvertible {
         var batch = 1, channels: Int, height: Int, width: Int, outChannels: Int
@@ -18,6 +20,16 @@ final class Int8ConvolutionTests: XCTestCase {
         var description: String {
             "batch \(batch) \(channels)x\(height)x\(width) -> \(outChannels), kernel \(kernel) stride \(stride) dilation \(dilation) pads \(pads)"
                 + (depthwise ? " depthwise" : "") + " seed \(seed)"
+        }
+
+        var geometry: ConvolutionGeometry {
+            let reach = (dilation.0 * (kernel.0 - 1) + 1, dilation.1 * (kernel.1 - 1) + 1)
+            return ConvolutionGeometry(
+                batch: batch, inHeight: height, inWidth: width, inChannels: channels,
+                outHeight: (height + pads.top + pads.bottom - reach.0) / stride.0 + 1, outWidth: (width + pads.left + pads.right - reach.1) / stride.1 + 1,
+                outChannels: outChannels, kernelHeight: kernel.0, kernelWidth: kernel.1, strideY: stride.0, strideX: stride.1,
+                dilationY: dilation.0, dilationX: dilation.1, padTop: pads.top, padLeft: pads.left, padBottom: pads.bottom,
+                padRight: pads.right, groups: depthwise ? channels : 1)
         }
     }
 
@@ -48,6 +60,10 @@ final class Int8ConvolutionTests: XCTestCase {
         Case(channels: 48, height: 7, width: 7, outChannels: 48, kernel: (3, 3), pads: (1, 1, 1, 1), depthwise: true, seed: 5),
         Case(channels: 20, height: 9, width: 9, outChannels: 20, kernel: (5, 5), stride: (2, 2), pads: (2, 2, 2, 2), depthwise: true, seed: 6),
         Case(channels: 1, height: 5, width: 5, outChannels: 1, kernel: (3, 3), pads: (1, 1, 1, 1), depthwise: true, seed: 7),
+        // First layers wide enough for whole vectors of 16 pixels and a tail: grey, RGB, 4 channels.
+        Case(channels: 1, height: 9, width: 37, outChannels: 8, kernel: (3, 3), stride: (2, 2), pads: (1, 1, 1, 1), seed: 8),
+        Case(batch: 2, channels: 3, height: 5, width: 32, outChannels: 16, kernel: (3, 3), pads: (1, 1, 1, 1), seed: 9),
+        Case(channels: 4, height: 6, width: 33, outChannels: 17, kernel: (3, 3), stride: (1, 2), pads: (0, 1, 1, 1), seed: 10),
     ]
 
     let pool = ThreadPool(threads: 2)
@@ -55,7 +71,7 @@ final class Int8ConvolutionTests: XCTestCase {
     func testEveryPathEqualsTheReference() {
         let paths = Int8GemmPath.allCases.filter(Int8GemmPath.isAvailable)
         var checked = 0
-        var (inside, total) = (0, 0)
+        var (inside, total, floatInputs) = (0, 0, 0)
         for c in Self.namedCases + Self.randomCases(count: 160) {
             for path in paths {
                 for floatOutput in c.depthwise ? [false] : [false, true] {
@@ -64,16 +80,21 @@ final class Int8ConvolutionTests: XCTestCase {
                     total += codes.total
                     checked += 1
                 }
+                if !c.depthwise && !ConvolutionGemmStep.readsDirectly(c.geometry) {
+                    check(c, path: path, floatOutput: false, floatInput: true)
+                    floatInputs += 1
+                }
             }
         }
         XCTAssertGreaterThan(checked, 300)
+        XCTAssertGreaterThan(floatInputs, 100)
         // The cases exercise the requantization, not only its clamps.
         XCTAssertGreaterThan(Double(inside), 0.5 * Double(total))
     }
 
     /// Checks one case; returns how many reference codes fell strictly inside the output range, of how many.
     @discardableResult
-    private func check(_ c: Case, path: Int8GemmPath, floatOutput: Bool) -> (inside: Int, total: Int) {
+    private func check(_ c: Case, path: Int8GemmPath, floatOutput: Bool, floatInput: Bool = false) -> (inside: Int, total: Int) {
         var generator = SeededGenerator(seed: c.seed &* 0x9E37_79B9 &+ 11)
         let groups = c.depthwise ? c.channels : 1
         let inPerGroup = c.channels / groups
@@ -110,11 +131,8 @@ final class Int8ConvolutionTests: XCTestCase {
             quantization: Int8Quantization(inputZeroPoint: inputQuantization.zeroPoint, outputZeroPoint: outputZero, outputRange: range))
         let (outHeight, outWidth) = (reference.outputShape[2], reference.outputShape[3])
         let spreadCodes = (inside: reference.output.filter { $0 > range.lowerBound && $0 < range.upperBound }.count, total: reference.output.count)
-        let geometry = ConvolutionGeometry(
-            batch: c.batch, inHeight: c.height, inWidth: c.width, inChannels: c.channels, outHeight: outHeight, outWidth: outWidth,
-            outChannels: c.outChannels, kernelHeight: kh, kernelWidth: kw, strideY: c.stride.0, strideX: c.stride.1,
-            dilationY: c.dilation.0, dilationX: c.dilation.1, padTop: c.pads.top, padLeft: c.pads.left, padBottom: c.pads.bottom,
-            padRight: c.pads.right, groups: groups)
+        let geometry = c.geometry
+        XCTAssertEqual([geometry.outHeight, geometry.outWidth], [outHeight, outWidth], "\(c)")
 
         // Channels-last codes with random bytes in the padding lanes (the kernels must not depend on them).
         let (inStride, outStride) = (paddedChannels(c.channels), paddedChannels(c.outChannels))
@@ -129,6 +147,11 @@ final class Int8ConvolutionTests: XCTestCase {
                 }
             }
         }
+        // The same codes as the plain float values they stand for: quantizing them gives the codes back.
+        let floats = UnsafeMutablePointer<Float>.allocate(capacity: input.count)
+        defer { floats.deallocate() }
+        for i in input.indices { floats[i] = Float(Int32(input[i]) - inputQuantization.zeroPoint) * inputQuantization.scale }
+        let sourceInput: Int8ConvolutionSource = floatInput ? .plainFloats(floats) : .codes(source)
         let sentinel: UInt8 = 0xA5
         func referenceIndex(_ pixel: Int, _ channel: Int) -> Int {
             let (n, rest) = pixel.quotientAndRemainder(dividingBy: outHeight * outWidth)
@@ -139,7 +162,7 @@ final class Int8ConvolutionTests: XCTestCase {
             defer { values.deallocate() }
             values.initialize(repeating: -7, count: outPixels * outStride)
             let step = Int8ConvolutionStep(
-                geometry: geometry, weights: weights, input: inputQuantization, source: source,
+                geometry: geometry, weights: weights, input: inputQuantization, source: sourceInput,
                 output: .float(values, Epilogue(activation: nil, residual: nil, postActivation: nil)), threads: 2, path: path)
             step.execute(pool: pool)
             for pixel in 0..<outPixels {
@@ -166,14 +189,14 @@ final class Int8ConvolutionTests: XCTestCase {
                 geometry: geometry, weights: weights, input: inputQuantization, source: source, output: codes, outputQuantization: output, range: range,
                 threads: 2, path: path)
             : Int8ConvolutionStep(
-                geometry: geometry, weights: weights, input: inputQuantization, source: source, output: .codes(codes, output, range: range), threads: 2,
-                path: path)
+                geometry: geometry, weights: weights, input: inputQuantization, source: sourceInput, output: .codes(codes, output, range: range),
+                threads: 2, path: path)
         step.execute(pool: pool)
         for pixel in 0..<outPixels {
             for channel in 0..<c.outChannels {
                 let expected = reference.output[referenceIndex(pixel, channel)]
                 guard codes[pixel * outStride + channel] == expected else {
-                    XCTFail("\(c) \(path), pixel \(pixel) channel \(channel): \(codes[pixel * outStride + channel]) != \(expected)")
+                    XCTFail("\(c) \(path)\(floatInput ? ", float input" : ""), pixel \(pixel) channel \(channel): \(codes[pixel * outStride + channel]) != \(expected)")
                     return spreadCodes
                 }
             }
@@ -223,7 +246,7 @@ final class Int8ConvolutionTests: XCTestCase {
                     padBottom: pad, padRight: pad, groups: 1)
                 let fakeQuantize = Activation.fakeQuantize(scale: block.scale, zeroPoint: Float(block.zeroPoint), lower: 0, upper: 255)
                 Int8ConvolutionStep(
-                    geometry: geometry, weights: weights, input: input, source: source,
+                    geometry: geometry, weights: weights, input: input, source: .codes(source),
                     output: .residualCodes(codes, output, activation: fakeQuantize, residual: residual, residualQuantization: skip), threads: 2,
                     path: path
                 ).execute(pool: pool)
@@ -249,24 +272,35 @@ final class Int8ConvolutionTests: XCTestCase {
         var conv = Convolution(
             weight: Tensor(shape: [20, 3, 3, 3], data: (0..<540).map { Float(($0 * 37) % 255 - 127) * 0.002 }), bias: nil, pads: (1, 1, 1, 1))
         conv.weightScales = [Float](repeating: 0.002, count: 20)
+        let x = randomTensor([1, 3, 9, 37], seed: 5)
+        var results: [[Float]] = []
         for alsoAnOutput in [false, true] {
             let graph = Graph(
-                name: "quantized input", inputs: [GraphInput(name: "x", shape: [nil, 3, 9, 11])],
+                name: "quantized input", inputs: [GraphInput(name: "x", shape: [nil, 3, 9, 37])],
                 nodes: [
                     Node(name: "q", operation: .activation(fakeQuantize), inputs: ["x"], outputs: ["xq"]),
                     Node(name: "conv", operation: .convolution(conv), inputs: ["xq"], outputs: ["y"]),
                 ], outputs: alsoAnOutput ? ["y", "xq"] : ["y"])
             let engine = try Engine(graph: graph, batchSize: 1, threads: 2)
             let kinds = engine.layers.map(\.kind).filter { !$0.hasPrefix("to ") }
-            XCTAssertEqual(kinds.first, alsoAnOutput ? "\(fakeQuantize)" : "quantize", "\(kinds)")
+            // Read only by the convolution, the input is quantized in its padded copy; as an output too,
+            // it is fake-quantized in float and quantized to codes from there.
+            if alsoAnOutput {
+                XCTAssertEqual(kinds.first, "\(fakeQuantize)", "\(kinds)")
+                XCTAssert(kinds.contains("quantize"), "\(kinds)")
+            } else {
+                XCTAssertEqual(kinds.count, 1, "\(kinds)")
+                XCTAssert(kinds[0].hasPrefix("quantize + conv"), "\(kinds)")
+            }
             XCTAssertEqual(engine.layers.compactMap(\.convolution), [.int8Gemm])
-            let x = randomTensor([1, 3, 9, 11], seed: 5)
             let (actual, expected) = (try engine.run(["x": x]), try runReference(graph, inputs: ["x": x]))
             for output in graph.outputs {
                 let error = zip(actual[output]!.data, expected[output]!.data).map { abs($0 - $1) }.max()!
                 XCTAssertLessThan(error, 1e-4, "\(output), also an output: \(alsoAnOutput)")
             }
+            results.append(actual["y"]!.data)
         }
+        XCTAssertEqual(results[0], results[1], "the same codes either way")
     }
 
     /// A quantized model's max pool between int8 convolutions (DequantizeLinear, MaxPool, QuantizeLinear
@@ -294,7 +328,7 @@ final class Int8ConvolutionTests: XCTestCase {
                 Node(name: "conv2", operation: .convolution(conv(19, 5)), inputs: ["pq"], outputs: ["y"]),
             ], outputs: ["y"])
         let engine = try Engine(graph: graph, batchSize: 2, threads: 2)
-        XCTAssertEqual(engine.layers.map(\.kind).filter { !$0.hasPrefix("to ") }.map { $0.prefix(while: { $0 != "(" }) }, ["quantize", "conv 3x3/1 ", "max pool ", "conv 3x3/1 "])
+        XCTAssertEqual(engine.layers.map(\.kind).filter { !$0.hasPrefix("to ") }.map { $0.prefix(while: { $0 != "(" }) }, ["quantize + conv 3x3/1 ", "max pool ", "conv 3x3/1 "])
         XCTAssertEqual(engine.layers.filter { $0.kind.hasPrefix("max pool") }.map(\.kind), ["max pool (codes)"])
         let x = randomTensor([2, 3, 13, 11], seed: 12)
         let (actual, expected) = (try engine.run(["x": x])["y"]!.data, try runReference(graph, inputs: ["x": x])["y"]!.data)

@@ -5,6 +5,7 @@
 //    padding around it (the input's zero point, which is the value 0), and the GEMM reads each output
 //    pixel's window there in place, a run of kernelWidth x channels bytes per kernel row (implicit GEMM);
 //    with a horizontal dilation the window is gathered into a row of per-thread scratch instead.
+//    A quantized model's input (plain float) is quantized while it is copied there, with no pass of its own.
 //  - `Int8DepthwiseStep`: one filter per channel, 16 channels at a time (AugeInt8's `int8DepthwiseRow`).
 // Both requantize to the next layer's codes in the epilogue, or (for an epilogue that adds a residual
 // or applies another activation) hand the dequantized accumulators to the float `Epilogue`.
@@ -130,11 +131,20 @@ enum Int8ConvolutionOutput {
     }
 }
 
+/// What an int8 convolution reads: codes, channels-last with `paddedChannels` bytes a pixel, or a plain
+/// [N, C, H, W] float tensor that it quantizes onto its input's grid while making its padded copy (a
+/// quantized model's input: one pass instead of a quantize pass and a copy of the codes).
+enum Int8ConvolutionSource {
+    case codes(UnsafePointer<UInt8>)
+    case plainFloats(UnsafePointer<Float>)
+}
+
 final class Int8ConvolutionStep: Step {
     let geometry: ConvolutionGeometry
     let packed: Int8PackedWeights
     let path: Int8GemmPath
-    let source: UnsafePointer<UInt8>
+    let source: Int8ConvolutionSource
+    let inputQuantization: ValueQuantization
     let sourceStride: Int
     /// Nil when the kernel reads the codes directly (1x1, stride 1, no padding); otherwise the input is
     /// first copied compactly (`pixelBytes` per pixel) with its padding (the zero point) around it,
@@ -161,16 +171,18 @@ final class Int8ConvolutionStep: Step {
     static let segmentRows = 64
 
     init(
-        geometry g: ConvolutionGeometry, weights: Int8ConvolutionWeights, input: ValueQuantization, source: UnsafePointer<UInt8>,
+        geometry g: ConvolutionGeometry, weights: Int8ConvolutionWeights, input: ValueQuantization, source: Int8ConvolutionSource,
         output: Int8ConvolutionOutput, threads: Int, path: Int8GemmPath = .best
     ) {
         precondition(g.groups == 1, "grouped int8 convolutions run as depthwise or in float")
         geometry = g
         self.path = path
         self.source = source
+        inputQuantization = input
         sourceStride = paddedChannels(g.inChannels)
         (paddedHeight, paddedWidth) = (g.paddedInHeight, g.paddedInWidth)
         let direct = ConvolutionGemmStep.readsDirectly(g)
+        if case .plainFloats = source { precondition(!direct, "a float input is quantized into the padded copy, which this convolution has none of") }
         readsWindows = !direct && g.dilationX == 1
         pixelBytes = readsWindows && g.kernelWidth * g.inChannels % 4 != 0 ? (g.inChannels + 3) / 4 * 4 : g.inChannels
         if direct {
@@ -250,14 +262,41 @@ final class Int8ConvolutionStep: Step {
         pool.parallelFor(g.batch * g.inHeight, work: g.batch * g.inHeight * g.inWidth * c) { row in
             let (image, y) = row.quotientAndRemainder(dividingBy: g.inHeight)
             let target = padded + ((image &* paddedHeight &+ y &+ g.padTop) &* paddedWidth &+ g.padLeft) &* p
-            let line = source + (image &* g.inHeight &+ y) &* g.inWidth &* sourceStride
-            // 16-byte copies (a source pixel has at least 16 readable bytes) whose overrun lands on the next
-            // pixels, written next (or on extra channels, which meet zero weights); exact copies where it
-            // would pass the row's end (into the border, or a row another thread writes).
-            let span = (c &+ 15) / 16 &* 16
-            let whole = g.inWidth &* p >= span ? (g.inWidth &* p &- span) / p &+ 1 : 0
-            for x in 0..<whole { copyBytes(from: line + x &* sourceStride, to: target + x &* p, count: c) }
-            for x in whole..<g.inWidth { (target + x &* p).update(from: line + x &* sourceStride, count: c) }
+            switch source {
+            case let .codes(codes):
+                let line = codes + (image &* g.inHeight &+ y) &* g.inWidth &* sourceStride
+                // 16-byte copies (a source pixel has at least 16 readable bytes) whose overrun lands on the next
+                // pixels, written next (or on extra channels, which meet zero weights); exact copies where it
+                // would pass the row's end (into the border, or a row another thread writes).
+                let span = (c &+ 15) / 16 &* 16
+                let whole = g.inWidth &* p >= span ? (g.inWidth &* p &- span) / p &+ 1 : 0
+                for x in 0..<whole { copyBytes(from: line + x &* sourceStride, to: target + x &* p, count: c) }
+                for x in whole..<g.inWidth { (target + x &* p).update(from: line + x &* sourceStride, count: c) }
+            case let .plainFloats(floats):
+                quantizeRow(floats + (image &* c &* g.inHeight &+ y) &* g.inWidth, planeStride: g.inHeight &* g.inWidth, into: target)
+            }
+        }
+    }
+
+    /// Quantizes one row of a plain float input into the padded copy: with 4 bytes a pixel (a 1-4 channel
+    /// first layer), 16 pixels at a time, each pixel's codes packed into one 32-bit word; else code by code.
+    @inline(__always) private func quantizeRow(_ line: UnsafePointer<Float>, planeStride: Int, into target: UnsafeMutablePointer<UInt8>) {
+        let (c, p, width, q) = (geometry.inChannels, pixelBytes, geometry.inWidth, inputQuantization)
+        var x = 0
+        if p == 4 {
+            while x &+ vectorWidth <= width {
+                var words = SIMD16<Int32>()
+                for channel in 0..<c { words |= q.codes(loadVector(line + (channel &* planeStride &+ x))) &<< Int32(8 &* channel) }
+                UnsafeMutableRawPointer(target + x &* 4).storeBytes(of: words, as: SIMD16<Int32>.self)
+                x &+= vectorWidth
+            }
+        }
+        while x < width {
+            for channel in 0..<c {
+                let code = q.codes(Vector(repeating: line[channel &* planeStride &+ x]))[0]
+                target[x &* p &+ channel] = UInt8(truncatingIfNeeded: code)
+            }
+            x &+= 1
         }
     }
 
@@ -292,7 +331,8 @@ final class Int8ConvolutionStep: Step {
                 ? .windows(UnsafePointer(starts), runGroups: g.kernelWidth &* pixelBytes / 4, runStride: g.dilationY &* paddedWidth &* pixelBytes)
                 : .matrix(UnsafePointer(gathered), rowStride: rowBytes)
         } else {
-            input = .matrix(source + first &* sourceStride, rowStride: sourceStride)
+            guard case let .codes(codes) = source else { preconditionFailure("a float input is read through the padded copy") }
+            input = .matrix(codes + first &* sourceStride, rowStride: sourceStride)
         }
         let results = threadScratch + accumulatorOffset
         let accumulators = results.assumingMemoryBound(to: Int32.self), blockCodes = results.assumingMemoryBound(to: UInt8.self)

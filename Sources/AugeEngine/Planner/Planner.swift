@@ -67,6 +67,18 @@ struct Planner {
     /// Values of a fake-quantize node read only by convolutions with int8 weights (a quantized model's
     /// input, say): quantized straight to codes, with no float copy (a float reader would dequantize them).
     private var codesOnly: Set<String> = []
+    /// Codes-only values whose quantize step is not planned yet: the first int8 convolution that reads one
+    /// from plain floats through a padded copy quantizes it there (a quantized model's input); any other
+    /// reader gets the quantize step (`require`).
+    private var deferredCodes: [String: DeferredQuantize] = [:]
+
+    /// A quantize step: the layer's name, the grid, and the float buffer it reads.
+    struct DeferredQuantize {
+        var node: String
+        var quantization: ValueQuantization
+        var source: Int
+        var sourceLayout: Layout
+    }
 
     /// Threads the kernels will run on (per-thread scratch memory).
     let threads: Int
@@ -170,6 +182,9 @@ struct Planner {
 
     /// The buffer holding `value` in `layout`, converting (or laying out a constant) if needed.
     private mutating func require(_ value: String, _ layout: Layout, node: String) throws -> Int {
+        if let deferred = deferredCodes.removeValue(forKey: value) {
+            materialized[value] = [.codes: appendQuantize(value, deferred)]
+        }
         if let id = materialized[value]?[layout] {
             use(id)
             return id
@@ -189,10 +204,9 @@ struct Planner {
                 throw EngineError.invalidNode(node: node, message: "value \"\(value)\" has no uint8 grid to be kept as codes")
             }
             let sourceLayout: Layout = available[.channelsLast] != nil ? .channelsLast : .plain
-            let sourceID = try require(value, sourceLayout, node: node)
-            let id = newBuffer(count: elementCount(shape, .codes))
-            builders.append { QuantizeStep(quantization: quantization, shape: shape, sourceLayout: sourceLayout, input: $0(sourceID), output: bytes($0(id))) }
-            layers.append(LayerDescription(name: "\(value) -> codes", kind: "quantize", outputShape: shape, multiplyAccumulates: 0, parameters: 0))
+            let source = try require(value, sourceLayout, node: node)
+            let id = appendQuantize(
+                value, DeferredQuantize(node: "\(value) -> codes", quantization: quantization, source: source, sourceLayout: sourceLayout))
             materialized[value, default: [:]][.codes] = id
             use(id)
             return id
@@ -220,6 +234,16 @@ struct Planner {
                 outputShape: shape, multiplyAccumulates: 0, parameters: 0))
         materialized[value, default: [:]][layout] = id
         use(id)
+        return id
+    }
+
+    /// Appends the step that quantizes `value` to codes; returns their buffer.
+    private mutating func appendQuantize(_ value: String, _ step: DeferredQuantize) -> Int {
+        let shape = shapes[value]!
+        let id = newBuffer(count: elementCount(shape, .codes))
+        append(LayerDescription(name: step.node, kind: "quantize", outputShape: shape, multiplyAccumulates: 0, parameters: 0), reads: [step.source]) {
+            QuantizeStep(quantization: step.quantization, shape: shape, sourceLayout: step.sourceLayout, input: $0(step.source), output: bytes($0(id)))
+        }
         return id
     }
 
@@ -300,10 +324,7 @@ struct Planner {
             let input = try require(node.inputs[0], layout, node: node.name)
             if codesOnly.contains(node.output), let quantization = valueQuantization[node.output] {
                 // QuantizeLinear of the fake-quantized value gives the codes the fake-quantize rounded to.
-                let output = define(node.output, .codes)
-                append(describe("quantize"), reads: [input]) {
-                    QuantizeStep(quantization: quantization, shape: outputShape, sourceLayout: layout, input: $0(input), output: bytes($0(output)))
-                }
+                deferredCodes[node.output] = DeferredQuantize(node: node.name, quantization: quantization, source: input, sourceLayout: layout)
                 return
             }
             let output = define(node.output, layout)
@@ -522,7 +543,15 @@ struct Planner {
         choice: (algorithm: ConvolutionAlgorithm, input: ValueQuantization, result: Int8Result), kind: String? = nil,
         describe: (String, Int, Int) -> LayerDescription
     ) throws {
-        let input = try require(node.inputs[0], .codes, node: node.name)
+        let source: (id: Int, quantizesFloats: Bool)
+        if let deferred = deferredCodes[node.inputs[0]], deferred.sourceLayout == .plain, choice.algorithm == .int8Gemm,
+            !ConvolutionGemmStep.readsDirectly(geometry)
+        {
+            use(deferred.source)
+            source = (deferred.source, true)
+        } else {
+            source = (try require(node.inputs[0], .codes, node: node.name), false)
+        }
         let residualLayout: Layout
         if case .residualCodes = choice.result { residualLayout = .codes } else { residualLayout = .channelsLast }
         let residual = try node.residual.map { try require($0, residualLayout, node: node.name) }
@@ -531,17 +560,19 @@ struct Planner {
         let weights = Int8ConvolutionWeights(conv, inputScale: choice.input.scale)
         let (activation, postActivation, threads) = (node.activation, node.postActivation, self.threads)
         var layer = describe(
-            "\(kind ?? "conv \(conv.kernel.0)x\(conv.kernel.1)/\(conv.strides.0)") (\(choice.algorithm))", geometry.multiplyAccumulates,
+            (source.quantizesFloats ? "quantize + " : "") + "\(kind ?? "conv \(conv.kernel.0)x\(conv.kernel.1)/\(conv.strides.0)") (\(choice.algorithm))",
+            geometry.multiplyAccumulates,
             conv.weight.count + geometry.outChannels)
         layer.convolution = choice.algorithm
-        append(layer, reads: [input] + (residual.map { [$0] } ?? [])) { resolve in
-            let source = UnsafePointer(bytes(resolve(input)))
+        append(layer, reads: [source.id] + (residual.map { [$0] } ?? [])) { resolve in
+            let codes = UnsafePointer(bytes(resolve(source.id)))
+            let input: Int8ConvolutionSource = source.quantizesFloats ? .plainFloats(UnsafePointer(resolve(source.id))) : .codes(codes)
             let target: Int8ConvolutionOutput
             switch choice.result {
             case let .codes(quantization, range):
                 if choice.algorithm == .int8Depthwise {
                     return Int8DepthwiseStep(
-                        geometry: geometry, weights: weights, input: choice.input, source: source, output: bytes(resolve(output)),
+                        geometry: geometry, weights: weights, input: choice.input, source: codes, output: bytes(resolve(output)),
                         outputQuantization: quantization, range: range, threads: threads)
                 }
                 target = .codes(bytes(resolve(output)), quantization, range: range)
@@ -553,7 +584,7 @@ struct Planner {
                 target = .float(
                     resolve(output), Epilogue(activation: activation, residual: residual.map { UnsafePointer(resolve($0)) }, postActivation: postActivation))
             }
-            return Int8ConvolutionStep(geometry: geometry, weights: weights, input: choice.input, source: source, output: target, threads: threads)
+            return Int8ConvolutionStep(geometry: geometry, weights: weights, input: choice.input, source: input, output: target, threads: threads)
         }
     }
 
