@@ -43,16 +43,21 @@ public var int8VNNICompiled: Bool {
     }
 
     /// C for `args.rows` x `args.columns` (see `Int8GemmArguments`). Only on a CPU with AVX-512 VNNI.
+    /// Rows go in tiles of 8; a remainder of at most `singleRowLimit` rows goes row by row, since a tile
+    /// of 8 costs the same with one real row as with eight (a fully connected layer's single row, a
+    /// 7x7 map's 49th).
     @inline(never)
     public func int8GemmVNNI(_ args: UnsafePointer<Int8GemmArguments>) {
         let p = args.pointee
         let blockBytes = p.kGroups &* 64
+        let remainder = p.rows & 7
+        let tiledRows = remainder <= singleRowLimit ? p.rows &- remainder : p.rows
         var column = 0
         while column < p.columns {
             let two = p.columns &- column > 16
             var row = 0
-            while row < p.rows {
-                let count = min(8, p.rows &- row)
+            while row < tiledRows {
+                let count = min(8, tiledRows &- row)
                 if two {
                     tile32(p, row: row, count: count, column: column, blockBytes: blockBytes)
                 } else {
@@ -60,8 +65,42 @@ public var int8VNNICompiled: Bool {
                 }
                 row &+= 8
             }
+            while row < p.rows {
+                singleRow(p, row: row, column: column, blocks: two ? 2 : 1, blockBytes: blockBytes)
+                row &+= 1
+            }
             column &+= two ? 32 : 16
         }
+    }
+
+    /// A row by itself runs at about 40 % of the int8 peak (two weight loads and a broadcast per two
+    /// vpdpbusd), a tile at about r/8 of it with r real rows (`Int8GemmBenchmark`): row by row wins up to 3.
+    @_transparent
+    var singleRowLimit: Int { 3 }
+
+    /// One row x 16 or 32 columns from `column`.
+    @_transparent
+    func singleRow(_ p: Int8GemmArguments, row: Int, column: Int, blocks: Int, blockBytes: Int) {
+        let a = rowStart(p, row)
+        let w0 = p.packedB + (column &>> 4) &* blockBytes
+        // With one block, the second accumulator repeats the first block's (not stored).
+        let w1 = blocks == 2 ? w0 + blockBytes : w0
+        var c0 = SIMD16<Int32>(repeating: 0), c1 = c0
+        var g = 0, runStart = 0
+        while g < p.kGroups {
+            let runEnd = g &+ p.runGroups
+            var k = runStart
+            while g < runEnd {
+                let x = broadcast4(a + k)
+                c0 = dotBytes(c0, x, load16(w0 + g &* 64))
+                c1 = dotBytes(c1, x, load16(w1 + g &* 64))
+                g &+= 1
+                k &+= 4
+            }
+            runStart &+= p.runStride
+        }
+        storeRow(p, blockEpilogue(p, column: column), c0, row: row, column: column)
+        if blocks == 2 { storeRow(p, blockEpilogue(p, column: column &+ 16), c1, row: row, column: column &+ 16) }
     }
 
     /// The 8 row pointers of a tile at `row` with `count` (1...8) real rows: rows past `count` repeat the
@@ -141,12 +180,7 @@ public var int8VNNICompiled: Bool {
     /// Adds the folded bias, then stores accumulators and/or requantized bytes for `count` rows of one block.
     @_transparent
     func finish(_ p: Int8GemmArguments, _ c: Accumulators8, row: Int, count: Int, column: Int) {
-        let lanes = min(16, p.columns &- column)
-        let bias = UnsafeRawPointer(p.biasFolded + column).loadUnaligned(as: SIMD16<Int32>.self)
-        let scale = UnsafeRawPointer(p.scale + column).loadUnaligned(as: SIMD16<Float>.self)
-        let epilogue = BlockEpilogue(
-            bias: bias, scale: scale, low: SIMD16<Float>(repeating: p.low), high: SIMD16<Float>(repeating: p.high),
-            zeroPoint: SIMD16<Int32>(repeating: p.zeroPoint), lanes: lanes)
+        let epilogue = blockEpilogue(p, column: column)
         storeRow(p, epilogue, c.0, row: row, column: column)
         if count > 1 { storeRow(p, epilogue, c.1, row: row &+ 1, column: column) }
         if count > 2 { storeRow(p, epilogue, c.2, row: row &+ 2, column: column) }
@@ -160,6 +194,14 @@ public var int8VNNICompiled: Bool {
     /// What one block's stores need, loaded once per tile.
     struct BlockEpilogue {
         var bias: SIMD16<Int32>, scale: SIMD16<Float>, low: SIMD16<Float>, high: SIMD16<Float>, zeroPoint: SIMD16<Int32>, lanes: Int
+    }
+
+    @_transparent
+    func blockEpilogue(_ p: Int8GemmArguments, column: Int) -> BlockEpilogue {
+        BlockEpilogue(
+            bias: UnsafeRawPointer(p.biasFolded + column).loadUnaligned(as: SIMD16<Int32>.self),
+            scale: UnsafeRawPointer(p.scale + column).loadUnaligned(as: SIMD16<Float>.self), low: SIMD16<Float>(repeating: p.low),
+            high: SIMD16<Float>(repeating: p.high), zeroPoint: SIMD16<Int32>(repeating: p.zeroPoint), lanes: min(16, p.columns &- column))
     }
 
     /// A top-level function, not a nested one: the nested closure stayed an outlined call per row.
