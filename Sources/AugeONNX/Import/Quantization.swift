@@ -81,12 +81,17 @@ extension GraphImporter {
             throw scope.fail(.invalidShape, "has \(scales.count) scales for axis \(axis) of a tensor of shape \(x.shape)")
         }
         let inner = x.shape[(axis + 1)...].reduce(1, *), length = x.shape[axis]
-        var result = ConstantTensor(
-            shape: x.shape,
-            floats: values.indices.map { i in
-                let channel = (i / inner) % length
-                return Float(values[i] - zeros[channel]) * scales[channel]
-            })
+        // Channel by channel: no division per value (a model's weights are millions of them).
+        var floats: [Float] = []
+        floats.reserveCapacity(values.count)
+        for start in stride(from: 0, to: values.count, by: max(1, inner * length)) {
+            for channel in 0..<length {
+                let (zero, scale) = (zeros[channel], scales[channel])
+                let first = start + channel * inner
+                for value in values[first..<(first + inner)] { floats.append(Float(value - zero) * scale) }
+            }
+        }
+        var result = ConstantTensor(shape: x.shape, floats: floats)
         if symmetric && axis == 0 { result.symmetricInt8Scales = scales }
         return result
     }
