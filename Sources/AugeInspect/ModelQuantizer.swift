@@ -62,16 +62,30 @@ public struct ModelQuantizer {
         public var reviewBand: ModelMetadata.ReviewBand?
         /// What set it, in plain words, for the provenance.
         public var basis: String
+        /// A gated model's anomaly gate, set again too.
+        public var gate: GateRecalibration?
 
-        public init(threshold: Float, reviewBand: ModelMetadata.ReviewBand?, basis: String) {
-            (self.threshold, self.reviewBand, self.basis) = (threshold, reviewBand, basis)
+        public init(threshold: Float, reviewBand: ModelMetadata.ReviewBand?, basis: String, gate: GateRecalibration? = nil) {
+            (self.threshold, self.reviewBand, self.basis, self.gate) = (threshold, reviewBand, basis, gate)
+        }
+    }
+
+    /// A gated model's anomaly gate set on the quantized model's own anomaly scores: the scores that the
+    /// new threshold passes are multiplied by `scale` so that the threshold reads 1.0 again.
+    public struct GateRecalibration: Sendable {
+        public var scale: Float
+        public var reviewBand: ModelMetadata.ReviewBand
+        public var basis: String
+
+        public init(scale: Float, reviewBand: ModelMetadata.ReviewBand, basis: String) {
+            (self.scale, self.reviewBand, self.basis) = (scale, reviewBand, basis)
         }
     }
 
     /// The quantized model as an ONNX file (QDQ), keeping the model's metadata (with the classifier's
     /// threshold and band of `recalibration` when given) and noting the quantization in its provenance.
     public func quantizedFile(_ calibration: Calibration, recalibration: Recalibration? = nil) throws -> Data {
-        let quantized = Quantization.quantized(graph, ranges: calibration.ranges, convolutions: convolutions)
+        var quantized = Quantization.quantized(graph, ranges: calibration.ranges, convolutions: convolutions)
         var metadata = model.resolvedMetadata
         var provenance = metadata.provenance ?? ModelMetadata.Provenance()
         provenance.quantization =
@@ -82,21 +96,52 @@ public struct ModelQuantizer {
             metadata.reviewBand = recalibration.reviewBand
             provenance.quantization! += "; threshold recalibrated on the quantized model: \(recalibration.basis)"
         }
+        if let gate = recalibration?.gate {
+            quantized = Self.scalingAnomalyHead(quantized, by: gate.scale)
+            metadata.anomalyReviewBand = gate.reviewBand
+            metadata.mapRange = metadata.mapRange.map { .init(lower: min(0.9, $0.lower * gate.scale), upper: $0.upper) }
+            provenance.quantization! += "; anomaly gate recalibrated on the quantized model: \(gate.basis)"
+        }
         metadata.provenance = provenance
         return try exportONNX(graph: quantized, metadata: metadata)
     }
 
-    /// A model's defect probability on each photo in a folder named after one of its labels, and whether
-    /// that label is a defect: what a threshold is calibrated on. Nil without OK labels (no threshold).
-    public static func labelledDefectScores(
+    /// The anomaly head's score and map (a gated model's last two outputs) multiplied by `factor`, and
+    /// the score computed from the scaled map: the gate's threshold, 1.0, moves to where 1 / factor was.
+    static func scalingAnomalyHead(_ graph: Graph, by factor: Float) -> Graph {
+        var graph = graph
+        for output in graph.outputs.suffix(2) {
+            let unscaled = output + "_before_recalibration", scale = output + "_recalibration"
+            for index in graph.nodes.indices {
+                graph.nodes[index].inputs = graph.nodes[index].inputs.map { $0 == output ? unscaled : $0 }
+                graph.nodes[index].outputs = graph.nodes[index].outputs.map { $0 == output ? unscaled : $0 }
+            }
+            graph.constants[scale] = Tensor(shape: [1], data: [factor])
+            graph.nodes.append(Node(name: scale, operation: .mul, inputs: [unscaled, scale], outputs: [output]))
+        }
+        return graph
+    }
+
+    /// A model's scores of each photo in a folder named after one of its labels, and whether that label
+    /// is a defect: what a threshold is calibrated on.
+    public struct LabelledScores: Sendable {
+        public var defectProbabilities: [Float] = []
+        public var isDefect: [Bool] = []
+        /// A gated model's anomaly scores of the same photos (else empty).
+        public var anomalyScores: [Float] = []
+    }
+
+    /// Nil without OK labels (no threshold).
+    public static func labelledScores(
         of model: InspectionModel, photos: [String], lanes: (InspectionModel) throws -> [Classifier]
-    ) throws -> (scores: [Float], isDefect: [Bool])? {
+    ) throws -> LabelledScores? {
         guard !model.policy.okLabels.isEmpty else { return nil }
-        var result: (scores: [Float], isDefect: [Bool]) = ([], [])
+        var result = LabelledScores()
         InspectionPipeline(lanes: try lanes(model)).run(photos) { record in
             guard let truth = truth(of: record.path, in: model), let score = record.defectProbability else { return }
-            result.scores.append(score)
+            result.defectProbabilities.append(score)
             result.isDefect.append(!model.policy.okLabels.contains(truth))
+            if let anomalyScore = record.anomalyScore { result.anomalyScores.append(anomalyScore) }
         }
         return result
     }

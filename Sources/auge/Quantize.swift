@@ -12,7 +12,8 @@ struct Quantize: ParsableCommand {
             Convolution weights become int8 per output channel (symmetric), their inputs uint8 per tensor with ranges \
             measured on the --calibrate photos. The file keeps the model's labels, preprocessing and policy; ONNX Runtime \
             and OpenVINO run it on their INT8 kernels. With --recalibrate, the classifier's threshold and review band \
-            are set again on the quantized model's own scores of labelled held-out photos, by the rule auge train uses. \
+            are set again on the quantized model's own scores of labelled held-out photos, by the rule auge train uses \
+            (and a gated model's anomaly gate on its anomaly scores of the good ones, by auge train --anomaly's rule). \
             With --check, the quantized model is compared with the float one on labelled photos (decisions and labels \
             that agree, and each one's accuracy).
             Example: auge quantize model.onnx --calibrate photos/ --recalibrate held-out/ --check more-held-out/ -o model.int8.onnx
@@ -48,7 +49,7 @@ struct Quantize: ParsableCommand {
     @Option(help: "With --recalibrate: largest share of photos the review band may hold.")
     var maxReviewRate = 0.02
 
-    @Option(help: "With --recalibrate and too few defect photos for --max-miss-rate: largest share of good photos the threshold may reject.")
+    @Option(help: "With --recalibrate: largest share of good photos a gated model's anomaly gate may reject; the classifier's threshold's too where too few defect photos hold out for --max-miss-rate.")
     var maxFalseRejectRate = 0.01
 
     @Option(name: .shortAndLong, help: "The quantized model file to write.")
@@ -57,28 +58,41 @@ struct Quantize: ParsableCommand {
     @OptionGroup var parallel: WorkerOptions
 
     /// Sets the quantized model's threshold and review band again on its own scores of the labelled
-    /// `photos` (auge train's rule) and rewrites `file`; returns what was done, in words, or nil for a
-    /// model without OK labels.
+    /// `photos` (auge train's rule), and a gated model's anomaly gate on its anomaly scores of the good
+    /// ones (auge train --anomaly's rule), and rewrites `file`; returns what was done, in words, or nil for
+    /// a model without OK labels.
     static func recalibrate(
         _ quantizer: ModelQuantizer, _ calibration: ModelQuantizer.Calibration, file: String, photos: [String], maxMissRate: Double,
         maxReviewRate: Double, maxFalseRejectRate: Double, lanes: (InspectionModel) throws -> [Classifier]
     ) throws -> String? {
-        guard let labelled = try ModelQuantizer.labelledDefectScores(of: try InspectionModel.load(path: file), photos: photos, lanes: lanes) else {
+        guard let labelled = try ModelQuantizer.labelledScores(of: try InspectionModel.load(path: file), photos: photos, lanes: lanes) else {
             return nil
         }
-        guard !labelled.scores.isEmpty else {
+        guard !labelled.defectProbabilities.isEmpty else {
             throw CommandFailure("no photo to recalibrate on is in a folder named after one of the model's labels")
         }
         let threshold = Calibration.calibrate(
-            defectScores: labelled.scores, isDefect: labelled.isDefect, maxMissRate: maxMissRate, maxReviewRate: maxReviewRate,
+            defectScores: labelled.defectProbabilities, isDefect: labelled.isDefect, maxMissRate: maxMissRate, maxReviewRate: maxReviewRate,
             maxFalseRejectRate: maxFalseRejectRate)
         let policy = threshold.filePolicy
-        let recalibration = ModelQuantizer.Recalibration(
-            threshold: policy.threshold, reviewBand: policy.reviewBand, basis: "\(threshold.explanation), on \(labelled.scores.count) photos")
-        try quantizer.quantizedFile(calibration, recalibration: recalibration).write(to: URL(fileURLWithPath: file), options: .atomic)
-        return String(
+        var recalibration = ModelQuantizer.Recalibration(
+            threshold: policy.threshold, reviewBand: policy.reviewBand, basis: "\(threshold.explanation), on \(labelled.defectProbabilities.count) photos")
+        var said = String(
             format: "threshold %.4f (the float model's: %.4f), review band ±%.4f: %@", policy.threshold, quantizer.model.policy.threshold,
             threshold.reviewBand, recalibration.basis)
+        let goodAnomalyScores = zip(labelled.anomalyScores, labelled.isDefect).filter { !$0.1 }.map(\.0)
+        if !goodAnomalyScores.isEmpty {
+            // The float gate's scores on the quantized backbone: the new threshold in those units, then 1.0.
+            let gate = AnomalyTrainer.thresholdAndBand(goodScores: goodAnomalyScores, maxFalseRejectRate: maxFalseRejectRate)
+            recalibration.gate = ModelQuantizer.GateRecalibration(
+                scale: 1 / gate.threshold, reviewBand: gate.reviewBand,
+                basis: String(format: "threshold at %g %% false rejects of %d good photos", 100 * maxFalseRejectRate, goodAnomalyScores.count))
+            said += String(
+                format: "; anomaly gate: threshold at %.4f of the float gate's score (%@), review band %.3f-%.3f", gate.threshold,
+                recalibration.gate!.basis, gate.reviewBand.lower, gate.reviewBand.upper)
+        }
+        try quantizer.quantizedFile(calibration, recalibration: recalibration).write(to: URL(fileURLWithPath: file), options: .atomic)
+        return said
     }
 
     enum RangeMethod: String, ExpressibleByArgument {
@@ -123,10 +137,10 @@ struct Quantize: ParsableCommand {
             else { throw CommandFailure("\(modelFile) has no OK labels, so no threshold to recalibrate") }
             log("auge quantize: " + said)
         }
-        if model.policy.kind == .gated {
+        if model.policy.kind == .gated && recalibrate == nil {
             log(
                 "auge quantize: the anomaly gate stays float, but it reads the quantized backbone: its threshold and review band were "
-                    + "set on the float model, so check its review and false-reject rates with auge eval before it goes on a line")
+                    + "set on the float model; --recalibrate DIR sets them again on the quantized model's scores")
         }
         if let check {
             let checked = FileWalk().collect([check]).files

@@ -206,6 +206,23 @@ final class AnomalyCommandTests: XCTestCase {
         let bankSearch = try XCTUnwrap(layers.first { $0.contains("auge_anomaly_patch_bank_distances") })
         XCTAssertFalse(bankSearch.contains("int8"), String(bankSearch))
         XCTAssertEqual(try AugeProcess.run(["eval", "--model", quantizedModel.path, dataset.path]).status, 0)
+        // With --recalibrate the gate is set again on the quantized model's own anomaly scores of the good
+        // photos, by auge train --anomaly's rule: here 10 % false rejects, 4 of the 40 good photos.
+        let recalibratedModel = root.appendingPathComponent("gated.recalibrated.int8.onnx")
+        let recalibrated = try AugeProcess.run([
+            "quantize", model.path, "--calibrate", dataset.path, "--recalibrate", dataset.path, "--max-false-reject-rate", "0.1",
+            "-o", recalibratedModel.path,
+        ])
+        XCTAssertEqual(recalibrated.status, 0, recalibrated.stderr)
+        XCTAssertTrue(recalibrated.stderr.contains("anomaly gate: threshold at"), recalibrated.stderr)
+        XCTAssertFalse(recalibrated.stderr.contains("the anomaly gate stays float"), recalibrated.stderr)
+        let goodScores = try records(
+            try AugeProcess.run(["classify", "--model", recalibratedModel.path, dataset.appendingPathComponent("good").path, "--format", "jsonl"])
+                .stdout
+        ).map { try XCTUnwrap($0["anomaly_score"] as? Double) }
+        XCTAssertEqual(goodScores.count, 40)
+        XCTAssertEqual(goodScores.filter { $0 >= 1 }.count, 4, "\(goodScores.sorted())")
+        XCTAssertTrue(try AugeProcess.run(["info", recalibratedModel.path]).stdout.contains("anomaly gate recalibrated"))
         // Last: it skips without ONNX Runtime.
         try assertONNXRuntimeAgrees(try ONNXRuntimeClassifier(), outputs: 3)
     }

@@ -196,7 +196,7 @@ public enum AnomalyTrainer {
             ? options.scoring
             : aurocs.isEmpty ? .both : [AnomalyScoring.patches, .photos, .both].max { aurocs[$0]! < aurocs[$1]! }!
         events(.scoring(chosen: scoring, auroc: aurocs))
-        let rawThreshold = max(quantile(combined(scoring, good), level), .leastNormalMagnitude)
+        let (rawThreshold, band) = thresholdAndBand(goodScores: combined(scoring, good), maxFalseRejectRate: options.maxFalseRejectRate)
         var warnings: [String] = []
         let needed = Int((1 / options.maxFalseRejectRate).rounded(.up))
         if good.patch.count < needed {
@@ -205,10 +205,8 @@ public enum AnomalyTrainer {
                     + "(that needs \(needed) or more): the threshold is near the highest good score seen, and the real rate may differ")
         }
 
-        // 4. Normalised: 1.0 is the threshold. The review band holds the good photos' top tail below it and as much above.
+        // 4. Normalised: 1.0 is the threshold.
         let goodScores = combined(scoring, good).map { $0 / rawThreshold }, defectScores = combined(scoring, bad).map { $0 / rawThreshold }
-        let lower = min(0.95, quantile(goodScores, 1 - 5 * options.maxFalseRejectRate))
-        let band = ModelMetadata.ReviewBand(lower: lower, upper: 2 - lower)
         // The map reads in the score's units where the patches score, else against the patch search's own threshold.
         let mapScale = scoring == .photos ? patchScale : patchScale / rawThreshold
         let coldCells = quantile(good.cells.map { $0 * mapScale }, 0.95)
@@ -307,6 +305,15 @@ public enum AnomalyTrainer {
     static let whiteningFloor = 0.01
 
     /// The q-quantile of `values` (linear between order statistics).
+    /// The threshold that rejects `maxFalseRejectRate` of held-out good photos' `goodScores`, and the review
+    /// band in units of it (1.0 = the threshold): from the good photos' top tail below 1.0 (their
+    /// 1 - 5 x rate quantile, at most 0.95) to as far above.
+    public static func thresholdAndBand(goodScores: [Float], maxFalseRejectRate: Double) -> (threshold: Float, reviewBand: ModelMetadata.ReviewBand) {
+        let threshold = max(quantile(goodScores, 1 - maxFalseRejectRate), .leastNormalMagnitude)
+        let lower = min(0.95, quantile(goodScores.map { $0 / threshold }, 1 - 5 * maxFalseRejectRate))
+        return (threshold, ModelMetadata.ReviewBand(lower: lower, upper: 2 - lower))
+    }
+
     static func quantile(_ values: [Float], _ q: Double) -> Float {
         guard !values.isEmpty else { return 0 }
         let sorted = values.sorted()
