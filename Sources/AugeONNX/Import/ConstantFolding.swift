@@ -68,6 +68,7 @@ extension GraphImporter {
 
     private func cast(_ scope: NodeScope, _ value: ConstantTensor) throws -> ConstantTensor {
         let target = Onnx_TensorProto.DataType(rawValue: try scope.attributes.int("to") ?? 0)
+        let value = value.widened
         switch (target, value.elements) {
         case (.float?, .floats), (.double?, .floats), (.int64?, .integers), (.int32?, .integers):
             return value
@@ -85,7 +86,7 @@ extension GraphImporter {
     private func elementwise(_ scope: NodeScope, _ left: ConstantTensor, _ right: ConstantTensor) throws -> ConstantTensor {
         try requireFoldable(scope, try ShapeRules.broadcast(left.shape.map(SymbolicInt.known), right.shape.map(SymbolicInt.known)).map(\.coefficient))
         let (shape, leftIndices, rightIndices) = try ShapeRules.broadcastIndices(left.shape, right.shape)
-        switch (left.elements, right.elements) {
+        switch (left.widened.elements, right.widened.elements) {
         case (.floats(let l), .floats(let r)):
             let operation: (Float, Float) -> Float =
                 switch scope.op {

@@ -8,6 +8,9 @@ struct ConstantTensor {
     enum Elements {
         case floats([Float])
         case integers([SymbolicInt])
+        /// 8-bit integers (a quantized model's weights and zero points): 4 bytes each where a SymbolicInt
+        /// takes 16, for tensors of millions of values.
+        case int32s([Int32])
     }
 
     var shape: [Int]
@@ -32,6 +35,7 @@ struct ConstantTensor {
         switch elements {
         case .floats(let values): values.count
         case .integers(let values): values.count
+        case .int32s(let values): values.count
         }
     }
 
@@ -41,12 +45,31 @@ struct ConstantTensor {
     }
 
     var integers: [SymbolicInt]? {
-        if case .integers(let values) = elements { return values }
-        return nil
+        switch elements {
+        case .floats: nil
+        case .integers(let values): values
+        case .int32s(let values): values.map { .known(Int($0)) }
+        }
+    }
+
+    /// Integers that all fit 32 bits, without a detour through `integers` for the compact ones.
+    var int32s: [Int32]? {
+        if case .int32s(let values) = elements { return values }
+        guard let known = knownIntegers, known.allSatisfy({ Int(Int32.min)...Int(Int32.max) ~= $0 }) else { return nil }
+        return known.map { Int32($0) }
+    }
+
+    /// The same tensor with compact integers as SymbolicInts (what the folding rules take).
+    var widened: ConstantTensor {
+        guard case .int32s = elements, let integers else { return self }
+        var result = ConstantTensor(shape: shape, integers: integers)
+        result.eightBitRange = eightBitRange
+        return result
     }
 
     /// Integers all known (no batch factor), e.g. axes, pads.
     var knownIntegers: [Int]? {
+        if case .int32s(let values) = elements { return values.map { Int($0) } }
         guard let values = integers else { return nil }
         let known = values.compactMap(\.knownValue)
         return known.count == values.count ? known : nil
@@ -57,7 +80,7 @@ struct ConstantTensor {
     var typeName: String {
         switch elements {
         case .floats: "float"
-        case .integers: "integer"
+        case .integers, .int32s: "integer"
         }
     }
 
@@ -66,6 +89,7 @@ struct ConstantTensor {
         switch elements {
         case .floats(let values): ConstantTensor(shape: shape, floats: indices.map { values[$0] })
         case .integers(let values): ConstantTensor(shape: shape, integers: indices.map { values[$0] })
+        case .int32s(let values): ConstantTensor(shape: shape, elements: .int32s(indices.map { values[$0] }))
         }
     }
 
@@ -147,10 +171,12 @@ struct TensorDecoder {
             let range = signed ? -128...127 : 0...255
             let values =
                 hasRaw
-                ? try raw(1) { signed ? Int($0.load(fromByteOffset: $1, as: Int8.self)) : Int($0.load(fromByteOffset: $1, as: UInt8.self)) }
-                : try checked(proto.int32Data, "int32_data").map { Int($0) }
-            guard values.allSatisfy(range.contains) else { throw fail(.invalidTensor, "has values outside \(range) for its type \(typeName(Int(proto.dataType)))") }
-            var tensor = ConstantTensor(shape: shape, integers: values.map { .known($0) })
+                ? try raw(1) { signed ? Int32($0.load(fromByteOffset: $1, as: Int8.self)) : Int32($0.load(fromByteOffset: $1, as: UInt8.self)) }
+                : try checked(proto.int32Data, "int32_data")
+            guard values.allSatisfy({ range.contains(Int($0)) }) else {
+                throw fail(.invalidTensor, "has values outside \(range) for its type \(typeName(Int(proto.dataType)))")
+            }
+            var tensor = ConstantTensor(shape: shape, elements: .int32s(values))
             tensor.eightBitRange = range
             return tensor
         default:

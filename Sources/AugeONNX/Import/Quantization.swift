@@ -56,7 +56,7 @@ extension GraphImporter {
 
     /// DequantizeLinear on constants: (x - zeroPoint) * scale, per tensor or per slice along `axis`.
     func foldDequantize(_ scope: NodeScope, _ x: ConstantTensor, scale: ConstantTensor, zeroPoint: ConstantTensor?) throws -> ConstantTensor {
-        guard let values = x.knownIntegers else { throw scope.fail(.invalidTensor, "dequantizes a tensor that is not integer") }
+        guard let values = x.int32s else { throw scope.fail(.invalidTensor, "dequantizes a tensor that is not integer (or beyond 32 bits)") }
         guard let scales = scale.floats else { throw scope.fail(.invalidTensor, "scale is not a float tensor") }
         let zeros =
             try zeroPoint.map { zero -> [Int] in
@@ -70,7 +70,7 @@ extension GraphImporter {
         }
         let symmetric = x.eightBitRange == -128...127 && zeros.allSatisfy { $0 == 0 } && values.allSatisfy { $0 >= -127 }
         if scales.count == 1 {
-            var result = ConstantTensor(shape: x.shape, floats: values.map { Float($0 - zeros[0]) * scales[0] })
+            var result = ConstantTensor(shape: x.shape, floats: values.map { Float(Int($0) - zeros[0]) * scales[0] })
             if symmetric { result.symmetricInt8Scales = scales }
             return result
         }
@@ -88,7 +88,7 @@ extension GraphImporter {
             for channel in 0..<length {
                 let (zero, scale) = (zeros[channel], scales[channel])
                 let first = start + channel * inner
-                for value in values[first..<(first + inner)] { floats.append(Float(value - zero) * scale) }
+                for value in values[first..<(first + inner)] { floats.append(Float(Int(value) - zero) * scale) }
             }
         }
         var result = ConstantTensor(shape: x.shape, floats: floats)
