@@ -39,7 +39,8 @@ struct Quantize: ParsableCommand {
     @Option(
         help: ArgumentHelp(
             "Labelled held-out photos (DATASET/<class>/<photo>) to set the classifier's threshold and review band again on the quantized model's scores.",
-            discussion: "By auge train's rule: --max-miss-rate of the defect photos, or with too few of them --max-false-reject-rate of the good ones; --max-review-rate in the band. Without it the float model's threshold is kept.",
+            discussion:
+                "By auge train's rule: --max-miss-rate of the defect photos, or with too few of them --max-false-reject-rate of the good ones; --max-review-rate in the band. A gated model's anomaly gate too, at --max-false-reject-rate of the good photos. Without it the float model's thresholds are kept.",
             valueName: "dir"))
     var recalibrate: String?
 
@@ -49,7 +50,10 @@ struct Quantize: ParsableCommand {
     @Option(help: "With --recalibrate: largest share of photos the review band may hold.")
     var maxReviewRate = 0.02
 
-    @Option(help: "With --recalibrate: largest share of good photos a gated model's anomaly gate may reject; the classifier's threshold's too where too few defect photos hold out for --max-miss-rate.")
+    @Option(
+        help: .init(
+            "With --recalibrate: largest share of good photos a gated model's anomaly gate may reject, and the classifier's threshold "
+                + "when too few defect photos are held out for --max-miss-rate."))
     var maxFalseRejectRate = 0.01
 
     @Option(name: .shortAndLong, help: "The quantized model file to write.")
