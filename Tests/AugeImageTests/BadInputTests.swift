@@ -53,6 +53,19 @@ final class BadInputTests: XCTestCase {
         assertFails("notes.png", with: unsupported, mentioning: ["text"])
     }
 
+    /// A chunk whose declared length runs past the end of the file (a fuzzed eXIf of 2 GB) is refused
+    /// before libpng allocates it.
+    func testPNGChunkLongerThanTheFileIsRefused() throws {
+        let png = try PNGEncoder.encode(Image(width: 3, height: 2, color: .gray, pixels: [0, 50, 100, 150, 200, 250]))
+        let huge: [UInt8] = [0x7A, 0x00, 0x00, 0x1A] + Array("eXIf".utf8) + [0x4D, 0x4D, 0x00, 0x2A]
+        let damaged = Array(png[0..<33]) + huge + Array(png[33...])  // after the signature and IHDR
+        XCTAssertThrowsError(try decoder.decode(damaged, name: "damaged.png", color: .rgb)) { error in
+            let message = "\(error)"
+            XCTAssertTrue(message.hasPrefix("damaged.png") && message.contains("chunk eXIf declares 2046820378 bytes"), message)
+        }
+        XCTAssertEqual(try decoder.decode(png, name: "intact.png", color: .gray).pixels, [0, 50, 100, 150, 200, 250])
+    }
+
     func testContentDecidesNotTheExtension() throws {
         let image = try decoder.decode(fileAt: fixture("bad/png-named.jpg"), color: .rgb)
         XCTAssertEqual(image.width, 13)

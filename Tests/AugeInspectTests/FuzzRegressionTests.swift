@@ -32,4 +32,14 @@ final class FuzzRegressionTests: XCTestCase {
             _ = try? Engine(graph: model.graph, batchSize: 1, threads: 1)
         }
     }
+
+    func testPhotos() throws {
+        let inputs = try Self.inputs("images")
+        XCTAssertGreaterThanOrEqual(inputs.count, 1)
+        for input in inputs {
+            XCTAssertThrowsError(try ImageDecoder().decode(Array(Data(contentsOf: input)), name: input.lastPathComponent, color: .rgb)) {
+                XCTAssertTrue("\($0)".hasPrefix(input.lastPathComponent), "the error names the file: \($0)")
+            }
+        }
+    }
 }

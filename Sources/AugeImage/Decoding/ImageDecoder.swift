@@ -154,6 +154,22 @@ public struct ImageDecoder: Sendable {
 
     // MARK: PNG
 
+    /// A chunk that declares more data than the file holds after it, in words: libpng allocates a chunk's
+    /// declared length (up to 2 GB) before it finds the data missing, so a few damaged bytes would cost
+    /// gigabytes. Nil when every chunk up to IEND fits.
+    static func oversizedPNGChunk(_ raw: UnsafeRawBufferPointer) -> String? {
+        var offset = 8  // past the signature
+        while offset + 8 <= raw.count {
+            let length = Int(UInt32(bigEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+            let type = String(decoding: raw[(offset + 4)..<(offset + 8)], as: UTF8.self)
+            let left = raw.count - offset - 8
+            if length > left { return "chunk \(type) declares \(length) bytes of data but the file has \(left) left (truncated or damaged PNG)" }
+            if type == "IEND" { return nil }
+            offset += length + 12
+        }
+        return nil
+    }
+
     /// libpng's simplified API treats 16-bit samples as linear light and composites alpha in linear
     /// light. Photos and tools (Pillow, browsers) treat the stored values as sRGB and composite them
     /// directly, so alpha and 16-bit samples are taken raw here and composited in sRGB values:
@@ -166,6 +182,7 @@ public struct ImageDecoder: Sendable {
             let message = withUnsafeBytes(of: png.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             return ImageError(file: name, reason: .corrupt(message.isEmpty ? "PNG decoding failed" : message))
         }
+        if let problem = Self.oversizedPNGChunk(raw) { throw ImageError(file: name, reason: .corrupt(problem)) }
         guard png_image_begin_read_from_memory(&png, raw.baseAddress, raw.count) != 0 else { throw failure() }
         try checkPixels(width: Int(png.width), height: Int(png.height), name: name)
         let width = Int(png.width), height = Int(png.height), count = width * height
