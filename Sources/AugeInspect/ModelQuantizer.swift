@@ -15,11 +15,16 @@ public struct ModelQuantizer {
     /// The convolutions quantized: a gated model's class scores' (its anomaly head, a nearest-neighbour
     /// search whose distances are small differences of large sums, stays float); nil: every one.
     public let convolutions: Set<String>?
+    /// 8 (the default): weights in -127...127. 7: -63...63, coarser, but what ONNX Runtime's int8 kernels on
+    /// x86 CPUs without VNNI compute exactly (with 8 bits their u8 x s8 pair sums can saturate, and its
+    /// answers go wrong; Auge's own kernels are exact with either).
+    public let weightBits: Int
 
-    public init(model: InspectionModel, method: RangeObserver.Method = .minMax) {
+    public init(model: InspectionModel, method: RangeObserver.Method = .minMax, weightBits: Int = 8) {
         self.model = model
         self.graph = Quantization.foldingBatchNormalization(model.onnx.graph)
         self.method = method
+        self.weightBits = weightBits
         convolutions = model.policy.kind == .gated ? Quantization.nodes(computing: graph.outputs[0], in: graph) : nil
     }
 
@@ -85,11 +90,11 @@ public struct ModelQuantizer {
     /// The quantized model as an ONNX file (QDQ), keeping the model's metadata (with the classifier's
     /// threshold and band of `recalibration` when given) and noting the quantization in its provenance.
     public func quantizedFile(_ calibration: Calibration, recalibration: Recalibration? = nil) throws -> Data {
-        var quantized = Quantization.quantized(graph, ranges: calibration.ranges, convolutions: convolutions)
+        var quantized = Quantization.quantized(graph, ranges: calibration.ranges, convolutions: convolutions, weightBits: weightBits)
         var metadata = model.resolvedMetadata
         var provenance = metadata.provenance ?? ModelMetadata.Provenance()
         provenance.quantization =
-            "auge \(augeVersion) quantize: int8 weights per output channel (symmetric), uint8 activations "
+            "auge \(augeVersion) quantize: int8 weights per output channel (symmetric, \(weightBits) bits), uint8 activations "
             + "per tensor, \(method.name) ranges from \(calibration.photos) photos"
         if let recalibration {
             metadata.threshold = recalibration.threshold
@@ -183,6 +188,38 @@ public struct ModelQuantizer {
             photos: decided.count, sameDecision: decided.filter { $0.0.decision == $0.1.decision }.count,
             sameLabel: decided.filter { $0.0.label == $0.1.label }.count, labelled: labelled.count,
             floatRight: labelled.filter { $0.float == $0.truth }.count, quantizedRight: labelled.filter { $0.int8 == $0.truth }.count)
+    }
+
+    /// The float and the quantized model's latency on this machine: whether the int8 file is worth using here.
+    public struct Speed: Sendable {
+        public var threads: Int
+        /// Median ms per photo (batch 1, the network alone), timed side by side.
+        public var floatMs: Double
+        public var quantizedMs: Double
+        /// The int8 GEMM this CPU and build run (`avx512-vnni`, `avx2`, `portable`).
+        public var int8Path: String
+
+        public var report: String {
+            let threadWord = threads == 1 ? "one thread" : "\(threads) threads"
+            var text = String(
+                format: "speed on this machine (%@, int8 kernels %@): float %.2f ms, int8 %.2f ms per photo", threadWord, int8Path, floatMs, quantizedMs)
+            // Within 5 %: the same, on a machine that is rarely quiet.
+            if quantizedMs < 0.95 * floatMs {
+                text += String(format: ": the int8 model is %.2fx as fast", floatMs / quantizedMs)
+            } else {
+                text += String(format: ": the int8 model is not faster here (%.2fx the float model's time)", quantizedMs / floatMs)
+                if int8Path != "avx512-vnni" {
+                    text += "; without AVX-512 VNNI this CPU multiplies int8 no faster than float: run the float model on it"
+                }
+            }
+            return text
+        }
+    }
+
+    /// Times this model's network and `quantized`'s side by side at batch 1 (about 2 s).
+    public func speed(of quantized: InspectionModel, threads: Int = 1) throws -> Speed {
+        let times = try Benchmark.sideBySide([model.onnx.graph, quantized.onnx.graph], threads: threads)
+        return Speed(threads: threads, floatMs: times[0], quantizedMs: times[1], int8Path: int8GemmPathName)
     }
 
     /// Up to `count` of `photos`, taken evenly.

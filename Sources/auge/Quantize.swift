@@ -9,7 +9,7 @@ struct Quantize: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Quantize a model to INT8 (ONNX QDQ), calibrated on photos through the model's own preprocessing.",
         discussion: """
-            Convolution weights become int8 per output channel (symmetric), their inputs uint8 per tensor with ranges \
+            Convolution weights become int8 per output channel (symmetric; --weight-bits), their inputs uint8 per tensor with ranges \
             measured on the --calibrate photos. The file keeps the model's labels, preprocessing and policy; ONNX Runtime \
             and OpenVINO run it on their INT8 kernels. With --recalibrate, the classifier's threshold and review band \
             are set again on the quantized model's own scores of labelled held-out photos, by the rule auge train uses \
@@ -32,6 +32,14 @@ struct Quantize: ParsableCommand {
 
     @Option(help: "Range of each activation: minmax, or percentile (leaves out the most extreme 0.01 %).")
     var ranges: RangeMethod = .minmax
+
+    @Option(
+        help: ArgumentHelp(
+            "Bits of the int8 weights: 8 (-127...127) or 7 (-63...63).",
+            discussion:
+                "Auge runs either exactly. 7 is coarser (less accurate), but ONNX Runtime's int8 kernels on x86 CPUs without VNNI need it: with 8-bit weights their u8 x s8 products can saturate and give wrong answers."
+        ))
+    var weightBits = 8
 
     @Option(help: ArgumentHelp("Labelled photos (DATASET/<class>/<photo>) to compare the quantized model with the float one.", valueName: "dir"))
     var check: String?
@@ -58,6 +66,11 @@ struct Quantize: ParsableCommand {
 
     @Option(name: .shortAndLong, help: "The quantized model file to write.")
     var output: String
+
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Time the float and the quantized model side by side on this machine (about 2 s) and say whether the int8 one is faster here.")
+    var speed = true
 
     @OptionGroup var parallel: WorkerOptions
 
@@ -107,6 +120,7 @@ struct Quantize: ParsableCommand {
     func validate() throws {
         if calibrate.isEmpty { throw ValidationError("give the photos to calibrate on: --calibrate DIR") }
         if maxPhotos < 1 { throw ValidationError("--max-photos must be at least 1") }
+        if weightBits != 7 && weightBits != 8 { throw ValidationError("--weight-bits must be 7 or 8, not \(weightBits)") }
     }
 
     func run() throws {
@@ -122,7 +136,7 @@ struct Quantize: ParsableCommand {
         guard !walk.files.isEmpty else { throw CommandFailure("no photos found in \(calibrate.joined(separator: " "))") }
         let photos = ModelQuantizer.evenlyTaken(walk.files, count: maxPhotos)
 
-        let quantizer = ModelQuantizer(model: model, method: ranges.method)
+        let quantizer = ModelQuantizer(model: model, method: ranges.method, weightBits: weightBits)
         let started = Date()
         let calibration = try quantizer.calibrate(photos: photos, threads: parallel.threads ?? ProcessInfo.processInfo.activeProcessorCount)
         for failure in calibration.failures { log("auge quantize: \(failure.path): \(failure.error) (not used)") }
@@ -145,6 +159,14 @@ struct Quantize: ParsableCommand {
             log(
                 "auge quantize: the anomaly gate stays float, but it reads the quantized backbone: its threshold and review band were "
                     + "set on the float model; --recalibrate DIR sets them again on the quantized model's scores")
+        }
+        if weightBits == 8 {
+            log(
+                "auge quantize: note: ONNX Runtime on x86 CPUs without VNNI can give wrong answers for 8-bit weights (its int8 "
+                    + "products saturate); for a file that must run there, --weight-bits 7")
+        }
+        if speed {
+            log("auge quantize: " + (try quantizer.speed(of: try InspectionModel.load(path: output))).report)
         }
         if let check {
             let checked = FileWalk().collect([check]).files

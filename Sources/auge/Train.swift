@@ -342,6 +342,7 @@ extension Train {
         let agreement = try quantizer.agreement(with: try InspectionModel.load(path: path), photos: photos, lanes: lanes)
         say("int8 model \(path), calibrated on \(calibration.photos) training photos")
         if let recalibrated { say("int8 " + recalibrated) }
+        say("int8 " + (try quantizer.speed(of: try InspectionModel.load(path: path))).report)
         say("on the validation photos:\n" + agreement.report)
     }
 

@@ -24,15 +24,23 @@ final class QuantizeCommandTests: XCTestCase {
 
     func testTheQuantizedWasherModelAgreesWithTheFloatOneAndWithONNXRuntime() throws {
         let output = folder.appendingPathComponent("default.int8.onnx").path
-        let result = try AugeProcess.run(["quantize", model, "--calibrate", samples, "--check", samples, "-o", output])
+        // 7-bit weights: ONNX Runtime's int8 kernels compute them exactly on every x86 CPU, with VNNI or without.
+        let result = try AugeProcess.run(["quantize", model, "--calibrate", samples, "--check", samples, "--weight-bits", "7", "-o", output])
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertTrue(result.stderr.contains("7 convolutions int8"), result.stderr)
+        // Both models timed on this machine, and the verdict follows the times.
+        XCTAssertTrue(result.stderr.contains("auge quantize: speed on this machine (one thread, int8 kernels "), result.stderr)
+        let floatMs = try percentage(after: "): float ", in: result.stderr), int8Ms = try percentage(after: " ms, int8 ", in: result.stderr)
+        XCTAssertGreaterThan(floatMs, 0)
+        XCTAssertGreaterThan(int8Ms, 0)
+        XCTAssertEqual(result.stderr.contains("as fast"), int8Ms < 0.95 * floatMs, result.stderr)
         XCTAssertGreaterThanOrEqual(try percentage(after: "decisions agree on ", in: result.stdout), 97, result.stdout)
         XCTAssertGreaterThanOrEqual(try percentage(after: "int8 ", in: result.stdout), 95, result.stdout)
 
         let info = try AugeProcess.run(["info", output])
         XCTAssertEqual(info.status, 0, info.stderr)
-        XCTAssertTrue(info.stdout.contains("quantized:  auge"), info.stdout)
+        XCTAssertTrue(info.stdout.contains("quantized:  auge") && info.stdout.contains("(symmetric, 7 bits)"), info.stdout)
+        XCTAssertFalse(result.stderr.contains("--weight-bits 7"), "no advice to use what was used: \(result.stderr)")
         XCTAssertTrue(info.stdout.contains("labels:") && info.stdout.contains("scratch"), "the labels stay: \(info.stdout)")
 
         // The same file in ONNX Runtime, which fuses the QDQ pairs into its int8 convolutions.
@@ -63,9 +71,11 @@ final class QuantizeCommandTests: XCTestCase {
     /// info` carry it.
     func testRecalibrateSetsTheThresholdOnTheQuantizedModelsScores() throws {
         let output = folder.appendingPathComponent("default.int8.onnx").path
-        let result = try AugeProcess.run(["quantize", model, "--calibrate", samples, "--recalibrate", samples, "-o", output])
+        let result = try AugeProcess.run(["quantize", model, "--calibrate", samples, "--recalibrate", samples, "--no-speed", "-o", output])
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertTrue(result.stderr.contains("threshold set instead to reject at most 1 % of the held-out good photos"), result.stderr)
+        XCTAssertFalse(result.stderr.contains("speed on this machine"), "--no-speed: \(result.stderr)")
+        XCTAssertTrue(result.stderr.contains("for a file that must run there, --weight-bits 7"), "8-bit weights by default: \(result.stderr)")
         let description = try JSONSerialization.jsonObject(with: Data(try AugeProcess.run(["info", "--format", "json", output]).stdout.utf8))
         let metadata = try XCTUnwrap((description as? [String: Any])?["metadata"] as? [String: Any], "\(description)")
         let threshold = try XCTUnwrap(metadata["threshold"] as? Double, "\(metadata)")
@@ -96,6 +106,7 @@ final class QuantizeCommandTests: XCTestCase {
         XCTAssertTrue(train.stdout.contains("int8 model \(folder.appendingPathComponent("washer.int8.onnx").path)"), train.stdout)
         XCTAssertTrue(train.stdout.contains("on the validation photos:\ncheck on 12 photos: decisions agree on"), train.stdout)
         XCTAssertTrue(train.stdout.contains("int8 threshold "), "recalibrated on the validation photos: \(train.stdout)")
+        XCTAssertTrue(train.stdout.contains("int8 speed on this machine (one thread, int8 kernels "), train.stdout)
         let info = try AugeProcess.run(["info", folder.appendingPathComponent("washer.int8.onnx").path])
         XCTAssertTrue(info.stdout.contains("quantized:  auge") && info.stdout.contains("from 60 photos"), info.stdout)
         let anomaly = try AugeProcess.run(["train", samples, "--out", output, "--anomaly", "--int8"])
@@ -113,5 +124,8 @@ final class QuantizeCommandTests: XCTestCase {
         XCTAssertEqual(nothing.status, 1, nothing.stderr)
         XCTAssertTrue(nothing.stderr.contains("no photos found in \(empty)"), nothing.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: output), "nothing is written")
+        let bits = try AugeProcess.run(["quantize", model, "--calibrate", samples, "--weight-bits", "6", "-o", output])
+        XCTAssertEqual(bits.status, 64, bits.stderr)
+        XCTAssertTrue(bits.stderr.contains("--weight-bits must be 7 or 8, not 6"), bits.stderr)
     }
 }

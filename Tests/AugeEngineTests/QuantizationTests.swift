@@ -20,17 +20,19 @@ final class QuantizationTests: XCTestCase {
 
     func testWeightsLieOnTheInt8GridOfTheirChannel() {
         let conv = Convolution(weight: randomTensor([5, 3, 3, 3], seed: 2, range: -0.7...0.4), bias: nil)
-        let quantized = Quantization.quantizingWeights(conv)
-        let scales = try! XCTUnwrap(quantized.weightScales)
-        XCTAssertEqual(scales.count, 5)
-        for c in 0..<5 {
-            let original = conv.weight.data[(c * 27)..<((c + 1) * 27)]
-            XCTAssertEqual(scales[c], original.map(abs).max()! / 127, accuracy: 1e-9, "the largest weight maps to 127")
-            for (i, value) in quantized.weight.data[(c * 27)..<((c + 1) * 27)].enumerated() {
-                let steps = value / scales[c]
-                XCTAssertEqual(steps, steps.rounded(), accuracy: 1e-3, "channel \(c)")
-                XCTAssertLessThanOrEqual(abs(steps), 127.001)
-                XCTAssertLessThanOrEqual(abs(value - original[original.startIndex + i]), scales[c] / 2 * 1.0001, "rounded to the nearest step")
+        for (bits, levels) in [(8, Float(127)), (7, 63)] {
+            let quantized = Quantization.quantizingWeights(conv, bits: bits)
+            let scales = try! XCTUnwrap(quantized.weightScales)
+            XCTAssertEqual(scales.count, 5)
+            for c in 0..<5 {
+                let original = conv.weight.data[(c * 27)..<((c + 1) * 27)]
+                XCTAssertEqual(scales[c], original.map(abs).max()! / levels, accuracy: 1e-9, "the largest weight maps to \(levels)")
+                for (i, value) in quantized.weight.data[(c * 27)..<((c + 1) * 27)].enumerated() {
+                    let steps = value / scales[c]
+                    XCTAssertEqual(steps, steps.rounded(), accuracy: 1e-3, "channel \(c), \(bits) bits")
+                    XCTAssertLessThanOrEqual(abs(steps), levels + 0.001)
+                    XCTAssertLessThanOrEqual(abs(value - original[original.startIndex + i]), scales[c] / 2 * 1.0001, "rounded to the nearest step")
+                }
             }
         }
     }

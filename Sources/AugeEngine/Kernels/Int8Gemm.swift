@@ -38,7 +38,10 @@ package struct Int8Quantization {
 /// Which int8 kernel runs.
 /// The machine line benchmarks print: the CPU's features, the kernels compiled, and the int8 GEMM path
 /// this build and CPU pick.
-public var kernelSummary: String { CPUFeatures.summary + ", int8 GEMM \(Int8GemmPath.best.rawValue)" }
+public var kernelSummary: String { CPUFeatures.summary + ", int8 GEMM \(int8GemmPathName)" }
+
+/// The int8 GEMM quantized models run on here: `avx512-vnni`, `avx2` or `portable`.
+public var int8GemmPathName: String { Int8GemmPath.best.rawValue }
 
 package enum Int8GemmPath: String, CaseIterable {
     case portable

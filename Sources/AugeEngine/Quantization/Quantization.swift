@@ -162,7 +162,11 @@ public enum Quantization {
     }
 
     /// Per-output-channel symmetric int8 weights: the scale of each channel and the weights rounded to it.
-    public static func quantizingWeights(_ conv: Convolution) -> Convolution {
+    /// `bits` 8: -127...127; 7: -63...63, which keeps every u8 x s8 pair sum within Int16, as the int8
+    /// kernels of CPUs without VNNI (`vpmaddubsw`, ONNX Runtime's on AVX2) need to be exact.
+    public static func quantizingWeights(_ conv: Convolution, bits: Int = 8) -> Convolution {
+        precondition(bits == 7 || bits == 8, "int8 weights have 7 or 8 bits")
+        let levels = Float((1 << (bits - 1)) - 1)
         var quantized = conv
         let channels = conv.weight.shape[0], perChannel = conv.weight.count / max(1, channels)
         var scales = [Float](repeating: 1, count: channels)
@@ -170,10 +174,10 @@ public enum Quantization {
         for c in 0..<channels {
             let slice = (c * perChannel)..<((c + 1) * perChannel)
             let largest = data[slice].reduce(0) { $1.isFinite ? max($0, abs($1)) : $0 }
-            let scale = largest > 0 ? largest / 127 : 1
+            let scale = largest > 0 ? largest / levels : 1
             scales[c] = scale
             // A non-finite weight (a broken file) becomes 0 rather than a NaN that no int8 can hold.
-            for i in slice { data[i] = data[i].isFinite ? min(max((data[i] / scale).rounded(.toNearestOrEven), -127), 127) * scale : 0 }
+            for i in slice { data[i] = data[i].isFinite ? min(max((data[i] / scale).rounded(.toNearestOrEven), -levels), levels) * scale : 0 }
         }
         quantized.weight = Tensor(shape: conv.weight.shape, data: data)
         quantized.weightScales = scales
@@ -182,8 +186,9 @@ public enum Quantization {
 
     /// The quantized graph: BatchNormalization folded, every convolution's weights int8, and a uint8
     /// fake quantization in front of every convolution whose input has a range in `ranges`; with
-    /// `convolutions`, only the convolutions so named (the others stay float).
-    public static func quantized(_ graph: Graph, ranges: [String: CalibrationRange], convolutions: Set<String>? = nil) -> Graph {
+    /// `convolutions`, only the convolutions so named (the others stay float); weights of `weightBits` (see
+    /// `quantizingWeights`).
+    public static func quantized(_ graph: Graph, ranges: [String: CalibrationRange], convolutions: Set<String>? = nil, weightBits: Int = 8) -> Graph {
         var result = foldingBatchNormalization(graph)
         var names = Set(result.nodes.map(\.name)).union(result.nodes.flatMap(\.outputs)).union(result.inputs.map(\.name))
         func unique(_ base: String) -> String {
@@ -200,7 +205,7 @@ public enum Quantization {
             if let range = ranges[input] { nodes.append(fakeQuantizeNode(input, range, unique, &quantizedValue)) }
         }
         for var node in result.nodes {
-            if isQuantized(node, convolutions), case let .convolution(conv) = node.operation { node.operation = .convolution(quantizingWeights(conv)) }
+            if isQuantized(node, convolutions), case let .convolution(conv) = node.operation { node.operation = .convolution(quantizingWeights(conv, bits: weightBits)) }
             nodes.append(node)
             for output in node.outputs where points.contains(output) {
                 if let range = ranges[output] { nodes.append(fakeQuantizeNode(output, range, unique, &quantizedValue)) }

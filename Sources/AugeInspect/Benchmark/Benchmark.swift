@@ -225,6 +225,24 @@ public struct Benchmark {
         }
     }
 
+    /// Median latency in ms of each graph at batch 1 on `threads`, timed side by side: `rounds` rounds, each
+    /// running every graph in turn after a warm-up (so that a busy spell of a shared machine falls on all of
+    /// them), the median of the rounds' medians.
+    public static func sideBySide(_ graphs: [Graph], threads: Int, rounds: Int = 3, seconds: Double = 0.25) throws -> [Double] {
+        let engines = try graphs.map { try Engine(graph: $0, batchSize: 1, threads: threads) }
+        var options = Options()
+        options.seconds = seconds
+        options.warmup = 3
+        let timer = Benchmark(modelPath: "", options: options)
+        var medians = [[Double]](repeating: [], count: engines.count)
+        for _ in 0..<rounds {
+            for (index, engine) in engines.enumerated() {
+                medians[index].append(LatencyStatistics(timer.timeRuns(engine).map { $0 * 1000 })!.p50)
+            }
+        }
+        return medians.map { LatencyStatistics($0)!.p50 }
+    }
+
     /// Per-layer wall times at batch 1 on the first thread count.
     private func profile(_ graph: Graph) throws -> Profile {
         let threads = options.threads[0]
