@@ -29,9 +29,12 @@ public final class Engine: @unchecked Sendable {
     private let plan: Plan
     private let pool: ThreadPool
 
-    public init(graph: Graph, batchSize: Int = 1, threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
+    /// `int8`: how a quantized model's convolutions run (see `Int8Execution`).
+    public init(
+        graph: Graph, batchSize: Int = 1, threads: Int = ProcessInfo.processInfo.activeProcessorCount, int8: Int8Execution = .automatic
+    ) throws {
         guard threads >= 1 else { throw EngineError.invalidGraph("thread count must be at least 1, got \(threads)") }
-        plan = try Planner.plan(graph, batchSize: batchSize, threads: threads)
+        plan = try Planner.plan(graph, batchSize: batchSize, threads: threads, int8: int8)
         self.batchSize = batchSize
         self.threads = threads
         pool = ThreadPool(threads: threads)

@@ -38,9 +38,11 @@ public struct ModelDescription: Sendable, Encodable {
     public let gflopPerImage: Double
     public let activationBytes: Int
     public let metadata: ModelMetadata?
+    /// For a quantized model (convolutions with int8 weights), how they run on this CPU; else nil.
+    public let int8: String?
 
     enum CodingKeys: String, CodingKey {
-        case model, producer, opset, inputs, outputs, layers, metadata
+        case model, producer, opset, inputs, outputs, layers, metadata, int8
         case augeVersion = "auge_version"
         case totalParams = "total_params"
         case gflopPerImage = "gflop_per_image"
@@ -65,5 +67,17 @@ public struct ModelDescription: Sendable, Encodable {
         gflopPerImage = Double(layers.reduce(0) { $0 + $1.macs }) * 2 / 1e9
         activationBytes = engine.arenaBytes
         metadata = onnx.metadata
+        let quantized = onnx.graph.nodes.contains { node in
+            switch node.operation {
+            case let .convolution(conv): conv.weightScales != nil
+            case let .fullyConnected(fc): fc.weightScales != nil
+            default: false
+            }
+        }
+        int8 =
+            !quantized
+            ? nil
+            : Int8Execution.automatic.usesKernels
+                ? "on the int8 kernels (\(int8GemmPathName))" : "in float on this CPU (no AVX-512 VNNI, where int8 is no faster than float)"
     }
 }

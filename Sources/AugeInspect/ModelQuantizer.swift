@@ -196,13 +196,15 @@ public struct ModelQuantizer {
         /// Median ms per photo (batch 1, the network alone), timed side by side.
         public var floatMs: Double
         public var quantizedMs: Double
-        /// The int8 GEMM this CPU and build run (`avx512-vnni`, `avx2`, `portable`).
+        /// The int8 GEMM this CPU and build run (`avx512-vnni`, `avx2`, `portable`), and whether the quantized
+        /// model ran on it (`Int8Execution.automatic`) or in float.
         public var int8Path: String
+        public var int8Kernels: Bool
 
         public var report: String {
             let threadWord = threads == 1 ? "one thread" : "\(threads) threads"
-            var text = String(
-                format: "speed on this machine (%@, int8 kernels %@): float %.2f ms, int8 %.2f ms per photo", threadWord, int8Path, floatMs, quantizedMs)
+            let how = int8Kernels ? "int8 kernels \(int8Path)" : "no AVX-512 VNNI: the int8 model's convolutions run in float"
+            var text = String(format: "speed on this machine (%@, %@): float %.2f ms, int8 %.2f ms per photo", threadWord, how, floatMs, quantizedMs)
             // Within 5 %: the same, on a machine that is rarely quiet.
             if quantizedMs < 0.95 * floatMs {
                 text += String(format: ": the int8 model is %.2fx as fast", floatMs / quantizedMs)
@@ -219,7 +221,8 @@ public struct ModelQuantizer {
     /// Times this model's network and `quantized`'s side by side at batch 1 (about 2 s).
     public func speed(of quantized: InspectionModel, threads: Int = 1) throws -> Speed {
         let times = try Benchmark.sideBySide([model.onnx.graph, quantized.onnx.graph], threads: threads)
-        return Speed(threads: threads, floatMs: times[0], quantizedMs: times[1], int8Path: int8GemmPathName)
+        return Speed(
+            threads: threads, floatMs: times[0], quantizedMs: times[1], int8Path: int8GemmPathName, int8Kernels: Int8Execution.automatic.usesKernels)
     }
 
     /// Up to `count` of `photos`, taken evenly.

@@ -1,5 +1,6 @@
-import AugeInspect
 import ArgumentParser
+import AugeEngine
+import AugeInspect
 import Foundation
 
 struct Bench: ParsableCommand {
@@ -34,6 +35,14 @@ struct Bench: ParsableCommand {
     @Flag(help: "Per-layer profile.")
     var profile = false
 
+    @Option(
+        help: ArgumentHelp(
+            "How a quantized model's convolutions run: automatic, kernels or float.",
+            discussion:
+                "automatic (what every command does): on the int8 kernels where the CPU has AVX-512 VNNI, else in float on the same grids; kernels: on the int8 kernels anyway; float: in float anyway."
+        ))
+    var int8: Int8Mode = .automatic
+
     @Option(help: "Output: table or json.")
     var format: BenchFormat = .table
 
@@ -41,6 +50,17 @@ struct Bench: ParsableCommand {
     var allowDebug = false
 
     enum BenchFormat: String, ExpressibleByArgument { case table, json }
+
+    enum Int8Mode: String, ExpressibleByArgument {
+        case automatic, kernels, float
+        var execution: Int8Execution {
+            switch self {
+            case .automatic: .automatic
+            case .kernels: .kernels
+            case .float: .float
+            }
+        }
+    }
 
     private func numbers(_ text: String, _ flag: String) throws -> [Int] {
         let values = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
@@ -65,6 +85,7 @@ struct Bench: ParsableCommand {
         options.seconds = seconds
         options.warmup = warmup
         options.profile = profile
+        options.int8 = int8.execution
         options.images = images
         options.overrides = try model.overrides()
         let path = try model.model ?? ModelOptions.defaultModelPath()

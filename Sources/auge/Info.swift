@@ -55,6 +55,7 @@ struct Info: ParsableCommand {
         print(String(format: "parameters: %d (%.2f MB as float32)", d.totalParams, Double(d.totalParams * 4) / 1e6))
         print(String(format: "compute:    %.4f GFLOP per image (2 x multiply-accumulates)", d.gflopPerImage))
         print(String(format: "activations: %.2f MB for one image (one planned arena)", Double(d.activationBytes) / 1e6))
+        if let int8 = d.int8 { print("int8:       quantized convolutions run \(int8)") }
         guard let m = d.metadata else {
             print("metadata:   none (a plain ONNX model: give --labels, --size, ... or write them in with `auge annotate`)")
             return

@@ -281,7 +281,7 @@ final class Int8ConvolutionTests: XCTestCase {
                     Node(name: "q", operation: .activation(fakeQuantize), inputs: ["x"], outputs: ["xq"]),
                     Node(name: "conv", operation: .convolution(conv), inputs: ["xq"], outputs: ["y"]),
                 ], outputs: alsoAnOutput ? ["y", "xq"] : ["y"])
-            let engine = try Engine(graph: graph, batchSize: 1, threads: 2)
+            let engine = try Engine(graph: graph, batchSize: 1, threads: 2, int8: .kernels)
             let kinds = engine.layers.map(\.kind).filter { !$0.hasPrefix("to ") }
             // Read only by the convolution, the input is quantized in its padded copy; as an output too,
             // it is fake-quantized in float and quantized to codes from there.
@@ -327,7 +327,7 @@ final class Int8ConvolutionTests: XCTestCase {
                 Node(name: "pq", operation: .activation(grid), inputs: ["p"], outputs: ["pq"]),
                 Node(name: "conv2", operation: .convolution(conv(19, 5)), inputs: ["pq"], outputs: ["y"]),
             ], outputs: ["y"])
-        let engine = try Engine(graph: graph, batchSize: 2, threads: 2)
+        let engine = try Engine(graph: graph, batchSize: 2, threads: 2, int8: .kernels)
         XCTAssertEqual(engine.layers.map(\.kind).filter { !$0.hasPrefix("to ") }.map { $0.prefix(while: { $0 != "(" }) }, ["quantize + conv 3x3/1 ", "max pool ", "conv 3x3/1 "])
         XCTAssertEqual(engine.layers.filter { $0.kind.hasPrefix("max pool") }.map(\.kind), ["max pool (codes)"])
         let x = randomTensor([2, 3, 13, 11], seed: 12)
@@ -355,7 +355,7 @@ final class Int8ConvolutionTests: XCTestCase {
                     Node(name: "q", operation: .activation(quantizedInput ? fakeQuantize : .relu), inputs: ["x"], outputs: ["xq"]),
                     Node(name: "fc", operation: .fullyConnected(fc), inputs: ["xq"], outputs: ["y"]),
                 ], outputs: ["y"])
-            let engine = try Engine(graph: graph, batchSize: rows, threads: 2)
+            let engine = try Engine(graph: graph, batchSize: rows, threads: 2, int8: .kernels)
             XCTAssertEqual(engine.layers.compactMap(\.convolution), quantizedInput ? [.int8Gemm] : [])
             let x = randomTensor([rows, k], seed: 9)
             let (actual, expected) = (try engine.run(["x": x])["y"]!.data, try runReference(graph, inputs: ["x": x])["y"]!.data)

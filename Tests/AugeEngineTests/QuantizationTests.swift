@@ -98,11 +98,13 @@ final class QuantizationTests: XCTestCase {
         }
         XCTAssertEqual(fakeQuantized.count, points.count)
 
-        let floatEngine = try Engine(graph: graph, batchSize: 1, threads: 1), int8Engine = try Engine(graph: quantized, batchSize: 1, threads: 1)
+        let floatEngine = try Engine(graph: graph, batchSize: 1, threads: 1), int8Engine = try Engine(graph: quantized, batchSize: 1, threads: 1, int8: .kernels)
         let algorithms = int8Engine.layers.compactMap(\.convolution)
         XCTAssertEqual(algorithms.count, quantized.nodes.filter { if case .convolution = $0.operation { true } else { false } }.count)
         XCTAssert(algorithms.allSatisfy { $0 == .int8Gemm || $0 == .int8Depthwise }, "\(algorithms)")
         XCTAssert(algorithms.contains(.int8Depthwise))
+        let floatPathEngine = try Engine(graph: quantized, batchSize: 1, threads: 1, int8: .float)
+        XCTAssert(floatPathEngine.layers.allSatisfy { !$0.kind.contains("int8") && !$0.kind.contains("quantize +") }, "\(floatPathEngine.layers.map(\.kind))")
         for seed in 0..<4 as Range<UInt64> {
             let x = randomTensor([1, 3, 32, 32], seed: 200 + seed)
             let expected = try floatEngine.run([name: x])[graph.outputs[0]]!.data
@@ -116,6 +118,16 @@ final class QuantizationTests: XCTestCase {
             // against the float network (the fake-quantized float reference: 0.013-0.039).
             XCTAssertLessThan(error, 0.15 * spread, "seed \(seed): \(actual) against \(expected)")
             XCTAssertLessThan(integerError, 0.1 * spread, "seed \(seed): \(actual) against \(fakeQuantizedReference)")
+            // In float on the same grids (a CPU without VNNI): the fake-quantized arithmetic itself.
+            let inFloat = try floatPathEngine.run([name: x])[quantized.outputs[0]]!.data
+            XCTAssertLessThan(zip(inFloat, fakeQuantizedReference).map { abs($0 - $1) }.max()!, 0.1 * spread, "seed \(seed), in float")
         }
+    }
+
+    /// `automatic` uses the int8 kernels exactly where the CPU has AVX-512 VNNI, and `float` never does.
+    func testInt8ExecutionFollowsTheCPU() {
+        XCTAssertEqual(Int8Execution.automatic.usesKernels, Int8GemmPath.best == .avx512VNNI)
+        XCTAssertTrue(Int8Execution.kernels.usesKernels)
+        XCTAssertFalse(Int8Execution.float.usesKernels)
     }
 }

@@ -89,7 +89,7 @@ final class ONNXRuntimeParityTests: XCTestCase {
     func testQuantizedConvolutionsRunOnTheInt8Kernels() throws {
         // The parity test compares the outputs with ONNX Runtime's (to within one output step); here,
         // that the engine ran them on codes: every convolution int8, the block's end on codes too.
-        let engine = try Engine(graph: try load("qdq_residual_block_int8"), threads: 1)
+        let engine = try Engine(graph: try load("qdq_residual_block_int8"), threads: 1, int8: .kernels)
         XCTAssertEqual(engine.layers.compactMap(\.convolution), [.int8Gemm, .int8Gemm, .int8Depthwise, .int8Gemm])
         XCTAssertEqual(engine.layers.filter { $0.kind == "dequantize" }.count, 1, "\(engine.layers.map(\.kind))")
     }

@@ -82,10 +82,13 @@ struct Planner {
 
     /// Threads the kernels will run on (per-thread scratch memory).
     let threads: Int
+    /// Whether quantized convolutions run on the int8 kernels (else in float, on the same grids).
+    let int8Kernels: Bool
 
-    init(graph: Graph, batchSize: Int, threads: Int) throws {
+    init(graph: Graph, batchSize: Int, threads: Int, int8Kernels: Bool) throws {
         self.graph = graph
         self.threads = threads
+        self.int8Kernels = int8Kernels
         shapes = try inferShapes(graph, batchSize: batchSize)
     }
 
@@ -94,14 +97,14 @@ struct Planner {
     static let maximumArenaFloats = 1 << 28
 
     /// Plans the whole graph.
-    static func plan(_ graph: Graph, batchSize: Int, threads: Int) throws -> Plan {
-        var planner = try Planner(graph: graph, batchSize: batchSize, threads: threads)
+    static func plan(_ graph: Graph, batchSize: Int, threads: Int, int8: Int8Execution) throws -> Plan {
+        var planner = try Planner(graph: graph, batchSize: batchSize, threads: threads, int8Kernels: int8.usesKernels)
         return try planner.build()
     }
 
     private mutating func build() throws -> Plan {
         let (nodes, outputNames) = fuseNodes(graph, shapes: shapes)
-        codesOnly = Self.codesOnlyValues(nodes, outputs: Set(outputNames))
+        codesOnly = int8Kernels ? Self.codesOnlyValues(nodes, outputs: Set(outputNames)) : []
         var inputIDs: [Int] = []
         for input in graph.inputs {
             let id = newBuffer(count: shapes[input.name]!.reduce(1, *), first: -1)
@@ -499,13 +502,13 @@ struct Planner {
         case float
     }
 
-    /// How a quantized model's convolution runs on codes, or nil (it runs in float) without int8
-    /// weights, for an input that is not on a uint8 grid, for grouped convolutions, and for depthwise
-    /// ones that do not end on a grid.
+    /// How a quantized model's convolution runs on codes, or nil (it runs in float) without the int8
+    /// kernels, without int8 weights, for an input that is not on a uint8 grid, for grouped convolutions,
+    /// and for depthwise ones that do not end on a grid.
     private func int8Choice(
         _ node: FusedNode, _ conv: Convolution, _ g: ConvolutionGeometry
     ) -> (algorithm: ConvolutionAlgorithm, input: ValueQuantization, result: Int8Result)? {
-        guard conv.weightScales != nil, let input = valueQuantization[node.inputs[0]] else { return nil }
+        guard int8Kernels, conv.weightScales != nil, let input = valueQuantization[node.inputs[0]] else { return nil }
         var result = Int8Result.float
         if let residual = node.residual {
             if let output = ValueQuantization(node.postActivation), let skip = valueQuantization[residual] {

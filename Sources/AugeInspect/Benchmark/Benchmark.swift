@@ -15,6 +15,8 @@ public struct Benchmark {
         public var seconds: Double = 3
         public var warmup: Int = 10
         public var profile = false
+        /// How a quantized model's convolutions run (the network timings and the profile).
+        public var int8: Int8Execution = .automatic
         /// A folder of photos for the end-to-end pipeline (read, decode, preprocess, infer).
         public var images: String?
         /// Settings for the end-to-end pipeline where the model file has none (a plain ONNX model).
@@ -158,7 +160,7 @@ public struct Benchmark {
         // Load: parse, import and plan, as a caller pays it before the first photo.
         let loadStart = Self.now()
         let onnx = try ONNXModel.load(contentsOf: URL(fileURLWithPath: modelPath))
-        let firstEngine = try Engine(graph: onnx.graph, batchSize: options.batches[0], threads: options.threads[0])
+        let firstEngine = try Engine(graph: onnx.graph, batchSize: options.batches[0], threads: options.threads[0], int8: options.int8)
         let loadMs = (Self.now() - loadStart) * 1000
         let input = Self.randomInput(count: Self.inputCount(firstEngine))
         let outputs = OutputBuffers(firstEngine)
@@ -171,7 +173,7 @@ public struct Benchmark {
             for batch in options.batches {
                 let engine =
                     threads == options.threads[0] && batch == options.batches[0]
-                    ? firstEngine : try Engine(graph: onnx.graph, batchSize: batch, threads: threads)
+                    ? firstEngine : try Engine(graph: onnx.graph, batchSize: batch, threads: threads, int8: options.int8)
                 let times = timeRuns(engine)
                 let stats = LatencyStatistics(times.map { $0 * 1000 })!
                 let run = Run(
@@ -246,7 +248,7 @@ public struct Benchmark {
     /// Per-layer wall times at batch 1 on the first thread count.
     private func profile(_ graph: Graph) throws -> Profile {
         let threads = options.threads[0]
-        let engine = try Engine(graph: graph, batchSize: 1, threads: threads)
+        let engine = try Engine(graph: graph, batchSize: 1, threads: threads, int8: options.int8)
         _ = timeRuns(engine)  // warm
         engine.isProfiling = true
         engine.profilingClock = .wall
