@@ -16,6 +16,8 @@ public final class Engine: @unchecked Sendable {
     public var layers: [LayerDescription] { plan.layers }
     /// Bytes of the activation arena.
     public var arenaBytes: Int { plan.arenaBytes }
+    /// Whether some convolutions run on the int8 kernels (a quantized model; see `Int8Execution`).
+    public var runsInt8Kernels: Bool { layers.contains { $0.convolution == .int8Gemm || $0.convolution == .int8Depthwise } }
     /// When true, `run` records the time of every layer in `layerTimings`.
     public var isProfiling = false
     /// The clock of the profile: wall time, or the CPU time of the calling thread (which ignores time

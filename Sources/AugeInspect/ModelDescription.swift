@@ -77,7 +77,8 @@ public struct ModelDescription: Sendable, Encodable {
         int8 =
             !quantized
             ? nil
-            : Int8Execution.automatic.usesKernels
-                ? "on the int8 kernels (\(int8GemmPathName))" : "in float on this CPU (no AVX-512 VNNI, where int8 is no faster than float)"
+            : engine.runsInt8Kernels
+                ? "on the int8 kernels (\(int8GemmPathName))"
+                : "in float on this CPU (no AVX-512 VNNI: int8 is no faster than float, which runs most of this model as Winograd)"
     }
 }

@@ -203,7 +203,7 @@ public struct ModelQuantizer {
 
         public var report: String {
             let threadWord = threads == 1 ? "one thread" : "\(threads) threads"
-            let how = int8Kernels ? "int8 kernels \(int8Path)" : "no AVX-512 VNNI: the int8 model's convolutions run in float"
+            let how = int8Kernels ? "int8 kernels \(int8Path)" : "no AVX-512 VNNI: the int8 model runs in float"
             var text = String(format: "speed on this machine (%@, %@): float %.2f ms, int8 %.2f ms per photo", threadWord, how, floatMs, quantizedMs)
             // Within 5 %: the same, on a machine that is rarely quiet.
             if quantizedMs < 0.95 * floatMs {
@@ -221,8 +221,8 @@ public struct ModelQuantizer {
     /// Times this model's network and `quantized`'s side by side at batch 1 (about 2 s).
     public func speed(of quantized: InspectionModel, threads: Int = 1) throws -> Speed {
         let times = try Benchmark.sideBySide([model.onnx.graph, quantized.onnx.graph], threads: threads)
-        return Speed(
-            threads: threads, floatMs: times[0], quantizedMs: times[1], int8Path: int8GemmPathName, int8Kernels: Int8Execution.automatic.usesKernels)
+        let kernels = try Engine(graph: quantized.onnx.graph, batchSize: 1, threads: 1).runsInt8Kernels
+        return Speed(threads: threads, floatMs: times[0], quantizedMs: times[1], int8Path: int8GemmPathName, int8Kernels: kernels)
     }
 
     /// Up to `count` of `photos`, taken evenly.

@@ -124,10 +124,28 @@ final class QuantizationTests: XCTestCase {
         }
     }
 
-    /// `automatic` uses the int8 kernels exactly where the CPU has AVX-512 VNNI, and `float` never does.
-    func testInt8ExecutionFollowsTheCPU() {
-        XCTAssertEqual(Int8Execution.automatic.usesKernels, Int8GemmPath.best == .avx512VNNI)
-        XCTAssertTrue(Int8Execution.kernels.usesKernels)
-        XCTAssertFalse(Int8Execution.float.usesKernels)
+    /// `automatic` uses the int8 kernels where the CPU has AVX-512 VNNI; without it, for a model that float
+    /// would run mostly as Winograd (3x3, stride 1) it runs in float, for any other on the int8 kernels.
+    func testInt8ExecutionFollowsTheCPUAndTheModel() throws {
+        let grid = Activation.fakeQuantize(scale: 0.05, zeroPoint: 128, lower: 0, upper: 255)
+        func quantizedModel(kernel: Int) -> Graph {
+            var conv = Convolution(weight: Tensor(shape: [16, 16, kernel, kernel], data: (0..<(256 * kernel * kernel)).map { Float($0 % 7 - 3) }))
+            conv.pads = (kernel / 2, kernel / 2, kernel / 2, kernel / 2)
+            conv.weightScales = [Float](repeating: 1, count: 16)
+            return Graph(
+                name: "quantized \(kernel)x\(kernel)", inputs: [GraphInput(name: "x", shape: [nil, 16, 16, 16])],
+                nodes: [
+                    Node(name: "q", operation: .activation(grid), inputs: ["x"], outputs: ["xq"]),
+                    Node(name: "conv", operation: .convolution(conv), inputs: ["xq"], outputs: ["c"]),
+                    Node(name: "cq", operation: .activation(grid), inputs: ["c"], outputs: ["y"]),
+                ], outputs: ["y"])
+        }
+        let vnni = Int8GemmPath.best == .avx512VNNI
+        for (kernel, winograd) in [(3, true), (1, false)] {
+            let graph = quantizedModel(kernel: kernel)
+            XCTAssertEqual(try Engine(graph: graph, threads: 1).runsInt8Kernels, vnni || !winograd, "\(kernel)x\(kernel)")
+            XCTAssertTrue(try Engine(graph: graph, threads: 1, int8: .kernels).runsInt8Kernels)
+            XCTAssertFalse(try Engine(graph: graph, threads: 1, int8: .float).runsInt8Kernels)
+        }
     }
 }

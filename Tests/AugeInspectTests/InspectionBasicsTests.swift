@@ -23,7 +23,7 @@ final class DecisionPolicyTests: XCTestCase {
         XCTAssertTrue(faster.contains("(one thread, int8 kernels avx512-vnni): float 2.00 ms, int8 1.00 ms per photo: the int8 model is 2.00x as fast"), faster)
         let slower = ModelQuantizer.Speed(threads: 1, floatMs: 5, quantizedMs: 10, int8Path: "avx2", int8Kernels: false).report
         XCTAssertTrue(slower.contains("not faster here (2.00x the float model's time)") && slower.contains("run the float model on it"), slower)
-        XCTAssertTrue(slower.contains("(one thread, no AVX-512 VNNI: the int8 model's convolutions run in float)"), slower)
+        XCTAssertTrue(slower.contains("(one thread, no AVX-512 VNNI: the int8 model runs in float)"), slower)
         // Within 5 %: not faster, but on a VNNI CPU no advice to drop it.
         let level = ModelQuantizer.Speed(threads: 2, floatMs: 1, quantizedMs: 0.97, int8Path: "avx512-vnni", int8Kernels: true).report
         XCTAssertTrue(level.contains("2 threads") && level.contains("not faster here") && !level.contains("float model on it"), level)

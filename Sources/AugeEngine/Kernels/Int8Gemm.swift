@@ -38,9 +38,7 @@ package struct Int8Quantization {
 /// Which int8 kernel runs.
 /// The machine line benchmarks print: the CPU's features, the kernels compiled, and the int8 GEMM path
 /// this build and CPU pick.
-public var kernelSummary: String {
-    CPUFeatures.summary + ", int8 GEMM \(int8GemmPathName)" + (Int8Execution.automatic.usesKernels ? "" : " (quantized models run in float here)")
-}
+public var kernelSummary: String { CPUFeatures.summary + ", int8 GEMM \(int8GemmPathName)" }
 
 /// The int8 GEMM quantized models run on here: `avx512-vnni`, `avx2` or `portable`.
 public var int8GemmPathName: String { Int8GemmPath.best.rawValue }
@@ -48,23 +46,15 @@ public var int8GemmPathName: String { Int8GemmPath.best.rawValue }
 /// How the engine runs a quantized model's convolutions (those with int8 weights reading a value on a
 /// uint8 grid).
 public enum Int8Execution: Sendable {
-    /// On the int8 kernels where the CPU has AVX-512 VNNI (4x the multiply-adds of float); elsewhere in
-    /// float on the same grids, where the int8 GEMM runs no faster than the float one and Winograd
-    /// does fewer multiply-adds. The outputs agree within rounding ties.
+    /// On the int8 kernels where the CPU has AVX-512 VNNI (4x the multiply-adds of float). Without it the
+    /// int8 GEMM runs no faster than the float one, so a model that float runs mostly as Winograd (3x3
+    /// convolutions of stride 1: fewer multiply-adds) runs in float on the same grids; the outputs agree
+    /// within rounding ties.
     case automatic
     /// On the int8 kernels, on the CPU's best path (exact integer arithmetic).
     case kernels
     /// In float: dequantized weights, each value rounded to its grid (fake quantization).
     case float
-
-    /// Whether the int8 kernels run on this CPU and build.
-    public var usesKernels: Bool {
-        switch self {
-        case .automatic: Int8GemmPath.best == .avx512VNNI
-        case .kernels: true
-        case .float: false
-        }
-    }
 }
 
 package enum Int8GemmPath: String, CaseIterable {

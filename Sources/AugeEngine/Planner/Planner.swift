@@ -82,13 +82,14 @@ struct Planner {
 
     /// Threads the kernels will run on (per-thread scratch memory).
     let threads: Int
-    /// Whether quantized convolutions run on the int8 kernels (else in float, on the same grids).
-    let int8Kernels: Bool
+    /// How quantized convolutions run; `int8Kernels` is its answer for this graph (set by `build`).
+    let int8: Int8Execution
+    private var int8Kernels = false
 
-    init(graph: Graph, batchSize: Int, threads: Int, int8Kernels: Bool) throws {
+    init(graph: Graph, batchSize: Int, threads: Int, int8: Int8Execution) throws {
         self.graph = graph
         self.threads = threads
-        self.int8Kernels = int8Kernels
+        self.int8 = int8
         shapes = try inferShapes(graph, batchSize: batchSize)
     }
 
@@ -98,12 +99,18 @@ struct Planner {
 
     /// Plans the whole graph.
     static func plan(_ graph: Graph, batchSize: Int, threads: Int, int8: Int8Execution) throws -> Plan {
-        var planner = try Planner(graph: graph, batchSize: batchSize, threads: threads, int8Kernels: int8.usesKernels)
+        var planner = try Planner(graph: graph, batchSize: batchSize, threads: threads, int8: int8)
         return try planner.build()
     }
 
     private mutating func build() throws -> Plan {
         let (nodes, outputNames) = fuseNodes(graph, shapes: shapes)
+        int8Kernels =
+            switch int8 {
+            case .kernels: true
+            case .float: false
+            case .automatic: Int8GemmPath.best == .avx512VNNI || winogradShare(of: nodes) < 0.5
+            }
         codesOnly = int8Kernels ? Self.codesOnlyValues(nodes, outputs: Set(outputNames)) : []
         var inputIDs: [Int] = []
         for input in graph.inputs {
@@ -248,6 +255,27 @@ struct Planner {
             QuantizeStep(quantization: step.quantization, shape: shape, sourceLayout: step.sourceLayout, input: $0(step.source), output: bytes($0(id)))
         }
         return id
+    }
+
+    /// The share of the quantized convolutions' multiply-adds that float would run as Winograd (which
+    /// does fewer of them than any GEMM); 0 without quantized convolutions.
+    private func winogradShare(of nodes: [FusedNode]) -> Double {
+        var all = 0, winograd = 0
+        for node in nodes {
+            guard case let .convolution(conv) = node.operation, conv.weightScales != nil else { continue }
+            let g = geometry(conv, input: shapes[node.inputs[0]]!, output: shapes[node.output]!)
+            all += g.multiplyAccumulates
+            if WinogradStep.applies(to: g) { winograd += g.multiplyAccumulates }
+        }
+        return all == 0 ? 0 : Double(winograd) / Double(all)
+    }
+
+    private func geometry(_ conv: Convolution, input x: [Int], output y: [Int]) -> ConvolutionGeometry {
+        ConvolutionGeometry(
+            batch: x[0], inHeight: x[2], inWidth: x[3], inChannels: x[1], outHeight: y[2], outWidth: y[3], outChannels: y[1],
+            kernelHeight: conv.kernel.0, kernelWidth: conv.kernel.1, strideY: conv.strides.0, strideX: conv.strides.1,
+            dilationY: conv.dilations.0, dilationX: conv.dilations.1,
+            padTop: conv.pads.top, padLeft: conv.pads.left, padBottom: conv.pads.bottom, padRight: conv.pads.right, groups: conv.groups)
     }
 
     /// See `codesOnly`.
@@ -441,11 +469,7 @@ struct Planner {
         _ node: FusedNode, _ conv: Convolution, inputShape x: [Int], outputShape y: [Int],
         describe: (String, Int, Int) -> LayerDescription
     ) throws {
-        let geometry = ConvolutionGeometry(
-            batch: x[0], inHeight: x[2], inWidth: x[3], inChannels: x[1], outHeight: y[2], outWidth: y[3], outChannels: y[1],
-            kernelHeight: conv.kernel.0, kernelWidth: conv.kernel.1, strideY: conv.strides.0, strideX: conv.strides.1,
-            dilationY: conv.dilations.0, dilationX: conv.dilations.1,
-            padTop: conv.pads.top, padLeft: conv.pads.left, padBottom: conv.pads.bottom, padRight: conv.pads.right, groups: conv.groups)
+        let geometry = geometry(conv, input: x, output: y)
         if let choice = int8Choice(node, conv, geometry) {
             return try emitInt8Convolution(node, conv, geometry: geometry, choice: choice, describe: describe)
         }
