@@ -39,7 +39,7 @@ struct Bench: ParsableCommand {
         help: ArgumentHelp(
             "How a quantized model's convolutions run: automatic, kernels or float.",
             discussion:
-                "automatic (what every command does): on the int8 kernels where the CPU has AVX-512 VNNI, else in float on the same grids; kernels: on the int8 kernels anyway; float: in float anyway."
+                "automatic (what every command does): on the int8 kernels where the CPU has AVX-512 VNNI; without it in float on the same grids when float runs most of the model as Winograd (3x3, stride 1), else on the int8 kernels. kernels: on the int8 kernels anyway; float: in float anyway."
         ))
     var int8: Int8Mode = .automatic
 

@@ -5,32 +5,16 @@ struct Epilogue {
     /// Channels-last tensor of the output's layout, added after `activation`.
     let residual: UnsafePointer<Float>?
     let postActivation: Activation?
-    /// The common tails (none, ReLU, ReLU6 / Clip, each maybe followed by a fake quantization, or a fake
-    /// quantization alone) as bounds and a grid, applied inline: the general path holds every activation
-    /// and is too large to inline into each kernel's stores (it stayed an outlined call per stored vector,
-    /// a quarter of a 1x1 layer's time on 16 input channels; half of it with a fake quantization).
+    /// The common tails (none, ReLU, ReLU6 / Clip) as bounds, applied inline: the general path holds
+    /// every activation and is too large to inline into each kernel's stores (it stayed an outlined
+    /// call per stored vector, a quarter of a 1x1 layer's time on 16 input channels).
     private let bounds: (lower: Float, upper: Float)?
-    private let grid: Grid?
-
-    /// A fake quantization's grid: the step, and the code bounds less the zero point (whole numbers).
-    private struct Grid {
-        let scale: Float, lower: Float, upper: Float
-    }
 
     init(activation: Activation?, residual: UnsafePointer<Float>?, postActivation: Activation?) {
         self.activation = activation
         self.residual = residual
         self.postActivation = postActivation
-        // A fake quantization last, alone or after ReLU / Clip, becomes the grid; the rest the bounds.
-        var head = activation, tail = postActivation
-        if tail == nil, case .fakeQuantize? = head { (head, tail) = (nil, head) }
-        if case let .fakeQuantize(scale, zeroPoint, lower, upper)? = tail, residual == nil {
-            grid = Grid(scale: scale, lower: lower - zeroPoint, upper: upper - zeroPoint)
-            tail = nil
-        } else {
-            grid = nil
-        }
-        switch (head, residual, tail) {
+        switch (activation, residual, postActivation) {
         case (nil, nil, nil): bounds = (-.infinity, .infinity)
         case (.relu?, nil, nil): bounds = (0, .infinity)
         case let (.clip(lower, upper)?, nil, nil): bounds = (lower, upper)
@@ -40,14 +24,8 @@ struct Epilogue {
 
     /// Finishes one vector of accumulators; `offset` is the element offset of the vector in the output.
     @inline(__always) func apply(_ accumulator: Vector, offset: Int) -> Vector {
-        guard let bounds else { return applyGeneral(accumulator, offset: offset) }
-        let value = vectorClamp(accumulator, bounds.lower, bounds.upper)
-        guard let grid else { return value }
-        // As `Activation.fakeQuantize` computes it: clamped on the grid before rounding (the same, the
-        // bounds being whole steps), rounded half to even by adding and taking away 1.5 * 2^23.
-        let steps = vectorClamp(value / grid.scale, grid.lower, grid.upper)
-        let magic = Vector(repeating: 12_582_912)
-        return ((steps + magic) - magic) * grid.scale
+        if let bounds { return vectorClamp(accumulator, bounds.lower, bounds.upper) }
+        return applyGeneral(accumulator, offset: offset)
     }
 
     /// Finishes and stores the first `count` (1...6) vectors of a register tile (or of any run of
