@@ -220,9 +220,10 @@ public struct ModelQuantizer {
 
     /// Times this model's network and `quantized`'s side by side at batch 1 (about 2 s).
     public func speed(of quantized: InspectionModel, threads: Int = 1) throws -> Speed {
-        let times = try Benchmark.sideBySide([model.onnx.graph, quantized.onnx.graph], threads: threads)
-        let kernels = try Engine(graph: quantized.onnx.graph, batchSize: 1, threads: 1).runsInt8Kernels
-        return Speed(threads: threads, floatMs: times[0], quantizedMs: times[1], int8Path: int8GemmPathName, int8Kernels: kernels)
+        let engines = try [model, quantized].map { try Engine(graph: $0.onnx.graph, batchSize: 1, threads: threads) }
+        let times = Benchmark.sideBySide(engines)
+        return Speed(
+            threads: threads, floatMs: times[0], quantizedMs: times[1], int8Path: int8GemmPathName, int8Kernels: engines[1].runsInt8Kernels)
     }
 
     /// Up to `count` of `photos`, taken evenly.

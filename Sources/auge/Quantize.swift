@@ -165,12 +165,14 @@ struct Quantize: ParsableCommand {
                 "auge quantize: note: ONNX Runtime on x86 CPUs without VNNI can give wrong answers for 8-bit weights (its int8 "
                     + "products saturate); for a file that must run there, --weight-bits 7")
         }
-        if speed {
-            log("auge quantize: " + (try quantizer.speed(of: try InspectionModel.load(path: output))).report)
+        // Read back once, as written (recalibrated or not), for the speed line and the check.
+        let quantized = speed || check != nil ? try InspectionModel.load(path: output) : nil
+        if speed, let quantized {
+            log("auge quantize: " + (try quantizer.speed(of: quantized)).report)
         }
-        if let check {
+        if let check, let quantized {
             let checked = FileWalk().collect([check]).files
-            let agreement = try quantizer.agreement(with: try InspectionModel.load(path: output), photos: checked) {
+            let agreement = try quantizer.agreement(with: quantized, photos: checked) {
                 try parallel.lanes(for: $0, photos: checked.count)
             }
             guard agreement.photos > 0 else { throw CommandFailure("no photo in \(check) could be decided") }

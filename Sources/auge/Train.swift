@@ -339,10 +339,11 @@ extension Train {
         let recalibrated = try Quantize.recalibrate(
             quantizer, calibration, file: path, photos: photos, maxMissRate: maxMissRate, maxReviewRate: maxReviewRate,
             maxFalseRejectRate: maxFalseRejectRate, lanes: lanes)
-        let agreement = try quantizer.agreement(with: try InspectionModel.load(path: path), photos: photos, lanes: lanes)
+        let quantized = try InspectionModel.load(path: path)
+        let agreement = try quantizer.agreement(with: quantized, photos: photos, lanes: lanes)
         say("int8 model \(path), calibrated on \(calibration.photos) training photos")
         if let recalibrated { say("int8 " + recalibrated) }
-        say("int8 " + (try quantizer.speed(of: try InspectionModel.load(path: path))).report)
+        say("int8 " + (try quantizer.speed(of: quantized)).report)
         say("on the validation photos:\n" + agreement.report)
     }
 

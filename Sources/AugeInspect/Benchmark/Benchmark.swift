@@ -227,11 +227,10 @@ public struct Benchmark {
         }
     }
 
-    /// Median latency in ms of each graph at batch 1 on `threads`, timed side by side: `rounds` rounds, each
-    /// running every graph in turn after a warm-up (so that a busy spell of a shared machine falls on all of
-    /// them), the median of the rounds' medians.
-    public static func sideBySide(_ graphs: [Graph], threads: Int, rounds: Int = 3, seconds: Double = 0.25) throws -> [Double] {
-        let engines = try graphs.map { try Engine(graph: $0, batchSize: 1, threads: threads) }
+    /// Median latency in ms of each engine, timed side by side: `rounds` rounds, each running every engine in
+    /// turn after a warm-up (so that a busy spell of a shared machine falls on all of them), the median of
+    /// the rounds' medians.
+    public static func sideBySide(_ engines: [Engine], rounds: Int = 3, seconds: Double = 0.25) -> [Double] {
         var options = Options()
         options.seconds = seconds
         options.warmup = 3
