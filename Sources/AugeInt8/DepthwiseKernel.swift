@@ -7,18 +7,28 @@
 // where the engine inlines it (x86-64-v3: two ymm per vector, the kernel's 9 weights no longer all in
 // registers) and in `int8DepthwiseRowAVX512`, this module's AVX-512 build of it (one zmm per vector,
 // 32 registers), which the engine calls only after the CPU check.
+//
+// With AVX-512 VNNI, `int8DepthwisePairRowVNNI` sums in Int32 instead: `vpdpwssd` multiplies two Int16
+// pairs per lane and adds both products, so a kernel row of 3 taps costs 2 instructions instead of 3
+// FMAs, and no Float conversion is needed before the requantization. Its input rows hold, per pixel and
+// channel, the pair (value of this pixel, value of the next pixel): taps kx and kx + 1 in one lane.
 import Swift
 
 /// The arguments of one output row (see `int8DepthwiseRow`).
 public struct Int8DepthwiseRowArguments {
-    /// The row's `kernelHeight` input rows: Float, code less the input zero point, `stride` values per
-    /// pixel, with the left padding's zero columns, so that output pixel x, tap kx reads pixel
-    /// x * strideX + kx * dilationX of each.
-    public var inputRows: UnsafePointer<UnsafePointer<Float>>
+    /// The row's `kernelHeight` input rows, each with the left padding's zero columns, so that output
+    /// pixel x, tap kx reads pixel x * strideX + kx * dilationX of it. For `int8DepthwiseRow`: Float,
+    /// code less the input zero point, `stride` values per pixel. For `int8DepthwisePairRowVNNI`
+    /// (dilation 1): `stride` Int32 per pixel, channel c's holding the Int16 pair (value at pixel x,
+    /// value at pixel x + 1), low half first.
+    public var inputRows: UnsafePointer<UnsafeRawPointer>
     public var kernelHeight: Int, kernelWidth: Int
     public var strideX: Int, dilationX: Int
-    /// [tap][stride] Float (whole numbers), the bias in accumulator units and the multipliers ([stride]).
-    public var weights: UnsafePointer<Float>
+    /// For `int8DepthwiseRow`: [tap][stride] Float (whole numbers). For `int8DepthwisePairRowVNNI`:
+    /// [ky][pair][stride] Int32, each the Int16 pair of taps (2 * pair, 2 * pair + 1) of kernel row ky,
+    /// the second 0 past the kernel's width. Then the bias in accumulator units and the multipliers
+    /// ([stride]).
+    public var weights: UnsafeRawPointer
     public var bias: UnsafePointer<Int32>
     public var multipliers: UnsafePointer<Float>
     /// Output bounds minus the zero point, and the output zero point (see `requantize16`).
@@ -32,7 +42,7 @@ public struct Int8DepthwiseRowArguments {
 
     @_transparent
     public init(
-        inputRows: UnsafePointer<UnsafePointer<Float>>, kernelHeight: Int, kernelWidth: Int, strideX: Int, dilationX: Int, weights: UnsafePointer<Float>,
+        inputRows: UnsafePointer<UnsafeRawPointer>, kernelHeight: Int, kernelWidth: Int, strideX: Int, dilationX: Int, weights: UnsafeRawPointer,
         bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>, low: Float, high: Float, zeroPoint: Int32, output: UnsafeMutablePointer<UInt8>,
         outWidth: Int, channels: Int, stride: Int
     ) {
@@ -57,6 +67,12 @@ public struct Int8DepthwiseRowArguments {
 @_transparent @usableFromInline
 func loadFloats(_ pointer: UnsafePointer<Float>) -> SIMD16<Float> {
     Builtin.loadRaw(pointer._rawValue)
+}
+
+/// Row `index` of `rows` as Float (the Float kernels' layout).
+@_transparent @usableFromInline
+func floatRow(_ rows: UnsafePointer<UnsafeRawPointer>, _ index: Int) -> UnsafePointer<Float> {
+    UnsafePointer(rows[index]._rawValue)
 }
 
 @_transparent @usableFromInline
@@ -115,6 +131,12 @@ func storeDepthwise(_ p: Int8DepthwiseRowArguments, _ sum: SIMD16<Float>, x: Int
     let codes = requantize16(
         int16(sum) &+ bias, scale: scale, low: SIMD16<Float>(repeating: p.low), high: SIMD16<Float>(repeating: p.high),
         zeroPoint: SIMD16<Int32>(repeating: p.zeroPoint))
+    storeDepthwiseCodes(p, codes, x: x, channel: channel)
+}
+
+/// Stores one output pixel's 16 channels of codes (see `storeDepthwise` for why no generic call).
+@_transparent @usableFromInline
+func storeDepthwiseCodes(_ p: Int8DepthwiseRowArguments, _ codes: SIMD16<Int32>, x: Int, channel: Int) {
     let bytes = Builtin.trunc_Vec16xInt32_Vec16xInt8(codes._storage._value)
     let target = p.output + (x &* p.stride &+ channel), lanes = p.channels &- channel
     if lanes >= 16 {
@@ -139,8 +161,8 @@ func depthwiseBlock(_ p: Int8DepthwiseRowArguments, channel: Int) {
         var sum = SIMD16<Float>(repeating: 0)
         var ky = 0
         while ky < p.kernelHeight {
-            let line = p.inputRows[ky] + (x &* step &+ channel)
-            let weights = p.weights + (ky &* p.kernelWidth &* p.stride &+ channel)
+            let line = floatRow(p.inputRows, ky) + (x &* step &+ channel)
+            let weights = UnsafePointer<Float>(p.weights._rawValue) + (ky &* p.kernelWidth &* p.stride &+ channel)
             var kx = 0
             while kx < p.kernelWidth {
                 sum = productSum(loadFloats(line + kx &* tap), loadFloats(weights + kx &* p.stride), sum)
@@ -158,12 +180,12 @@ func depthwiseBlock(_ p: Int8DepthwiseRowArguments, channel: Int) {
 func depthwiseBlock3x3(_ p: Int8DepthwiseRowArguments, channel: Int) {
     let scale = loadFloats(p.multipliers + channel)
     let bias = loadInt32s(p.bias + channel)
-    let s = p.stride, w = p.weights + channel
+    let s = p.stride, w = UnsafePointer<Float>(p.weights._rawValue) + channel
     let w0 = loadFloats(w), w1 = loadFloats(w + s), w2 = loadFloats(w + 2 &* s)
     let w3 = loadFloats(w + 3 &* s), w4 = loadFloats(w + 4 &* s), w5 = loadFloats(w + 5 &* s)
     let w6 = loadFloats(w + 6 &* s), w7 = loadFloats(w + 7 &* s), w8 = loadFloats(w + 8 &* s)
     let tap = p.dilationX &* s, step = p.strideX &* s
-    let r0 = p.inputRows[0] + channel, r1 = p.inputRows[1] + channel, r2 = p.inputRows[2] + channel
+    let r0 = floatRow(p.inputRows, 0) + channel, r1 = floatRow(p.inputRows, 1) + channel, r2 = floatRow(p.inputRows, 2) + channel
     var x = 0
     while x < p.outWidth {
         // One sum per kernel row, added at the end: three short dependency chains instead of one of nine
@@ -192,12 +214,114 @@ func depthwiseBlock3x3(_ p: Int8DepthwiseRowArguments, channel: Int) {
         int8DepthwiseRow(args.pointee)
     }
 
+    /// a + the sums of the Int16 pair products of each lane of b and c (vpdpwssd; exact: two products of
+    /// at most 255 x 127 in magnitude).
+    @_transparent
+    func dotPairs(_ a: SIMD16<Int32>, _ b: SIMD16<Int32>, _ c: SIMD16<Int32>) -> SIMD16<Int32> {
+        var result = a
+        result._storage._value = Builtin.int_x86_avx512_vpdpwssd_512(a._storage._value, b._storage._value, c._storage._value)
+        return result
+    }
+
+    @_transparent
+    func loadPairs(_ pointer: UnsafePointer<Int32>) -> SIMD16<Int32> {
+        Builtin.loadRaw(pointer._rawValue)
+    }
+
+    /// One output row on pair rows (see `Int8DepthwiseRowArguments`; dilation 1). Only on a CPU with
+    /// AVX-512 VNNI.
+    @inline(never)
+    public func int8DepthwisePairRowVNNI(_ args: UnsafePointer<Int8DepthwiseRowArguments>) {
+        let p = args.pointee
+        var channel = 0
+        while channel < p.channels {
+            if p.kernelHeight == 3 && p.kernelWidth == 3 {
+                pairBlock3x3(p, channel: channel)
+            } else {
+                pairBlock(p, channel: channel)
+            }
+            channel &+= 16
+        }
+    }
+
+    @_transparent
+    func pairRow(_ p: Int8DepthwiseRowArguments, _ ky: Int) -> UnsafePointer<Int32> {
+        UnsafePointer(p.inputRows[ky]._rawValue)
+    }
+
+    /// Requantizes and stores one output pixel's 16 channels from the Int32 sum (bias included).
+    @_transparent
+    func storePairSum(_ p: Int8DepthwiseRowArguments, _ sum: SIMD16<Int32>, x: Int, channel: Int, scale: SIMD16<Float>) {
+        let codes = requantize16AVX512(
+            sum, scale: scale, low: SIMD16<Float>(repeating: p.low), high: SIMD16<Float>(repeating: p.high), zeroPoint: SIMD16<Int32>(repeating: p.zeroPoint))
+        storeDepthwiseCodes(p, codes, x: x, channel: channel)
+    }
+
+    /// Any kernel size: ceil(kernelWidth / 2) pairs per kernel row.
+    @_transparent
+    func pairBlock(_ p: Int8DepthwiseRowArguments, channel: Int) {
+        let scale = loadFloats(p.multipliers + channel)
+        let bias = loadInt32s(p.bias + channel)
+        let weights = UnsafePointer<Int32>(p.weights._rawValue) + channel
+        let pairs = (p.kernelWidth &+ 1) / 2
+        let step = p.strideX &* p.stride
+        var x = 0
+        while x < p.outWidth {
+            var sum = bias
+            var ky = 0
+            while ky < p.kernelHeight {
+                let line = pairRow(p, ky) + (x &* step &+ channel)
+                let rowWeights = weights + ky &* pairs &* p.stride
+                var pair = 0
+                while pair < pairs {
+                    sum = dotPairs(sum, loadPairs(line + 2 &* pair &* p.stride), loadPairs(rowWeights + pair &* p.stride))
+                    pair &+= 1
+                }
+                ky &+= 1
+            }
+            storePairSum(p, sum, x: x, channel: channel, scale: scale)
+            x &+= 1
+        }
+    }
+
+    /// 3x3 kernels: two pairs per kernel row, the block's six weight pairs held for the row, one sum per
+    /// kernel row (three short dependency chains).
+    @_transparent
+    func pairBlock3x3(_ p: Int8DepthwiseRowArguments, channel: Int) {
+        let scale = loadFloats(p.multipliers + channel)
+        let bias = loadInt32s(p.bias + channel)
+        let s = p.stride, w = UnsafePointer<Int32>(p.weights._rawValue) + channel
+        let w0 = loadPairs(w), w1 = loadPairs(w + s), w2 = loadPairs(w + 2 &* s)
+        let w3 = loadPairs(w + 3 &* s), w4 = loadPairs(w + 4 &* s), w5 = loadPairs(w + 5 &* s)
+        let step = p.strideX &* s, next = 2 &* s
+        let r0 = pairRow(p, 0) + channel, r1 = pairRow(p, 1) + channel, r2 = pairRow(p, 2) + channel
+        let zero = SIMD16<Int32>(repeating: 0)
+        var x = 0
+        while x < p.outWidth {
+            let offset = x &* step
+            var a = dotPairs(bias, loadPairs(r0 + offset), w0)
+            var b = dotPairs(zero, loadPairs(r1 + offset), w2)
+            var c = dotPairs(zero, loadPairs(r2 + offset), w4)
+            a = dotPairs(a, loadPairs(r0 + (offset &+ next)), w1)
+            b = dotPairs(b, loadPairs(r1 + (offset &+ next)), w3)
+            c = dotPairs(c, loadPairs(r2 + (offset &+ next)), w5)
+            storePairSum(p, a &+ b &+ c, x: x, channel: channel, scale: scale)
+            x &+= 1
+        }
+    }
+
 #else
 
     /// Not in this build (portable, or not x86-64): the engine never calls it.
     @inline(never)
     public func int8DepthwiseRowAVX512(_ args: UnsafePointer<Int8DepthwiseRowArguments>) {
         fatalError("the AVX-512 depthwise kernel is not in this build")
+    }
+
+    /// Not in this build (portable, or not x86-64): the engine never calls it.
+    @inline(never)
+    public func int8DepthwisePairRowVNNI(_ args: UnsafePointer<Int8DepthwiseRowArguments>) {
+        fatalError("the VNNI depthwise kernel is not in this build")
     }
 
 #endif

@@ -67,6 +67,8 @@ final class Int8ConvolutionTests: XCTestCase {
     ]
 
     let pool = ThreadPool(threads: 2)
+    /// Depthwise cases run on the VNNI kernel's pair rows.
+    private var pairRowCases = 0
 
     func testEveryPathEqualsTheReference() {
         let paths = Int8GemmPath.allCases.filter(Int8GemmPath.isAvailable)
@@ -88,6 +90,7 @@ final class Int8ConvolutionTests: XCTestCase {
         }
         XCTAssertGreaterThan(checked, 300)
         XCTAssertGreaterThan(floatInputs, 100)
+        if paths.contains(.avx512VNNI) { XCTAssertGreaterThan(pairRowCases, 30) }
         // The cases exercise the requantization, not only its clamps.
         XCTAssertGreaterThan(Double(inside), 0.5 * Double(total))
     }
@@ -183,14 +186,18 @@ final class Int8ConvolutionTests: XCTestCase {
         let codes = UnsafeMutablePointer<UInt8>.allocate(capacity: outPixels * outStride)
         defer { codes.deallocate() }
         codes.initialize(repeating: sentinel, count: outPixels * outStride)
-        let step: Step =
-            c.depthwise
-            ? Int8DepthwiseStep(
+        let step: Step
+        if c.depthwise {
+            let depthwise = Int8DepthwiseStep(
                 geometry: geometry, weights: weights, input: inputQuantization, source: source, output: codes, outputQuantization: output, range: range,
                 threads: 2, path: path)
-            : Int8ConvolutionStep(
+            if depthwise.pairRows { pairRowCases += 1 }
+            step = depthwise
+        } else {
+            step = Int8ConvolutionStep(
                 geometry: geometry, weights: weights, input: inputQuantization, source: sourceInput, output: .codes(codes, output, range: range),
                 threads: 2, path: path)
+        }
         step.execute(pool: pool)
         for pixel in 0..<outPixels {
             for channel in 0..<c.outChannels {

@@ -407,14 +407,17 @@ final class Int8DepthwiseStep: Step {
     let source: UnsafePointer<UInt8>
     let output: UnsafeMutablePointer<UInt8>
     let stride: Int
-    /// [tap][paddedChannels] as Float, the bias in accumulator units and the requantization multipliers.
+    /// As the row kernel reads them (see `Int8DepthwiseRowArguments`): [tap][paddedChannels] as Float, or
+    /// on pair rows [ky][pair][paddedChannels] Int16 pairs. Then the bias in accumulator units and the
+    /// requantization multipliers.
     let weights: AlignedBuffer
     let bias: UnsafeMutablePointer<Int32>
     let multipliers: AlignedBuffer
     let inputZeroPoint: Int32, outputZeroPoint: Int32
     let low: Float, high: Float
-    /// Per thread: input rows converted to Float less the zero point, every channel, with zero columns
-    /// around them ([paddedInWidth][stride] each), in `slots` slots: input row y lives in slot y % slots and
+    /// Per thread: input rows converted to Float less the zero point (or, on pair rows, to Int16 pairs of
+    /// neighbouring pixels), every channel, with zero columns around them ([paddedInWidth][stride] 4-byte
+    /// values each), in `slots` slots: input row y lives in slot y % slots and
     /// stays there for the next output rows that read it (a thread's tasks come in runs of consecutive
     /// rows), so each input code is converted about once rather than once per kernel row.
     let rows: AlignedBuffer
@@ -425,9 +428,12 @@ final class Int8DepthwiseStep: Step {
     /// A row of zeros for the kernel rows in the vertical padding.
     let zeroRow: AlignedBuffer
     /// Per thread: the kernel rows of the output row being computed.
-    let kernelRows: UnsafeMutablePointer<UnsafePointer<Float>>
-    /// `.avx512VNNI`: the row kernel's AVX-512 build (AugeInt8); any other: the one compiled here.
+    let kernelRows: UnsafeMutablePointer<UnsafeRawPointer>
+    /// `.avx512VNNI`: AugeInt8's VNNI kernel on pair rows (dilation 1 across), else its AVX-512 build of
+    /// the Float one; any other: the Float one compiled here.
     let path: Int8GemmPath
+    /// Whether rows hold Int16 pairs for `int8DepthwisePairRowVNNI`.
+    let pairRows: Bool
 
     /// Whether the sums stay exact in Float arithmetic: every product is at most 255 x 127 in magnitude, so
     /// sums of up to 512 of them stay below 2^24.
@@ -446,13 +452,27 @@ final class Int8DepthwiseStep: Step {
         self.output = output
         stride = paddedChannels(g.outChannels)
         let taps = g.kernelHeight * g.kernelWidth
-        weights = AlignedBuffer(count: taps * stride)
+        pairRows = path == .avx512VNNI && g.dilationX == 1
+        let pairs = (g.kernelWidth + 1) / 2
+        weights = AlignedBuffer(count: (pairRows ? g.kernelHeight * pairs : taps) * stride)
         bias = .allocate(capacity: stride)
         bias.initialize(repeating: 0, count: stride)
         multipliers = AlignedBuffer(count: stride)
         multipliers.pointer.update(from: integer.multipliers(outputScale: outputQuantization.scale), count: g.outChannels)
+        let pairWeights = UnsafeMutableRawPointer(weights.pointer).assumingMemoryBound(to: Int32.self)
         for channel in 0..<g.outChannels {
-            for tap in 0..<taps { weights.pointer[tap * stride + channel] = Float(integer.weights[channel * taps + tap]) }
+            let filter = channel * taps
+            if pairRows {
+                for ky in 0..<g.kernelHeight {
+                    for pair in 0..<pairs {
+                        let kx = 2 * pair, row = filter + ky * g.kernelWidth
+                        let second = kx + 1 < g.kernelWidth ? integer.weights[row + kx + 1] : 0
+                        pairWeights[(ky * pairs + pair) * stride + channel] = int16Pair(Int32(integer.weights[row + kx]), Int32(second))
+                    }
+                }
+            } else {
+                for tap in 0..<taps { weights.pointer[tap * stride + channel] = Float(integer.weights[filter + tap]) }
+            }
             bias[channel] = integer.bias[channel]
         }
         inputZeroPoint = input.zeroPoint
@@ -467,7 +487,7 @@ final class Int8DepthwiseStep: Step {
         zeroRow = AlignedBuffer(count: rowFloats)
         zeroRow.pointer.initialize(repeating: 0, count: rowFloats)
         kernelRows = .allocate(capacity: threads * g.kernelHeight)
-        kernelRows.initialize(repeating: UnsafePointer(zeroRow.pointer), count: threads * g.kernelHeight)
+        kernelRows.initialize(repeating: UnsafeRawPointer(zeroRow.pointer), count: threads * g.kernelHeight)
     }
 
     deinit {
@@ -489,22 +509,24 @@ final class Int8DepthwiseStep: Step {
         let kernel = kernelRows + worker &* g.kernelHeight
         for ky in 0..<g.kernelHeight {
             let y = outY &* g.strideY &- g.padTop &+ ky &* g.dilationY
-            kernel[ky] = y >= 0 && y < g.inHeight ? convertedRow(image: image, y: y, worker: worker) : UnsafePointer(zeroRow.pointer)
+            kernel[ky] = y >= 0 && y < g.inHeight ? convertedRow(image: image, y: y, worker: worker) : UnsafeRawPointer(zeroRow.pointer)
         }
         var arguments = Int8DepthwiseRowArguments(
             inputRows: kernel, kernelHeight: g.kernelHeight, kernelWidth: g.kernelWidth, strideX: g.strideX, dilationX: g.dilationX,
-            weights: weights.pointer, bias: bias, multipliers: multipliers.pointer, low: low, high: high, zeroPoint: outputZeroPoint,
+            weights: UnsafeRawPointer(weights.pointer), bias: bias, multipliers: multipliers.pointer, low: low, high: high, zeroPoint: outputZeroPoint,
             output: output + (image &* g.outHeight &+ outY) &* g.outWidth &* stride, outWidth: g.outWidth, channels: g.outChannels, stride: stride)
-        if path == .avx512VNNI {
+        if pairRows {
+            int8DepthwisePairRowVNNI(&arguments)
+        } else if path == .avx512VNNI {
             int8DepthwiseRowAVX512(&arguments)
         } else {
             int8DepthwiseRow(arguments)
         }
     }
 
-    /// Input row y of `image` as Float less the zero point, from this thread's slot, converted if the slot
+    /// Input row y of `image` as the row kernel reads it, from this thread's slot, converted if the slot
     /// holds another row.
-    @inline(__always) private func convertedRow(image: Int, y: Int, worker: Int) -> UnsafePointer<Float> {
+    @inline(__always) private func convertedRow(image: Int, y: Int, worker: Int) -> UnsafeRawPointer {
         let g = geometry
         let slot = worker &* slots &+ y % slots
         let target = rows.pointer + slot &* rowFloats
@@ -512,15 +534,65 @@ final class Int8DepthwiseStep: Step {
         if slotRows[slot] != key {
             slotRows[slot] = key
             let line = source + (key &* g.inWidth &* stride)
-            let interior = target + g.padLeft &* stride
-            let zeroPoint = SIMD16<Int32>(repeating: inputZeroPoint)
-            for i in Swift.stride(from: 0, to: g.inWidth &* stride, by: 16) {
-                let codes = UnsafeRawPointer(line + i).loadUnaligned(as: SIMD16<UInt8>.self)
-                storeVector(float16(widen16(codes) &- zeroPoint), interior + i)
+            if pairRows {
+                convertPairs(line, into: UnsafeMutableRawPointer(target).assumingMemoryBound(to: Int32.self))
+            } else {
+                let interior = target + g.padLeft &* stride
+                let zeroPoint = SIMD16<Int32>(repeating: inputZeroPoint)
+                for i in Swift.stride(from: 0, to: g.inWidth &* stride, by: 16) {
+                    let codes = UnsafeRawPointer(line + i).loadUnaligned(as: SIMD16<UInt8>.self)
+                    storeVector(float16(widen16(codes) &- zeroPoint), interior + i)
+                }
             }
         }
-        return UnsafePointer(target)
+        return UnsafeRawPointer(target)
     }
+
+    /// One input row as pair rows: pixel x (padding included) holds, per channel, the codes less the zero
+    /// point of pixels x and x + 1 as an Int16 pair. Only pixels whose pair touches the row's interior are
+    /// written (with an even stride across, only the even ones: no other is read); the rest stay zero
+    /// from the start.
+    @inline(__always) private func convertPairs(_ line: UnsafePointer<UInt8>, into target: UnsafeMutablePointer<Int32>) {
+        let g = geometry
+        let zeroPoint = SIMD16<Int32>(repeating: inputZeroPoint)
+        let end = g.padLeft &+ g.inWidth
+        for channel in Swift.stride(from: 0, to: stride, by: 16) {
+            @inline(__always) func values(_ x: Int) -> SIMD16<Int32> {
+                guard x >= g.padLeft && x < end else { return SIMD16() }
+                return widen16(UnsafeRawPointer(line + ((x &- g.padLeft) &* stride &+ channel)).loadUnaligned(as: SIMD16<UInt8>.self)) &- zeroPoint
+            }
+            @inline(__always) func store(_ pair: SIMD16<Int32>, at x: Int) {
+                UnsafeMutableRawPointer(target + (x &* stride &+ channel)).storeBytes(of: pair, as: SIMD16<Int32>.self)
+            }
+            var x = max(0, g.padLeft &- 1)
+            if g.strideX % 2 == 0 {
+                x &+= x & 1
+                while x < end {
+                    store(int16Pairs(values(x), values(x &+ 1)), at: x)
+                    x &+= 2
+                }
+            } else {
+                var current = values(x)
+                while x < end {
+                    let next = values(x &+ 1)
+                    store(int16Pairs(current, next), at: x)
+                    current = next
+                    x &+= 1
+                }
+            }
+        }
+    }
+}
+
+/// `first` and `second` (each in Int16's range) as one Int32 holding the Int16 pair, `first` in the low
+/// half: the operand layout of `vpdpwssd`.
+func int16Pair(_ first: Int32, _ second: Int32) -> Int32 {
+    (first & 0xFFFF) | (second &<< 16)
+}
+
+/// `int16Pair` lane by lane.
+@inline(__always) func int16Pairs(_ first: SIMD16<Int32>, _ second: SIMD16<Int32>) -> SIMD16<Int32> {
+    (first & SIMD16(repeating: 0xFFFF)) | (second &<< 16)
 }
 
 /// Float (channels-last or plain) -> uint8 codes (channels-last): code = clamp(roundHalfEven(x / scale) + zeroPoint).
