@@ -8,26 +8,26 @@
 // registers) and in `int8DepthwiseRowAVX512`, this module's AVX-512 build of it (one zmm per vector,
 // 32 registers), which the engine calls only after the CPU check.
 //
-// With AVX-512 VNNI, `int8DepthwisePairRowVNNI` sums in Int32 instead: `vpdpwssd` multiplies two Int16
-// pairs per lane and adds both products, so a kernel row of 3 taps costs 2 instructions instead of 3
-// FMAs, and no Float conversion is needed before the requantization. Its input rows hold, per pixel and
-// channel, the pair (value of this pixel, value of the next pixel): taps kx and kx + 1 in one lane.
+// With AVX-512 VNNI, `int8DepthwiseQuadRowVNNI` sums in Int32 instead: `vpdpbusd` multiplies four codes
+// by four int8 weights per lane and adds the products, so a kernel row of up to 4 taps is one instruction
+// (3 FMAs in Float), and no Float conversion is needed before the requantization. Its input rows hold,
+// per pixel and channel, the codes of this pixel and the next three: taps kx ... kx + 3 in one lane.
 import Swift
 
 /// The arguments of one output row (see `int8DepthwiseRow`).
 public struct Int8DepthwiseRowArguments {
     /// The row's `kernelHeight` input rows, each with the left padding's zero columns, so that output
     /// pixel x, tap kx reads pixel x * strideX + kx * dilationX of it. For `int8DepthwiseRow`: Float,
-    /// code less the input zero point, `stride` values per pixel. For `int8DepthwisePairRowVNNI`
-    /// (dilation 1): `stride` Int32 per pixel, channel c's holding the Int16 pair (value at pixel x,
-    /// value at pixel x + 1), low half first.
+    /// code less the input zero point, `stride` values per pixel. For `int8DepthwiseQuadRowVNNI`
+    /// (dilation 1): `stride` 4-byte lanes per pixel, channel c's holding the codes of pixels x ... x + 3
+    /// (padding pixels: the input zero point's code).
     public var inputRows: UnsafePointer<UnsafeRawPointer>
     public var kernelHeight: Int, kernelWidth: Int
     public var strideX: Int, dilationX: Int
-    /// For `int8DepthwiseRow`: [tap][stride] Float (whole numbers). For `int8DepthwisePairRowVNNI`:
-    /// [ky][pair][stride] Int32, each the Int16 pair of taps (2 * pair, 2 * pair + 1) of kernel row ky,
-    /// the second 0 past the kernel's width. Then the bias in accumulator units and the multipliers
-    /// ([stride]).
+    /// For `int8DepthwiseRow`: [tap][stride] Float (whole numbers), and the bias in accumulator units.
+    /// For `int8DepthwiseQuadRowVNNI`: [ky][quad][stride] 4-byte lanes, each the int8 weights of taps
+    /// 4 * quad ... 4 * quad + 3 of kernel row ky (0 past the kernel's width), and the bias less the input
+    /// zero point times the filter's weight sum. Then the multipliers ([stride]).
     public var weights: UnsafeRawPointer
     public var bias: UnsafePointer<Int32>
     public var multipliers: UnsafePointer<Float>
@@ -214,98 +214,93 @@ func depthwiseBlock3x3(_ p: Int8DepthwiseRowArguments, channel: Int) {
         int8DepthwiseRow(args.pointee)
     }
 
-    /// a + the sums of the Int16 pair products of each lane of b and c (vpdpwssd; exact: two products of
-    /// at most 255 x 127 in magnitude).
+    /// a + the sums of the four products of codes (uint8) and weights (int8) in each lane of b and c
+    /// (vpdpbusd; exact).
     @_transparent
-    func dotPairs(_ a: SIMD16<Int32>, _ b: SIMD16<Int32>, _ c: SIMD16<Int32>) -> SIMD16<Int32> {
+    func dotQuads(_ a: SIMD16<Int32>, _ b: SIMD16<Int32>, _ c: SIMD16<Int32>) -> SIMD16<Int32> {
         var result = a
-        result._storage._value = Builtin.int_x86_avx512_vpdpwssd_512(a._storage._value, b._storage._value, c._storage._value)
+        result._storage._value = Builtin.int_x86_avx512_vpdpbusd_512(a._storage._value, b._storage._value, c._storage._value)
         return result
     }
 
     @_transparent
-    func loadPairs(_ pointer: UnsafePointer<Int32>) -> SIMD16<Int32> {
+    func loadQuads(_ pointer: UnsafePointer<Int32>) -> SIMD16<Int32> {
         Builtin.loadRaw(pointer._rawValue)
     }
 
-    /// One output row on pair rows (see `Int8DepthwiseRowArguments`; dilation 1). Only on a CPU with
+    /// One output row on quad rows (see `Int8DepthwiseRowArguments`; dilation 1). Only on a CPU with
     /// AVX-512 VNNI.
     @inline(never)
-    public func int8DepthwisePairRowVNNI(_ args: UnsafePointer<Int8DepthwiseRowArguments>) {
+    public func int8DepthwiseQuadRowVNNI(_ args: UnsafePointer<Int8DepthwiseRowArguments>) {
         let p = args.pointee
         var channel = 0
         while channel < p.channels {
-            if p.kernelHeight == 3 && p.kernelWidth == 3 {
-                pairBlock3x3(p, channel: channel)
+            if p.kernelHeight == 3 && p.kernelWidth <= 4 {
+                quadBlock3Rows(p, channel: channel)
             } else {
-                pairBlock(p, channel: channel)
+                quadBlock(p, channel: channel)
             }
             channel &+= 16
         }
     }
 
     @_transparent
-    func pairRow(_ p: Int8DepthwiseRowArguments, _ ky: Int) -> UnsafePointer<Int32> {
+    func quadRow(_ p: Int8DepthwiseRowArguments, _ ky: Int) -> UnsafePointer<Int32> {
         UnsafePointer(p.inputRows[ky]._rawValue)
     }
 
     /// Requantizes and stores one output pixel's 16 channels from the Int32 sum (bias included).
     @_transparent
-    func storePairSum(_ p: Int8DepthwiseRowArguments, _ sum: SIMD16<Int32>, x: Int, channel: Int, scale: SIMD16<Float>) {
+    func storeQuadSum(_ p: Int8DepthwiseRowArguments, _ sum: SIMD16<Int32>, x: Int, channel: Int, scale: SIMD16<Float>) {
         let codes = requantize16AVX512(
             sum, scale: scale, low: SIMD16<Float>(repeating: p.low), high: SIMD16<Float>(repeating: p.high), zeroPoint: SIMD16<Int32>(repeating: p.zeroPoint))
         storeDepthwiseCodes(p, codes, x: x, channel: channel)
     }
 
-    /// Any kernel size: ceil(kernelWidth / 2) pairs per kernel row.
+    /// Any kernel size: ceil(kernelWidth / 4) quads per kernel row.
     @_transparent
-    func pairBlock(_ p: Int8DepthwiseRowArguments, channel: Int) {
+    func quadBlock(_ p: Int8DepthwiseRowArguments, channel: Int) {
         let scale = loadFloats(p.multipliers + channel)
         let bias = loadInt32s(p.bias + channel)
         let weights = UnsafePointer<Int32>(p.weights._rawValue) + channel
-        let pairs = (p.kernelWidth &+ 1) / 2
+        let quads = (p.kernelWidth &+ 3) / 4
         let step = p.strideX &* p.stride
         var x = 0
         while x < p.outWidth {
             var sum = bias
             var ky = 0
             while ky < p.kernelHeight {
-                let line = pairRow(p, ky) + (x &* step &+ channel)
-                let rowWeights = weights + ky &* pairs &* p.stride
-                var pair = 0
-                while pair < pairs {
-                    sum = dotPairs(sum, loadPairs(line + 2 &* pair &* p.stride), loadPairs(rowWeights + pair &* p.stride))
-                    pair &+= 1
+                let line = quadRow(p, ky) + (x &* step &+ channel)
+                let rowWeights = weights + ky &* quads &* p.stride
+                var quad = 0
+                while quad < quads {
+                    sum = dotQuads(sum, loadQuads(line + 4 &* quad &* p.stride), loadQuads(rowWeights + quad &* p.stride))
+                    quad &+= 1
                 }
                 ky &+= 1
             }
-            storePairSum(p, sum, x: x, channel: channel, scale: scale)
+            storeQuadSum(p, sum, x: x, channel: channel, scale: scale)
             x &+= 1
         }
     }
 
-    /// 3x3 kernels: two pairs per kernel row, the block's six weight pairs held for the row, one sum per
-    /// kernel row (three short dependency chains).
+    /// Three kernel rows of at most 4 taps (3x3 above all): one vpdpbusd per kernel row, the block's
+    /// three weight vectors held for the row.
     @_transparent
-    func pairBlock3x3(_ p: Int8DepthwiseRowArguments, channel: Int) {
+    func quadBlock3Rows(_ p: Int8DepthwiseRowArguments, channel: Int) {
         let scale = loadFloats(p.multipliers + channel)
         let bias = loadInt32s(p.bias + channel)
         let s = p.stride, w = UnsafePointer<Int32>(p.weights._rawValue) + channel
-        let w0 = loadPairs(w), w1 = loadPairs(w + s), w2 = loadPairs(w + 2 &* s)
-        let w3 = loadPairs(w + 3 &* s), w4 = loadPairs(w + 4 &* s), w5 = loadPairs(w + 5 &* s)
-        let step = p.strideX &* s, next = 2 &* s
-        let r0 = pairRow(p, 0) + channel, r1 = pairRow(p, 1) + channel, r2 = pairRow(p, 2) + channel
-        let zero = SIMD16<Int32>(repeating: 0)
+        let w0 = loadQuads(w), w1 = loadQuads(w + s), w2 = loadQuads(w + 2 &* s)
+        let step = p.strideX &* s
+        let r0 = quadRow(p, 0) + channel, r1 = quadRow(p, 1) + channel, r2 = quadRow(p, 2) + channel
         var x = 0
         while x < p.outWidth {
             let offset = x &* step
-            var a = dotPairs(bias, loadPairs(r0 + offset), w0)
-            var b = dotPairs(zero, loadPairs(r1 + offset), w2)
-            var c = dotPairs(zero, loadPairs(r2 + offset), w4)
-            a = dotPairs(a, loadPairs(r0 + (offset &+ next)), w1)
-            b = dotPairs(b, loadPairs(r1 + (offset &+ next)), w3)
-            c = dotPairs(c, loadPairs(r2 + (offset &+ next)), w5)
-            storePairSum(p, a &+ b &+ c, x: x, channel: channel, scale: scale)
+            var sum = dotQuads(bias, loadQuads(r0 + offset), w0)
+            sum = dotQuads(sum, loadQuads(r1 + offset), w1)
+            sum = dotQuads(sum, loadQuads(r2 + offset), w2)
+            storeQuadSum(p, sum, x: x, channel: channel, scale: scale)
             x &+= 1
         }
     }
@@ -320,7 +315,7 @@ func depthwiseBlock3x3(_ p: Int8DepthwiseRowArguments, channel: Int) {
 
     /// Not in this build (portable, or not x86-64): the engine never calls it.
     @inline(never)
-    public func int8DepthwisePairRowVNNI(_ args: UnsafePointer<Int8DepthwiseRowArguments>) {
+    public func int8DepthwiseQuadRowVNNI(_ args: UnsafePointer<Int8DepthwiseRowArguments>) {
         fatalError("the VNNI depthwise kernel is not in this build")
     }
 

@@ -67,8 +67,8 @@ final class Int8ConvolutionTests: XCTestCase {
     ]
 
     let pool = ThreadPool(threads: 2)
-    /// Depthwise cases run on the VNNI kernel's pair rows.
-    private var pairRowCases = 0
+    /// Depthwise cases run on the VNNI kernel's quad rows.
+    private var quadRowCases = 0
 
     func testEveryPathEqualsTheReference() {
         let paths = Int8GemmPath.allCases.filter(Int8GemmPath.isAvailable)
@@ -90,7 +90,7 @@ final class Int8ConvolutionTests: XCTestCase {
         }
         XCTAssertGreaterThan(checked, 300)
         XCTAssertGreaterThan(floatInputs, 100)
-        if paths.contains(.avx512VNNI) { XCTAssertGreaterThan(pairRowCases, 30) }
+        if paths.contains(.avx512VNNI) { XCTAssertGreaterThan(quadRowCases, 30) }
         // The cases exercise the requantization, not only its clamps.
         XCTAssertGreaterThan(Double(inside), 0.5 * Double(total))
     }
@@ -191,7 +191,7 @@ final class Int8ConvolutionTests: XCTestCase {
             let depthwise = Int8DepthwiseStep(
                 geometry: geometry, weights: weights, input: inputQuantization, source: source, output: codes, outputQuantization: output, range: range,
                 threads: 2, path: path)
-            if depthwise.pairRows { pairRowCases += 1 }
+            if depthwise.quadRows { quadRowCases += 1 }
             step = depthwise
         } else {
             step = Int8ConvolutionStep(

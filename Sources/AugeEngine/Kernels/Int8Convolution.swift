@@ -408,16 +408,16 @@ final class Int8DepthwiseStep: Step {
     let output: UnsafeMutablePointer<UInt8>
     let stride: Int
     /// As the row kernel reads them (see `Int8DepthwiseRowArguments`): [tap][paddedChannels] as Float, or
-    /// on pair rows [ky][pair][paddedChannels] Int16 pairs. Then the bias in accumulator units and the
-    /// requantization multipliers.
+    /// on quad rows [ky][quad][paddedChannels] lanes of 4 int8. Then the bias (on quad rows less the
+    /// input zero point times the weight sum) and the requantization multipliers.
     let weights: AlignedBuffer
     let bias: UnsafeMutablePointer<Int32>
     let multipliers: AlignedBuffer
     let inputZeroPoint: Int32, outputZeroPoint: Int32
     let low: Float, high: Float
-    /// Per thread: input rows converted to Float less the zero point (or, on pair rows, to Int16 pairs of
-    /// neighbouring pixels), every channel, with zero columns around them ([paddedInWidth][stride] 4-byte
-    /// values each), in `slots` slots: input row y lives in slot y % slots and
+    /// Per thread: input rows converted to Float less the zero point, every channel, with zero columns
+    /// around them (or, on quad rows, the codes of 4 neighbouring pixels, padding at the input zero point),
+    /// [paddedInWidth][stride] 4-byte values each, in `slots` slots: input row y lives in slot y % slots and
     /// stays there for the next output rows that read it (a thread's tasks come in runs of consecutive
     /// rows), so each input code is converted about once rather than once per kernel row.
     let rows: AlignedBuffer
@@ -425,15 +425,15 @@ final class Int8DepthwiseStep: Step {
     let slots: Int
     /// Per thread and slot: which input row (image x inHeight + y) the slot holds; -1: none.
     let slotRows: UnsafeMutablePointer<Int>
-    /// A row of zeros for the kernel rows in the vertical padding.
+    /// A row of zeros (the input zero point on quad rows) for the kernel rows in the vertical padding.
     let zeroRow: AlignedBuffer
     /// Per thread: the kernel rows of the output row being computed.
     let kernelRows: UnsafeMutablePointer<UnsafeRawPointer>
-    /// `.avx512VNNI`: AugeInt8's VNNI kernel on pair rows (dilation 1 across), else its AVX-512 build of
+    /// `.avx512VNNI`: AugeInt8's VNNI kernel on quad rows (dilation 1 across), else its AVX-512 build of
     /// the Float one; any other: the Float one compiled here.
     let path: Int8GemmPath
-    /// Whether rows hold Int16 pairs for `int8DepthwisePairRowVNNI`.
-    let pairRows: Bool
+    /// Whether rows hold quads of codes for `int8DepthwiseQuadRowVNNI`.
+    let quadRows: Bool
 
     /// Whether the sums stay exact in Float arithmetic: every product is at most 255 x 127 in magnitude, so
     /// sums of up to 512 of them stay below 2^24.
@@ -452,28 +452,30 @@ final class Int8DepthwiseStep: Step {
         self.output = output
         stride = paddedChannels(g.outChannels)
         let taps = g.kernelHeight * g.kernelWidth
-        pairRows = path == .avx512VNNI && g.dilationX == 1
-        let pairs = (g.kernelWidth + 1) / 2
-        weights = AlignedBuffer(count: (pairRows ? g.kernelHeight * pairs : taps) * stride)
+        quadRows = path == .avx512VNNI && g.dilationX == 1
+        let quads = (g.kernelWidth + 3) / 4
+        weights = AlignedBuffer(count: (quadRows ? g.kernelHeight * quads : taps) * stride)
         bias = .allocate(capacity: stride)
         bias.initialize(repeating: 0, count: stride)
         multipliers = AlignedBuffer(count: stride)
         multipliers.pointer.update(from: integer.multipliers(outputScale: outputQuantization.scale), count: g.outChannels)
-        let pairWeights = UnsafeMutableRawPointer(weights.pointer).assumingMemoryBound(to: Int32.self)
+        let weightBytes = UnsafeMutableRawPointer(weights.pointer).assumingMemoryBound(to: Int8.self)
         for channel in 0..<g.outChannels {
             let filter = channel * taps
-            if pairRows {
+            if quadRows {
                 for ky in 0..<g.kernelHeight {
-                    for pair in 0..<pairs {
-                        let kx = 2 * pair, row = filter + ky * g.kernelWidth
-                        let second = kx + 1 < g.kernelWidth ? integer.weights[row + kx + 1] : 0
-                        pairWeights[(ky * pairs + pair) * stride + channel] = int16Pair(Int32(integer.weights[row + kx]), Int32(second))
+                    for kx in 0..<g.kernelWidth {
+                        let lane = (ky * quads + kx / 4) * stride + channel
+                        weightBytes[lane * 4 + kx % 4] = integer.weights[filter + ky * g.kernelWidth + kx]
                     }
                 }
+                // The kernel multiplies codes, not codes less the zero point: the difference, folded here.
+                let weightSum = integer.weights[filter..<(filter + taps)].reduce(Int32(0)) { $0 + Int32($1) }
+                bias[channel] = integer.bias[channel] - input.zeroPoint * weightSum
             } else {
                 for tap in 0..<taps { weights.pointer[tap * stride + channel] = Float(integer.weights[filter + tap]) }
+                bias[channel] = integer.bias[channel]
             }
-            bias[channel] = integer.bias[channel]
         }
         inputZeroPoint = input.zeroPoint
         outputZeroPoint = outputQuantization.zeroPoint
@@ -482,10 +484,15 @@ final class Int8DepthwiseStep: Step {
         // Kernel rows ky * dilation apart fall in distinct slots modulo kernelHeight * dilation.
         slots = g.kernelHeight * g.dilationY
         rows = AlignedBuffer(count: threads * slots * rowFloats)
-        rows.pointer.initialize(repeating: 0, count: threads * slots * rowFloats)
         slotRows = .allocate(capacity: threads * slots)
         zeroRow = AlignedBuffer(count: rowFloats)
-        zeroRow.pointer.initialize(repeating: 0, count: rowFloats)
+        if quadRows {
+            // Padding pixels hold the zero point's code in every byte, and only interior quads are rewritten.
+            let padding = UInt32(truncatingIfNeeded: input.zeroPoint) &* 0x0101_0101
+            for buffer in [rows, zeroRow] {
+                UnsafeMutableRawPointer(buffer.pointer).assumingMemoryBound(to: UInt32.self).update(repeating: padding, count: buffer.count)
+            }
+        }
         kernelRows = .allocate(capacity: threads * g.kernelHeight)
         kernelRows.initialize(repeating: UnsafeRawPointer(zeroRow.pointer), count: threads * g.kernelHeight)
     }
@@ -515,8 +522,8 @@ final class Int8DepthwiseStep: Step {
             inputRows: kernel, kernelHeight: g.kernelHeight, kernelWidth: g.kernelWidth, strideX: g.strideX, dilationX: g.dilationX,
             weights: UnsafeRawPointer(weights.pointer), bias: bias, multipliers: multipliers.pointer, low: low, high: high, zeroPoint: outputZeroPoint,
             output: output + (image &* g.outHeight &+ outY) &* g.outWidth &* stride, outWidth: g.outWidth, channels: g.outChannels, stride: stride)
-        if pairRows {
-            int8DepthwisePairRowVNNI(&arguments)
+        if quadRows {
+            int8DepthwiseQuadRowVNNI(&arguments)
         } else if path == .avx512VNNI {
             int8DepthwiseRowAVX512(&arguments)
         } else {
@@ -534,8 +541,8 @@ final class Int8DepthwiseStep: Step {
         if slotRows[slot] != key {
             slotRows[slot] = key
             let line = source + (key &* g.inWidth &* stride)
-            if pairRows {
-                convertPairs(line, into: UnsafeMutableRawPointer(target).assumingMemoryBound(to: Int32.self))
+            if quadRows {
+                convertQuads(line, into: UnsafeMutableRawPointer(target).assumingMemoryBound(to: UInt32.self))
             } else {
                 let interior = target + g.padLeft &* stride
                 let zeroPoint = SIMD16<Int32>(repeating: inputZeroPoint)
@@ -548,51 +555,29 @@ final class Int8DepthwiseStep: Step {
         return UnsafeRawPointer(target)
     }
 
-    /// One input row as pair rows: pixel x (padding included) holds, per channel, the codes less the zero
-    /// point of pixels x and x + 1 as an Int16 pair. Only pixels whose pair touches the row's interior are
-    /// written (with an even stride across, only the even ones: no other is read); the rest stay zero
-    /// from the start.
-    @inline(__always) private func convertPairs(_ line: UnsafePointer<UInt8>, into target: UnsafeMutablePointer<Int32>) {
+    /// One input row as quad rows: pixel x (padding included) holds, per channel, the codes of pixels x ...
+    /// x + 3, the first in the low byte. Only pixels whose quad touches the row's interior are written; the
+    /// rest keep the padding they were given at the start.
+    @inline(__always) private func convertQuads(_ line: UnsafePointer<UInt8>, into target: UnsafeMutablePointer<UInt32>) {
         let g = geometry
-        let zeroPoint = SIMD16<Int32>(repeating: inputZeroPoint)
+        let padding = SIMD16<UInt32>(repeating: UInt32(truncatingIfNeeded: inputZeroPoint))
         let end = g.padLeft &+ g.inWidth
         for channel in Swift.stride(from: 0, to: stride, by: 16) {
-            @inline(__always) func values(_ x: Int) -> SIMD16<Int32> {
-                guard x >= g.padLeft && x < end else { return SIMD16() }
-                return widen16(UnsafeRawPointer(line + ((x &- g.padLeft) &* stride &+ channel)).loadUnaligned(as: SIMD16<UInt8>.self)) &- zeroPoint
+            @inline(__always) func codes(_ x: Int) -> SIMD16<UInt32> {
+                guard x >= g.padLeft && x < end else { return padding }
+                let bytes = UnsafeRawPointer(line + ((x &- g.padLeft) &* stride &+ channel)).loadUnaligned(as: SIMD16<UInt8>.self)
+                return unsafeBitCast(widen16(bytes), to: SIMD16<UInt32>.self)
             }
-            @inline(__always) func store(_ pair: SIMD16<Int32>, at x: Int) {
-                UnsafeMutableRawPointer(target + (x &* stride &+ channel)).storeBytes(of: pair, as: SIMD16<Int32>.self)
-            }
-            var x = max(0, g.padLeft &- 1)
-            if g.strideX % 2 == 0 {
-                x &+= x & 1
-                while x < end {
-                    store(int16Pairs(values(x), values(x &+ 1)), at: x)
-                    x &+= 2
-                }
-            } else {
-                var current = values(x)
-                while x < end {
-                    let next = values(x &+ 1)
-                    store(int16Pairs(current, next), at: x)
-                    current = next
-                    x &+= 1
-                }
+            var x = max(0, g.padLeft &- 3)
+            // Each quad is the one before it moved down a byte, with the next pixel's code on top.
+            var quad = codes(x) | codes(x &+ 1) &<< 8 | codes(x &+ 2) &<< 16 | codes(x &+ 3) &<< 24
+            while x < end {
+                UnsafeMutableRawPointer(target + (x &* stride &+ channel)).storeBytes(of: quad, as: SIMD16<UInt32>.self)
+                quad = quad &>> 8 | codes(x &+ 4) &<< 24
+                x &+= 1
             }
         }
     }
-}
-
-/// `first` and `second` (each in Int16's range) as one Int32 holding the Int16 pair, `first` in the low
-/// half: the operand layout of `vpdpwssd`.
-func int16Pair(_ first: Int32, _ second: Int32) -> Int32 {
-    (first & 0xFFFF) | (second &<< 16)
-}
-
-/// `int16Pair` lane by lane.
-@inline(__always) func int16Pairs(_ first: SIMD16<Int32>, _ second: SIMD16<Int32>) -> SIMD16<Int32> {
-    (first & SIMD16(repeating: 0xFFFF)) | (second &<< 16)
 }
 
 /// Float (channels-last or plain) -> uint8 codes (channels-last): code = clamp(roundHalfEven(x / scale) + zeroPoint).
