@@ -85,7 +85,7 @@ public var int8VNNICompiled: Bool {
         let w0 = p.packedB + (column &>> 4) &* blockBytes
         // With one block, the second accumulator repeats the first block's (not stored).
         let w1 = blocks == 2 ? w0 + blockBytes : w0
-        var c0 = SIMD16<Int32>(repeating: 0), c1 = c0
+        var c0 = foldedBias(p, column: column), c1 = blocks == 2 ? foldedBias(p, column: column &+ 16) : c0
         var g = 0, runStart = 0
         while g < p.kGroups {
             let runEnd = g &+ p.runGroups
@@ -125,9 +125,9 @@ public var int8VNNICompiled: Bool {
         let (a0, a1, a2, a3, a4, a5, a6, a7) = rowPointers(p, row: row, count: count)
         let w0 = p.packedB + (column &>> 4) &* blockBytes
         let w1 = w0 + blockBytes
-        let zero = SIMD16<Int32>(repeating: 0)
-        var c00 = zero, c10 = zero, c20 = zero, c30 = zero, c40 = zero, c50 = zero, c60 = zero, c70 = zero
-        var c01 = zero, c11 = zero, c21 = zero, c31 = zero, c41 = zero, c51 = zero, c61 = zero, c71 = zero
+        let bias0 = foldedBias(p, column: column), bias1 = foldedBias(p, column: column &+ 16)
+        var c00 = bias0, c10 = bias0, c20 = bias0, c30 = bias0, c40 = bias0, c50 = bias0, c60 = bias0, c70 = bias0
+        var c01 = bias1, c11 = bias1, c21 = bias1, c31 = bias1, c41 = bias1, c51 = bias1, c61 = bias1, c71 = bias1
         // g: the group of B; k: its byte in the rows of A, which jumps by runStride at each run's end.
         var g = 0, runStart = 0
         while g < p.kGroups {
@@ -155,8 +155,8 @@ public var int8VNNICompiled: Bool {
     func tile16(_ p: Int8GemmArguments, row: Int, count: Int, column: Int, blockBytes: Int) {
         let (a0, a1, a2, a3, a4, a5, a6, a7) = rowPointers(p, row: row, count: count)
         let w0 = p.packedB + (column &>> 4) &* blockBytes
-        let zero = SIMD16<Int32>(repeating: 0)
-        var c0 = zero, c1 = zero, c2 = zero, c3 = zero, c4 = zero, c5 = zero, c6 = zero, c7 = zero
+        let bias = foldedBias(p, column: column)
+        var c0 = bias, c1 = bias, c2 = bias, c3 = bias, c4 = bias, c5 = bias, c6 = bias, c7 = bias
         var g = 0, runStart = 0
         while g < p.kGroups {
             let runEnd = g &+ p.runGroups
@@ -177,7 +177,7 @@ public var int8VNNICompiled: Bool {
 
     typealias Accumulators8 = (SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>)
 
-    /// Adds the folded bias, then stores accumulators and/or requantized bytes for `count` rows of one block.
+    /// Stores accumulators and/or requantized bytes for `count` rows of one block.
     @_transparent
     func finish(_ p: Int8GemmArguments, _ c: Accumulators8, row: Int, count: Int, column: Int) {
         let epilogue = blockEpilogue(p, column: column)
@@ -193,21 +193,25 @@ public var int8VNNICompiled: Bool {
 
     /// What one block's stores need, loaded once per tile.
     struct BlockEpilogue {
-        var bias: SIMD16<Int32>, scale: SIMD16<Float>, low: SIMD16<Float>, high: SIMD16<Float>, zeroPoint: SIMD16<Int32>, lanes: Int
+        var scale: SIMD16<Float>, low: SIMD16<Float>, high: SIMD16<Float>, zeroPoint: SIMD16<Int32>, lanes: Int
+    }
+
+    /// The folded bias of the 16 columns from `column`: the accumulators start from it.
+    @_transparent
+    func foldedBias(_ p: Int8GemmArguments, column: Int) -> SIMD16<Int32> {
+        UnsafeRawPointer(p.biasFolded + column).loadUnaligned(as: SIMD16<Int32>.self)
     }
 
     @_transparent
     func blockEpilogue(_ p: Int8GemmArguments, column: Int) -> BlockEpilogue {
         BlockEpilogue(
-            bias: UnsafeRawPointer(p.biasFolded + column).loadUnaligned(as: SIMD16<Int32>.self),
             scale: UnsafeRawPointer(p.scale + column).loadUnaligned(as: SIMD16<Float>.self), low: SIMD16<Float>(repeating: p.low),
             high: SIMD16<Float>(repeating: p.high), zeroPoint: SIMD16<Int32>(repeating: p.zeroPoint), lanes: min(16, p.columns &- column))
     }
 
     /// A top-level function, not a nested one: the nested closure stayed an outlined call per row.
     @_transparent
-    func storeRow(_ p: Int8GemmArguments, _ e: BlockEpilogue, _ value: SIMD16<Int32>, row: Int, column: Int) {
-        let corrected = value &+ e.bias
+    func storeRow(_ p: Int8GemmArguments, _ e: BlockEpilogue, _ corrected: SIMD16<Int32>, row: Int, column: Int) {
         if let accumulators = p.accumulators {
             storeInt32x16(corrected, accumulators + (row &* p.accumulatorRowStride &+ column), lanes: e.lanes)
         }
