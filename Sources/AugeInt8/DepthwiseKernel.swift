@@ -252,9 +252,10 @@ func depthwiseBlock3x3(_ p: Int8DepthwiseRowArguments, channel: Int) {
     /// Requantizes and stores one output pixel's 16 channels from the Int32 sum (bias included).
     @_transparent
     func storeQuadSum(_ p: Int8DepthwiseRowArguments, _ sum: SIMD16<Int32>, x: Int, channel: Int, scale: SIMD16<Float>) {
-        let codes = requantize16AVX512(
-            sum, scale: scale, low: SIMD16<Float>(repeating: p.low), high: SIMD16<Float>(repeating: p.high), zeroPoint: SIMD16<Int32>(repeating: p.zeroPoint))
-        storeDepthwiseCodes(p, codes, x: x, channel: channel)
+        let codes = requantizedCodesAVX512(
+            sum, scale: scale, low: SIMD16<Float>(repeating: p.low), high: SIMD16<Float>(repeating: p.high), zeroPoint: SIMD16<Int32>(repeating: p.zeroPoint),
+            topIs255: p.high + Float(p.zeroPoint) == 255)
+        storeCodes16(codes, p.output + (x &* p.stride &+ channel), lanes: p.channels &- channel < 16 ? p.channels &- channel : 16)
     }
 
     /// Any kernel size: ceil(kernelWidth / 4) quads per kernel row.

@@ -194,6 +194,8 @@ public var int8VNNICompiled: Bool {
     /// What one block's stores need, loaded once per tile.
     struct BlockEpilogue {
         var scale: SIMD16<Float>, low: SIMD16<Float>, high: SIMD16<Float>, zeroPoint: SIMD16<Int32>, lanes: Int
+        /// Whether the top of the output range is code 255 (see `requantizedCodesAVX512`).
+        var topIs255: Bool
     }
 
     /// The folded bias of the 16 columns from `column`: the accumulators start from it.
@@ -206,7 +208,8 @@ public var int8VNNICompiled: Bool {
     func blockEpilogue(_ p: Int8GemmArguments, column: Int) -> BlockEpilogue {
         BlockEpilogue(
             scale: UnsafeRawPointer(p.scale + column).loadUnaligned(as: SIMD16<Float>.self), low: SIMD16<Float>(repeating: p.low),
-            high: SIMD16<Float>(repeating: p.high), zeroPoint: SIMD16<Int32>(repeating: p.zeroPoint), lanes: min(16, p.columns &- column))
+            high: SIMD16<Float>(repeating: p.high), zeroPoint: SIMD16<Int32>(repeating: p.zeroPoint), lanes: min(16, p.columns &- column),
+            topIs255: p.high + Float(p.zeroPoint) == 255)
     }
 
     /// A top-level function, not a nested one: the nested closure stayed an outlined call per row.
@@ -216,8 +219,8 @@ public var int8VNNICompiled: Bool {
             storeInt32x16(corrected, accumulators + (row &* p.accumulatorRowStride &+ column), lanes: e.lanes)
         }
         if let output = p.output {
-            let q = requantize16AVX512(corrected, scale: e.scale, low: e.low, high: e.high, zeroPoint: e.zeroPoint)
-            storeBytes16(q, output + (row &* p.outputRowStride &+ column), lanes: e.lanes)
+            let codes = requantizedCodesAVX512(corrected, scale: e.scale, low: e.low, high: e.high, zeroPoint: e.zeroPoint, topIs255: e.topIs255)
+            storeCodes16(codes, output + (row &* p.outputRowStride &+ column), lanes: e.lanes)
         }
     }
 
@@ -234,6 +237,40 @@ public var int8VNNICompiled: Bool {
         rounded._storage._value = Builtin.int_x86_avx512_mask_cvtps2dq_512(
             clamped, zeroPoint._storage._value, Int16(-1)._value, currentDirection)
         return rounded &+ zeroPoint
+    }
+
+    /// `requantize16AVX512` as bytes. Where the range's top is code 255, the clamp at the top is left to
+    /// `vpmovusdb`, which saturates unsigned: a value past 255 gives 255, and so does a sum past Int32's
+    /// range (vcvtps2dq's 0x80000000 and a wrapped + zero point read as large unsigned numbers), as the
+    /// clamp would. The bottom clamp stays, so no in-range negative number reaches it.
+    @_transparent
+    func requantizedCodesAVX512(
+        _ accumulator: SIMD16<Int32>, scale: SIMD16<Float>, low: SIMD16<Float>, high: SIMD16<Float>, zeroPoint: SIMD16<Int32>, topIs255: Bool
+    ) -> SIMD16<UInt8> {
+        var codes = SIMD16<UInt8>()
+        guard topIs255 else {
+            let q = requantize16AVX512(accumulator, scale: scale, low: low, high: high, zeroPoint: zeroPoint)
+            codes._storage._value = Builtin.trunc_Vec16xInt32_Vec16xInt8(q._storage._value)
+            return codes
+        }
+        let y = Builtin.fmul_Vec16xFPIEEE32(Builtin.sitofp_Vec16xInt32_Vec16xFPIEEE32(accumulator._storage._value), scale._storage._value)
+        let currentDirection = Int32(4)._value
+        var rounded = SIMD16<Int32>()
+        rounded._storage._value = Builtin.int_x86_avx512_mask_cvtps2dq_512(
+            Builtin.int_x86_avx512_max_ps_512(y, low._storage._value, currentDirection), zeroPoint._storage._value, Int16(-1)._value, currentDirection)
+        let shifted = rounded &+ zeroPoint
+        codes._storage._value = Builtin.int_x86_avx512_mask_pmovus_db_512(shifted._storage._value, codes._storage._value, Int16(-1)._value)
+        return codes
+    }
+
+    /// Stores the first `lanes` (1...16) codes.
+    @_transparent
+    func storeCodes16(_ codes: SIMD16<UInt8>, _ pointer: UnsafeMutablePointer<UInt8>, lanes: Int) {
+        if lanes == 16 {
+            Builtin.storeRaw(codes._storage._value, pointer._rawValue)
+        } else {
+            for j in 0..<lanes { pointer[j] = codes[j] }
+        }
     }
 
     /// A throughput probe: 16 independent chains of vpdpbusd on registers, `iterations` rounds (1024
