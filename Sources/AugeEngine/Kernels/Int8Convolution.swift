@@ -568,12 +568,25 @@ final class Int8DepthwiseStep: Step {
                 let bytes = UnsafeRawPointer(line + ((x &- g.padLeft) &* stride &+ channel)).loadUnaligned(as: SIMD16<UInt8>.self)
                 return unsafeBitCast(widen16(bytes), to: SIMD16<UInt32>.self)
             }
-            var x = max(0, g.padLeft &- 3)
-            // Each quad is the one before it moved down a byte, with the next pixel's code on top.
-            var quad = codes(x) | codes(x &+ 1) &<< 8 | codes(x &+ 2) &<< 16 | codes(x &+ 3) &<< 24
-            while x < end {
+            @inline(__always) func store(_ quad: SIMD16<UInt32>, at x: Int) {
                 UnsafeMutableRawPointer(target + (x &* stride &+ channel)).storeBytes(of: quad, as: SIMD16<UInt32>.self)
-                quad = quad &>> 8 | codes(x &+ 4) &<< 24
+            }
+            var x = max(0, g.padLeft &- 3)
+            // Each quad is the one before it moved down a byte, with the next pixel's code on top: read
+            // from the row while that pixel is inside it (x + 4 >= padLeft holds from the start), then
+            // the padding's.
+            var quad = codes(x) | codes(x &+ 1) &<< 8 | codes(x &+ 2) &<< 16 | codes(x &+ 3) &<< 24
+            var next = line + ((x &+ 4 &- g.padLeft) &* stride &+ channel)
+            while x &+ 4 < end {
+                store(quad, at: x)
+                quad = quad &>> 8 | unsafeBitCast(widen16(UnsafeRawPointer(next).loadUnaligned(as: SIMD16<UInt8>.self)), to: SIMD16<UInt32>.self) &<< 24
+                next += stride
+                x &+= 1
+            }
+            let paddingOnTop = padding &<< 24
+            while x < end {
+                store(quad, at: x)
+                quad = quad &>> 8 | paddingOnTop
                 x &+= 1
             }
         }
