@@ -19,6 +19,9 @@ public struct ModelQuantizer {
     /// x86 CPUs without VNNI compute exactly (with 8 bits their u8 x s8 pair sums can saturate, and its
     /// answers go wrong; Auge's own kernels are exact with either).
     public let weightBits: Int
+    /// Convolutions left in float, weights and input (the most sensitive ones, see `sensitivity`); what has
+    /// no int8 kernel runs in float between a dequantize and a quantize.
+    public var keptFloat: Set<String> = []
 
     public init(model: InspectionModel, method: RangeObserver.Method = .minMax, weightBits: Int = 8) {
         self.model = model
@@ -28,8 +31,13 @@ public struct ModelQuantizer {
         convolutions = model.policy.kind == .gated ? Quantization.nodes(computing: graph.outputs[0], in: graph) : nil
     }
 
+    /// The convolutions that get int8 weights: `convolutions` less `keptFloat`.
+    public var quantizedConvolutions: Set<String> {
+        Set(graph.nodes.filter { Quantization.isQuantized($0, convolutions) }.map(\.name)).subtracting(keptFloat)
+    }
+
     /// How many convolutions get int8 weights.
-    public var quantizedConvolutionCount: Int { graph.nodes.filter { Quantization.isQuantized($0, convolutions) }.count }
+    public var quantizedConvolutionCount: Int { quantizedConvolutions.count }
 
     /// A photo's class: its folder's name, where that is one of `model`'s labels.
     private static func truth(of path: String, in model: InspectionModel) -> String? {
@@ -43,22 +51,50 @@ public struct ModelQuantizer {
         public var failures: [(path: String, error: String)]
     }
 
-    /// Runs the float model over `photos` and measures the values at every quantization point.
+    /// Runs the float model over `photos` and measures the values at every quantization point (of every
+    /// convolution `convolutions` allows, `keptFloat` or not).
     public func calibrate(photos: [String], threads: Int, decoder: ImageDecoder = ImageDecoder()) throws -> Calibration {
         var calibrator = try Calibrator(graph: graph, threads: threads, convolutions: convolutions)
-        let shape = [1, model.preprocessing.color.channels, model.preprocessing.height, model.preprocessing.width]
         var failures: [(String, String)] = []
         for path in photos {
-            let tensor: [Float]
+            let tensor: Tensor
             do {
-                tensor = try model.preprocessing.tensor(from: try decoder.decode(fileAt: path, for: model.preprocessing))
+                tensor = try input(from: path, decoder: decoder)
             } catch {
                 failures.append((path, (error as? ImageError)?.reasonText ?? "\(error)"))
                 continue
             }
-            try calibrator.observe(Tensor(shape: shape, data: tensor))
+            try calibrator.observe(tensor)
         }
         return Calibration(ranges: calibrator.ranges(method), photos: calibrator.runs, failures: failures)
+    }
+
+    /// A photo as the model's input tensor (batch 1), through its own preprocessing.
+    private func input(from path: String, decoder: ImageDecoder) throws -> Tensor {
+        let shape = [1, model.preprocessing.color.channels, model.preprocessing.height, model.preprocessing.width]
+        return Tensor(shape: shape, data: try model.preprocessing.tensor(from: try decoder.decode(fileAt: path, for: model.preprocessing)))
+    }
+
+    /// How far quantizing each convolution alone (with the input it reads) moves the model's first output:
+    /// the largest change of any output value, averaged over the readable `photos`. Most sensitive first.
+    public func sensitivity(_ calibration: Calibration, photos: [String], threads: Int, decoder: ImageDecoder = ImageDecoder()) throws -> [(
+        convolution: String, change: Float
+    )] {
+        let inputName = graph.inputs[0].name, outputName = graph.outputs[0]
+        let inputs = photos.compactMap { try? input(from: $0, decoder: decoder) }
+        let float = try Engine(graph: graph, batchSize: 1, threads: threads)
+        let expected = try inputs.map { try float.run([inputName: $0])[outputName]?.data ?? [] }
+        let candidates = graph.nodes.filter { Quantization.isQuantized($0, convolutions) }.map(\.name)
+        return try candidates.map { name in
+            let alone = Quantization.quantized(graph, ranges: calibration.ranges, convolutions: [name], weightBits: weightBits)
+            let engine = try Engine(graph: alone, batchSize: 1, threads: threads)
+            var total: Float = 0
+            for (input, reference) in zip(inputs, expected) {
+                let values = try engine.run([inputName: input])[outputName]?.data ?? []
+                total += zip(values, reference).reduce(0) { max($0, abs($1.0 - $1.1)) }
+            }
+            return (name, total / Float(max(1, inputs.count)))
+        }.sorted { $0.change > $1.change }
     }
 
     /// A threshold and review band set on the quantized model's own scores, and how.
@@ -90,12 +126,13 @@ public struct ModelQuantizer {
     /// The quantized model as an ONNX file (QDQ), keeping the model's metadata (with the classifier's
     /// threshold and band of `recalibration` when given) and noting the quantization in its provenance.
     public func quantizedFile(_ calibration: Calibration, recalibration: Recalibration? = nil) throws -> Data {
-        var quantized = Quantization.quantized(graph, ranges: calibration.ranges, convolutions: convolutions, weightBits: weightBits)
+        var quantized = Quantization.quantized(graph, ranges: calibration.ranges, convolutions: quantizedConvolutions, weightBits: weightBits)
         var metadata = model.resolvedMetadata
         var provenance = metadata.provenance ?? ModelMetadata.Provenance()
         provenance.quantization =
             "auge \(augeVersion) quantize: int8 weights per output channel (symmetric, \(weightBits) bits), uint8 activations "
             + "per tensor, \(method.name) ranges from \(calibration.photos) photos"
+            + (keptFloat.isEmpty ? "" : "; kept in float, as the most sensitive: \(keptFloat.sorted().joined(separator: ", "))")
         if let recalibration {
             metadata.threshold = recalibration.threshold
             metadata.reviewBand = recalibration.reviewBand

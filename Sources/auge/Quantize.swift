@@ -41,6 +41,14 @@ struct Quantize: ParsableCommand {
         ))
     var weightBits = 8
 
+    @Option(
+        help: ArgumentHelp(
+            "Leave this many convolutions in float: those whose quantization alone moves the model's output most.",
+            discussion:
+                "Measured on up to 32 of the calibration photos, each convolution quantized by itself; the ones kept, and by how much each moved the output, are printed and noted in the file's provenance."
+        ))
+    var keepFloat = 0
+
     @Option(help: ArgumentHelp("Labelled photos (DATASET/<class>/<photo>) to compare the quantized model with the float one.", valueName: "dir"))
     var check: String?
 
@@ -121,6 +129,7 @@ struct Quantize: ParsableCommand {
         if calibrate.isEmpty { throw ValidationError("give the photos to calibrate on: --calibrate DIR") }
         if maxPhotos < 1 { throw ValidationError("--max-photos must be at least 1") }
         if weightBits != 7 && weightBits != 8 { throw ValidationError("--weight-bits must be 7 or 8, not \(weightBits)") }
+        if keepFloat < 0 { throw ValidationError("--keep-float must be 0 or more") }
     }
 
     func run() throws {
@@ -136,11 +145,17 @@ struct Quantize: ParsableCommand {
         guard !walk.files.isEmpty else { throw CommandFailure("no photos found in \(calibrate.joined(separator: " "))") }
         let photos = ModelQuantizer.evenlyTaken(walk.files, count: maxPhotos)
 
-        let quantizer = ModelQuantizer(model: model, method: ranges.method, weightBits: weightBits)
+        var quantizer = ModelQuantizer(model: model, method: ranges.method, weightBits: weightBits)
         let started = Date()
-        let calibration = try quantizer.calibrate(photos: photos, threads: parallel.threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        let threads = parallel.threads ?? ProcessInfo.processInfo.activeProcessorCount
+        let calibration = try quantizer.calibrate(photos: photos, threads: threads)
         for failure in calibration.failures { log("auge quantize: \(failure.path): \(failure.error) (not used)") }
         guard calibration.photos > 0 else { throw CommandFailure("none of the calibration photos could be read") }
+        if keepFloat > 0 {
+            let kept = try quantizer.sensitivity(calibration, photos: ModelQuantizer.evenlyTaken(photos, count: 32), threads: threads).prefix(keepFloat)
+            quantizer.keptFloat = Set(kept.map(\.convolution))
+            log("auge quantize: kept in float: " + kept.map { String(format: "%@ (moves the output by %.4f)", $0.convolution, $0.change) }.joined(separator: ", "))
+        }
         try quantizer.quantizedFile(calibration).write(to: URL(fileURLWithPath: output), options: .atomic)
         log(
             String(

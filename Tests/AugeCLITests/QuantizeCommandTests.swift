@@ -65,6 +65,33 @@ final class QuantizeCommandTests: XCTestCase {
         XCTAssertLessThan(largest, 0.05, "Auge's float emulation against ONNX Runtime's int8 kernels, on the same file")
     }
 
+    /// `--keep-float N` ranks the convolutions by how far quantizing each alone moves the output, leaves the
+    /// N first in float, says which, and notes them in the file.
+    func testKeepFloatLeavesTheMostSensitiveConvolutionsInFloat() throws {
+        func kept(_ count: Int) throws -> (stderr: String, ranked: [(name: String, change: Double)], file: String) {
+            let file = folder.appendingPathComponent("kept\(count).onnx").path
+            let result = try AugeProcess.run(["quantize", model, "--calibrate", samples, "--keep-float", "\(count)", "--no-speed", "-o", file])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            let line = try XCTUnwrap(result.stderr.split(separator: "\n").first { $0.contains("kept in float: ") }, result.stderr)
+            let ranked = try line.components(separatedBy: "kept in float: ")[1].components(separatedBy: "), ").map { entry in
+                let parts = entry.components(separatedBy: " (moves the output by ")
+                return (parts[0], try XCTUnwrap(Double(parts[1].trimmingCharacters(in: CharacterSet(charactersIn: ")"))), entry))
+            }
+            return (result.stderr, ranked, file)
+        }
+        let all = try kept(7)
+        XCTAssertTrue(all.stderr.contains(": 0 convolutions int8"), all.stderr)
+        XCTAssertEqual(Set(all.ranked.map(\.name)).count, 7)
+        XCTAssertEqual(all.ranked.map(\.change), all.ranked.map(\.change).sorted(by: >), "most sensitive first")
+        XCTAssertGreaterThan(all.ranked[0].change, 0)
+
+        let one = try kept(1)
+        XCTAssertTrue(one.stderr.contains(": 6 convolutions int8"), one.stderr)
+        XCTAssertEqual(one.ranked.map(\.name), [all.ranked[0].name])
+        let info = try AugeProcess.run(["info", one.file])
+        XCTAssertTrue(info.stdout.contains("kept in float, as the most sensitive: \(all.ranked[0].name)"), info.stdout)
+    }
+
     /// `--recalibrate` sets the threshold again on the quantized model's own scores, by auge train's rule:
     /// the sample photos hold 12 good ones and too few defects (60) for a 1 % miss rate, so the threshold
     /// rejects none of the good photos and passes as few defects as that allows, and the file and `auge
@@ -127,5 +154,8 @@ final class QuantizeCommandTests: XCTestCase {
         let bits = try AugeProcess.run(["quantize", model, "--calibrate", samples, "--weight-bits", "6", "-o", output])
         XCTAssertEqual(bits.status, 64, bits.stderr)
         XCTAssertTrue(bits.stderr.contains("--weight-bits must be 7 or 8, not 6"), bits.stderr)
+        let kept = try AugeProcess.run(["quantize", model, "--calibrate", samples, "--keep-float=-1", "-o", output])
+        XCTAssertEqual(kept.status, 64, kept.stderr)
+        XCTAssertTrue(kept.stderr.contains("--keep-float must be 0 or more"), kept.stderr)
     }
 }
