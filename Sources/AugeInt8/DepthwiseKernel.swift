@@ -131,23 +131,9 @@ func storeDepthwise(_ p: Int8DepthwiseRowArguments, _ sum: SIMD16<Float>, x: Int
     let codes = requantize16(
         int16(sum) &+ bias, scale: scale, low: SIMD16<Float>(repeating: p.low), high: SIMD16<Float>(repeating: p.high),
         zeroPoint: SIMD16<Int32>(repeating: p.zeroPoint))
-    storeDepthwiseCodes(p, codes, x: x, channel: channel)
-}
-
-/// Stores one output pixel's 16 channels of codes (see `storeDepthwise` for why no generic call).
-@_transparent @usableFromInline
-func storeDepthwiseCodes(_ p: Int8DepthwiseRowArguments, _ codes: SIMD16<Int32>, x: Int, channel: Int) {
-    let bytes = Builtin.trunc_Vec16xInt32_Vec16xInt8(codes._storage._value)
-    let target = p.output + (x &* p.stride &+ channel), lanes = p.channels &- channel
-    if lanes >= 16 {
-        Builtin.storeRaw(bytes, target._rawValue)
-    } else {
-        var lane = 0
-        while lane < lanes {
-            target[lane] = UInt8(Builtin.extractelement_Vec16xInt8_Int32(bytes, Int32(truncatingIfNeeded: lane)._value))
-            lane &+= 1
-        }
-    }
+    var bytes = SIMD16<UInt8>()
+    bytes._storage._value = Builtin.trunc_Vec16xInt32_Vec16xInt8(codes._storage._value)
+    storeCodes16(bytes, p.output + (x &* p.stride &+ channel), lanes: p.channels &- channel < 16 ? p.channels &- channel : 16)
 }
 
 /// Any kernel size.
@@ -214,15 +200,6 @@ func depthwiseBlock3x3(_ p: Int8DepthwiseRowArguments, channel: Int) {
         int8DepthwiseRow(args.pointee)
     }
 
-    /// a + the sums of the four products of codes (uint8) and weights (int8) in each lane of b and c
-    /// (vpdpbusd; exact).
-    @_transparent
-    func dotQuads(_ a: SIMD16<Int32>, _ b: SIMD16<Int32>, _ c: SIMD16<Int32>) -> SIMD16<Int32> {
-        var result = a
-        result._storage._value = Builtin.int_x86_avx512_vpdpbusd_512(a._storage._value, b._storage._value, c._storage._value)
-        return result
-    }
-
     @_transparent
     func loadQuads(_ pointer: UnsafePointer<Int32>) -> SIMD16<Int32> {
         Builtin.loadRaw(pointer._rawValue)
@@ -275,7 +252,7 @@ func depthwiseBlock3x3(_ p: Int8DepthwiseRowArguments, channel: Int) {
                 let rowWeights = weights + ky &* quads &* p.stride
                 var quad = 0
                 while quad < quads {
-                    sum = dotQuads(sum, loadQuads(line + 4 &* quad &* p.stride), loadQuads(rowWeights + quad &* p.stride))
+                    sum = dotBytes(sum, loadQuads(line + 4 &* quad &* p.stride), loadQuads(rowWeights + quad &* p.stride))
                     quad &+= 1
                 }
                 ky &+= 1
@@ -298,9 +275,9 @@ func depthwiseBlock3x3(_ p: Int8DepthwiseRowArguments, channel: Int) {
         var x = 0
         while x < p.outWidth {
             let offset = x &* step
-            var sum = dotQuads(bias, loadQuads(r0 + offset), w0)
-            sum = dotQuads(sum, loadQuads(r1 + offset), w1)
-            sum = dotQuads(sum, loadQuads(r2 + offset), w2)
+            var sum = dotBytes(bias, loadQuads(r0 + offset), w0)
+            sum = dotBytes(sum, loadQuads(r1 + offset), w1)
+            sum = dotBytes(sum, loadQuads(r2 + offset), w2)
             storeQuadSum(p, sum, x: x, channel: channel, scale: scale)
             x &+= 1
         }

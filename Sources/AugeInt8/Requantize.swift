@@ -108,6 +108,22 @@ public func storeBytes16(_ values: SIMD16<Int32>, _ pointer: UnsafeMutablePointe
     }
 }
 
+/// Stores the first `lanes` (1...16) codes. Builtin operations only: a generic standard-library call here
+/// (a SIMD subscript, `storeBytes`) with a second user in this module was compiled as an outlined call,
+/// also in the GEMM's hot loop.
+@_transparent
+public func storeCodes16(_ codes: SIMD16<UInt8>, _ pointer: UnsafeMutablePointer<UInt8>, lanes: Int) {
+    if lanes >= 16 {
+        Builtin.storeRaw(codes._storage._value, pointer._rawValue)
+    } else {
+        var lane = 0
+        while lane < lanes {
+            pointer[lane] = UInt8(Builtin.extractelement_Vec16xInt8_Int32(codes._storage._value, Int32(truncatingIfNeeded: lane)._value))
+            lane &+= 1
+        }
+    }
+}
+
 /// Stores the first `lanes` (1...16) Int32 lanes.
 @_transparent
 public func storeInt32x16(_ values: SIMD16<Int32>, _ pointer: UnsafeMutablePointer<Int32>, lanes: Int) {

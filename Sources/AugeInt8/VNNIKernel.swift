@@ -263,16 +263,6 @@ public var int8VNNICompiled: Bool {
         return codes
     }
 
-    /// Stores the first `lanes` (1...16) codes.
-    @_transparent
-    func storeCodes16(_ codes: SIMD16<UInt8>, _ pointer: UnsafeMutablePointer<UInt8>, lanes: Int) {
-        if lanes == 16 {
-            Builtin.storeRaw(codes._storage._value, pointer._rawValue)
-        } else {
-            for j in 0..<lanes { pointer[j] = codes[j] }
-        }
-    }
-
     /// A throughput probe: 16 independent chains of vpdpbusd on registers, `iterations` rounds (1024
     /// multiply-accumulates each). Returns a value that depends on every chain so none is optimised away.
     @inline(never)
