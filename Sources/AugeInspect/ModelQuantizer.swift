@@ -75,6 +75,14 @@ public struct ModelQuantizer {
         return Tensor(shape: shape, data: try model.preprocessing.tensor(from: try decoder.decode(fileAt: path, for: model.preprocessing)))
     }
 
+    /// Leaves the `count` most sensitive convolutions in float, measured on up to 32 of `photos`; says
+    /// which, and how far each moved the output, in words.
+    public mutating func keepingFloat(_ count: Int, calibration: Calibration, photos: [String], threads: Int) throws -> String {
+        let kept = try sensitivity(calibration, photos: Self.evenlyTaken(photos, count: 32), threads: threads).prefix(count)
+        keptFloat = Set(kept.map(\.convolution))
+        return "kept in float: " + kept.map { String(format: "%@ (moves the output by %.4f)", $0.convolution, $0.change) }.joined(separator: ", ")
+    }
+
     /// How far quantizing each convolution alone (with the input it reads) moves the model's first output:
     /// the largest change of any output value, averaged over the readable `photos`. Most sensitive first.
     public func sensitivity(_ calibration: Calibration, photos: [String], threads: Int, decoder: ImageDecoder = ImageDecoder()) throws -> [(

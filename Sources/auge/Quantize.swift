@@ -152,9 +152,7 @@ struct Quantize: ParsableCommand {
         for failure in calibration.failures { log("auge quantize: \(failure.path): \(failure.error) (not used)") }
         guard calibration.photos > 0 else { throw CommandFailure("none of the calibration photos could be read") }
         if keepFloat > 0 {
-            let kept = try quantizer.sensitivity(calibration, photos: ModelQuantizer.evenlyTaken(photos, count: 32), threads: threads).prefix(keepFloat)
-            quantizer.keptFloat = Set(kept.map(\.convolution))
-            log("auge quantize: kept in float: " + kept.map { String(format: "%@ (moves the output by %.4f)", $0.convolution, $0.change) }.joined(separator: ", "))
+            log("auge quantize: " + (try quantizer.keepingFloat(keepFloat, calibration: calibration, photos: photos, threads: threads)))
         }
         try quantizer.quantizedFile(calibration).write(to: URL(fileURLWithPath: output), options: .atomic)
         log(

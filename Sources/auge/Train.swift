@@ -164,6 +164,9 @@ struct Train: ParsableCommand {
     @Flag(help: "Also write OUT.int8.onnx: the model quantized to INT8 (ONNX QDQ, as auge quantize makes it), calibrated on training photos, its threshold set again on the validation photos, and compared with the float model on them.")
     var int8 = false
 
+    @Option(help: "With --int8: leave this many convolutions in float, those whose quantization alone moves the output most (see auge quantize --keep-float).")
+    var keepFloat = 0
+
     @Option(help: "Checkpoint file written after every epoch (default: OUT.checkpoint).")
     var checkpoint: String?
 
@@ -180,6 +183,8 @@ struct Train: ParsableCommand {
         }
         guard (variants ?? 1) >= 1, hidden >= 0, (finetune ?? 0) >= 0 else { throw ValidationError("--variants must be at least 1, --hidden and --finetune at least 0") }
         guard timeBudget >= 0 else { throw ValidationError("--time-budget must be at least 0 minutes") }
+        guard keepFloat >= 0 else { throw ValidationError("--keep-float must be 0 or more") }
+        guard keepFloat == 0 || int8 else { throw ValidationError("--keep-float goes with --int8") }
         let all = try ImageFolder.scan(dataset)
         logSkippedFolders(all, command: "train")
         let okClasses =
@@ -329,9 +334,11 @@ extension Train {
     /// the validation photos.
     private func writeQuantized(train: ImageFolder, validation: ImageFolder, threads: Int) throws {
         let path = (out as NSString).deletingPathExtension + ".int8.onnx"
-        let quantizer = ModelQuantizer(model: try InspectionModel.load(path: out))
-        let calibration = try quantizer.calibrate(photos: ModelQuantizer.evenlyTaken(train.items.map(\.path), count: 300), threads: threads)
+        var quantizer = ModelQuantizer(model: try InspectionModel.load(path: out))
+        let calibrationPhotos = ModelQuantizer.evenlyTaken(train.items.map(\.path), count: 300)
+        let calibration = try quantizer.calibrate(photos: calibrationPhotos, threads: threads)
         guard calibration.photos > 0 else { throw CommandFailure("\(out) is written, but no training photo could be read to quantize it") }
+        if keepFloat > 0 { say("int8 " + (try quantizer.keepingFloat(keepFloat, calibration: calibration, photos: calibrationPhotos, threads: threads))) }
         try quantizer.quantizedFile(calibration).write(to: URL(fileURLWithPath: path), options: .atomic)
         let photos = validation.items.map(\.path)
         let lanes = { (model: InspectionModel) in try InspectionPipeline.lanes(for: model, photos: photos.count, cores: threads) }

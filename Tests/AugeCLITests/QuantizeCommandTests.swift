@@ -128,16 +128,21 @@ final class QuantizeCommandTests: XCTestCase {
     /// and says how it compares on them.
     func testTrainWritesAnInt8ModelBesideTheFloatOne() throws {
         let output = folder.appendingPathComponent("washer.onnx").path
-        let train = try AugeProcess.run(["train", samples, "--out", output, "--size", "32", "--epochs", "2", "--arch", "tiny", "--threads", "2", "--int8"])
+        let train = try AugeProcess.run(["train", samples, "--out", output, "--size", "32", "--epochs", "2", "--arch", "tiny", "--threads", "2", "--int8", "--keep-float", "1"])
         XCTAssertEqual(train.status, 0, train.stderr)
         XCTAssertTrue(train.stdout.contains("int8 model \(folder.appendingPathComponent("washer.int8.onnx").path)"), train.stdout)
         XCTAssertTrue(train.stdout.contains("on the validation photos:\ncheck on 12 photos: decisions agree on"), train.stdout)
         XCTAssertTrue(train.stdout.contains("int8 threshold "), "recalibrated on the validation photos: \(train.stdout)")
         XCTAssertTrue(train.stdout.contains("int8 speed on this machine (one thread, "), train.stdout)
+        XCTAssertTrue(train.stdout.contains("int8 kept in float: "), train.stdout)
         let info = try AugeProcess.run(["info", folder.appendingPathComponent("washer.int8.onnx").path])
         XCTAssertTrue(info.stdout.contains("quantized:  auge") && info.stdout.contains("from 60 photos"), info.stdout)
+        XCTAssertTrue(info.stdout.contains("kept in float, as the most sensitive: "), info.stdout)
         let anomaly = try AugeProcess.run(["train", samples, "--out", output, "--anomaly", "--int8"])
         XCTAssertEqual(anomaly.status, 64, anomaly.stderr)
+        let floatOnly = try AugeProcess.run(["train", samples, "--out", output, "--keep-float", "1"])
+        XCTAssertEqual(floatOnly.status, 64, floatOnly.stderr)
+        XCTAssertTrue(floatOnly.stderr.contains("--keep-float goes with --int8"), floatOnly.stderr)
     }
 
     func testBadCalibrationInputs() throws {
