@@ -31,10 +31,11 @@ public struct ModelQuantizer {
         convolutions = model.policy.kind == .gated ? Quantization.nodes(computing: graph.outputs[0], in: graph) : nil
     }
 
+    /// The convolutions `convolutions` allows to quantize, in graph order.
+    private var quantizable: [String] { graph.nodes.filter { Quantization.isQuantized($0, convolutions) }.map(\.name) }
+
     /// The convolutions that get int8 weights: `convolutions` less `keptFloat`.
-    public var quantizedConvolutions: Set<String> {
-        Set(graph.nodes.filter { Quantization.isQuantized($0, convolutions) }.map(\.name)).subtracting(keptFloat)
-    }
+    public var quantizedConvolutions: Set<String> { Set(quantizable).subtracting(keptFloat) }
 
     /// How many convolutions get int8 weights.
     public var quantizedConvolutionCount: Int { quantizedConvolutions.count }
@@ -92,8 +93,7 @@ public struct ModelQuantizer {
         let inputs = photos.compactMap { try? input(from: $0, decoder: decoder) }
         let float = try Engine(graph: graph, batchSize: 1, threads: threads)
         let expected = try inputs.map { try float.run([inputName: $0])[outputName]?.data ?? [] }
-        let candidates = graph.nodes.filter { Quantization.isQuantized($0, convolutions) }.map(\.name)
-        return try candidates.map { name in
+        return try quantizable.map { name in
             let alone = Quantization.quantized(graph, ranges: calibration.ranges, convolutions: [name], weightBits: weightBits)
             let engine = try Engine(graph: alone, batchSize: 1, threads: threads)
             var total: Float = 0
