@@ -574,18 +574,20 @@ final class Int8DepthwiseStep: Step {
             var x = max(0, g.padLeft &- 3)
             // Each quad is the one before it moved down a byte, with the next pixel's code on top: read
             // from the row while that pixel is inside it (x + 4 >= padLeft holds from the start), then
-            // the padding's.
+            // the padding's. Stores are what this costs, and at stride 2 the kernel reads only the even
+            // quads (x = 2 ox + 4 q), so only those are stored.
+            let skipped = g.strideX == 2 ? 1 : 0
             var quad = codes(x) | codes(x &+ 1) &<< 8 | codes(x &+ 2) &<< 16 | codes(x &+ 3) &<< 24
             var next = line + ((x &+ 4 &- g.padLeft) &* stride &+ channel)
             while x &+ 4 < end {
-                store(quad, at: x)
+                if x & skipped == 0 { store(quad, at: x) }
                 quad = quad &>> 8 | unsafeBitCast(widen16(UnsafeRawPointer(next).loadUnaligned(as: SIMD16<UInt8>.self)), to: SIMD16<UInt32>.self) &<< 24
                 next += stride
                 x &+= 1
             }
             let paddingOnTop = padding &<< 24
             while x < end {
-                store(quad, at: x)
+                if x & skipped == 0 { store(quad, at: x) }
                 quad = quad &>> 8 | paddingOnTop
                 x &+= 1
             }
