@@ -22,31 +22,60 @@ public struct AnomalyEvaluation: Codable, Sendable, Equatable {
     /// With masks: per-region overlap integrated up to 30 % false-positive pixels, over 0.3.
     public var pro: Double?
     public var maskedPhotos: Int
+    /// Per defect class (the folder's name): how the model does on that kind of defect against all the
+    /// good photos. Empty when no class names were given.
+    public var byClass: [String: DefectClass]
+
+    /// One kind of defect: its photos, the share of them passed as good or sent to review, and the
+    /// measures of separating them (and, with masks, their pixels) from the good photos.
+    public struct DefectClass: Codable, Sendable, Equatable {
+        public var photos: Int
+        public var missedDefectRate: Double
+        public var reviewRate: Double
+        public var imageAUROC: Double?
+        public var pixelAUROC: Double?
+        public var pro: Double?
+    }
 
     /// `scores` are the normalised anomaly scores, `isDefect` the truth; `review` the band [lower, upper);
-    /// `pixels`, when masks were given, holds every masked photo's map and mask.
+    /// `pixels`, when masks were given, holds every masked photo's map and mask. `classes`, when given,
+    /// names each photo's class, and `pixelsByClass` holds, per defect class, its masked photos' maps
+    /// and masks with every good photo's.
     public init(
         scores: [Float], isDefect: [Bool], threshold: Float, review: (lower: Float, upper: Float)?,
-        pixels: AnomalyMetrics.PixelAccumulator? = nil, maskedPhotos: Int = 0
+        pixels: AnomalyMetrics.PixelAccumulator? = nil, maskedPhotos: Int = 0, classes: [String]? = nil,
+        pixelsByClass: [String: AnomalyMetrics.PixelAccumulator] = [:]
     ) {
         precondition(scores.count == isDefect.count, "one truth per score")
+        precondition(classes.map { $0.count == scores.count } ?? true, "one class per score")
         let good = zip(scores, isDefect).filter { !$0.1 }.map(\.0), bad = zip(scores, isDefect).filter { $0.1 }.map(\.0)
         func inReview(_ s: Float) -> Bool { review.map { s >= $0.lower && s < $0.upper } ?? false }
         func share(_ values: [Float], _ predicate: (Float) -> Bool) -> Double? {
             values.isEmpty ? nil : Double(values.filter(predicate).count) / Double(values.count)
         }
+        func missed(_ s: Float) -> Bool { !inReview(s) && s < threshold }
         goodPhotos = good.count
         defectPhotos = bad.count
         self.threshold = Double(threshold)
         reviewLower = review.map { Double($0.lower) }
         reviewUpper = review.map { Double($0.upper) }
         imageAUROC = AnomalyMetrics.imageAUROC(scores: scores, isDefect: isDefect)
-        missedDefectRate = share(bad) { !inReview($0) && $0 < threshold }
+        missedDefectRate = share(bad, missed)
         falseRejectRate = share(good) { !inReview($0) && $0 >= threshold }
         reviewRate = share(scores, inReview) ?? 0
         pixelAUROC = pixels?.pixelAUROC
         pro = pixels?.pro()
         self.maskedPhotos = maskedPhotos
+        byClass = [:]
+        guard let classes else { return }
+        for name in Set(zip(classes, isDefect).filter(\.1).map(\.0)) {
+            let own = zip(scores, zip(classes, isDefect)).filter { $0.1.1 && $0.1.0 == name }.map(\.0)
+            let accumulator = pixelsByClass[name]
+            byClass[name] = DefectClass(
+                photos: own.count, missedDefectRate: share(own, missed)!, reviewRate: share(own, inReview)!,
+                imageAUROC: AnomalyMetrics.imageAUROC(scores: good + own, isDefect: good.map { _ in false } + own.map { _ in true }),
+                pixelAUROC: accumulator?.pixelAUROC, pro: accumulator?.pro())
+        }
     }
 }
 

@@ -127,8 +127,8 @@ struct Eval: ParsableCommand {
         let pipeline = InspectionPipeline(lanes: try parallel.lanes(for: inspection, photos: folder.items.count))
         pipeline.includeScores = masks != nil
         let decoder = ImageDecoder()
-        var scores: [Float] = [], truths: [Bool] = [], errors: [[String: String]] = []
-        var maps: [(map: [Float], mask: [Bool])] = []
+        var scores: [Float] = [], truths: [Bool] = [], classes: [String] = [], errors: [[String: String]] = []
+        var maps: [(map: [Float], mask: [Bool], className: String, isDefect: Bool)] = []
         var index = 0
         try pipeline.run(folder.items.map(\.path)) { record in
             let item = folder.items[index]
@@ -140,6 +140,7 @@ struct Eval: ParsableCommand {
             let isDefect = !policy.okLabels.contains(folder.classes[item.label])
             scores.append(score)
             truths.append(isDefect)
+            classes.append(folder.classes[item.label])
             guard let masks, let map = record.anomalyMap else { return }
             let name = ((item.path as NSString).lastPathComponent as NSString).deletingPathExtension + ".png"
             let maskPath = ((masks as NSString).appendingPathComponent(folder.classes[item.label]) as NSString).appendingPathComponent(name)
@@ -151,21 +152,29 @@ struct Eval: ParsableCommand {
             } else {
                 throw ValidationError("\(item.path) is a defect photo but has no mask \(maskPath)")
             }
-            maps.append((pipeline.lanes[0].mapAtInputResolution(map), mask))
+            maps.append((pipeline.lanes[0].mapAtInputResolution(map), mask, folder.classes[item.label], isDefect))
         }
         var pixels: AnomalyMetrics.PixelAccumulator?
+        var pixelsByClass: [String: AnomalyMetrics.PixelAccumulator] = [:]
         if !maps.isEmpty {
             let top = maps.map { $0.map.max() ?? 0 }.max() ?? 1
-            var accumulator = AnomalyMetrics.PixelAccumulator(range: 0...max(top, .leastNormalMagnitude))
-            for (map, mask) in maps {
-                accumulator.add(map: map, mask: mask, width: inspection.preprocessing.width, height: inspection.preprocessing.height)
+            let empty = AnomalyMetrics.PixelAccumulator(range: 0...max(top, .leastNormalMagnitude))
+            let (width, height) = (inspection.preprocessing.width, inspection.preprocessing.height)
+            // Each defect class against every good photo, as the whole set is.
+            let defectClasses = Set(maps.filter(\.isDefect).map(\.className))
+            pixels = empty
+            for name in defectClasses { pixelsByClass[name] = empty }
+            for photo in maps {
+                pixels!.add(map: photo.map, mask: photo.mask, width: width, height: height)
+                for name in photo.isDefect ? [photo.className] : Array(defectClasses) {
+                    pixelsByClass[name]!.add(map: photo.map, mask: photo.mask, width: width, height: height)
+                }
             }
-            pixels = accumulator
         }
         let band = policy.reviewBand.map { (lower: $0.lower, upper: $0.upper) }
         let result = AnomalyEvaluation(
             scores: scores, isDefect: truths, threshold: policy.threshold, review: band, pixels: pixels,
-            maskedPhotos: maps.count)
+            maskedPhotos: maps.count, classes: classes, pixelsByClass: pixelsByClass)
         let seconds = Date().timeIntervalSince(started)
         switch format {
         case .json:
@@ -191,6 +200,20 @@ struct Eval: ParsableCommand {
                     + ": missed defects \(percent(result.missedDefectRate)), false rejects \(percent(result.falseRejectRate)), review \(percent(result.reviewRate))")
             if masks != nil {
                 print("pixel AUROC \(number(result.pixelAUROC)), PRO (FPR <= 0.3) \(number(result.pro)) over \(result.maskedPhotos) photos")
+            }
+            if !result.byClass.isEmpty {
+                let width = max(12, result.byClass.keys.map(\.count).max() ?? 0)
+                func column(_ text: String, _ size: Int) -> String { String(repeating: " ", count: max(0, size - text.count)) + text }
+                var header = "defect class".padding(toLength: width, withPad: " ", startingAt: 0)
+                header += column("photos", 8) + column("missed", 9) + column("review", 9) + column("image AUROC", 13)
+                if masks != nil { header += column("pixel AUROC", 13) + column("PRO", 8) }
+                print(header)
+                for (name, kind) in result.byClass.sorted(by: { $0.key < $1.key }) {
+                    var line = name.padding(toLength: width, withPad: " ", startingAt: 0) + column("\(kind.photos)", 8)
+                    line += column(percent(kind.missedDefectRate), 9) + column(percent(kind.reviewRate), 9) + column(number(kind.imageAUROC), 13)
+                    if masks != nil { line += column(number(kind.pixelAUROC), 13) + column(number(kind.pro), 8) }
+                    print(line)
+                }
             }
             for error in errors { print("error: \(error["path"]!): \(error["error"]!)") }
         }

@@ -97,6 +97,15 @@ final class AnomalyCommandTests: XCTestCase {
         XCTAssertGreaterThan(try XCTUnwrap(metrics["pixel_auroc"] as? Double), 0.9)
         XCTAssertGreaterThan(try XCTUnwrap(metrics["pro"] as? Double), 0.5)
         for key in ["false_reject_rate", "review_rate"] { XCTAssertNotNil(metrics[key] as? Double, key) }
+        // The one defect class measures as the whole set does.
+        let byClass = try XCTUnwrap(metrics["by_class"] as? [String: [String: Any]])
+        XCTAssertEqual(Array(byClass.keys), ["spot"])
+        XCTAssertEqual(byClass["spot"]?["photos"] as? Int, 6)
+        for key in ["image_auroc", "missed_defect_rate", "pixel_auroc", "pro"] {
+            XCTAssertEqual(byClass["spot"]?[key] as? Double, metrics[key] as? Double, key)
+        }
+        let text = try AugeProcess.run(["eval", "--model", model.path, dataset.path, "--masks", masks.path])
+        XCTAssertTrue(text.stdout.contains("defect class  photos   missed   review  image AUROC  pixel AUROC     PRO\nspot"), text.stdout)
 
         let bench = try AugeProcess.run(["bench", "--model", model.path, "--threads", "1", "--seconds", "0.2"])
         XCTAssertEqual(bench.status, 0, bench.stderr)

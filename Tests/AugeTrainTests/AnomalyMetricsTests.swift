@@ -171,4 +171,31 @@ final class AnomalyMetricsTests: XCTestCase {
             XCTAssertEqual(accumulator.pro(maxFalsePositiveRate: limit)!, area / limit, accuracy: 1e-9, "limit \(limit)")
         }
     }
+
+    /// Each defect class is measured against every good photo: its missed and review shares at the
+    /// threshold and band, its image AUROC, and the pixel measures of its own accumulator.
+    func testEvaluationByDefectClass() {
+        var pixelsOfA = AnomalyMetrics.PixelAccumulator(range: 0...1, bins: 64)
+        for photo in randomPhotos() { pixelsOfA.add(map: photo.map, mask: photo.mask, width: photo.width, height: photo.height) }
+        // Good 0.2, 0.5, 0.9; class A 1.2 (caught) and 0.3 (missed); class B 0.97 (review) and 2.0 (caught).
+        let scores: [Float] = [0.2, 1.2, 0.5, 0.97, 0.3, 0.9, 2.0]
+        let classes = ["good", "A", "good", "B", "A", "good", "B"]
+        let evaluation = AnomalyEvaluation(
+            scores: scores, isDefect: classes.map { $0 != "good" }, threshold: 1, review: (0.95, 1.05), classes: classes,
+            pixelsByClass: ["A": pixelsOfA])
+        XCTAssertEqual(evaluation.missedDefectRate, 0.25)
+        XCTAssertEqual(Set(evaluation.byClass.keys), ["A", "B"])
+        let a = evaluation.byClass["A"]!, b = evaluation.byClass["B"]!
+        XCTAssertEqual(a.photos, 2)
+        XCTAssertEqual(a.missedDefectRate, 0.5)
+        XCTAssertEqual(a.reviewRate, 0)
+        XCTAssertEqual(a.imageAUROC!, 4.0 / 6, accuracy: 1e-12)  // 1.2 beats all three good photos, 0.3 one
+        XCTAssertEqual(a.pixelAUROC, pixelsOfA.pixelAUROC)
+        XCTAssertEqual(a.pro, pixelsOfA.pro())
+        XCTAssertEqual(b.missedDefectRate, 0)
+        XCTAssertEqual(b.reviewRate, 0.5)
+        XCTAssertEqual(b.imageAUROC, 1)
+        XCTAssertNil(b.pixelAUROC)
+        XCTAssertTrue(AnomalyEvaluation(scores: scores, isDefect: classes.map { $0 != "good" }, threshold: 1, review: nil).byClass.isEmpty)
+    }
 }
