@@ -146,8 +146,13 @@ public var int8VNNICompiled: Bool {
             }
             runStart &+= p.runStride
         }
-        finish(p, (c00, c10, c20, c30, c40, c50, c60, c70), row: row, count: count, column: column)
-        finish(p, (c01, c11, c21, c31, c41, c51, c61, c71), row: row, count: count, column: column &+ 16)
+        if let output = codesOnly(p, count: count, columnEnd: column &+ 32) {
+            storeCodes8(p, (c00, c10, c20, c30, c40, c50, c60, c70), output: output, row: row, column: column)
+            storeCodes8(p, (c01, c11, c21, c31, c41, c51, c61, c71), output: output, row: row, column: column &+ 16)
+        } else {
+            finish(p, (c00, c10, c20, c30, c40, c50, c60, c70), row: row, count: count, column: column)
+            finish(p, (c01, c11, c21, c31, c41, c51, c61, c71), row: row, count: count, column: column &+ 16)
+        }
     }
 
     /// 8 rows x 16 columns, for the last block of an odd block count: 8 accumulators.
@@ -172,7 +177,11 @@ public var int8VNNICompiled: Bool {
             }
             runStart &+= p.runStride
         }
-        finish(p, (c0, c1, c2, c3, c4, c5, c6, c7), row: row, count: count, column: column)
+        if let output = codesOnly(p, count: count, columnEnd: column &+ 16) {
+            storeCodes8(p, (c0, c1, c2, c3, c4, c5, c6, c7), output: output, row: row, column: column)
+        } else {
+            finish(p, (c0, c1, c2, c3, c4, c5, c6, c7), row: row, count: count, column: column)
+        }
     }
 
     typealias Accumulators8 = (SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>)
@@ -189,6 +198,38 @@ public var int8VNNICompiled: Bool {
         if count > 5 { storeRow(p, epilogue, c.5, row: row &+ 5, column: column) }
         if count > 6 { storeRow(p, epilogue, c.6, row: row &+ 6, column: column) }
         if count > 7 { storeRow(p, epilogue, c.7, row: row &+ 7, column: column) }
+    }
+
+    /// The output, when a tile is the common case: 8 real rows, whole blocks up to `columnEnd`, and codes
+    /// only (no accumulators kept). `storeCodes8` stores it without a branch per row; at small K the
+    /// branches of the general `finish` cost as much as the multiply-accumulates.
+    @_transparent
+    func codesOnly(_ p: Int8GemmArguments, count: Int, columnEnd: Int) -> UnsafeMutablePointer<UInt8>? {
+        count == 8 && columnEnd <= p.columns && p.accumulators == nil ? p.output : nil
+    }
+
+    /// The codes of 8 rows of one whole block (see `codesOnly`).
+    @_transparent
+    func storeCodes8(_ p: Int8GemmArguments, _ c: Accumulators8, output: UnsafeMutablePointer<UInt8>, row: Int, column: Int) {
+        let e = blockEpilogue(p, column: column)
+        let stride = p.outputRowStride
+        let target = output + (row &* stride &+ column)
+        if e.topIs255 {
+            storeCodes(saturatedCodes(c.0, e), target); storeCodes(saturatedCodes(c.1, e), target + stride)
+            storeCodes(saturatedCodes(c.2, e), target + 2 &* stride); storeCodes(saturatedCodes(c.3, e), target + 3 &* stride)
+            storeCodes(saturatedCodes(c.4, e), target + 4 &* stride); storeCodes(saturatedCodes(c.5, e), target + 5 &* stride)
+            storeCodes(saturatedCodes(c.6, e), target + 6 &* stride); storeCodes(saturatedCodes(c.7, e), target + 7 &* stride)
+        } else {
+            storeCodes(clampedCodes(c.0, e), target); storeCodes(clampedCodes(c.1, e), target + stride)
+            storeCodes(clampedCodes(c.2, e), target + 2 &* stride); storeCodes(clampedCodes(c.3, e), target + 3 &* stride)
+            storeCodes(clampedCodes(c.4, e), target + 4 &* stride); storeCodes(clampedCodes(c.5, e), target + 5 &* stride)
+            storeCodes(clampedCodes(c.6, e), target + 6 &* stride); storeCodes(clampedCodes(c.7, e), target + 7 &* stride)
+        }
+    }
+
+    @_transparent
+    func storeCodes(_ codes: SIMD16<UInt8>, _ pointer: UnsafeMutablePointer<UInt8>) {
+        Builtin.storeRaw(codes._storage._value, pointer._rawValue)
     }
 
     /// What one block's stores need, loaded once per tile.
@@ -261,6 +302,18 @@ public var int8VNNICompiled: Bool {
         let shifted = rounded &+ zeroPoint
         codes._storage._value = Builtin.int_x86_avx512_mask_pmovus_db_512(shifted._storage._value, codes._storage._value, Int16(-1)._value)
         return codes
+    }
+
+    /// `requantizedCodesAVX512` where the range's top is code 255 (no branch on it).
+    @_transparent
+    func saturatedCodes(_ accumulator: SIMD16<Int32>, _ e: BlockEpilogue) -> SIMD16<UInt8> {
+        requantizedCodesAVX512(accumulator, scale: e.scale, low: e.low, high: e.high, zeroPoint: e.zeroPoint, topIs255: true)
+    }
+
+    /// `requantizedCodesAVX512` where it is not.
+    @_transparent
+    func clampedCodes(_ accumulator: SIMD16<Int32>, _ e: BlockEpilogue) -> SIMD16<UInt8> {
+        requantizedCodesAVX512(accumulator, scale: e.scale, low: e.low, high: e.high, zeroPoint: e.zeroPoint, topIs255: false)
     }
 
     /// A throughput probe: 16 independent chains of vpdpbusd on registers, `iterations` rounds (1024

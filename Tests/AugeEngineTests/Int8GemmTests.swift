@@ -64,6 +64,8 @@ final class Int8GemmTests: XCTestCase {
         let byteSentinel: UInt8 = 0xA5, intSentinel: Int32 = 0x5A5A_5A5A
         var output = [UInt8](repeating: byteSentinel, count: c.m * outputStride + 16)
         var accumulators = [Int32](repeating: intSentinel, count: c.m * accumulatorStride + 16)
+        // The codes alone as well: the kernels store them on another route when no accumulators are kept.
+        var codesOnly = output
         a.withUnsafeBufferPointer { a in
             output.withUnsafeMutableBufferPointer { output in
                 accumulators.withUnsafeMutableBufferPointer { accumulators in
@@ -72,8 +74,17 @@ final class Int8GemmTests: XCTestCase {
                         outputRowStride: outputStride, accumulators: accumulators.baseAddress!, accumulatorRowStride: accumulatorStride)
                 }
             }
+            codesOnly.withUnsafeMutableBufferPointer { codesOnly in
+                int8Gemm(
+                    path: path, input: .matrix(a.baseAddress!, rowStride: aRowStride), rows: c.m, weights: packed, output: codesOnly.baseAddress!,
+                    outputRowStride: outputStride)
+            }
         }
         var mismatches = 0
+        if codesOnly != output {
+            XCTFail("\(path) \(c): the codes differ when no accumulators are kept", file: file, line: line)
+            mismatches += 1
+        }
         for m in 0..<c.m {
             for column in 0..<outputStride where column >= c.n {
                 if output[m * outputStride + column] != byteSentinel { mismatches += 1 }
