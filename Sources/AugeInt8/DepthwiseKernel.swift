@@ -226,19 +226,30 @@ func depthwiseBlock3x3(_ p: Int8DepthwiseRowArguments, channel: Int) {
         UnsafePointer(p.inputRows[ky]._rawValue)
     }
 
-    /// Requantizes and stores one output pixel's 16 channels from the Int32 sum (bias included).
+    /// The requantization of the 16 channels from `channel`. (No `min` here: a second user of it in this
+    /// module had it compiled as an outlined call, also in the GEMM's tiles.)
     @_transparent
-    func storeQuadSum(_ p: Int8DepthwiseRowArguments, _ sum: SIMD16<Int32>, x: Int, channel: Int, scale: SIMD16<Float>) {
-        let codes = requantizedCodesAVX512(
-            sum, scale: scale, low: SIMD16<Float>(repeating: p.low), high: SIMD16<Float>(repeating: p.high), zeroPoint: SIMD16<Int32>(repeating: p.zeroPoint),
-            topIs255: p.high + Float(p.zeroPoint) == 255)
-        storeCodes16(codes, p.output + (x &* p.stride &+ channel), lanes: p.channels &- channel < 16 ? p.channels &- channel : 16)
+    func depthwiseEpilogue(_ p: Int8DepthwiseRowArguments, channel: Int) -> BlockEpilogue {
+        BlockEpilogue(
+            scale: loadFloats(p.multipliers + channel), low: SIMD16<Float>(repeating: p.low), high: SIMD16<Float>(repeating: p.high),
+            zeroPoint: SIMD16<Int32>(repeating: p.zeroPoint), lanes: p.channels &- channel < 16 ? p.channels &- channel : 16, topIs255: p.high + Float(p.zeroPoint) == 255)
     }
 
     /// Any kernel size: ceil(kernelWidth / 4) quads per kernel row.
     @_transparent
     func quadBlock(_ p: Int8DepthwiseRowArguments, channel: Int) {
-        let scale = loadFloats(p.multipliers + channel)
+        let e = depthwiseEpilogue(p, channel: channel)
+        if e.lanes < 16 {
+            quadLoop(p, channel: channel, e, PartialStore.self)
+        } else if e.topIs255 {
+            quadLoop(p, channel: channel, e, SaturatingStore.self)
+        } else {
+            quadLoop(p, channel: channel, e, ClampingStore.self)
+        }
+    }
+
+    @_transparent
+    func quadLoop<Store: CodeStore>(_ p: Int8DepthwiseRowArguments, channel: Int, _ e: BlockEpilogue, _: Store.Type) {
         let bias = loadInt32s(p.bias + channel)
         let weights = UnsafePointer<Int32>(p.weights._rawValue) + channel
         let quads = (p.kernelWidth &+ 3) / 4
@@ -257,7 +268,7 @@ func depthwiseBlock3x3(_ p: Int8DepthwiseRowArguments, channel: Int) {
                 }
                 ky &+= 1
             }
-            storeQuadSum(p, sum, x: x, channel: channel, scale: scale)
+            Store.store(sum, e, p.output + (x &* p.stride &+ channel))
             x &+= 1
         }
     }
@@ -266,19 +277,31 @@ func depthwiseBlock3x3(_ p: Int8DepthwiseRowArguments, channel: Int) {
     /// three weight vectors held for the row.
     @_transparent
     func quadBlock3Rows(_ p: Int8DepthwiseRowArguments, channel: Int) {
-        let scale = loadFloats(p.multipliers + channel)
+        let e = depthwiseEpilogue(p, channel: channel)
+        if e.lanes < 16 {
+            quadLoop3Rows(p, channel: channel, e, PartialStore.self)
+        } else if e.topIs255 {
+            quadLoop3Rows(p, channel: channel, e, SaturatingStore.self)
+        } else {
+            quadLoop3Rows(p, channel: channel, e, ClampingStore.self)
+        }
+    }
+
+    @_transparent
+    func quadLoop3Rows<Store: CodeStore>(_ p: Int8DepthwiseRowArguments, channel: Int, _ e: BlockEpilogue, _: Store.Type) {
         let bias = loadInt32s(p.bias + channel)
         let s = p.stride, w = UnsafePointer<Int32>(p.weights._rawValue) + channel
         let w0 = loadQuads(w), w1 = loadQuads(w + s), w2 = loadQuads(w + 2 &* s)
         let step = p.strideX &* s
         let r0 = quadRow(p, 0) + channel, r1 = quadRow(p, 1) + channel, r2 = quadRow(p, 2) + channel
+        let output = p.output + channel
         var x = 0
         while x < p.outWidth {
             let offset = x &* step
             var sum = dotBytes(bias, loadQuads(r0 + offset), w0)
             sum = dotBytes(sum, loadQuads(r1 + offset), w1)
             sum = dotBytes(sum, loadQuads(r2 + offset), w2)
-            storeQuadSum(p, sum, x: x, channel: channel, scale: scale)
+            Store.store(sum, e, output + x &* s)
             x &+= 1
         }
     }

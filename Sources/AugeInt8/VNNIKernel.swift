@@ -212,24 +212,57 @@ public var int8VNNICompiled: Bool {
     @_transparent
     func storeCodes8(_ p: Int8GemmArguments, _ c: Accumulators8, output: UnsafeMutablePointer<UInt8>, row: Int, column: Int) {
         let e = blockEpilogue(p, column: column)
-        let stride = p.outputRowStride
-        let target = output + (row &* stride &+ column)
+        let target = output + (row &* p.outputRowStride &+ column)
         if e.topIs255 {
-            storeCodes(saturatedCodes(c.0, e), target); storeCodes(saturatedCodes(c.1, e), target + stride)
-            storeCodes(saturatedCodes(c.2, e), target + 2 &* stride); storeCodes(saturatedCodes(c.3, e), target + 3 &* stride)
-            storeCodes(saturatedCodes(c.4, e), target + 4 &* stride); storeCodes(saturatedCodes(c.5, e), target + 5 &* stride)
-            storeCodes(saturatedCodes(c.6, e), target + 6 &* stride); storeCodes(saturatedCodes(c.7, e), target + 7 &* stride)
+            storeRows8(c, e, target, stride: p.outputRowStride, SaturatingStore.self)
         } else {
-            storeCodes(clampedCodes(c.0, e), target); storeCodes(clampedCodes(c.1, e), target + stride)
-            storeCodes(clampedCodes(c.2, e), target + 2 &* stride); storeCodes(clampedCodes(c.3, e), target + 3 &* stride)
-            storeCodes(clampedCodes(c.4, e), target + 4 &* stride); storeCodes(clampedCodes(c.5, e), target + 5 &* stride)
-            storeCodes(clampedCodes(c.6, e), target + 6 &* stride); storeCodes(clampedCodes(c.7, e), target + 7 &* stride)
+            storeRows8(c, e, target, stride: p.outputRowStride, ClampingStore.self)
         }
+    }
+
+    @_transparent
+    func storeRows8<Store: CodeStore>(_ c: Accumulators8, _ e: BlockEpilogue, _ target: UnsafeMutablePointer<UInt8>, stride: Int, _: Store.Type) {
+        Store.store(c.0, e, target); Store.store(c.1, e, target + stride)
+        Store.store(c.2, e, target + 2 &* stride); Store.store(c.3, e, target + 3 &* stride)
+        Store.store(c.4, e, target + 4 &* stride); Store.store(c.5, e, target + 5 &* stride)
+        Store.store(c.6, e, target + 6 &* stride); Store.store(c.7, e, target + 7 &* stride)
     }
 
     @_transparent
     func storeCodes(_ codes: SIMD16<UInt8>, _ pointer: UnsafeMutablePointer<UInt8>) {
         Builtin.storeRaw(codes._storage._value, pointer._rawValue)
+    }
+
+    /// How a kernel stores the 16 codes of a block from its Int32 sums: a type parameter, so that the
+    /// choice is made once per block and each loop is compiled without a branch per store.
+    protocol CodeStore {
+        static func store(_ sum: SIMD16<Int32>, _ e: BlockEpilogue, _ pointer: UnsafeMutablePointer<UInt8>)
+    }
+
+    /// A whole block whose output range tops out at code 255.
+    enum SaturatingStore: CodeStore {
+        @_transparent
+        static func store(_ sum: SIMD16<Int32>, _ e: BlockEpilogue, _ pointer: UnsafeMutablePointer<UInt8>) {
+            storeCodes(saturatedCodes(sum, e), pointer)
+        }
+    }
+
+    /// A whole block with a lower top.
+    enum ClampingStore: CodeStore {
+        @_transparent
+        static func store(_ sum: SIMD16<Int32>, _ e: BlockEpilogue, _ pointer: UnsafeMutablePointer<UInt8>) {
+            storeCodes(clampedCodes(sum, e), pointer)
+        }
+    }
+
+    /// The last block, of fewer than 16 columns.
+    enum PartialStore: CodeStore {
+        @_transparent
+        static func store(_ sum: SIMD16<Int32>, _ e: BlockEpilogue, _ pointer: UnsafeMutablePointer<UInt8>) {
+            storeCodes16(
+                requantizedCodesAVX512(sum, scale: e.scale, low: e.low, high: e.high, zeroPoint: e.zeroPoint, topIs255: e.topIs255), pointer,
+                lanes: e.lanes)
+        }
     }
 
     /// What one block's stores need, loaded once per tile.
