@@ -146,7 +146,7 @@ public var int8VNNICompiled: Bool {
             }
             runStart &+= p.runStride
         }
-        if let output = codesOnly(p, count: count, columnEnd: column &+ 32) {
+        if let output = codesOnly(p, count: count) {
             storeCodes8(p, (c00, c10, c20, c30, c40, c50, c60, c70), output: output, row: row, column: column)
             storeCodes8(p, (c01, c11, c21, c31, c41, c51, c61, c71), output: output, row: row, column: column &+ 16)
         } else {
@@ -177,7 +177,7 @@ public var int8VNNICompiled: Bool {
             }
             runStart &+= p.runStride
         }
-        if let output = codesOnly(p, count: count, columnEnd: column &+ 16) {
+        if let output = codesOnly(p, count: count) {
             storeCodes8(p, (c0, c1, c2, c3, c4, c5, c6, c7), output: output, row: row, column: column)
         } else {
             finish(p, (c0, c1, c2, c3, c4, c5, c6, c7), row: row, count: count, column: column)
@@ -200,20 +200,22 @@ public var int8VNNICompiled: Bool {
         if count > 7 { storeRow(p, epilogue, c.7, row: row &+ 7, column: column) }
     }
 
-    /// The output, when a tile is the common case: 8 real rows, whole blocks up to `columnEnd`, and codes
-    /// only (no accumulators kept). `storeCodes8` stores it without a branch per row; at small K the
-    /// branches of the general `finish` cost as much as the multiply-accumulates.
+    /// The output, when a tile is the common case: 8 real rows and codes only (no accumulators kept).
+    /// `storeCodes8` stores it with no branch per row for whole blocks; at small K the branches of the
+    /// general `finish` cost as much as the multiply-accumulates.
     @_transparent
-    func codesOnly(_ p: Int8GemmArguments, count: Int, columnEnd: Int) -> UnsafeMutablePointer<UInt8>? {
-        count == 8 && columnEnd <= p.columns && p.accumulators == nil ? p.output : nil
+    func codesOnly(_ p: Int8GemmArguments, count: Int) -> UnsafeMutablePointer<UInt8>? {
+        count == 8 && p.accumulators == nil ? p.output : nil
     }
 
-    /// The codes of 8 rows of one whole block (see `codesOnly`).
+    /// The codes of 8 rows of one block (see `codesOnly`).
     @_transparent
     func storeCodes8(_ p: Int8GemmArguments, _ c: Accumulators8, output: UnsafeMutablePointer<UInt8>, row: Int, column: Int) {
         let e = blockEpilogue(p, column: column)
         let target = output + (row &* p.outputRowStride &+ column)
-        if e.topIs255 {
+        if e.lanes < 16 {
+            storeRows8(c, e, target, stride: p.outputRowStride, PartialStore.self)
+        } else if e.topIs255 {
             storeRows8(c, e, target, stride: p.outputRowStride, SaturatingStore.self)
         } else {
             storeRows8(c, e, target, stride: p.outputRowStride, ClampingStore.self)
