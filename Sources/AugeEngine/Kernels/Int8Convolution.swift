@@ -313,17 +313,31 @@ final class Int8ConvolutionStep: Step {
             let (image, rest) = first.quotientAndRemainder(dividingBy: g.outHeight &* g.outWidth)
             var (y, x) = rest.quotientAndRemainder(dividingBy: g.outWidth)
             var imageRow = image &* paddedHeight
-            for row in 0..<rows {
-                if readsWindows {
-                    starts[row] = UnsafePointer(padded + ((imageRow &+ y &* g.strideY) &* paddedWidth &+ x &* g.strideX) &* pixelBytes)
-                } else {
-                    gather(imageRow: imageRow, outY: y, outX: x, from: padded, into: gathered + row &* rowBytes)
+            if readsWindows {
+                // A window's start moves by strideX pixels along an output row: one add per row of the segment.
+                @inline(__always) func rowStart() -> UnsafeMutablePointer<UInt8> { padded + (imageRow &+ y &* g.strideY) &* paddedWidth &* pixelBytes }
+                let step = g.strideX &* pixelBytes
+                var start = rowStart() + x &* step
+                for row in 0..<rows {
+                    starts[row] = UnsafePointer(start)
+                    start += step
+                    x &+= 1
+                    if x == g.outWidth {
+                        x = 0
+                        y &+= 1
+                        if y == g.outHeight { (y, imageRow) = (0, imageRow &+ paddedHeight) }
+                        start = rowStart()
+                    }
                 }
-                x &+= 1
-                if x == g.outWidth {
-                    x = 0
-                    y &+= 1
-                    if y == g.outHeight { (y, imageRow) = (0, imageRow &+ paddedHeight) }
+            } else {
+                for row in 0..<rows {
+                    gather(imageRow: imageRow, outY: y, outX: x, from: padded, into: gathered + row &* rowBytes)
+                    x &+= 1
+                    if x == g.outWidth {
+                        x = 0
+                        y &+= 1
+                        if y == g.outHeight { (y, imageRow) = (0, imageRow &+ paddedHeight) }
+                    }
                 }
             }
             input =
