@@ -221,53 +221,57 @@ final class Int8ConvolutionTests: XCTestCase {
     func testResidualBlockEndsOnCodes() {
         let block = ValueQuantization(scale: 0.05, zeroPoint: 120, range: 0...255)
         let skip = ValueQuantization(scale: 0.03, zeroPoint: 90, range: 0...255)
-        let output = ValueQuantization(scale: 0.07, zeroPoint: 100, range: 0...255)
+        // The whole code range, and a narrower one (a ReLU after the addition, then a clip).
+        let outputs = [ValueQuantization(scale: 0.07, zeroPoint: 100, range: 0...255), ValueQuantization(scale: 0.07, zeroPoint: 100, range: 100...200)]
         let input = ValueQuantization(scale: 0.02, zeroPoint: 128, range: 0...255)
         var generator = SeededGenerator(seed: 21)
         for path in Int8GemmPath.allCases.filter(Int8GemmPath.isAvailable) {
             for (channels, outChannels, kernel) in [(17, 33, 3), (40, 17, 1), (3, 16, 3)] {
-                let (size, pad) = (7, kernel / 2)
-                let integerWeights = (0..<(outChannels * channels * kernel * kernel)).map { _ in Int8.random(in: -127...127, using: &generator) }
-                let weightScale: Float = 0.01
-                var conv = Convolution(
-                    weight: Tensor(shape: [outChannels, channels, kernel, kernel], data: integerWeights.map { Float($0) * weightScale }),
-                    bias: nil, pads: (pad, pad, pad, pad))
-                conv.weightScales = [Float](repeating: weightScale, count: outChannels)
-                let weights = Int8ConvolutionWeights(conv, inputScale: input.scale)
-                let codesIn = (0..<(channels * size * size)).map { _ in UInt8.random(in: 0...255, using: &generator) }
-                let reference = referenceInt8Convolution(
-                    input: codesIn, shape: [1, channels, size, size], weights: integerWeights, outChannels: outChannels, kernel: (kernel, kernel),
-                    strides: (1, 1), dilations: (1, 1), pads: (pad, pad, pad, pad), groups: 1, bias: weights.bias,
-                    multipliers: weights.multipliers(outputScale: block.scale),
-                    quantization: Int8Quantization(inputZeroPoint: input.zeroPoint, outputZeroPoint: block.zeroPoint, outputRange: block.range))
-                let (inStride, outStride, pixels) = (paddedChannels(channels), paddedChannels(outChannels), size * size)
-                let source = UnsafeMutablePointer<UInt8>.allocate(capacity: pixels * inStride + 64)
-                let residual = UnsafeMutablePointer<UInt8>.allocate(capacity: pixels * outStride + 64)
-                let codes = UnsafeMutablePointer<UInt8>.allocate(capacity: pixels * outStride + 64)
-                defer { [source, residual, codes].forEach { $0.deallocate() } }
-                for i in 0..<(pixels * inStride + 64) { source[i] = UInt8.random(in: 0...255, using: &generator) }
-                for i in 0..<(pixels * outStride + 64) { residual[i] = UInt8.random(in: 0...255, using: &generator) }
-                for c in 0..<channels { for p in 0..<pixels { source[p * inStride + c] = codesIn[c * pixels + p] } }
-                let geometry = ConvolutionGeometry(
-                    batch: 1, inHeight: size, inWidth: size, inChannels: channels, outHeight: size, outWidth: size, outChannels: outChannels,
-                    kernelHeight: kernel, kernelWidth: kernel, strideY: 1, strideX: 1, dilationY: 1, dilationX: 1, padTop: pad, padLeft: pad,
-                    padBottom: pad, padRight: pad, groups: 1)
-                let fakeQuantize = Activation.fakeQuantize(scale: block.scale, zeroPoint: Float(block.zeroPoint), lower: 0, upper: 255)
-                Int8ConvolutionStep(
-                    geometry: geometry, weights: weights, input: input, source: .codes(source),
-                    output: .residualCodes(codes, output, activation: fakeQuantize, residual: residual, residualQuantization: skip), threads: 2,
-                    path: path
-                ).execute(pool: pool)
-                var mismatches = 0
-                for p in 0..<pixels {
-                    for c in 0..<outChannels {
-                        let own = Float(Int32(reference.output[c * pixels + p]) - block.zeroPoint) * block.scale
-                        let other = Float(Int32(residual[p * outStride + c]) - skip.zeroPoint) * skip.scale
-                        let expected = min(max((own + other) / output.scale, -100), 155).rounded(.toNearestOrEven) + 100
-                        if Float(codes[p * outStride + c]) != expected { mismatches += 1 }
+                for output in outputs {
+                    let (size, pad) = (7, kernel / 2)
+                    let integerWeights = (0..<(outChannels * channels * kernel * kernel)).map { _ in Int8.random(in: -127...127, using: &generator) }
+                    let weightScale: Float = 0.01
+                    var conv = Convolution(
+                        weight: Tensor(shape: [outChannels, channels, kernel, kernel], data: integerWeights.map { Float($0) * weightScale }),
+                        bias: nil, pads: (pad, pad, pad, pad))
+                    conv.weightScales = [Float](repeating: weightScale, count: outChannels)
+                    let weights = Int8ConvolutionWeights(conv, inputScale: input.scale)
+                    let codesIn = (0..<(channels * size * size)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                    let reference = referenceInt8Convolution(
+                        input: codesIn, shape: [1, channels, size, size], weights: integerWeights, outChannels: outChannels, kernel: (kernel, kernel),
+                        strides: (1, 1), dilations: (1, 1), pads: (pad, pad, pad, pad), groups: 1, bias: weights.bias,
+                        multipliers: weights.multipliers(outputScale: block.scale),
+                        quantization: Int8Quantization(inputZeroPoint: input.zeroPoint, outputZeroPoint: block.zeroPoint, outputRange: block.range))
+                    let (inStride, outStride, pixels) = (paddedChannels(channels), paddedChannels(outChannels), size * size)
+                    let source = UnsafeMutablePointer<UInt8>.allocate(capacity: pixels * inStride + 64)
+                    let residual = UnsafeMutablePointer<UInt8>.allocate(capacity: pixels * outStride + 64)
+                    let codes = UnsafeMutablePointer<UInt8>.allocate(capacity: pixels * outStride + 64)
+                    defer { [source, residual, codes].forEach { $0.deallocate() } }
+                    for i in 0..<(pixels * inStride + 64) { source[i] = UInt8.random(in: 0...255, using: &generator) }
+                    for i in 0..<(pixels * outStride + 64) { residual[i] = UInt8.random(in: 0...255, using: &generator) }
+                    for c in 0..<channels { for p in 0..<pixels { source[p * inStride + c] = codesIn[c * pixels + p] } }
+                    let geometry = ConvolutionGeometry(
+                        batch: 1, inHeight: size, inWidth: size, inChannels: channels, outHeight: size, outWidth: size, outChannels: outChannels,
+                        kernelHeight: kernel, kernelWidth: kernel, strideY: 1, strideX: 1, dilationY: 1, dilationX: 1, padTop: pad, padLeft: pad,
+                        padBottom: pad, padRight: pad, groups: 1)
+                    let fakeQuantize = Activation.fakeQuantize(scale: block.scale, zeroPoint: Float(block.zeroPoint), lower: 0, upper: 255)
+                    Int8ConvolutionStep(
+                        geometry: geometry, weights: weights, input: input, source: .codes(source),
+                        output: .residualCodes(codes, output, activation: fakeQuantize, residual: residual, residualQuantization: skip), threads: 2,
+                        path: path
+                    ).execute(pool: pool)
+                    var mismatches = 0
+                    for p in 0..<pixels {
+                        for c in 0..<outChannels {
+                            let own = Float(Int32(reference.output[c * pixels + p]) - block.zeroPoint) * block.scale
+                            let other = Float(Int32(residual[p * outStride + c]) - skip.zeroPoint) * skip.scale
+                            let (low, high) = (Float(output.range.lowerBound - output.zeroPoint), Float(output.range.upperBound - output.zeroPoint))
+                            let expected = min(max((own + other) / output.scale, low), high).rounded(.toNearestOrEven) + Float(output.zeroPoint)
+                            if Float(codes[p * outStride + c]) != expected { mismatches += 1 }
+                        }
                     }
+                    XCTAssertEqual(mismatches, 0, "\(path) \(channels) -> \(outChannels), \(kernel)x\(kernel), range \(output.range)")
                 }
-                XCTAssertEqual(mismatches, 0, "\(path) \(channels) -> \(outChannels), \(kernel)x\(kernel)")
             }
         }
     }

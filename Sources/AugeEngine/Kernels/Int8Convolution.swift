@@ -265,6 +265,11 @@ final class Int8ConvolutionStep: Step {
             switch source {
             case let .codes(codes):
                 let line = codes + (image &* g.inHeight &+ y) &* g.inWidth &* sourceStride
+                if sourceStride == p {
+                    // The channels fill the pixels in both: the row is one run of bytes.
+                    target.update(from: line, count: g.inWidth &* p)
+                    return
+                }
                 // 16-byte copies (a source pixel has at least 16 readable bytes) whose overrun lands on the next
                 // pixels, written next (or on extra channels, which meet zero weights); exact copies where it
                 // would pass the row's end (into the border, or a row another thread writes).
@@ -384,6 +389,17 @@ final class Int8ConvolutionStep: Step {
                 int8Gemm(
                     path: path, input: input, rows: rows, weights: packed, columnBlocks: blocks, output: nil, outputRowStride: 0,
                     accumulators: accumulators, accumulatorRowStride: outputStride)
+            }
+            if let block, path == .avx512VNNI {
+                var arguments = Int8ResidualArguments(
+                    own: blockCodes, ownRowStride: outputStride, residual: residual + first &* outputStride, output: codes + first &* outputStride,
+                    rowStride: outputStride, rows: rows, firstChannel: blocks.lowerBound &* vectorWidth,
+                    channelEnd: min(blocks.upperBound &* vectorWidth, channels), ownScale: block.scale, ownZeroPoint: block.zeroPoint,
+                    residualScale: residualQuantization.scale, residualZeroPoint: residualQuantization.zeroPoint, scale: quantization.scale,
+                    zeroPoint: quantization.zeroPoint, low: Float(quantization.range.lowerBound - quantization.zeroPoint),
+                    high: Float(quantization.range.upperBound - quantization.zeroPoint))
+                int8ResidualAddVNNI(&arguments)
+                return
             }
             eachVector { scratchOffset, offset, channel, lanes in
                 let own =
