@@ -212,10 +212,14 @@ func depthwiseBlock3x3(_ p: Int8DepthwiseRowArguments, channel: Int) {
         let p = args.pointee
         var channel = 0
         while channel < p.channels {
-            if p.kernelHeight == 3 && p.kernelWidth <= 4 {
-                quadBlock3Rows(p, channel: channel)
+            // The way of storing the block's codes, chosen once for the block (see `CodeStore`).
+            let e = depthwiseEpilogue(p, channel: channel)
+            if e.lanes < 16 {
+                quadBlock(p, channel: channel, e, PartialStore.self)
+            } else if e.topIs255 {
+                quadBlock(p, channel: channel, e, SaturatingStore.self)
             } else {
-                quadBlock(p, channel: channel)
+                quadBlock(p, channel: channel, e, ClampingStore.self)
             }
             channel &+= 16
         }
@@ -235,19 +239,17 @@ func depthwiseBlock3x3(_ p: Int8DepthwiseRowArguments, channel: Int) {
             zeroPoint: SIMD16<Int32>(repeating: p.zeroPoint), lanes: p.channels &- channel < 16 ? p.channels &- channel : 16, topIs255: p.high + Float(p.zeroPoint) == 255)
     }
 
-    /// Any kernel size: ceil(kernelWidth / 4) quads per kernel row.
+    /// The 16 channels from `channel` of the output row.
     @_transparent
-    func quadBlock(_ p: Int8DepthwiseRowArguments, channel: Int) {
-        let e = depthwiseEpilogue(p, channel: channel)
-        if e.lanes < 16 {
-            quadLoop(p, channel: channel, e, PartialStore.self)
-        } else if e.topIs255 {
-            quadLoop(p, channel: channel, e, SaturatingStore.self)
+    func quadBlock<Store: CodeStore>(_ p: Int8DepthwiseRowArguments, channel: Int, _ e: BlockEpilogue, _: Store.Type) {
+        if p.kernelHeight == 3 && p.kernelWidth <= 4 {
+            quadLoop3Rows(p, channel: channel, e, Store.self)
         } else {
-            quadLoop(p, channel: channel, e, ClampingStore.self)
+            quadLoop(p, channel: channel, e, Store.self)
         }
     }
 
+    /// Any kernel size: ceil(kernelWidth / 4) quads per kernel row.
     @_transparent
     func quadLoop<Store: CodeStore>(_ p: Int8DepthwiseRowArguments, channel: Int, _ e: BlockEpilogue, _: Store.Type) {
         let bias = loadInt32s(p.bias + channel)
@@ -275,18 +277,6 @@ func depthwiseBlock3x3(_ p: Int8DepthwiseRowArguments, channel: Int) {
 
     /// Three kernel rows of at most 4 taps (3x3 above all): one vpdpbusd per kernel row, the block's
     /// three weight vectors held for the row.
-    @_transparent
-    func quadBlock3Rows(_ p: Int8DepthwiseRowArguments, channel: Int) {
-        let e = depthwiseEpilogue(p, channel: channel)
-        if e.lanes < 16 {
-            quadLoop3Rows(p, channel: channel, e, PartialStore.self)
-        } else if e.topIs255 {
-            quadLoop3Rows(p, channel: channel, e, SaturatingStore.self)
-        } else {
-            quadLoop3Rows(p, channel: channel, e, ClampingStore.self)
-        }
-    }
-
     @_transparent
     func quadLoop3Rows<Store: CodeStore>(_ p: Int8DepthwiseRowArguments, channel: Int, _ e: BlockEpilogue, _: Store.Type) {
         let bias = loadInt32s(p.bias + channel)
