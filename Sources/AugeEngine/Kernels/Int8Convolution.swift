@@ -147,13 +147,14 @@ final class Int8ConvolutionStep: Step {
     let inputQuantization: ValueQuantization
     let sourceStride: Int
     /// Nil when the kernel reads the codes directly (1x1, stride 1, no padding); otherwise the input is
-    /// first copied compactly (`pixelBytes` per pixel) with its padding (the zero point) around it,
+    /// first copied compactly (`inChannels` bytes a pixel) with its padding (the zero point) around it,
     /// so that a kernel row of the window is one run of bytes.
     let padded: UnsafeMutablePointer<UInt8>?
     let paddedWidth: Int, paddedHeight: Int
-    /// Bytes per pixel of the padded copy: the channels, and for windows read in place as many more as
-    /// make a kernel row whole groups of 4 bytes (the extra channels meet zero weights).
-    let pixelBytes: Int
+    /// For windows read in place: the bytes of a kernel row as the GEMM reads them, kernelWidth x
+    /// inChannels rounded up to whole groups of 4 (the bytes past the window belong to the next pixels
+    /// and meet zero weights). A grey first layer's 3-pixel row is 4 bytes, not three pixels of 4.
+    let windowRowBytes: Int
     /// Whether the GEMM reads the windows in the padded copy in place; else (a horizontal dilation) they are gathered.
     let readsWindows: Bool
     /// Bytes of one gathered row (K rounded up to whole groups of 4, and to 16 for the copies' slack), or
@@ -184,15 +185,16 @@ final class Int8ConvolutionStep: Step {
         let direct = ConvolutionGemmStep.readsDirectly(g)
         if case .plainFloats = source { precondition(!direct, "a float input is quantized into the padded copy, which this convolution has none of") }
         readsWindows = !direct && g.dilationX == 1
-        pixelBytes = readsWindows && g.kernelWidth * g.inChannels % 4 != 0 ? (g.inChannels + 3) / 4 * 4 : g.inChannels
+        windowRowBytes = (g.kernelWidth * g.inChannels + 3) / 4 * 4
         if direct {
             padded = nil
         } else {
-            let count = g.batch * paddedHeight * paddedWidth * pixelBytes + 16
+            // 16 bytes of slack: the copies' overrun, and the last window's row read past its end.
+            let count = g.batch * paddedHeight * paddedWidth * g.inChannels + 16
             padded = .allocate(capacity: count)
             padded!.initialize(repeating: UInt8(input.zeroPoint), count: count)
         }
-        let k = g.kernelHeight * g.kernelWidth * pixelBytes
+        let k = readsWindows ? g.kernelHeight * windowRowBytes : g.kernelHeight * g.kernelWidth * g.inChannels
         rowBytes = readsWindows ? MemoryLayout<UnsafePointer<UInt8>>.stride : (k + 15) / 16 * 16
         self.output = output
         outputStride = paddedChannels(g.outChannels)
@@ -215,7 +217,8 @@ final class Int8ConvolutionStep: Step {
             quantization = Int8Quantization(inputZeroPoint: input.zeroPoint, outputZeroPoint: 0)
         }
         packed = Int8PackedWeights(
-            weights: Self.widened(weights.weights, from: g.inChannels, to: pixelBytes), k: k, n: g.outChannels, bias: weights.bias, scale: multipliers,
+            weights: readsWindows ? Self.rowsPadded(weights.weights, run: g.kernelWidth * g.inChannels, to: windowRowBytes) : weights.weights,
+            k: k, n: g.outChannels, bias: weights.bias, scale: multipliers,
             quantization: quantization)
         unit = AlignedBuffer(count: outputStride)
         unit.pointer.update(from: weights.unit, count: weights.unit.count)
@@ -231,12 +234,13 @@ final class Int8ConvolutionStep: Step {
         padded?.deallocate()
     }
 
-    /// Weights [out][tap][channels] with zeros for the padded copy's extra channels.
-    static func widened(_ weights: [Int8], from channels: Int, to pixelBytes: Int) -> [Int8] {
-        guard pixelBytes != channels else { return weights }
-        var result = [Int8](repeating: 0, count: weights.count / channels * pixelBytes)
-        for tap in 0..<(weights.count / channels) {
-            for c in 0..<channels { result[tap * pixelBytes + c] = weights[tap * channels + c] }
+    /// Weights [out][kernel row][`run` bytes] with zeros after each kernel row up to `rowBytes`.
+    static func rowsPadded(_ weights: [Int8], run: Int, to rowBytes: Int) -> [Int8] {
+        guard rowBytes != run else { return weights }
+        let kernelRows = weights.count / run
+        var result = [Int8](repeating: 0, count: kernelRows * rowBytes)
+        for row in 0..<kernelRows {
+            for i in 0..<run { result[row * rowBytes + i] = weights[row * run + i] }
         }
         return result
     }
@@ -258,48 +262,55 @@ final class Int8ConvolutionStep: Step {
     /// The interior of the padded copy (its border keeps the zero point written at init).
     private func copyPadded(into padded: UnsafeMutablePointer<UInt8>, pool: ThreadPool) {
         let g = geometry
-        let (c, p) = (g.inChannels, pixelBytes)
+        let c = g.inChannels
         pool.parallelFor(g.batch * g.inHeight, work: g.batch * g.inHeight * g.inWidth * c) { row in
             let (image, y) = row.quotientAndRemainder(dividingBy: g.inHeight)
-            let target = padded + ((image &* paddedHeight &+ y &+ g.padTop) &* paddedWidth &+ g.padLeft) &* p
+            let target = padded + ((image &* paddedHeight &+ y &+ g.padTop) &* paddedWidth &+ g.padLeft) &* c
             switch source {
             case let .codes(codes):
                 let line = codes + (image &* g.inHeight &+ y) &* g.inWidth &* sourceStride
-                if sourceStride == p {
+                if sourceStride == c {
                     // The channels fill the pixels in both: the row is one run of bytes.
-                    target.update(from: line, count: g.inWidth &* p)
+                    target.update(from: line, count: g.inWidth &* c)
                     return
                 }
                 // 16-byte copies (a source pixel has at least 16 readable bytes) whose overrun lands on the next
-                // pixels, written next (or on extra channels, which meet zero weights); exact copies where it
-                // would pass the row's end (into the border, or a row another thread writes).
+                // pixels, written next; exact copies where it would pass the row's end (into the border, or a
+                // row another thread writes).
                 let span = (c &+ 15) / 16 &* 16
-                let whole = g.inWidth &* p >= span ? (g.inWidth &* p &- span) / p &+ 1 : 0
-                for x in 0..<whole { copyBytes(from: line + x &* sourceStride, to: target + x &* p, count: c) }
-                for x in whole..<g.inWidth { (target + x &* p).update(from: line + x &* sourceStride, count: c) }
+                let whole = g.inWidth &* c >= span ? (g.inWidth &* c &- span) / c &+ 1 : 0
+                for x in 0..<whole { copyBytes(from: line + x &* sourceStride, to: target + x &* c, count: c) }
+                for x in whole..<g.inWidth { (target + x &* c).update(from: line + x &* sourceStride, count: c) }
             case let .plainFloats(floats):
                 quantizeRow(floats + (image &* c &* g.inHeight &+ y) &* g.inWidth, planeStride: g.inHeight &* g.inWidth, into: target)
             }
         }
     }
 
-    /// Quantizes one row of a plain float input into the padded copy: with 4 bytes a pixel (a 1-4 channel
-    /// first layer), 16 pixels at a time, each pixel's codes packed into one 32-bit word; else code by code.
+    /// Quantizes one row of a plain float input into the padded copy: for a 1-4 channel first layer, 16
+    /// pixels at a time, each pixel's codes packed into one 32-bit word and stored 4 bytes at its place
+    /// (with fewer than 4 channels the stores overlap, each pixel's extra bytes overwritten by the next
+    /// one's: the row's last pixel is left to the exact loop, so nothing spills past the row); else code
+    /// by code.
     @inline(__always) private func quantizeRow(_ line: UnsafePointer<Float>, planeStride: Int, into target: UnsafeMutablePointer<UInt8>) {
-        let (c, p, width, q) = (geometry.inChannels, pixelBytes, geometry.inWidth, inputQuantization)
+        let (c, width, q) = (geometry.inChannels, geometry.inWidth, inputQuantization)
         var x = 0
-        if p == 4 {
-            while x &+ vectorWidth <= width {
+        if c <= 4 {
+            while x &+ vectorWidth < width {
                 var words = SIMD16<Int32>()
                 for channel in 0..<c { words |= q.codes(loadVector(line + (channel &* planeStride &+ x))) &<< Int32(8 &* channel) }
-                UnsafeMutableRawPointer(target + x &* 4).storeBytes(of: words, as: SIMD16<Int32>.self)
+                if c == 4 {
+                    UnsafeMutableRawPointer(target + x &* 4).storeBytes(of: words, as: SIMD16<Int32>.self)
+                } else {
+                    for lane in 0..<vectorWidth { UnsafeMutableRawPointer(target + (x &+ lane) &* c).storeBytes(of: words[lane], toByteOffset: 0, as: Int32.self) }
+                }
                 x &+= vectorWidth
             }
         }
         while x < width {
             for channel in 0..<c {
                 let code = q.codes(Vector(repeating: line[channel &* planeStride &+ x]))[0]
-                target[x &* p &+ channel] = UInt8(truncatingIfNeeded: code)
+                target[x &* c &+ channel] = UInt8(truncatingIfNeeded: code)
             }
             x &+= 1
         }
@@ -320,8 +331,8 @@ final class Int8ConvolutionStep: Step {
             var imageRow = image &* paddedHeight
             if readsWindows {
                 // A window's start moves by strideX pixels along an output row: one add per row of the segment.
-                @inline(__always) func rowStart() -> UnsafeMutablePointer<UInt8> { padded + (imageRow &+ y &* g.strideY) &* paddedWidth &* pixelBytes }
-                let step = g.strideX &* pixelBytes
+                @inline(__always) func rowStart() -> UnsafeMutablePointer<UInt8> { padded + (imageRow &+ y &* g.strideY) &* paddedWidth &* g.inChannels }
+                let step = g.strideX &* g.inChannels
                 var start = rowStart() + x &* step
                 for row in 0..<rows {
                     starts[row] = UnsafePointer(start)
@@ -347,7 +358,7 @@ final class Int8ConvolutionStep: Step {
             }
             input =
                 readsWindows
-                ? .windows(UnsafePointer(starts), runGroups: g.kernelWidth &* pixelBytes / 4, runStride: g.dilationY &* paddedWidth &* pixelBytes)
+                ? .windows(UnsafePointer(starts), runGroups: windowRowBytes / 4, runStride: g.dilationY &* paddedWidth &* g.inChannels)
                 : .matrix(UnsafePointer(gathered), rowStride: rowBytes)
         } else {
             guard case let .codes(codes) = source else { preconditionFailure("a float input is read through the padded copy") }
