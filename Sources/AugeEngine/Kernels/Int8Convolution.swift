@@ -147,13 +147,17 @@ final class Int8ConvolutionStep: Step {
     let inputQuantization: ValueQuantization
     let sourceStride: Int
     /// Nil when the kernel reads the codes directly (1x1, stride 1, no padding); otherwise the input is
-    /// first copied compactly (`inChannels` bytes a pixel) with its padding (the zero point) around it,
-    /// so that a kernel row of the window is one run of bytes.
+    /// first copied compactly (`pixelBytes` a pixel) with its padding (the zero point) around it, so
+    /// that a kernel row of the window is one run of bytes.
     let padded: UnsafeMutablePointer<UInt8>?
     let paddedWidth: Int, paddedHeight: Int
+    /// Bytes per pixel of the padded copy: the channels, or 4 for a 1-3 channel input whose windows are
+    /// read in place where that costs no more multiply-adds (a 3x3 RGB first layer: its photo is then
+    /// quantized one 32-bit word a pixel; the extra channel meets zero weights).
+    let pixelBytes: Int
     /// For windows read in place: the bytes of a kernel row as the GEMM reads them, kernelWidth x
-    /// inChannels rounded up to whole groups of 4 (the bytes past the window belong to the next pixels
-    /// and meet zero weights). A grey first layer's 3-pixel row is 4 bytes, not three pixels of 4.
+    /// pixelBytes rounded up to whole groups of 4 (the bytes past the window belong to the next pixels
+    /// and meet zero weights). A grey 3x3 first layer's kernel row is 4 bytes, not three pixels of 4.
     let windowRowBytes: Int
     /// Whether the GEMM reads the windows in the padded copy in place; else (a horizontal dilation) they are gathered.
     let readsWindows: Bool
@@ -185,16 +189,19 @@ final class Int8ConvolutionStep: Step {
         let direct = ConvolutionGemmStep.readsDirectly(g)
         if case .plainFloats = source { precondition(!direct, "a float input is quantized into the padded copy, which this convolution has none of") }
         readsWindows = !direct && g.dilationX == 1
-        windowRowBytes = (g.kernelWidth * g.inChannels + 3) / 4 * 4
+        let wordPixels = (g.inChannels + 3) / 4 * 4
+        pixelBytes =
+            readsWindows && g.inChannels < 4 && g.kernelWidth * wordPixels == (g.kernelWidth * g.inChannels + 3) / 4 * 4 ? wordPixels : g.inChannels
+        windowRowBytes = (g.kernelWidth * pixelBytes + 3) / 4 * 4
         if direct {
             padded = nil
         } else {
             // 16 bytes of slack: the copies' overrun, and the last window's row read past its end.
-            let count = g.batch * paddedHeight * paddedWidth * g.inChannels + 16
+            let count = g.batch * paddedHeight * paddedWidth * pixelBytes + 16
             padded = .allocate(capacity: count)
             padded!.initialize(repeating: UInt8(input.zeroPoint), count: count)
         }
-        let k = readsWindows ? g.kernelHeight * windowRowBytes : g.kernelHeight * g.kernelWidth * g.inChannels
+        let k = readsWindows ? g.kernelHeight * windowRowBytes : g.kernelHeight * g.kernelWidth * pixelBytes
         rowBytes = readsWindows ? MemoryLayout<UnsafePointer<UInt8>>.stride : (k + 15) / 16 * 16
         self.output = output
         outputStride = paddedChannels(g.outChannels)
@@ -217,7 +224,9 @@ final class Int8ConvolutionStep: Step {
             quantization = Int8Quantization(inputZeroPoint: input.zeroPoint, outputZeroPoint: 0)
         }
         packed = Int8PackedWeights(
-            weights: readsWindows ? Self.rowsPadded(weights.weights, run: g.kernelWidth * g.inChannels, to: windowRowBytes) : weights.weights,
+            weights: Self.rowsPadded(
+                Self.widened(weights.weights, from: g.inChannels, to: pixelBytes), run: g.kernelWidth * pixelBytes,
+                to: readsWindows ? windowRowBytes : g.kernelWidth * pixelBytes),
             k: k, n: g.outChannels, bias: weights.bias, scale: multipliers,
             quantization: quantization)
         unit = AlignedBuffer(count: outputStride)
@@ -232,6 +241,16 @@ final class Int8ConvolutionStep: Step {
     deinit {
         scratch.deallocate()
         padded?.deallocate()
+    }
+
+    /// Weights [out][tap][channels] with zeros for the padded copy's extra channels.
+    static func widened(_ weights: [Int8], from channels: Int, to pixelBytes: Int) -> [Int8] {
+        guard pixelBytes != channels else { return weights }
+        var result = [Int8](repeating: 0, count: weights.count / channels * pixelBytes)
+        for tap in 0..<(weights.count / channels) {
+            for c in 0..<channels { result[tap * pixelBytes + c] = weights[tap * channels + c] }
+        }
+        return result
     }
 
     /// Weights [out][kernel row][`run` bytes] with zeros after each kernel row up to `rowBytes`.
@@ -262,47 +281,54 @@ final class Int8ConvolutionStep: Step {
     /// The interior of the padded copy (its border keeps the zero point written at init).
     private func copyPadded(into padded: UnsafeMutablePointer<UInt8>, pool: ThreadPool) {
         let g = geometry
-        let c = g.inChannels
+        let (c, p) = (g.inChannels, pixelBytes)
         pool.parallelFor(g.batch * g.inHeight, work: g.batch * g.inHeight * g.inWidth * c) { row in
             let (image, y) = row.quotientAndRemainder(dividingBy: g.inHeight)
-            let target = padded + ((image &* paddedHeight &+ y &+ g.padTop) &* paddedWidth &+ g.padLeft) &* c
+            let target = padded + ((image &* paddedHeight &+ y &+ g.padTop) &* paddedWidth &+ g.padLeft) &* p
             switch source {
             case let .codes(codes):
                 let line = codes + (image &* g.inHeight &+ y) &* g.inWidth &* sourceStride
-                if sourceStride == c {
+                if sourceStride == p {
                     // The channels fill the pixels in both: the row is one run of bytes.
-                    target.update(from: line, count: g.inWidth &* c)
+                    target.update(from: line, count: g.inWidth &* p)
                     return
                 }
                 // 16-byte copies (a source pixel has at least 16 readable bytes) whose overrun lands on the next
-                // pixels, written next; exact copies where it would pass the row's end (into the border, or a
-                // row another thread writes).
+                // pixels, written next (or on extra channels, which meet zero weights); exact copies where it
+                // would pass the row's end (into the border, or a row another thread writes).
                 let span = (c &+ 15) / 16 &* 16
-                let whole = g.inWidth &* c >= span ? (g.inWidth &* c &- span) / c &+ 1 : 0
-                for x in 0..<whole { copyBytes(from: line + x &* sourceStride, to: target + x &* c, count: c) }
-                for x in whole..<g.inWidth { (target + x &* c).update(from: line + x &* sourceStride, count: c) }
+                let whole = g.inWidth &* p >= span ? (g.inWidth &* p &- span) / p &+ 1 : 0
+                for x in 0..<whole { copyBytes(from: line + x &* sourceStride, to: target + x &* p, count: c) }
+                for x in whole..<g.inWidth { (target + x &* p).update(from: line + x &* sourceStride, count: c) }
             case let .plainFloats(floats):
                 quantizeRow(floats + (image &* c &* g.inHeight &+ y) &* g.inWidth, planeStride: g.inHeight &* g.inWidth, into: target)
             }
         }
     }
 
-    /// Quantizes one row of a plain float input into the padded copy: for a 1-4 channel first layer, 16
-    /// pixels at a time, each pixel's codes packed into one 32-bit word and stored 4 bytes at its place
-    /// (with fewer than 4 channels the stores overlap, each pixel's extra bytes overwritten by the next
-    /// one's: the row's last pixel is left to the exact loop, so nothing spills past the row); else code
-    /// by code.
+    /// Quantizes one row of a plain float input into the padded copy, 16 pixels at a time for a 1-4 channel
+    /// first layer: with 4 bytes a pixel, each pixel's codes packed into one 32-bit word; with one channel,
+    /// 16 codes; with 2 or 3, the words stored at each pixel's place overlapping, each pixel's extra bytes
+    /// overwritten by the next one's (the row's last pixel is left to the exact loop, so nothing spills
+    /// past the row). Else code by code.
     @inline(__always) private func quantizeRow(_ line: UnsafePointer<Float>, planeStride: Int, into target: UnsafeMutablePointer<UInt8>) {
-        let (c, width, q) = (geometry.inChannels, geometry.inWidth, inputQuantization)
+        let (c, p, width, q) = (geometry.inChannels, pixelBytes, geometry.inWidth, inputQuantization)
         var x = 0
-        if c <= 4 {
-            while x &+ vectorWidth < width {
+        if p == 1 {
+            while x &+ vectorWidth <= width {
+                storeBytes16(q.codes(loadVector(line + x)), target + x, lanes: vectorWidth)
+                x &+= vectorWidth
+            }
+        } else if p <= 4 {
+            // With 4 bytes a pixel nothing overlaps, and the row's last pixel may be in a vector too.
+            let end = p == 4 ? width : width &- 1
+            while x &+ vectorWidth <= end {
                 var words = SIMD16<Int32>()
                 for channel in 0..<c { words |= q.codes(loadVector(line + (channel &* planeStride &+ x))) &<< Int32(8 &* channel) }
-                if c == 4 {
+                if p == 4 {
                     UnsafeMutableRawPointer(target + x &* 4).storeBytes(of: words, as: SIMD16<Int32>.self)
                 } else {
-                    for lane in 0..<vectorWidth { UnsafeMutableRawPointer(target + (x &+ lane) &* c).storeBytes(of: words[lane], toByteOffset: 0, as: Int32.self) }
+                    for lane in 0..<vectorWidth { UnsafeMutableRawPointer(target + (x &+ lane) &* p).storeBytes(of: words[lane], as: Int32.self) }
                 }
                 x &+= vectorWidth
             }
@@ -310,7 +336,7 @@ final class Int8ConvolutionStep: Step {
         while x < width {
             for channel in 0..<c {
                 let code = q.codes(Vector(repeating: line[channel &* planeStride &+ x]))[0]
-                target[x &* c &+ channel] = UInt8(truncatingIfNeeded: code)
+                target[x &* p &+ channel] = UInt8(truncatingIfNeeded: code)
             }
             x &+= 1
         }
@@ -331,8 +357,8 @@ final class Int8ConvolutionStep: Step {
             var imageRow = image &* paddedHeight
             if readsWindows {
                 // A window's start moves by strideX pixels along an output row: one add per row of the segment.
-                @inline(__always) func rowStart() -> UnsafeMutablePointer<UInt8> { padded + (imageRow &+ y &* g.strideY) &* paddedWidth &* g.inChannels }
-                let step = g.strideX &* g.inChannels
+                @inline(__always) func rowStart() -> UnsafeMutablePointer<UInt8> { padded + (imageRow &+ y &* g.strideY) &* paddedWidth &* pixelBytes }
+                let step = g.strideX &* pixelBytes
                 var start = rowStart() + x &* step
                 for row in 0..<rows {
                     starts[row] = UnsafePointer(start)
@@ -358,7 +384,7 @@ final class Int8ConvolutionStep: Step {
             }
             input =
                 readsWindows
-                ? .windows(UnsafePointer(starts), runGroups: windowRowBytes / 4, runStride: g.dilationY &* paddedWidth &* g.inChannels)
+                ? .windows(UnsafePointer(starts), runGroups: windowRowBytes / 4, runStride: g.dilationY &* paddedWidth &* pixelBytes)
                 : .matrix(UnsafePointer(gathered), rowStride: rowBytes)
         } else {
             guard case let .codes(codes) = source else { preconditionFailure("a float input is read through the padded copy") }
