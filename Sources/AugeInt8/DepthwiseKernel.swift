@@ -215,7 +215,7 @@ func depthwiseBlock3x3(_ p: Int8DepthwiseRowArguments, channel: Int) {
             // The way of storing the block's codes, chosen once for the block (see `CodeStore`).
             let e = depthwiseEpilogue(p, channel: channel)
             if e.lanes < 16 {
-                quadBlock(p, channel: channel, e, PartialStore.self)
+                quadBlock(p, channel: channel, e, CheckedStore.self)
             } else if e.topIs255 {
                 quadBlock(p, channel: channel, e, SaturatingStore.self)
             } else {

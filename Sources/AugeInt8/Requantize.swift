@@ -108,13 +108,19 @@ public func storeBytes16(_ values: SIMD16<Int32>, _ pointer: UnsafeMutablePointe
     }
 }
 
+/// Stores 16 codes.
+@_transparent
+public func storeCodes(_ codes: SIMD16<UInt8>, _ pointer: UnsafeMutablePointer<UInt8>) {
+    Builtin.storeRaw(codes._storage._value, pointer._rawValue)
+}
+
 /// Stores the first `lanes` (1...16) codes. Builtin operations only: a generic standard-library call here
 /// (a SIMD subscript, `storeBytes`) with a second user in this module was compiled as an outlined call,
 /// also in the GEMM's hot loop.
 @_transparent
 public func storeCodes16(_ codes: SIMD16<UInt8>, _ pointer: UnsafeMutablePointer<UInt8>, lanes: Int) {
     if lanes >= 16 {
-        Builtin.storeRaw(codes._storage._value, pointer._rawValue)
+        storeCodes(codes, pointer)
     } else {
         var lane = 0
         while lane < lanes {
@@ -140,6 +146,16 @@ public func widen16(_ codes: SIMD16<UInt8>) -> SIMD16<Int32> {
     var result = SIMD16<Int32>()
     result._storage._value = Builtin.zext_Vec16xInt8_Vec16xInt32(codes._storage._value)
     return result
+}
+
+/// The values of 16 codes on a grid: Float(code - zeroPoint) * scale (the engine's dequantization, and
+/// the residual kernel's: one definition, so that both give the same Float).
+@_transparent
+public func codeValues16(_ codes: SIMD16<UInt8>, zeroPoint: SIMD16<Int32>, scale: SIMD16<Float>) -> SIMD16<Float> {
+    var values = SIMD16<Float>()
+    values._storage._value = Builtin.fmul_Vec16xFPIEEE32(
+        Builtin.sitofp_Vec16xInt32_Vec16xFPIEEE32((widen16(codes) &- zeroPoint)._storage._value), scale._storage._value)
+    return values
 }
 
 /// 16 Int32 lanes as Float (cvtdq2ps, rounding to nearest even), for the same reason.

@@ -1,8 +1,8 @@
 // The end of a residual block on codes, in AVX-512: a convolution's output codes (on its own grid) plus
 // the residual's codes (on theirs), as values, then quantized onto the block's output grid:
 //     out = clamp(roundHalfEven((own value + residual value) / scale)) + zeroPoint
-// the same Float operations in the same order as the engine's `ValueQuantization` (`values`, then
-// `quantize16`), so both give the same codes; in zmm registers a vector is one division instead of two.
+// with the engine's own functions (`codeValues16`, `quantize16`, as its `ValueQuantization` uses them), so
+// both give the same codes; in zmm registers a vector is one division instead of two.
 // Compiled for x86-64-v4 like the rest of the module: only after the CPU check.
 import Swift
 
@@ -36,13 +36,11 @@ public struct Int8ResidualArguments {
 
 #if AUGE_VNNI
 
-    /// 16 codes as values: Float(code - zeroPoint) * scale.
     @_transparent
-    func codeValues(_ pointer: UnsafePointer<UInt8>, zeroPoint: SIMD16<Int32>, scale: SIMD16<Float>) -> Builtin.Vec16xFPIEEE32 {
+    func loadCodes(_ pointer: UnsafePointer<UInt8>) -> SIMD16<UInt8> {
         var codes = SIMD16<UInt8>()
         codes._storage._value = Builtin.loadRaw(pointer._rawValue)
-        let centred = widen16(codes) &- zeroPoint
-        return Builtin.fmul_Vec16xFPIEEE32(Builtin.sitofp_Vec16xInt32_Vec16xFPIEEE32(centred._storage._value), scale._storage._value)
+        return codes
     }
 
     /// Only on a CPU with AVX-512 (the engine asks for VNNI, as for the module's other kernels).
@@ -53,25 +51,17 @@ public struct Int8ResidualArguments {
         let residualZero = SIMD16<Int32>(repeating: p.residualZeroPoint), residualScale = SIMD16<Float>(repeating: p.residualScale)
         let scale = SIMD16<Float>(repeating: p.scale), zeroPoint = SIMD16<Int32>(repeating: p.zeroPoint)
         let low = SIMD16<Float>(repeating: p.low), high = SIMD16<Float>(repeating: p.high)
-        let currentDirection = Int32(4)._value
         var row = 0
         while row < p.rows {
             var channel = p.firstChannel
             while channel < p.channelEnd {
-                let sum = Builtin.fadd_Vec16xFPIEEE32(
-                    codeValues(p.own + (row &* p.ownRowStride &+ channel), zeroPoint: ownZero, scale: ownScale),
-                    codeValues(p.residual + (row &* p.rowStride &+ channel), zeroPoint: residualZero, scale: residualScale))
-                // As `quantize16`: the division, the clamp (vmaxps gives its second operand, low, for NaN), the
-                // rounding half to even (vcvtps2dq, exact on the clamped range), the zero point.
-                let clamped = Builtin.int_x86_avx512_min_ps_512(
-                    Builtin.int_x86_avx512_max_ps_512(Builtin.fdiv_Vec16xFPIEEE32(sum, scale._storage._value), low._storage._value, currentDirection),
-                    high._storage._value, currentDirection)
-                var rounded = SIMD16<Int32>()
-                rounded._storage._value = Builtin.int_x86_avx512_mask_cvtps2dq_512(
-                    clamped, zeroPoint._storage._value, Int16(-1)._value, currentDirection)
-                let codes = rounded &+ zeroPoint
+                let own = codeValues16(loadCodes(p.own + (row &* p.ownRowStride &+ channel)), zeroPoint: ownZero, scale: ownScale)
+                let other = codeValues16(loadCodes(p.residual + (row &* p.rowStride &+ channel)), zeroPoint: residualZero, scale: residualScale)
+                var sum = SIMD16<Float>()
+                sum._storage._value = Builtin.fadd_Vec16xFPIEEE32(own._storage._value, other._storage._value)
                 var bytes = SIMD16<UInt8>()
-                bytes._storage._value = Builtin.trunc_Vec16xInt32_Vec16xInt8(codes._storage._value)
+                bytes._storage._value = Builtin.trunc_Vec16xInt32_Vec16xInt8(
+                    quantize16(sum, scale: scale, low: low, high: high, zeroPoint: zeroPoint)._storage._value)
                 let left = p.channelEnd &- channel
                 storeCodes16(bytes, p.output + (row &* p.rowStride &+ channel), lanes: left < 16 ? left : 16)
                 channel &+= 16

@@ -214,7 +214,7 @@ public var int8VNNICompiled: Bool {
         let e = blockEpilogue(p, column: column)
         let target = output + (row &* p.outputRowStride &+ column)
         if e.lanes < 16 {
-            storeRows8(c, e, target, stride: p.outputRowStride, PartialStore.self)
+            storeRows8(c, e, target, stride: p.outputRowStride, CheckedStore.self)
         } else if e.topIs255 {
             storeRows8(c, e, target, stride: p.outputRowStride, SaturatingStore.self)
         } else {
@@ -230,11 +230,6 @@ public var int8VNNICompiled: Bool {
         Store.store(c.6, e, target + 6 &* stride); Store.store(c.7, e, target + 7 &* stride)
     }
 
-    @_transparent
-    func storeCodes(_ codes: SIMD16<UInt8>, _ pointer: UnsafeMutablePointer<UInt8>) {
-        Builtin.storeRaw(codes._storage._value, pointer._rawValue)
-    }
-
     /// How a kernel stores the 16 codes of a block from its Int32 sums: a type parameter, so that the
     /// choice is made once per block and each loop is compiled without a branch per store.
     protocol CodeStore {
@@ -245,7 +240,7 @@ public var int8VNNICompiled: Bool {
     enum SaturatingStore: CodeStore {
         @_transparent
         static func store(_ sum: SIMD16<Int32>, _ e: BlockEpilogue, _ pointer: UnsafeMutablePointer<UInt8>) {
-            storeCodes(saturatedCodes(sum, e), pointer)
+            storeCodes(requantizedCodesAVX512(sum, scale: e.scale, low: e.low, high: e.high, zeroPoint: e.zeroPoint, topIs255: true), pointer)
         }
     }
 
@@ -253,12 +248,12 @@ public var int8VNNICompiled: Bool {
     enum ClampingStore: CodeStore {
         @_transparent
         static func store(_ sum: SIMD16<Int32>, _ e: BlockEpilogue, _ pointer: UnsafeMutablePointer<UInt8>) {
-            storeCodes(clampedCodes(sum, e), pointer)
+            storeCodes(requantizedCodesAVX512(sum, scale: e.scale, low: e.low, high: e.high, zeroPoint: e.zeroPoint, topIs255: false), pointer)
         }
     }
 
-    /// The last block, of fewer than 16 columns.
-    enum PartialStore: CodeStore {
+    /// Any block, checking its lanes and top at each store (the last block, of fewer than 16 columns).
+    enum CheckedStore: CodeStore {
         @_transparent
         static func store(_ sum: SIMD16<Int32>, _ e: BlockEpilogue, _ pointer: UnsafeMutablePointer<UInt8>) {
             storeCodes16(
@@ -294,10 +289,7 @@ public var int8VNNICompiled: Bool {
         if let accumulators = p.accumulators {
             storeInt32x16(corrected, accumulators + (row &* p.accumulatorRowStride &+ column), lanes: e.lanes)
         }
-        if let output = p.output {
-            let codes = requantizedCodesAVX512(corrected, scale: e.scale, low: e.low, high: e.high, zeroPoint: e.zeroPoint, topIs255: e.topIs255)
-            storeCodes16(codes, output + (row &* p.outputRowStride &+ column), lanes: e.lanes)
-        }
+        if let output = p.output { CheckedStore.store(corrected, e, output + (row &* p.outputRowStride &+ column)) }
     }
 
     /// `requantize16` in fewer AVX-512 instructions, with the same result: the clamp as vmaxps / vminps (no
@@ -337,18 +329,6 @@ public var int8VNNICompiled: Bool {
         let shifted = rounded &+ zeroPoint
         codes._storage._value = Builtin.int_x86_avx512_mask_pmovus_db_512(shifted._storage._value, codes._storage._value, Int16(-1)._value)
         return codes
-    }
-
-    /// `requantizedCodesAVX512` where the range's top is code 255 (no branch on it).
-    @_transparent
-    func saturatedCodes(_ accumulator: SIMD16<Int32>, _ e: BlockEpilogue) -> SIMD16<UInt8> {
-        requantizedCodesAVX512(accumulator, scale: e.scale, low: e.low, high: e.high, zeroPoint: e.zeroPoint, topIs255: true)
-    }
-
-    /// `requantizedCodesAVX512` where it is not.
-    @_transparent
-    func clampedCodes(_ accumulator: SIMD16<Int32>, _ e: BlockEpilogue) -> SIMD16<UInt8> {
-        requantizedCodesAVX512(accumulator, scale: e.scale, low: e.low, high: e.high, zeroPoint: e.zeroPoint, topIs255: false)
     }
 
     /// A throughput probe: 16 independent chains of vpdpbusd on registers, `iterations` rounds (1024

@@ -55,7 +55,7 @@ struct ValueQuantization: Equatable {
 
     /// The values of 16 codes: (code - zeroPoint) * scale.
     @inline(__always) func values(_ codes: SIMD16<UInt8>) -> Vector {
-        float16(widen16(codes) &- SIMD16(repeating: zeroPoint)) * Vector(repeating: scale)
+        codeValues16(codes, zeroPoint: SIMD16(repeating: zeroPoint), scale: Vector(repeating: scale))
     }
 
     /// 16 values onto the grid (as QuantizeLinear: a division, ties to even, clamped to `range`).
@@ -224,9 +224,9 @@ final class Int8ConvolutionStep: Step {
             quantization = Int8Quantization(inputZeroPoint: input.zeroPoint, outputZeroPoint: 0)
         }
         packed = Int8PackedWeights(
-            weights: Self.rowsPadded(
-                Self.widened(weights.weights, from: g.inChannels, to: pixelBytes), run: g.kernelWidth * pixelBytes,
-                to: readsWindows ? windowRowBytes : g.kernelWidth * pixelBytes),
+            weights: Self.laidOut(
+                weights.weights, channels: g.inChannels, kernelWidth: g.kernelWidth, pixelBytes: pixelBytes,
+                rowBytes: readsWindows ? windowRowBytes : g.kernelWidth * pixelBytes),
             k: k, n: g.outChannels, bias: weights.bias, scale: multipliers,
             quantization: quantization)
         unit = AlignedBuffer(count: outputStride)
@@ -243,23 +243,17 @@ final class Int8ConvolutionStep: Step {
         padded?.deallocate()
     }
 
-    /// Weights [out][tap][channels] with zeros for the padded copy's extra channels.
-    static func widened(_ weights: [Int8], from channels: Int, to pixelBytes: Int) -> [Int8] {
-        guard pixelBytes != channels else { return weights }
-        var result = [Int8](repeating: 0, count: weights.count / channels * pixelBytes)
-        for tap in 0..<(weights.count / channels) {
-            for c in 0..<channels { result[tap * pixelBytes + c] = weights[tap * channels + c] }
-        }
-        return result
-    }
-
-    /// Weights [out][kernel row][`run` bytes] with zeros after each kernel row up to `rowBytes`.
-    static func rowsPadded(_ weights: [Int8], run: Int, to rowBytes: Int) -> [Int8] {
-        guard rowBytes != run else { return weights }
-        let kernelRows = weights.count / run
+    /// Weights [out][kernel row][tap][channels] as the GEMM reads them: each tap `pixelBytes` apart and
+    /// each kernel row `rowBytes` apart, zeros in between (the padded copy's extra channels, and the bytes
+    /// read past a window's row).
+    static func laidOut(_ weights: [Int8], channels: Int, kernelWidth: Int, pixelBytes: Int, rowBytes: Int) -> [Int8] {
+        guard pixelBytes != channels || rowBytes != kernelWidth * channels else { return weights }
+        let kernelRows = weights.count / (kernelWidth * channels)
         var result = [Int8](repeating: 0, count: kernelRows * rowBytes)
         for row in 0..<kernelRows {
-            for i in 0..<run { result[row * rowBytes + i] = weights[row * run + i] }
+            for kx in 0..<kernelWidth {
+                for c in 0..<channels { result[row * rowBytes + kx * pixelBytes + c] = weights[(row * kernelWidth + kx) * channels + c] }
+            }
         }
         return result
     }
