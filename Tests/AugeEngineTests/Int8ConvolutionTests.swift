@@ -348,6 +348,37 @@ final class Int8ConvolutionTests: XCTestCase {
         XCTAssertLessThan(error, 1e-4 * expected.map(abs).max()!)
     }
 
+    /// A quantized model's pooling head (int8 convolution, DequantizeLinear, GlobalAveragePool) averages
+    /// the codes with no dequantized copy of the map, and computes what the reference does: odd channel
+    /// counts (a partial 16-channel block), two images, maps of 1 and of 7x7 pixels.
+    func testGlobalAveragePoolReadsCodes() throws {
+        let inputGrid = Activation.fakeQuantize(scale: 0.02, zeroPoint: 128, lower: 0, upper: 255)
+        let grid = Activation.fakeQuantize(scale: 0.047, zeroPoint: 37, lower: 0, upper: 255)
+        for (channels, size) in [(19, 7), (40, 1), (5, 9)] {
+            var conv = Convolution(
+                weight: Tensor(shape: [channels, 3, 3, 3], data: (0..<(channels * 27)).map { Float(($0 * 41) % 255 - 127) * 0.003 }),
+                bias: nil, pads: (1, 1, 1, 1))
+            conv.weightScales = [Float](repeating: 0.003, count: channels)
+            let graph = Graph(
+                name: "pooling head", inputs: [GraphInput(name: "x", shape: [nil, 3, size, size])],
+                nodes: [
+                    Node(name: "q", operation: .activation(inputGrid), inputs: ["x"], outputs: ["xq"]),
+                    Node(name: "conv", operation: .convolution(conv), inputs: ["xq"], outputs: ["c"]),
+                    Node(name: "cq", operation: .activation(grid), inputs: ["c"], outputs: ["cq"]),
+                    Node(name: "gap", operation: .globalAveragePool, inputs: ["cq"], outputs: ["y"]),
+                ], outputs: ["y"])
+            let engine = try Engine(graph: graph, batchSize: 2, threads: 2, int8: .kernels)
+            let kinds = engine.layers.map(\.kind)
+            XCTAssert(kinds.contains("global average pool (codes)"), "\(kinds)")
+            XCTAssertFalse(kinds.contains("dequantize"), "\(kinds)")
+            let x = randomTensor([2, 3, size, size], seed: 21)
+            let (actual, expected) = (try engine.run(["x": x])["y"]!.data, try runReference(graph, inputs: ["x": x])["y"]!.data)
+            XCTAssertEqual(actual.count, 2 * channels)
+            let error = zip(actual, expected).map { abs($0 - $1) }.max()!
+            XCTAssertLessThan(error, 1e-5 * expected.map(abs).max()!, "\(channels) channels, \(size)x\(size)")
+        }
+    }
+
     /// A fully connected layer with int8 weights per output feature (a QDQ file's Gemm) that reads a
     /// fake-quantized input runs on the int8 GEMM, as the 1x1 convolution it is, and computes what the
     /// reference does; without the input's grid it stays float.

@@ -1,5 +1,7 @@
-// MaxPool, AveragePool and GlobalAveragePool on channels-last data, 16 channels at a time; MaxPool also
-// on a quantized model's uint8 codes.
+// MaxPool, AveragePool and GlobalAveragePool on channels-last data, 16 channels at a time; MaxPool and
+// GlobalAveragePool also on a quantized model's uint8 codes.
+
+import AugeInt8
 
 /// The windows of a MaxPool or AveragePool over channels-last data, for the float and the codes steps.
 struct PoolingWindows {
@@ -144,6 +146,41 @@ final class GlobalAveragePoolStep: Step {
                 storeVector(sum * scale, output + (image &* stride &+ channel))
                 channel &+= vectorWidth
             }
+        }
+    }
+}
+
+/// GlobalAveragePool of channels-last uint8 codes, to Float: (sum of codes - pixels x zeroPoint) x scale / pixels.
+/// The integer sum is exact, so this is the average of the dequantized values, with one rounding.
+final class CodesGlobalAveragePoolStep: Step {
+    let batch: Int, pixels: Int, stride: Int
+    let quantization: ValueQuantization
+    let input: UnsafePointer<UInt8>
+    let output: UnsafeMutablePointer<Float>
+
+    init(inputShape: [Int], quantization: ValueQuantization, input: UnsafePointer<UInt8>, output: UnsafeMutablePointer<Float>) {
+        batch = inputShape[0]
+        pixels = inputShape[2...].reduce(1, *)
+        stride = paddedChannels(inputShape[1])
+        self.quantization = quantization
+        self.input = input
+        self.output = output
+    }
+
+    func execute(pool: ThreadPool) {
+        // Tasks: 16-channel blocks of each image, so that each thread reads the channels of its own part.
+        let blocks = stride / 16
+        pool.parallelFor(batch * blocks, work: batch * pixels * stride / 4) { task in
+            let (image, block) = task.quotientAndRemainder(dividingBy: blocks)
+            let channel = block &* 16
+            let source = input + ((image &* pixels) &* stride &+ channel)
+            var sum = SIMD16<Int32>()
+            for pixel in 0..<pixels { sum &+= widen16(UnsafeRawPointer(source + pixel &* stride).loadUnaligned(as: SIMD16<UInt8>.self)) }
+            // Sums of codes less the zero points, in Double: exact for any map size.
+            let zeroPoints = Int64(pixels) * Int64(quantization.zeroPoint)
+            let factor = Double(quantization.scale) / Double(pixels)
+            let target = output + (image &* stride &+ channel)
+            for lane in 0..<16 { target[lane] = Float(Double(Int64(sum[lane]) - zeroPoints) * factor) }
         }
     }
 }

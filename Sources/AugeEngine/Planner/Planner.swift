@@ -388,9 +388,20 @@ struct Planner {
             guard inputShapes[0].count == 4 else {
                 throw EngineError.invalidNode(node: node.name, message: "global average pooling is implemented for rank-4 inputs only")
             }
+            let inputShape = inputShapes[0]
+            if let available = materialized[node.inputs[0]], available[.codes] != nil, available[.channelsLast] == nil,
+                let quantization = valueQuantization[node.inputs[0]], inputShape[2...].reduce(1, *) <= Int(Int32.max) / 255
+            {
+                // A quantized model's pooling head: averaged from the codes, with no dequantized copy of the map.
+                let input = try require(node.inputs[0], .codes, node: node.name)
+                let output = define(node.output, .channelsLast)
+                append(describe("global average pool (codes)"), reads: [input]) {
+                    CodesGlobalAveragePoolStep(inputShape: inputShape, quantization: quantization, input: bytes($0(input)), output: $0(output))
+                }
+                break
+            }
             let input = try require(node.inputs[0], .channelsLast, node: node.name)
             let output = define(node.output, .channelsLast)
-            let inputShape = inputShapes[0]
             append(describe("global average pool"), reads: [input]) { GlobalAveragePoolStep(inputShape: inputShape, input: $0(input), output: $0(output)) }
         case let .concat(axis):
             try emitConcat(
