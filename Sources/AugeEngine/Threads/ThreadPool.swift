@@ -51,13 +51,14 @@ private final class PoolShared: @unchecked Sendable {
 
     // Each counter in its own cache line: workers spin reading `generation` while tasks are claimed
     // through `tickets` and counted in `completed`.
-    private let generation = CacheLineAtomic()
+    private let counters: CacheLineCounters
+    private var generation: UnsafeMutablePointer<Atomic<Int>> { counters[0] }
+    private var completed: UnsafeMutablePointer<Atomic<Int>> { counters[1] }
     /// One per thread, for the claims of its home range: (generation << 32) | next claim of the range.
     /// A worker can only claim tasks of the job it saw published. Each thread first runs its own range
     /// (the same part of every job: of consecutive layers, and of the same layer in the next run, so
     /// the data it touches tends to be in its own core's cache), then helps with the others.
-    private let tickets: [CacheLineAtomic]
-    private let completed = CacheLineAtomic()
+    private let tickets: CacheLineCounters
     private let shuttingDown = Atomic<Bool>(false)
     /// Tasks and claims of the current job: claim c runs tasks c * taskCount / claimCount ..< (c + 1) * taskCount / claimCount.
     /// Atomic (relaxed) because a worker finishing the last job may read them while the next job sets them
@@ -71,7 +72,8 @@ private final class PoolShared: @unchecked Sendable {
 
     init(threads: Int) {
         threadCount = max(1, threads)
-        tickets = (0..<threadCount).map { _ in CacheLineAtomic() }
+        counters = CacheLineCounters(count: 2)
+        tickets = CacheLineCounters(count: threadCount)
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(condition, nil)
     }
@@ -81,11 +83,13 @@ private final class PoolShared: @unchecked Sendable {
         pthread_mutex_destroy(mutex)
         mutex.deallocate()
         condition.deallocate()
+        counters.deallocate()
+        tickets.deallocate()
     }
 
     func shutDown() {
         shuttingDown.store(true, ordering: .sequentiallyConsistent)
-        generation.value.add(1, ordering: .sequentiallyConsistent)
+        generation.pointee.add(1, ordering: .sequentiallyConsistent)
         pthread_mutex_lock(mutex)
         pthread_cond_broadcast(condition)
         pthread_mutex_unlock(mutex)
@@ -97,19 +101,19 @@ private final class PoolShared: @unchecked Sendable {
             self.body = escapable
             taskCount.store(count, ordering: .relaxed)
             claimCount.store(claims, ordering: .relaxed)
-            completed.value.store(0, ordering: .relaxed)
-            let next = generation.value.load(ordering: .relaxed) &+ 1
-            for (thread, ticket) in tickets.enumerated() {
-                ticket.value.store(next << 32 | homeRange(thread).lowerBound, ordering: .releasing)
+            completed.pointee.store(0, ordering: .relaxed)
+            let next = generation.pointee.load(ordering: .relaxed) &+ 1
+            for thread in 0..<threadCount {
+                tickets[thread].pointee.store(next << 32 | homeRange(thread).lowerBound, ordering: .releasing)
             }
-            generation.value.store(next, ordering: .releasing)
+            generation.pointee.store(next, ordering: .releasing)
             pthread_mutex_lock(mutex)
             if sleepers > 0 { pthread_cond_broadcast(condition) }
             pthread_mutex_unlock(mutex)
             runTasks(generation: next, worker: 0)
             // The remaining tasks are running on workers; if one of them lost its core, give it ours.
             var spins = 0
-            while completed.value.load(ordering: .acquiring) < claims {
+            while completed.pointee.load(ordering: .acquiring) < claims {
                 spins &+= 1
                 if spins & 1023 == 0 { sched_yield() }
             }
@@ -118,7 +122,7 @@ private final class PoolShared: @unchecked Sendable {
             // count, win the exchange and run a claim of the next job twice, counted out of turn (it did,
             // rarely, when a short job followed a long one: the next job then returned while its closure
             // was still running, and `withoutActuallyEscaping` trapped).
-            for ticket in tickets { ticket.value.store((next << 32) | 0xFFFF_FFFF, ordering: .releasing) }
+            for thread in 0..<threadCount { tickets[thread].pointee.store((next << 32) | 0xFFFF_FFFF, ordering: .releasing) }
             self.body = nil
         }
     }
@@ -131,30 +135,47 @@ private final class PoolShared: @unchecked Sendable {
 
     /// Claims and runs tasks of job `generation` until none are left: its home range, then the others'.
     private func runTasks(generation job: Int, worker: Int) {
-        for step in 0..<threadCount {
-            let range = (worker &+ step) % threadCount
-            let ticket = tickets[range], end = homeRange(range).upperBound
-            while true {
-                let current = ticket.value.load(ordering: .acquiring)
-                guard current >> 32 == job else { return }
-                let claim = current & 0xFFFF_FFFF
-                guard claim < end else { break }
-                guard ticket.value.compareExchange(expected: current, desired: current &+ 1, ordering: .acquiringAndReleasing).exchanged else {
-                    continue
-                }
-                runClaim(claim, worker: worker)
-                completed.value.add(1, ordering: .releasing)
-            }
+        // Claims are counted once, at the end, after this thread's reference to the job's closure is gone
+        // (the job may return, and check that nothing holds its closure, as soon as the count is complete).
+        // Once: `completed` is the one line every thread writes, and the closure's reference count is
+        // another; per claim, moving them between cores cost as much as a small layer's tasks.
+        let done = runClaims(generation: job, worker: worker)
+        if done > 0 { completed.pointee.add(done, ordering: .releasing) }
+    }
+
+    /// Runs the claims this thread wins; returns how many.
+    @inline(never)
+    private func runClaims(generation job: Int, worker: Int) -> Int {
+        var step = 0
+        guard var claim = nextClaim(generation: job, worker: worker, step: &step) else { return 0 }
+        // Read once a claim is won: until then the job may end and the next one change them.
+        let body = self.body!, tasks = taskCount.load(ordering: .relaxed), claims = claimCount.load(ordering: .relaxed)
+        var done = 0
+        while true {
+            for task in (claim * tasks / claims)..<((claim + 1) * tasks / claims) { body(task, worker) }
+            done &+= 1
+            guard let next = nextClaim(generation: job, worker: worker, step: &step) else { return done }
+            claim = next
         }
     }
 
-    /// Not inlined, so this thread's reference to the job's closure is released before the claim is
-    /// counted as completed: the job may return (and check its closure is no longer held) right after.
-    @inline(never)
-    private func runClaim(_ claim: Int, worker: Int) {
-        let body = self.body!
-        let tasks = taskCount.load(ordering: .relaxed), claims = claimCount.load(ordering: .relaxed)
-        for task in (claim * tasks / claims)..<((claim + 1) * tasks / claims) { body(task, worker) }
+    /// The next claim of job `generation` this thread wins, from the range `step` places after its home
+    /// range on; nil when none is left.
+    @inline(__always)
+    private func nextClaim(generation job: Int, worker: Int, step: inout Int) -> Int? {
+        while step < threadCount {
+            let range = (worker &+ step) % threadCount
+            let ticket = tickets[range], end = homeRange(range).upperBound
+            while true {
+                let current = ticket.pointee.load(ordering: .acquiring)
+                guard current >> 32 == job else { return nil }
+                let claim = current & 0xFFFF_FFFF
+                guard claim < end else { break }
+                if ticket.pointee.compareExchange(expected: current, desired: current &+ 1, ordering: .acquiringAndReleasing).exchanged { return claim }
+            }
+            step &+= 1
+        }
+        return nil
     }
 
     func workerLoop(worker: Int) {
@@ -162,25 +183,34 @@ private final class PoolShared: @unchecked Sendable {
         while true {
             let spinStart = DispatchTime.now().uptimeNanoseconds
             var spins = 0
-            while generation.value.load(ordering: .acquiring) == seen {
+            while generation.pointee.load(ordering: .acquiring) == seen {
                 spins &+= 1
                 if spins & 255 == 0 && DispatchTime.now().uptimeNanoseconds &- spinStart > Self.spinNanoseconds {
                     pthread_mutex_lock(mutex)
                     sleepers += 1
-                    while generation.value.load(ordering: .acquiring) == seen { pthread_cond_wait(condition, mutex) }
+                    while generation.pointee.load(ordering: .acquiring) == seen { pthread_cond_wait(condition, mutex) }
                     sleepers -= 1
                     pthread_mutex_unlock(mutex)
                 }
             }
             if shuttingDown.load(ordering: .acquiring) { return }
-            seen = generation.value.load(ordering: .acquiring)
+            seen = generation.pointee.load(ordering: .acquiring)
             runTasks(generation: seen, worker: worker)
         }
     }
 }
 
-/// An atomic counter followed by padding, so that the next one allocated lies in another cache line.
-private final class CacheLineAtomic: Sendable {
-    let value = Atomic<Int>(0)
-    private let padding: (Int, Int, Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0, 0, 0)
+/// Atomic counters a cache line apart, in memory of their own: no reference counting on the way to them
+/// (a retain of an object holding one would write to its line, which the other core is using).
+private struct CacheLineCounters {
+    private let base: UnsafeMutableRawPointer
+
+    init(count: Int) {
+        base = .allocate(byteCount: count * 64, alignment: 64)
+        for index in 0..<count { (base + index * 64).bindMemory(to: Atomic<Int>.self, capacity: 1).initialize(to: Atomic(0)) }
+    }
+
+    subscript(index: Int) -> UnsafeMutablePointer<Atomic<Int>> { (base + index &* 64).assumingMemoryBound(to: Atomic<Int>.self) }
+
+    func deallocate() { base.deallocate() }
 }
