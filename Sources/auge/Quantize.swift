@@ -43,11 +43,11 @@ struct Quantize: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "Leave this many convolutions in float: those whose quantization alone moves the model's output most.",
+            "Leave this many convolutions in float (those whose quantization alone moves the model's output most), or auto.",
             discussion:
-                "Measured on up to 32 of the calibration photos, each convolution quantized by itself; the ones kept, and by how much each moved the output, are printed and noted in the file's provenance."
-        ))
-    var keepFloat = 0
+                "The ranking is measured on up to 32 of the calibration photos, each convolution quantized by itself; the ones kept, and by how much each moved the output, are printed and noted in the file's provenance. auto (with --recalibrate): the fewest, up to 5, with which the quantized model decides the --recalibrate photos as the float model does on at least 99.5 % of them; none if it already does.",
+            valueName: "n|auto"))
+    var keepFloat: KeptFloat = .count(0)
 
     @Option(help: ArgumentHelp("Labelled photos (DATASET/<class>/<photo>) to compare the quantized model with the float one.", valueName: "dir"))
     var check: String?
@@ -129,7 +129,12 @@ struct Quantize: ParsableCommand {
         if calibrate.isEmpty { throw ValidationError("give the photos to calibrate on: --calibrate DIR") }
         if maxPhotos < 1 { throw ValidationError("--max-photos must be at least 1") }
         if weightBits != 7 && weightBits != 8 { throw ValidationError("--weight-bits must be 7 or 8, not \(weightBits)") }
-        if keepFloat < 0 { throw ValidationError("--keep-float must be 0 or more") }
+        if case let .count(count) = keepFloat, count < 0 { throw ValidationError("--keep-float must be 0 or more") }
+        if keepFloat == .automatic && recalibrate == nil {
+            throw ValidationError(
+                "--keep-float auto chooses on held-out photos: give them with --recalibrate DIR (on the calibration photos, which the model "
+                    + "was fitted on, quantization rarely changes a decision)")
+        }
     }
 
     func run() throws {
@@ -151,8 +156,18 @@ struct Quantize: ParsableCommand {
         let calibration = try quantizer.calibrate(photos: photos, threads: threads)
         for failure in calibration.failures { log("auge quantize: \(failure.path): \(failure.error) (not used)") }
         guard calibration.photos > 0 else { throw CommandFailure("none of the calibration photos could be read") }
-        if keepFloat > 0 {
-            log("auge quantize: " + (try quantizer.keepingFloat(keepFloat, calibration: calibration, photos: photos, threads: threads)))
+        switch keepFloat {
+        case .count(0):
+            break
+        case let .count(count):
+            log("auge quantize: " + (try quantizer.keepingFloat(count, calibration: calibration, photos: photos, threads: threads)))
+        case .automatic:
+            let heldOut = FileWalk().collect([recalibrate!]).files
+            log(
+                "auge quantize: "
+                    + (try quantizer.choosingKeptFloat(calibration: calibration, photos: heldOut, rankingPhotos: photos, threads: threads) {
+                        try parallel.lanes(for: $0, photos: heldOut.count)
+                    }))
         }
         try quantizer.quantizedFile(calibration).write(to: URL(fileURLWithPath: output), options: .atomic)
         log(
@@ -190,6 +205,29 @@ struct Quantize: ParsableCommand {
             }
             guard agreement.photos > 0 else { throw CommandFailure("no photo in \(check) could be decided") }
             print(agreement.report)
+        }
+    }
+}
+
+/// `--keep-float`: how many convolutions stay float, or `auto`.
+enum KeptFloat: ExpressibleByArgument, Equatable {
+    case automatic
+    case count(Int)
+
+    init?(argument: String) {
+        if argument == "auto" {
+            self = .automatic
+        } else if let count = Int(argument) {
+            self = .count(count)
+        } else {
+            return nil
+        }
+    }
+
+    var defaultValueDescription: String {
+        switch self {
+        case .automatic: "auto"
+        case let .count(count): "\(count)"
         }
     }
 }

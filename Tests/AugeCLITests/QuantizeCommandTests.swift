@@ -92,6 +92,25 @@ final class QuantizeCommandTests: XCTestCase {
         XCTAssertTrue(info.stdout.contains("kept in float, as the most sensitive: \(all.ranked[0].name)"), info.stdout)
     }
 
+    /// `--keep-float auto` needs held-out photos (`--recalibrate`), measures how many decisions on them the
+    /// quantized model shares with the float one, keeps the fewest convolutions in float that bring that to
+    /// 99.5 % (or the best of up to 5), says so, and the file has the rest in int8.
+    func testKeepFloatAutoChoosesOnHeldOutPhotos() throws {
+        let file = folder.appendingPathComponent("auto.onnx").path
+        let refused = try AugeProcess.run(["quantize", model, "--calibrate", samples, "--keep-float", "auto", "--no-speed", "-o", file])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("--keep-float auto chooses on held-out photos"), refused.stderr)
+        XCTAssertNotEqual(try AugeProcess.run(["quantize", model, "--calibrate", samples, "--keep-float", "some", "-o", file]).status, 0)
+
+        let result = try AugeProcess.run(
+            ["quantize", model, "--calibrate", samples, "--recalibrate", samples, "--keep-float", "auto", "--no-speed", "-o", file])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let line = try XCTUnwrap(result.stderr.split(separator: "\n").first { $0.contains("decisions as the float model's on 96 held-out photos") }, result.stderr)
+        let kept = line.contains("every convolution int8") ? 0 : line.components(separatedBy: " (moves the output by ").count - 1
+        XCTAssertTrue(kept <= 5, String(line))
+        XCTAssertTrue(result.stderr.contains(": \(7 - kept) convolutions int8"), result.stderr)
+    }
+
     /// `--recalibrate` sets the threshold again on the quantized model's own scores, by auge train's rule:
     /// the sample photos hold 12 good ones and too few defects (60) for a 1 % miss rate, so the threshold
     /// rejects none of the good photos and passes as few defects as that allows, and the file and `auge
