@@ -81,7 +81,12 @@ public struct ModelQuantizer {
     public mutating func keepingFloat(_ count: Int, calibration: Calibration, photos: [String], threads: Int) throws -> String {
         let kept = try sensitivity(calibration, photos: Self.evenlyTaken(photos, count: 32), threads: threads).prefix(count)
         keptFloat = Set(kept.map(\.convolution))
-        return "kept in float: " + kept.map { String(format: "%@ (moves the output by %.4f)", $0.convolution, $0.change) }.joined(separator: ", ")
+        return "kept in float: " + Self.describe(kept)
+    }
+
+    /// Convolutions kept in float, each with how far quantizing it alone moved the output.
+    private static func describe(_ kept: ArraySlice<(convolution: String, change: Float)>) -> String {
+        kept.isEmpty ? "none" : kept.map { String(format: "%@ (moves the output by %.4f)", $0.convolution, $0.change) }.joined(separator: ", ")
     }
 
     /// Decisions of the quantized model that must agree with the float model's for `choosingKeptFloat`
@@ -121,8 +126,7 @@ public struct ModelQuantizer {
         let kept = ranking.prefix(best.count)
         keptFloat = Set(kept.map(\.convolution))
         let reached = best.agreement >= Self.agreementTarget ? "" : " (short of \(percent(Self.agreementTarget)) with up to \(Self.mostKeptFloat) kept)"
-        return "kept in float, chosen for \(basis): \(percent(best.agreement))\(reached) against \(percent(none)) with none: "
-            + (kept.isEmpty ? "none" : kept.map { String(format: "%@ (moves the output by %.4f)", $0.convolution, $0.change) }.joined(separator: ", "))
+        return "kept in float, chosen for \(basis): \(percent(best.agreement))\(reached) against \(percent(none)) with none: " + Self.describe(kept)
     }
 
     /// How far quantizing each convolution alone (with the input it reads) moves the model's first output:
