@@ -1,10 +1,13 @@
 // Batch-1 latency of the engine on the benchmark networks, built in code with seeded random weights.
 //
 //   auge-engine-bench [--models inspect-small,mobilenetv2,resnet18] [--threads 1,2] [--seconds 3] [--profile [--top 25]]
+//   auge-engine-bench --fork-join [--threads 2]
 //
 // Prints one line per (model, threads): median and p90 latency in ms over the timed runs after warm-up.
 // With --profile, also per-layer times: the fastest of 30 runs (CPU time of the thread for 1-thread
 // runs, else wall time), which filters out time lost to other processes on a busy machine.
+// With --fork-join, instead: what the thread pool's fork and join of one job costs (each layer is one),
+// with tasks that do nearly nothing, in 2 and in 16 claims.
 
 import AugeEngine
 import ArgumentParser
@@ -30,6 +33,9 @@ struct EngineBench: ParsableCommand {
     @Option(help: "How many layers the profile lists, slowest first.")
     var top = 25
 
+    @Flag(help: "Time the thread pool's fork and join of a job of near-empty tasks instead of the networks.")
+    var forkJoin = false
+
     var threadCounts: [Int] { threads.split(separator: ",").compactMap { Int($0) } }
 
     func validate() throws {
@@ -42,6 +48,10 @@ struct EngineBench: ParsableCommand {
     }
 
     func run() throws {
+        if forkJoin {
+            timeForkJoin()
+            return
+        }
         print(kernelSummary)
         guard CPUFeatures.canRunKernels else { throw ValidationError("this CPU cannot run the compiled kernels") }
         // cpu%: process CPU time over wall time during the timed runs; far below 100 x threads means the
@@ -50,6 +60,26 @@ struct EngineBench: ParsableCommand {
         for model in models.split(separator: ",").map(String.init) {
             for threadCount in threadCounts {
                 try measure(network(model)!, named: model, threads: threadCount)
+            }
+        }
+    }
+
+    /// Median over 9 rounds of the time per `parallelFor` of 20,000 jobs, each task adding one to its own cache line.
+    private func timeForkJoin() {
+        print("threads  tasks  median_ns_per_job")
+        let slots = UnsafeMutablePointer<Int>.allocate(capacity: 16 * 8)
+        slots.initialize(repeating: 0, count: 16 * 8)
+        defer { slots.deallocate() }
+        for threadCount in threadCounts {
+            let pool = ThreadPool(threads: threadCount)
+            for tasks in [2, 16] {
+                let jobs = 20_000
+                let rounds = (0..<9).map { _ in
+                    let start = DispatchTime.now().uptimeNanoseconds
+                    for _ in 0..<jobs { pool.parallelFor(tasks, work: .max) { task in slots[task &* 8] &+= 1 } }
+                    return Double(DispatchTime.now().uptimeNanoseconds - start) / Double(jobs)
+                }.sorted()
+                print(String(format: "%7d  %5d  %17.0f", threadCount, tasks, rounds[4]))
             }
         }
     }
