@@ -131,9 +131,7 @@ func storeDepthwise(_ p: Int8DepthwiseRowArguments, _ sum: SIMD16<Float>, x: Int
     let codes = requantize16(
         int16(sum) &+ bias, scale: scale, low: SIMD16<Float>(repeating: p.low), high: SIMD16<Float>(repeating: p.high),
         zeroPoint: SIMD16<Int32>(repeating: p.zeroPoint))
-    var bytes = SIMD16<UInt8>()
-    bytes._storage._value = Builtin.trunc_Vec16xInt32_Vec16xInt8(codes._storage._value)
-    storeCodes16(bytes, p.output + (x &* p.stride &+ channel), lanes: p.channels &- channel < 16 ? p.channels &- channel : 16)
+    storeCodes16(narrowed16(codes), p.output + (x &* p.stride &+ channel), lanes: p.channels &- channel < 16 ? p.channels &- channel : 16)
 }
 
 /// Any kernel size.

@@ -98,14 +98,20 @@ public func rowStart(_ p: Int8GemmArguments, _ row: Int) -> UnsafePointer<UInt8>
 /// Stores the first `lanes` (1...16) of `values` as bytes (the codes are already in 0...255).
 @_transparent
 public func storeBytes16(_ values: SIMD16<Int32>, _ pointer: UnsafeMutablePointer<UInt8>, lanes: Int) {
-    // The Builtin truncation, for the same reason as in `requantize16`.
-    var bytes = SIMD16<UInt8>()
-    bytes._storage._value = Builtin.trunc_Vec16xInt32_Vec16xInt8(values._storage._value)
+    let bytes = narrowed16(values)
     if lanes == 16 {
         UnsafeMutableRawPointer(pointer).storeBytes(of: bytes, as: SIMD16<UInt8>.self)
     } else {
         for j in 0..<lanes { pointer[j] = bytes[j] }
     }
+}
+
+/// 16 Int32 codes (already in 0...255) as bytes: the Builtin truncation, for the same reason as in `requantize16`.
+@_transparent
+public func narrowed16(_ values: SIMD16<Int32>) -> SIMD16<UInt8> {
+    var bytes = SIMD16<UInt8>()
+    bytes._storage._value = Builtin.trunc_Vec16xInt32_Vec16xInt8(values._storage._value)
+    return bytes
 }
 
 /// Stores 16 codes.

@@ -59,9 +59,7 @@ public struct Int8ResidualArguments {
                 let other = codeValues16(loadCodes(p.residual + (row &* p.rowStride &+ channel)), zeroPoint: residualZero, scale: residualScale)
                 var sum = SIMD16<Float>()
                 sum._storage._value = Builtin.fadd_Vec16xFPIEEE32(own._storage._value, other._storage._value)
-                var bytes = SIMD16<UInt8>()
-                bytes._storage._value = Builtin.trunc_Vec16xInt32_Vec16xInt8(
-                    quantize16(sum, scale: scale, low: low, high: high, zeroPoint: zeroPoint)._storage._value)
+                let bytes = narrowed16(quantize16(sum, scale: scale, low: low, high: high, zeroPoint: zeroPoint))
                 let left = p.channelEnd &- channel
                 storeCodes16(bytes, p.output + (row &* p.rowStride &+ channel), lanes: left < 16 ? left : 16)
                 channel &+= 16

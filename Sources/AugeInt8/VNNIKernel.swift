@@ -315,12 +315,8 @@ public var int8VNNICompiled: Bool {
     func requantizedCodesAVX512(
         _ accumulator: SIMD16<Int32>, scale: SIMD16<Float>, low: SIMD16<Float>, high: SIMD16<Float>, zeroPoint: SIMD16<Int32>, topIs255: Bool
     ) -> SIMD16<UInt8> {
+        guard topIs255 else { return narrowed16(requantize16AVX512(accumulator, scale: scale, low: low, high: high, zeroPoint: zeroPoint)) }
         var codes = SIMD16<UInt8>()
-        guard topIs255 else {
-            let q = requantize16AVX512(accumulator, scale: scale, low: low, high: high, zeroPoint: zeroPoint)
-            codes._storage._value = Builtin.trunc_Vec16xInt32_Vec16xInt8(q._storage._value)
-            return codes
-        }
         let y = Builtin.fmul_Vec16xFPIEEE32(Builtin.sitofp_Vec16xInt32_Vec16xFPIEEE32(accumulator._storage._value), scale._storage._value)
         let currentDirection = Int32(4)._value
         var rounded = SIMD16<Int32>()
