@@ -11,7 +11,9 @@
 // With AVX-512 VNNI, `int8DepthwiseQuadRowVNNI` sums in Int32 instead: `vpdpbusd` multiplies four codes
 // by four int8 weights per lane and adds the products, so a kernel row of up to 4 taps is one instruction
 // (3 FMAs in Float), and no Float conversion is needed before the requantization. Its input rows hold,
-// per pixel and channel, the codes of this pixel and the next three: taps kx ... kx + 3 in one lane.
+// per pixel and channel, the codes of this pixel and the next three: taps kx ... kx + 3 in one lane
+// (built by `int8QuadRowVNNI`). At stride 1, 3x3 and 5x5 kernels compute output pixels in pairs from
+// the even pixel's quads, the odd one with its weights moved a byte: half the quad loads.
 import Swift
 
 /// The arguments of one output row (see `int8DepthwiseRow`).
@@ -19,15 +21,18 @@ public struct Int8DepthwiseRowArguments {
     /// The row's `kernelHeight` input rows, each with the left padding's zero columns, so that output
     /// pixel x, tap kx reads pixel x * strideX + kx * dilationX of it. For `int8DepthwiseRow`: Float,
     /// code less the input zero point, `stride` values per pixel. For `int8DepthwiseQuadRowVNNI`
-    /// (dilation 1): `stride` 4-byte lanes per pixel, channel c's holding the codes of pixels x ... x + 3
-    /// (padding pixels: the input zero point's code).
+    /// (dilation 1): `stride` 4-byte lanes per pixel, channel c's holding the codes of pixels x + 3 ... x
+    /// from the low byte up (padding pixels: the input zero point's code); at stride 2, and with
+    /// `depthwiseOutputPairs`, only the even pixels' quads are read.
     public var inputRows: UnsafePointer<UnsafeRawPointer>
     public var kernelHeight: Int, kernelWidth: Int
     public var strideX: Int, dilationX: Int
     /// For `int8DepthwiseRow`: [tap][stride] Float (whole numbers), and the bias in accumulator units.
-    /// For `int8DepthwiseQuadRowVNNI`: [ky][quad][stride] 4-byte lanes, each the int8 weights of taps
-    /// 4 * quad ... 4 * quad + 3 of kernel row ky (0 past the kernel's width), and the bias less the input
-    /// zero point times the filter's weight sum. Then the multipliers ([stride]).
+    /// For `int8DepthwiseQuadRowVNNI`: [set][ky][quad][stride] 4-byte lanes (ceil(kernelWidth / 4) quads),
+    /// each the int8 weights of the kernel row's taps under the quad's pixels, in its byte order (0 where
+    /// no tap falls), and the bias less the input zero point times the filter's weight sum. Set 0 is for
+    /// an output pixel on the quad it starts on; with `depthwiseOutputPairs`, set 1 is for the second pixel
+    /// of a pair, one pixel further in. Then the multipliers ([stride]).
     public var weights: UnsafeRawPointer
     public var bias: UnsafePointer<Int32>
     public var multipliers: UnsafePointer<Float>
@@ -62,6 +67,36 @@ public struct Int8DepthwiseRowArguments {
         self.channels = channels
         self.stride = stride
     }
+}
+
+/// The arguments of `int8QuadRowVNNI`: one input row of codes made into the quad row the VNNI depthwise
+/// kernel reads (see `Int8DepthwiseRowArguments.inputRows`).
+public struct Int8QuadRowArguments {
+    /// `width` pixels of `stride` codes.
+    public var line: UnsafePointer<UInt8>
+    /// The quad row: `padLeft + width + padRight` pixels of `stride` lanes. Only the pixels whose quad
+    /// touches the row's interior are written; the rest keep the padding they hold.
+    public var target: UnsafeMutablePointer<UInt32>
+    public var stride: Int
+    public var padLeft: Int, width: Int
+    /// The code of a padding pixel (the input zero point).
+    public var padding: UInt8
+    /// Stride 2 across: the kernel reads only the quads of even pixels, so only those are written.
+    public var evenOnly: Bool
+
+    @_transparent
+    public init(line: UnsafePointer<UInt8>, target: UnsafeMutablePointer<UInt32>, stride: Int, padLeft: Int, width: Int, padding: UInt8, evenOnly: Bool) {
+        (self.line, self.target, self.stride, self.padLeft, self.width, self.padding, self.evenOnly) =
+            (line, target, stride, padLeft, width, padding, evenOnly)
+    }
+}
+
+/// Whether `int8DepthwiseQuadRowVNNI` computes output pixels in pairs, both from the quads of the even one
+/// (at stride 1, kernels of 3 rows and at most 3 taps or of 5 rows and 5 to 7 taps), so that the weights
+/// need their second set.
+@_transparent
+public func depthwiseOutputPairs(kernelHeight: Int, kernelWidth: Int, strideX: Int) -> Bool {
+    strideX == 1 && (kernelHeight == 3 && kernelWidth <= 3 || kernelHeight == 5 && kernelWidth > 4 && kernelWidth <= 7)
 }
 
 @_transparent @usableFromInline
@@ -223,6 +258,58 @@ func depthwiseBlock3x3(_ p: Int8DepthwiseRowArguments, channel: Int) {
         }
     }
 
+    /// Builds one quad row (see `Int8QuadRowArguments`). Only on a CPU with AVX-512 VNNI.
+    @inline(never)
+    public func int8QuadRowVNNI(_ args: UnsafePointer<Int8QuadRowArguments>) {
+        let p = args.pointee
+        let padding = SIMD16<Int32>(repeating: Int32(p.padding))
+        let end = p.padLeft &+ p.width
+        let first = p.padLeft > 3 ? p.padLeft &- 3 : 0
+        let skipped = p.evenOnly ? 1 : 0
+        var channel = 0
+        while channel < p.stride {
+            @_transparent func codes(_ x: Int) -> SIMD16<Int32> {
+                x >= p.padLeft && x < end ? widen16(loadCodes(p.line + ((x &- p.padLeft) &* p.stride &+ channel))) : padding
+            }
+            // Each quad is the one before it moved up a byte with the next pixel's code at the bottom (a
+            // shift and an or; the other order would need two shifts). Four of them make the first quad
+            // whatever the register held.
+            var quad = padding
+            quad = movedIn(codes(first), quad)
+            quad = movedIn(codes(first &+ 1), quad)
+            quad = movedIn(codes(first &+ 2), quad)
+            quad = movedIn(codes(first &+ 3), quad)
+            var x = first
+            var next = p.line + ((first &+ 4 &- p.padLeft) &* p.stride &+ channel)
+            let target = p.target + channel
+            while x &+ 4 < end {
+                if x & skipped == 0 { storeQuads(quad, target + x &* p.stride) }
+                quad = movedIn(widen16(loadCodes(next)), quad)
+                next += p.stride
+                x &+= 1
+            }
+            while x < end {
+                if x & skipped == 0 { storeQuads(quad, target + x &* p.stride) }
+                quad = movedIn(padding, quad)
+                x &+= 1
+            }
+            channel &+= 16
+        }
+    }
+
+    /// quad << 8 with `code` (0...255) in the low byte, per lane.
+    @_transparent
+    func movedIn(_ code: SIMD16<Int32>, _ quad: SIMD16<Int32>) -> SIMD16<Int32> {
+        var result = SIMD16<Int32>()
+        result._storage._value = Builtin.or_Vec16xInt32(Builtin.shl_Vec16xInt32(quad._storage._value, SIMD16<Int32>(repeating: 8)._storage._value), code._storage._value)
+        return result
+    }
+
+    @_transparent
+    func storeQuads(_ quads: SIMD16<Int32>, _ pointer: UnsafeMutablePointer<UInt32>) {
+        Builtin.storeRaw(quads._storage._value, pointer._rawValue)
+    }
+
     @_transparent
     func quadRow(_ p: Int8DepthwiseRowArguments, _ ky: Int) -> UnsafePointer<Int32> {
         UnsafePointer(p.inputRows[ky]._rawValue)
@@ -240,8 +327,16 @@ func depthwiseBlock3x3(_ p: Int8DepthwiseRowArguments, channel: Int) {
     /// The 16 channels from `channel` of the output row.
     @_transparent
     func quadBlock<Store: CodeStore>(_ p: Int8DepthwiseRowArguments, channel: Int, _ e: BlockEpilogue, _: Store.Type) {
-        if p.kernelHeight == 3 && p.kernelWidth <= 4 {
+        if depthwiseOutputPairs(kernelHeight: p.kernelHeight, kernelWidth: p.kernelWidth, strideX: p.strideX) {
+            if p.kernelHeight == 3 {
+                pairLoop3Rows(p, channel: channel, e, Store.self)
+            } else {
+                pairLoop5Rows(p, channel: channel, e, Store.self)
+            }
+        } else if p.kernelHeight == 3 && p.kernelWidth <= 4 {
             quadLoop3Rows(p, channel: channel, e, Store.self)
+        } else if p.kernelHeight == 5 && p.kernelWidth > 4 && p.kernelWidth <= 8 {
+            quadLoop5Rows(p, channel: channel, e, Store.self)
         } else {
             quadLoop(p, channel: channel, e, Store.self)
         }
@@ -273,8 +368,8 @@ func depthwiseBlock3x3(_ p: Int8DepthwiseRowArguments, channel: Int) {
         }
     }
 
-    /// Three kernel rows of at most 4 taps (3x3 above all): one vpdpbusd per kernel row, the block's
-    /// three weight vectors held for the row.
+    /// Three kernel rows of at most 4 taps, not in pairs (3x3 at stride 2 above all): one vpdpbusd per
+    /// kernel row, the block's three weight vectors held for the row.
     @_transparent
     func quadLoop3Rows<Store: CodeStore>(_ p: Int8DepthwiseRowArguments, channel: Int, _ e: BlockEpilogue, _: Store.Type) {
         let bias = loadInt32s(p.bias + channel)
@@ -286,11 +381,120 @@ func depthwiseBlock3x3(_ p: Int8DepthwiseRowArguments, channel: Int) {
         var x = 0
         while x < p.outWidth {
             let offset = x &* step
-            var sum = dotBytes(bias, loadQuads(r0 + offset), w0)
-            sum = dotBytes(sum, loadQuads(r1 + offset), w1)
-            sum = dotBytes(sum, loadQuads(r2 + offset), w2)
+            let sum = dotBytes(dotBytes(dotBytes(bias, loadQuads(r0 + offset), w0), loadQuads(r1 + offset), w1), loadQuads(r2 + offset), w2)
             Store.store(sum, e, output + x &* s)
             x &+= 1
+        }
+    }
+
+    /// Five kernel rows of 5 to 8 taps (5x5 above all): two vpdpbusd per kernel row, the block's ten weight
+    /// vectors held for the row.
+    @_transparent
+    func quadLoop5Rows<Store: CodeStore>(_ p: Int8DepthwiseRowArguments, channel: Int, _ e: BlockEpilogue, _: Store.Type) {
+        let bias = loadInt32s(p.bias + channel)
+        let s = p.stride, w = UnsafePointer<Int32>(p.weights._rawValue) + channel
+        let a0 = loadQuads(w), b0 = loadQuads(w + s), a1 = loadQuads(w + 2 &* s), b1 = loadQuads(w + 3 &* s)
+        let a2 = loadQuads(w + 4 &* s), b2 = loadQuads(w + 5 &* s), a3 = loadQuads(w + 6 &* s), b3 = loadQuads(w + 7 &* s)
+        let a4 = loadQuads(w + 8 &* s), b4 = loadQuads(w + 9 &* s)
+        let step = p.strideX &* s, second = 4 &* s
+        let r0 = quadRow(p, 0) + channel, r1 = quadRow(p, 1) + channel, r2 = quadRow(p, 2) + channel
+        let r3 = quadRow(p, 3) + channel, r4 = quadRow(p, 4) + channel
+        let output = p.output + channel
+        var x = 0
+        while x < p.outWidth {
+            let o = x &* step
+            // Two sums (the rows' first and second quads) for two shorter dependency chains.
+            var sum = dotBytes(bias, loadQuads(r0 + o), a0)
+            var other = dotBytes(SIMD16<Int32>(repeating: 0), loadQuads(r0 + (o &+ second)), b0)
+            sum = dotBytes(sum, loadQuads(r1 + o), a1)
+            other = dotBytes(other, loadQuads(r1 + (o &+ second)), b1)
+            sum = dotBytes(sum, loadQuads(r2 + o), a2)
+            other = dotBytes(other, loadQuads(r2 + (o &+ second)), b2)
+            sum = dotBytes(sum, loadQuads(r3 + o), a3)
+            other = dotBytes(other, loadQuads(r3 + (o &+ second)), b3)
+            sum = dotBytes(sum, loadQuads(r4 + o), a4)
+            other = dotBytes(other, loadQuads(r4 + (o &+ second)), b4)
+            Store.store(sum &+ other, e, output + x &* s)
+            x &+= 1
+        }
+    }
+
+    /// Stride 1, five kernel rows of 5 to 7 taps: an output pair reads two quads per kernel row, each
+    /// multiplied by both pixels' weights (twenty vectors, held for the row).
+    @_transparent
+    func pairLoop5Rows<Store: CodeStore>(_ p: Int8DepthwiseRowArguments, channel: Int, _ e: BlockEpilogue, _: Store.Type) {
+        let bias = loadInt32s(p.bias + channel)
+        let s = p.stride, w = UnsafePointer<Int32>(p.weights._rawValue) + channel, v = w + 10 &* s
+        let a0 = loadQuads(w), b0 = loadQuads(w + s), a1 = loadQuads(w + 2 &* s), b1 = loadQuads(w + 3 &* s)
+        let a2 = loadQuads(w + 4 &* s), b2 = loadQuads(w + 5 &* s), a3 = loadQuads(w + 6 &* s), b3 = loadQuads(w + 7 &* s)
+        let a4 = loadQuads(w + 8 &* s), b4 = loadQuads(w + 9 &* s)
+        let c0 = loadQuads(v), d0 = loadQuads(v + s), c1 = loadQuads(v + 2 &* s), d1 = loadQuads(v + 3 &* s)
+        let c2 = loadQuads(v + 4 &* s), d2 = loadQuads(v + 5 &* s), c3 = loadQuads(v + 6 &* s), d3 = loadQuads(v + 7 &* s)
+        let c4 = loadQuads(v + 8 &* s), d4 = loadQuads(v + 9 &* s)
+        let second = 4 &* s
+        let r0 = quadRow(p, 0) + channel, r1 = quadRow(p, 1) + channel, r2 = quadRow(p, 2) + channel
+        let r3 = quadRow(p, 3) + channel, r4 = quadRow(p, 4) + channel
+        let output = p.output + channel
+        var x = 0
+        while x &+ 1 < p.outWidth {
+            let o = x &* s
+            var q = loadQuads(r0 + o), r = loadQuads(r0 + (o &+ second))
+            var sum = dotBytes(dotBytes(bias, q, a0), r, b0), next = dotBytes(dotBytes(bias, q, c0), r, d0)
+            q = loadQuads(r1 + o)
+            r = loadQuads(r1 + (o &+ second))
+            sum = dotBytes(dotBytes(sum, q, a1), r, b1)
+            next = dotBytes(dotBytes(next, q, c1), r, d1)
+            q = loadQuads(r2 + o)
+            r = loadQuads(r2 + (o &+ second))
+            sum = dotBytes(dotBytes(sum, q, a2), r, b2)
+            next = dotBytes(dotBytes(next, q, c2), r, d2)
+            q = loadQuads(r3 + o)
+            r = loadQuads(r3 + (o &+ second))
+            sum = dotBytes(dotBytes(sum, q, a3), r, b3)
+            next = dotBytes(dotBytes(next, q, c3), r, d3)
+            q = loadQuads(r4 + o)
+            r = loadQuads(r4 + (o &+ second))
+            sum = dotBytes(dotBytes(sum, q, a4), r, b4)
+            next = dotBytes(dotBytes(next, q, c4), r, d4)
+            Store.store(sum, e, output + o)
+            Store.store(next, e, output + (o &+ s))
+            x &+= 2
+        }
+        if x < p.outWidth {
+            let o = x &* s
+            var sum = dotBytes(dotBytes(bias, loadQuads(r0 + o), a0), loadQuads(r0 + (o &+ second)), b0)
+            sum = dotBytes(dotBytes(sum, loadQuads(r1 + o), a1), loadQuads(r1 + (o &+ second)), b1)
+            sum = dotBytes(dotBytes(sum, loadQuads(r2 + o), a2), loadQuads(r2 + (o &+ second)), b2)
+            sum = dotBytes(dotBytes(sum, loadQuads(r3 + o), a3), loadQuads(r3 + (o &+ second)), b3)
+            sum = dotBytes(dotBytes(sum, loadQuads(r4 + o), a4), loadQuads(r4 + (o &+ second)), b4)
+            Store.store(sum, e, output + o)
+        }
+    }
+
+    /// Stride 1, three kernel rows of at most 3 taps (3x3 above all): an output pair reads one quad per
+    /// kernel row, one vpdpbusd per row and pixel, the block's six weight vectors held for the row.
+    @_transparent
+    func pairLoop3Rows<Store: CodeStore>(_ p: Int8DepthwiseRowArguments, channel: Int, _ e: BlockEpilogue, _: Store.Type) {
+        let bias = loadInt32s(p.bias + channel)
+        let s = p.stride, w = UnsafePointer<Int32>(p.weights._rawValue) + channel
+        let w0 = loadQuads(w), w1 = loadQuads(w + s), w2 = loadQuads(w + 2 &* s)
+        let v0 = loadQuads(w + 3 &* s), v1 = loadQuads(w + 4 &* s), v2 = loadQuads(w + 5 &* s)
+        let r0 = quadRow(p, 0) + channel, r1 = quadRow(p, 1) + channel, r2 = quadRow(p, 2) + channel
+        let output = p.output + channel
+        var x = 0
+        while x &+ 1 < p.outWidth {
+            let offset = x &* s
+            let a = loadQuads(r0 + offset), b = loadQuads(r1 + offset), c = loadQuads(r2 + offset)
+            let sum = dotBytes(dotBytes(dotBytes(bias, a, w0), b, w1), c, w2)
+            let next = dotBytes(dotBytes(dotBytes(bias, a, v0), b, v1), c, v2)
+            Store.store(sum, e, output + offset)
+            Store.store(next, e, output + (offset &+ s))
+            x &+= 2
+        }
+        if x < p.outWidth {
+            let offset = x &* s
+            let sum = dotBytes(dotBytes(dotBytes(bias, loadQuads(r0 + offset), w0), loadQuads(r1 + offset), w1), loadQuads(r2 + offset), w2)
+            Store.store(sum, e, output + offset)
         }
     }
 
@@ -300,6 +504,12 @@ func depthwiseBlock3x3(_ p: Int8DepthwiseRowArguments, channel: Int) {
     @inline(never)
     public func int8DepthwiseRowAVX512(_ args: UnsafePointer<Int8DepthwiseRowArguments>) {
         fatalError("the AVX-512 depthwise kernel is not in this build")
+    }
+
+    /// Not in this build (portable, or not x86-64): the engine never calls it.
+    @inline(never)
+    public func int8QuadRowVNNI(_ args: UnsafePointer<Int8QuadRowArguments>) {
+        fatalError("the VNNI quad-row builder is not in this build")
     }
 
     /// Not in this build (portable, or not x86-64): the engine never calls it.

@@ -60,6 +60,9 @@ final class Int8ConvolutionTests: XCTestCase {
         Case(channels: 48, height: 7, width: 7, outChannels: 48, kernel: (3, 3), pads: (1, 1, 1, 1), depthwise: true, seed: 5),
         Case(channels: 20, height: 9, width: 9, outChannels: 20, kernel: (5, 5), stride: (2, 2), pads: (2, 2, 2, 2), depthwise: true, seed: 6),
         Case(channels: 1, height: 5, width: 5, outChannels: 1, kernel: (3, 3), pads: (1, 1, 1, 1), depthwise: true, seed: 7),
+        // EfficientNet's 5x5 at stride 1 (an odd width), and a 3x3 whose output pairs end on a single pixel.
+        Case(channels: 33, height: 8, width: 13, outChannels: 33, kernel: (5, 5), pads: (2, 2, 2, 2), depthwise: true, seed: 11),
+        Case(channels: 17, height: 6, width: 10, outChannels: 17, kernel: (3, 3), pads: (1, 0, 1, 1), depthwise: true, seed: 12),
         // First layers wide enough for whole vectors of 16 pixels and a tail: grey, RGB, 4 channels.
         Case(channels: 1, height: 9, width: 37, outChannels: 8, kernel: (3, 3), stride: (2, 2), pads: (1, 1, 1, 1), seed: 8),
         Case(batch: 2, channels: 3, height: 5, width: 32, outChannels: 16, kernel: (3, 3), pads: (1, 1, 1, 1), seed: 9),

@@ -515,7 +515,9 @@ final class Int8DepthwiseStep: Step {
         let taps = g.kernelHeight * g.kernelWidth
         quadRows = path == .avx512VNNI && g.dilationX == 1
         let quads = (g.kernelWidth + 3) / 4
-        weights = AlignedBuffer(count: (quadRows ? g.kernelHeight * quads : taps) * stride)
+        // Output pairs: a second set of weights, for the second pixel (one pixel further in).
+        let weightSets = depthwiseOutputPairs(kernelHeight: g.kernelHeight, kernelWidth: g.kernelWidth, strideX: g.strideX) ? 2 : 1
+        weights = AlignedBuffer(count: (quadRows ? weightSets * g.kernelHeight * quads : taps) * stride)
         bias = .allocate(capacity: stride)
         bias.initialize(repeating: 0, count: stride)
         multipliers = AlignedBuffer(count: stride)
@@ -524,10 +526,15 @@ final class Int8DepthwiseStep: Step {
         for channel in 0..<g.outChannels {
             let filter = channel * taps
             if quadRows {
-                for ky in 0..<g.kernelHeight {
-                    for kx in 0..<g.kernelWidth {
-                        let lane = (ky * quads + kx / 4) * stride + channel
-                        weightBytes[lane * 4 + kx % 4] = integer.weights[filter + ky * g.kernelWidth + kx]
+                for set in 0..<weightSets {
+                    for ky in 0..<g.kernelHeight {
+                        for kx in 0..<g.kernelWidth {
+                            // Tap kx of the set's output pixel falls on pixel set + kx of the quads (pixel x
+                            // of a quad is byte 3 - x).
+                            let pixel = set + kx
+                            let lane = ((set * g.kernelHeight + ky) * quads + pixel / 4) * stride + channel
+                            weightBytes[lane * 4 + 3 - pixel % 4] = integer.weights[filter + ky * g.kernelWidth + kx]
+                        }
                     }
                 }
                 // The kernel multiplies codes, not codes less the zero point: the difference, folded here.
@@ -616,43 +623,15 @@ final class Int8DepthwiseStep: Step {
         return UnsafeRawPointer(target)
     }
 
-    /// One input row as quad rows: pixel x (padding included) holds, per channel, the codes of pixels x ...
-    /// x + 3, the first in the low byte. Only pixels whose quad touches the row's interior are written; the
-    /// rest keep the padding they were given at the start.
+    /// One input row as a quad row, by AugeInt8's VNNI builder (quad rows are only made on that path). With
+    /// output pairs (3x3 at stride 1) the kernel reads only the even pixels' quads as well, but building only those measured
+    /// slower for the layers that ran next (MobileNetV2's 1x1 layers after them, by 5-15 %), so all are built.
     @inline(__always) private func convertQuads(_ line: UnsafePointer<UInt8>, into target: UnsafeMutablePointer<UInt32>) {
         let g = geometry
-        let padding = SIMD16<UInt32>(repeating: UInt32(truncatingIfNeeded: inputZeroPoint))
-        let end = g.padLeft &+ g.inWidth
-        for channel in Swift.stride(from: 0, to: stride, by: 16) {
-            @inline(__always) func codes(_ x: Int) -> SIMD16<UInt32> {
-                guard x >= g.padLeft && x < end else { return padding }
-                let bytes = UnsafeRawPointer(line + ((x &- g.padLeft) &* stride &+ channel)).loadUnaligned(as: SIMD16<UInt8>.self)
-                return unsafeBitCast(widen16(bytes), to: SIMD16<UInt32>.self)
-            }
-            @inline(__always) func store(_ quad: SIMD16<UInt32>, at x: Int) {
-                UnsafeMutableRawPointer(target + (x &* stride &+ channel)).storeBytes(of: quad, as: SIMD16<UInt32>.self)
-            }
-            var x = max(0, g.padLeft &- 3)
-            // Each quad is the one before it moved down a byte, with the next pixel's code on top: read
-            // from the row while that pixel is inside it (x + 4 >= padLeft holds from the start), then
-            // the padding's. Stores are what this costs, and at stride 2 the kernel reads only the even
-            // quads (x = 2 ox + 4 q), so only those are stored.
-            let skipped = g.strideX == 2 ? 1 : 0
-            var quad = codes(x) | codes(x &+ 1) &<< 8 | codes(x &+ 2) &<< 16 | codes(x &+ 3) &<< 24
-            var next = line + ((x &+ 4 &- g.padLeft) &* stride &+ channel)
-            while x &+ 4 < end {
-                if x & skipped == 0 { store(quad, at: x) }
-                quad = quad &>> 8 | unsafeBitCast(widen16(UnsafeRawPointer(next).loadUnaligned(as: SIMD16<UInt8>.self)), to: SIMD16<UInt32>.self) &<< 24
-                next += stride
-                x &+= 1
-            }
-            let paddingOnTop = padding &<< 24
-            while x < end {
-                if x & skipped == 0 { store(quad, at: x) }
-                quad = quad &>> 8 | paddingOnTop
-                x &+= 1
-            }
-        }
+        var arguments = Int8QuadRowArguments(
+            line: line, target: target, stride: stride, padLeft: g.padLeft, width: g.inWidth, padding: UInt8(truncatingIfNeeded: inputZeroPoint),
+            evenOnly: g.strideX == 2)
+        int8QuadRowVNNI(&arguments)
     }
 }
 
