@@ -624,8 +624,9 @@ final class Int8DepthwiseStep: Step {
     }
 
     /// One input row as a quad row, by AugeInt8's VNNI builder (quad rows are only made on that path). With
-    /// output pairs (3x3 at stride 1) the kernel reads only the even pixels' quads as well, but building only those measured
-    /// slower for the layers that ran next (MobileNetV2's 1x1 layers after them, by 5-15 %), so all are built.
+    /// output pairs (`depthwiseOutputPairs`) the kernel reads only the even pixels' quads as well, but
+    /// building only those measured slower (MobileNetV2 and EfficientNet-Lite0, alternating builds), so all
+    /// are built.
     @inline(__always) private func convertQuads(_ line: UnsafePointer<UInt8>, into target: UnsafeMutablePointer<UInt32>) {
         let g = geometry
         var arguments = Int8QuadRowArguments(
