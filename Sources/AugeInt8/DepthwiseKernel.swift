@@ -403,18 +403,12 @@ func depthwiseBlock3x3(_ p: Int8DepthwiseRowArguments, channel: Int) {
         var x = 0
         while x < p.outWidth {
             let o = x &* step
-            // Two sums (the rows' first and second quads) for two shorter dependency chains.
-            var sum = dotBytes(bias, loadQuads(r0 + o), a0)
-            var other = dotBytes(SIMD16<Int32>(repeating: 0), loadQuads(r0 + (o &+ second)), b0)
-            sum = dotBytes(sum, loadQuads(r1 + o), a1)
-            other = dotBytes(other, loadQuads(r1 + (o &+ second)), b1)
-            sum = dotBytes(sum, loadQuads(r2 + o), a2)
-            other = dotBytes(other, loadQuads(r2 + (o &+ second)), b2)
-            sum = dotBytes(sum, loadQuads(r3 + o), a3)
-            other = dotBytes(other, loadQuads(r3 + (o &+ second)), b3)
-            sum = dotBytes(sum, loadQuads(r4 + o), a4)
-            other = dotBytes(other, loadQuads(r4 + (o &+ second)), b4)
-            Store.store(sum &+ other, e, output + x &* s)
+            var sum = quadPair(bias, r0 + o, second, a0, b0)
+            sum = quadPair(sum, r1 + o, second, a1, b1)
+            sum = quadPair(sum, r2 + o, second, a2, b2)
+            sum = quadPair(sum, r3 + o, second, a3, b3)
+            sum = quadPair(sum, r4 + o, second, a4, b4)
+            Store.store(sum, e, output + x &* s)
             x &+= 1
         }
     }
@@ -438,37 +432,41 @@ func depthwiseBlock3x3(_ p: Int8DepthwiseRowArguments, channel: Int) {
         var x = 0
         while x &+ 1 < p.outWidth {
             let o = x &* s
-            var q = loadQuads(r0 + o), r = loadQuads(r0 + (o &+ second))
-            var sum = dotBytes(dotBytes(bias, q, a0), r, b0), next = dotBytes(dotBytes(bias, q, c0), r, d0)
-            q = loadQuads(r1 + o)
-            r = loadQuads(r1 + (o &+ second))
-            sum = dotBytes(dotBytes(sum, q, a1), r, b1)
-            next = dotBytes(dotBytes(next, q, c1), r, d1)
-            q = loadQuads(r2 + o)
-            r = loadQuads(r2 + (o &+ second))
-            sum = dotBytes(dotBytes(sum, q, a2), r, b2)
-            next = dotBytes(dotBytes(next, q, c2), r, d2)
-            q = loadQuads(r3 + o)
-            r = loadQuads(r3 + (o &+ second))
-            sum = dotBytes(dotBytes(sum, q, a3), r, b3)
-            next = dotBytes(dotBytes(next, q, c3), r, d3)
-            q = loadQuads(r4 + o)
-            r = loadQuads(r4 + (o &+ second))
-            sum = dotBytes(dotBytes(sum, q, a4), r, b4)
-            next = dotBytes(dotBytes(next, q, c4), r, d4)
-            Store.store(sum, e, output + o)
-            Store.store(next, e, output + (o &+ s))
+            var sums = pairRow((bias, bias), r0 + o, second, a0, b0, c0, d0)
+            sums = pairRow(sums, r1 + o, second, a1, b1, c1, d1)
+            sums = pairRow(sums, r2 + o, second, a2, b2, c2, d2)
+            sums = pairRow(sums, r3 + o, second, a3, b3, c3, d3)
+            sums = pairRow(sums, r4 + o, second, a4, b4, c4, d4)
+            Store.store(sums.0, e, output + o)
+            Store.store(sums.1, e, output + (o &+ s))
             x &+= 2
         }
         if x < p.outWidth {
             let o = x &* s
-            var sum = dotBytes(dotBytes(bias, loadQuads(r0 + o), a0), loadQuads(r0 + (o &+ second)), b0)
-            sum = dotBytes(dotBytes(sum, loadQuads(r1 + o), a1), loadQuads(r1 + (o &+ second)), b1)
-            sum = dotBytes(dotBytes(sum, loadQuads(r2 + o), a2), loadQuads(r2 + (o &+ second)), b2)
-            sum = dotBytes(dotBytes(sum, loadQuads(r3 + o), a3), loadQuads(r3 + (o &+ second)), b3)
-            sum = dotBytes(dotBytes(sum, loadQuads(r4 + o), a4), loadQuads(r4 + (o &+ second)), b4)
+            var sum = quadPair(bias, r0 + o, second, a0, b0)
+            sum = quadPair(sum, r1 + o, second, a1, b1)
+            sum = quadPair(sum, r2 + o, second, a2, b2)
+            sum = quadPair(sum, r3 + o, second, a3, b3)
+            sum = quadPair(sum, r4 + o, second, a4, b4)
             Store.store(sum, e, output + o)
         }
+    }
+
+    /// `sum` plus a kernel row's two quads (at `quads` and `second` lanes on) times weights `a` and `b`.
+    @_transparent
+    func quadPair(_ sum: SIMD16<Int32>, _ quads: UnsafePointer<Int32>, _ second: Int, _ a: SIMD16<Int32>, _ b: SIMD16<Int32>) -> SIMD16<Int32> {
+        dotBytes(dotBytes(sum, loadQuads(quads), a), loadQuads(quads + second), b)
+    }
+
+    /// An output pair's sums plus a kernel row's two quads, times the first pixel's weights (`a`, `b`)
+    /// and the second's (`c`, `d`): each quad loaded once.
+    @_transparent
+    func pairRow(
+        _ sums: (SIMD16<Int32>, SIMD16<Int32>), _ quads: UnsafePointer<Int32>, _ second: Int, _ a: SIMD16<Int32>, _ b: SIMD16<Int32>,
+        _ c: SIMD16<Int32>, _ d: SIMD16<Int32>
+    ) -> (SIMD16<Int32>, SIMD16<Int32>) {
+        let q = loadQuads(quads), r = loadQuads(quads + second)
+        return (dotBytes(dotBytes(sums.0, q, a), r, b), dotBytes(dotBytes(sums.1, q, c), r, d))
     }
 
     /// Stride 1, three kernel rows of at most 3 taps (3x3 above all): an output pair reads one quad per
