@@ -368,17 +368,17 @@ func depthwiseBlock3x3(_ p: Int8DepthwiseRowArguments, channel: Int) {
         }
     }
 
-    /// Three kernel rows of at most 4 taps, not in pairs (3x3 at stride 2 above all): one vpdpbusd per
-    /// kernel row, the block's three weight vectors held for the row.
+    /// Three kernel rows of at most 4 taps, not in pairs (3x3 at stride 2 above all), output pixels from
+    /// `first` on: one vpdpbusd per kernel row, the block's three weight vectors held for the row.
     @_transparent
-    func quadLoop3Rows<Store: CodeStore>(_ p: Int8DepthwiseRowArguments, channel: Int, _ e: BlockEpilogue, _: Store.Type) {
+    func quadLoop3Rows<Store: CodeStore>(_ p: Int8DepthwiseRowArguments, channel: Int, from first: Int = 0, _ e: BlockEpilogue, _: Store.Type) {
         let bias = loadInt32s(p.bias + channel)
         let s = p.stride, w = UnsafePointer<Int32>(p.weights._rawValue) + channel
         let w0 = loadQuads(w), w1 = loadQuads(w + s), w2 = loadQuads(w + 2 &* s)
         let step = p.strideX &* s
         let r0 = quadRow(p, 0) + channel, r1 = quadRow(p, 1) + channel, r2 = quadRow(p, 2) + channel
         let output = p.output + channel
-        var x = 0
+        var x = first
         while x < p.outWidth {
             let offset = x &* step
             let sum = dotBytes(dotBytes(dotBytes(bias, loadQuads(r0 + offset), w0), loadQuads(r1 + offset), w1), loadQuads(r2 + offset), w2)
@@ -387,10 +387,10 @@ func depthwiseBlock3x3(_ p: Int8DepthwiseRowArguments, channel: Int) {
         }
     }
 
-    /// Five kernel rows of 5 to 8 taps (5x5 above all): two vpdpbusd per kernel row, the block's ten weight
-    /// vectors held for the row.
+    /// Five kernel rows of 5 to 8 taps (5x5 above all), output pixels from `first` on: two vpdpbusd per
+    /// kernel row, the block's ten weight vectors held for the row.
     @_transparent
-    func quadLoop5Rows<Store: CodeStore>(_ p: Int8DepthwiseRowArguments, channel: Int, _ e: BlockEpilogue, _: Store.Type) {
+    func quadLoop5Rows<Store: CodeStore>(_ p: Int8DepthwiseRowArguments, channel: Int, from first: Int = 0, _ e: BlockEpilogue, _: Store.Type) {
         let bias = loadInt32s(p.bias + channel)
         let s = p.stride, w = UnsafePointer<Int32>(p.weights._rawValue) + channel
         let a0 = loadQuads(w), b0 = loadQuads(w + s), a1 = loadQuads(w + 2 &* s), b1 = loadQuads(w + 3 &* s)
@@ -400,7 +400,7 @@ func depthwiseBlock3x3(_ p: Int8DepthwiseRowArguments, channel: Int) {
         let r0 = quadRow(p, 0) + channel, r1 = quadRow(p, 1) + channel, r2 = quadRow(p, 2) + channel
         let r3 = quadRow(p, 3) + channel, r4 = quadRow(p, 4) + channel
         let output = p.output + channel
-        var x = 0
+        var x = first
         while x < p.outWidth {
             let o = x &* step
             var sum = quadPair(bias, r0 + o, second, a0, b0)
@@ -441,15 +441,8 @@ func depthwiseBlock3x3(_ p: Int8DepthwiseRowArguments, channel: Int) {
             Store.store(sums.1, e, output + (o &+ s))
             x &+= 2
         }
-        if x < p.outWidth {
-            let o = x &* s
-            var sum = quadPair(bias, r0 + o, second, a0, b0)
-            sum = quadPair(sum, r1 + o, second, a1, b1)
-            sum = quadPair(sum, r2 + o, second, a2, b2)
-            sum = quadPair(sum, r3 + o, second, a3, b3)
-            sum = quadPair(sum, r4 + o, second, a4, b4)
-            Store.store(sum, e, output + o)
-        }
+        // An odd width's last pixel, alone.
+        if x < p.outWidth { quadLoop5Rows(p, channel: channel, from: x, e, Store.self) }
     }
 
     /// `sum` plus a kernel row's two quads (at `quads` and `second` lanes on) times weights `a` and `b`.
@@ -489,11 +482,8 @@ func depthwiseBlock3x3(_ p: Int8DepthwiseRowArguments, channel: Int) {
             Store.store(next, e, output + (offset &+ s))
             x &+= 2
         }
-        if x < p.outWidth {
-            let offset = x &* s
-            let sum = dotBytes(dotBytes(dotBytes(bias, loadQuads(r0 + offset), w0), loadQuads(r1 + offset), w1), loadQuads(r2 + offset), w2)
-            Store.store(sum, e, output + offset)
-        }
+        // An odd width's last pixel, alone.
+        if x < p.outWidth { quadLoop3Rows(p, channel: channel, from: x, e, Store.self) }
     }
 
 #else
