@@ -48,10 +48,37 @@ final class AnomalyTests: XCTestCase {
         return nearest
     }
 
+    /// The squared Mahalanobis distance of `query` from the mean of `rows` (each `d` long) under their
+    /// covariance shrunk as `PhotoGaussian` does, by solving S x = q - mean with Gaussian elimination.
+    func naiveMahalanobis(_ query: [Double], _ rows: [[Float]], dimensions d: Int) -> Double {
+        let n = Double(rows.count)
+        let mean = (0..<d).map { i in rows.reduce(0) { $0 + Double($1[i]) } / n }
+        var matrix = [[Double]](repeating: [Double](repeating: 0, count: d + 1), count: d)
+        for i in 0..<d {
+            for j in 0..<d {
+                matrix[i][j] = rows.reduce(0) { $0 + (Double($1[i]) - mean[i]) * (Double($1[j]) - mean[j]) } / (n - 1) * (1 - PhotoGaussian.shrinkage)
+            }
+        }
+        let meanVariance = (0..<d).reduce(0) { $0 + matrix[$1][$1] } / Double(d) / (1 - PhotoGaussian.shrinkage)
+        for i in 0..<d {
+            matrix[i][i] += PhotoGaussian.shrinkage * meanVariance
+            matrix[i][d] = query[i] - mean[i]
+        }
+        for column in 0..<d {
+            let pivot = (column..<d).max { abs(matrix[$0][column]) < abs(matrix[$1][column]) }!
+            matrix.swapAt(column, pivot)
+            for row in 0..<d where row != column {
+                let factor = matrix[row][column] / matrix[column][column]
+                for k in column...d { matrix[row][k] -= factor * matrix[column][k] }
+            }
+        }
+        return (0..<d).reduce(0) { $0 + (query[$1] - mean[$1]) * matrix[$1][d] / matrix[$1][$1] }
+    }
+
     /// The map (before smoothing, at scale 0.5) is each patch's distance to its nearest bank vector,
     /// found here by trying every bank vector; the patch score is its largest value inside the border,
-    /// the photo score the distance of the photo's descriptor to its nearest photo, and the anomaly
-    /// score the larger of the two.
+    /// the photo score the Mahalanobis distance of the photo's descriptor (each tap's means and standard
+    /// deviations) from the good photos' mean, and the anomaly score the larger of the two.
     func testTheGraphsSearchIsTheNaiveNearestNeighbour() throws {
         var patches = try patchGraph()
         var generator = SeededGenerator(seed: 3)
@@ -62,16 +89,33 @@ final class AnomalyTests: XCTestCase {
         let features = extracted[PatchGraph.featuresValue]!, descriptor = extracted[PatchGraph.photoFeaturesValue]!.data
         let d = patches.featureCount, g = patches.photoFeatureCount, cells = 64
         XCTAssertEqual(features.shape, [1, 21, 8, 8])
-        XCTAssertEqual(descriptor.count, 192)
+        XCTAssertEqual(descriptor.count, 2 * 192)
+        // The descriptor: each tap channel's mean, then its standard deviation, over the map.
+        let tapMaps = try Engine(graph: patches.backbone, threads: 1).run(["input": input])
+        for (index, tap) in patches.taps.enumerated() {
+            let map = tapMaps[tap.name]!.data, area = tap.shape[2] * tap.shape[3]
+            let offset = patches.taps[..<index].reduce(0) { $0 + $1.shape[1] }
+            for channel in [0, tap.shape[1] - 1] {
+                let values = map[(channel * area)..<((channel + 1) * area)].map(Double.init)
+                let mean = values.reduce(0, +) / Double(area)
+                let deviation = (values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(area)).squareRoot()
+                XCTAssertEqual(Double(descriptor[offset + channel]), mean, accuracy: 1e-4 * max(1, abs(mean)))
+                XCTAssertEqual(Double(descriptor[patches.tapChannels + offset + channel]), deviation, accuracy: 1e-3 * max(1, deviation))
+            }
+        }
         // Bank: 37 vectors (an odd count), some of them copies of this photo's own patches.
         var bank: [Float] = []
         for k in 0..<37 {
             for i in 0..<d { bank.append(k % 5 == 0 ? features.data[i * cells + k] : generator.nextGaussian()) }
         }
-        let photoBank = (0..<(5 * g)).map { _ in generator.nextGaussian() * 0.3 }
-        let banks = PatchGraph.Banks(patches: bank, patchCount: 37, photos: photoBank, photoCount: 5)
-        let photoDistance = Float(naiveNearest(descriptor.map(Double.init), photoBank, dimensions: g).squareRoot())
-        let graph = patches.anomalyGraph(banks: banks, scales: .init(map: 0.5, scoresPatches: true, photo: 0.25), smoothing: 0, border: 1)
+        // Fewer good photos (29) than dimensions: the shrinkage keeps the covariance invertible.
+        let goodPhotos = (0..<29).map { _ in descriptor.map { $0 + generator.nextGaussian() * 0.3 * abs($0) } }
+        let memory = PatchGraph.Memory(
+            patches: bank, patchCount: 37,
+            photos: PhotoGaussian(descriptors: goodPhotos.flatMap { $0 }, count: 29, dimensions: g, stride: g, workers: Workers(count: 2)))
+        let photoSquared = Float(naiveMahalanobis(descriptor.map(Double.init), goodPhotos, dimensions: g))
+        let photoScales = (scale: 2 / photoSquared, offset: Float(-0.5))  // 1.5 for this photo
+        let graph = patches.anomalyGraph(memory: memory, scales: .init(map: 0.5, scoresPatches: true, photo: photoScales), smoothing: 0, border: 1)
         for threads in [1, 2] {
             let outputs = try Engine(graph: graph, threads: threads).run(["input": input])
             let map = outputs[PatchGraph.mapValue]!.data
@@ -87,15 +131,17 @@ final class AnomalyTests: XCTestCase {
                 let (row, column) = (cell / 8, cell % 8)
                 if (1..<7).contains(row) && (1..<7).contains(column) { expectedScore = max(expectedScore, Float(nearest.squareRoot() * 0.5)) }
             }
-            let score = max(expectedScore, 0.25 * photoDistance)
+            let score = max(expectedScore, 1.5)
             XCTAssertEqual(outputs[PatchGraph.scoreValue]!.data[0], score, accuracy: 1e-3 * max(1, score))
-            // The photo search alone.
-            let photoOnly = patches.anomalyGraph(banks: banks, scales: .init(map: 0.5, scoresPatches: false, photo: 3), smoothing: 0, border: 1)
-            let photoScore = try Engine(graph: photoOnly, threads: threads).run(["input": input])[PatchGraph.scoreValue]!.data[0]
-            XCTAssertEqual(photoScore, 3 * photoDistance, accuracy: 1e-3 * max(1, 3 * photoDistance))
+            // The photo search alone, and floored at 0 below the offset.
+            for (scales, expected) in [((3 / photoSquared, Float(-1)), Float(2)), ((1 / photoSquared, Float(-2)), 0)] {
+                let photoOnly = patches.anomalyGraph(memory: memory, scales: .init(map: 0.5, scoresPatches: false, photo: scales), smoothing: 0, border: 1)
+                let photoScore = try Engine(graph: photoOnly, threads: threads).run(["input": input])[PatchGraph.scoreValue]!.data[0]
+                XCTAssertEqual(photoScore, expected, accuracy: 1e-3)
+            }
         }
         // The whole graph, smoothing included, against the reference executor.
-        let smoothed = patches.anomalyGraph(banks: banks, scales: .init(map: 0.5, scoresPatches: true, photo: 0.25), smoothing: 1, border: 1)
+        let smoothed = patches.anomalyGraph(memory: memory, scales: .init(map: 0.5, scoresPatches: true, photo: photoScales), smoothing: 1, border: 1)
         let reference = try runReference(smoothed, inputs: ["input": input])
         let engine = try Engine(graph: smoothed, threads: 2).run(["input": input])
         for name in smoothed.outputs {
@@ -220,6 +266,32 @@ final class AnomalyTests: XCTestCase {
             // Cells are 8 pixels; the spot's centre is 5 pixels in.
             XCTAssertLessThanOrEqual(abs(row - (spot.1 + 5) / 8), 1, "\(path): peak row \(row)")
             XCTAssertLessThanOrEqual(abs(column - (spot.0 + 5) / 8), 1, "\(path): peak column \(column)")
+        }
+    }
+
+    /// The threshold rejects 1 % of the good scores; the review band runs from their 95th percentile (at most
+    /// 0.95) to where they stop (their 99.8th percentile), at least 1.05 and at most the lower edge's mirror.
+    /// The scores follow a piecewise-linear quantile function with knots at exactly those percentiles.
+    func testReviewBandEndsWhereGoodPhotosStop() {
+        func scores(_ knots: [(Double, Float)]) -> [Float] {
+            (0...5000).map { i in
+                let u = Double(i) / 5000
+                let upper = knots.firstIndex { $0.0 >= u }!
+                guard upper > 0 else { return knots[0].1 }
+                let ((u0, s0), (u1, s1)) = (knots[upper - 1], knots[upper])
+                return s0 + (s1 - s0) * Float((u - u0) / (u1 - u0))
+            }
+        }
+        let cases: [(knots: [(Double, Float)], lower: Float, upper: Float)] = [
+            ([(0, 0), (0.95, 1), (0.99, 2), (0.998, 2.4), (1, 2.5)], 0.5, 1.2),  // the good photos stop at 1.2
+            ([(0, 0), (0.95, 0.4), (0.99, 2), (0.998, 10), (1, 12)], 0.2, 1.8),  // a long tail: the mirror of 0.2
+            ([(0, 0), (0.95, 1.94), (0.99, 2), (0.998, 2.02), (1, 2.03)], 0.95, 1.05),  // a tight one: ±5 %
+        ]
+        for (knots, lower, upper) in cases {
+            let (threshold, band) = AnomalyTrainer.thresholdAndBand(goodScores: scores(knots), maxFalseRejectRate: 0.01)
+            XCTAssertEqual(threshold, 2, accuracy: 1e-4)
+            XCTAssertEqual(band.lower, lower, accuracy: 1e-4, "\(knots)")
+            XCTAssertEqual(band.upper, upper, accuracy: 1e-4, "\(knots)")
         }
     }
 

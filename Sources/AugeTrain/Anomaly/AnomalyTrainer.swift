@@ -34,8 +34,6 @@ public struct AnomalyOptions: Sendable {
     public var projection: Int? = 64
     /// The most patch vectors the memory bank holds: the search costs (patches x dimensions x bank) per photo.
     public var bankSize = 3072
-    /// The most whole-photo descriptors the photo bank holds.
-    public var photoBankSize = 4096
     /// Patches the coreset is chosen from at most (a random share of each photo's, when the photos have more).
     public var maxPatches = 250_000
     /// Cells at each edge of the map that the patch score ignores.
@@ -66,7 +64,6 @@ public struct AnomalyModel: Sendable {
     public let graph: Graph
     public let metadata: ModelMetadata
     public let bankCount: Int
-    public let photoBankCount: Int
     public let featureCount: Int
     public let grid: (rows: Int, columns: Int)
     public let taps: [String]
@@ -83,8 +80,8 @@ public struct AnomalyModel: Sendable {
 }
 
 /// Fits a memory-bank anomaly model on good photos only: their patches' features, subsampled to a
-/// fixed-size bank, and their whole-photo descriptors; a new photo is as anomalous as its patches (or
-/// the photo as a whole) are far from their nearest good ones. The threshold comes from held-out good
+/// fixed-size bank, and a Gaussian of their whole-photo descriptors; a new photo is as anomalous as its
+/// patches are far from their nearest good ones (or the photo as a whole from the good photos' mean). The threshold comes from held-out good
 /// photos, for a target false-reject rate.
 public enum AnomalyTrainer {
     /// `fit`: the good photos the banks are made of; `calibration`: held-out good photos that set the
@@ -144,18 +141,13 @@ public enum AnomalyTrainer {
             for channel in 0..<d { patchBank[row * d + channel] = patches[index * stride + channel] }
         }
         patches = []
-        let photoStride = (g + 15) / 16 * 16
-        var paddedPhotos = [Float](repeating: 0, count: fitted * photoStride)
-        for photo in 0..<fitted { for i in 0..<g { paddedPhotos[photo * photoStride + i] = photos[photo * g + i] } }
-        let photoPicks = Coreset.select(
-            patches: paddedPhotos, count: fitted, dimensions: g, stride: photoStride,
-            picks: min(options.photoBankSize, fitted), seed: options.seed, workers: workers)
-        let photoBank = photoPicks.flatMap { photos[($0 * g)..<($0 * g + g)] }
-        let banks = PatchGraph.Banks(patches: patchBank, patchCount: bankCount, photos: photoBank, photoCount: photoPicks.count)
+        let memory = PatchGraph.Memory(
+            patches: patchBank, patchCount: bankCount,
+            photos: PhotoGaussian(descriptors: photos, count: fitted, dimensions: g, stride: g, workers: workers))
 
         // 3. Raw scores of the held-out photos: each search's own scale, the scoring, then the threshold.
         let raw = try Engine(
-            graph: patchGraph.calibrationGraph(banks: banks, smoothing: options.smoothing, border: options.border),
+            graph: patchGraph.calibrationGraph(memory: memory, smoothing: options.smoothing, border: options.border),
             batchSize: 1, threads: workers.count)
         func measure(_ paths: [String], set: String) throws -> (patch: [Float], photo: [Float], cells: [Float]) {
             var patch: [Float] = [], photo: [Float] = [], values: [Float] = []
@@ -172,13 +164,16 @@ public enum AnomalyTrainer {
         let bad = try measure(defects, set: "held-out defect")
         let level = 1 - options.maxFalseRejectRate
         let patchScale = 1 / max(quantile(good.patch, level), .leastNormalMagnitude)
-        let photoScale = 1 / max(quantile(good.photo, level), .leastNormalMagnitude)
+        // The photo's squared distance from the good photos' median (0) to the same quantile (1).
+        let typicalPhoto = quantile(good.photo, 0.5)
+        let photoScale = 1 / max(quantile(good.photo, level) - typicalPhoto, .leastNormalMagnitude), photoOffset = -typicalPhoto * photoScale
         func combined(_ scoring: AnomalyScoring, _ set: (patch: [Float], photo: [Float], cells: [Float])) -> [Float] {
             zip(set.patch, set.photo).map { patch, photo in
+                let photo = max(0, photo * photoScale + photoOffset)
                 switch scoring {
                 case .patches: return patch * patchScale
-                case .photos: return photo * photoScale
-                case .both, .automatic: return max(patch * patchScale, photo * photoScale)
+                case .photos: return photo
+                case .both, .automatic: return max(patch * patchScale, photo)
                 }
             }
         }
@@ -213,8 +208,8 @@ public enum AnomalyTrainer {
         let mapRange = ModelMetadata.ReviewBand(lower: min(coldCells, 0.9), upper: 1.5)
         let scales = PatchGraph.Scales(
             map: mapScale, scoresPatches: scoring != .photos,
-            photo: scoring == .patches ? nil : photoScale / rawThreshold)
-        let graph = patchGraph.anomalyGraph(banks: banks, scales: scales, smoothing: options.smoothing, border: options.border)
+            photo: scoring == .patches ? nil : (photoScale / rawThreshold, photoOffset / rawThreshold))
+        let graph = patchGraph.anomalyGraph(memory: memory, scales: scales, smoothing: options.smoothing, border: options.border)
 
         var metrics: [String: Double] = [
             "false_reject_rate": rate(goodScores) { $0 >= 1 },
@@ -230,7 +225,7 @@ public enum AnomalyTrainer {
             "memory bank (PatchCore-style) on \(origin): taps \(patchGraph.taps.map(\.name).joined(separator: ", ")), "
             + "\(options.aggregation)x\(options.aggregation) aggregation, \(patchGraph.tapChannels) features per patch\(projection) on a "
             + "\(patchGraph.grid.columns)x\(patchGraph.grid.rows) grid, bank of \(bankCount) (coreset of \(patchCount) patches from \(fitted) good photos), "
-            + "photo bank of \(photoPicks.count), scoring \(scoring.rawValue), smoothing \(options.smoothing) cells, border \(options.border); "
+            + "photo Gaussian of \(patchGraph.photoFeatureCount) statistics, scoring \(scoring.rawValue), smoothing \(options.smoothing) cells, border \(options.border); "
             + "threshold at \(percent(options.maxFalseRejectRate)) false rejects of \(good.patch.count) held-out good photos"
         let provenance = ModelMetadata.Provenance(
             tool: "auge \(augeVersion) train --anomaly", method: method, trainedAt: ISO8601DateFormatter().string(from: Date()), dataset: dataset,
@@ -242,7 +237,7 @@ public enum AnomalyTrainer {
             roi: preprocessing.region, mean: perChannel(preprocessing.mean), std: perChannel(preprocessing.std), threshold: 1, reviewBand: band,
             provenance: provenance, kind: .anomaly, mapRange: mapRange)
         return AnomalyModel(
-            graph: graph, metadata: metadata, bankCount: bankCount, photoBankCount: photoPicks.count, featureCount: d,
+            graph: graph, metadata: metadata, bankCount: bankCount, featureCount: d,
             grid: patchGraph.grid, taps: patchGraph.taps.map(\.name), scoring: scoring, goodScores: goodScores,
             defectScores: defectScores, seconds: seconds, warnings: warnings)
     }
@@ -307,11 +302,15 @@ public enum AnomalyTrainer {
     /// The q-quantile of `values` (linear between order statistics).
     /// The threshold that rejects `maxFalseRejectRate` of held-out good photos' `goodScores`, and the review
     /// band in units of it (1.0 = the threshold): from the good photos' top tail below 1.0 (their
-    /// 1 - 5 x rate quantile, at most 0.95) to as far above.
+    /// 1 - 5 x rate quantile, at most 0.95) up to where good photos stop (their 1 - rate / 5 quantile: with
+    /// fewer photos than that needs, the highest), at least 1.05 and at most as far above 1.0 as the lower
+    /// edge is below. Above that edge a part is unlike every good one, however near the threshold its score.
     public static func thresholdAndBand(goodScores: [Float], maxFalseRejectRate: Double) -> (threshold: Float, reviewBand: ModelMetadata.ReviewBand) {
         let threshold = max(quantile(goodScores, 1 - maxFalseRejectRate), .leastNormalMagnitude)
-        let lower = min(0.95, quantile(goodScores.map { $0 / threshold }, 1 - 5 * maxFalseRejectRate))
-        return (threshold, ModelMetadata.ReviewBand(lower: lower, upper: 2 - lower))
+        let normalised = goodScores.map { $0 / threshold }
+        let lower = min(0.95, quantile(normalised, 1 - 5 * maxFalseRejectRate))
+        let goodTop = quantile(normalised, 1 - maxFalseRejectRate / 5)
+        return (threshold, ModelMetadata.ReviewBand(lower: lower, upper: min(2 - lower, max(1.05, goodTop))))
     }
 
     static func quantile(_ values: [Float], _ q: Double) -> Float {

@@ -8,12 +8,14 @@ import Foundation
 ///     to every bank vector as one 1x1 convolution (weight -2·M, bias |M|²) plus |q|² -> minimum over the
 ///     bank (ReduceMin) -> square root -> scaled -> Gaussian smoothing = anomaly_map [N, 1, h, w]
 ///     (PatchCore: finds small local marks, and says where).
-///     photo: each map's global average, concatenated -> the same nearest-neighbour search against a bank
-///     of whole good photos (finds a part that is wrong as a whole, or posed wrongly).
+///     photo: each map's global mean and standard deviation, concatenated -> squared Mahalanobis distance
+///     to the good photos' mean, as a 1x1 convolution by the whitening matrix and a sum of squares -> scaled
+///     and offset so that a typical good photo reads 0 (finds a part that is wrong as a whole, posed
+///     wrongly, or whose texture differs from every good one's).
 ///
 /// anomaly_score [N, 1] is the larger of the two scaled scores (the patch score being the map's largest
 /// value away from the border); the scales make each read 1.0 at the threshold. The distance trick
-/// turns each search into the engine's fastest kernel, a GEMM.
+/// turns the patch search into the engine's fastest kernel, a GEMM.
 struct PatchGraph {
     /// The backbone computing every tap (its outputs are the taps).
     let backbone: Graph
@@ -34,22 +36,29 @@ struct PatchGraph {
     var grid: (rows: Int, columns: Int) { (taps[0].shape[2], taps[0].shape[3]) }
     var tapChannels: Int { taps.reduce(0) { $0 + $1.shape[1] } }
     var featureCount: Int { projection?.shape[0] ?? tapChannels }
-    /// Values per photo descriptor: every tap's channels.
-    var photoFeatureCount: Int { tapChannels }
+    /// Values per photo descriptor: every tap channel's mean and standard deviation.
+    var photoFeatureCount: Int { 2 * tapChannels }
 
     /// The backbone up to the patch features [N, D, h, w] and the photo descriptor [N, G, 1, 1].
     func featureGraph() -> Graph {
         var graph = backbone
-        var parts: [String] = [], averages: [String] = []
-        for (index, tap) in taps.enumerated() {
-            let average = Self.prefix + "photo_average\(index)"
-            graph.nodes.append(Node(name: average, operation: .globalAveragePool, inputs: [tap.name], outputs: [average]))
-            averages.append(average)
+        var parts: [String] = [], means: [String] = [], deviations: [String] = []
+        func node(_ name: String, _ operation: AugeEngine.Operation, _ inputs: [String]) -> String {
+            graph.nodes.append(Node(name: Self.prefix + name, operation: operation, inputs: inputs, outputs: [Self.prefix + name]))
+            return Self.prefix + name
         }
-        graph.nodes.append(
-            Node(
-                name: Self.photoFeaturesValue, operation: averages.count == 1 ? .identity : .concat(axis: 1), inputs: averages,
-                outputs: [Self.photoFeaturesValue]))
+        let minusOne = Self.prefix + "minus_one"
+        graph.constants[minusOne] = Tensor(shape: [1, 1, 1, 1], data: [-1])
+        for (index, tap) in taps.enumerated() {
+            // The standard deviation as the root of E[x²] - E[x]² (floored at 0 against rounding).
+            let mean = node("photo_mean\(index)", .globalAveragePool, [tap.name])
+            let meanOfSquares = node("photo_mean_square\(index)", .globalAveragePool, [node("photo_square\(index)", .mul, [tap.name, tap.name])])
+            let negatedSquaredMean = node("photo_negated_squared_mean\(index)", .mul, [node("photo_squared_mean\(index)", .mul, [mean, mean]), minusOne])
+            let variance = node("photo_variance\(index)", .activation(.relu), [node("photo_difference\(index)", .add, [meanOfSquares, negatedSquaredMean])])
+            means.append(mean)
+            deviations.append(node("photo_deviation\(index)", .activation(.sqrt), [variance]))
+        }
+        graph.nodes.append(Node(name: Self.photoFeaturesValue, operation: .concat(axis: 1), inputs: means + deviations, outputs: [Self.photoFeaturesValue]))
         for (index, tap) in taps.enumerated() {
             var value = tap.name
             if aggregation > 1 {
@@ -80,27 +89,27 @@ struct PatchGraph {
         return graph
     }
 
-    /// The two nearest-neighbour searches' memory: patch vectors and photo descriptors, row by row.
-    struct Banks {
+    /// What the two searches compare with: the patch bank (vectors row by row) and the good photos' Gaussian.
+    struct Memory {
         var patches: [Float]
         var patchCount: Int
-        var photos: [Float]
-        var photoCount: Int
+        var photos: PhotoGaussian
     }
 
     /// How the searches' raw distances are scaled: the map (whose inner maximum is the patch score) by
-    /// `map`, the photo score by `photo`; nil leaves a search out of the anomaly score.
+    /// `map`, the photo score as max(0, squared distance x `photo.scale` + `photo.offset`); nil leaves the
+    /// photo search out of the anomaly score.
     struct Scales {
         var map: Float
         var scoresPatches: Bool
-        var photo: Float?
+        var photo: (scale: Float, offset: Float)?
     }
 
     /// The whole model. Each search's distance is multiplied by its scale (1 / the raw distance that
     /// reads as the threshold); the map is smoothed by a Gaussian of `smoothing` cells (0: none), and the
     /// patch score ignores `border` cells at each edge. The map always comes from the patch search (with
     /// the patch scale, or 1 where the patches are left out of the score).
-    func anomalyGraph(banks: Banks, scales: Scales, smoothing: Float, border: Int) -> Graph {
+    func anomalyGraph(memory: Memory, scales: Scales, smoothing: Float, border: Int) -> Graph {
         precondition(scales.scoresPatches || scales.photo != nil, "at least one search scores")
         var graph = featureGraph()
         var nodes: [Node] = []
@@ -114,7 +123,7 @@ struct PatchGraph {
             return Self.prefix + name
         }
         let distance = nearestDistance(
-            Self.featuresValue, bank: banks.patches, count: banks.patchCount, dimensions: featureCount,
+            Self.featuresValue, bank: memory.patches, count: memory.patchCount, dimensions: featureCount,
             name: "patch", node: node)
         var map = node("normalised", .mul, [distance, constant("map_scale", scales.map)])
         if smoothing > 0 {
@@ -137,16 +146,15 @@ struct PatchGraph {
         let inner = node("inner", .mul, [Self.mapValue, maskName])
         let patchScore = node("patch_score", .maxPool(Pooling(kernel: (rows, columns))), [inner])
         var score = patchScore
-        if let photoScale = scales.photo {
-            let photoDistance = nearestDistance(
-                Self.photoFeaturesValue, bank: banks.photos, count: banks.photoCount,
-                dimensions: photoFeatureCount, name: "photo", node: node)
-            let photoScore = node("photo_score", .mul, [photoDistance, constant("photo_scale", photoScale)])
+        if let photo = scales.photo {
+            let squared = mahalanobisSquared(memory.photos, graph: &graph, node: node)
+            let scaled = node("photo_scaled", .mul, [squared, constant("photo_scale", photo.scale)])
+            let photoScore = node("photo_score", .activation(.relu), [node("photo_shifted", .add, [scaled, constant("photo_offset", photo.offset)])])
             if !scales.scoresPatches {
                 score = photoScore
             } else {
                 // max(a, b) = relu(a - b) + b, in the operators every runtime has.
-                let negated = node("photo_negated", .mul, [photoScore, constant("minus_one", -1)])
+                let negated = node("photo_negated", .mul, [photoScore, Self.prefix + "minus_one"])
                 let excess = node("patch_excess", .activation(.relu), [node("patch_minus_photo", .add, [patchScore, negated])])
                 score = node("larger_score", .add, [excess, photoScore])
             }
@@ -158,11 +166,27 @@ struct PatchGraph {
     }
 
     /// The graph of `anomalyGraph` with both searches' raw distances as outputs: the patch score, the
-    /// photo score (each [N, 1, 1, 1]) and the map, for calibrating their scales.
-    func calibrationGraph(banks: Banks, smoothing: Float, border: Int) -> Graph {
-        var graph = anomalyGraph(banks: banks, scales: Scales(map: 1, scoresPatches: true, photo: 1), smoothing: smoothing, border: border)
+    /// photo's squared distance (each [N, 1, 1, 1]) and the map, for calibrating their scales.
+    func calibrationGraph(memory: Memory, smoothing: Float, border: Int) -> Graph {
+        var graph = anomalyGraph(memory: memory, scales: Scales(map: 1, scoresPatches: true, photo: (1, 0)), smoothing: smoothing, border: border)
         graph.outputs = [Self.prefix + "patch_score", Self.prefix + "photo_score", Self.mapValue]
         return graph
+    }
+
+    /// The photo descriptor's squared distance to the good photos' mean [N, 1, 1, 1], in units of their spread:
+    /// squared, because the distance's root would squeeze a defect's excess over the many dimensions' sum.
+    private func mahalanobisSquared(
+        _ gaussian: PhotoGaussian, graph: inout Graph, node: (String, AugeEngine.Operation, [String]) -> String
+    ) -> String {
+        let g = photoFeatureCount
+        precondition(gaussian.mean.count == g && gaussian.whitening.count == g * g, "a Gaussian of \(g) dimensions")
+        // The mean is subtracted before W, not folded into a bias: W x and W mean can be large and close.
+        let negatedMean = Self.prefix + "photo_negated_mean"
+        graph.constants[negatedMean] = Tensor(shape: [1, g, 1, 1], data: gaussian.mean.map { -$0 })
+        let centred = node("photo_centred", .add, [Self.photoFeaturesValue, negatedMean])
+        let whitened = node("photo_whitened", .convolution(Convolution(weight: Tensor(shape: [g, g, 1, 1], data: gaussian.whitening))), [centred])
+        let ones = Tensor(shape: [1, g, 1, 1], data: [Float](repeating: 1, count: g))
+        return node("photo_squared_distance", .convolution(Convolution(weight: ones)), [node("photo_whitened_squares", .mul, [whitened, whitened])])
     }
 
     /// The distance from each vector of `value` ([N, d, h, w]) to its nearest of `count` bank vectors [N, 1, h, w]:
