@@ -175,6 +175,7 @@ final class AnomalyCommandTests: XCTestCase {
         ])
         XCTAssertEqual(trained.status, 0, trained.stderr + trained.stdout)
         XCTAssertTrue(trained.stdout.contains("anomaly gate: fit on 32 good training photos"), trained.stdout)
+        XCTAssertTrue(trained.stdout.contains("scoring: patches"), "the gate scores by its patch search: \(trained.stdout)")
         let info = try AugeProcess.run(["info", model.path])
         XCTAssertTrue(info.stdout.contains("kind:       gated"), info.stdout)
         XCTAssertTrue(info.stdout.contains("review:     anomaly score from"), info.stdout)
