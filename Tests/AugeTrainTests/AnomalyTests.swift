@@ -140,6 +140,8 @@ final class AnomalyTests: XCTestCase {
                 XCTAssertEqual(photoScore, expected, accuracy: 1e-3)
             }
         }
+        let patchesOnly = patches.anomalyGraph(memory: memory, scales: .init(map: 0.5, scoresPatches: true, photo: nil), smoothing: 1, border: 1)
+        XCTAssertFalse(patchesOnly.nodes.contains { $0.name.contains("photo") }, "a patch-only model computes no photo statistics")
         // The whole graph, smoothing included, against the reference executor.
         let smoothed = patches.anomalyGraph(memory: memory, scales: .init(map: 0.5, scoresPatches: true, photo: photoScales), smoothing: 1, border: 1)
         let reference = try runReference(smoothed, inputs: ["input": input])

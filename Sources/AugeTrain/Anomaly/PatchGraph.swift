@@ -161,8 +161,8 @@ struct PatchGraph {
         }
         nodes.append(Node(name: Self.scoreValue, operation: .flatten(axis: 1), inputs: [score], outputs: [Self.scoreValue]))
         graph.nodes += nodes
-        graph.outputs = [Self.scoreValue, Self.mapValue]
-        return graph
+        // Without the photo score, its statistics are not needed.
+        return Backbone.pruned(graph, to: [Self.scoreValue, Self.mapValue])
     }
 
     /// The graph of `anomalyGraph` with both searches' raw distances as outputs: the patch score, the
