@@ -81,8 +81,8 @@ public struct AnomalyModel: Sendable {
 
 /// Fits a memory-bank anomaly model on good photos only: their patches' features, subsampled to a
 /// fixed-size bank, and a Gaussian of their whole-photo descriptors; a new photo is as anomalous as its
-/// patches are far from their nearest good ones (or the photo as a whole from the good photos' mean). The threshold comes from held-out good
-/// photos, for a target false-reject rate.
+/// patches are far from their nearest good ones (or the photo as a whole from the good photos' mean).
+/// The threshold comes from held-out good photos, for a target false-reject rate.
 public enum AnomalyTrainer {
     /// `fit`: the good photos the banks are made of; `calibration`: held-out good photos that set the
     /// threshold; `defects`: held-out defect photos, never fitted on; they only choose the scoring

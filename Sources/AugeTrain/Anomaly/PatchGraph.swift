@@ -105,10 +105,10 @@ struct PatchGraph {
         var photo: (scale: Float, offset: Float)?
     }
 
-    /// The whole model. Each search's distance is multiplied by its scale (1 / the raw distance that
-    /// reads as the threshold); the map is smoothed by a Gaussian of `smoothing` cells (0: none), and the
-    /// patch score ignores `border` cells at each edge. The map always comes from the patch search (with
-    /// the patch scale, or 1 where the patches are left out of the score).
+    /// The whole model. Each score is scaled as `scales` says, so that 1.0 is the threshold; the map is
+    /// smoothed by a Gaussian of `smoothing` cells (0: none), and the patch score ignores `border` cells at
+    /// each edge. The map always comes from the patch search (with the patch scale, or 1 where the patches
+    /// are left out of the score).
     func anomalyGraph(memory: Memory, scales: Scales, smoothing: Float, border: Int) -> Graph {
         precondition(scales.scoresPatches || scales.photo != nil, "at least one search scores")
         var graph = featureGraph()

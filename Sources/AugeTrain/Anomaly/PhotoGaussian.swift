@@ -1,7 +1,7 @@
 import Foundation
 
-/// A Gaussian model of the good photos' descriptors: a new photo's score is its Mahalanobis distance to
-/// their mean, |W (x - mean)|, where W whitens the covariance (W S Wᵀ = I). It sees a part that is wrong
+/// A Gaussian model of the good photos' descriptors: a new photo's score is its squared Mahalanobis
+/// distance to their mean, |W (x - mean)|², where W whitens the covariance (W S Wᵀ = I). It sees a part that is wrong
 /// as a whole, or a surface whose texture statistics differ from every good one's: on the held-out photos
 /// it separated magnetic tile's defects with image AUROC 0.96 where the nearest good photo reached 0.90,
 /// and casting's as well (0.9985 against 0.9982).
