@@ -191,7 +191,7 @@ final class AnomalyTests: XCTestCase {
             for i in 0..<d { rows[row * stride + i] = 3 + (0..<d).reduce(0) { $0 + mixing[i * d + $1] * sources[$1] } }
         }
         let workers = Workers(count: 2)
-        let covariance = PrincipalAxes.covariance(rows: rows, count: count, dimensions: d, stride: stride, sample: count, workers: workers)
+        let covariance = PrincipalAxes.moments(rows: rows, count: count, dimensions: d, stride: stride, sample: count, workers: workers).covariance
         let axes = PrincipalAxes(rows: rows, count: count, dimensions: d, stride: stride, sample: count, workers: workers)
         XCTAssertEqual(axes.variances, axes.variances.sorted(by: >))
         let largest = axes.variances[0]

@@ -20,15 +20,13 @@ struct PhotoGaussian {
     /// From `count` descriptors of `dimensions` values, spaced `stride` apart.
     init(descriptors: [Float], count: Int, dimensions d: Int, stride: Int, workers: Workers) {
         precondition(count >= 2, "a covariance needs two photos")
-        var covariance = PrincipalAxes.covariance(rows: descriptors, count: count, dimensions: d, stride: stride, sample: count, workers: workers)
+        let moments = PrincipalAxes.moments(rows: descriptors, count: count, dimensions: d, stride: stride, sample: count, workers: workers)
+        var covariance = moments.covariance
         let meanVariance = max((0..<d).reduce(0) { $0 + covariance[$1 * d + $1] } / Double(d), .leastNormalMagnitude)
         for k in covariance.indices { covariance[k] *= 1 - Self.shrinkage }
         for i in 0..<d { covariance[i * d + i] += Self.shrinkage * meanVariance }
-        let inverse = Self.inverseOfCholeskyFactor(covariance, size: d)
-        var mean = [Double](repeating: 0, count: d)
-        for row in 0..<count { for i in 0..<d { mean[i] += Double(descriptors[row * stride + i]) } }
-        self.mean = mean.map { Float($0 / Double(count)) }
-        whitening = inverse.map(Float.init)
+        mean = moments.mean.map(Float.init)
+        whitening = Self.inverseOfCholeskyFactor(covariance, size: d).map(Float.init)
     }
 
     /// L⁻¹ for the lower-triangular L with L Lᵀ = `matrix` (symmetric positive definite), row-major:

@@ -13,8 +13,8 @@ struct PrincipalAxes {
     /// Of the first `dimensions` values of `count` rows spaced `stride` apart (every row when `sample` is
     /// nil or at least `count`, else `sample` rows evenly spread).
     init(rows: [Float], count: Int, dimensions: Int, stride: Int, sample: Int = 50_000, workers: Workers) {
-        let covariance = Self.covariance(rows: rows, count: count, dimensions: dimensions, stride: stride, sample: sample, workers: workers)
-        (variances, axes) = Self.symmetricEigen(covariance, size: dimensions)
+        let moments = Self.moments(rows: rows, count: count, dimensions: dimensions, stride: stride, sample: sample, workers: workers)
+        (variances, axes) = Self.symmetricEigen(moments.covariance, size: dimensions)
     }
 
     /// The leading `count` axes as a projection matrix [count][dimensions]: each scaled by
@@ -27,8 +27,8 @@ struct PrincipalAxes {
         }
     }
 
-    /// The sample covariance of the chosen rows, in Double, [dimensions x dimensions].
-    static func covariance(rows: [Float], count: Int, dimensions d: Int, stride: Int, sample: Int, workers: Workers) -> [Double] {
+    /// The mean [dimensions] and sample covariance [dimensions x dimensions] of the chosen rows, in Double.
+    static func moments(rows: [Float], count: Int, dimensions d: Int, stride: Int, sample: Int, workers: Workers) -> (mean: [Double], covariance: [Double]) {
         let taken = min(count, max(2, sample))
         let chosen = (0..<taken).map { $0 * count / taken }
         var mean = [Double](repeating: 0, count: d)
@@ -58,7 +58,7 @@ struct PrincipalAxes {
                 covariance[j * d + i] = covariance[i * d + j]
             }
         }
-        return covariance
+        return (mean, covariance)
     }
 
     /// Eigenvalues (descending) and eigenvectors (rows) of a symmetric matrix, by cyclic Jacobi rotations:
