@@ -115,6 +115,19 @@ public enum AnomalyMetrics {
             defectPixelCount += map.count - sizes[0]
         }
 
+        /// Adds every photo of `other`, an accumulator of the same range and bins.
+        public mutating func add(_ other: PixelAccumulator) {
+            precondition(other.range == range && other.bins == bins, "accumulators of the same range and bins")
+            for b in 0..<bins {
+                goodCounts[b] += other.goodCounts[b]
+                defectCounts[b] += other.defectCounts[b]
+                regionShares[b] += other.regionShares[b]
+            }
+            goodPixelCount += other.goodPixelCount
+            defectPixelCount += other.defectPixelCount
+            regionCount += other.regionCount
+        }
+
         /// The chance that a random defect pixel scores above a random good pixel (pixels in one bin
         /// count half). Nil without defect pixels or without good pixels.
         public var pixelAUROC: Double? {

@@ -161,14 +161,20 @@ struct Eval: ParsableCommand {
             let empty = AnomalyMetrics.PixelAccumulator(range: 0...max(top, .leastNormalMagnitude))
             let (width, height) = (inspection.preprocessing.width, inspection.preprocessing.height)
             // Each defect class against every good photo, as the whole set is.
-            let defectClasses = Set(maps.filter(\.isDefect).map(\.className))
-            pixels = empty
-            for name in defectClasses { pixelsByClass[name] = empty }
+            var good = empty
+            var defects: [String: AnomalyMetrics.PixelAccumulator] = [:]
             for photo in maps {
-                pixels!.add(map: photo.map, mask: photo.mask, width: width, height: height)
-                for name in photo.isDefect ? [photo.className] : Array(defectClasses) {
-                    pixelsByClass[name]!.add(map: photo.map, mask: photo.mask, width: width, height: height)
+                if photo.isDefect {
+                    defects[photo.className, default: empty].add(map: photo.map, mask: photo.mask, width: width, height: height)
+                } else {
+                    good.add(map: photo.map, mask: photo.mask, width: width, height: height)
                 }
+            }
+            pixels = good
+            for (name, own) in defects {
+                pixels!.add(own)
+                pixelsByClass[name] = good
+                pixelsByClass[name]!.add(own)
             }
         }
         let band = policy.reviewBand.map { (lower: $0.lower, upper: $0.upper) }

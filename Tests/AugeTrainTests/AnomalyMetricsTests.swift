@@ -105,6 +105,27 @@ final class AnomalyMetricsTests: XCTestCase {
         XCTAssertLessThan(naive, 0.95)
     }
 
+    /// Accumulators merged are the accumulator of all their photos: the same counts, AUROC and PRO.
+    func testMergedAccumulatorsEqualOneAccumulator() {
+        let photos = randomPhotos()
+        var whole = AnomalyMetrics.PixelAccumulator(range: 0...1), first = whole, rest = whole
+        for (index, photo) in photos.enumerated() {
+            whole.add(map: photo.map, mask: photo.mask, width: photo.width, height: photo.height)
+            if index == 0 {
+                first.add(map: photo.map, mask: photo.mask, width: photo.width, height: photo.height)
+            } else {
+                rest.add(map: photo.map, mask: photo.mask, width: photo.width, height: photo.height)
+            }
+        }
+        first.add(rest)
+        XCTAssertEqual(first.regionCount, whole.regionCount)
+        XCTAssertEqual(first.goodPixelCount, whole.goodPixelCount)
+        XCTAssertEqual(first.defectPixelCount, whole.defectPixelCount)
+        XCTAssertEqual(first.pixelAUROC!, whole.pixelAUROC!, accuracy: 1e-12)
+        XCTAssertEqual(first.pro()!, whole.pro()!, accuracy: 1e-12)
+        XCTAssertNotEqual(rest.pro()!, whole.pro()!, accuracy: 1e-6)
+    }
+
     // MARK: PRO
 
     func testPROIsOneForAPerfectMap() {

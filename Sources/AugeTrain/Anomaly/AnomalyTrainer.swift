@@ -299,7 +299,6 @@ public enum AnomalyTrainer {
     /// tile's held-out photos 0.01 did better than 1 (nearly plain principal axes) and 0.001.
     static let whiteningFloor = 0.01
 
-    /// The q-quantile of `values` (linear between order statistics).
     /// The threshold that rejects `maxFalseRejectRate` of held-out good photos' `goodScores`, and the review
     /// band in units of it (1.0 = the threshold): from the good photos' top tail below 1.0 (their
     /// 1 - 5 x rate quantile, at most 0.95) up to where good photos stop (their 1 - rate / 5 quantile: with
@@ -313,6 +312,7 @@ public enum AnomalyTrainer {
         return (threshold, ModelMetadata.ReviewBand(lower: lower, upper: min(2 - lower, max(1.05, goodTop))))
     }
 
+    /// The q-quantile of `values` (linear between order statistics).
     static func quantile(_ values: [Float], _ q: Double) -> Float {
         guard !values.isEmpty else { return 0 }
         let sorted = values.sorted()

@@ -41,52 +41,39 @@ struct PatchGraph {
 
     /// The backbone up to the patch features [N, D, h, w] and the photo descriptor [N, G, 1, 1].
     func featureGraph() -> Graph {
-        var graph = backbone
+        var builder = Builder(graph: backbone)
         var parts: [String] = [], means: [String] = [], deviations: [String] = []
-        func node(_ name: String, _ operation: AugeEngine.Operation, _ inputs: [String]) -> String {
-            graph.nodes.append(Node(name: Self.prefix + name, operation: operation, inputs: inputs, outputs: [Self.prefix + name]))
-            return Self.prefix + name
-        }
-        let minusOne = Self.prefix + "minus_one"
-        graph.constants[minusOne] = Tensor(shape: [1, 1, 1, 1], data: [-1])
+        let minusOne = builder.constant("minus_one", -1)
         for (index, tap) in taps.enumerated() {
-            // The standard deviation as the root of E[x²] - E[x]² (floored at 0 against rounding).
-            let mean = node("photo_mean\(index)", .globalAveragePool, [tap.name])
-            let meanOfSquares = node("photo_mean_square\(index)", .globalAveragePool, [node("photo_square\(index)", .mul, [tap.name, tap.name])])
-            let negatedSquaredMean = node("photo_negated_squared_mean\(index)", .mul, [node("photo_squared_mean\(index)", .mul, [mean, mean]), minusOne])
-            let variance = node("photo_variance\(index)", .activation(.relu), [node("photo_difference\(index)", .add, [meanOfSquares, negatedSquaredMean])])
+            // The standard deviation from the centred map: E[x²] - E[x]² would lose the digits that matter
+            // to the squared distance's rounding, which the photo score's scale magnifies.
+            let mean = builder.node("photo_mean\(index)", .globalAveragePool, [tap.name])
+            let negatedMean = builder.node("photo_map_negated_mean\(index)", .mul, [mean, minusOne])
+            let centred = builder.node("photo_map_centred\(index)", .add, [tap.name, negatedMean])
+            let variance = builder.node("photo_variance\(index)", .globalAveragePool, [builder.node("photo_square\(index)", .mul, [centred, centred])])
             means.append(mean)
-            deviations.append(node("photo_deviation\(index)", .activation(.sqrt), [variance]))
+            deviations.append(builder.node("photo_deviation\(index)", .activation(.sqrt), [variance]))
         }
-        graph.nodes.append(Node(name: Self.photoFeaturesValue, operation: .concat(axis: 1), inputs: means + deviations, outputs: [Self.photoFeaturesValue]))
+        builder.output(Self.photoFeaturesValue, .concat(axis: 1), means + deviations)
         for (index, tap) in taps.enumerated() {
             var value = tap.name
             if aggregation > 1 {
                 let pad = aggregation / 2
-                let pooled = Self.prefix + "aggregate\(index)"
-                graph.nodes.append(
-                    Node(
-                        name: pooled, operation: .averagePool(Pooling(kernel: (aggregation, aggregation), pads: (pad, pad, pad, pad))),
-                        inputs: [value], outputs: [pooled]))
-                value = pooled
+                value = builder.node("aggregate\(index)", .averagePool(Pooling(kernel: (aggregation, aggregation), pads: (pad, pad, pad, pad))), [value])
             }
             if tap.shape[2] != grid.rows || tap.shape[3] != grid.columns {
-                let resized = Self.prefix + "resize\(index)"
-                graph.nodes.append(Node(name: resized, operation: .resize(height: grid.rows, width: grid.columns), inputs: [value], outputs: [resized]))
-                value = resized
+                value = builder.node("resize\(index)", .resize(height: grid.rows, width: grid.columns), [value])
             }
             parts.append(value)
         }
-        let joined = projection == nil ? Self.featuresValue : Self.prefix + "patch_concat"
-        graph.nodes.append(Node(name: joined, operation: parts.count == 1 ? .identity : .concat(axis: 1), inputs: parts, outputs: [joined]))
+        let concat: AugeEngine.Operation = parts.count == 1 ? .identity : .concat(axis: 1)
         if let projection {
-            graph.nodes.append(
-                Node(
-                    name: Self.featuresValue, operation: .convolution(Convolution(weight: projection)), inputs: [joined],
-                    outputs: [Self.featuresValue]))
+            builder.output(Self.featuresValue, .convolution(Convolution(weight: projection)), [builder.node("patch_concat", concat, parts)])
+        } else {
+            builder.output(Self.featuresValue, concat, parts)
         }
-        graph.outputs = [Self.featuresValue, Self.photoFeaturesValue]
-        return graph
+        builder.graph.outputs = [Self.featuresValue, Self.photoFeaturesValue]
+        return builder.graph
     }
 
     /// What the two searches compare with: the patch bank (vectors row by row) and the good photos' Gaussian.
@@ -111,58 +98,46 @@ struct PatchGraph {
     /// are left out of the score).
     func anomalyGraph(memory: Memory, scales: Scales, smoothing: Float, border: Int) -> Graph {
         precondition(scales.scoresPatches || scales.photo != nil, "at least one search scores")
-        var graph = featureGraph()
-        var nodes: [Node] = []
-        func node(_ name: String, _ operation: AugeEngine.Operation, _ inputs: [String]) -> String {
-            let output = Self.prefix + name
-            nodes.append(Node(name: output, operation: operation, inputs: inputs, outputs: [output]))
-            return output
-        }
-        func constant(_ name: String, _ value: Float) -> String {
-            graph.constants[Self.prefix + name] = Tensor(shape: [1, 1, 1, 1], data: [value])
-            return Self.prefix + name
-        }
+        var builder = Builder(graph: featureGraph())
         let distance = nearestDistance(
-            Self.featuresValue, bank: memory.patches, count: memory.patchCount, dimensions: featureCount,
-            name: "patch", node: node)
-        var map = node("normalised", .mul, [distance, constant("map_scale", scales.map)])
+            Self.featuresValue, bank: memory.patches, count: memory.patchCount, dimensions: featureCount, name: "patch", builder: &builder)
+        var map = builder.node("normalised", .mul, [distance, builder.constant("map_scale", scales.map)])
         if smoothing > 0 {
             let radius = max(1, Int((2 * smoothing).rounded(.up)))
-            map = node(
+            map = builder.node(
                 "smoothed",
                 .convolution(
                     Convolution(
                         weight: Self.gaussian(radius: radius, sigma: smoothing),
                         pads: (radius, radius, radius, radius))), [map])
         }
-        nodes.append(Node(name: Self.mapValue, operation: .identity, inputs: [map], outputs: [Self.mapValue]))
+        builder.output(Self.mapValue, .identity, [map])
         // The score: the largest map value inside the border (the backbone's zero padding makes edge patches look unusual).
         let (rows, columns) = grid
         let margin = min(border, (min(rows, columns) - 1) / 2)
         var mask = [Float](repeating: 0, count: rows * columns)
         for r in margin..<(rows - margin) { for c in margin..<(columns - margin) { mask[r * columns + c] = 1 } }
-        let maskName = Self.prefix + "border_mask"
-        graph.constants[maskName] = Tensor(shape: [1, 1, rows, columns], data: mask)
-        let inner = node("inner", .mul, [Self.mapValue, maskName])
-        let patchScore = node("patch_score", .maxPool(Pooling(kernel: (rows, columns))), [inner])
+        let maskName = builder.constant("border_mask", Tensor(shape: [1, 1, rows, columns], data: mask))
+        let inner = builder.node("inner", .mul, [Self.mapValue, maskName])
+        let patchScore = builder.node("patch_score", .maxPool(Pooling(kernel: (rows, columns))), [inner])
         var score = patchScore
         if let photo = scales.photo {
-            let squared = mahalanobisSquared(memory.photos, graph: &graph, node: node)
-            let scaled = node("photo_scaled", .mul, [squared, constant("photo_scale", photo.scale)])
-            let photoScore = node("photo_score", .activation(.relu), [node("photo_shifted", .add, [scaled, constant("photo_offset", photo.offset)])])
+            let squared = mahalanobisSquared(memory.photos, builder: &builder)
+            let scaled = builder.node("photo_scaled", .mul, [squared, builder.constant("photo_scale", photo.scale)])
+            let shifted = builder.node("photo_shifted", .add, [scaled, builder.constant("photo_offset", photo.offset)])
+            let photoScore = builder.node("photo_score", .activation(.relu), [shifted])
             if !scales.scoresPatches {
                 score = photoScore
             } else {
                 // max(a, b) = relu(a - b) + b, in the operators every runtime has.
-                let negated = node("photo_negated", .mul, [photoScore, Self.prefix + "minus_one"])
-                let excess = node("patch_excess", .activation(.relu), [node("patch_minus_photo", .add, [patchScore, negated])])
-                score = node("larger_score", .add, [excess, photoScore])
+                let negated = builder.node("photo_negated", .mul, [photoScore, builder.constant("minus_one", -1)])
+                let excess = builder.node("patch_excess", .activation(.relu), [builder.node("patch_minus_photo", .add, [patchScore, negated])])
+                score = builder.node("larger_score", .add, [excess, photoScore])
             }
         }
-        nodes.append(Node(name: Self.scoreValue, operation: .flatten(axis: 1), inputs: [score], outputs: [Self.scoreValue]))
-        graph.nodes += nodes
+        builder.output(Self.scoreValue, .flatten(axis: 1), [score])
         // Without the photo score, its statistics are not needed.
-        return Backbone.pruned(graph, to: [Self.scoreValue, Self.mapValue])
+        return Backbone.pruned(builder.graph, to: [Self.scoreValue, Self.mapValue])
     }
 
     /// The graph of `anomalyGraph` with both searches' raw distances as outputs: the patch score, the
@@ -175,25 +150,23 @@ struct PatchGraph {
 
     /// The photo descriptor's squared distance to the good photos' mean [N, 1, 1, 1], in units of their spread:
     /// squared, because the distance's root would squeeze a defect's excess over the many dimensions' sum.
-    private func mahalanobisSquared(
-        _ gaussian: PhotoGaussian, graph: inout Graph, node: (String, AugeEngine.Operation, [String]) -> String
-    ) -> String {
+    private func mahalanobisSquared(_ gaussian: PhotoGaussian, builder: inout Builder) -> String {
         let g = photoFeatureCount
         precondition(gaussian.mean.count == g && gaussian.whitening.count == g * g, "a Gaussian of \(g) dimensions")
         // The mean is subtracted before W, not folded into a bias: W x and W mean can be large and close.
-        let negatedMean = Self.prefix + "photo_negated_mean"
-        graph.constants[negatedMean] = Tensor(shape: [1, g, 1, 1], data: gaussian.mean.map { -$0 })
-        let centred = node("photo_centred", .add, [Self.photoFeaturesValue, negatedMean])
-        let whitened = node("photo_whitened", .convolution(Convolution(weight: Tensor(shape: [g, g, 1, 1], data: gaussian.whitening))), [centred])
+        let negatedMean = builder.constant("photo_negated_mean", Tensor(shape: [1, g, 1, 1], data: gaussian.mean.map { -$0 }))
+        let centred = builder.node("photo_centred", .add, [Self.photoFeaturesValue, negatedMean])
+        let whitening = Convolution(weight: Tensor(shape: [g, g, 1, 1], data: gaussian.whitening))
+        let whitened = builder.node("photo_whitened", .convolution(whitening), [centred])
         let ones = Tensor(shape: [1, g, 1, 1], data: [Float](repeating: 1, count: g))
-        return node("photo_squared_distance", .convolution(Convolution(weight: ones)), [node("photo_whitened_squares", .mul, [whitened, whitened])])
+        let squares = builder.node("photo_whitened_squares", .mul, [whitened, whitened])
+        return builder.node("photo_squared_distance", .convolution(Convolution(weight: ones)), [squares])
     }
 
     /// The distance from each vector of `value` ([N, d, h, w]) to its nearest of `count` bank vectors [N, 1, h, w]:
     /// |q - m|² = |q|² - 2 q·m + |m|², the last two terms for every bank vector m in one 1x1 convolution.
     private func nearestDistance(
-        _ value: String, bank: [Float], count: Int, dimensions d: Int, name: String,
-        node: (String, AugeEngine.Operation, [String]) -> String
+        _ value: String, bank: [Float], count: Int, dimensions d: Int, name: String, builder: inout Builder
     ) -> String {
         precondition(bank.count == count * d, "bank of \(count) x \(d)")
         var squaredNorms = [Float](repeating: 0, count: count)
@@ -202,18 +175,43 @@ struct PatchGraph {
             for i in 0..<d { sum += bank[k * d + i] * bank[k * d + i] }
             squaredNorms[k] = sum
         }
-        let cross = node(
+        let cross = builder.node(
             name + "_bank_distances",
             .convolution(
                 Convolution(
                     weight: Tensor(shape: [count, d, 1, 1], data: bank.map { -2 * $0 }), bias: Tensor(shape: [count], data: squaredNorms))), [value])
-        let nearest = node(name + "_nearest", .reduce(.min, axis: 1), [cross])
-        let squares = node(name + "_squares", .mul, [value, value])
+        let nearest = builder.node(name + "_nearest", .reduce(.min, axis: 1), [cross])
+        let squares = builder.node(name + "_squares", .mul, [value, value])
         let ones = Tensor(shape: [1, d, 1, 1], data: [Float](repeating: 1, count: d))
-        let queryNorm = node(name + "_query_norm", .convolution(Convolution(weight: ones)), [squares])
-        let squared = node(name + "_squared_distance", .add, [nearest, queryNorm])
+        let queryNorm = builder.node(name + "_query_norm", .convolution(Convolution(weight: ones)), [squares])
+        let squared = builder.node(name + "_squared_distance", .add, [nearest, queryNorm])
         // Rounding can leave a tiny negative for a vector equal to a bank vector.
-        return node(name + "_distance", .activation(.sqrt), [node(name + "_clamped", .activation(.relu), [squared])])
+        return builder.node(name + "_distance", .activation(.sqrt), [builder.node(name + "_clamped", .activation(.relu), [squared])])
+    }
+
+    /// Appends nodes and constants to a graph under the model's prefix, in order (so topologically).
+    private struct Builder {
+        var graph: Graph
+
+        /// A node with one output named after it; returns that name.
+        mutating func node(_ name: String, _ operation: AugeEngine.Operation, _ inputs: [String]) -> String {
+            output(PatchGraph.prefix + name, operation, inputs)
+            return PatchGraph.prefix + name
+        }
+
+        /// A node whose output has a public name of its own.
+        mutating func output(_ name: String, _ operation: AugeEngine.Operation, _ inputs: [String]) {
+            graph.nodes.append(Node(name: name, operation: operation, inputs: inputs, outputs: [name]))
+        }
+
+        mutating func constant(_ name: String, _ value: Float) -> String {
+            constant(name, Tensor(shape: [1, 1, 1, 1], data: [value]))
+        }
+
+        mutating func constant(_ name: String, _ tensor: Tensor) -> String {
+            graph.constants[PatchGraph.prefix + name] = tensor
+            return PatchGraph.prefix + name
+        }
     }
 
     /// A normalised 2-D Gaussian [1, 1, 2r+1, 2r+1].
