@@ -207,6 +207,19 @@ def _(b):
     return [b.node("Sub", [d, per_channel]), b.node("Mul", ["x", "y"])]
 
 
+@case("reciprocal_and_div", 13, [("x", ["N", 3, 5, 7]), ("y", ["N", 3, 5, 7])], batch=2)
+def _(b):
+    # Divisors kept away from zero: y² + 0.5.
+    divisor = b.node("Add", [b.node("Mul", ["y", "y"]), b.const("half", np.float32(0.5))])
+    per_channel = b.node("ReduceMean", [divisor], axes=[2, 3], keepdims=1)
+    return [
+        b.node("Reciprocal", [divisor]),
+        b.node("Div", ["x", divisor]),
+        b.node("Div", ["x", per_channel]),
+        b.node("Div", [b.const("three", np.float32(3.0)), divisor]),
+    ]
+
+
 @case("pooling", 10, [("x", [1, 3, 9, 9])])
 def _(b):
     return [

@@ -152,6 +152,13 @@ struct Train: ParsableCommand {
             discussion: "patches finds small local marks, photos parts wrong as a whole; automatic takes whichever separates the held-out defect photos best."))
     var scoring: AnomalyScoring = .automatic
 
+    @Flag(
+        inversion: .prefixedNo,
+        help: ArgumentHelp(
+            "With --anomaly: whether the photo score reads each feature map's skewness besides its means and deviations.",
+            discussion: "Unset, the held-out defect photos choose, with the scoring (with skewness when there are none)."))
+    var skewness: Bool?
+
     @Option(help: "With --anomaly: dimensions the patch vectors are projected to (0: not projected).")
     var projection = 64
 
@@ -399,6 +406,7 @@ extension Train {
         options.taps = featureNode.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
         options.bankSize = bankSize
         options.scoring = scoring
+        options.skewness = skewness
         options.projection = projection > 0 ? projection : nil
         options.border = border
         options.smoothing = smoothing
@@ -408,9 +416,11 @@ extension Train {
         return options
     }
 
-    static func scoringLine(_ chosen: AnomalyScoring, _ auroc: [AnomalyScoring: Double]) -> String {
-        let measured = [AnomalyScoring.patches, .photos, .both].compactMap { s in auroc[s].map { String(format: "%@ %.4f", s.rawValue, $0) } }
-        return "scoring: \(chosen.rawValue)"
+    static func scoringLine(_ chosen: AnomalyScoreRecipe, _ auroc: [AnomalyScoreRecipe: Double]) -> String {
+        let order = [AnomalyScoring.patches, .photos, .both]
+        let measured = auroc.sorted { (order.firstIndex(of: $0.key.scoring)!, $0.key.skewness ? 1 : 0) < (order.firstIndex(of: $1.key.scoring)!, $1.key.skewness ? 1 : 0) }
+            .map { String(format: "%@ %.4f", $0.key.description, $0.value) }
+        return "scoring: \(chosen)"
             + (measured.isEmpty ? " (no held-out defect photos to choose by)" : " (image AUROC on the held-out photos: " + measured.joined(separator: ", ") + ")")
     }
 

@@ -22,7 +22,7 @@ final class ActivationExtremeTests: XCTestCase {
 
     static let activations: [Activation] = [
         .relu, .clip(min: 0, max: 6), .leakyRelu(alpha: 0.1), .sigmoid,
-        .hardSigmoid(alpha: 0.2, beta: 0.5), .hardSwish, .silu, .tanh, .sqrt,
+        .hardSigmoid(alpha: 0.2, beta: 0.5), .hardSwish, .silu, .tanh, .sqrt, .reciprocal,
         .fakeQuantize(scale: 0.05, zeroPoint: 128, lower: 0, upper: 255),
         .fakeQuantize(scale: 0.5, zeroPoint: -3, lower: -128, upper: 127),
     ]
@@ -40,6 +40,7 @@ final class ActivationExtremeTests: XCTestCase {
             case .silu: return positive ? .infinity : 0
             case .tanh: return positive ? 1 : -1
             case .sqrt: return positive ? .infinity : .nan
+            case .reciprocal: return positive ? 0 : -0.0
             case let .fakeQuantize(scale, zeroPoint, lower, upper): return ((positive ? upper : lower) - zeroPoint) * scale
             }
         }
@@ -82,7 +83,8 @@ final class ActivationExtremeTests: XCTestCase {
     }
 
     /// The standalone activation layer (vectors plus a scalar tail) and the activation fused into a
-    /// convolution's epilogue (a 1x1 identity convolution on one channel: x * 1 + 0 is exact).
+    /// convolution's epilogue (a 1x1 identity convolution on one channel: x * 1 + (-0) is exact, down to
+    /// the sign of zero, which reciprocal's infinity keeps).
     func testActivationLayersAtExtremes() throws {
         let values = Self.values
         let input = Tensor(shape: [1, values.count], data: values)
@@ -91,7 +93,7 @@ final class ActivationExtremeTests: XCTestCase {
                 name: "act", inputs: [GraphInput(name: "x", shape: [nil, values.count])],
                 nodes: [Node(name: "a", operation: .activation(activation), inputs: ["x"], outputs: ["y"])], outputs: ["y"])
             assertActivations(try Engine(graph: standalone, threads: 1).run(["x": input])["y"]!.data, activation, "activation layer")
-            let identity = Convolution(weight: Tensor(shape: [1, 1, 1, 1], data: [1]), bias: Tensor(shape: [1], data: [0]))
+            let identity = Convolution(weight: Tensor(shape: [1, 1, 1, 1], data: [1]), bias: Tensor(shape: [1], data: [-0.0]))
             let fused = Graph(
                 name: "fused", inputs: [GraphInput(name: "x", shape: [nil, 1, 1, values.count])],
                 nodes: [

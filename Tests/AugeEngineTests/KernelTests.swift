@@ -244,6 +244,7 @@ final class KernelTests: XCTestCase {
     func testSquareRoot() throws {
         try check(chain("sqrt-cl", [19, 4, 3], [.maxPool(Pooling(kernel: (1, 1))), .activation(.relu), .activation(.sqrt)]), batch: 2)
         try check(chain("sqrt-plain", [37], [.activation(.relu), .activation(.sqrt)]), batch: 3)
+        try check(chain("reciprocal-cl", [19, 4, 3], [.maxPool(Pooling(kernel: (1, 1))), .activation(.reciprocal)]), batch: 2)
     }
 
     /// ReduceMin / ReduceMax over the channels of a convolution's output (the anomaly models' nearest

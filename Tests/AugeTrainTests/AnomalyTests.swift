@@ -77,8 +77,8 @@ final class AnomalyTests: XCTestCase {
 
     /// The map (before smoothing, at scale 0.5) is each patch's distance to its nearest bank vector,
     /// found here by trying every bank vector; the patch score is its largest value inside the border,
-    /// the photo score the Mahalanobis distance of the photo's descriptor (each tap's means and standard
-    /// deviations) from the good photos' mean, and the anomaly score the larger of the two.
+    /// the photo score the Mahalanobis distance of the photo's descriptor (each tap's means, standard
+    /// deviations and skewnesses) from the good photos' mean, and the anomaly score the larger of the two.
     func testTheGraphsSearchIsTheNaiveNearestNeighbour() throws {
         var patches = try patchGraph()
         var generator = SeededGenerator(seed: 3)
@@ -89,8 +89,8 @@ final class AnomalyTests: XCTestCase {
         let features = extracted[PatchGraph.featuresValue]!, descriptor = extracted[PatchGraph.photoFeaturesValue]!.data
         let d = patches.featureCount, g = patches.photoFeatureCount, cells = 64
         XCTAssertEqual(features.shape, [1, 21, 8, 8])
-        XCTAssertEqual(descriptor.count, 2 * 192)
-        // The descriptor: each tap channel's mean, then its standard deviation, over the map.
+        XCTAssertEqual(descriptor.count, 3 * 192)
+        // The descriptor: each tap channel's mean, then its standard deviation, then its skewness, over the map.
         let tapMaps = try Engine(graph: patches.backbone, threads: 1).run(["input": input])
         for (index, tap) in patches.taps.enumerated() {
             let map = tapMaps[tap.name]!.data, area = tap.shape[2] * tap.shape[3]
@@ -100,7 +100,9 @@ final class AnomalyTests: XCTestCase {
                 let mean = values.reduce(0, +) / Double(area)
                 let deviation = (values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(area)).squareRoot()
                 XCTAssertEqual(Double(descriptor[offset + channel]), mean, accuracy: 1e-4 * max(1, abs(mean)))
+                let skewness = values.reduce(0) { $0 + pow(($1 - mean) / (deviation + Double(PatchGraph.deviationFloor)), 3) } / Double(area)
                 XCTAssertEqual(Double(descriptor[patches.tapChannels + offset + channel]), deviation, accuracy: 1e-3 * max(1, deviation))
+                XCTAssertEqual(Double(descriptor[2 * patches.tapChannels + offset + channel]), skewness, accuracy: 1e-3 * max(1, abs(skewness)))
             }
         }
         // Bank: 37 vectors (an odd count), some of them copies of this photo's own patches.
@@ -114,6 +116,8 @@ final class AnomalyTests: XCTestCase {
             patches: bank, patchCount: 37,
             photos: PhotoGaussian(descriptors: goodPhotos.flatMap { $0 }, count: 29, dimensions: g, stride: g, workers: Workers(count: 2)))
         let photoSquared = Float(naiveMahalanobis(descriptor.map(Double.init), goodPhotos, dimensions: g))
+        // The trainer's own distance, by which it sets the scale, is the same.
+        XCTAssertEqual(Float(memory.photos!.squaredDistance(descriptor[...])), photoSquared, accuracy: 1e-3 * photoSquared)
         let photoScales = (scale: 2 / photoSquared, offset: Float(-0.5))  // 1.5 for this photo
         let graph = patches.anomalyGraph(memory: memory, scales: .init(map: 0.5, scoresPatches: true, photo: photoScales), smoothing: 0, border: 1)
         for threads in [1, 2] {
@@ -221,9 +225,8 @@ final class AnomalyTests: XCTestCase {
         XCTAssertTrue((0..<count).allSatisfy { row in projected[(row * width + kept)..<(row * width + width)].allSatisfy { $0 == 0 } }, "padding stays zero")
     }
 
-    /// Fitted on plain textured photos, the model scores photos with a bright spot above 1 and puts
-    /// the map's peak on the spot; held-out good photos mostly stay below 1.
-    func testFitFindsSpotsItNeverSaw() throws {
+    /// Plain textured 64x64 photos: 24 to fit on, 12 held out, and 4 with a bright 10x10 spot at `spots`.
+    func spotPhotos() throws -> (fit: [String], calibration: [String], defects: [String], spots: [(Int, Int)], options: AnomalyOptions) {
         let backbone = folder.appendingPathComponent("backbone.onnx")
         try exportONNX(graph: Self.backbone(), metadata: nil).write(to: backbone)
         func photo(_ name: String, seed: UInt64, spot: (x: Int, y: Int)?) throws -> String {
@@ -243,6 +246,13 @@ final class AnomalyTests: XCTestCase {
         options.bankSize = 300
         options.threads = 2
         options.maxFalseRejectRate = 0.1
+        return (fit, calibration, defects, spots, options)
+    }
+
+    /// Fitted on plain textured photos, the model scores photos with a bright spot above 1 and puts
+    /// the map's peak on the spot; held-out good photos mostly stay below 1.
+    func testFitFindsSpotsItNeverSaw() throws {
+        let (fit, calibration, defects, spots, options) = try spotPhotos()
         let model = try AnomalyTrainer.fit(
             fit: fit, calibration: calibration, defects: defects, okLabel: "good", options: options,
             dataset: folder.path)
@@ -268,6 +278,27 @@ final class AnomalyTests: XCTestCase {
             // Cells are 8 pixels; the spot's centre is 5 pixels in.
             XCTAssertLessThanOrEqual(abs(row - (spot.1 + 5) / 8), 1, "\(path): peak row \(row)")
             XCTAssertLessThanOrEqual(abs(column - (spot.0 + 5) / 8), 1, "\(path): peak column \(column)")
+        }
+    }
+
+    /// Left to choose, the fit measures the photo score with and without the maps' skewness and builds the
+    /// graph of the one chosen; given, it measures only that one. The graph has skewness nodes exactly when
+    /// the recipe has skewness.
+    func testSkewnessIsChosenOrGiven() throws {
+        var (fit, calibration, defects, _, options) = try spotPhotos()
+        options.scoring = .photos
+        for given in [nil, false, true] as [Bool?] {
+            options.skewness = given
+            var measured: [AnomalyScoreRecipe: Double] = [:], chosen: AnomalyScoreRecipe?
+            let model = try AnomalyTrainer.fit(fit: fit, calibration: calibration, defects: defects, okLabel: "good", options: options, dataset: "spots") {
+                if case let .scoring(recipe, auroc) = $0 { (chosen, measured) = (recipe, auroc) }
+            }
+            XCTAssertEqual(Set(measured.keys), Set((given.map { [$0] } ?? [false, true]).map { AnomalyScoreRecipe(scoring: .photos, skewness: $0) }))
+            XCTAssertEqual(chosen, AnomalyScoreRecipe(scoring: .photos, skewness: model.skewness))
+            if let given { XCTAssertEqual(model.skewness, given) }
+            if given == nil { XCTAssertEqual(measured[chosen!], measured.values.max()) }
+            let skewnessNodes = model.graph.nodes.filter { $0.name.contains("skewness") }.count
+            XCTAssertEqual(skewnessNodes, model.skewness ? model.taps.count : 0, "one per tap")
         }
     }
 

@@ -38,6 +38,8 @@ public enum Activation: Sendable, Equatable {
     case tanh
     /// The square root (of a value that is never negative: NaN otherwise, as in ONNX).
     case sqrt
+    /// 1 / x (ONNX Reciprocal; also how the importer divides by a computed tensor).
+    case reciprocal
     /// ONNX QuantizeLinear followed by DequantizeLinear with the same per-tensor scale and zero point:
     /// (clamp(roundHalfEven(x / scale) + zeroPoint, lower, upper) - zeroPoint) * scale, where
     /// [lower, upper] is the integer type's range (0...255 for uint8, -128...127 for int8). The value

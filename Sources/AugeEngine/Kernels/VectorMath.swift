@@ -98,6 +98,8 @@ extension Activation {
             return 1 - 2 / (vectorExp(x + x) + 1)
         case .sqrt:
             return x.squareRoot()
+        case .reciprocal:
+            return 1 / x
         case let .fakeQuantize(scale, zeroPoint, lower, upper):
             // Division, not a reciprocal multiply: the rounding must match QuantizeLinear's exactly.
             let quantized = vectorClamp((x / scale).rounded(.toNearestOrEven) + zeroPoint, lower, upper)

@@ -16,6 +16,7 @@ extension Activation {
         case .silu: return Float(Double(x) / (1 + Foundation.exp(-Double(x))))
         case .tanh: return Float(Foundation.tanh(Double(x)))
         case .sqrt: return Float(Double(x).squareRoot())
+        case .reciprocal: return Float(1 / Double(x))
         case let .fakeQuantize(scale, zeroPoint, lower, upper):
             let quantized = min(max((x / scale).rounded(.toNearestOrEven) + zeroPoint, lower), upper)
             return (quantized - zeroPoint) * scale

@@ -281,6 +281,7 @@ private struct GraphExporter {
             append("Mul", name, inputs: [x, gate], outputs: outputs)
         case .tanh: append("Tanh", name, inputs: [x], outputs: outputs)
         case .sqrt: append("Sqrt", name, inputs: [x], outputs: outputs)
+        case .reciprocal: append("Reciprocal", name, inputs: [x], outputs: outputs)
         case let .fakeQuantize(scale, zeroPoint, lower, _):
             // QuantizeLinear then DequantizeLinear, sharing one scale and one typed zero point.
             let scaleName = initializer("\(name).scale", Tensor(shape: [], data: [scale]))

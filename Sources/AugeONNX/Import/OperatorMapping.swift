@@ -13,6 +13,7 @@ enum ONNXOperator: String, CaseIterable {
     case hardSwish = "HardSwish"
     case tanh = "Tanh"
     case sqrt = "Sqrt"
+    case reciprocal = "Reciprocal"
     case clip = "Clip"
     case add = "Add"
     case sub = "Sub"
@@ -72,6 +73,7 @@ extension GraphImporter {
         case .hardSwish: try emitActivation(scope, .hardSwish)
         case .tanh: try emitActivation(scope, .tanh)
         case .sqrt: try emitActivation(scope, .sqrt)
+        case .reciprocal: try emitActivation(scope, .reciprocal)
         case .clip: try importClip(scope)
         case .add, .sub, .mul, .div: try importBinary(scope)
         case .maxPool, .averagePool: try importPooling(scope)
@@ -238,8 +240,15 @@ extension GraphImporter {
             let negated = names.unique("\(output)/negated")
             try emit(scope, .mul, inputs: [right, minusOne], output: negated, shape: rightShape, name: names.unique("\(scope.engineName)/negate"))
             try emit(scope, .add, inputs: [try engineOperand(scope, left), negated], output: output, shape: shape)
+        case ("Div", _, false):
+            // a / b = a · (1 / b)
+            let reciprocal = names.unique("\(output)/reciprocal")
+            try emit(
+                scope, .activation(.reciprocal), inputs: [right], output: reciprocal, shape: rightShape,
+                name: names.unique("\(scope.engineName)/reciprocal"))
+            try emit(scope, .mul, inputs: [try engineOperand(scope, left), reciprocal], output: output, shape: shape)
         default:
-            throw scope.fail(.unsupportedOperator, "Div by a computed tensor is not supported; the engine divides only by constants")
+            throw scope.fail(.unsupportedOperator, "both inputs are constant but could not be folded")
         }
     }
 

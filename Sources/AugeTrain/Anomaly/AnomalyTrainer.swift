@@ -16,6 +16,14 @@ public enum AnomalyScoring: String, Codable, Sendable, CaseIterable {
     case automatic
 }
 
+/// How the anomaly score is made: the searches, and whether the photo descriptor has the maps' skewness.
+public struct AnomalyScoreRecipe: Hashable, Sendable, CustomStringConvertible {
+    public var scoring: AnomalyScoring
+    public var skewness: Bool
+
+    public var description: String { scoring.rawValue + (scoring != .patches && skewness ? " with skewness" : "") }
+}
+
 /// How an anomaly model is fitted (`auge train --anomaly`).
 public struct AnomalyOptions: Sendable {
     /// The pretrained backbone (ONNX classifier) whose feature maps describe the patches.
@@ -41,6 +49,9 @@ public struct AnomalyOptions: Sendable {
     /// The map's Gaussian smoothing, in cells (0: none).
     public var smoothing: Float = 1
     public var scoring: AnomalyScoring = .automatic
+    /// Whether the photo descriptor has each map's skewness besides its means and deviations; nil: chosen
+    /// with the scoring, by the held-out photos (with skewness when there are no defect photos).
+    public var skewness: Bool?
     /// The threshold lets at most this share of the held-out good photos be rejected.
     public var maxFalseRejectRate = 0.01
     public var seed: UInt64 = 1
@@ -55,8 +66,8 @@ public struct AnomalyOptions: Sendable {
 public enum AnomalyEvent: Sendable {
     case features(set: String, done: Int, total: Int)
     case coreset(patches: Int, bank: Int)
-    /// The scoring chosen (or given) and each candidate's image AUROC on the held-out photos.
-    case scoring(chosen: AnomalyScoring, auroc: [AnomalyScoring: Double])
+    /// The score's recipe chosen (or given) and each candidate's image AUROC on the held-out photos.
+    case scoring(chosen: AnomalyScoreRecipe, auroc: [AnomalyScoreRecipe: Double])
 }
 
 /// A fitted anomaly model: the ONNX file's graph and metadata, and how it did on the held-out photos.
@@ -68,6 +79,8 @@ public struct AnomalyModel: Sendable {
     public let grid: (rows: Int, columns: Int)
     public let taps: [String]
     public let scoring: AnomalyScoring
+    /// Whether the photo descriptor has the maps' skewness (where the photo search scores).
+    public let skewness: Bool
     /// The held-out photos' normalised scores: good ones (which set the threshold) and defects (reported only).
     public let goodScores: [Float]
     public let defectScores: [Float]
@@ -97,6 +110,8 @@ public enum AnomalyTrainer {
         let workers = Workers(count: max(1, options.threads))
         var generator = SeededGenerator(seed: options.seed)
         var (patchGraph, preprocessing, origin) = try loadBackbone(options)
+        // Fitting reads every statistic; the model keeps those the recipe chosen needs.
+        patchGraph.skewness = true
         let tapDimensions = patchGraph.tapChannels, tapStride = (tapDimensions + 15) / 16 * 16, g = patchGraph.photoFeatureCount
         let cells = patchGraph.grid.rows * patchGraph.grid.columns
 
@@ -141,23 +156,28 @@ public enum AnomalyTrainer {
             for channel in 0..<d { patchBank[row * d + channel] = patches[index * stride + channel] }
         }
         patches = []
-        let memory = PatchGraph.Memory(
-            patches: patchBank, patchCount: bankCount,
-            photos: PhotoGaussian(descriptors: photos, count: fitted, dimensions: g, stride: g, workers: workers))
+        // The photos' Gaussians: of the whole descriptor (with skewness), and of its means and deviations alone.
+        let skewnessChoices = options.skewness.map { [$0] } ?? [false, true]
+        var gaussians: [Bool: PhotoGaussian] = [:]
+        for skewness in skewnessChoices {
+            gaussians[skewness] = PhotoGaussian(
+                descriptors: photos, count: fitted, dimensions: skewness ? g : 2 * tapDimensions, stride: g, workers: workers)
+        }
 
-        // 3. Raw scores of the held-out photos: each search's own scale, the scoring, then the threshold.
+        // 3. Raw scores of the held-out photos: each search's own scale, the recipe, then the threshold.
         let raw = try Engine(
-            graph: patchGraph.calibrationGraph(memory: memory, smoothing: options.smoothing, border: options.border),
+            graph: patchGraph.calibrationGraph(patches: patchBank, count: bankCount, smoothing: options.smoothing, border: options.border),
             batchSize: 1, threads: workers.count)
-        func measure(_ paths: [String], set: String) throws -> (patch: [Float], photo: [Float], cells: [Float]) {
-            var patch: [Float] = [], photo: [Float] = [], values: [Float] = []
+        func measure(_ paths: [String], set: String) throws -> HeldOut {
+            var measured = HeldOut()
             try forEachTensor(paths, preprocessing: preprocessing, workers: workers, progress: { events(.features(set: set, done: $0, total: paths.count)) }) { tensor in
                 let outputs = try raw.run([raw.inputNames[0]: tensor])
-                patch.append(outputs[raw.outputNames[0]]!.data[0])
-                photo.append(outputs[raw.outputNames[1]]!.data[0])
-                values += outputs[raw.outputNames[2]]!.data
+                measured.patch.append(outputs[PatchGraph.patchScoreValue]!.data[0])
+                let descriptor = outputs[PatchGraph.photoFeaturesValue]!.data[...]
+                for (skewness, gaussian) in gaussians { measured.photo[skewness, default: []].append(Float(gaussian.squaredDistance(descriptor))) }
+                measured.cells += outputs[PatchGraph.mapValue]!.data
             }
-            return (patch, photo, values)
+            return measured
         }
         let good = try measure(calibration, set: "held-out good")
         guard !good.patch.isEmpty else { throw DatasetError(description: "none of the held-out good photos could be read") }
@@ -165,33 +185,45 @@ public enum AnomalyTrainer {
         let level = 1 - options.maxFalseRejectRate
         let patchScale = 1 / max(quantile(good.patch, level), .leastNormalMagnitude)
         // The photo's squared distance from the good photos' median (0) to the same quantile (1).
-        let typicalPhoto = quantile(good.photo, 0.5)
-        let photoScale = 1 / max(quantile(good.photo, level) - typicalPhoto, .leastNormalMagnitude), photoOffset = -typicalPhoto * photoScale
-        func combined(_ scoring: AnomalyScoring, _ set: (patch: [Float], photo: [Float], cells: [Float])) -> [Float] {
-            zip(set.patch, set.photo).map { patch, photo in
-                let photo = max(0, photo * photoScale + photoOffset)
-                switch scoring {
+        var photoScales: [Bool: (scale: Float, offset: Float)] = [:]
+        for (skewness, distances) in good.photo {
+            let typical = quantile(distances, 0.5)
+            let scale = 1 / max(quantile(distances, level) - typical, .leastNormalMagnitude)
+            photoScales[skewness] = (scale, -typical * scale)
+        }
+        func combined(_ recipe: AnomalyScoreRecipe, _ set: HeldOut) -> [Float] {
+            let photoScale = photoScales[recipe.skewness]!
+            // A set of no photos has no distances.
+            return zip(set.patch, set.photo[recipe.skewness] ?? []).map { patch, photo in
+                let photo = max(0, photo * photoScale.scale + photoScale.offset)
+                switch recipe.scoring {
                 case .patches: return patch * patchScale
                 case .photos: return photo
                 case .both, .automatic: return max(patch * patchScale, photo)
                 }
             }
         }
-        var aurocs: [AnomalyScoring: Double] = [:]
+        // Ties go to the later candidate: `both` covers what either finds alone, skewness adds to the descriptor.
+        let scorings = options.scoring == .automatic ? [AnomalyScoring.patches, .photos, .both] : [options.scoring]
+        let candidates = scorings.flatMap { scoring in
+            scoring == .patches
+                ? [AnomalyScoreRecipe(scoring: .patches, skewness: skewnessChoices.last!)]
+                : skewnessChoices.map { AnomalyScoreRecipe(scoring: scoring, skewness: $0) }
+        }
+        var aurocs: [AnomalyScoreRecipe: Double] = [:]
         if !bad.patch.isEmpty {
-            for scoring in [AnomalyScoring.patches, .photos, .both] {
-                aurocs[scoring] = AnomalyMetrics.imageAUROC(
-                    scores: combined(scoring, good) + combined(scoring, bad),
-                    isDefect: good.patch.map { _ in false } + bad.patch.map { _ in true })
+            for recipe in candidates {
+                aurocs[recipe] = AnomalyMetrics.imageAUROC(
+                    scores: combined(recipe, good) + combined(recipe, bad), isDefect: good.patch.map { _ in false } + bad.patch.map { _ in true })
             }
         }
-        // Ties go to the later candidate: `both` covers what either finds alone.
-        let scoring =
-            options.scoring != .automatic
-            ? options.scoring
-            : aurocs.isEmpty ? .both : [AnomalyScoring.patches, .photos, .both].max { aurocs[$0]! < aurocs[$1]! }!
-        events(.scoring(chosen: scoring, auroc: aurocs))
-        let (rawThreshold, band) = thresholdAndBand(goodScores: combined(scoring, good), maxFalseRejectRate: options.maxFalseRejectRate)
+        let recipe =
+            aurocs.isEmpty
+            ? AnomalyScoreRecipe(scoring: options.scoring == .automatic ? .both : options.scoring, skewness: skewnessChoices.last!)
+            : candidates.max { aurocs[$0]! < aurocs[$1]! }!
+        let scoring = recipe.scoring
+        events(.scoring(chosen: recipe, auroc: aurocs))
+        let (rawThreshold, band) = thresholdAndBand(goodScores: combined(recipe, good), maxFalseRejectRate: options.maxFalseRejectRate)
         var warnings: [String] = []
         let needed = Int((1 / options.maxFalseRejectRate).rounded(.up))
         if good.patch.count < needed {
@@ -201,14 +233,17 @@ public enum AnomalyTrainer {
         }
 
         // 4. Normalised: 1.0 is the threshold.
-        let goodScores = combined(scoring, good).map { $0 / rawThreshold }, defectScores = combined(scoring, bad).map { $0 / rawThreshold }
+        let goodScores = combined(recipe, good).map { $0 / rawThreshold }, defectScores = combined(recipe, bad).map { $0 / rawThreshold }
         // The map reads in the score's units where the patches score, else against the patch search's own threshold.
         let mapScale = scoring == .photos ? patchScale : patchScale / rawThreshold
         let coldCells = quantile(good.cells.map { $0 * mapScale }, 0.95)
         let mapRange = ModelMetadata.ReviewBand(lower: min(coldCells, 0.9), upper: 1.5)
+        let photoScale = photoScales[recipe.skewness]!
         let scales = PatchGraph.Scales(
             map: mapScale, scoresPatches: scoring != .photos,
-            photo: scoring == .patches ? nil : (photoScale / rawThreshold, photoOffset / rawThreshold))
+            photo: scoring == .patches ? nil : (photoScale.scale / rawThreshold, photoScale.offset / rawThreshold))
+        patchGraph.skewness = recipe.skewness
+        let memory = PatchGraph.Memory(patches: patchBank, patchCount: bankCount, photos: gaussians[recipe.skewness]!)
         let graph = patchGraph.anomalyGraph(memory: memory, scales: scales, smoothing: options.smoothing, border: options.border)
 
         var metrics: [String: Double] = [
@@ -217,7 +252,7 @@ public enum AnomalyTrainer {
         ]
         if !defectScores.isEmpty {
             metrics["missed_defect_rate"] = rate(defectScores) { $0 < 1 }
-            metrics["image_auroc"] = aurocs[scoring]
+            metrics["image_auroc"] = aurocs[recipe]
         }
         let seconds = Date().timeIntervalSince(started)
         let projection = d < patchGraph.tapChannels ? " projected to \(d)" : ""
@@ -225,7 +260,7 @@ public enum AnomalyTrainer {
             "memory bank (PatchCore-style) on \(origin): taps \(patchGraph.taps.map(\.name).joined(separator: ", ")), "
             + "\(options.aggregation)x\(options.aggregation) aggregation, \(patchGraph.tapChannels) features per patch\(projection) on a "
             + "\(patchGraph.grid.columns)x\(patchGraph.grid.rows) grid, bank of \(bankCount) (coreset of \(patchCount) patches from \(fitted) good photos), "
-            + "photo Gaussian of \(patchGraph.photoFeatureCount) statistics, scoring \(scoring.rawValue), smoothing \(options.smoothing) cells, border \(options.border); "
+            + "photo Gaussian of \(patchGraph.photoFeatureCount) statistics (means, deviations\(recipe.skewness ? ", skewness" : "")), scoring \(recipe), smoothing \(options.smoothing) cells, border \(options.border); "
             + "threshold at \(percent(options.maxFalseRejectRate)) false rejects of \(good.patch.count) held-out good photos"
         let provenance = ModelMetadata.Provenance(
             tool: "auge \(augeVersion) train --anomaly", method: method, trainedAt: ISO8601DateFormatter().string(from: Date()), dataset: dataset,
@@ -238,8 +273,16 @@ public enum AnomalyTrainer {
             provenance: provenance, kind: .anomaly, mapRange: mapRange)
         return AnomalyModel(
             graph: graph, metadata: metadata, bankCount: bankCount, featureCount: d,
-            grid: patchGraph.grid, taps: patchGraph.taps.map(\.name), scoring: scoring, goodScores: goodScores,
+            grid: patchGraph.grid, taps: patchGraph.taps.map(\.name), scoring: scoring, skewness: recipe.skewness, goodScores: goodScores,
             defectScores: defectScores, seconds: seconds, warnings: warnings)
+    }
+
+    /// Held-out photos' raw scores: the patch search's, the photo descriptor's squared distance to each
+    /// Gaussian (by whether it has skewness), and every map cell.
+    private struct HeldOut {
+        var patch: [Float] = []
+        var photo: [Bool: [Float]] = [:]
+        var cells: [Float] = []
     }
 
     /// The backbone cut at its taps, and the preprocessing of its input at the model's size.

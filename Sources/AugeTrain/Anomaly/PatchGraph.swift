@@ -8,7 +8,7 @@ import Foundation
 ///     to every bank vector as one 1x1 convolution (weight -2·M, bias |M|²) plus |q|² -> minimum over the
 ///     bank (ReduceMin) -> square root -> scaled -> Gaussian smoothing = anomaly_map [N, 1, h, w]
 ///     (PatchCore: finds small local marks, and says where).
-///     photo: each map's global mean and standard deviation, concatenated -> squared Mahalanobis distance
+///     photo: each map's global mean, standard deviation and skewness, concatenated -> squared Mahalanobis distance
 ///     to the good photos' mean, as a 1x1 convolution by the whitening matrix and a sum of squares -> scaled
 ///     and offset so that a typical good photo reads 0 (finds a part that is wrong as a whole, posed
 ///     wrongly, or whose texture differs from every good one's).
@@ -25,6 +25,8 @@ struct PatchGraph {
     let aggregation: Int
     /// A fixed random projection of the patch vectors [projected, featureCount, 1, 1], or nil.
     var projection: Tensor? = nil
+    /// Whether the photo descriptor carries each channel's skewness after its means and deviations.
+    var skewness = true
 
     static let featuresValue = "auge_patch_features"
     static let photoFeaturesValue = "auge_photo_features"
@@ -36,14 +38,16 @@ struct PatchGraph {
     var grid: (rows: Int, columns: Int) { (taps[0].shape[2], taps[0].shape[3]) }
     var tapChannels: Int { taps.reduce(0) { $0 + $1.shape[1] } }
     var featureCount: Int { projection?.shape[0] ?? tapChannels }
-    /// Values per photo descriptor: every tap channel's mean and standard deviation.
-    var photoFeatureCount: Int { 2 * tapChannels }
+    /// Values per photo descriptor: every tap channel's mean and standard deviation, and its skewness.
+    var photoFeatureCount: Int { (skewness ? 3 : 2) * tapChannels }
+    /// Added to a standard deviation before dividing by it, so that a flat channel has skewness 0.
+    static let deviationFloor: Float = 1e-6
 
     /// The backbone up to the patch features [N, D, h, w] and the photo descriptor [N, G, 1, 1].
     func featureGraph() -> Graph {
         var builder = Builder(graph: backbone)
-        var parts: [String] = [], means: [String] = [], deviations: [String] = []
-        let minusOne = builder.constant("minus_one", -1)
+        var parts: [String] = [], means: [String] = [], deviations: [String] = [], skews: [String] = []
+        let minusOne = builder.constant("minus_one", -1), floor = builder.constant("deviation_floor", Self.deviationFloor)
         for (index, tap) in taps.enumerated() {
             // The standard deviation from the centred map: E[x²] - E[x]² would lose the digits that matter
             // to the squared distance's rounding, which the photo score's scale magnifies.
@@ -51,10 +55,18 @@ struct PatchGraph {
             let negatedMean = builder.node("photo_map_negated_mean\(index)", .mul, [mean, minusOne])
             let centred = builder.node("photo_map_centred\(index)", .add, [tap.name, negatedMean])
             let variance = builder.node("photo_variance\(index)", .globalAveragePool, [builder.node("photo_square\(index)", .mul, [centred, centred])])
+            let deviation = builder.node("photo_deviation\(index)", .activation(.sqrt), [variance])
             means.append(mean)
-            deviations.append(builder.node("photo_deviation\(index)", .activation(.sqrt), [variance]))
+            deviations.append(deviation)
+            guard skewness else { continue }
+            // Skewness, the mean cube of the standardised map: a few bright or dark marks on a surface
+            // tilt it where they barely move the mean and deviation.
+            let inverse = builder.node("photo_inverse_deviation\(index)", .activation(.reciprocal), [builder.node("photo_floored_deviation\(index)", .add, [deviation, floor])])
+            let standardised = builder.node("photo_standardised\(index)", .mul, [centred, inverse])
+            let cube = builder.node("photo_cube\(index)", .mul, [builder.node("photo_standardised_square\(index)", .mul, [standardised, standardised]), standardised])
+            skews.append(builder.node("photo_skewness\(index)", .globalAveragePool, [cube]))
         }
-        builder.output(Self.photoFeaturesValue, .concat(axis: 1), means + deviations)
+        builder.output(Self.photoFeaturesValue, .concat(axis: 1), means + deviations + skews)
         for (index, tap) in taps.enumerated() {
             var value = tap.name
             if aggregation > 1 {
@@ -76,11 +88,12 @@ struct PatchGraph {
         return builder.graph
     }
 
-    /// What the two searches compare with: the patch bank (vectors row by row) and the good photos' Gaussian.
+    /// What the two searches compare with: the patch bank (vectors row by row) and the good photos' Gaussian
+    /// (nil where the photo search is left out).
     struct Memory {
         var patches: [Float]
         var patchCount: Int
-        var photos: PhotoGaussian
+        var photos: PhotoGaussian?
     }
 
     /// How the searches' raw distances are scaled: the map (whose inner maximum is the patch score) by
@@ -96,8 +109,9 @@ struct PatchGraph {
     /// smoothed by a Gaussian of `smoothing` cells (0: none), and the patch score ignores `border` cells at
     /// each edge. The map always comes from the patch search (with the patch scale, or 1 where the patches
     /// are left out of the score).
-    func anomalyGraph(memory: Memory, scales: Scales, smoothing: Float, border: Int) -> Graph {
+    func anomalyGraph(memory: Memory, scales: Scales, smoothing: Float, border: Int, alsoOutput: [String] = []) -> Graph {
         precondition(scales.scoresPatches || scales.photo != nil, "at least one search scores")
+        precondition(scales.photo == nil || memory.photos != nil, "the photo search needs the photos' Gaussian")
         var builder = Builder(graph: featureGraph())
         let distance = nearestDistance(
             Self.featuresValue, bank: memory.patches, count: memory.patchCount, dimensions: featureCount, name: "patch", builder: &builder)
@@ -122,7 +136,7 @@ struct PatchGraph {
         let patchScore = builder.node("patch_score", .maxPool(Pooling(kernel: (rows, columns))), [inner])
         var score = patchScore
         if let photo = scales.photo {
-            let squared = mahalanobisSquared(memory.photos, builder: &builder)
+            let squared = mahalanobisSquared(memory.photos!, builder: &builder)
             let scaled = builder.node("photo_scaled", .mul, [squared, builder.constant("photo_scale", photo.scale)])
             let shifted = builder.node("photo_shifted", .add, [scaled, builder.constant("photo_offset", photo.offset)])
             let photoScore = builder.node("photo_score", .activation(.relu), [shifted])
@@ -137,15 +151,17 @@ struct PatchGraph {
         }
         builder.output(Self.scoreValue, .flatten(axis: 1), [score])
         // Without the photo score, its statistics are not needed.
-        return Backbone.pruned(builder.graph, to: [Self.scoreValue, Self.mapValue])
+        return Backbone.pruned(builder.graph, to: [Self.scoreValue, Self.mapValue] + alsoOutput)
     }
 
-    /// The graph of `anomalyGraph` with both searches' raw distances as outputs: the patch score, the
-    /// photo's squared distance (each [N, 1, 1, 1]) and the map, for calibrating their scales.
-    func calibrationGraph(memory: Memory, smoothing: Float, border: Int) -> Graph {
-        var graph = anomalyGraph(memory: memory, scales: Scales(map: 1, scoresPatches: true, photo: (1, 0)), smoothing: smoothing, border: border)
-        graph.outputs = [Self.prefix + "patch_score", Self.prefix + "photo_score", Self.mapValue]
-        return graph
+    static let patchScoreValue = prefix + "patch_score"
+
+    /// The patch search's raw outputs and the photo descriptor, for calibrating the scales: outputs
+    /// `patchScoreValue` [N, 1, 1, 1], `mapValue` and `photoFeaturesValue`.
+    func calibrationGraph(patches: [Float], count: Int, smoothing: Float, border: Int) -> Graph {
+        anomalyGraph(
+            memory: Memory(patches: patches, patchCount: count, photos: nil), scales: Scales(map: 1, scoresPatches: true, photo: nil),
+            smoothing: smoothing, border: border, alsoOutput: [Self.patchScoreValue, Self.photoFeaturesValue])
     }
 
     /// The photo descriptor's squared distance to the good photos' mean [N, 1, 1, 1], in units of their spread:

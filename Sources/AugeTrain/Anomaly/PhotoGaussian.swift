@@ -29,6 +29,22 @@ struct PhotoGaussian {
         whitening = Self.inverseOfCholeskyFactor(covariance, size: d).map(Float.init)
     }
 
+    /// |W (x - mean)|² of one descriptor (its first `mean.count` values), in Double: what the model's
+    /// graph computes, for setting its scale.
+    func squaredDistance(_ descriptor: ArraySlice<Float>) -> Double {
+        let d = mean.count, base = descriptor.startIndex
+        precondition(descriptor.count >= d, "a descriptor of \(d) values")
+        let centred = (0..<d).map { Double(descriptor[base + $0]) - Double(mean[$0]) }
+        var sum = 0.0
+        for i in 0..<d {
+            // W is lower-triangular.
+            var row = 0.0
+            for j in 0...i { row += Double(whitening[i * d + j]) * centred[j] }
+            sum += row * row
+        }
+        return sum
+    }
+
     /// L⁻¹ for the lower-triangular L with L Lᵀ = `matrix` (symmetric positive definite), row-major:
     /// (L⁻¹)(L⁻¹)ᵀ is the matrix's inverse, so |L⁻¹ v|² = vᵀ matrix⁻¹ v.
     static func inverseOfCholeskyFactor(_ matrix: [Double], size n: Int) -> [Double] {
