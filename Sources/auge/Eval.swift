@@ -171,7 +171,8 @@ struct Eval: ParsableCommand {
                 }
             }
             pixels = good
-            for (name, own) in defects {
+            // In a fixed order, so that the sums, and the measures to their last digit, are the same every run.
+            for (name, own) in defects.sorted(by: { $0.key < $1.key }) {
                 pixels!.add(own)
                 pixelsByClass[name] = good
                 pixelsByClass[name]!.add(own)

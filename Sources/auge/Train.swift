@@ -192,6 +192,9 @@ struct Train: ParsableCommand {
         guard timeBudget >= 0 else { throw ValidationError("--time-budget must be at least 0 minutes") }
         guard keepFloat >= 0 else { throw ValidationError("--keep-float must be 0 or more") }
         guard keepFloat == 0 || int8 else { throw ValidationError("--keep-float goes with --int8") }
+        guard skewness == nil || scoring != .patches else {
+            throw ValidationError("--skewness and --no-skewness shape the photo score, which --scoring patches leaves out")
+        }
         let all = try ImageFolder.scan(dataset)
         logSkippedFolders(all, command: "train")
         let okClasses =

@@ -57,6 +57,11 @@ final class AnomalyCommandTests: XCTestCase {
         XCTAssertEqual(trained.status, 0, trained.stderr + trained.stdout)
         XCTAssertTrue(trained.stdout.contains("fit on 32 good photos"), trained.stdout)
         XCTAssertTrue(trained.stdout.contains("memory bank: 400 of"), trained.stdout)
+        // The candidates are printed with their AUROCs: both photo descriptors.
+        XCTAssertTrue(trained.stdout.contains("photos with skewness"), trained.stdout)
+        let contradictory = try train(["--scoring", "patches", "--skewness"])
+        XCTAssertEqual(contradictory.status, 64)
+        XCTAssertTrue(contradictory.stderr.contains("--scoring patches leaves out"), contradictory.stderr)
 
         let info = try AugeProcess.run(["info", model.path])
         XCTAssertEqual(info.status, 0, info.stderr)

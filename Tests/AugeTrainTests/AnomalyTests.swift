@@ -81,6 +81,7 @@ final class AnomalyTests: XCTestCase {
     /// deviations and skewnesses) from the good photos' mean, and the anomaly score the larger of the two.
     func testTheGraphsSearchIsTheNaiveNearestNeighbour() throws {
         var patches = try patchGraph()
+        patches.skewness = true
         var generator = SeededGenerator(seed: 3)
         // A projection to 21 dimensions (an odd count) exercises the projection too.
         patches.projection = Tensor(shape: [21, patches.tapChannels, 1, 1], data: (0..<(21 * patches.tapChannels)).map { _ in generator.nextGaussian() * 0.2 })
@@ -100,7 +101,9 @@ final class AnomalyTests: XCTestCase {
                 let mean = values.reduce(0, +) / Double(area)
                 let deviation = (values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(area)).squareRoot()
                 XCTAssertEqual(Double(descriptor[offset + channel]), mean, accuracy: 1e-4 * max(1, abs(mean)))
-                let skewness = values.reduce(0) { $0 + pow(($1 - mean) / (deviation + Double(PatchGraph.deviationFloor)), 3) } / Double(area)
+                let rootMeanSquare = (values.reduce(0) { $0 + $1 * $1 } / Double(area)).squareRoot()
+                let floored = deviation + Double(PatchGraph.relativeDeviationFloor) * rootMeanSquare + Double(PatchGraph.absoluteDeviationFloor)
+                let skewness = values.reduce(0) { $0 + pow(($1 - mean) / floored, 3) } / Double(area)
                 XCTAssertEqual(Double(descriptor[patches.tapChannels + offset + channel]), deviation, accuracy: 1e-3 * max(1, deviation))
                 XCTAssertEqual(Double(descriptor[2 * patches.tapChannels + offset + channel]), skewness, accuracy: 1e-3 * max(1, abs(skewness)))
             }
@@ -116,8 +119,6 @@ final class AnomalyTests: XCTestCase {
             patches: bank, patchCount: 37,
             photos: PhotoGaussian(descriptors: goodPhotos.flatMap { $0 }, count: 29, dimensions: g, stride: g, workers: Workers(count: 2)))
         let photoSquared = Float(naiveMahalanobis(descriptor.map(Double.init), goodPhotos, dimensions: g))
-        // The trainer's own distance, by which it sets the scale, is the same.
-        XCTAssertEqual(Float(memory.photos!.squaredDistance(descriptor[...])), photoSquared, accuracy: 1e-3 * photoSquared)
         let photoScales = (scale: 2 / photoSquared, offset: Float(-0.5))  // 1.5 for this photo
         let graph = patches.anomalyGraph(memory: memory, scales: .init(map: 0.5, scoresPatches: true, photo: photoScales), smoothing: 0, border: 1)
         for threads in [1, 2] {
@@ -144,6 +145,17 @@ final class AnomalyTests: XCTestCase {
                 XCTAssertEqual(photoScore, expected, accuracy: 1e-3)
             }
         }
+        // The calibration graph's distances: to the whole descriptor's Gaussian, and to one of its means and
+        // deviations alone read from the whole descriptor (padded).
+        let plain = 2 * patches.tapChannels
+        let meansAndDeviations = PhotoGaussian(descriptors: goodPhotos.flatMap { $0 }, count: 29, dimensions: plain, stride: g, workers: Workers(count: 2))
+        let calibration = patches.calibrationGraph(
+            patches: bank, count: 37, photos: [memory.photos!, meansAndDeviations.padded(to: g)], smoothing: 0, border: 1)
+        let raw = try Engine(graph: calibration, threads: 2).run(["input": input])
+        XCTAssertEqual(raw[PatchGraph.photoDistanceValue(0)]!.data[0], photoSquared, accuracy: 1e-3 * photoSquared)
+        let plainSquared = Float(naiveMahalanobis(descriptor[..<plain].map(Double.init), goodPhotos.map { Array($0[..<plain]) }, dimensions: plain))
+        XCTAssertEqual(raw[PatchGraph.photoDistanceValue(1)]!.data[0], plainSquared, accuracy: 1e-3 * plainSquared)
+        XCTAssertNotEqual(plainSquared, photoSquared, accuracy: 1e-2 * photoSquared)
         let patchesOnly = patches.anomalyGraph(memory: memory, scales: .init(map: 0.5, scoresPatches: true, photo: nil), smoothing: 1, border: 1)
         XCTAssertFalse(patchesOnly.nodes.contains { $0.name.contains("photo") }, "a patch-only model computes no photo statistics")
         // The whole graph, smoothing included, against the reference executor.

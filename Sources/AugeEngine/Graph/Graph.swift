@@ -38,7 +38,7 @@ public enum Activation: Sendable, Equatable {
     case tanh
     /// The square root (of a value that is never negative: NaN otherwise, as in ONNX).
     case sqrt
-    /// 1 / x (ONNX Reciprocal; also how the importer divides by a computed tensor).
+    /// 1 / x (ONNX Reciprocal).
     case reciprocal
     /// ONNX QuantizeLinear followed by DequantizeLinear with the same per-tensor scale and zero point:
     /// (clamp(roundHalfEven(x / scale) + zeroPoint, lower, upper) - zeroPoint) * scale, where

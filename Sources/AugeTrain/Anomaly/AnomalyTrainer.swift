@@ -99,7 +99,7 @@ public struct AnomalyModel: Sendable {
 public enum AnomalyTrainer {
     /// `fit`: the good photos the banks are made of; `calibration`: held-out good photos that set the
     /// threshold; `defects`: held-out defect photos, never fitted on; they only choose the scoring
-    /// (`.automatic`) and are measured.
+    /// (`.automatic`) and the photo descriptor (`skewness` nil), and are measured.
     public static func fit(
         fit: [String], calibration: [String], defects: [String], okLabel: String, options: AnomalyOptions,
         dataset: String, events: (AnomalyEvent) -> Void = { _ in }
@@ -110,8 +110,10 @@ public enum AnomalyTrainer {
         let workers = Workers(count: max(1, options.threads))
         var generator = SeededGenerator(seed: options.seed)
         var (patchGraph, preprocessing, origin) = try loadBackbone(options)
-        // Fitting reads every statistic; the model keeps those the recipe chosen needs.
-        patchGraph.skewness = true
+        // The skewness choices the photo search is measured with (none where it does not score). Fitting reads
+        // every statistic they need; the model keeps those of the recipe chosen.
+        let skewnessChoices = options.scoring == .patches ? [] : options.skewness.map { [$0] } ?? [false, true]
+        patchGraph.skewness = skewnessChoices.contains(true)
         let tapDimensions = patchGraph.tapChannels, tapStride = (tapDimensions + 15) / 16 * 16, g = patchGraph.photoFeatureCount
         let cells = patchGraph.grid.rows * patchGraph.grid.columns
 
@@ -156,25 +158,25 @@ public enum AnomalyTrainer {
             for channel in 0..<d { patchBank[row * d + channel] = patches[index * stride + channel] }
         }
         patches = []
-        // The photos' Gaussians: of the whole descriptor (with skewness), and of its means and deviations alone.
-        let skewnessChoices = options.skewness.map { [$0] } ?? [false, true]
-        var gaussians: [Bool: PhotoGaussian] = [:]
-        for skewness in skewnessChoices {
-            gaussians[skewness] = PhotoGaussian(
-                descriptors: photos, count: fitted, dimensions: skewness ? g : 2 * tapDimensions, stride: g, workers: workers)
+        // The photos' Gaussians, one per skewness choice: of the whole descriptor, or of its means and deviations.
+        let gaussians = skewnessChoices.map { skewness in
+            PhotoGaussian(descriptors: photos, count: fitted, dimensions: skewness ? g : 2 * tapDimensions, stride: g, workers: workers)
         }
 
         // 3. Raw scores of the held-out photos: each search's own scale, the recipe, then the threshold.
         let raw = try Engine(
-            graph: patchGraph.calibrationGraph(patches: patchBank, count: bankCount, smoothing: options.smoothing, border: options.border),
+            graph: patchGraph.calibrationGraph(
+                patches: patchBank, count: bankCount, photos: gaussians.map { $0.padded(to: g) }, smoothing: options.smoothing,
+                border: options.border),
             batchSize: 1, threads: workers.count)
         func measure(_ paths: [String], set: String) throws -> HeldOut {
             var measured = HeldOut()
             try forEachTensor(paths, preprocessing: preprocessing, workers: workers, progress: { events(.features(set: set, done: $0, total: paths.count)) }) { tensor in
                 let outputs = try raw.run([raw.inputNames[0]: tensor])
                 measured.patch.append(outputs[PatchGraph.patchScoreValue]!.data[0])
-                let descriptor = outputs[PatchGraph.photoFeaturesValue]!.data[...]
-                for (skewness, gaussian) in gaussians { measured.photo[skewness, default: []].append(Float(gaussian.squaredDistance(descriptor))) }
+                for (index, skewness) in skewnessChoices.enumerated() {
+                    measured.photo[skewness, default: []].append(outputs[PatchGraph.photoDistanceValue(index)]!.data[0])
+                }
                 measured.cells += outputs[PatchGraph.mapValue]!.data
             }
             return measured
@@ -192,22 +194,19 @@ public enum AnomalyTrainer {
             photoScales[skewness] = (scale, -typical * scale)
         }
         func combined(_ recipe: AnomalyScoreRecipe, _ set: HeldOut) -> [Float] {
+            if recipe.scoring == .patches { return set.patch.map { $0 * patchScale } }
             let photoScale = photoScales[recipe.skewness]!
             // A set of no photos has no distances.
             return zip(set.patch, set.photo[recipe.skewness] ?? []).map { patch, photo in
                 let photo = max(0, photo * photoScale.scale + photoScale.offset)
-                switch recipe.scoring {
-                case .patches: return patch * patchScale
-                case .photos: return photo
-                case .both, .automatic: return max(patch * patchScale, photo)
-                }
+                return recipe.scoring == .photos ? photo : max(patch * patchScale, photo)
             }
         }
         // Ties go to the later candidate: `both` covers what either finds alone, skewness adds to the descriptor.
         let scorings = options.scoring == .automatic ? [AnomalyScoring.patches, .photos, .both] : [options.scoring]
         let candidates = scorings.flatMap { scoring in
             scoring == .patches
-                ? [AnomalyScoreRecipe(scoring: .patches, skewness: skewnessChoices.last!)]
+                ? [AnomalyScoreRecipe(scoring: .patches, skewness: false)]
                 : skewnessChoices.map { AnomalyScoreRecipe(scoring: scoring, skewness: $0) }
         }
         var aurocs: [AnomalyScoreRecipe: Double] = [:]
@@ -219,7 +218,7 @@ public enum AnomalyTrainer {
         }
         let recipe =
             aurocs.isEmpty
-            ? AnomalyScoreRecipe(scoring: options.scoring == .automatic ? .both : options.scoring, skewness: skewnessChoices.last!)
+            ? candidates.last!
             : candidates.max { aurocs[$0]! < aurocs[$1]! }!
         let scoring = recipe.scoring
         events(.scoring(chosen: recipe, auroc: aurocs))
@@ -238,12 +237,11 @@ public enum AnomalyTrainer {
         let mapScale = scoring == .photos ? patchScale : patchScale / rawThreshold
         let coldCells = quantile(good.cells.map { $0 * mapScale }, 0.95)
         let mapRange = ModelMetadata.ReviewBand(lower: min(coldCells, 0.9), upper: 1.5)
-        let photoScale = photoScales[recipe.skewness]!
+        let photo = scoring == .patches ? nil : (scale: photoScales[recipe.skewness]!, gaussian: gaussians[skewnessChoices.firstIndex(of: recipe.skewness)!])
         let scales = PatchGraph.Scales(
-            map: mapScale, scoresPatches: scoring != .photos,
-            photo: scoring == .patches ? nil : (photoScale.scale / rawThreshold, photoScale.offset / rawThreshold))
+            map: mapScale, scoresPatches: scoring != .photos, photo: photo.map { ($0.scale.scale / rawThreshold, $0.scale.offset / rawThreshold) })
         patchGraph.skewness = recipe.skewness
-        let memory = PatchGraph.Memory(patches: patchBank, patchCount: bankCount, photos: gaussians[recipe.skewness]!)
+        let memory = PatchGraph.Memory(patches: patchBank, patchCount: bankCount, photos: photo?.gaussian)
         let graph = patchGraph.anomalyGraph(memory: memory, scales: scales, smoothing: options.smoothing, border: options.border)
 
         var metrics: [String: Double] = [
@@ -260,7 +258,8 @@ public enum AnomalyTrainer {
             "memory bank (PatchCore-style) on \(origin): taps \(patchGraph.taps.map(\.name).joined(separator: ", ")), "
             + "\(options.aggregation)x\(options.aggregation) aggregation, \(patchGraph.tapChannels) features per patch\(projection) on a "
             + "\(patchGraph.grid.columns)x\(patchGraph.grid.rows) grid, bank of \(bankCount) (coreset of \(patchCount) patches from \(fitted) good photos), "
-            + "photo Gaussian of \(patchGraph.photoFeatureCount) statistics (means, deviations\(recipe.skewness ? ", skewness" : "")), scoring \(recipe), smoothing \(options.smoothing) cells, border \(options.border); "
+            + (scoring == .patches ? "" : "photo Gaussian of \(patchGraph.photoFeatureCount) statistics (means, deviations\(recipe.skewness ? ", skewness" : "")), ")
+            + "scoring \(recipe), smoothing \(options.smoothing) cells, border \(options.border); "
             + "threshold at \(percent(options.maxFalseRejectRate)) false rejects of \(good.patch.count) held-out good photos"
         let provenance = ModelMetadata.Provenance(
             tool: "auge \(augeVersion) train --anomaly", method: method, trainedAt: ISO8601DateFormatter().string(from: Date()), dataset: dataset,

@@ -8,7 +8,7 @@ import Foundation
 ///     to every bank vector as one 1x1 convolution (weight -2·M, bias |M|²) plus |q|² -> minimum over the
 ///     bank (ReduceMin) -> square root -> scaled -> Gaussian smoothing = anomaly_map [N, 1, h, w]
 ///     (PatchCore: finds small local marks, and says where).
-///     photo: each map's global mean, standard deviation and skewness, concatenated -> squared Mahalanobis distance
+///     photo: each map's global mean and standard deviation (and skewness), concatenated -> squared Mahalanobis distance
 ///     to the good photos' mean, as a 1x1 convolution by the whitening matrix and a sum of squares -> scaled
 ///     and offset so that a typical good photo reads 0 (finds a part that is wrong as a whole, posed
 ///     wrongly, or whose texture differs from every good one's).
@@ -26,7 +26,7 @@ struct PatchGraph {
     /// A fixed random projection of the patch vectors [projected, featureCount, 1, 1], or nil.
     var projection: Tensor? = nil
     /// Whether the photo descriptor carries each channel's skewness after its means and deviations.
-    var skewness = true
+    var skewness = false
 
     static let featuresValue = "auge_patch_features"
     static let photoFeaturesValue = "auge_photo_features"
@@ -40,14 +40,17 @@ struct PatchGraph {
     var featureCount: Int { projection?.shape[0] ?? tapChannels }
     /// Values per photo descriptor: every tap channel's mean and standard deviation, and its skewness.
     var photoFeatureCount: Int { (skewness ? 3 : 2) * tapChannels }
-    /// Added to a standard deviation before dividing by it, so that a flat channel has skewness 0.
-    static let deviationFloor: Float = 1e-6
+    /// What a standard deviation is floored by before the skewness divides by it: this share of the
+    /// map's root mean square, and this constant. A channel that is flat, or flat but for rounding, then
+    /// has skewness near 0 rather than its rounding's, and in every runtime alike.
+    static let relativeDeviationFloor: Float = 1e-3
+    static let absoluteDeviationFloor: Float = 1e-6
 
     /// The backbone up to the patch features [N, D, h, w] and the photo descriptor [N, G, 1, 1].
     func featureGraph() -> Graph {
         var builder = Builder(graph: backbone)
         var parts: [String] = [], means: [String] = [], deviations: [String] = [], skews: [String] = []
-        let minusOne = builder.constant("minus_one", -1), floor = builder.constant("deviation_floor", Self.deviationFloor)
+        let minusOne = builder.constant("minus_one", -1)
         for (index, tap) in taps.enumerated() {
             // The standard deviation from the centred map: E[x²] - E[x]² would lose the digits that matter
             // to the squared distance's rounding, which the photo score's scale magnifies.
@@ -61,7 +64,14 @@ struct PatchGraph {
             guard skewness else { continue }
             // Skewness, the mean cube of the standardised map: a few bright or dark marks on a surface
             // tilt it where they barely move the mean and deviation.
-            let inverse = builder.node("photo_inverse_deviation\(index)", .activation(.reciprocal), [builder.node("photo_floored_deviation\(index)", .add, [deviation, floor])])
+            let meanSquare = builder.node("photo_squared_mean\(index)", .mul, [mean, mean])
+            let rootMeanSquare = builder.node("photo_root_mean_square\(index)", .activation(.sqrt), [builder.node("photo_mean_square\(index)", .add, [variance, meanSquare])])
+            let relativeFloor = builder.node(
+                "photo_relative_floor\(index)", .mul, [rootMeanSquare, builder.constant("relative_deviation_floor", Self.relativeDeviationFloor)])
+            let floored = builder.node(
+                "photo_floored_deviation\(index)", .add,
+                [builder.node("photo_deviation_plus_floor\(index)", .add, [deviation, relativeFloor]), builder.constant("absolute_deviation_floor", Self.absoluteDeviationFloor)])
+            let inverse = builder.node("photo_inverse_deviation\(index)", .activation(.reciprocal), [floored])
             let standardised = builder.node("photo_standardised\(index)", .mul, [centred, inverse])
             let cube = builder.node("photo_cube\(index)", .mul, [builder.node("photo_standardised_square\(index)", .mul, [standardised, standardised]), standardised])
             skews.append(builder.node("photo_skewness\(index)", .globalAveragePool, [cube]))
@@ -156,27 +166,37 @@ struct PatchGraph {
 
     static let patchScoreValue = prefix + "patch_score"
 
-    /// The patch search's raw outputs and the photo descriptor, for calibrating the scales: outputs
-    /// `patchScoreValue` [N, 1, 1, 1], `mapValue` and `photoFeaturesValue`.
-    func calibrationGraph(patches: [Float], count: Int, smoothing: Float, border: Int) -> Graph {
-        anomalyGraph(
+    /// The raw searches, for calibrating the scales: `patchScoreValue` [N, 1, 1, 1], `mapValue`, and the
+    /// squared distance to each of `photos` (`photoDistanceValue(i)`, [N, 1, 1, 1]; each Gaussian of
+    /// this graph's whole descriptor, see `PhotoGaussian.padded`), besides the unscaled `scoreValue`.
+    func calibrationGraph(patches: [Float], count: Int, photos: [PhotoGaussian], smoothing: Float, border: Int) -> Graph {
+        var graph = anomalyGraph(
             memory: Memory(patches: patches, patchCount: count, photos: nil), scales: Scales(map: 1, scoresPatches: true, photo: nil),
-            smoothing: smoothing, border: border, alsoOutput: [Self.patchScoreValue, Self.photoFeaturesValue])
+            smoothing: smoothing, border: border, alsoOutput: [Self.patchScoreValue] + (photos.isEmpty ? [] : [Self.photoFeaturesValue]))
+        guard !photos.isEmpty else { return graph }
+        // The descriptor's nodes were kept as an output; the distances replace it.
+        var builder = Builder(graph: graph)
+        let distances = photos.indices.map { mahalanobisSquared(photos[$0], name: "\($0)", builder: &builder) }
+        graph = builder.graph
+        graph.outputs = [Self.scoreValue, Self.mapValue, Self.patchScoreValue] + distances
+        return graph
     }
+
+    static func photoDistanceValue(_ index: Int) -> String { prefix + "photo_squared_distance\(index)" }
 
     /// The photo descriptor's squared distance to the good photos' mean [N, 1, 1, 1], in units of their spread:
     /// squared, because the distance's root would squeeze a defect's excess over the many dimensions' sum.
-    private func mahalanobisSquared(_ gaussian: PhotoGaussian, builder: inout Builder) -> String {
+    private func mahalanobisSquared(_ gaussian: PhotoGaussian, name: String = "", builder: inout Builder) -> String {
         let g = photoFeatureCount
         precondition(gaussian.mean.count == g && gaussian.whitening.count == g * g, "a Gaussian of \(g) dimensions")
         // The mean is subtracted before W, not folded into a bias: W x and W mean can be large and close.
-        let negatedMean = builder.constant("photo_negated_mean", Tensor(shape: [1, g, 1, 1], data: gaussian.mean.map { -$0 }))
-        let centred = builder.node("photo_centred", .add, [Self.photoFeaturesValue, negatedMean])
+        let negatedMean = builder.constant("photo_negated_mean" + name, Tensor(shape: [1, g, 1, 1], data: gaussian.mean.map { -$0 }))
+        let centred = builder.node("photo_centred" + name, .add, [Self.photoFeaturesValue, negatedMean])
         let whitening = Convolution(weight: Tensor(shape: [g, g, 1, 1], data: gaussian.whitening))
-        let whitened = builder.node("photo_whitened", .convolution(whitening), [centred])
+        let whitened = builder.node("photo_whitened" + name, .convolution(whitening), [centred])
         let ones = Tensor(shape: [1, g, 1, 1], data: [Float](repeating: 1, count: g))
-        let squares = builder.node("photo_whitened_squares", .mul, [whitened, whitened])
-        return builder.node("photo_squared_distance", .convolution(Convolution(weight: ones)), [squares])
+        let squares = builder.node("photo_whitened_squares" + name, .mul, [whitened, whitened])
+        return builder.node("photo_squared_distance" + name, .convolution(Convolution(weight: ones)), [squares])
     }
 
     /// The distance from each vector of `value` ([N, d, h, w]) to its nearest of `count` bank vectors [N, 1, h, w]:

@@ -29,20 +29,18 @@ struct PhotoGaussian {
         whitening = Self.inverseOfCholeskyFactor(covariance, size: d).map(Float.init)
     }
 
-    /// |W (x - mean)|² of one descriptor (its first `mean.count` values), in Double: what the model's
-    /// graph computes, for setting its scale.
-    func squaredDistance(_ descriptor: ArraySlice<Float>) -> Double {
-        let d = mean.count, base = descriptor.startIndex
-        precondition(descriptor.count >= d, "a descriptor of \(d) values")
-        let centred = (0..<d).map { Double(descriptor[base + $0]) - Double(mean[$0]) }
-        var sum = 0.0
-        for i in 0..<d {
-            // W is lower-triangular.
-            var row = 0.0
-            for j in 0...i { row += Double(whitening[i * d + j]) * centred[j] }
-            sum += row * row
-        }
-        return sum
+    /// The same Gaussian read from a longer descriptor of `dimensions` values that starts with this one's:
+    /// the values after are ignored (their mean and whitening are 0).
+    func padded(to dimensions: Int) -> PhotoGaussian {
+        let d = mean.count
+        precondition(dimensions >= d, "padding to at least \(d) dimensions")
+        var wide = [Float](repeating: 0, count: dimensions * dimensions)
+        for i in 0..<d { for j in 0..<d { wide[i * dimensions + j] = whitening[i * d + j] } }
+        return PhotoGaussian(mean: mean + [Float](repeating: 0, count: dimensions - d), whitening: wide)
+    }
+
+    private init(mean: [Float], whitening: [Float]) {
+        (self.mean, self.whitening) = (mean, whitening)
     }
 
     /// L⁻¹ for the lower-triangular L with L Lᵀ = `matrix` (symmetric positive definite), row-major:
