@@ -90,14 +90,17 @@ public struct ModelQuantizer {
     }
 
     /// Decisions of the quantized model that must agree with the float model's for `choosingKeptFloat`
-    /// to stop, and the most convolutions it leaves in float.
+    /// to stop, the most its accuracy on the labelled ones may fall below the float model's, and the most
+    /// convolutions it leaves in float.
     public static let agreementTarget = 0.995
+    public static let accuracyLossTarget = 0.002
     public static let mostKeptFloat = 5
 
     /// Leaves in float the fewest of the most sensitive convolutions (none to `mostKeptFloat`) with which
     /// the quantized model decides the held-out `photos` as the float model does on at least
-    /// `agreementTarget` of them (or, if no count gets there, the count that agrees most); says what it
-    /// chose and why, in words. The ranking is measured (on up to 32 of `rankingPhotos`) only when the
+    /// `agreementTarget` of them and loses at most `accuracyLossTarget` of accuracy on those of them that
+    /// are labelled (or, if no count gets there, the count that agrees most); says what it chose and
+    /// why, in words. The ranking is measured (on up to 32 of `rankingPhotos`) only when the
     /// fully quantized model falls short. Held-out photos: on the photos a model was fitted on, its
     /// decisions have margins that quantization rarely crosses (casting: every one of 300 training photos
     /// decided alike with nothing kept in float, 99.32 % of its test photos).
@@ -105,28 +108,39 @@ public struct ModelQuantizer {
         calibration: Calibration, photos: [String], rankingPhotos: [String], threads: Int, lanes: (InspectionModel) throws -> [Classifier]
     ) throws -> String {
         let float = try Self.records(of: model, photos: photos, lanes: lanes)
-        func agreement(keeping kept: [String]) throws -> Double {
+        func agreement(keeping kept: [String]) throws -> Agreement {
             keptFloat = Set(kept)
             let data = try quantizedFile(calibration)
             let quantized = try InspectionModel(path: "quantized.onnx", onnx: ONNXModel.load(data: data, name: "quantized.onnx"), overrides: .init())
-            let result = self.agreement(float, try Self.records(of: quantized, photos: photos, lanes: lanes))
-            return Double(result.sameDecision) / Double(max(1, result.photos))
+            return self.agreement(float, try Self.records(of: quantized, photos: photos, lanes: lanes))
+        }
+        func meetsTargets(_ result: Agreement) -> Bool {
+            result.decisionShare >= Self.agreementTarget && result.accuracyLoss <= Self.accuracyLossTarget
         }
         func percent(_ share: Double) -> String { String(format: "%.2f %%", 100 * share) }
+        func describe(_ result: Agreement) -> String {
+            percent(result.decisionShare) + (result.labelled > 0 ? String(format: ", accuracy %.2f points below", 100 * result.accuracyLoss) : "")
+        }
         let none = try agreement(keeping: [])
         let basis = "decisions as the float model's on \(photos.count) held-out photos"
-        guard none < Self.agreementTarget else { return "every convolution int8: \(basis) on \(percent(none))" }
+        guard !meetsTargets(none) else { return "every convolution int8: \(basis) on \(describe(none))" }
         let ranking = try sensitivity(calibration, photos: Self.evenlyTaken(rankingPhotos, count: 32), threads: threads)
-        var best = (count: 0, agreement: none)
+        var best = (count: 0, result: none)
         for count in 1..<(min(Self.mostKeptFloat, ranking.count) + 1) {
-            let share = try agreement(keeping: ranking.prefix(count).map(\.convolution))
-            if share > best.agreement { best = (count, share) }
-            if share >= Self.agreementTarget { break }
+            let result = try agreement(keeping: ranking.prefix(count).map(\.convolution))
+            if meetsTargets(result) {
+                best = (count, result)
+                break
+            }
+            if result.decisionShare > best.result.decisionShare { best = (count, result) }
         }
         let kept = ranking.prefix(best.count)
         keptFloat = Set(kept.map(\.convolution))
-        let reached = best.agreement >= Self.agreementTarget ? "" : " (short of \(percent(Self.agreementTarget)) with up to \(Self.mostKeptFloat) kept)"
-        return "kept in float, chosen for \(basis): \(percent(best.agreement))\(reached) against \(percent(none)) with none: " + Self.describe(kept)
+        let reached =
+            meetsTargets(best.result)
+            ? ""
+            : " (short of \(percent(Self.agreementTarget)) within \(100 * Self.accuracyLossTarget) points of accuracy, with up to \(Self.mostKeptFloat) kept)"
+        return "kept in float, chosen for \(basis): \(describe(best.result))\(reached) against \(describe(none)) with none: " + Self.describe(kept)
     }
 
     /// How far quantizing each convolution alone (with the input it reads) moves the model's first output:
@@ -251,6 +265,10 @@ public struct ModelQuantizer {
         public var labelled: Int
         public var floatRight: Int
         public var quantizedRight: Int
+
+        public var decisionShare: Double { Double(sameDecision) / Double(max(1, photos)) }
+        /// How far the quantized model's accuracy falls below the float model's (0 without labelled photos).
+        public var accuracyLoss: Double { Double(floatRight - quantizedRight) / Double(max(1, labelled)) }
 
         public var report: String {
             func percent(_ part: Int, _ whole: Int) -> String { String(format: "%.2f %%", 100 * Double(part) / Double(max(1, whole))) }

@@ -45,7 +45,7 @@ struct Quantize: ParsableCommand {
         help: ArgumentHelp(
             "Leave this many convolutions in float (those whose quantization alone moves the model's output most), or auto.",
             discussion:
-                "The ranking is measured on up to 32 of the calibration photos, each convolution quantized by itself; the ones kept, and by how much each moved the output, are printed and noted in the file's provenance. auto (with --recalibrate): the fewest, up to 5, with which the quantized model decides the --recalibrate photos as the float model does on at least 99.5 % of them; none if it already does.",
+                "The ranking is measured on up to 32 of the calibration photos, each convolution quantized by itself; the ones kept, and by how much each moved the output, are printed and noted in the file's provenance. auto (with --recalibrate): the fewest, up to 5, with which the quantized model decides the --recalibrate photos as the float model does on at least 99.5 % of them, with its accuracy on them at most 0.2 points below the float model's; none if it already does.",
             valueName: "n|auto"))
     var keepFloat: KeptFloat = .count(0)
 
