@@ -207,7 +207,8 @@ extension GraphImporter {
     }
 
     /// Add and Mul map directly; Sub and Div by a constant become Add and Mul with the negated or
-    /// reciprocal constant, Div by a computed value Mul by its Reciprocal (rounded twice, as a / b is not). x · Sigmoid(x) stays two nodes here: the engine's planner fuses them into SiLU
+    /// reciprocal constant, Div by a computed value Mul by its Reciprocal (rounded twice, as a / b is not).
+    /// x · Sigmoid(x) stays two nodes here: the engine's planner fuses them into SiLU
     /// (Planner/Fusion.swift), for imported graphs and graphs built in code alike.
     private mutating func importBinary(_ scope: NodeScope) throws {
         let left = try scope.requiredInput(0, "A"), right = try scope.requiredInput(1, "B")

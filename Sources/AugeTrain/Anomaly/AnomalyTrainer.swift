@@ -159,14 +159,16 @@ public enum AnomalyTrainer {
         }
         patches = []
         // The photos' Gaussians, one per skewness choice: of the whole descriptor, or of its means and deviations.
-        let gaussians = skewnessChoices.map { skewness in
-            PhotoGaussian(descriptors: photos, count: fitted, dimensions: skewness ? g : 2 * tapDimensions, stride: g, workers: workers)
+        var gaussians: [Bool: PhotoGaussian] = [:]
+        for skewness in skewnessChoices {
+            gaussians[skewness] = PhotoGaussian(
+                descriptors: photos, count: fitted, dimensions: skewness ? g : 2 * tapDimensions, stride: g, workers: workers)
         }
 
         // 3. Raw scores of the held-out photos: each search's own scale, the recipe, then the threshold.
         let raw = try Engine(
             graph: patchGraph.calibrationGraph(
-                patches: patchBank, count: bankCount, photos: gaussians.map { $0.padded(to: g) }, smoothing: options.smoothing,
+                patches: patchBank, count: bankCount, photos: skewnessChoices.map { gaussians[$0]!.padded(to: g) }, smoothing: options.smoothing,
                 border: options.border),
             batchSize: 1, threads: workers.count)
         func measure(_ paths: [String], set: String) throws -> HeldOut {
@@ -237,7 +239,7 @@ public enum AnomalyTrainer {
         let mapScale = scoring == .photos ? patchScale : patchScale / rawThreshold
         let coldCells = quantile(good.cells.map { $0 * mapScale }, 0.95)
         let mapRange = ModelMetadata.ReviewBand(lower: min(coldCells, 0.9), upper: 1.5)
-        let photo = scoring == .patches ? nil : (scale: photoScales[recipe.skewness]!, gaussian: gaussians[skewnessChoices.firstIndex(of: recipe.skewness)!])
+        let photo = scoring == .patches ? nil : (scale: photoScales[recipe.skewness]!, gaussian: gaussians[recipe.skewness]!)
         let scales = PatchGraph.Scales(
             map: mapScale, scoresPatches: scoring != .photos, photo: photo.map { ($0.scale.scale / rawThreshold, $0.scale.offset / rawThreshold) })
         patchGraph.skewness = recipe.skewness

@@ -52,8 +52,7 @@ struct PatchGraph {
         var parts: [String] = [], means: [String] = [], deviations: [String] = [], skews: [String] = []
         let minusOne = builder.constant("minus_one", -1)
         for (index, tap) in taps.enumerated() {
-            // The standard deviation from the centred map: E[x²] - E[x]² would lose the digits that matter
-            // to the squared distance's rounding, which the photo score's scale magnifies.
+            // The centred map gives the standard deviation (without E[x²] - E[x]²'s cancellation) and the skewness.
             let mean = builder.node("photo_mean\(index)", .globalAveragePool, [tap.name])
             let negatedMean = builder.node("photo_map_negated_mean\(index)", .mul, [mean, minusOne])
             let centred = builder.node("photo_map_centred\(index)", .add, [tap.name, negatedMean])
