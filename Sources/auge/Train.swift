@@ -143,8 +143,13 @@ struct Train: ParsableCommand {
     @Option(help: "The threshold lets at most this share of held-out good photos be rejected (anomaly models; classifiers with too few held-out defect photos for --max-miss-rate).")
     var maxFalseRejectRate = 0.01
 
-    @Option(help: "With --anomaly: the most patch vectors the memory bank keeps (inference cost grows with it).")
-    var bankSize = 3072
+    @Option(help: "With --anomaly: the most patch vectors the memory bank keeps (inference cost grows with it; default 12288 with the int8 search on a CPU with AVX-512 VNNI, else 3072).")
+    var bankSize: Int?
+
+    @Flag(
+        inversion: .prefixedNo,
+        help: "With --anomaly: run the bank search on int8, uint8 patch vectors against int8 bank vectors (default: on; an anomaly gate's: off).")
+    var int8Search: Bool?
 
     @Option(
         help: ArgumentHelp(
@@ -408,6 +413,7 @@ extension Train {
         var options = AnomalyOptions(backbone: backbone)
         options.taps = featureNode.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
         options.bankSize = bankSize
+        options.int8Search = int8Search
         options.scoring = scoring
         options.skewness = skewness
         options.projection = projection > 0 ? projection : nil
@@ -438,7 +444,7 @@ extension Train {
         }
         guard valSplit > 0, valSplit <= 0.5 else { throw ValidationError("--val-split must be in (0, 0.5]") }
         guard maxFalseRejectRate > 0, maxFalseRejectRate < 0.5 else { throw ValidationError("--max-false-reject-rate must be in (0, 0.5)") }
-        guard bankSize >= 1 else { throw ValidationError("--bank-size must be at least 1") }
+        guard bankSize ?? 1 >= 1 else { throw ValidationError("--bank-size must be at least 1") }
         let backbonePath = try backbone ?? ModelOptions.defaultBackbonePath()
         guard FileManager.default.fileExists(atPath: backbonePath) else {
             throw ValidationError("anomaly training needs a pretrained backbone; \(backbonePath) does not exist (make it with scripts/setup-backbone.sh, or give --backbone)")

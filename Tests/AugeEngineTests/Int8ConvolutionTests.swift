@@ -67,6 +67,9 @@ final class Int8ConvolutionTests: XCTestCase {
         Case(channels: 1, height: 9, width: 37, outChannels: 8, kernel: (3, 3), stride: (2, 2), pads: (1, 1, 1, 1), seed: 8),
         Case(batch: 2, channels: 3, height: 5, width: 32, outChannels: 16, kernel: (3, 3), pads: (1, 1, 1, 1), seed: 9),
         Case(channels: 4, height: 6, width: 33, outChannels: 17, kernel: (3, 3), stride: (1, 2), pads: (0, 1, 1, 1), seed: 10),
+        // A memory-bank search's shape: more channels than one chunk of the channel minimum, a partial last block, two segments.
+        Case(channels: 64, height: 5, width: 17, outChannels: 529, kernel: (1, 1), seed: 13),
+        Case(channels: 20, height: 7, width: 9, outChannels: 257, kernel: (3, 3), pads: (1, 1, 1, 1), seed: 14),
     ]
 
     let pool = ThreadPool(threads: 2)
@@ -76,7 +79,7 @@ final class Int8ConvolutionTests: XCTestCase {
     func testEveryPathEqualsTheReference() {
         let paths = Int8GemmPath.allCases.filter(Int8GemmPath.isAvailable)
         var checked = 0
-        var (inside, total, floatInputs) = (0, 0, 0)
+        var (inside, total, floatInputs, minima) = (0, 0, 0, 0)
         for c in Self.namedCases + Self.randomCases(count: 160) {
             for path in paths {
                 for floatOutput in c.depthwise ? [false] : [false, true] {
@@ -84,6 +87,10 @@ final class Int8ConvolutionTests: XCTestCase {
                     inside += codes.inside
                     total += codes.total
                     checked += 1
+                }
+                if !c.depthwise {
+                    check(c, path: path, floatOutput: true, channelMinimum: true)
+                    minima += 1
                 }
                 if !c.depthwise && !ConvolutionGemmStep.readsDirectly(c.geometry) {
                     check(c, path: path, floatOutput: false, floatInput: true)
@@ -93,6 +100,7 @@ final class Int8ConvolutionTests: XCTestCase {
         }
         XCTAssertGreaterThan(checked, 300)
         XCTAssertGreaterThan(floatInputs, 100)
+        XCTAssertGreaterThan(minima, 100)
         if paths.contains(.avx512VNNI) { XCTAssertGreaterThan(quadRowCases, 30) }
         // The cases exercise the requantization, not only its clamps.
         XCTAssertGreaterThan(Double(inside), 0.5 * Double(total))
@@ -100,7 +108,7 @@ final class Int8ConvolutionTests: XCTestCase {
 
     /// Checks one case; returns how many reference codes fell strictly inside the output range, of how many.
     @discardableResult
-    private func check(_ c: Case, path: Int8GemmPath, floatOutput: Bool, floatInput: Bool = false) -> (inside: Int, total: Int) {
+    private func check(_ c: Case, path: Int8GemmPath, floatOutput: Bool, floatInput: Bool = false, channelMinimum: Bool = false) -> (inside: Int, total: Int) {
         var generator = SeededGenerator(seed: c.seed &* 0x9E37_79B9 &+ 11)
         let groups = c.depthwise ? c.channels : 1
         let inPerGroup = c.channels / groups
@@ -163,6 +171,24 @@ final class Int8ConvolutionTests: XCTestCase {
         func referenceIndex(_ pixel: Int, _ channel: Int) -> Int {
             let (n, rest) = pixel.quotientAndRemainder(dividingBy: outHeight * outWidth)
             return (n * c.outChannels + channel) * outHeight * outWidth + rest
+        }
+        if channelMinimum {
+            // Each pixel's smallest dequantized value over the channels, and nothing written past the pixels.
+            let minima = UnsafeMutablePointer<Float>.allocate(capacity: outPixels + 1)
+            defer { minima.deallocate() }
+            minima.initialize(repeating: -7, count: outPixels + 1)
+            let step = Int8ConvolutionStep(
+                geometry: geometry, weights: weights, input: inputQuantization, source: sourceInput, output: .channelMinimum(minima), threads: 2, path: path)
+            step.execute(pool: pool)
+            for pixel in 0..<outPixels {
+                let expected = (0..<c.outChannels).map { Float(reference.accumulators[referenceIndex(pixel, $0)]) * weights.unit[$0] }.min()!
+                guard minima[pixel] == expected else {
+                    XCTFail("\(c) \(path) channel minimum, pixel \(pixel): \(minima[pixel]) != \(expected)")
+                    return spreadCodes
+                }
+            }
+            XCTAssertEqual(minima[outPixels], -7, "\(c) \(path): written past the pixels")
+            return spreadCodes
         }
         if floatOutput {
             let values = UnsafeMutablePointer<Float>.allocate(capacity: outPixels * outStride)
@@ -316,6 +342,41 @@ final class Int8ConvolutionTests: XCTestCase {
             results.append(actual["y"]!.data)
         }
         XCTAssertEqual(results[0], results[1], "the same codes either way")
+    }
+
+    /// A memory-bank search (fake-quantized queries, a 1x1 convolution with int8 weights, ReduceMin over its
+    /// channels) runs as one int8 step that keeps only the minimum; in float (`int8: .float`) as the
+    /// convolution then the reduction. Both compute what the reference does.
+    func testChannelMinimumOfAnInt8ConvolutionIsOneStep() throws {
+        let (dimensions, bank) = (24, 300)
+        var conv = Convolution(
+            weight: Tensor(shape: [bank, dimensions, 1, 1], data: (0..<(bank * dimensions)).map { Float(($0 * 53) % 255 - 127) * 0.01 }),
+            bias: Tensor(shape: [bank], data: (0..<bank).map { Float($0 % 17) * 0.3 }))
+        conv = Quantization.quantizingWeights(conv)
+        let graph = Graph(
+            name: "bank search", inputs: [GraphInput(name: "x", shape: [nil, dimensions, 7, 9])],
+            nodes: [
+                Node(name: "q", operation: .activation(.fakeQuantize(scale: 0.03, zeroPoint: 120, lower: 0, upper: 255)), inputs: ["x"], outputs: ["xq"]),
+                Node(name: "products", operation: .convolution(conv), inputs: ["xq"], outputs: ["p"]),
+                Node(name: "nearest", operation: .reduce(.min, axis: 1), inputs: ["p"], outputs: ["y"]),
+                Node(name: "squares", operation: .mul, inputs: ["xq", "xq"], outputs: ["s"]),
+            ], outputs: ["y", "s"])
+        let x = randomTensor([1, dimensions, 7, 9], seed: 9)
+        let expected = try runReference(graph, inputs: ["x": x])["y"]!
+        for execution in [Int8Execution.kernels, .float] {
+            let engine = try Engine(graph: graph, batchSize: 1, threads: 2, int8: execution)
+            let kinds = engine.layers.map(\.kind)
+            if execution == .kernels {
+                XCTAssert(kinds.contains { $0.hasSuffix("(int8 gemm) + reduce min over channels") }, "\(kinds)")
+                XCTAssertFalse(kinds.contains("reduce min over channels"), "\(kinds)")
+            } else {
+                XCTAssert(kinds.contains("reduce min over channels"), "\(kinds)")
+            }
+            let actual = try engine.run(["x": x])["y"]!
+            XCTAssertEqual(actual.shape, [1, 1, 7, 9])
+            let error = zip(actual.data, expected.data).map { abs($0 - $1) / max(1, abs($1)) }.max()!
+            XCTAssertLessThan(error, 1e-4, "\(execution)")
+        }
     }
 
     /// A quantized model's max pool between int8 convolutions (DequantizeLinear, MaxPool, QuantizeLinear

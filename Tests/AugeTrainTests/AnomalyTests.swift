@@ -167,6 +167,52 @@ final class AnomalyTests: XCTestCase {
         }
     }
 
+    /// The int8 search: every patch's distance to the nearest bank vector, both rounded as the file says (the
+    /// patch onto the uint8 grid of `searchRange`, each bank vector onto its own int8 grid), computed
+    /// naively; the engine runs it as one int8 step that keeps only the minimum.
+    func testTheInt8SearchIsTheNearestOfTheRoundedVectors() throws {
+        var patches = try patchGraph()
+        var generator = SeededGenerator(seed: 5)
+        patches.projection = Tensor(shape: [21, patches.tapChannels, 1, 1], data: (0..<(21 * patches.tapChannels)).map { _ in generator.nextGaussian() * 0.2 })
+        let input = Tensor(shape: [1, 3, 64, 64], data: (0..<(3 * 64 * 64)).map { _ in generator.nextGaussian() })
+        let features = try Engine(graph: patches.featureGraph(), threads: 1).run(["input": input])[PatchGraph.featuresValue]!
+        let d = patches.featureCount, cells = 64, count = 301
+        var bank: [Float] = []
+        for k in 0..<count {
+            for i in 0..<d { bank.append(k % 7 == 0 ? features.data[i * cells + k % cells] : generator.nextGaussian()) }
+        }
+        // A range narrower than the patches' own: the clamped values are rounded too.
+        let range = CalibrationRange(lower: features.data.min()! * 0.8, upper: features.data.max()! * 0.9)
+        patches.searchRange = range
+        let graph = patches.anomalyGraph(
+            memory: .init(patches: bank, patchCount: count, photos: nil), scales: .init(map: 1, scoresPatches: true, photo: nil), smoothing: 0, border: 0)
+        let (scale, zeroPoint) = range.uint8Parameters
+        func rounded(_ x: Float) -> Double { Double((min(max((x / scale).rounded(.toNearestOrEven) + zeroPoint, 0), 255) - zeroPoint) * scale) }
+        var roundedBank: [Float] = []
+        var largestStep: Float = 0
+        for k in 0..<count {
+            // The convolution holds -2m per vector on a symmetric int8 grid; the bank vector is that halved.
+            let row = bank[(k * d)..<((k + 1) * d)].map { -2 * $0 }
+            let step = row.map(abs).max()! / 127
+            largestStep = max(largestStep, step)
+            roundedBank += row.map { ($0 / step).rounded(.toNearestOrEven) * step / -2 }
+        }
+        // The bias |m|² is held on the accumulator grid (input step x weight step), as in every int8 runtime.
+        let biasRounding = 0.5 * Double(scale * largestStep)
+        let engine = try Engine(graph: graph, batchSize: 1, threads: 2, int8: .kernels)
+        XCTAssert(engine.layers.contains { $0.kind.hasSuffix("(int8 gemm) + reduce min over channels") }, "\(engine.layers.map(\.kind))")
+        let map = try engine.run(["input": input])[PatchGraph.mapValue]!.data
+        var exact = 0
+        for cell in 0..<cells {
+            let query = (0..<d).map { rounded(features.data[$0 * cells + cell]) }
+            let nearest = naiveNearest(query, roundedBank, dimensions: d)
+            if nearest == 0 { exact += 1 }
+            let queryNorm = query.reduce(0) { $0 + $1 * $1 }
+            XCTAssertEqual(Double(map[cell]) * Double(map[cell]), nearest, accuracy: 1e-5 * queryNorm + 1e-4 * nearest + biasRounding, "cell \(cell)")
+        }
+        XCTAssertLessThan(exact, cells, "most patches are not in the bank")
+    }
+
     /// Greedy k-centre keeps one point of every far-apart cluster before a second of any.
     func testCoresetCoversEveryCluster() {
         var generator = SeededGenerator(seed: 4)

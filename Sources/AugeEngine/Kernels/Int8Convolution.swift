@@ -113,6 +113,10 @@ enum Int8ConvolutionOutput {
         UnsafeMutablePointer<UInt8>, ValueQuantization, activation: Activation?, residual: UnsafePointer<UInt8>, residualQuantization: ValueQuantization)
     /// Dequantized to float (channels-last) and finished by a float epilogue.
     case float(UnsafeMutablePointer<Float>, Epilogue)
+    /// Only each pixel's smallest dequantized value over the channels ([pixels] floats): a memory-bank
+    /// search, whose every pixel meets thousands of bank vectors. The channels are summed a chunk at a
+    /// time into scratch that stays in cache, and the whole output is never stored.
+    case channelMinimum(UnsafeMutablePointer<Float>)
 }
 
 /// Reinterprets arena memory (floats) as bytes: codes live in the same arena as float values.
@@ -168,12 +172,17 @@ final class Int8ConvolutionStep: Step {
     let outputStride: Int
     /// Dequantization multiplier per output channel, padded to whole vectors.
     let unit: AlignedBuffer
-    /// Per thread: `segmentRows` gathered rows (plus slack) or window starts, then `segmentRows` rows of Int32 accumulators.
+    /// Per thread: `segmentRows` gathered rows (plus slack) or window starts, then `segmentRows` rows of Int32
+    /// accumulators `accumulatorStride` apart, then (for a channel minimum) a vector of running minima a row.
     let scratch: UnsafeMutableRawPointer
     let scratchBytesPerThread: Int
     let accumulatorOffset: Int
+    let accumulatorStride: Int
+    let minimaOffset: Int
     let outputPixels: Int
     static let segmentRows = 64
+    /// 16-channel blocks a channel minimum sums at a time: 64 rows of 256 accumulators, 64 KB, stay in L2.
+    static let minimumChunkBlocks = 16
 
     init(
         geometry g: ConvolutionGeometry, weights: Int8ConvolutionWeights, input: ValueQuantization, source: Int8ConvolutionSource,
@@ -220,7 +229,7 @@ final class Int8ConvolutionStep: Step {
             } else {
                 quantization = Int8Quantization(inputZeroPoint: input.zeroPoint, outputZeroPoint: 0)
             }
-        case .float:
+        case .float, .channelMinimum:
             quantization = Int8Quantization(inputZeroPoint: input.zeroPoint, outputZeroPoint: 0)
         }
         packed = Int8PackedWeights(
@@ -233,7 +242,9 @@ final class Int8ConvolutionStep: Step {
         unit.pointer.update(from: weights.unit, count: weights.unit.count)
         outputPixels = g.batch * g.outHeight * g.outWidth
         accumulatorOffset = Self.segmentRows * rowBytes + 64
-        scratchBytesPerThread = accumulatorOffset + Self.segmentRows * 4 * outputStride
+        if case .channelMinimum = output { accumulatorStride = min(outputStride, Self.minimumChunkBlocks * vectorWidth) } else { accumulatorStride = outputStride }
+        minimaOffset = accumulatorOffset + Self.segmentRows * 4 * accumulatorStride
+        scratchBytesPerThread = minimaOffset + Self.segmentRows * 4 * vectorWidth
         scratch = .allocate(byteCount: threads * scratchBytesPerThread, alignment: 64)
         scratch.initializeMemory(as: UInt8.self, repeating: 0, count: threads * scratchBytesPerThread)
     }
@@ -264,7 +275,9 @@ final class Int8ConvolutionStep: Step {
         // channels splits over channels so that both threads get work).
         let segments = (outputPixels + Self.segmentRows - 1) / Self.segmentRows
         let blocks = packed.blocks
-        let blockRanges = min(blocks, max(1, (4 * pool.threadCount + segments - 1) / segments))
+        // A pixel's minimum is one task's: its channels are not split.
+        var blockRanges = min(blocks, max(1, (4 * pool.threadCount + segments - 1) / segments))
+        if case .channelMinimum = output { blockRanges = 1 }
         let work = geometry.multiplyAccumulates / 4
         pool.parallelFor(segments * blockRanges, work: work) { task, worker in
             let (segment, range) = (task / blockRanges, task % blockRanges)
@@ -412,6 +425,8 @@ final class Int8ConvolutionStep: Step {
             eachVector { scratchOffset, offset, channel, lanes in
                 storeVector(epilogue.apply(dequantized(scratchOffset, channel), offset: offset), values + offset, lanes: lanes)
             }
+        case let .channelMinimum(minimum):
+            channelMinimum(input: input, first: first, rows: rows, blocks: blocks, accumulators: accumulators, into: minimum, threadScratch: threadScratch)
         case let .residualCodes(codes, quantization, activation, residual, residualQuantization):
             let block = ValueQuantization(activation)
             if block != nil {
@@ -440,6 +455,42 @@ final class Int8ConvolutionStep: Step {
                 storeBytes16(quantization.codes(sum), codes + offset, lanes: lanes)
             }
         }
+    }
+
+    /// The rows' smallest dequantized values over the channels of `blocks`, a chunk of blocks at a time.
+    @inline(__always) private func channelMinimum(
+        input: Int8GemmInput, first: Int, rows: Int, blocks: Range<Int>, accumulators: UnsafeMutablePointer<Int32>,
+        into minimum: UnsafeMutablePointer<Float>, threadScratch: UnsafeMutableRawPointer
+    ) {
+        let minima = (threadScratch + minimaOffset).assumingMemoryBound(to: Float.self)
+        for row in 0..<rows { storeVector(Vector(repeating: .infinity), minima + row &* vectorWidth) }
+        let channels = geometry.outChannels
+        var chunk = blocks.lowerBound
+        while chunk < blocks.upperBound {
+            let end = min(chunk &+ Self.minimumChunkBlocks, blocks.upperBound)
+            let firstChannel = chunk &* vectorWidth
+            // The GEMM stores block b's accumulators at column 16b of its pointer: shifted back, the chunk
+            // lands at the start of the scratch rows.
+            int8Gemm(
+                path: path, input: input, rows: rows, weights: packed, columnBlocks: chunk..<end, output: nil, outputRowStride: 0,
+                accumulators: accumulators - firstChannel, accumulatorRowStride: accumulatorStride)
+            for row in 0..<rows {
+                var smallest = loadVector(minima + row &* vectorWidth)
+                let line = UnsafeRawPointer(accumulators + row &* accumulatorStride)
+                for block in chunk..<end {
+                    let channel = block &* vectorWidth
+                    var values = float16(line.loadUnaligned(fromByteOffset: (channel &- firstChannel) &* 4, as: SIMD16<Int32>.self)) * loadVector(unit.pointer + channel)
+                    if channel &+ vectorWidth > channels {
+                        // Lanes past the last channel hold no accumulators.
+                        values.replace(with: .infinity, where: SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) .>= Int32(channels &- channel))
+                    }
+                    smallest = vectorMin(smallest, values)
+                }
+                storeVector(smallest, minima + row &* vectorWidth)
+            }
+            chunk = end
+        }
+        for row in 0..<rows { minimum[first &+ row] = loadVector(minima + row &* vectorWidth).min() }
     }
 
     /// Gathers the window of the output pixel at (outY, outX) of the image whose padded copy starts at

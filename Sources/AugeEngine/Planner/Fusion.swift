@@ -13,6 +13,10 @@ struct FusedNode {
     /// Value added after `activation` (same shape as the output).
     var residual: String?
     var postActivation: Activation?
+    /// For a convolution with int8 weights whose output only a ReduceMin over channels reads (a memory-bank
+    /// search): that output [N, C, H, W], which `output` ([N, 1, H, W]) is the minimum of. The int8 kernel
+    /// never stores it.
+    var reducedProducts: String?
     /// Names of the nodes folded into this one.
     var absorbed: [String] = []
 
@@ -99,8 +103,14 @@ func fuseNodes(_ graph: Graph, shapes: [String: [Int]]) -> (nodes: [FusedNode], 
         if case var .convolution(conv) = current.operation {
             while fusable(current.output, counts), let next = firstConsumer[current.output], !consumed.contains(next) {
                 let candidate = nodes[next]
-                var absorbed = false
+                var absorbed = false, last = false
                 switch candidate.operation {
+                case let .reduce(.min, axis)
+                where conv.weightScales != nil && current.activation == nil && current.residual == nil && current.postActivation == nil
+                    && shapes[current.output]?.count == 4 && (axis == 1 || axis == -3):
+                    current.reducedProducts = current.output
+                    absorbed = true
+                    last = true
                 case let .batchNormalization(bn) where current.activation == nil && current.residual == nil:
                     conv = foldBatchNormalization(bn, into: conv)
                     absorbed = true
@@ -126,6 +136,7 @@ func fuseNodes(_ graph: Graph, shapes: [String: [Int]]) -> (nodes: [FusedNode], 
                 current.output = candidate.output
                 current.absorbed.append(candidate.name)
                 consumed.insert(next)
+                if last { break }
             }
             current.operation = .convolution(conv)
         }

@@ -480,6 +480,9 @@ struct Planner {
         _ node: FusedNode, _ conv: Convolution, inputShape x: [Int], outputShape y: [Int],
         describe: (String, Int, Int) -> LayerDescription
     ) throws {
+        if let products = node.reducedProducts {
+            return try emitChannelMinimum(node, conv, products: products, inputShape: x, describe: describe)
+        }
         let geometry = geometry(conv, input: x, output: y)
         if let choice = int8Choice(node, conv, geometry) {
             return try emitInt8Convolution(node, conv, geometry: geometry, choice: choice, describe: describe)
@@ -576,9 +579,29 @@ struct Planner {
         return (conv, geometry)
     }
 
+    /// A convolution and the minimum of its output over channels: in one int8 step that keeps only the
+    /// minimum where the convolution runs on the int8 GEMM, else the convolution and then the reduction.
+    private mutating func emitChannelMinimum(
+        _ node: FusedNode, _ conv: Convolution, products: String, inputShape x: [Int], describe: (String, Int, Int) -> LayerDescription
+    ) throws {
+        var convolution = node
+        (convolution.output, convolution.reducedProducts) = (products, nil)
+        let productShape = shapes[products]!
+        let geometry = geometry(conv, input: x, output: productShape)
+        if let choice = int8Choice(convolution, conv, geometry), choice.algorithm == .int8Gemm, case .float = choice.result {
+            return try emitInt8Convolution(node, conv, geometry: geometry, choice: choice, minimum: true, describe: describe)
+        }
+        try emitConvolution(convolution, conv, inputShape: x, outputShape: productShape, describe: describe)
+        let input = try require(products, .channelsLast, node: node.name)
+        let output = define(node.output, .plain)
+        append(describe("reduce min over channels", 0, 0), reads: [input]) {
+            ChannelReductionStep(reduction: .min, inputShape: productShape, input: $0(input), output: $0(output))
+        }
+    }
+
     private mutating func emitInt8Convolution(
         _ node: FusedNode, _ conv: Convolution, geometry: ConvolutionGeometry,
-        choice: (algorithm: ConvolutionAlgorithm, input: ValueQuantization, result: Int8Result), kind: String? = nil,
+        choice: (algorithm: ConvolutionAlgorithm, input: ValueQuantization, result: Int8Result), kind: String? = nil, minimum: Bool = false,
         describe: (String, Int, Int) -> LayerDescription
     ) throws {
         let source: (id: Int, quantizesFloats: Bool)
@@ -594,11 +617,18 @@ struct Planner {
         if case .residualCodes = choice.result { residualLayout = .codes } else { residualLayout = .channelsLast }
         let residual = try node.residual.map { try require($0, residualLayout, node: node.name) }
         let output: Int
-        if case .float = choice.result { output = define(node.output, .channelsLast) } else { output = define(node.output, .codes) }
+        if minimum {
+            output = define(node.output, .plain)
+        } else if case .float = choice.result {
+            output = define(node.output, .channelsLast)
+        } else {
+            output = define(node.output, .codes)
+        }
         let weights = Int8ConvolutionWeights(conv, inputScale: choice.input.scale)
         let (activation, postActivation, threads) = (node.activation, node.postActivation, self.threads)
         var layer = describe(
-            (source.quantizesFloats ? "quantize + " : "") + "\(kind ?? "conv \(conv.kernel.0)x\(conv.kernel.1)/\(conv.strides.0)") (\(choice.algorithm))",
+            (source.quantizesFloats ? "quantize + " : "") + "\(kind ?? "conv \(conv.kernel.0)x\(conv.kernel.1)/\(conv.strides.0)") (\(choice.algorithm))"
+                + (minimum ? " + reduce min over channels" : ""),
             geometry.multiplyAccumulates,
             conv.weight.count + geometry.outChannels)
         layer.convolution = choice.algorithm
@@ -618,6 +648,8 @@ struct Planner {
                 target = .residualCodes(
                     bytes(resolve(output)), quantization, activation: activation, residual: UnsafePointer(bytes(resolve(residual!))),
                     residualQuantization: skip)
+            case .float where minimum:
+                target = .channelMinimum(resolve(output))
             case .float:
                 target = .float(
                     resolve(output), Epilogue(activation: activation, residual: residual.map { UnsafePointer(resolve($0)) }, postActivation: postActivation))

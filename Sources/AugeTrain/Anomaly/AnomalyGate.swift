@@ -27,6 +27,8 @@ public enum AnomalyGate {
         // there for what pooling hides, marks in a few patches (magnetic tile, seeds 1-5: with the photo
         // score the gated models passed 16 of 305 test defects, with the patch search 6).
         if options.scoring == .automatic { options.scoring = .patches }
+        // The gate's patch search keeps the float search it was measured with unless told otherwise.
+        options.int8Search = options.int8Search ?? false
         let head = try AnomalyTrainer.fit(
             fit: fit, calibration: calibration, defects: defects, okLabel: okLabel, options: options, dataset: dataset, events: events)
         guard head.metadata.mean == metadata.mean, head.metadata.std == metadata.std else {

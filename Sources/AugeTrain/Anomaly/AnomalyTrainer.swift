@@ -41,7 +41,16 @@ public struct AnomalyOptions: Sendable {
     /// Dimensions the patch vectors are projected to (their leading principal axes, whitened); nil: kept as they are.
     public var projection: Int? = 64
     /// The most patch vectors the memory bank holds: the search costs (patches x dimensions x bank) per photo.
-    public var bankSize = 3072
+    /// Nil: `defaultBankSize`.
+    public var bankSize: Int?
+    /// Whether the bank search runs on int8 (the patch vectors on a uint8 grid spanning the fit patches', the
+    /// bank on int8 per vector): on CPUs with VNNI, 4x the multiply-adds of float, so a bank 4x as large at
+    /// the same cost, with the same results as float on the held-out photos. Nil: int8.
+    public var int8Search: Bool?
+
+    /// The bank a search of this precision holds by default on this CPU: with an int8 search on AVX-512 VNNI,
+    /// 12288 (4x as many multiply-adds as 3072 in float, in about the same time); else 3072.
+    public var defaultBankSize: Int { int8Search != false && int8GemmPathName == "avx512-vnni" ? 12288 : 3072 }
     /// Patches the coreset is chosen from at most (a random share of each photo's, when the photos have more).
     public var maxPatches = 250_000
     /// Cells at each edge of the map that the patch score ignores.
@@ -146,9 +155,19 @@ public enum AnomalyTrainer {
             patchGraph.projection = Tensor(shape: [dimensions, tapDimensions, 1, 1], data: matrix)
         }
         let d = patchGraph.featureCount, stride = (d + 15) / 16 * 16
+        if options.int8Search != false {
+            var lower: Float = 0, upper: Float = 0
+            for index in 0..<patchCount {
+                for channel in 0..<d {
+                    lower = min(lower, patches[index * stride + channel])
+                    upper = max(upper, patches[index * stride + channel])
+                }
+            }
+            patchGraph.searchRange = CalibrationRange(lower: lower, upper: upper)
+        }
 
         // 2. The memory banks: coresets of the patches and of the photos.
-        let bankCount = min(options.bankSize, patchCount)
+        let bankCount = min(options.bankSize ?? options.defaultBankSize, patchCount)
         events(.coreset(patches: patchCount, bank: bankCount))
         let picked = Coreset.select(
             patches: patches, count: patchCount, dimensions: d, stride: stride, picks: bankCount,
@@ -259,7 +278,7 @@ public enum AnomalyTrainer {
         let method =
             "memory bank (PatchCore-style) on \(origin): taps \(patchGraph.taps.map(\.name).joined(separator: ", ")), "
             + "\(options.aggregation)x\(options.aggregation) aggregation, \(patchGraph.tapChannels) features per patch\(projection) on a "
-            + "\(patchGraph.grid.columns)x\(patchGraph.grid.rows) grid, bank of \(bankCount) (coreset of \(patchCount) patches from \(fitted) good photos), "
+            + "\(patchGraph.grid.columns)x\(patchGraph.grid.rows) grid, bank of \(bankCount)\(patchGraph.searchRange == nil ? "" : " searched in int8") (coreset of \(patchCount) patches from \(fitted) good photos), "
             + (scoring == .patches ? "" : "photo Gaussian of \(patchGraph.photoFeatureCount) statistics (means, deviations\(recipe.skewness ? ", skewness" : "")), ")
             + "scoring \(recipe), smoothing \(options.smoothing) cells, border \(options.border); "
             + "threshold at \(percent(options.maxFalseRejectRate)) false rejects of \(good.patch.count) held-out good photos"

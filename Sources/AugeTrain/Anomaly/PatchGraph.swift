@@ -27,6 +27,9 @@ struct PatchGraph {
     var projection: Tensor? = nil
     /// Whether the photo descriptor carries each channel's skewness after its means and deviations.
     var skewness = false
+    /// The range of the patch vectors that the bank search quantizes them on (uint8, with the bank in
+    /// per-vector int8: the search on the int8 kernels), or nil for a float search.
+    var searchRange: CalibrationRange? = nil
 
     static let featuresValue = "auge_patch_features"
     static let photoFeaturesValue = "auge_photo_features"
@@ -200,23 +203,30 @@ struct PatchGraph {
 
     /// The distance from each vector of `value` ([N, d, h, w]) to its nearest of `count` bank vectors [N, 1, h, w]:
     /// |q - m|² = |q|² - 2 q·m + |m|², the last two terms for every bank vector m in one 1x1 convolution.
+    /// With a `searchRange`, q is rounded onto its uint8 grid and each m onto its own int8 grid first, and
+    /// the three terms are those of the rounded vectors: the distance between them, whatever runtime sums it.
     private func nearestDistance(
         _ value: String, bank: [Float], count: Int, dimensions d: Int, name: String, builder: inout Builder
     ) -> String {
         precondition(bank.count == count * d, "bank of \(count) x \(d)")
+        var query = value
+        var cross = Convolution(weight: Tensor(shape: [count, d, 1, 1], data: bank.map { -2 * $0 }))
+        if let searchRange {
+            let (scale, zeroPoint) = searchRange.uint8Parameters
+            query = builder.node(name + "_quantized", .activation(.fakeQuantize(scale: scale, zeroPoint: zeroPoint, lower: 0, upper: 255)), [value])
+            cross = Quantization.quantizingWeights(cross)
+        }
+        // |m|² of the bank as the convolution holds it (-2m, rounded or not: exact halves).
         var squaredNorms = [Float](repeating: 0, count: count)
         for k in 0..<count {
             var sum: Float = 0
-            for i in 0..<d { sum += bank[k * d + i] * bank[k * d + i] }
-            squaredNorms[k] = sum
+            for i in 0..<d { sum += cross.weight.data[k * d + i] * cross.weight.data[k * d + i] }
+            squaredNorms[k] = sum / 4
         }
-        let cross = builder.node(
-            name + "_bank_distances",
-            .convolution(
-                Convolution(
-                    weight: Tensor(shape: [count, d, 1, 1], data: bank.map { -2 * $0 }), bias: Tensor(shape: [count], data: squaredNorms))), [value])
-        let nearest = builder.node(name + "_nearest", .reduce(.min, axis: 1), [cross])
-        let squares = builder.node(name + "_squares", .mul, [value, value])
+        cross.bias = Tensor(shape: [count], data: squaredNorms)
+        let products = builder.node(name + "_bank_distances", .convolution(cross), [query])
+        let nearest = builder.node(name + "_nearest", .reduce(.min, axis: 1), [products])
+        let squares = builder.node(name + "_squares", .mul, [query, query])
         let ones = Tensor(shape: [1, d, 1, 1], data: [Float](repeating: 1, count: d))
         let queryNorm = builder.node(name + "_query_norm", .convolution(Convolution(weight: ones)), [squares])
         let squared = builder.node(name + "_squared_distance", .add, [nearest, queryNorm])
