@@ -24,6 +24,6 @@ run() {  # name, dataset folder, OK label, extra train flags...
 }
 run casting "$DATA/casting/train" ok_front
 run magnetic-tile "$DATA/magnetic-tile/train" MT_Free
-run magnetic-tile-large-bank "$DATA/magnetic-tile/train" MT_Free --projection 128 --bank-size 6000
-"$PY" bench/compare.py --model "$OUT/casting.onnx" --model "$OUT/magnetic-tile.onnx" --model "$OUT/magnetic-tile-large-bank.onnx" \
+run magnetic-tile-float-search "$DATA/magnetic-tile/train" MT_Free --no-int8-search --bank-size 3072
+"$PY" bench/compare.py --model "$OUT/casting.onnx" --model "$OUT/magnetic-tile.onnx" --model "$OUT/magnetic-tile-float-search.onnx" \
     --threads 1,2 --rounds 3 --seconds 2 | tee "$OUT/latency.txt"

@@ -38,19 +38,23 @@ public struct AnomalyOptions: Sendable {
     public var taps: [String]?
     /// Side of each map's local average.
     public var aggregation = 3
-    /// Dimensions the patch vectors are projected to (their leading principal axes, whitened); nil: kept as they are.
-    public var projection: Int? = 64
+    /// Dimensions the patch vectors are projected to (their leading principal axes, whitened); 0: kept as they
+    /// are; nil: `defaultSearch`'s.
+    public var projection: Int?
     /// The most patch vectors the memory bank holds: the search costs (patches x dimensions x bank) per photo.
-    /// Nil: `defaultBankSize`.
+    /// Nil: `defaultSearch`'s.
     public var bankSize: Int?
     /// Whether the bank search runs on int8 (the patch vectors on a uint8 grid spanning the fit patches', the
     /// bank on int8 per vector): on CPUs with VNNI, 4x the multiply-adds of float, so a bank 4x as large at
     /// the same cost, with the same results as float on the held-out photos. Nil: int8.
     public var int8Search: Bool?
 
-    /// The bank a search of this precision holds by default on this CPU: with an int8 search on AVX-512 VNNI,
-    /// 12288 (4x as many multiply-adds as 3072 in float, in about the same time); else 3072.
-    public var defaultBankSize: Int { int8Search != false && int8GemmPathName == "avx512-vnni" ? 12288 : 3072 }
+    /// The search a model of this precision gets by default on this CPU: with the int8 search on AVX-512 VNNI,
+    /// 16384 bank vectors of 48 dimensions (4x the multiply-adds of 3072 of 64, in about the time those take in
+    /// float; on magnetic tile's held-out photos a larger bank beat more dimensions); else 3072 of 64.
+    public var defaultSearch: (projection: Int, bankSize: Int) {
+        int8Search != false && int8GemmPathName == "avx512-vnni" ? (48, 16384) : (64, 3072)
+    }
     /// Patches the coreset is chosen from at most (a random share of each photo's, when the photos have more).
     public var maxPatches = 250_000
     /// Cells at each edge of the map that the patch score ignores.
@@ -147,7 +151,8 @@ public enum AnomalyTrainer {
         let patchCount = patches.count / tapStride
         guard fitted >= 2 else { throw DatasetError(description: "fewer than 2 good photos could be read to fit on") }
         // The patch vectors on their leading principal axes, whitened (the model's first step after the taps).
-        if let dimensions = options.projection, dimensions > 0, dimensions < tapDimensions {
+        let dimensions = options.projection ?? options.defaultSearch.projection
+        if dimensions > 0, dimensions < tapDimensions {
             let axes = PrincipalAxes(rows: patches, count: patchCount, dimensions: tapDimensions, stride: tapStride, workers: workers)
             let matrix = axes.whitening(count: dimensions, floor: Self.whiteningFloor)
             patches = Coreset.project(
@@ -167,7 +172,7 @@ public enum AnomalyTrainer {
         }
 
         // 2. The memory banks: coresets of the patches and of the photos.
-        let bankCount = min(options.bankSize ?? options.defaultBankSize, patchCount)
+        let bankCount = min(options.bankSize ?? options.defaultSearch.bankSize, patchCount)
         events(.coreset(patches: patchCount, bank: bankCount))
         let picked = Coreset.select(
             patches: patches, count: patchCount, dimensions: d, stride: stride, picks: bankCount,
