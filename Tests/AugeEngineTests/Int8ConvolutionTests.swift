@@ -89,7 +89,8 @@ final class Int8ConvolutionTests: XCTestCase {
                     checked += 1
                 }
                 if !c.depthwise {
-                    check(c, path: path, floatOutput: true, channelMinimum: true)
+                    // Per-channel steps (a minimum of floats), and one step for all (a minimum of the integer sums).
+                    for uniformScales in [false, true] { check(c, path: path, floatOutput: true, channelMinimum: true, uniformScales: uniformScales) }
                     minima += 1
                 }
                 if !c.depthwise && !ConvolutionGemmStep.readsDirectly(c.geometry) {
@@ -108,14 +109,17 @@ final class Int8ConvolutionTests: XCTestCase {
 
     /// Checks one case; returns how many reference codes fell strictly inside the output range, of how many.
     @discardableResult
-    private func check(_ c: Case, path: Int8GemmPath, floatOutput: Bool, floatInput: Bool = false, channelMinimum: Bool = false) -> (inside: Int, total: Int) {
+    private func check(
+        _ c: Case, path: Int8GemmPath, floatOutput: Bool, floatInput: Bool = false, channelMinimum: Bool = false, uniformScales: Bool = false
+    ) -> (inside: Int, total: Int) {
         var generator = SeededGenerator(seed: c.seed &* 0x9E37_79B9 &+ 11)
         let groups = c.depthwise ? c.channels : 1
         let inPerGroup = c.channels / groups
         let (kh, kw) = c.kernel
         let input = (0..<(c.batch * c.channels * c.height * c.width)).map { _ in UInt8.random(in: 0...255, using: &generator) }
         let integerWeights = (0..<(c.outChannels * inPerGroup * kh * kw)).map { _ in Int8.random(in: -127...127, using: &generator) }
-        let weightScales = (0..<c.outChannels).map { _ in Float.random(in: 0.001...0.1, using: &generator) }
+        let channelScales = (0..<c.outChannels).map { _ in Float.random(in: 0.001...0.1, using: &generator) }
+        let weightScales = uniformScales ? [Float](repeating: channelScales[0], count: c.outChannels) : channelScales
         let inputQuantization = ValueQuantization(scale: Float.random(in: 0.01...0.1, using: &generator), zeroPoint: Int32.random(in: 0...255, using: &generator), range: 0...255)
         let outputZero = Int32.random(in: 0...255, using: &generator)
         let outputQuantization = ValueQuantization(scale: 0, zeroPoint: outputZero, range: 0...255)

@@ -168,7 +168,7 @@ final class AnomalyTests: XCTestCase {
     }
 
     /// The int8 search: every patch's distance to the nearest bank vector, both rounded as the file says (the
-    /// patch onto the uint8 grid of `searchRange`, each bank vector onto its own int8 grid), computed
+    /// patch onto the uint8 grid of `searchRange`, the bank onto one int8 grid), computed
     /// naively; the engine runs it as one int8 step that keeps only the minimum.
     func testTheInt8SearchIsTheNearestOfTheRoundedVectors() throws {
         var patches = try patchGraph()
@@ -188,17 +188,11 @@ final class AnomalyTests: XCTestCase {
             memory: .init(patches: bank, patchCount: count, photos: nil), scales: .init(map: 1, scoresPatches: true, photo: nil), smoothing: 0, border: 0)
         let (scale, zeroPoint) = range.uint8Parameters
         func rounded(_ x: Float) -> Double { Double((min(max((x / scale).rounded(.toNearestOrEven) + zeroPoint, 0), 255) - zeroPoint) * scale) }
-        var roundedBank: [Float] = []
-        var largestStep: Float = 0
-        for k in 0..<count {
-            // The convolution holds -2m per vector on a symmetric int8 grid; the bank vector is that halved.
-            let row = bank[(k * d)..<((k + 1) * d)].map { -2 * $0 }
-            let step = row.map(abs).max()! / 127
-            largestStep = max(largestStep, step)
-            roundedBank += row.map { ($0 / step).rounded(.toNearestOrEven) * step / -2 }
-        }
+        // The convolution holds -2m on one symmetric int8 grid for the whole bank; the bank vector is that halved.
+        let step = bank.map { abs(2 * $0) }.max()! / 127
+        let roundedBank = bank.map { (-2 * $0 / step).rounded(.toNearestOrEven) * step / -2 }
         // The bias |m|² is held on the accumulator grid (input step x weight step), as in every int8 runtime.
-        let biasRounding = 0.5 * Double(scale * largestStep)
+        let biasRounding = 0.5 * Double(scale * step)
         let engine = try Engine(graph: graph, batchSize: 1, threads: 2, int8: .kernels)
         XCTAssert(engine.layers.contains { $0.kind.hasSuffix("(int8 gemm) + reduce min over channels") }, "\(engine.layers.map(\.kind))")
         let map = try engine.run(["input": input])[PatchGraph.mapValue]!.data

@@ -183,6 +183,8 @@ final class Int8ConvolutionStep: Step {
     static let segmentRows = 64
     /// 16-channel blocks a channel minimum sums at a time: 64 rows of 256 accumulators, 64 KB, stay in L2.
     static let minimumChunkBlocks = 16
+    /// For a channel minimum: the dequantization step when every channel has the same (positive) one.
+    let uniformUnit: Float?
 
     init(
         geometry g: ConvolutionGeometry, weights: Int8ConvolutionWeights, input: ValueQuantization, source: Int8ConvolutionSource,
@@ -238,6 +240,11 @@ final class Int8ConvolutionStep: Step {
                 rowBytes: readsWindows ? windowRowBytes : g.kernelWidth * pixelBytes),
             k: k, n: g.outChannels, bias: weights.bias, scale: multipliers,
             quantization: quantization)
+        if case .channelMinimum = output, let step = weights.unit.first, step > 0, weights.unit.allSatisfy({ $0 == step }) {
+            uniformUnit = step
+        } else {
+            uniformUnit = nil
+        }
         unit = AlignedBuffer(count: outputStride)
         unit.pointer.update(from: weights.unit, count: weights.unit.count)
         outputPixels = g.batch * g.outHeight * g.outWidth
@@ -463,7 +470,13 @@ final class Int8ConvolutionStep: Step {
         into minimum: UnsafeMutablePointer<Float>, threadScratch: UnsafeMutableRawPointer
     ) {
         let minima = (threadScratch + minimaOffset).assumingMemoryBound(to: Float.self)
-        for row in 0..<rows { storeVector(Vector(repeating: .infinity), minima + row &* vectorWidth) }
+        for row in 0..<rows {
+            if uniformUnit != nil {
+                UnsafeMutableRawPointer(minima).storeBytes(of: SIMD16<Int32>(repeating: .max), toByteOffset: row &* 64, as: SIMD16<Int32>.self)
+            } else {
+                storeVector(Vector(repeating: .infinity), minima + row &* vectorWidth)
+            }
+        }
         let channels = geometry.outChannels
         var chunk = blocks.lowerBound
         while chunk < blocks.upperBound {
@@ -474,6 +487,24 @@ final class Int8ConvolutionStep: Step {
             int8Gemm(
                 path: path, input: input, rows: rows, weights: packed, columnBlocks: chunk..<end, output: nil, outputRowStride: 0,
                 accumulators: accumulators - firstChannel, accumulatorRowStride: accumulatorStride)
+            if uniformUnit != nil {
+                // One step for every channel: a positive multiple keeps the order, so the minimum is taken
+                // on the accumulators and dequantized once.
+                let integerMinima = UnsafeMutableRawPointer(minima)
+                for row in 0..<rows {
+                    var smallest = integerMinima.load(fromByteOffset: row &* 64, as: SIMD16<Int32>.self)
+                    let line = UnsafeRawPointer(accumulators + row &* accumulatorStride)
+                    for block in chunk..<end {
+                        let channel = block &* vectorWidth
+                        var values = line.loadUnaligned(fromByteOffset: (channel &- firstChannel) &* 4, as: SIMD16<Int32>.self)
+                        if channel &+ vectorWidth > channels { values.replace(with: .max, where: Self.laneIndices .>= Int32(channels &- channel)) }
+                        smallest.replace(with: values, where: values .< smallest)
+                    }
+                    integerMinima.storeBytes(of: smallest, toByteOffset: row &* 64, as: SIMD16<Int32>.self)
+                }
+                chunk = end
+                continue
+            }
             for row in 0..<rows {
                 var smallest = loadVector(minima + row &* vectorWidth)
                 let line = UnsafeRawPointer(accumulators + row &* accumulatorStride)
@@ -482,7 +513,7 @@ final class Int8ConvolutionStep: Step {
                     var values = float16(line.loadUnaligned(fromByteOffset: (channel &- firstChannel) &* 4, as: SIMD16<Int32>.self)) * loadVector(unit.pointer + channel)
                     if channel &+ vectorWidth > channels {
                         // Lanes past the last channel hold no accumulators.
-                        values.replace(with: .infinity, where: SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) .>= Int32(channels &- channel))
+                        values.replace(with: .infinity, where: Self.laneIndices .>= Int32(channels &- channel))
                     }
                     smallest = vectorMin(smallest, values)
                 }
@@ -490,8 +521,16 @@ final class Int8ConvolutionStep: Step {
             }
             chunk = end
         }
-        for row in 0..<rows { minimum[first &+ row] = loadVector(minima + row &* vectorWidth).min() }
+        for row in 0..<rows {
+            if let uniformUnit {
+                minimum[first &+ row] = Float(UnsafeRawPointer(minima).load(fromByteOffset: row &* 64, as: SIMD16<Int32>.self).min()) * uniformUnit
+            } else {
+                minimum[first &+ row] = loadVector(minima + row &* vectorWidth).min()
+            }
+        }
     }
+
+    private static let laneIndices = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
 
     /// Gathers the window of the output pixel at (outY, outX) of the image whose padded copy starts at
     /// row `imageRow`: taps in (kernel row, kernel column)
