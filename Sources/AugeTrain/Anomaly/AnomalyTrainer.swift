@@ -45,7 +45,7 @@ public struct AnomalyOptions: Sendable {
     /// Nil: `defaultSearch`'s.
     public var bankSize: Int?
     /// Whether the bank search runs on int8 (the patch vectors on a uint8 grid spanning the fit patches', the
-    /// bank on int8 per vector): on CPUs with VNNI, 4x the multiply-adds of float, so a bank 4x as large at
+    /// bank on one int8 grid): on CPUs with VNNI, 4x the multiply-adds of float, so a bank 4x as large at
     /// the same cost, with the same results as float on the held-out photos. Nil: int8.
     public var int8Search: Bool?
 
