@@ -95,6 +95,7 @@ final class Int8ConvolutionTests: XCTestCase {
                 }
                 if !c.depthwise && !ConvolutionGemmStep.readsDirectly(c.geometry) {
                     check(c, path: path, floatOutput: false, floatInput: true)
+                    check(c, path: path, floatOutput: true, floatInput: true, channelMinimum: true, uniformScales: c.seed % 2 == 0)
                     floatInputs += 1
                 }
             }

@@ -196,15 +196,14 @@ final class AnomalyTests: XCTestCase {
         let engine = try Engine(graph: graph, batchSize: 1, threads: 2, int8: .kernels)
         XCTAssert(engine.layers.contains { $0.kind.hasSuffix("(int8 gemm) + reduce min over channels") }, "\(engine.layers.map(\.kind))")
         let map = try engine.run(["input": input])[PatchGraph.mapValue]!.data
-        var exact = 0
         for cell in 0..<cells {
             let query = (0..<d).map { rounded(features.data[$0 * cells + cell]) }
             let nearest = naiveNearest(query, roundedBank, dimensions: d)
-            if nearest == 0 { exact += 1 }
             let queryNorm = query.reduce(0) { $0 + $1 * $1 }
             XCTAssertEqual(Double(map[cell]) * Double(map[cell]), nearest, accuracy: 1e-5 * queryNorm + 1e-4 * nearest + biasRounding, "cell \(cell)")
         }
-        XCTAssertLessThan(exact, cells, "most patches are not in the bank")
+        // Not a trivial comparison: the nearest distances differ from patch to patch.
+        XCTAssertGreaterThan(Set(map).count, cells / 2)
     }
 
     /// Greedy k-centre keeps one point of every far-apart cluster before a second of any.

@@ -263,7 +263,8 @@ struct Planner {
         var all = 0, winograd = 0
         for node in nodes {
             guard case let .convolution(conv) = node.operation, conv.weightScales != nil else { continue }
-            let g = geometry(conv, input: shapes[node.inputs[0]]!, output: shapes[node.output]!)
+            // A search's products, not the minimum it is reduced to, are what the convolution computes.
+            let g = geometry(conv, input: shapes[node.inputs[0]]!, output: shapes[node.reducedProducts ?? node.output]!)
             all += g.multiplyAccumulates
             if WinogradStep.applies(to: g) { winograd += g.multiplyAccumulates }
         }
