@@ -77,6 +77,17 @@ final class QuantizationTests: XCTestCase {
         XCTAssertEqual(quantized.weight.data[2], -1, accuracy: 1e-6)
     }
 
+    /// With a shared scale every channel gets the whole weight's step, and a small channel is rounded on it.
+    func testSharedScaleIsTheWholeWeights() {
+        let conv = Convolution(weight: Tensor(shape: [2, 1, 1, 2], data: [0.5, -2.54, 0.03, 0.011]))
+        let quantized = Quantization.quantizingWeights(conv, sharedScale: true)
+        XCTAssertEqual(quantized.weightScales, [2.54 / 127, 2.54 / 127])
+        XCTAssertEqual(quantized.weight.data[1], -2.54, accuracy: 1e-6)
+        XCTAssertEqual(quantized.weight.data[2] / (2.54 / 127), 2, accuracy: 1e-4, "0.03 is 1.5 steps: ties to even")
+        XCTAssertEqual(quantized.weight.data[3] / (2.54 / 127), 1, accuracy: 1e-4)
+        XCTAssertEqual(Quantization.quantizingWeights(conv).weightScales!.map { $0 * 127 }, [2.54, 0.03].map { Float($0) }, "per channel by default")
+    }
+
     /// Calibrated on a few inputs, the quantized network stays close to the float one; every convolution
     /// is int8, reads a fake-quantized input and runs on the int8 kernels, close to the fake-quantized
     /// float reference.

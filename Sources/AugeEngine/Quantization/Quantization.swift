@@ -163,17 +163,21 @@ public enum Quantization {
 
     /// Per-output-channel symmetric int8 weights: the scale of each channel and the weights rounded to it.
     /// `bits` 8: -127...127; 7: -63...63, which keeps every u8 x s8 pair sum within Int16, as the int8
-    /// kernels of CPUs without VNNI (`vpmaddubsw`, ONNX Runtime's on AVX2) need to be exact.
-    public static func quantizingWeights(_ conv: Convolution, bits: Int = 8) -> Convolution {
+    /// kernels of CPUs without VNNI (`vpmaddubsw`, ONNX Runtime's on AVX2) need to be exact. `sharedScale`:
+    /// one scale, the whole weight's, for every channel (the int8 kernels then compare channels' sums
+    /// as they are).
+    public static func quantizingWeights(_ conv: Convolution, bits: Int = 8, sharedScale: Bool = false) -> Convolution {
         precondition(bits == 7 || bits == 8, "int8 weights have 7 or 8 bits")
         let levels = Float((1 << (bits - 1)) - 1)
         var quantized = conv
         let channels = conv.weight.shape[0], perChannel = conv.weight.count / max(1, channels)
         var scales = [Float](repeating: 1, count: channels)
         var data = conv.weight.data
+        func peak(_ slice: Range<Int>) -> Float { data[slice].reduce(0) { $1.isFinite ? max($0, abs($1)) : $0 } }
+        let shared = sharedScale ? peak(0..<data.count) : nil
         for c in 0..<channels {
             let slice = (c * perChannel)..<((c + 1) * perChannel)
-            let largest = data[slice].reduce(0) { $1.isFinite ? max($0, abs($1)) : $0 }
+            let largest = shared ?? peak(slice)
             let scale = largest > 0 ? largest / levels : 1
             scales[c] = scale
             // A non-finite weight (a broken file) becomes 0 rather than a NaN that no int8 can hold.

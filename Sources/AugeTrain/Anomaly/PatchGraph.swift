@@ -216,9 +216,7 @@ struct PatchGraph {
             query = builder.node(name + "_quantized", .activation(.fakeQuantize(scale: scale, zeroPoint: zeroPoint, lower: 0, upper: 255)), [value])
             // One int8 step for the whole bank (its vectors are whitened alike): the kernel then takes the
             // minimum on the integer sums. On magnetic tile's held-out photos it scored as one step a vector.
-            let step = max(cross.weight.data.reduce(0) { max($0, abs($1)) }, .leastNormalMagnitude) / 127
-            cross.weight.data = cross.weight.data.map { ($0 / step).rounded(.toNearestOrEven) * step }
-            cross.weightScales = [Float](repeating: step, count: count)
+            cross = Quantization.quantizingWeights(cross, sharedScale: true)
         }
         // |m|² of the bank as the convolution holds it (-2m, rounded or not: exact halves).
         var squaredNorms = [Float](repeating: 0, count: count)
