@@ -35,7 +35,6 @@ package struct Int8Quantization {
     }
 }
 
-/// Which int8 kernel runs.
 /// The machine line benchmarks print: the CPU's features, the kernels compiled, and the int8 GEMM path
 /// this build and CPU pick.
 public var kernelSummary: String { CPUFeatures.summary + ", int8 GEMM \(int8GemmPathName)" }
@@ -57,6 +56,7 @@ public enum Int8Execution: Sendable {
     case float
 }
 
+/// Which int8 kernel runs.
 package enum Int8GemmPath: String, CaseIterable {
     case portable
     case avx2

@@ -53,7 +53,7 @@ public struct AnomalyOptions: Sendable {
     /// 16384 bank vectors of 48 dimensions (4x the multiply-adds of 3072 of 64, in about the time those take in
     /// float; on magnetic tile's held-out photos a larger bank beat more dimensions); else 3072 of 64.
     public var defaultSearch: (projection: Int, bankSize: Int) {
-        int8Search != false && int8GemmPathName == "avx512-vnni" ? (48, 16384) : (64, 3072)
+        int8Search != false && Int8GemmPath.best == .avx512VNNI ? (48, 16384) : (64, 3072)
     }
     /// Patches the coreset is chosen from at most (a random share of each photo's, when the photos have more).
     public var maxPatches = 250_000
