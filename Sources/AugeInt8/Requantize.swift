@@ -59,13 +59,17 @@ public struct Int8GemmArguments {
     /// The corrected Int32 accumulators (before requantization), or nil: for tests and diagnostics.
     public var accumulators: UnsafeMutablePointer<Int32>?
     public var accumulatorRowStride: Int
+    /// Per row, 16 Int32 lanes (64 bytes apart) that keep the smallest corrected accumulator of the
+    /// columns seen (lane j: of the columns j, j + 16, ...), or nil. The VNNI kernel only: a nearest-
+    /// neighbour search takes each row's minimum without storing its sums.
+    public var rowMinima: UnsafeMutablePointer<Int32>?
 
     @_transparent
     public init(
         a: UnsafePointer<UInt8>, aRowStride: Int, rows: Int, packedB: UnsafePointer<Int8>, kGroups: Int, columns: Int, biasFolded: UnsafePointer<Int32>,
         scale: UnsafePointer<Float>, low: Float, high: Float, zeroPoint: Int32, output: UnsafeMutablePointer<UInt8>?, outputRowStride: Int,
         accumulators: UnsafeMutablePointer<Int32>?, accumulatorRowStride: Int, rowStarts: UnsafePointer<UnsafePointer<UInt8>>? = nil,
-        runGroups: Int? = nil, runStride: Int = 0
+        runGroups: Int? = nil, runStride: Int = 0, rowMinima: UnsafeMutablePointer<Int32>? = nil
     ) {
         self.a = a
         self.aRowStride = aRowStride
@@ -85,6 +89,7 @@ public struct Int8GemmArguments {
         self.outputRowStride = outputRowStride
         self.accumulators = accumulators
         self.accumulatorRowStride = accumulatorRowStride
+        self.rowMinima = rowMinima
     }
 }
 

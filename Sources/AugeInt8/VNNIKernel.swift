@@ -99,6 +99,10 @@ public var int8VNNICompiled: Bool {
             }
             runStart &+= p.runStride
         }
+        if let minima = p.rowMinima {
+            keepMinimum(p, minima, c0, c1, row: row, column: column)
+            return
+        }
         storeRow(p, blockEpilogue(p, column: column), c0, row: row, column: column)
         if blocks == 2 { storeRow(p, blockEpilogue(p, column: column &+ 16), c1, row: row, column: column &+ 16) }
     }
@@ -149,6 +153,8 @@ public var int8VNNICompiled: Bool {
         if let output = codesOnly(p, count: count) {
             storeCodes8(p, (c00, c10, c20, c30, c40, c50, c60, c70), output: output, row: row, column: column)
             storeCodes8(p, (c01, c11, c21, c31, c41, c51, c61, c71), output: output, row: row, column: column &+ 16)
+        } else if let minima = p.rowMinima {
+            keepMinima8(p, minima, (c00, c10, c20, c30, c40, c50, c60, c70), (c01, c11, c21, c31, c41, c51, c61, c71), row: row, count: count, column: column)
         } else {
             finish(p, (c00, c10, c20, c30, c40, c50, c60, c70), row: row, count: count, column: column)
             finish(p, (c01, c11, c21, c31, c41, c51, c61, c71), row: row, count: count, column: column &+ 16)
@@ -179,6 +185,10 @@ public var int8VNNICompiled: Bool {
         }
         if let output = codesOnly(p, count: count) {
             storeCodes8(p, (c0, c1, c2, c3, c4, c5, c6, c7), output: output, row: row, column: column)
+        } else if let minima = p.rowMinima {
+            // The block again as the pair's second, past the last column: left out.
+            let c = (c0, c1, c2, c3, c4, c5, c6, c7)
+            keepMinima8(p, minima, c, c, row: row, count: count, column: column)
         } else {
             finish(p, (c0, c1, c2, c3, c4, c5, c6, c7), row: row, count: count, column: column)
         }
@@ -199,6 +209,51 @@ public var int8VNNICompiled: Bool {
         if count > 6 { storeRow(p, epilogue, c.6, row: row &+ 6, column: column) }
         if count > 7 { storeRow(p, epilogue, c.7, row: row &+ 7, column: column) }
     }
+
+    /// Folds `count` rows of a pair of blocks' sums (from `column` and `column + 16`) into their running minima.
+    @_transparent
+    func keepMinima8(
+        _ p: Int8GemmArguments, _ minima: UnsafeMutablePointer<Int32>, _ first: Accumulators8, _ second: Accumulators8, row: Int, count: Int,
+        column: Int
+    ) {
+        keepMinimum(p, minima, first.0, second.0, row: row, column: column)
+        if count > 1 { keepMinimum(p, minima, first.1, second.1, row: row &+ 1, column: column) }
+        if count > 2 { keepMinimum(p, minima, first.2, second.2, row: row &+ 2, column: column) }
+        if count > 3 { keepMinimum(p, minima, first.3, second.3, row: row &+ 3, column: column) }
+        if count > 4 { keepMinimum(p, minima, first.4, second.4, row: row &+ 4, column: column) }
+        if count > 5 { keepMinimum(p, minima, first.5, second.5, row: row &+ 5, column: column) }
+        if count > 6 { keepMinimum(p, minima, first.6, second.6, row: row &+ 6, column: column) }
+        if count > 7 { keepMinimum(p, minima, first.7, second.7, row: row &+ 7, column: column) }
+    }
+
+    /// Row `row`'s running minimum, lowered by the sums of the blocks at `column` and `column + 16`; lanes
+    /// past the last column hold no sums (a block wholly past it is left out).
+    @_transparent
+    func keepMinimum(_ p: Int8GemmArguments, _ minima: UnsafeMutablePointer<Int32>, _ first: SIMD16<Int32>, _ second: SIMD16<Int32>, row: Int, column: Int) {
+        let target = UnsafeMutableRawPointer(minima + row &* 16)
+        var smallest = target.load(as: SIMD16<Int32>.self)
+        smallest = smallerOf(smallest, smallerOf(onlyColumns(p, first, from: column), onlyColumns(p, second, from: column &+ 16)))
+        target.storeBytes(of: smallest, as: SIMD16<Int32>.self)
+    }
+
+    /// vpminsd (the standard library's pointwiseMin is a loop over the lanes here).
+    @_transparent
+    func smallerOf(_ a: SIMD16<Int32>, _ b: SIMD16<Int32>) -> SIMD16<Int32> {
+        var result = a
+        result._storage._value = Builtin.int_smin_Vec16xInt32(a._storage._value, b._storage._value)
+        return result
+    }
+
+    /// A block's sums with the lanes past the last column raised to Int32.max.
+    @_transparent
+    func onlyColumns(_ p: Int8GemmArguments, _ sums: SIMD16<Int32>, from column: Int) -> SIMD16<Int32> {
+        let lanes = p.columns &- column
+        guard lanes < 16 else { return sums }
+        return sums.replacing(with: .max, where: laneIndices .>= SIMD16<Int32>(repeating: Int32(truncatingIfNeeded: max(0, lanes))))
+    }
+
+    @_transparent
+    var laneIndices: SIMD16<Int32> { SIMD16(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) }
 
     /// The output, when a tile is the common case: 8 real rows and codes only (no accumulators kept).
     /// `storeCodes8` stores it with no branch per row for whole blocks; at small K the branches of the

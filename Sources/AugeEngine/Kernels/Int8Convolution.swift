@@ -464,7 +464,8 @@ final class Int8ConvolutionStep: Step {
         }
     }
 
-    /// The rows' smallest dequantized values over the channels of `blocks`, a chunk of blocks at a time.
+    /// The rows' smallest dequantized values over the channels of `blocks`: with one step for every channel
+    /// on the VNNI path, taken in the GEMM's epilogue; else a chunk of blocks at a time from scratch.
     @inline(__always) private func channelMinimum(
         input: Int8GemmInput, first: Int, rows: Int, blocks: Range<Int>, accumulators: UnsafeMutablePointer<Int32>,
         into minimum: UnsafeMutablePointer<Float>, threadScratch: UnsafeMutableRawPointer
@@ -477,49 +478,56 @@ final class Int8ConvolutionStep: Step {
                 storeVector(Vector(repeating: .infinity), minima + row &* vectorWidth)
             }
         }
-        let channels = geometry.outChannels
-        var chunk = blocks.lowerBound
-        while chunk < blocks.upperBound {
-            let end = min(chunk &+ Self.minimumChunkBlocks, blocks.upperBound)
-            let firstChannel = chunk &* vectorWidth
-            // The GEMM stores block b's accumulators at column 16b of its pointer: shifted back, the chunk
-            // lands at the start of the scratch rows.
+        if uniformUnit != nil, path == .avx512VNNI {
+            // The VNNI kernel keeps each row's minimum in its epilogue: no sums stored.
             int8Gemm(
-                path: path, input: input, rows: rows, weights: packed, columnBlocks: chunk..<end, output: nil, outputRowStride: 0,
-                accumulators: accumulators - firstChannel, accumulatorRowStride: accumulatorStride)
-            if uniformUnit != nil {
-                // One step for every channel: a positive multiple keeps the order, so the minimum is taken
-                // on the accumulators and dequantized once.
-                let integerMinima = UnsafeMutableRawPointer(minima)
+                path: path, input: input, rows: rows, weights: packed, columnBlocks: blocks, output: nil, outputRowStride: 0,
+                rowMinima: UnsafeMutableRawPointer(minima).assumingMemoryBound(to: Int32.self))
+        } else {
+            let channels = geometry.outChannels
+            var chunk = blocks.lowerBound
+            while chunk < blocks.upperBound {
+                let end = min(chunk &+ Self.minimumChunkBlocks, blocks.upperBound)
+                let firstChannel = chunk &* vectorWidth
+                // The GEMM stores block b's accumulators at column 16b of its pointer: shifted back, the chunk
+                // lands at the start of the scratch rows.
+                int8Gemm(
+                    path: path, input: input, rows: rows, weights: packed, columnBlocks: chunk..<end, output: nil, outputRowStride: 0,
+                    accumulators: accumulators - firstChannel, accumulatorRowStride: accumulatorStride)
+                if uniformUnit != nil {
+                    // One step for every channel: a positive multiple keeps the order, so the minimum is taken
+                    // on the accumulators and dequantized once.
+                    let integerMinima = UnsafeMutableRawPointer(minima)
+                    for row in 0..<rows {
+                        var smallest = integerMinima.load(fromByteOffset: row &* 64, as: SIMD16<Int32>.self)
+                        let line = UnsafeRawPointer(accumulators + row &* accumulatorStride)
+                        for block in chunk..<end {
+                            let channel = block &* vectorWidth
+                            var values = line.loadUnaligned(fromByteOffset: (channel &- firstChannel) &* 4, as: SIMD16<Int32>.self)
+                            if channel &+ vectorWidth > channels { values.replace(with: .max, where: Self.laneIndices .>= Int32(channels &- channel)) }
+                            smallest.replace(with: values, where: values .< smallest)
+                        }
+                        integerMinima.storeBytes(of: smallest, toByteOffset: row &* 64, as: SIMD16<Int32>.self)
+                    }
+                    chunk = end
+                    continue
+                }
                 for row in 0..<rows {
-                    var smallest = integerMinima.load(fromByteOffset: row &* 64, as: SIMD16<Int32>.self)
+                    var smallest = loadVector(minima + row &* vectorWidth)
                     let line = UnsafeRawPointer(accumulators + row &* accumulatorStride)
                     for block in chunk..<end {
                         let channel = block &* vectorWidth
-                        var values = line.loadUnaligned(fromByteOffset: (channel &- firstChannel) &* 4, as: SIMD16<Int32>.self)
-                        if channel &+ vectorWidth > channels { values.replace(with: .max, where: Self.laneIndices .>= Int32(channels &- channel)) }
-                        smallest.replace(with: values, where: values .< smallest)
+                        var values = float16(line.loadUnaligned(fromByteOffset: (channel &- firstChannel) &* 4, as: SIMD16<Int32>.self)) * loadVector(unit.pointer + channel)
+                        if channel &+ vectorWidth > channels {
+                            // Lanes past the last channel hold no accumulators.
+                            values.replace(with: .infinity, where: Self.laneIndices .>= Int32(channels &- channel))
+                        }
+                        smallest = vectorMin(smallest, values)
                     }
-                    integerMinima.storeBytes(of: smallest, toByteOffset: row &* 64, as: SIMD16<Int32>.self)
+                    storeVector(smallest, minima + row &* vectorWidth)
                 }
                 chunk = end
-                continue
             }
-            for row in 0..<rows {
-                var smallest = loadVector(minima + row &* vectorWidth)
-                let line = UnsafeRawPointer(accumulators + row &* accumulatorStride)
-                for block in chunk..<end {
-                    let channel = block &* vectorWidth
-                    var values = float16(line.loadUnaligned(fromByteOffset: (channel &- firstChannel) &* 4, as: SIMD16<Int32>.self)) * loadVector(unit.pointer + channel)
-                    if channel &+ vectorWidth > channels {
-                        // Lanes past the last channel hold no accumulators.
-                        values.replace(with: .infinity, where: Self.laneIndices .>= Int32(channels &- channel))
-                    }
-                    smallest = vectorMin(smallest, values)
-                }
-                storeVector(smallest, minima + row &* vectorWidth)
-            }
-            chunk = end
         }
         for row in 0..<rows {
             if let uniformUnit {

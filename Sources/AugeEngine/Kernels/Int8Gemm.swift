@@ -141,12 +141,15 @@ package enum Int8GemmInput {
 
 /// C = requantize(A x B) for `rows` rows of A (`input`) into `output` (uint8, row stride
 /// `outputRowStride`), and/or the corrected Int32 accumulators into `accumulators`, for the 16-column
-/// blocks `columnBlocks` (default all; `output` and `accumulators` point at column 0 either way). No
-/// allocation; the caller splits rows and column blocks over threads.
+/// blocks `columnBlocks` (default all; `output` and `accumulators` point at column 0 either way), or on
+/// the VNNI path, instead of either, each row's running minimum of them into `rowMinima` (see
+/// `Int8GemmArguments.rowMinima`). No allocation; the caller splits rows and column blocks over threads.
 package func int8Gemm(
     path: Int8GemmPath, input: Int8GemmInput, rows: Int, weights w: Int8PackedWeights, columnBlocks: Range<Int>? = nil,
-    output: UnsafeMutablePointer<UInt8>?, outputRowStride: Int, accumulators: UnsafeMutablePointer<Int32>? = nil, accumulatorRowStride: Int = 0
+    output: UnsafeMutablePointer<UInt8>?, outputRowStride: Int, accumulators: UnsafeMutablePointer<Int32>? = nil, accumulatorRowStride: Int = 0,
+    rowMinima: UnsafeMutablePointer<Int32>? = nil
 ) {
+    precondition(rowMinima == nil || path == .avx512VNNI, "only the VNNI kernel keeps row minima")
     let q = w.quantization
     // A range of 16-column blocks: every pointer moves to its first column.
     let blocks = columnBlocks ?? 0..<w.blocks
@@ -164,7 +167,7 @@ package func int8Gemm(
         columns: min(w.n, blocks.upperBound &* 16) &- column, biasFolded: w.biasFolded + column, scale: w.scale + column,
         low: Float(q.outputRange.lowerBound &- q.outputZeroPoint), high: Float(q.outputRange.upperBound &- q.outputZeroPoint), zeroPoint: q.outputZeroPoint,
         output: output.map { $0 + column }, outputRowStride: outputRowStride, accumulators: accumulators.map { $0 + column },
-        accumulatorRowStride: accumulatorRowStride, rowStarts: rowStarts, runGroups: runGroups, runStride: runStride)
+        accumulatorRowStride: accumulatorRowStride, rowStarts: rowStarts, runGroups: runGroups, runStride: runStride, rowMinima: rowMinima)
     switch path {
     case .portable:
         int8GemmPortable(&arguments)
