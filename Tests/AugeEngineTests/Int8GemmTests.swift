@@ -93,11 +93,20 @@ final class Int8GemmTests: XCTestCase {
                         rowMinima: minima.baseAddress!)
                 }
             }
-            for m in 0..<c.m where minima[(m * 16)..<(m * 16 + 16)].min() != expected.accumulators[(m * c.n)..<(m * c.n + c.n)].min() {
-                XCTFail("\(path) \(c): row \(m)'s minimum \(minima[(m * 16)..<(m * 16 + 16)].min()!)", file: file, line: line)
+            // Lane j: the smallest of columns j, j + 16, ... (none: Int32.max).
+            for m in 0..<c.m {
+                for lane in 0..<16 {
+                    let want = stride(from: lane, to: c.n, by: 16).map { expected.accumulators[m * c.n + $0] }.min() ?? .max
+                    if minima[m * 16 + lane] != want {
+                        if mismatches == 0 { XCTFail("\(path) \(c): row \(m) lane \(lane) minimum \(minima[m * 16 + lane]), expected \(want)", file: file, line: line) }
+                        mismatches += 1
+                    }
+                }
+            }
+            if minima[(c.m * 16)...].contains(where: { $0 != intSentinel }) {
+                XCTFail("\(path) \(c): row minima written past the rows", file: file, line: line)
                 mismatches += 1
             }
-            if minima[(c.m * 16)...].contains(where: { $0 != intSentinel }) { mismatches += 1 }
         }
         if codesOnly != output {
             XCTFail("\(path) \(c): the codes differ when no accumulators are kept", file: file, line: line)

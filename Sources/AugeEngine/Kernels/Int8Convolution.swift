@@ -114,8 +114,9 @@ enum Int8ConvolutionOutput {
     /// Dequantized to float (channels-last) and finished by a float epilogue.
     case float(UnsafeMutablePointer<Float>, Epilogue)
     /// Only each pixel's smallest dequantized value over the channels ([pixels] floats): a memory-bank
-    /// search, whose every pixel meets thousands of bank vectors. The channels are summed a chunk at a
-    /// time into scratch that stays in cache, and the whole output is never stored.
+    /// search, whose every pixel meets thousands of bank vectors. The whole output is never stored: with one
+    /// weight step on the VNNI path the GEMM's epilogue lowers each pixel's minimum from its registers, else
+    /// the channels are summed a chunk at a time into scratch that stays in cache.
     case channelMinimum(UnsafeMutablePointer<Float>)
 }
 
@@ -249,7 +250,12 @@ final class Int8ConvolutionStep: Step {
         unit.pointer.update(from: weights.unit, count: weights.unit.count)
         outputPixels = g.batch * g.outHeight * g.outWidth
         accumulatorOffset = Self.segmentRows * rowBytes + 64
-        if case .channelMinimum = output { accumulatorStride = min(outputStride, Self.minimumChunkBlocks * vectorWidth) } else { accumulatorStride = outputStride }
+        if case .channelMinimum = output {
+            // The epilogue's minimum needs no sums stored.
+            accumulatorStride = uniformUnit != nil && path == .avx512VNNI ? 0 : min(outputStride, Self.minimumChunkBlocks * vectorWidth)
+        } else {
+            accumulatorStride = outputStride
+        }
         minimaOffset = accumulatorOffset + Self.segmentRows * 4 * accumulatorStride
         scratchBytesPerThread = minimaOffset + Self.segmentRows * 4 * vectorWidth
         scratch = .allocate(byteCount: threads * scratchBytesPerThread, alignment: 64)

@@ -149,7 +149,7 @@ package func int8Gemm(
     output: UnsafeMutablePointer<UInt8>?, outputRowStride: Int, accumulators: UnsafeMutablePointer<Int32>? = nil, accumulatorRowStride: Int = 0,
     rowMinima: UnsafeMutablePointer<Int32>? = nil
 ) {
-    precondition(rowMinima == nil || path == .avx512VNNI, "only the VNNI kernel keeps row minima")
+    precondition(rowMinima == nil || (path == .avx512VNNI && output == nil && accumulators == nil), "row minima are the VNNI kernel's only output")
     let q = w.quantization
     // A range of 16-column blocks: every pointer moves to its first column.
     let blocks = columnBlocks ?? 0..<w.blocks
