@@ -184,8 +184,10 @@ final class Int8ConvolutionStep: Step {
     static let segmentRows = 64
     /// 16-channel blocks a channel minimum sums at a time: 64 rows of 256 accumulators, 64 KB, stay in L2.
     static let minimumChunkBlocks = 16
-    /// For a channel minimum: the dequantization step when every channel has the same (positive) one.
-    let uniformUnit: Float?
+    /// For a channel minimum on the VNNI path: the dequantization step when every channel has the same
+    /// (positive) one. A positive multiple keeps the order, so the GEMM's epilogue takes the minimum on the
+    /// integer sums and it is dequantized once.
+    let epilogueUnit: Float?
 
     init(
         geometry g: ConvolutionGeometry, weights: Int8ConvolutionWeights, input: ValueQuantization, source: Int8ConvolutionSource,
@@ -241,10 +243,10 @@ final class Int8ConvolutionStep: Step {
                 rowBytes: readsWindows ? windowRowBytes : g.kernelWidth * pixelBytes),
             k: k, n: g.outChannels, bias: weights.bias, scale: multipliers,
             quantization: quantization)
-        if case .channelMinimum = output, let step = weights.unit.first, step > 0, weights.unit.allSatisfy({ $0 == step }) {
-            uniformUnit = step
+        if case .channelMinimum = output, path == .avx512VNNI, let step = weights.unit.first, step > 0, weights.unit.allSatisfy({ $0 == step }) {
+            epilogueUnit = step
         } else {
-            uniformUnit = nil
+            epilogueUnit = nil
         }
         unit = AlignedBuffer(count: outputStride)
         unit.pointer.update(from: weights.unit, count: weights.unit.count)
@@ -252,7 +254,7 @@ final class Int8ConvolutionStep: Step {
         accumulatorOffset = Self.segmentRows * rowBytes + 64
         if case .channelMinimum = output {
             // The epilogue's minimum needs no sums stored.
-            accumulatorStride = uniformUnit != nil && path == .avx512VNNI ? 0 : min(outputStride, Self.minimumChunkBlocks * vectorWidth)
+            accumulatorStride = epilogueUnit != nil ? 0 : min(outputStride, Self.minimumChunkBlocks * vectorWidth)
         } else {
             accumulatorStride = outputStride
         }
@@ -478,13 +480,13 @@ final class Int8ConvolutionStep: Step {
     ) {
         let minima = (threadScratch + minimaOffset).assumingMemoryBound(to: Float.self)
         for row in 0..<rows {
-            if uniformUnit != nil {
+            if epilogueUnit != nil {
                 UnsafeMutableRawPointer(minima).storeBytes(of: SIMD16<Int32>(repeating: .max), toByteOffset: row &* 64, as: SIMD16<Int32>.self)
             } else {
                 storeVector(Vector(repeating: .infinity), minima + row &* vectorWidth)
             }
         }
-        if uniformUnit != nil, path == .avx512VNNI {
+        if epilogueUnit != nil {
             // The VNNI kernel keeps each row's minimum in its epilogue: no sums stored.
             int8Gemm(
                 path: path, input: input, rows: rows, weights: packed, columnBlocks: blocks, output: nil, outputRowStride: 0,
@@ -500,24 +502,6 @@ final class Int8ConvolutionStep: Step {
                 int8Gemm(
                     path: path, input: input, rows: rows, weights: packed, columnBlocks: chunk..<end, output: nil, outputRowStride: 0,
                     accumulators: accumulators - firstChannel, accumulatorRowStride: accumulatorStride)
-                if uniformUnit != nil {
-                    // One step for every channel: a positive multiple keeps the order, so the minimum is taken
-                    // on the accumulators and dequantized once.
-                    let integerMinima = UnsafeMutableRawPointer(minima)
-                    for row in 0..<rows {
-                        var smallest = integerMinima.load(fromByteOffset: row &* 64, as: SIMD16<Int32>.self)
-                        let line = UnsafeRawPointer(accumulators + row &* accumulatorStride)
-                        for block in chunk..<end {
-                            let channel = block &* vectorWidth
-                            var values = line.loadUnaligned(fromByteOffset: (channel &- firstChannel) &* 4, as: SIMD16<Int32>.self)
-                            if channel &+ vectorWidth > channels { values.replace(with: .max, where: Self.laneIndices .>= Int32(channels &- channel)) }
-                            smallest.replace(with: values, where: values .< smallest)
-                        }
-                        integerMinima.storeBytes(of: smallest, toByteOffset: row &* 64, as: SIMD16<Int32>.self)
-                    }
-                    chunk = end
-                    continue
-                }
                 for row in 0..<rows {
                     var smallest = loadVector(minima + row &* vectorWidth)
                     let line = UnsafeRawPointer(accumulators + row &* accumulatorStride)
@@ -536,8 +520,8 @@ final class Int8ConvolutionStep: Step {
             }
         }
         for row in 0..<rows {
-            if let uniformUnit {
-                minimum[first &+ row] = Float(UnsafeRawPointer(minima).load(fromByteOffset: row &* 64, as: SIMD16<Int32>.self).min()) * uniformUnit
+            if let epilogueUnit {
+                minimum[first &+ row] = Float(UnsafeRawPointer(minima).load(fromByteOffset: row &* 64, as: SIMD16<Int32>.self).min()) * epilogueUnit
             } else {
                 minimum[first &+ row] = loadVector(minima + row &* vectorWidth).min()
             }
