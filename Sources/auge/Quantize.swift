@@ -143,7 +143,7 @@ struct Quantize: ParsableCommand {
         settings.model = modelFile
         let model = try settings.load()
         guard model.policy.kind != .anomaly else {
-            throw CommandFailure("\(modelFile) is an anomaly model; auge quantize takes classifiers (and gated ones, whose anomaly head stays float) for now")
+            throw CommandFailure("\(modelFile) is an anomaly model; auge quantize takes classifiers (and gated ones, whose anomaly head stays as trained) for now")
         }
         let walk = FileWalk().collect(calibrate)
         for problem in walk.problems { log("auge quantize: \(problem.path): \(problem.reason)") }
@@ -185,7 +185,7 @@ struct Quantize: ParsableCommand {
         }
         if model.policy.kind == .gated && recalibrate == nil {
             log(
-                "auge quantize: the anomaly gate stays float, but it reads the quantized backbone: its threshold and review band were "
+                "auge quantize: the anomaly gate stays as trained, but it reads the quantized backbone: its threshold and review band were "
                     + "set on the float model; --recalibrate DIR sets them again on the quantized model's scores")
         }
         if weightBits == 8 {

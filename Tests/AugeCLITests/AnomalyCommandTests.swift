@@ -217,7 +217,7 @@ final class AnomalyCommandTests: XCTestCase {
         let quantizedModel = root.appendingPathComponent("gated.int8.onnx")
         let quantized = try AugeProcess.run(["quantize", model.path, "--calibrate", dataset.path, "-o", quantizedModel.path])
         XCTAssertEqual(quantized.status, 0, quantized.stderr)
-        XCTAssertTrue(quantized.stderr.contains("the anomaly gate stays float"), quantized.stderr)
+        XCTAssertTrue(quantized.stderr.contains("the anomaly gate stays as trained"), quantized.stderr)
         let quantizedInfo = try AugeProcess.run(["info", quantizedModel.path]).stdout
         let layers = quantizedInfo.split(separator: "\n")
         // On a CPU without AVX-512 VNNI the quantized convolutions run in float (Int8Execution.automatic).
@@ -226,8 +226,12 @@ final class AnomalyCommandTests: XCTestCase {
         } else {
             XCTAssertTrue(quantizedInfo.contains("int8:       quantized convolutions run in float on this CPU"), quantizedInfo)
         }
+        // The gate's search is as trained: int8 where the training CPU has VNNI, else float.
         let bankSearch = try XCTUnwrap(layers.first { $0.contains("auge_anomaly_patch_bank_distances") })
-        XCTAssertFalse(bankSearch.contains("int8"), String(bankSearch))
+        let trainedInfo = try AugeProcess.run(["info", model.path]).stdout
+        let trainedSearch = try XCTUnwrap(trainedInfo.split(separator: "\n").first { $0.contains("auge_anomaly_patch_bank_distances") })
+        XCTAssertEqual(bankSearch.contains("int8"), trainedSearch.contains("int8"), "\(bankSearch) / \(trainedSearch)")
+        XCTAssertEqual(trainedSearch.contains("int8"), Int8GemmPath.best == .avx512VNNI, String(trainedSearch))
         XCTAssertEqual(try AugeProcess.run(["eval", "--model", quantizedModel.path, dataset.path]).status, 0)
         // With --recalibrate the gate is set again on the quantized model's own anomaly scores of the good
         // photos, by auge train --anomaly's rule: here 10 % false rejects, 4 of the 40 good photos.
