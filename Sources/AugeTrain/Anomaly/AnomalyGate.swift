@@ -27,12 +27,13 @@ public enum AnomalyGate {
         // there for what pooling hides, marks in a few patches (magnetic tile, seeds 1-5: with the photo
         // score the gated models passed 16 of 305 test defects, with the patch search 6).
         if options.scoring == .automatic { options.scoring = .patches }
-        // The gate keeps the bank it was measured with, 3072 vectors of 64 dimensions, unless told otherwise
-        // (the int8 default of 16384 x 48 passed one more magnetic-tile defect in each of seeds 1-3); on VNNI
-        // searched in int8, which decided every test photo as the float search did in a fifth of its time.
+        // The gate keeps the bank it was measured with, the base search's 3072 vectors of 64 dimensions, unless
+        // told otherwise (the int8 default of 16384 x 48 passed one more magnetic-tile defect in each of seeds
+        // 1-3); on VNNI searched in int8, which decided every test photo as the float search did in a sixth of its time.
         if options.int8Search == nil {
-            options.int8Search = Int8GemmPath.best == .avx512VNNI
-            (options.projection, options.bankSize) = (options.projection ?? 64, options.bankSize ?? 3072)
+            options.int8Search = AnomalyOptions.int8SearchPays
+            let base = AnomalyOptions.baseSearch
+            (options.projection, options.bankSize) = (options.projection ?? base.projection, options.bankSize ?? base.bankSize)
         }
         let head = try AnomalyTrainer.fit(
             fit: fit, calibration: calibration, defects: defects, okLabel: okLabel, options: options, dataset: dataset, events: events)

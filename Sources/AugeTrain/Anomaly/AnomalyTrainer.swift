@@ -53,8 +53,12 @@ public struct AnomalyOptions: Sendable {
     /// 16384 bank vectors of 48 dimensions (4x the multiply-adds of 3072 of 64, in about the time those take in
     /// float; on magnetic tile's held-out photos a larger bank beat more dimensions); else 3072 of 64.
     public var defaultSearch: (projection: Int, bankSize: Int) {
-        int8Search != false && Int8GemmPath.best == .avx512VNNI ? (48, 16384) : (64, 3072)
+        int8Search != false && Self.int8SearchPays ? (48, 16384) : Self.baseSearch
     }
+    /// The search that costs float on any CPU: 3072 bank vectors of 64 dimensions.
+    public static let baseSearch = (projection: 64, bankSize: 3072)
+    /// Whether this CPU runs the int8 search faster than float (AVX-512 VNNI: 4x the multiply-adds).
+    public static var int8SearchPays: Bool { Int8GemmPath.best == .avx512VNNI }
     /// Patches the coreset is chosen from at most (a random share of each photo's, when the photos have more).
     public var maxPatches = 250_000
     /// Cells at each edge of the map that the patch score ignores.
